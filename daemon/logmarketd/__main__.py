@@ -1,0 +1,5 @@
+import sys
+
+from logmarketd.main import main
+
+sys.exit(main())

@@ -1,0 +1,101 @@
+"""Validation of received frames (the wire protocol is documented in ``logmarket.protocol``).
+
+One pydantic ``TypeAdapter`` parses and checks a whole line in Rust; a frame that fails becomes
+a :class:`~logmarketd.errors.FrameError` with a short reason label, which is what gets counted.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal, Required
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from typing_extensions import TypedDict
+
+from logmarketd.errors import FrameError
+
+__all__ = ["Batch", "Frame", "Hello", "Record", "RecordFrame", "parse_frame"]
+
+Source = Literal["build", "test", "deploy", "runtime"]
+_Text = Annotated[str, Field(max_length=256)]
+
+
+class Record(TypedDict, total=False):
+    """One log record. Only ``message`` is required; unknown keys are kept."""
+
+    __pydantic_config__ = ConfigDict(extra="allow")  # type: ignore[misc]
+
+    message: Required[str]
+    ts: float
+    level: str
+    levelno: int
+    logger: str
+    file: str
+    line: int
+    func: str
+    thread: int
+    threadName: str
+    process: int
+    exc: str
+    stack: str
+    extra: dict[str, Any]
+    event: dict[str, Any]
+    source: Source
+    subPKPId: str | None
+    stream: str | None
+
+
+class _Frame(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class Hello(_Frame):
+    type: Literal["hello"]
+    version: int = 1
+    clientId: _Text | None = None
+    host: _Text | None = None
+    pid: int | None = None
+    source: Source = "runtime"
+    subPKPId: _Text | None = None
+    stream: _Text | None = None
+    acks: bool = True
+    dropped: int = Field(0, ge=0)
+
+
+class Batch(_Frame):
+    type: Literal["batch"]
+    seq: int = Field(ge=0)
+    dropped: int = Field(0, ge=0)
+    records: list[Record]
+
+
+class RecordFrame(Record, total=False):
+    type: Literal["record"]
+
+
+Frame = Annotated[Hello | Batch | RecordFrame, Field(discriminator="type")]
+_adapter: TypeAdapter[Hello | Batch | RecordFrame] = TypeAdapter(Frame)
+
+
+def parse_frame(line: bytes) -> Hello | Batch | RecordFrame:
+    """Validate one line; raises :class:`FrameError` with the reason it is refused."""
+    try:
+        return _adapter.validate_json(line)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_input=False)
+        if errors and errors[0]["type"] == "json_invalid":
+            raise FrameError("invalid-json", errors[0]["msg"]) from None
+        seq = _seq_of(line)
+        first = errors[0] if errors else {"loc": (), "msg": str(exc)}
+        where = ".".join(str(p) for p in first["loc"])
+        raise FrameError("invalid-frame", f"{where}: {first['msg']}", seq) from None
+
+
+def _seq_of(line: bytes) -> int | None:
+    """The seq of a refused batch, if it has a usable one, so the client can forget it."""
+    try:
+        obj = json.loads(line)
+    except ValueError:
+        return None
+    seq = obj.get("seq") if isinstance(obj, dict) else None
+    return seq if isinstance(seq, int) and not isinstance(seq, bool) else None

@@ -1,0 +1,84 @@
+"""``logmarketd``: the command line. Every setting is a flag; ``--help`` lists them all with
+the environment variable each one is also read from.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from logmarketd.errors import ConfigError
+from logmarketd.logs import configure_logging
+from logmarketd.service import Daemon
+from logmarketd.settings import Settings, env_names, load_settings
+
+__all__ = ["build_parser", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="logmarketd",
+        description="The logmarket daemon: receives logs on a Unix socket, stores them durably, "
+        "analyses, prices and pays for them, and serves the API on a local port.",
+        epilog="Precedence: flags > environment > --config file > defaults.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=os.environ.get("LOGMARKET_CONFIG") or None,
+        help="TOML file of settings, by field name [env: LOGMARKET_CONFIG]",
+    )
+    for name, field in Settings.model_fields.items():
+        flag = "--" + name.replace("_", "-")
+        envs = ", ".join(env_names(name, field))
+        default = field.default
+        if name == "socket_mode":
+            default = oct(default)
+        help_text = f"{field.description} [env: {envs}] (default: {default})"
+        if field.annotation is bool:
+            parser.add_argument(
+                flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
+                help=help_text, dest=name,
+            )  # fmt: skip
+        else:
+            parser.add_argument(flag, default=argparse.SUPPRESS, help=help_text, dest=name)
+    return parser
+
+
+def banner(daemon: Daemon) -> None:
+    s = daemon.settings
+    sock = os.path.abspath(s.socket_path)
+    lines = [
+        "logmarketd is running",
+        f"  socket : {sock}",
+        f"  http   : {daemon.http_url or 'off'}",
+        f"  state  : {os.path.abspath(s.state_dir)}",
+        "  apps add one line to their logging config:",
+        '      "handlers": {"logmarket": {"class": "logmarket.Handler"}}',
+        f"  with LOGMARKET_SOCKET={sock}",
+    ]
+    print("\n".join(lines), flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = vars(build_parser().parse_args(argv))
+    config = args.pop("config")
+    try:
+        settings = load_settings(args, Path(config) if config else None)
+    except ConfigError as exc:
+        print(f"logmarketd: invalid settings: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level, settings.log_format)
+    daemon = Daemon(settings, on_ready=banner)
+    return asyncio.run(daemon.run())
+
+
+
+
+if __name__ == "__main__":
+    sys.exit(main())

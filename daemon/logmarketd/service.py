@@ -1,0 +1,132 @@
+"""The daemon's lifecycle: one object, explicit phases (startup → serve → shutdown).
+
+Startup opens the store, binds the socket, starts the inbox writer, ingest and HTTP; a failure
+there is a clear message and exit code 1. SIGTERM/SIGINT begin a graceful shutdown: stop
+accepting and reading, let every batch already read commit and be acknowledged (up to
+``shutdown_timeout``), stop HTTP, close the store, remove the socket file. A second signal
+cuts the drain short. Every task started here is awaited or cancelled before ``run`` returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+from collections.abc import Callable
+
+import structlog
+from aiohttp import web
+
+from logmarketd.errors import StartupError
+from logmarketd.http import make_app
+from logmarketd.inbox import InboxWriter
+from logmarketd.ingest import IngestServer, bind_unix_socket
+from logmarketd.metrics import Metrics
+from logmarketd.settings import Settings
+from logmarketd.store import Store
+
+__all__ = ["Daemon"]
+
+log = structlog.get_logger("logmarketd")
+
+
+class Daemon:
+    def __init__(self, settings: Settings, *, on_ready: Callable[[Daemon], None] | None = None):
+        self.settings = settings
+        self.on_ready = on_ready
+        self.metrics = Metrics()
+        self.should_exit = asyncio.Event()
+        self.force_exit = False
+        self.http_url: str | None = None
+        self._store: Store | None = None
+        self._inbox: InboxWriter | None = None
+        self._ingest: IngestServer | None = None
+        self._writer_task: asyncio.Task[None] | None = None
+        self._runner: web.AppRunner | None = None
+        self._sock: socket.socket | None = None
+        self._sock_ino: int | None = None
+
+    def request_exit(self) -> None:
+        if self.should_exit.is_set():
+            self.force_exit = True
+            log.warning("second signal: closing without waiting for acks")
+        self.should_exit.set()
+
+    async def run(self) -> int:
+        """Serve until asked to stop; the process exit code."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.request_exit)
+        try:
+            try:
+                await self.startup()
+            except StartupError as exc:
+                log.error("startup failed", error=str(exc))
+                return 1
+            if self.on_ready is not None:
+                self.on_ready(self)
+            log.info("serving", socket=str(self.settings.socket_path), http=self.http_url)
+            await self.should_exit.wait()
+            return 0
+        finally:
+            await self.shutdown()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+
+    async def startup(self) -> None:
+        s = self.settings
+        try:
+            s.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as exc:
+            raise StartupError(f"cannot create the state directory {s.state_dir}: {exc}") from exc
+        self._store = await Store.open(s.db_path, sync=s.sync)
+        self._inbox = InboxWriter(self._store, self.metrics, max_records=s.commit_max_records)
+        await self._inbox.start()
+        self._writer_task = asyncio.create_task(self._inbox.run(), name="inbox-writer")
+        self._sock = bind_unix_socket(s.socket_path, s.socket_mode)
+        self._sock_ino = os.stat(s.socket_path).st_ino
+        self._ingest = IngestServer(self._inbox, self.metrics, max_frame_bytes=s.max_frame_bytes)
+        await self._ingest.start(self._sock)
+        address = s.http_host_port
+        if address is not None:
+            app = make_app(self._store, self.metrics, self._inbox, self._ingest)
+            self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+            await self._runner.setup()
+            site = web.TCPSite(self._runner, address[0], address[1], reuse_address=True)
+            try:
+                await site.start()
+            except OSError as exc:
+                raise StartupError(f"cannot listen for HTTP on {s.http}: {exc}") from exc
+            host = f"[{address[0]}]" if ":" in address[0] else address[0]
+            self.http_url = f"http://{host}:{address[1]}"
+
+    async def shutdown(self) -> None:
+        timeout = 0.0 if self.force_exit else self.settings.shutdown_timeout
+        if self._ingest is not None:
+            await self._ingest.stop(timeout)
+        if self._runner is not None:
+            await self._runner.cleanup()
+        if self._inbox is not None and self._writer_task is not None:
+            await self._inbox.stop()
+            try:
+                await asyncio.wait_for(self._writer_task, timeout=max(timeout, 1.0))
+            except TimeoutError:
+                log.warning("inbox writer did not finish in time")
+        if self._store is not None:
+            await self._store.close()
+        self._remove_socket()
+        self._store = self._inbox = self._ingest = self._runner = None
+        self._writer_task = None
+
+    def _remove_socket(self) -> None:
+        if self._sock is None:
+            return
+        path = self.settings.socket_path
+        with contextlib.suppress(OSError):
+            # Only our own socket: a daemon started after us may already own the path.
+            if os.stat(path).st_ino == self._sock_ino:
+                os.unlink(path)
+        self._sock.close()
+        self._sock = None

@@ -1,0 +1,208 @@
+"""Every setting of the daemon, in one place.
+
+Precedence: command-line flags > environment > TOML file (``--config`` /
+``LOGMARKET_CONFIG``) > defaults. Our own settings read ``LOGMARKET_<NAME>``; the seed's
+settings keep the seed's variable names (``AUTO_PAY_THRESHOLD``, ...). In the TOML file a
+setting is written by its field name (``state_dir = "/var/lib/logmarketd"``).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from logmarketd.errors import ConfigError
+
+__all__ = ["Settings", "env_names", "load_settings"]
+
+
+def _seed(name: str) -> AliasChoices:
+    """A setting named by the seed: its env variable, and its field name for flags and files."""
+    return AliasChoices(name.lower(), name)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="LOGMARKET_",
+        populate_by_name=True,
+        extra="forbid",
+        case_sensitive=False,
+    )
+
+    # -- where it lives and listens ----------------------------------------------------
+    state_dir: Path = Field(
+        Path(".logmarket"), description="directory for the SQLite store and the admin token"
+    )
+    socket: Path | None = Field(
+        None, description="Unix socket path for clients (default: STATE_DIR/logmarketd.sock)"
+    )
+    socket_mode: int = Field(0o660, description="file mode of the socket (octal in files: 0o660)")
+    http: str = Field(
+        "127.0.0.1:8765", description="HOST:PORT of the HTTP API; empty to disable HTTP"
+    )
+    max_frame_bytes: int = Field(
+        1024 * 1024, ge=1024, description="largest accepted frame (one line), newline included"
+    )
+    sync: Literal["full", "normal"] = Field(
+        "full",
+        description="SQLite synchronous mode: full survives power loss, normal a process crash",
+    )
+    commit_max_records: int = Field(
+        50_000, ge=1, description="most records committed in one inbox transaction"
+    )
+    shutdown_timeout: float = Field(
+        10.0, ge=0, description="seconds to drain connections on SIGTERM before closing them"
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="level of the daemon's own logs"
+    )
+    log_format: Literal["auto", "json", "console"] = Field(
+        "auto", description="own logs as JSON lines, or for a terminal (auto: JSON unless a TTY)"
+    )
+    admin_token: SecretStr | None = Field(
+        None, description="admin bearer token (default: generated once into STATE_DIR)"
+    )
+
+    # -- the seed's settings, names kept -------------------------------------------------
+    log_marketplace_enabled: bool = Field(
+        True,
+        validation_alias=_seed("LOG_MARKETPLACE_ENABLED"),
+        description="analysis and payment on; off = ingest and store only",
+    )
+    log_marketplace_min_payment: Decimal = Field(
+        Decimal("0.10"),
+        validation_alias=_seed("LOG_MARKETPLACE_MIN_PAYMENT"),
+        description="smallest single payment (USD)",
+    )
+    log_marketplace_max_payment: Decimal = Field(
+        Decimal("20.00"),
+        validation_alias=_seed("LOG_MARKETPLACE_MAX_PAYMENT"),
+        description="largest single payment (USD)",
+    )
+    log_marketplace_quality_threshold: int = Field(
+        50,
+        ge=0,
+        le=100,
+        validation_alias=_seed("LOG_MARKETPLACE_QUALITY_THRESHOLD"),
+        description="below this overall quality nothing is paid",
+    )
+    ai_monitor_error_detective: bool = Field(
+        True, validation_alias=_seed("AI_MONITOR_ERROR_DETECTIVE"), description="Error Detective on"
+    )
+    ai_monitor_performance: bool = Field(
+        True, validation_alias=_seed("AI_MONITOR_PERFORMANCE"), description="Performance Analyzer on"
+    )
+    ai_monitor_security: bool = Field(
+        True, validation_alias=_seed("AI_MONITOR_SECURITY"), description="Security Guardian on"
+    )
+    ai_monitor_quality: bool = Field(
+        True, validation_alias=_seed("AI_MONITOR_QUALITY"), description="Quality Inspector on"
+    )
+    auto_pay_threshold: int = Field(
+        70,
+        ge=0,
+        le=100,
+        validation_alias=_seed("AUTO_PAY_THRESHOLD"),
+        description="auto-pay when valueScore is above this",
+    )
+    batch_processing_enabled: bool = Field(
+        True,
+        validation_alias=_seed("BATCH_PROCESSING_ENABLED"),
+        description="the batch-analyze endpoint on",
+    )
+    max_logs_per_hour: int = Field(
+        1000,
+        ge=1,
+        validation_alias=_seed("MAX_LOGS_PER_HOUR"),
+        description="analysed logs per Sub-PKP per hour",
+    )
+    points_per_dollar: int = Field(
+        10, ge=0, validation_alias=_seed("POINTS_PER_DOLLAR"), description="game points per dollar"
+    )
+    quality_multiplier_enabled: bool = Field(
+        True,
+        validation_alias=_seed("QUALITY_MULTIPLIER_ENABLED"),
+        description="quality multiplier on points",
+    )
+
+    @field_validator("socket_mode", mode="before")
+    @classmethod
+    def _octal(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return int(value, 8)
+        return value
+
+    @field_validator("http")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        if value:
+            host, sep, port = value.rpartition(":")
+            if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+                raise ValueError(f"expected HOST:PORT, got {value!r}")
+        return value
+
+    @property
+    def socket_path(self) -> Path:
+        return self.socket if self.socket is not None else self.state_dir / "logmarketd.sock"
+
+    @property
+    def http_host_port(self) -> tuple[str, int] | None:
+        if not self.http:
+            return None
+        host, _, port = self.http.rpartition(":")
+        return host.strip("[]"), int(port)
+
+    @property
+    def db_path(self) -> Path:
+        return self.state_dir / "logmarket.db"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # No implicit .env or config file in the working directory: a TOML file is read only
+        # when named (load_settings sets toml_file on a subclass), below env in precedence.
+        return init_settings, env_settings, TomlConfigSettingsSource(settings_cls)
+
+
+def env_names(name: str, field: FieldInfo) -> list[str]:
+    """The environment variable(s) a field is read from, for ``--help``."""
+    alias = field.validation_alias
+    if isinstance(alias, AliasChoices):
+        return [str(c) for c in alias.choices if isinstance(c, str) and c.isupper()]
+    return [f"LOGMARKET_{name.upper()}"]
+
+
+def load_settings(flags: dict[str, Any], config_file: Path | None = None) -> Settings:
+    """Build the settings from flags, the environment and an optional TOML file."""
+    cls: type[Settings] = Settings
+    if config_file is not None:
+        try:
+            tomllib.loads(config_file.read_text("utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read config file {config_file}: {exc}") from exc
+
+        class FileSettings(Settings):
+            model_config = SettingsConfigDict(toml_file=config_file)
+
+        cls = FileSettings
+    try:
+        return cls(**flags)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc

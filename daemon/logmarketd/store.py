@@ -1,0 +1,144 @@
+"""The SQLite store: one file under the state directory, WAL mode, schema migrated on open.
+
+Everything durable lives here: the inbox of received batches, per-client sequence state,
+running totals (kept as counters, so they survive pruning and restarts), and the tables later
+stages add. One :class:`Store` owns one aiosqlite connection; the inbox writer is its only
+writer on the hot path.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from logmarketd.errors import StartupError
+
+__all__ = ["SCHEMA_VERSION", "Store"]
+
+# Each entry migrates the schema from version i to i + 1; never edit one that has shipped.
+_MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE counters (
+        name  TEXT PRIMARY KEY,
+        value INTEGER NOT NULL
+    );
+    CREATE TABLE clients (
+        client_id  TEXT PRIMARY KEY,
+        last_seq   INTEGER NOT NULL,
+        dropped    INTEGER NOT NULL DEFAULT 0,
+        host       TEXT,
+        pid        INTEGER,
+        first_seen REAL NOT NULL,
+        last_seen  REAL NOT NULL
+    );
+    -- A durable queue of received frames, kept verbatim (validated JSON): records leave it
+    -- once the pipeline has consumed them.
+    CREATE TABLE inbox (
+        id         INTEGER PRIMARY KEY,
+        received   REAL NOT NULL,
+        client_id  TEXT,
+        seq        INTEGER,
+        host       TEXT,
+        source     TEXT NOT NULL,
+        sub_pkp_id TEXT,
+        stream     TEXT,
+        n_records  INTEGER NOT NULL,
+        frame      TEXT NOT NULL
+    );
+    """,
+]
+
+SCHEMA_VERSION = len(_MIGRATIONS)
+
+
+class Store:
+    """An open store. Use :meth:`open` to get one and :meth:`close` when done."""
+
+    def __init__(self, path: Path, db: aiosqlite.Connection) -> None:
+        self.path = path
+        self.db = db
+
+    @classmethod
+    async def open(cls, path: Path, *, sync: str = "full") -> Store:
+        """Open (creating if needed) and migrate the store; ``StartupError`` when it cannot."""
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            db = await aiosqlite.connect(path, isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            raise StartupError(f"cannot open the store at {path}: {exc}") from exc
+        store = cls(path, db)
+        try:
+            await db.execute("PRAGMA journal_mode=WAL")
+            await db.execute(f"PRAGMA synchronous={'FULL' if sync == 'full' else 'NORMAL'}")
+            await db.execute("PRAGMA busy_timeout=5000")
+            await store._migrate()
+        except sqlite3.Error as exc:
+            await db.close()
+            raise StartupError(
+                f"the store at {path} cannot be used ({exc}); if the file is damaged, move it "
+                "aside and start again (clients resend what was not acknowledged)"
+            ) from exc
+        return store
+
+    async def close(self) -> None:
+        await self.db.close()
+
+    async def _migrate(self) -> None:
+        async with self.db.execute("PRAGMA user_version") as cur:
+            row = await cur.fetchone()
+        version = int(row[0]) if row else 0
+        if version > SCHEMA_VERSION:
+            raise sqlite3.DatabaseError(
+                f"schema version {version} is newer than this daemon's {SCHEMA_VERSION}"
+            )
+        for i in range(version, SCHEMA_VERSION):
+            await self.db.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in _split_sql(_MIGRATIONS[i]):
+                    await self.db.execute(statement)
+                await self.db.execute(f"PRAGMA user_version={i + 1}")
+                await self.db.execute("COMMIT")
+            except BaseException:
+                await self.db.execute("ROLLBACK")
+                raise
+
+    # -- small queries ----------------------------------------------------------------
+
+    async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> tuple[Any, ...] | None:
+        async with self.db.execute(sql, tuple(params)) as cur:
+            row = await cur.fetchone()
+        return tuple(row) if row is not None else None
+
+    async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
+        async with self.db.execute(sql, tuple(params)) as cur:
+            rows = await cur.fetchall()
+        return [tuple(r) for r in rows]
+
+    async def counters(self) -> dict[str, int]:
+        return {name: int(value) for name, value in await self.fetchall("SELECT * FROM counters")}
+
+    async def inbox_depth(self) -> int:
+        row = await self.fetchone("SELECT COALESCE(SUM(n_records), 0) FROM inbox")
+        return int(row[0]) if row else 0
+
+    async def client_state(self, client_id: str) -> tuple[int, int]:
+        """(last committed seq, cumulative dropped reported) of a client; (-1, 0) if new."""
+        row = await self.fetchone(
+            "SELECT last_seq, dropped FROM clients WHERE client_id = ?", (client_id,)
+        )
+        return (int(row[0]), int(row[1])) if row else (-1, 0)
+
+
+def _split_sql(script: str) -> list[str]:
+    """Statements of a migration script (ours: no semicolons inside strings or triggers)."""
+    statements = []
+    for chunk in script.split(";"):
+        lines = [ln for ln in chunk.splitlines() if not ln.strip().startswith("--")]
+        statement = "\n".join(lines).strip()
+        if statement:
+            statements.append(statement)
+    return statements

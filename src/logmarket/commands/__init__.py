@@ -1,0 +1,1 @@
+"""Subcommands of the ``logmarket`` CLI: one module each, exposing ``register(subparsers)``."""

@@ -1,0 +1,71 @@
+"""``logmarket send``: ship lines from a file or stdin to the daemon, acknowledged."""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import sys
+import time
+from typing import Any
+
+from logmarket.protocol import SOURCES, _encoder
+from logmarket.shipper import Backoff, Shipper, default_socket_path
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("send", help="send lines (file or -) to the daemon and wait for acks")
+    p.add_argument("path", help="file to read, or - for standard input")
+    p.add_argument("--socket", default=None, help="daemon socket [env: LOGMARKET_SOCKET]")
+    p.add_argument("--source", choices=SOURCES, default="runtime")
+    p.add_argument("--sub-pkp", default=None, help="Sub-PKP id the lines are logged for")
+    p.add_argument("--batch", type=int, default=1000, help="records per batch")
+    p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the daemon")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    stream = sys.stdin.buffer if args.path == "-" else open(args.path, "rb")  # noqa: SIM115
+    shipper = Shipper(
+        args.socket or default_socket_path(),
+        {"host": socket.gethostname(), "source": args.source, "subPKPId": args.sub_pkp},
+    )
+    deadline = time.monotonic() + args.timeout
+    backoff = Backoff()
+    sent = 0
+    with stream:
+        batch: list[str] = []
+        lines = iter(stream)
+        done = False
+        while not done or batch or shipper.in_flight:
+            try:
+                if not shipper.connected:
+                    shipper.connect()
+                    backoff.reset()
+                while not done and len(batch) < args.batch:
+                    raw = next(lines, None)
+                    if raw is None:
+                        done = True
+                        break
+                    text = raw.decode("utf-8", "replace").rstrip("\r\n")
+                    batch.append(_encoder.encode({"message": text, "ts": time.time()}))
+                if batch:
+                    for group in shipper.frames_for(batch):
+                        shipper.send(group)
+                    sent += len(batch)
+                    batch = []
+                while shipper.in_flight >= 8 or (done and shipper.in_flight):
+                    shipper.poll_acks(1.0)
+                    if time.monotonic() > deadline:
+                        raise TimeoutError
+                deadline = time.monotonic() + args.timeout
+            except TimeoutError:
+                print(f"logmarket send: no acks within {args.timeout}s", file=sys.stderr)
+                return 1
+            except OSError as exc:
+                shipper.disconnect()
+                if time.monotonic() > deadline:
+                    print(f"logmarket send: daemon unreachable: {exc}", file=sys.stderr)
+                    return 1
+                time.sleep(backoff.next_delay())
+    print(f"sent {sent} lines", file=sys.stderr)
+    return 0

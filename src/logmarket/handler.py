@@ -1,0 +1,336 @@
+"""``logmarket.Handler``: the one line an application adds to its logging configuration.
+
+What it promises (the contract, see also README "Delivery guarantees"):
+
+* ``emit()`` never blocks and never raises into the application. It snapshots the record
+  into a bounded in-memory queue and returns. When the queue is full (daemon down for long,
+  or far slower than the app), the new record is dropped and counted, and the count reaches
+  the daemon with the next batch.
+* A background thread (one per handler, started on first use) batches by size and time,
+  sends, waits for acks, and resends unacknowledged batches after reconnecting with
+  exponential backoff and jitter. Memory is bounded by ``capacity`` records in the queue
+  plus ``max_in_flight`` batches awaiting an ack.
+* ``flush(timeout)``, ``close()`` and interpreter exit (including the exit of a
+  ``multiprocessing`` child) wait up to ``flush_timeout`` seconds for everything queued to
+  be acknowledged. ``os._exit`` and SIGKILL lose what is not yet acknowledged.
+* Fork-safe: in a forked child the handler starts over with an empty queue, a new client id
+  and no thread or lock inherited from the parent (the parent still sends what it queued).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+import weakref
+from collections import deque
+from typing import Any
+
+from logmarket.protocol import SOURCES, _encoder
+from logmarket.shipper import Backoff, Shipper, default_socket_path
+
+__all__ = ["Handler", "install"]
+
+# Attributes every LogRecord has; anything else on a record came from ``extra=``.
+_STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+_N_STANDARD = len(vars(logging.makeLogRecord({})))
+
+# What structlog's stdlib integration adds to a record besides the event dict itself.
+_STRUCTLOG_ATTRS = frozenset({"_logger", "_name", "_from_structlog", "_record"})
+
+_live_handlers: weakref.WeakSet[Handler] = weakref.WeakSet()
+
+
+class Handler(logging.Handler):
+    """Ship log records to the local ``logmarketd`` over its Unix socket.
+
+    Every argument falls back to the environment (``LOGMARKET_SOCKET``,
+    ``LOGMARKET_SUB_PKP_ID``, ``LOGMARKET_SOURCE``), then to the defaults, so
+    ``{"class": "logmarket.Handler"}`` alone is a complete ``dictConfig`` entry.
+    """
+
+    def __init__(
+        self,
+        level: int | str = logging.NOTSET,
+        *,
+        socket_path: str | None = None,
+        sub_pkp_id: str | None = None,
+        source: str | None = None,
+        stream: str | None = None,
+        capacity: int = 100_000,
+        batch_size: int = 1000,
+        flush_interval: float = 0.2,
+        flush_timeout: float = 2.0,
+        max_in_flight: int = 8,
+    ) -> None:
+        super().__init__(level)
+        self.socket_path = os.path.abspath(socket_path) if socket_path else default_socket_path()
+        self.sub_pkp_id = sub_pkp_id or os.environ.get("LOGMARKET_SUB_PKP_ID") or None
+        self.source = source or os.environ.get("LOGMARKET_SOURCE") or "runtime"
+        if self.source not in SOURCES:
+            raise ValueError(f"source must be one of {', '.join(SOURCES)}, not {self.source!r}")
+        self.stream = stream
+        self.capacity = capacity
+        self.batch_size = batch_size
+        self.flush_interval = flush_interval
+        self.flush_timeout = flush_timeout
+        self.max_in_flight = max_in_flight
+        self.internal_errors = 0
+        self.last_internal_error: BaseException | None = None
+        self._reset_state()
+        _live_handlers.add(self)
+        _register_fork_hook(self)
+
+    # -- state that a forked child must not share -------------------------------------
+
+    def _reset_state(self) -> None:
+        self._queue: deque[dict[str, Any]] = deque()
+        self._wake = threading.Event()
+        self._progress = threading.Condition(threading.Lock())
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+        self._pid = os.getpid()
+        self.dropped = 0
+        self.client_id = uuid.uuid4().hex
+        self._shipper: Shipper | None = None
+
+    def _after_fork_in_child(self) -> None:
+        # The parent's queue is the parent's to send; its thread and locks do not exist here.
+        self._reset_state()
+
+    # -- the application's side: cheap and never raising ------------------------------
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            if self._thread is None:
+                self._start()
+            queue = self._queue
+            if len(queue) >= self.capacity:
+                self.dropped += 1
+                return
+            queue.append(self._snapshot(record))
+            if len(queue) == self.batch_size:
+                self._wake.set()
+        except RecursionError:  # as logging.Handler does: a real bug, not a transport issue
+            raise
+        except Exception:
+            self.handleError(record)
+
+    def _snapshot(self, record: logging.LogRecord) -> dict[str, Any]:
+        msg = record.msg
+        event: dict[str, Any] | None = None
+        if isinstance(msg, dict) and not record.args:
+            # structlog through its stdlib integration (ProcessorFormatter.wrap_for_formatter)
+            # hands over its whole event dict as the message.
+            event = dict(msg)
+            message = str(event["event"]) if "event" in event else str(msg)
+        else:
+            message = record.getMessage()
+        snap: dict[str, Any] = {
+            "ts": record.created,
+            "level": record.levelname,
+            "levelno": record.levelno,
+            "logger": record.name,
+            "message": message,
+            "file": record.pathname,
+            "line": record.lineno,
+            "func": record.funcName,
+            "thread": record.thread,
+            "threadName": record.threadName,
+            "process": record.process,
+        }
+        if record.exc_info:
+            snap["exc"] = (self.formatter or _default_formatter).formatException(record.exc_info)
+        elif record.exc_text:
+            snap["exc"] = record.exc_text
+        if record.stack_info:
+            snap["stack"] = record.stack_info
+        attrs = record.__dict__
+        if len(attrs) > _N_STANDARD:
+            extra = {
+                k: v
+                for k, v in attrs.items()
+                if k not in _STANDARD_ATTRS and not (event is not None and k in _STRUCTLOG_ATTRS)
+            }
+            if extra:
+                snap["extra"] = extra
+        if event is not None:
+            snap["event"] = event
+        return snap
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until everything queued so far is acknowledged; False if ``timeout`` ran out."""
+        thread = self._thread
+        if thread is None or not thread.is_alive() or self._pid != os.getpid():
+            return self._drained()
+        wait = self.flush_timeout if timeout is None else timeout
+        deadline = time.monotonic() + wait
+        with self._progress:
+            self._wake.set()
+            return self._progress.wait_for(self._drained, max(0.0, deadline - time.monotonic()))
+
+    def close(self) -> None:
+        try:
+            self._shutdown(self.flush_timeout)
+        finally:
+            _live_handlers.discard(self)
+            super().close()
+
+    def _shutdown(self, timeout: float) -> None:
+        thread = self._thread
+        if thread is None or not thread.is_alive():
+            return
+        self.flush(timeout)
+        self._stopping = True
+        self._wake.set()
+        thread.join(timeout=1.0)
+
+    def _drained(self) -> bool:
+        shipper = self._shipper
+        return not self._queue and (shipper is None or shipper.in_flight == 0)
+
+    # -- the background thread ---------------------------------------------------------
+
+    def _start(self) -> None:
+        with self._progress:
+            if self._thread is not None:
+                return
+            self._shipper = Shipper(
+                self.socket_path,
+                {
+                    "clientId": self.client_id,
+                    "host": socket.gethostname(),
+                    "pid": os.getpid(),
+                    "source": self.source,
+                    "subPKPId": self.sub_pkp_id,
+                    "stream": self.stream,
+                },
+            )
+            thread = threading.Thread(target=self._run, name="logmarket-handler", daemon=True)
+            self._thread = thread
+            thread.start()
+
+    def _run(self) -> None:
+        shipper = self._shipper
+        assert shipper is not None
+        backoff = Backoff()
+        retry_at = 0.0
+        while True:
+            try:
+                if not shipper.connected:
+                    if self._stopping:
+                        return
+                    if time.monotonic() < retry_at:
+                        self._wake.wait(min(self.flush_interval, retry_at - time.monotonic()))
+                        self._wake.clear()
+                        continue
+                    try:
+                        shipper.connect(dropped=self.dropped)
+                        backoff.reset()
+                    except OSError:
+                        retry_at = time.monotonic() + backoff.next_delay()
+                        continue
+                self._pump(shipper)
+            except OSError:
+                shipper.disconnect()
+                retry_at = time.monotonic() + backoff.next_delay()
+            except Exception as exc:  # a bug of ours: count it, never die silently
+                self.internal_errors += 1
+                self.last_internal_error = exc
+                shipper.disconnect()
+                retry_at = time.monotonic() + backoff.next_delay()
+            finally:
+                with self._progress:
+                    self._progress.notify_all()
+            if self._stopping and self._drained():
+                shipper.disconnect()
+                return
+
+    def _pump(self, shipper: Shipper) -> None:
+        """One round: send what is queued (window permitting), then collect acks or idle."""
+        queue = self._queue
+        while queue and shipper.in_flight < self.max_in_flight:
+            take = min(len(queue), self.batch_size)
+            limit = shipper.max_frame_bytes // 2
+            encoded = [_encode_record(queue.popleft(), limit) for _ in range(take)]
+            for group in shipper.frames_for(encoded):
+                shipper.send(group, dropped=self.dropped)
+        if shipper.in_flight:
+            busy = bool(queue) and shipper.in_flight < self.max_in_flight
+            shipper.poll_acks(0.0 if busy else 0.05)
+        elif not queue and not self._stopping:
+            self._wake.wait(self.flush_interval)
+            self._wake.clear()
+
+
+def _encode_record(snap: dict[str, Any], limit: int) -> str:
+    text = _encoder.encode(snap)
+    if len(text) <= limit:
+        return text
+    # One record must always fit in a frame: cut the bulky fields and say so.
+    for key in ("extra", "event", "stack", "exc", "message"):
+        value = snap.get(key)
+        if value is None:
+            continue
+        text_value = value if isinstance(value, str) else _encoder.encode(value)
+        snap[key] = text_value[: max(0, limit // 4)]
+        snap["truncated"] = True
+        text = _encoder.encode(snap)
+        if len(text) <= limit:
+            break
+    return text
+
+
+_default_formatter = logging.Formatter()
+
+
+def _register_fork_hook(handler: Handler) -> None:
+    # register_at_fork cannot be undone, so it holds the handler weakly (as sentry-python).
+    ref = weakref.WeakMethod(handler._after_fork_in_child)
+
+    def hook() -> None:
+        method = ref()
+        if method is not None:
+            method()
+
+    os.register_at_fork(after_in_child=hook)
+
+
+def _flush_all_at_exit() -> None:
+    for handler in list(_live_handlers):
+        if handler._pid == os.getpid():
+            handler._shutdown(handler.flush_timeout)
+
+
+# threading's exit hooks run before non-daemon threads are joined, both at interpreter exit
+# and when a multiprocessing child finishes (which skips ``atexit``): one hook covers both.
+# It is the hook concurrent.futures uses; fall back to atexit if it ever goes away.
+_register_thread_atexit = getattr(threading, "_register_atexit", None)
+if _register_thread_atexit is not None:
+    _register_thread_atexit(_flush_all_at_exit)
+else:  # pragma: no cover
+    import atexit
+
+    atexit.register(_flush_all_at_exit)
+
+
+def install(
+    logger: logging.Logger | str | None = None, level: int | str = logging.INFO, **kwargs: Any
+) -> Handler:
+    """Attach a :class:`Handler` to ``logger`` (the root logger by default) and return it.
+
+    Calling it again returns the handler already installed rather than adding a second.
+    """
+    target = logger if isinstance(logger, logging.Logger) else logging.getLogger(logger)
+    for existing in target.handlers:
+        if isinstance(existing, Handler):
+            return existing
+    handler = Handler(**kwargs)
+    target.addHandler(handler)
+    wanted = level if isinstance(level, int) else logging.getLevelNamesMapping()[level.upper()]
+    if target.level == logging.NOTSET or target.level > wanted:
+        target.setLevel(wanted)
+    return handler
