@@ -17,12 +17,14 @@ reading and the client's own window fills (it then waits, or counts drops).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Literal
 
+import aiosqlite
 import structlog
 
 from logmarketd.metrics import Metrics
@@ -51,7 +53,9 @@ class Submission:
     pid: int | None = None
     sub_pkp_id: str | None = None
     stream: str | None = None
-    future: asyncio.Future[Outcome] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    future: asyncio.Future[Outcome] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
 
 
 class InboxWriter:
@@ -204,8 +208,6 @@ class InboxWriter:
             self._dropped.pop(old, None)
 
 
-async def _rollback(db: object) -> None:
-    try:
-        await db.execute("ROLLBACK")  # type: ignore[attr-defined]
-    except sqlite3.Error:
-        pass  # no transaction was open (BEGIN itself failed)
+async def _rollback(db: aiosqlite.Connection) -> None:
+    with contextlib.suppress(sqlite3.Error):  # no transaction was open (BEGIN itself failed)
+        await db.execute("ROLLBACK")

@@ -159,7 +159,9 @@ class IngestServer:
             self._handlers.discard(task)
             self.metrics.connections.dec()
             if rejected[0] > _LOGGED_REJECTIONS:
-                log.warning("connection closed", rejected_frames=rejected[0], client=session.client_id)
+                log.warning(
+                    "connection closed", rejected_frames=rejected[0], client=session.client_id
+                )
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
@@ -265,7 +267,9 @@ class IngestServer:
                 # connection makes the client reconnect and resend its whole window later.
                 writer.close()
                 return
-            writer.write(encode_frame({"type": "ack", "seq": seq, "duplicate": outcome == "duplicate"}))
+            writer.write(
+                encode_frame({"type": "ack", "seq": seq, "duplicate": outcome == "duplicate"})
+            )
             await writer.drain()
 
 

@@ -9,7 +9,6 @@ import asyncio
 import os
 import sys
 from pathlib import Path
-from typing import Any
 
 from logmarketd.errors import ConfigError
 from logmarketd.logs import configure_logging
@@ -76,8 +75,6 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(settings.log_level, settings.log_format)
     daemon = Daemon(settings, on_ready=banner)
     return asyncio.run(daemon.run())
-
-
 
 
 if __name__ == "__main__":

@@ -13,7 +13,8 @@ from prometheus_client import (
 
 __all__ = ["REJECT_REASONS", "Metrics"]
 
-disable_created_metrics()  # the *_created series only double the scrape for no use here
+# The *_created series only double the scrape, for no use here.
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 REJECT_REASONS = ("invalid-json", "invalid-frame", "too-large")
 
@@ -24,7 +25,9 @@ class Metrics:
     def __init__(self) -> None:
         r = self.registry = CollectorRegistry(auto_describe=True)
         self.records_received = Counter(
-            "logmarket_records_received", "Records in accepted frames, duplicates included", registry=r
+            "logmarket_records_received",
+            "Records in accepted frames, duplicates included",
+            registry=r,
         )
         self.records_stored = Counter(
             "logmarket_records_stored", "Records committed to the inbox", registry=r

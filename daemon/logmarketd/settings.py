@@ -101,7 +101,9 @@ class Settings(BaseSettings):
         True, validation_alias=_seed("AI_MONITOR_ERROR_DETECTIVE"), description="Error Detective on"
     )
     ai_monitor_performance: bool = Field(
-        True, validation_alias=_seed("AI_MONITOR_PERFORMANCE"), description="Performance Analyzer on"
+        True,
+        validation_alias=_seed("AI_MONITOR_PERFORMANCE"),
+        description="Performance Analyzer on",
     )
     ai_monitor_security: bool = Field(
         True, validation_alias=_seed("AI_MONITOR_SECURITY"), description="Security Guardian on"

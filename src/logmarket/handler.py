@@ -63,7 +63,7 @@ class Handler(logging.Handler):
         capacity: int = 100_000,
         batch_size: int = 1000,
         flush_interval: float = 0.2,
-        flush_timeout: float = 2.0,
+        flush_timeout: float = 5.0,
         max_in_flight: int = 8,
     ) -> None:
         super().__init__(level)
@@ -92,6 +92,7 @@ class Handler(logging.Handler):
         self._progress = threading.Condition(threading.Lock())
         self._thread: threading.Thread | None = None
         self._stopping = False
+        self._unreachable = False
         self._pid = os.getpid()
         self.dropped = 0
         self.client_id = uuid.uuid4().hex
@@ -161,16 +162,25 @@ class Handler(logging.Handler):
             snap["event"] = event
         return snap
 
-    def flush(self, timeout: float | None = None) -> bool:
+    def flush(self, timeout: float | None = None) -> bool:  # type: ignore[override]
         """Wait until everything queued so far is acknowledged; False if ``timeout`` ran out."""
+        return self._wait(self.flush_timeout if timeout is None else timeout, give_up=False)
+
+    def _wait(self, timeout: float, *, give_up: bool) -> bool:
+        """Wake the sender and wait for it to drain; ``give_up``: stop once it is unreachable
+        (at exit there is no point waiting out the timeout for a daemon that is down)."""
         thread = self._thread
         if thread is None or not thread.is_alive() or self._pid != os.getpid():
             return self._drained()
-        wait = self.flush_timeout if timeout is None else timeout
-        deadline = time.monotonic() + wait
+        deadline = time.monotonic() + timeout
+
+        def done() -> bool:
+            return self._drained() or (give_up and self._unreachable)
+
         with self._progress:
             self._wake.set()
-            return self._progress.wait_for(self._drained, max(0.0, deadline - time.monotonic()))
+            self._progress.wait_for(done, max(0.0, deadline - time.monotonic()))
+        return self._drained()
 
     def close(self) -> None:
         try:
@@ -183,7 +193,7 @@ class Handler(logging.Handler):
         thread = self._thread
         if thread is None or not thread.is_alive():
             return
-        self.flush(timeout)
+        self._wait(timeout, give_up=True)
         self._stopping = True
         self._wake.set()
         thread.join(timeout=1.0)
@@ -230,7 +240,9 @@ class Handler(logging.Handler):
                     try:
                         shipper.connect(dropped=self.dropped)
                         backoff.reset()
+                        self._unreachable = False
                     except OSError:
+                        self._unreachable = True
                         retry_at = time.monotonic() + backoff.next_delay()
                         continue
                 self._pump(shipper)

@@ -1,0 +1,180 @@
+"""Shared test helpers: a real daemon in a subprocess, short socket paths, store readers."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import logmarket.handler
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(predicate: Any, timeout: float = 10.0, interval: float = 0.05) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return bool(predicate())
+
+
+def http_get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+class DaemonProcess:
+    """``logmarketd`` as a real subprocess on a short socket path and a free loopback port."""
+
+    def __init__(self, root: Path, *extra: str) -> None:
+        self.root = root
+        self.state_dir = root / "state"
+        self.socket = root / "d.sock"
+        self.port = free_port()
+        self.extra = list(extra)
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = root / "daemon.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def db(self) -> Path:
+        return self.state_dir / "logmarket.db"
+
+    def command(self) -> list[str]:
+        return [
+            sys.executable, "-m", "logmarketd",
+            "--state-dir", str(self.state_dir),
+            "--socket", str(self.socket),
+            "--http", f"127.0.0.1:{self.port}",
+            *self.extra,
+        ]  # fmt: skip
+
+    def start(self, wait: bool = True) -> DaemonProcess:
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(
+                self.command(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        if wait and not wait_for(self.healthy, 20):
+            self.stop()
+            raise RuntimeError(f"daemon did not start:\n{self.log.read_text()}")
+        return self
+
+    def healthy(self) -> bool:
+        if self.proc is not None and self.proc.poll() is not None:
+            raise RuntimeError(f"daemon exited {self.proc.returncode}:\n{self.log.read_text()}")
+        try:
+            return http_get(self.url + "/healthz", timeout=1)[0] == 200
+        except OSError:
+            return False
+
+    def kill(self, sig: int = signal.SIGKILL) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+        code = self.proc.wait(30)
+        self.proc = None
+        return code
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.kill(signal.SIGTERM)
+        self.proc = None
+
+    def metrics(self) -> dict[str, float]:
+        _, body = http_get(self.url + "/metrics")
+        out: dict[str, float] = {}
+        for line in body.decode().splitlines():
+            if line and not line.startswith("#"):
+                name, _, value = line.rpartition(" ")
+                out[name] = float(value)
+        return out
+
+
+@pytest.fixture
+def short_tmp() -> Iterator[Path]:
+    """A temporary directory with a short path (Unix socket paths are limited to 107 bytes)."""
+    path = Path(tempfile.mkdtemp(prefix="lm", dir="/tmp"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def daemon(short_tmp: Path) -> Iterator[DaemonProcess]:
+    d = DaemonProcess(short_tmp).start()
+    try:
+        yield d
+    finally:
+        d.stop()
+
+
+def stored_records(db: Path) -> list[dict[str, Any]]:
+    """Every record in the inbox, in commit order (read from the real SQLite file)."""
+    out: list[dict[str, Any]] = []
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        for (frame,) in conn.execute("SELECT frame FROM inbox ORDER BY id"):
+            obj = json.loads(frame)
+            if obj.get("type") == "batch":
+                out.extend(obj["records"])
+            else:
+                out.append(obj)
+    return out
+
+
+def stored_messages(db: Path) -> list[str]:
+    return [r["message"] for r in stored_records(db)]
+
+
+def counters(db: Path) -> dict[str, int]:
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        return dict(conn.execute("SELECT name, value FROM counters").fetchall())
+
+
+def run_app(
+    code: str, env: dict[str, str], timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run a Python snippet as an application process."""
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture(autouse=True)
+def _no_swallowed_handler_errors() -> Iterator[None]:
+    """The handler swallows its own failures to protect apps; tests must see them."""
+    yield
+    for handler in list(logmarket.handler._live_handlers):
+        if handler.internal_errors:
+            raise AssertionError(f"handler swallowed: {handler.last_internal_error!r}")
