@@ -1,0 +1,84 @@
+"""The inbox writer against a real SQLite file: group commit, and a full disk that loses
+nothing acknowledged."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import pytest
+from logmarketd.inbox import InboxWriter, Submission
+from logmarketd.metrics import Metrics
+from logmarketd.store import Store
+
+
+def frame(seq: int, n: int = 10) -> bytes:
+    recs = ",".join(f'{{"message":"m{seq}-{i}"}}' for i in range(n))
+    return f'{{"type":"batch","seq":{seq},"records":[{recs}]}}'.encode()
+
+
+async def test_full_disk_fails_the_commit_without_ack_and_recovers(tmp_path: Path) -> None:
+    """SQLITE_FULL: no batch of the group is acknowledged, the writer lives on, and the same
+    batches commit once space is back."""
+    store = await Store.open(tmp_path / "s.db")
+    metrics = Metrics()
+    writer = InboxWriter(store, metrics)
+    await writer.start()
+    task = asyncio.create_task(writer.run())
+    try:
+        page_count = (await store.fetchone("PRAGMA page_count"))[0]  # type: ignore[index]
+        await store.db.execute(f"PRAGMA max_page_count={page_count}")
+        big = [Submission(frame=frame(s, 400), n_records=400, source="runtime", client_id="c",
+                          seq=s) for s in range(3)]  # fmt: skip
+        futures = [await writer.submit(item) for item in big]
+        for fut in futures:
+            with pytest.raises(OSError, match="store unavailable"):
+                await fut
+        assert metrics.store_errors._value.get() >= 1
+        assert await store.inbox_depth() == 0
+        await store.db.execute("PRAGMA max_page_count=1073741823")
+        retry = [Submission(frame=frame(s, 400), n_records=400, source="runtime", client_id="c",
+                            seq=s) for s in range(3)]  # fmt: skip
+        outcomes = [await (await writer.submit(item)) for item in retry]
+        assert outcomes == ["stored", "stored", "stored"]
+        assert await store.inbox_depth() == 1200
+    finally:
+        await writer.stop()
+        await task
+        await store.close()
+
+
+async def test_group_commit_stores_many_batches_in_one_transaction(tmp_path: Path) -> None:
+    """Batches queued together commit together, each acked, each client's seq checked."""
+    store = await Store.open(tmp_path / "s.db")
+    writer = InboxWriter(store, Metrics())
+    await writer.start()
+    items = [
+        Submission(frame=frame(s), n_records=10, source="test", client_id=f"c{s % 3}", seq=s // 3)
+        for s in range(30)
+    ]
+    futures = [await writer.submit(i) for i in items]
+    dup = Submission(frame=frame(0), n_records=10, source="test", client_id="c0", seq=0)
+    futures.append(await writer.submit(dup))
+    task = asyncio.create_task(writer.run())
+    results = [await f for f in futures]
+    await writer.stop()
+    await task
+    assert results == ["stored"] * 30 + ["duplicate"]
+    rows = await store.fetchall("SELECT client_id, MAX(seq), COUNT(*) FROM inbox GROUP BY 1")
+    assert sorted(rows) == [("c0", 9, 10), ("c1", 9, 10), ("c2", 9, 10)]
+    assert (await store.counters())["records_stored"] == 300
+    await store.close()
+
+
+async def test_store_refuses_a_newer_schema(tmp_path: Path) -> None:
+    """A store written by a newer daemon is not silently downgraded."""
+    path = tmp_path / "s.db"
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA user_version=999")
+    conn.close()
+    from logmarketd.errors import StartupError
+
+    with pytest.raises(StartupError, match="newer than this daemon"):
+        await Store.open(path)

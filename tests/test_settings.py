@@ -1,0 +1,73 @@
+"""Settings: flags > environment > file > defaults, and --help lists every setting."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from logmarketd.errors import ConfigError
+from logmarketd.main import build_parser
+from logmarketd.settings import Settings, load_settings
+
+
+def test_precedence_flags_over_env_over_file_over_defaults(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each layer overrides the one below it, for our names and the seed's."""
+    config = tmp_path / "c.toml"
+    config.write_text(
+        'http = "127.0.0.1:1111"\nstate_dir = "/from/file"\nauto_pay_threshold = 60\n'
+        "max_logs_per_hour = 5\n"
+    )
+    monkeypatch.setenv("LOGMARKET_HTTP", "127.0.0.1:2222")
+    monkeypatch.setenv("AUTO_PAY_THRESHOLD", "65")
+    monkeypatch.setenv("LOG_MARKETPLACE_MIN_PAYMENT", "0.25")
+    s = load_settings({"http": "127.0.0.1:3333"}, config)
+    assert s.http == "127.0.0.1:3333"  # flag
+    assert s.auto_pay_threshold == 65  # env (seed name) over file
+    assert s.state_dir == Path("/from/file")  # file over default
+    assert s.max_logs_per_hour == 5
+    assert s.log_marketplace_min_payment == Decimal("0.25")
+    assert s.points_per_dollar == 10  # default
+    assert s.socket_path == Path("/from/file/logmarketd.sock")
+
+
+def test_bad_values_are_clear_errors(tmp_path: Path) -> None:
+    """A malformed address, an unknown key or an unreadable file is a ConfigError."""
+    with pytest.raises(ConfigError, match="HOST:PORT"):
+        load_settings({"http": "nonsense"})
+    bad = tmp_path / "c.toml"
+    bad.write_text("no_such_setting = 1\n")
+    with pytest.raises(ConfigError, match="no_such_setting"):
+        load_settings({}, bad)
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_settings({}, tmp_path / "missing.toml")
+
+
+def test_help_lists_every_setting_with_its_env_name() -> None:
+    """logmarketd --help names each setting's flag and environment variable."""
+    text = build_parser().format_help()
+    for name in Settings.model_fields:
+        assert "--" + name.replace("_", "-") in text, name
+    for env in (
+        "LOGMARKET_STATE_DIR",
+        "LOGMARKET_SOCKET",
+        "LOGMARKET_HTTP",
+        "AUTO_PAY_THRESHOLD",
+        "LOG_MARKETPLACE_MAX_PAYMENT",
+        "AI_MONITOR_SECURITY",
+        "POINTS_PER_DOLLAR",
+    ):
+        assert env in text, env  # fmt: skip
+
+
+def test_invalid_settings_exit_2_with_message() -> None:
+    """The real CLI refuses bad settings before doing anything."""
+    result = subprocess.run(
+        [sys.executable, "-m", "logmarketd", "--http", "oops"], capture_output=True, text=True
+    )
+    assert result.returncode == 2
+    assert "invalid settings" in result.stderr
