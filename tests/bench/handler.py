@@ -120,8 +120,8 @@ def report(results: dict[str, dict[str, float]], n: int) -> str:
     base = results["queue"]
     lines = [
         f"logger.info cost per call, N={n:,} (ratios are to stdlib QueueHandler, same run)",
-        f"{'handler':32} {'CPU µs':>8} {'×QH':>6} {'p50 µs':>8} {'p99 µs':>8} "
-        f"{'p99.9 µs':>9} {'×QH':>6} {'max µs':>9} {'RSS +MiB':>9}",
+        f"{'handler':32} {'CPU µs':>8} {'vs QH':>6} {'p50 µs':>8} {'p99 µs':>8} "
+        f"{'p99.9 µs':>9} {'vs QH':>6} {'max µs':>9} {'RSS +MiB':>9}",
     ]
     for mode, label in MODES:
         r = results[mode]
