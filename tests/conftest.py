@@ -78,6 +78,7 @@ class DaemonProcess:
         ]  # fmt: skip
 
     def start(self, wait: bool = True) -> DaemonProcess:
+        self.root.mkdir(parents=True, exist_ok=True)
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
                 self.command(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
