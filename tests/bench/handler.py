@@ -27,7 +27,7 @@ CHILD = r"""
 import gc, json, logging, logging.handlers, os, queue, sys, time
 from array import array
 
-mode, n, sock = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+mode, n, sock, warm, more = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
 
 def rss_kib():
     with open("/proc/self/statm") as f:
@@ -50,7 +50,7 @@ else:
     handler = logmarket.Handler(socket_path=sock, flush_timeout=30)
     logger.addHandler(handler)
 
-for i in range(20_000):  # warm up: thread started, connection open, caches hot
+for i in range(warm):  # warm up: thread started, connection open, caches hot
     logger.info("request %d handled in %s ms", i, 12.5)
 if mode.startswith("logmarket") and mode.endswith("up"):
     handler.flush(30)
@@ -75,11 +75,11 @@ def pct(p):
 out = {"cpu_us": cpu / n * 1e6, "p50": pct(0.5), "p99": pct(0.99), "p999": pct(0.999),
        "max": lat[-1] / 1000.0, "rss_growth_mib": (rss1 - rss0) / 1024}
 if mode.endswith("down") or mode == "queue-stalled":
-    # Memory once the queue is full (ours) / keeps growing (stdlib): 500k more records.
+    # Memory once the queue is full (ours) / keeps growing (stdlib): `more` records more.
     r0 = rss_kib()
-    for i in range(500_000):
+    for i in range(more):
         logger.info("request %d handled in %s ms", i, 12.5)
-    out["rss_more_500k_mib"] = (rss_kib() - r0) / 1024
+    out["rss_more_mib"] = (rss_kib() - r0) / 1024
 if mode.startswith("logmarket"):
     out["dropped"] = handler.dropped
     if mode.endswith("up"):
@@ -99,7 +99,7 @@ MODES = [
 ]
 
 
-def run(n: int = 200_000) -> dict[str, dict[str, float]]:
+def run(n: int = 200_000, warm: int = 20_000, more: int = 500_000) -> dict[str, dict[str, float]]:
     root = Path(tempfile.mkdtemp(prefix="lmb", dir="/tmp"))
     daemon = DaemonProcess(root).start()
     results: dict[str, dict[str, float]] = {}
@@ -107,7 +107,7 @@ def run(n: int = 200_000) -> dict[str, dict[str, float]]:
         for mode, _ in MODES:
             sock = str(daemon.socket) if mode.endswith("up") else str(root / "absent.sock")
             out = subprocess.run(
-                [sys.executable, "-c", CHILD, mode, str(n), sock],
+                [sys.executable, "-c", CHILD, mode, str(n), sock, str(warm), str(more)],
                 capture_output=True, text=True, check=True, timeout=600,
             )  # fmt: skip
             results[mode] = json.loads(out.stdout.strip().splitlines()[-1])
@@ -116,7 +116,7 @@ def run(n: int = 200_000) -> dict[str, dict[str, float]]:
     return results
 
 
-def report(results: dict[str, dict[str, float]], n: int) -> str:
+def report(results: dict[str, dict[str, float]], n: int, more: int = 500_000) -> str:
     base = results["queue"]
     lines = [
         f"logger.info cost per call, N={n:,} (ratios are to stdlib QueueHandler, same run)",
@@ -133,9 +133,9 @@ def report(results: dict[str, dict[str, float]], n: int) -> str:
     down = results["logmarket-down"]
     stalled = results["queue-stalled"]
     lines.append(
-        f"collector down, 500k more records: logmarket RSS {down['rss_more_500k_mib']:+.1f} MiB "
+        f"collector down, {more:,} more records: logmarket RSS {down['rss_more_mib']:+.1f} MiB "
         f"(bounded queue, {down.get('dropped', 0):,.0f} dropped and counted); stdlib "
-        f"QueueHandler {stalled['rss_more_500k_mib']:+.1f} MiB (unbounded). "
+        f"QueueHandler {stalled['rss_more_mib']:+.1f} MiB (unbounded). "
         f"Daemon up: everything flushed = {results['logmarket-up'].get('flushed')}"
     )
     return "\n".join(lines)
