@@ -17,14 +17,12 @@ reading and the client's own window fills (it then waits, or counts drops).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sqlite3
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Literal
 
-import aiosqlite
 import structlog
 
 from logmarketd.metrics import Metrics
@@ -143,41 +141,38 @@ class InboxWriter:
             )  # fmt: skip
             outcomes.append("stored")
             stored += item.n_records
-        db = self.store.db
         try:
-            await db.execute("BEGIN IMMEDIATE")
-            if rows:
+            async with self.store.transaction() as db:
+                if rows:
+                    await db.executemany(
+                        "INSERT INTO inbox (received, client_id, seq, host, source, sub_pkp_id,"
+                        " stream, n_records, frame) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        rows,
+                    )
+                if clients:
+                    await db.executemany(
+                        "INSERT INTO clients (client_id, last_seq, dropped, host, pid, first_seen,"
+                        " last_seen) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(client_id) DO UPDATE"
+                        " SET last_seq = excluded.last_seq, dropped = excluded.dropped,"
+                        " last_seen = excluded.last_seen",
+                        [
+                            (c, s, dropped_now.get(c, self._dropped.get(c, 0)), h, p, now, now)
+                            for c, (s, _, h, p) in clients.items()
+                        ],
+                    )
                 await db.executemany(
-                    "INSERT INTO inbox (received, client_id, seq, host, source, sub_pkp_id,"
-                    " stream, n_records, frame) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    rows,
-                )
-            if clients:
-                await db.executemany(
-                    "INSERT INTO clients (client_id, last_seq, dropped, host, pid, first_seen,"
-                    " last_seen) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(client_id) DO UPDATE"
-                    " SET last_seq = excluded.last_seq, dropped = excluded.dropped,"
-                    " last_seen = excluded.last_seen",
+                    "INSERT INTO counters (name, value) VALUES (?, ?)"
+                    " ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
                     [
-                        (c, s, dropped_now.get(c, self._dropped.get(c, 0)), h, p, now, now)
-                        for c, (s, _, h, p) in clients.items()
+                        ("records_stored", stored),
+                        ("records_duplicate", duplicates),
+                        ("client_dropped", dropped_delta),
+                        ("batches_stored", len(rows)),
                     ],
                 )
-            await db.executemany(
-                "INSERT INTO counters (name, value) VALUES (?, ?)"
-                " ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
-                [
-                    ("records_stored", stored),
-                    ("records_duplicate", duplicates),
-                    ("client_dropped", dropped_delta),
-                    ("batches_stored", len(rows)),
-                ],
-            )
-            await db.execute("COMMIT")
         except (sqlite3.Error, OSError) as exc:
             # A full disk or an I/O error: nothing of this group is acknowledged, so clients
             # keep every batch in their window and resend it. The daemon itself lives on.
-            await _rollback(db)
             self.metrics.store_errors.inc()
             log.error("inbox commit failed", error=str(exc), batches=len(group))
             for item in group:
@@ -206,8 +201,3 @@ class InboxWriter:
         if len(self._last_seq) > _LAST_SEQ_CACHE:
             old, _ = self._last_seq.popitem(last=False)
             self._dropped.pop(old, None)
-
-
-async def _rollback(db: aiosqlite.Connection) -> None:
-    with contextlib.suppress(sqlite3.Error):  # no transaction was open (BEGIN itself failed)
-        await db.execute("ROLLBACK")

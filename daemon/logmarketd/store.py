@@ -8,8 +8,10 @@ writer on the hot path.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -56,11 +58,36 @@ SCHEMA_VERSION = len(_MIGRATIONS)
 
 
 class Store:
-    """An open store. Use :meth:`open` to get one and :meth:`close` when done."""
+    """An open store. Use :meth:`open` to get one and :meth:`close` when done.
 
-    def __init__(self, path: Path, db: aiosqlite.Connection) -> None:
+    Two connections: ``db`` writes, only inside :meth:`transaction` (an asyncio lock makes
+    the writers take turns, so two coroutines never interleave statements of their
+    transactions); ``reader`` serves queries, and under WAL it sees only committed data.
+    """
+
+    def __init__(self, path: Path, db: aiosqlite.Connection, reader: aiosqlite.Connection) -> None:
         self.path = path
         self.db = db
+        self.reader = reader
+        self._write_lock = asyncio.Lock()
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """``BEGIN IMMEDIATE`` … ``COMMIT`` on the writer; ``ROLLBACK`` if the body raises."""
+        async with self._write_lock:
+            await self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    await self.db.execute("ROLLBACK")
+                raise
+            try:
+                await self.db.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    await self.db.execute("ROLLBACK")
+                raise
 
     @classmethod
     async def open(cls, path: Path, *, sync: str = "full") -> Store:
@@ -70,51 +97,40 @@ class Store:
             db = await aiosqlite.connect(path, isolation_level=None)
         except (OSError, sqlite3.Error) as exc:
             raise StartupError(f"cannot open the store at {path}: {exc}") from exc
-        store = cls(path, db)
+        reader: aiosqlite.Connection | None = None
         try:
             await db.execute("PRAGMA journal_mode=WAL")
             await db.execute(f"PRAGMA synchronous={'FULL' if sync == 'full' else 'NORMAL'}")
             await db.execute("PRAGMA busy_timeout=5000")
-            await store._migrate()
+            await _migrate(db)
+            reader = await aiosqlite.connect(path, isolation_level=None)
+            await reader.execute("PRAGMA busy_timeout=5000")
+            await reader.execute("PRAGMA query_only=1")
         except sqlite3.Error as exc:
             await db.close()
+            if reader is not None:
+                await reader.close()
             raise StartupError(
                 f"the store at {path} cannot be used ({exc}); if the file is damaged, move it "
                 "aside and start again (clients resend what was not acknowledged)"
             ) from exc
-        return store
+        return cls(path, db, reader)
 
     async def close(self) -> None:
+        await self.reader.close()
         await self.db.close()
-
-    async def _migrate(self) -> None:
-        async with self.db.execute("PRAGMA user_version") as cur:
-            row = await cur.fetchone()
-        version = int(row[0]) if row else 0
-        if version > SCHEMA_VERSION:
-            raise sqlite3.DatabaseError(
-                f"schema version {version} is newer than this daemon's {SCHEMA_VERSION}"
-            )
-        for i in range(version, SCHEMA_VERSION):
-            await self.db.execute("BEGIN IMMEDIATE")
-            try:
-                for statement in _split_sql(_MIGRATIONS[i]):
-                    await self.db.execute(statement)
-                await self.db.execute(f"PRAGMA user_version={i + 1}")
-                await self.db.execute("COMMIT")
-            except BaseException:
-                await self.db.execute("ROLLBACK")
-                raise
 
     # -- small queries ----------------------------------------------------------------
 
     async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> tuple[Any, ...] | None:
-        async with self.db.execute(sql, tuple(params)) as cur:
+        """One row of a read-only query, on the reader (committed data only)."""
+        async with self.reader.execute(sql, tuple(params)) as cur:
             row = await cur.fetchone()
         return tuple(row) if row is not None else None
 
     async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
-        async with self.db.execute(sql, tuple(params)) as cur:
+        """All rows of a read-only query, on the reader (committed data only)."""
+        async with self.reader.execute(sql, tuple(params)) as cur:
             rows = await cur.fetchall()
         return [tuple(r) for r in rows]
 
@@ -133,12 +149,37 @@ class Store:
         return (int(row[0]), int(row[1])) if row else (-1, 0)
 
 
+async def _migrate(db: aiosqlite.Connection) -> None:
+    async with db.execute("PRAGMA user_version") as cur:
+        row = await cur.fetchone()
+    version = int(row[0]) if row else 0
+    if version > SCHEMA_VERSION:
+        raise sqlite3.DatabaseError(
+            f"schema version {version} is newer than this daemon's {SCHEMA_VERSION}"
+        )
+    for i in range(version, SCHEMA_VERSION):
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _split_sql(_MIGRATIONS[i]):
+                await db.execute(statement)
+            await db.execute(f"PRAGMA user_version={i + 1}")
+            await db.execute("COMMIT")
+        except BaseException:
+            await db.execute("ROLLBACK")
+            raise
+
+
 def _split_sql(script: str) -> list[str]:
-    """Statements of a migration script (ours: no semicolons inside strings or triggers)."""
-    statements = []
-    for chunk in script.split(";"):
-        lines = [ln for ln in chunk.splitlines() if not ln.strip().startswith("--")]
-        statement = "\n".join(lines).strip()
-        if statement:
-            statements.append(statement)
+    """The statements of a migration script, triggers (with inner semicolons) included."""
+    statements: list[str] = []
+    current = ""
+    for line in script.splitlines(keepends=True):
+        if line.strip().startswith("--"):
+            continue
+        current += line
+        if sqlite3.complete_statement(current):
+            statements.append(current.strip())
+            current = ""
+    if current.strip():
+        raise sqlite3.DatabaseError(f"incomplete statement in migration: {current.strip()[:80]}")
     return statements
