@@ -18,6 +18,7 @@ from typing import Any
 import aiosqlite
 
 from logmarketd.errors import StartupError
+from logmarketd.ledger_schema import LEDGER_DDL
 
 __all__ = ["SCHEMA_VERSION", "Store"]
 
@@ -52,6 +53,7 @@ _MIGRATIONS: list[str] = [
         frame      TEXT NOT NULL
     );
     """,
+    LEDGER_DDL,
 ]
 
 SCHEMA_VERSION = len(_MIGRATIONS)
