@@ -65,6 +65,12 @@ CREATE TABLE game_state (
     stats        TEXT NOT NULL,
     achievements TEXT NOT NULL
 );
+CREATE TABLE agent_stats (
+    agent_id      TEXT PRIMARY KEY,
+    logs_analyzed INTEGER NOT NULL DEFAULT 0,
+    insights      INTEGER NOT NULL DEFAULT 0,
+    money_micros  INTEGER NOT NULL DEFAULT 0
+);
 CREATE TABLE idempotency_keys (
     key          TEXT PRIMARY KEY,
     request_hash TEXT NOT NULL,

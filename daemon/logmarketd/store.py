@@ -17,6 +17,7 @@ from typing import Any
 
 import aiosqlite
 
+from logmarketd.auth import API_KEYS_DDL
 from logmarketd.errors import StartupError
 from logmarketd.ledger_schema import LEDGER_DDL
 
@@ -54,6 +55,7 @@ _MIGRATIONS: list[str] = [
     );
     """,
     LEDGER_DDL,
+    API_KEYS_DDL,
 ]
 
 SCHEMA_VERSION = len(_MIGRATIONS)
