@@ -12,7 +12,6 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-
 from logmarketd.game import GameRules
 from logmarketd.ledger import POOL, Ledger, NotPayableError, from_micros
 from logmarketd.models import (
@@ -71,9 +70,13 @@ async def reconcile(store: Store) -> None:
     assert bad == []
     (pool,) = await store.fetchone("SELECT COALESCE(SUM(balance_micros), 0) FROM balances"
                                    " WHERE account = ?", (POOL,)) or (0,)  # fmt: skip
-    (paid,) = await store.fetchone("SELECT COALESCE(SUM(amount_micros), 0) FROM transactions") or (0,)
+    (paid,) = await store.fetchone("SELECT COALESCE(SUM(amount_micros), 0) FROM transactions") or (
+        0,
+    )
     assert -pool == paid
-    (total,) = await store.fetchone("SELECT COALESCE(SUM(amount_micros), 0) FROM ledger_entries") or (0,)
+    (total,) = await store.fetchone(
+        "SELECT COALESCE(SUM(amount_micros), 0) FROM ledger_entries"
+    ) or (0,)
     assert total == 0
     dup = await store.fetchall("SELECT analysis_id FROM transactions WHERE reverses IS NULL"
                                " GROUP BY analysis_id HAVING COUNT(*) > 1")  # fmt: skip
@@ -100,6 +103,8 @@ async def test_200_concurrent_pays_over_20_analyses_make_exactly_20_transactions
     (bal,) = await store.fetchone("SELECT balance_micros FROM balances WHERE account = ?",
                                   ("sub-pkp:sub0",)) or (0,)  # fmt: skip
     assert from_micros(bal) == Decimal("6.25")  # five analyses × 1.25
+    events = dict(await store.fetchall("SELECT type, COUNT(*) FROM events GROUP BY type"))
+    assert events["log.payment.executed"] == 20 and events["game.points.awarded"] == 20
     await reconcile(store)
 
 
@@ -114,7 +119,9 @@ async def test_randomized_10000_operations_keep_the_books_balanced(store: Store)
         if kind < 0.45 or not recorded:
             aid = f"r{op}"
             cents = rng.randint(0, 2000)
-            await record(ledger, analysis(aid, f"s{rng.randint(0, 30)}", f"{cents // 100}.{cents % 100:02d}"))
+            await record(
+                ledger, analysis(aid, f"s{rng.randint(0, 30)}", f"{cents // 100}.{cents % 100:02d}")
+            )
             recorded.append(aid)
         elif kind < 0.9:
             aid = rng.choice(recorded)
@@ -148,7 +155,9 @@ async def test_reversal_restores_balances_and_keeps_the_original(store: Store) -
     assert rev.id != tx.id
     rows = await store.fetchall("SELECT amount_micros FROM transactions ORDER BY created")
     assert [r[0] for r in rows] == [3_100_000, -3_100_000]
-    (bal,) = await store.fetchone("SELECT balance_micros FROM balances WHERE account = 'sub-pkp:s'") or (0,)
+    (bal,) = await store.fetchone(
+        "SELECT balance_micros FROM balances WHERE account = 'sub-pkp:s'"
+    ) or (0,)
     assert bal == 0
     assert (await ledger.pay("a")).transaction.id == tx.id  # still the one payment
     await reconcile(store)

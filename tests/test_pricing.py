@@ -7,7 +7,6 @@ from decimal import Decimal
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
 from logmarketd.models import (
     AIInsights,
     ErrorPattern,
@@ -90,7 +89,9 @@ def test_bonuses_need_substance() -> None:
                           mitigation="m")  # fmt: skip
     assert earned_bonuses(_insights(security_concerns=[low]), has_new_finding=False) == {}
     med = low.model_copy(update={"severity": "medium", "threat": "SQL injection"})
-    assert "securityIssue" in earned_bonuses(_insights(security_concerns=[med]), has_new_finding=False)
+    assert "securityIssue" in earned_bonuses(
+        _insights(security_concerns=[med]), has_new_finding=False
+    )
     high_err = ErrorPattern(pattern="E", location="a.py:1", severity="high", impact="i")
     assert earned_bonuses(_insights(error_patterns=[high_err]), has_new_finding=False) == {}
     crit = high_err.model_copy(update={"severity": "critical"})

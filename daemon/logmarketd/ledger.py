@@ -26,6 +26,7 @@ from typing import Any
 import aiosqlite
 
 from logmarketd.errors import LogmarketdError
+from logmarketd.events import Event, append_event
 from logmarketd.game import GameRules, GameState, PaymentFacts, award
 from logmarketd.ledger_schema import LEDGER_DDL
 from logmarketd.models import DataTransaction, LogAnalysis, TransactionMetadata
@@ -46,10 +47,17 @@ POOL = "marketplace:pool"
 MICRO = Decimal("0.000001")
 
 
-# (conn, [(type, payload)], now) -> whatever the sink returns (published after commit)
+# (conn, [(type, payload)], now) -> the recorded events (published after the commit)
 EventSink = Callable[
-    [aiosqlite.Connection, list[tuple[str, dict[str, Any]]], float], Awaitable[list[Any]]
+    [aiosqlite.Connection, list[tuple[str, dict[str, Any]]], float], Awaitable[list[Event]]
 ]
+
+
+async def outbox_sink(
+    conn: aiosqlite.Connection, events: list[tuple[str, dict[str, Any]]], now: float
+) -> list[Event]:
+    """Write events to the outbox in the caller's transaction."""
+    return [await append_event(conn, kind, payload, now) for kind, payload in events]
 
 
 class NotFoundError(LogmarketdError, LookupError):
@@ -72,7 +80,7 @@ def from_micros(micros: int) -> Decimal:
 class PaymentResult:
     transaction: DataTransaction
     created: bool
-    events: list[Any]
+    events: list[Event]
 
 
 class Ledger:
@@ -80,8 +88,8 @@ class Ledger:
         self,
         store: Store,
         game_rules: GameRules,
-        events: EventSink,
         *,
+        events: EventSink = outbox_sink,
         daily_cap: Decimal | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:

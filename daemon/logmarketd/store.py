@@ -19,6 +19,7 @@ import aiosqlite
 
 from logmarketd.auth import API_KEYS_DDL
 from logmarketd.errors import StartupError
+from logmarketd.events import OUTBOX_DDL
 from logmarketd.ledger_schema import LEDGER_DDL
 
 __all__ = ["SCHEMA_VERSION", "Store"]
@@ -56,6 +57,7 @@ _MIGRATIONS: list[str] = [
     """,
     LEDGER_DDL,
     API_KEYS_DDL,
+    OUTBOX_DDL,
 ]
 
 SCHEMA_VERSION = len(_MIGRATIONS)
