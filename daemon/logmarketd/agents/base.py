@@ -1,0 +1,199 @@
+"""What every detector shares: the log as a searchable text, the finding type, the agent type.
+
+A detector is a function ``(ctx) -> list[Finding]``. It first asks the context for the lines
+holding a keyword (``ctx.lines_with``: a ``str.find`` scan of the whole text, cached per
+keyword, far cheaper than a regex per line) and runs its regexes only on those lines. Findings
+carry every line they cover (``lines``) so that scoring and evaluation can tell signal from
+noise; the published evidence is a few of those lines, redacted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from bisect import bisect_right
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+__all__ = [
+    "SEVERITY_RANK",
+    "Agent",
+    "AgentConfig",
+    "Context",
+    "Detector",
+    "Finding",
+    "Kind",
+    "fingerprint",
+    "mask",
+    "percentile",
+]
+
+Kind = Literal["error", "performance", "security", "improvement"]
+Sev = Literal["low", "medium", "high", "critical"]
+Level = Literal["low", "medium", "high"]
+SEVERITY_RANK: dict[str, int] = {"low": 1, "medium": 2, "high": 3, "critical": 4}
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    """Tunable thresholds and allowlists of the rule engine (defaults documented inline)."""
+
+    # performance: a group is slow when its p95 (or max for one-offs) exceeds these (ms)
+    http_ms: float = 1000.0
+    sql_ms: float = 100.0
+    test_ms: float = 1000.0
+    build_step_ms: float = 120_000.0
+    generic_ms: float = 1000.0
+    gc_pause_ms: float = 200.0
+    # security
+    brute_force_failures: int = 5
+    enumeration_users: int = 3
+    probe_4xx_burst: int = 10
+    allow_addresses: frozenset[str] = frozenset()
+    allow_secret_values: frozenset[str] = frozenset()
+    # quality
+    coverage_min_percent: float = 80.0
+    # errors
+    http_5xx_burst: int = 3
+
+
+@dataclass
+class Finding:
+    """One insight, before it becomes a seed model (``LogAnalysis.ai_insights`` entry)."""
+
+    kind: Kind
+    agent_id: str
+    title: str  # pattern / issue / threat / area
+    severity: Sev
+    key: str  # identity for the fingerprint: no timestamps, pids or ports in it
+    lines: list[int]  # 0-based indexes of every line this finding covers
+    location: str | None = None
+    detail: str = ""  # impact / description / suggestion
+    root_cause: str | None = None
+    fix: str | None = None  # suggested fix / optimization / mitigation
+    count: int = 1
+    metric: str | None = None
+    threshold: float | None = None
+    actual: float | None = None
+    estimate: str | None = None
+    evidence_lines: list[int] = field(default_factory=list)
+    summary: bool = False  # a cascade line (make Error 2, BUILD FAILURE): dropped if others
+    secrets: list[str] = field(default_factory=list)  # values to mask in any published text
+    effort: Level = "low"  # improvement opportunities only
+    impact: Level = "medium"
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.agent_id, self.kind, self.key)
+
+
+def fingerprint(agent_id: str, kind: str, key: str) -> str:
+    """A stable id of a finding: the same problem in a resubmitted log gets the same id."""
+    return hashlib.sha256(f"{agent_id}\x1f{kind}\x1f{key}".encode()).hexdigest()[:24]
+
+
+_MASKS = [
+    (
+        re.compile(r"\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?"),
+        "<ts>",
+    ),
+    (
+        re.compile(
+            r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"
+        ),
+        "<uuid>",
+    ),
+    (re.compile(r"\b0x[0-9a-fA-F]+\b|\b[0-9a-f]{12,}\b"), "<hex>"),
+    (re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b"), "<ip>"),
+    (re.compile(r"(?<![A-Za-z])-?\d+(?:\.\d+)?"), "<n>"),
+]
+
+
+def mask(text: str) -> str:
+    """A line's template: timestamps, ids, addresses and numbers replaced by placeholders."""
+    for rx, repl in _MASKS:
+        text = rx.sub(repl, text)
+    return text
+
+
+def percentile(sorted_values: Sequence[float], p: float) -> float:
+    """Nearest-rank percentile of already sorted values (p in 0..100)."""
+    if not sorted_values:
+        return 0.0
+    rank = max(1, -(-len(sorted_values) * p // 100))
+    return float(sorted_values[int(rank) - 1])
+
+
+class Context:
+    """The analysed log: its text, its lines, and cached keyword scans."""
+
+    def __init__(self, text: str, source: str, config: AgentConfig | None = None) -> None:
+        self.text = text
+        self.source = source
+        self.config = config or AgentConfig()
+        self.lines = text.split("\n")
+        if self.lines and self.lines[-1] == "":
+            self.lines.pop()
+        starts = [0]
+        pos = 0
+        for line in self.lines:
+            pos += len(line) + 1
+            starts.append(pos)
+        self._starts = starts
+        self._cache: dict[str, list[int]] = {}
+        self.claimed: set[int] = set()  # lines already explained by a more specific finding
+
+    def _scan(self, keyword: str) -> list[int]:
+        hit = self._cache.get(keyword)
+        if hit is not None:
+            return hit
+        out: list[int] = []
+        text, starts, find = self.text, self._starts, self.text.find
+        i = find(keyword)
+        while i >= 0:
+            n = bisect_right(starts, i) - 1
+            out.append(n)
+            i = find(keyword, starts[n + 1]) if n + 1 < len(starts) else -1
+        del text
+        self._cache[keyword] = out
+        return out
+
+    def lines_with(self, *keywords: str) -> list[int]:
+        """Sorted indexes of the lines containing any of the keywords (case-sensitive)."""
+        if len(keywords) == 1:
+            return self._scan(keywords[0])
+        found: set[int] = set()
+        for k in keywords:
+            found.update(self._scan(k))
+        return sorted(found)
+
+    def window(self, start: int, count: int) -> Iterable[tuple[int, str]]:
+        end = min(len(self.lines), start + count)
+        for i in range(start, end):
+            yield i, self.lines[i]
+
+
+Detector = Callable[[Context], list[Finding]]
+
+
+@dataclass(frozen=True)
+class Agent:
+    """One of the seed's four agents: id, name, monitored stages, its detectors in order."""
+
+    id: str
+    name: str
+    expertise: str
+    monitored_stages: tuple[str, ...]
+    setting: str  # the Settings attribute that turns it on or off
+    detectors: tuple[Detector, ...]
+
+    def run(self, ctx: Context) -> list[Finding]:
+        """Run every detector; drop cascade (summary) findings when a specific one exists."""
+        found: list[Finding] = []
+        for detect in self.detectors:
+            found.extend(detect(ctx))
+        specific = [f for f in found if not f.summary]
+        if specific:
+            found = specific
+        return found
