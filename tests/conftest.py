@@ -40,9 +40,36 @@ def wait_for(predicate: Any, timeout: float = 10.0, interval: float = 0.05) -> b
     return bool(predicate())
 
 
-def http_get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:
+def http(
+    method: str,
+    url: str,
+    body: Any = None,
+    *,
+    token: str | None = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = 30.0,
+) -> tuple[int, Any]:
+    """One HTTP request; JSON in and (when the answer is JSON) out."""
+    data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+    req = urllib.request.Request(url, data=data, method=method, headers=dict(headers or {}))
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            status, raw, ctype = resp.status, resp.read(), resp.headers.get("Content-Type", "")
+    except urllib.error.HTTPError as exc:
+        status, raw, ctype = exc.code, exc.read(), exc.headers.get("Content-Type", "")
+    return status, (json.loads(raw) if "json" in ctype and raw else raw)
+
+
+def http_get(url: str, timeout: float = 5.0, token: str | None = None) -> tuple[int, bytes]:
+    req = urllib.request.Request(url)
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
             return resp.status, resp.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()
@@ -67,6 +94,11 @@ class DaemonProcess:
     @property
     def db(self) -> Path:
         return self.state_dir / "logmarket.db"
+
+    @property
+    def admin_token(self) -> str:
+        """The token the daemon generated at its first start."""
+        return (self.state_dir / "admin.token").read_text().strip()
 
     def command(self) -> list[str]:
         return [

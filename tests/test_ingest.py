@@ -236,7 +236,7 @@ def test_records_stored_total_survives_restart(short_tmp: Path, raw: Callable[..
         c.close()
         d.kill(signal.SIGTERM)
         d.start()
-        status, body = http_get(d.url + "/npe/log-marketplace/dashboard")
+        status, body = http_get(d.url + "/npe/log-marketplace/dashboard", token=d.admin_token)
         assert status == 200
         assert json.loads(body)["ingest"]["recordsStored"] == 3
         assert counters(d.db)["records_stored"] == 3

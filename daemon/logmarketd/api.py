@@ -26,6 +26,7 @@ from logmarketd.auth import (
     check_key_hash,
     parse_key,
 )
+from logmarketd.events import Event, EventBus, sse_response
 from logmarketd.ledger import NotFoundError, NotPayableError
 from logmarketd.marketplace import Marketplace, RateLimitedError
 from logmarketd.models import Source
@@ -69,11 +70,20 @@ class ApiContext:
     """What the handlers need, held by the app."""
 
     def __init__(
-        self, store: Store, market: Marketplace, admin_token: str, *, requests_per_minute: int
+        self,
+        store: Store,
+        market: Marketplace,
+        admin_token: str,
+        *,
+        requests_per_minute: int,
+        bus: EventBus,
+        backlog: Callable[[int], Awaitable[list[Event]]],
     ) -> None:
         self.store = store
         self.market = market
         self.admin_token = admin_token
+        self.bus = bus
+        self.backlog = backlog
         self.limiter = RateLimiter(requests_per_minute)
         self._keys: dict[str, tuple[str, str]] = {}
 
@@ -287,6 +297,20 @@ async def quality_trends(request: web.Request) -> web.Response:
     return web.json_response(await views.quality_trends(ctx.store))
 
 
+async def events(request: web.Request) -> web.StreamResponse:
+    """Live events as Server-Sent Events (admin); ``Last-Event-ID`` or ``?since=`` resumes."""
+    ctx = _ctx(request)
+    principal = await ctx.authenticate(request)
+    if not principal.is_admin:
+        raise AuthError(403, "the event stream is the admin's")
+    since = request.query.get("since")
+    try:
+        since_id = int(since) if since is not None else None
+    except ValueError:
+        raise web.HTTPBadRequest(text="since must be an event id") from None
+    return await sse_response(request, ctx.bus, since_id=since_id, backlog=ctx.backlog)
+
+
 async def openapi(request: web.Request) -> web.Response:
     return web.json_response(views.openapi_spec())
 
@@ -304,4 +328,5 @@ def add_routes(app: web.Application, ctx: ApiContext) -> None:
     r.add_get(f"{API}/agents", agents)
     r.add_get(f"{API}/top-earners", top_earners)
     r.add_get(f"{API}/quality-trends", quality_trends)
+    r.add_get("/events", events)
     r.add_get("/openapi.json", openapi)

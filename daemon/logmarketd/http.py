@@ -1,5 +1,5 @@
-"""The HTTP side: aiohttp on 127.0.0.1 by default. Health, Prometheus metrics, and the
-marketplace API under ``/npe/log-marketplace/`` (paths and camelCase fields from the seed).
+"""The HTTP side: aiohttp on 127.0.0.1 by default. Health and Prometheus metrics answer
+without a key; the marketplace API (``logmarketd.api``) and ``/events`` need one.
 """
 
 from __future__ import annotations
@@ -7,6 +7,7 @@ from __future__ import annotations
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from logmarketd.api import error_middleware
 from logmarketd.inbox import InboxWriter
 from logmarketd.ingest import IngestServer
 from logmarketd.metrics import Metrics
@@ -19,8 +20,6 @@ METRICS = web.AppKey("metrics", Metrics)
 INBOX = web.AppKey("inbox", InboxWriter)
 INGEST = web.AppKey("ingest", IngestServer)
 
-API = "/npe/log-marketplace"
-
 
 async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
@@ -31,33 +30,19 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-async def dashboard(request: web.Request) -> web.Response:
-    store = request.app[STORE]
-    counters = await store.counters()
-    inbox = request.app[INBOX]
-    return web.json_response(
-        {
-            "ingest": {
-                "recordsStored": counters.get("records_stored", 0),
-                "recordsDuplicate": counters.get("records_duplicate", 0),
-                "batchesStored": counters.get("batches_stored", 0),
-                "clientDropped": counters.get("client_dropped", 0),
-                "inboxDepth": inbox.depth,
-                "connections": request.app[INGEST].connections,
-            }
-        }
-    )
-
-
 def make_app(
-    store: Store, metrics_: Metrics, inbox: InboxWriter, ingest: IngestServer
+    store: Store,
+    metrics_: Metrics,
+    inbox: InboxWriter,
+    ingest: IngestServer,
+    *,
+    max_body_bytes: int = 1024 * 1024,
 ) -> web.Application:
-    app = web.Application(client_max_size=1024 * 1024)
+    app = web.Application(client_max_size=max_body_bytes, middlewares=[error_middleware])
     app[STORE] = store
     app[METRICS] = metrics_
     app[INBOX] = inbox
     app[INGEST] = ingest
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
-    app.router.add_get(f"{API}/dashboard", dashboard)
     return app

@@ -61,6 +61,11 @@ def banner(daemon: Daemon) -> None:
         '      "handlers": {"logmarket": {"class": "logmarket.Handler"}}',
         f"  with LOGMARKET_SOCKET={sock}",
     ]
+    if daemon.admin_token_generated:
+        lines.append(f"  admin token (shown once; kept in {s.state_dir}/admin.token): "
+                     f"{daemon.admin_token}")  # fmt: skip
+    elif daemon.admin_token is not None and s.admin_token is None:
+        lines.append(f"  admin token: in {os.path.abspath(s.state_dir)}/admin.token")
     print("\n".join(lines), flush=True)
 
 

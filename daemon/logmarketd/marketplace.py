@@ -25,10 +25,29 @@ from logmarketd.pricing import PriceBreakdown, PricingRules, earned_bonuses, pri
 from logmarketd.settings import Settings
 from logmarketd.store import Store
 
-__all__ = ["Analyzer", "Marketplace", "RateLimitedError", "Submission", "fingerprints_of"]
+__all__ = [
+    "Analyzer",
+    "Marketplace",
+    "RateLimitedError",
+    "Submission",
+    "fingerprints_of",
+    "rules_analyzer",
+]
 
 # (content, source, sub_pkp_id, known finding fingerprints) -> analysis (payment not set)
 Analyzer = Callable[[str, Source, str | None, frozenset[str]], LogAnalysis]
+
+
+def rules_analyzer(settings: Settings) -> Analyzer:
+    """The offline rule engine (the four agents), configured by the settings."""
+    from logmarketd.analysis import analyze_log
+
+    def analyzer(
+        content: str, source: Source, sub_pkp_id: str | None, known: frozenset[str]
+    ) -> LogAnalysis:
+        return analyze_log(content, source, sub_pkp_id, settings=settings, known_fingerprints=known)
+
+    return analyzer
 
 
 class RateLimitedError(LogmarketdError, RuntimeError):

@@ -19,10 +19,16 @@ from collections.abc import Callable
 import structlog
 from aiohttp import web
 
+from logmarketd.api import ApiContext, add_routes
+from logmarketd.auth import ensure_admin_token
 from logmarketd.errors import StartupError
+from logmarketd.events import EventBus, OutboxReader
+from logmarketd.game import GameRules
 from logmarketd.http import make_app
 from logmarketd.inbox import InboxWriter
 from logmarketd.ingest import IngestServer, bind_unix_socket
+from logmarketd.ledger import Ledger
+from logmarketd.marketplace import Marketplace, rules_analyzer
 from logmarketd.metrics import Metrics
 from logmarketd.settings import Settings
 from logmarketd.store import Store
@@ -47,6 +53,10 @@ class Daemon:
         self._runner: web.AppRunner | None = None
         self._sock: socket.socket | None = None
         self._sock_ino: int | None = None
+        self.bus = EventBus()
+        self._outbox: OutboxReader | None = None
+        self.admin_token: str | None = None
+        self.admin_token_generated = False
 
     def request_exit(self) -> None:
         if self.should_exit.is_set():
@@ -91,7 +101,9 @@ class Daemon:
         await self._ingest.start(self._sock)
         address = s.http_host_port
         if address is not None:
-            app = make_app(self._store, self.metrics, self._inbox, self._ingest)
+            app = make_app(self._store, self.metrics, self._inbox, self._ingest,
+                           max_body_bytes=s.max_body_bytes)  # fmt: skip
+            await self._marketplace(app)
             self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
             await self._runner.setup()
             site = web.TCPSite(self._runner, address[0], address[1], reuse_address=True)
@@ -102,12 +114,34 @@ class Daemon:
             host = f"[{address[0]}]" if ":" in address[0] else address[0]
             self.http_url = f"http://{host}:{address[1]}"
 
+    async def _marketplace(self, app: web.Application) -> None:
+        """The marketplace behind the API: ledger, pricing, game, events, auth."""
+        s = self.settings
+        assert self._store is not None
+        configured = s.admin_token.get_secret_value() if s.admin_token else None
+        self.admin_token, self.admin_token_generated = ensure_admin_token(s.state_dir, configured)
+        ledger = Ledger(
+            self._store,
+            GameRules(s.points_per_dollar, s.quality_multiplier_enabled),
+            daily_cap=s.daily_payout_cap,
+        )
+        market = Marketplace(self._store, ledger, s, rules_analyzer(s), self.bus.publish)
+        self._outbox = await OutboxReader.open(s.db_path)
+        add_routes(app, ApiContext(
+            self._store, market, self.admin_token, requests_per_minute=s.requests_per_minute,
+            bus=self.bus, backlog=self._outbox.after,
+        ))  # fmt: skip
+
     async def shutdown(self) -> None:
         timeout = 0.0 if self.force_exit else self.settings.shutdown_timeout
         if self._ingest is not None:
             await self._ingest.stop(timeout)
+        self.bus.close()  # live event streams end, so the HTTP server can close
         if self._runner is not None:
             await self._runner.cleanup()
+        if self._outbox is not None:
+            await self._outbox.close()
+            self._outbox = None
         if self._inbox is not None and self._writer_task is not None:
             await self._inbox.stop()
             try:

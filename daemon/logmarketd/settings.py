@@ -73,6 +73,15 @@ class Settings(BaseSettings):
     admin_token: SecretStr | None = Field(
         None, description="admin bearer token (default: generated once into STATE_DIR)"
     )
+    requests_per_minute: int = Field(
+        100, ge=1, description="API requests per minute per key (429 beyond)"
+    )
+    max_body_bytes: int = Field(
+        10 * 1024 * 1024, ge=1024, description="largest accepted HTTP request body (413 beyond)"
+    )
+    daily_payout_cap: Decimal | None = Field(
+        None, ge=0, description="most paid to one Sub-PKP per UTC day, in USD (none: no cap)"
+    )
 
     # -- the seed's settings, names kept -------------------------------------------------
     log_marketplace_enabled: bool = Field(

@@ -66,7 +66,7 @@ listener.stop(); fh.close()
 
 
 def _stored(d: DaemonProcess) -> int:
-    _, body = http_get(d.url + "/npe/log-marketplace/dashboard")
+    _, body = http_get(d.url + "/npe/log-marketplace/dashboard", token=d.admin_token)
     return int(json.loads(body)["ingest"]["recordsStored"])
 
 
