@@ -50,7 +50,9 @@ def http(
     timeout: float = 30.0,
 ) -> tuple[int, Any]:
     """One HTTP request; JSON in and (when the answer is JSON) out."""
-    data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+    data = (
+        None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+    )
     req = urllib.request.Request(url, data=data, method=method, headers=dict(headers or {}))
     if data is not None:
         req.add_header("Content-Type", "application/json")

@@ -1,0 +1,43 @@
+"""``logmarket keys create ID``: a Sub-PKP API key, written to the daemon's store (hashed)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("keys", help="manage Sub-PKP API keys (on the daemon's host)")
+    keys = p.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    create = keys.add_parser("create", help="create a key for a Sub-PKP; prints it once")
+    create.add_argument("sub_pkp_id", metavar="ID")
+    create.add_argument("--state-dir", default=os.environ.get("LOGMARKET_STATE_DIR", ".logmarket"),
+                        help="the daemon's state directory [env: LOGMARKET_STATE_DIR]")  # fmt: skip
+    create.set_defaults(run=run_create)
+
+
+def run_create(args: argparse.Namespace) -> int:
+    from logmarketd.auth import create_key
+    from logmarketd.store import Store
+
+    db = Path(args.state_dir) / "logmarket.db"
+    if not db.exists():
+        # Create and migrate the store, so keys can be made before the first start.
+        import asyncio
+
+        async def init() -> None:
+            await (await Store.open(db)).close()
+
+        asyncio.run(init())
+    try:
+        key = create_key(db, args.sub_pkp_id)
+    except (ValueError, OSError) as exc:
+        print(f"logmarket keys: {exc}", file=sys.stderr)
+        return 2
+    print(key)
+    print(f"key for Sub-PKP {args.sub_pkp_id!r}: store it now, it is not shown again",
+          file=sys.stderr)  # fmt: skip
+    return 0

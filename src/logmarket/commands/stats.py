@@ -1,0 +1,44 @@
+"""``logmarket stats``: the dashboard, top earners and agents as tables."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from logmarket.commands._http import API, ApiError, add_api_args, call
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("stats", help="marketplace totals, top earners and agents (admin)")
+    add_api_args(p)
+    p.set_defaults(run=run)
+
+
+def _table(rows: list[list[str]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+                     for r in rows)  # fmt: skip
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        d = call(args, "GET", f"{API}/dashboard")
+    except ApiError as exc:
+        print(f"logmarket stats: {exc}", file=sys.stderr)
+        return 1
+    t = d["totals"]
+    print(f"analyses {t['analyses']}  paid {t['paidAnalyses']}  Sub-PKPs {t['subPKPs']}  "
+          f"earned ${t['totalEarnings']:.2f}  insights {t['insights']}  "
+          f"records stored {d['ingest']['recordsStored']}")  # fmt: skip
+    print()
+    rows = [["rank", "Sub-PKP", "earned", "level", "xp", "paid logs"]]
+    rows += [[str(e["rank"]), e["subPKPId"], f"${e['totalEarned']:.2f}", str(e["level"]),
+              str(e["xp"]), str(e["paidLogs"])] for e in d["topSellers"]]  # fmt: skip
+    print(_table(rows))
+    print()
+    rows = [["agent", "on", "logs", "insights", "money"]]
+    rows += [[a["name"], "yes" if a["enabled"] else "no", str(a["logsAnalyzed"]),
+              str(a["insightsGenerated"]), f"${a['moneyPaid']:.2f}"] for a in d["agents"]]  # fmt: skip
+    print(_table(rows))
+    return 0
