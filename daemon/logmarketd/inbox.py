@@ -85,6 +85,11 @@ class InboxWriter:
             return cached
         return (await self.store.client_state(client_id))[0]
 
+    def consumed(self, n_records: int) -> None:
+        """The pipeline removed ``n_records`` analysed records from the inbox."""
+        self.depth = max(0, self.depth - n_records)
+        self.metrics.inbox_depth.set(self.depth)
+
     async def stop(self) -> None:
         """Let the writer commit what was queued, then end :meth:`run`."""
         await self._queue.put(None)

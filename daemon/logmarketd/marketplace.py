@@ -13,10 +13,12 @@ import asyncio
 import hashlib
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
+
+import aiosqlite
 
 from logmarketd.errors import LogmarketdError
 from logmarketd.ledger import Ledger, PaymentResult, to_micros
@@ -138,8 +140,10 @@ class Marketplace:
         *,
         simulated: bool = False,
         auto_pay: bool = True,
+        in_tx: Callable[[aiosqlite.Connection, str], Awaitable[None]] | None = None,
     ) -> Submission:
-        """Analyse, price, record and (maybe) pay one log."""
+        """Analyse, price, record and (maybe) pay one log; ``in_tx(conn, analysis_id)`` runs
+        inside the same transaction (the window pipeline records its progress there)."""
         if not simulated:
             await self.check_rate(sub_pkp_id)
         analysis = await asyncio.to_thread(self.analyzer, content, source, sub_pkp_id, frozenset())
@@ -168,6 +172,8 @@ class Marketplace:
                 conn, analysis, new_fingerprints=new, simulated=simulated, content_sha256=digest
             )
             await self._count_agents(conn, analysis)
+            if in_tx is not None:
+                await in_tx(conn, analysis.id)
             if (
                 auto_pay
                 and not simulated

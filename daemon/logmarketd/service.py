@@ -30,6 +30,7 @@ from logmarketd.ingest import IngestServer, bind_unix_socket
 from logmarketd.ledger import Ledger
 from logmarketd.marketplace import Marketplace, rules_analyzer
 from logmarketd.metrics import Metrics
+from logmarketd.pipeline import Pipeline
 from logmarketd.settings import Settings
 from logmarketd.store import Store
 
@@ -55,6 +56,9 @@ class Daemon:
         self._sock_ino: int | None = None
         self.bus = EventBus()
         self._outbox: OutboxReader | None = None
+        self.market: Marketplace | None = None
+        self.pipeline: Pipeline | None = None
+        self._pipeline_task: asyncio.Task[None] | None = None
         self.admin_token: str | None = None
         self.admin_token_generated = False
 
@@ -95,27 +99,23 @@ class Daemon:
         self._inbox = InboxWriter(self._store, self.metrics, max_records=s.commit_max_records)
         await self._inbox.start()
         self._writer_task = asyncio.create_task(self._inbox.run(), name="inbox-writer")
+        self.market = self._marketplace()
+        if s.log_marketplace_enabled:
+            self.pipeline = Pipeline(
+                self._store, self._inbox, self.market,
+                max_records=s.window_max_records, window_seconds=s.window_seconds,
+            )  # fmt: skip
+            self._pipeline_task = asyncio.create_task(self.pipeline.run(), name="pipeline")
         self._sock = bind_unix_socket(s.socket_path, s.socket_mode)
         self._sock_ino = os.stat(s.socket_path).st_ino
         self._ingest = IngestServer(self._inbox, self.metrics, max_frame_bytes=s.max_frame_bytes)
         await self._ingest.start(self._sock)
         address = s.http_host_port
         if address is not None:
-            app = make_app(self._store, self.metrics, self._inbox, self._ingest,
-                           max_body_bytes=s.max_body_bytes)  # fmt: skip
-            await self._marketplace(app)
-            self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
-            await self._runner.setup()
-            site = web.TCPSite(self._runner, address[0], address[1], reuse_address=True)
-            try:
-                await site.start()
-            except OSError as exc:
-                raise StartupError(f"cannot listen for HTTP on {s.http}: {exc}") from exc
-            host = f"[{address[0]}]" if ":" in address[0] else address[0]
-            self.http_url = f"http://{host}:{address[1]}"
+            await self._serve_http(address)
 
-    async def _marketplace(self, app: web.Application) -> None:
-        """The marketplace behind the API: ledger, pricing, game, events, auth."""
+    def _marketplace(self) -> Marketplace:
+        """The marketplace: ledger, pricing, game, events; the admin token for its API."""
         s = self.settings
         assert self._store is not None
         configured = s.admin_token.get_secret_value() if s.admin_token else None
@@ -125,17 +125,41 @@ class Daemon:
             GameRules(s.points_per_dollar, s.quality_multiplier_enabled),
             daily_cap=s.daily_payout_cap,
         )
-        market = Marketplace(self._store, ledger, s, rules_analyzer(s), self.bus.publish)
+        return Marketplace(self._store, ledger, s, rules_analyzer(s), self.bus.publish)
+
+    async def _serve_http(self, address: tuple[str, int]) -> None:
+        s = self.settings
+        assert self._store and self._inbox and self._ingest and self.market and self.admin_token
+        app = make_app(self._store, self.metrics, self._inbox, self._ingest,
+                       max_body_bytes=s.max_body_bytes)  # fmt: skip
         self._outbox = await OutboxReader.open(s.db_path)
         add_routes(app, ApiContext(
-            self._store, market, self.admin_token, requests_per_minute=s.requests_per_minute,
-            bus=self.bus, backlog=self._outbox.after,
+            self._store, self.market, self.admin_token,
+            requests_per_minute=s.requests_per_minute, bus=self.bus, backlog=self._outbox.after,
         ))  # fmt: skip
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, address[0], address[1], reuse_address=True)
+        try:
+            await site.start()
+        except OSError as exc:
+            raise StartupError(f"cannot listen for HTTP on {s.http}: {exc}") from exc
+        host = f"[{address[0]}]" if ":" in address[0] else address[0]
+        self.http_url = f"http://{host}:{address[1]}"
 
     async def shutdown(self) -> None:
         timeout = 0.0 if self.force_exit else self.settings.shutdown_timeout
         if self._ingest is not None:
             await self._ingest.stop(timeout)
+        if self.pipeline is not None and self._pipeline_task is not None:
+            # Open windows stay in the inbox: the next start picks them up where they were.
+            self.pipeline.stop()
+            try:
+                await asyncio.wait_for(self._pipeline_task, timeout=max(timeout, 1.0))
+            except TimeoutError:
+                self._pipeline_task.cancel()
+                log.warning("pipeline cancelled mid-window; it resumes from the inbox")
+                await asyncio.gather(self._pipeline_task, return_exceptions=True)
         self.bus.close()  # live event streams end, so the HTTP server can close
         if self._runner is not None:
             await self._runner.cleanup()
@@ -152,7 +176,8 @@ class Daemon:
             await self._store.close()
         self._remove_socket()
         self._store = self._inbox = self._ingest = self._runner = None
-        self._writer_task = None
+        self._writer_task = self._pipeline_task = None
+        self.pipeline = None
 
     def _remove_socket(self) -> None:
         if self._sock is None:

@@ -79,6 +79,12 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         10 * 1024 * 1024, ge=1024, description="largest accepted HTTP request body (413 beyond)"
     )
+    window_max_records: int = Field(
+        2000, ge=1, description="records per analysed window (per Sub-PKP, source, stream)"
+    )
+    window_seconds: float = Field(
+        60.0, gt=0, description="seconds after its first record that a window closes"
+    )
     daily_payout_cap: Decimal | None = Field(
         None, ge=0, description="most paid to one Sub-PKP per UTC day, in USD (none: no cap)"
     )
