@@ -22,6 +22,7 @@ from logmarketd.events import (
     Gap,
     OutboxReader,
     append_event,
+    prune_events,
     sse_response,
 )
 from logmarketd.store import _split_sql
@@ -140,6 +141,21 @@ async def test_reader_sees_only_committed_events(tmp_path: Path, db: aiosqlite.C
         assert await reader.after(3) == []
     finally:
         await reader.close()
+
+
+async def test_prune_keeps_undelivered_events_and_never_reuses_ids(
+    db: aiosqlite.Connection,
+) -> None:
+    """Pruning removes old delivered events only (unless told otherwise); new ids keep growing."""
+    await commit(db, [points(n) for n in range(4)])
+    await db.execute("UPDATE events SET delivered_at = 1.0 WHERE id <= 2")
+    assert await prune_events(db, before=time.time() + 1) == 2
+    async with db.execute("SELECT id FROM events ORDER BY id") as cur:
+        assert [r[0] for r in await cur.fetchall()] == [3, 4]
+    assert await prune_events(db, before=time.time() + 1, keep_undelivered=False) == 2
+    assert await count(db) == 0
+    (event,) = await commit(db, [points(5)])
+    assert event.id == 5
 
 
 # -- the bus ---------------------------------------------------------------------------------

@@ -419,7 +419,8 @@ async def test_configuration_errors_are_clear(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="http"):
         WebhookDeliverer(tmp_path / "x.db", "ftp://example/hook", SECRET)
     with pytest.raises(ConfigError, match="backoff"):
-        WebhookDeliverer(tmp_path / "x.db", None, None, base_backoff=5, max_backoff=1)
+        WebhookDeliverer(tmp_path / "x.db", None, None, max_backoff=0)
+    assert WebhookDeliverer(tmp_path / "x.db", None, None, max_backoff=0.5).base_backoff == 0.5
     d = WebhookDeliverer(tmp_path / "empty.db", "http://127.0.0.1:1/hook", SECRET)
     with pytest.raises(StartupError, match="events table"):
         await d.start()

@@ -158,15 +158,15 @@ class WebhookDeliverer:
                 raise ConfigError(f"webhook URL must be http(s)://host/..., got {url!r}")
             if secret is None or not _key(secret):
                 raise ConfigError("a webhook URL needs a webhook secret to sign deliveries")
-        if not 0 < base_backoff <= max_backoff:
-            raise ConfigError("webhook backoff: need 0 < base_backoff <= max_backoff")
+        if not (base_backoff > 0 and max_backoff > 0):
+            raise ConfigError("webhook backoff delays must be positive")
         if timeout <= 0 or batch < 1:
             raise ConfigError("webhook timeout must be positive and batch at least 1")
         self.db_path = Path(db_path)
         self.url = url
         self._secret = _key(secret) if secret is not None else b""
         self.max_backoff = max_backoff
-        self.base_backoff = base_backoff
+        self.base_backoff = min(base_backoff, max_backoff)
         self.timeout = timeout
         self.batch = batch
         self.stop_grace = stop_grace
