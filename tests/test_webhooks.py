@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import aiosqlite
 import pytest
 from aiohttp import web
 from logmarketd.errors import ConfigError, StartupError
-from logmarketd.events import OUTBOX_DDL, Event, append_event
+from logmarketd.events import OUTBOX_DDL, Event, EventBus, OutboxReader, append_event, sse_response
 from logmarketd.store import _split_sql
 from logmarketd.webhooks import (
     EVENT_ID_HEADER,
@@ -330,6 +331,7 @@ async def test_restarted_deliverer_continues_the_recorded_attempts(
 
 WRITER = """
 import asyncio, sys, time
+import aiohttp
 import aiosqlite
 from logmarketd.events import append_event
 from logmarketd.webhooks import WebhookDeliverer
@@ -425,3 +427,61 @@ async def test_configuration_errors_are_clear(tmp_path: Path) -> None:
     with pytest.raises(StartupError, match="events table"):
         await d.start()
     assert not d.running
+
+
+async def test_wired_app_streams_and_delivers_each_committed_event(
+    db_path: Path, writer: aiosqlite.Connection, receiver: Receiver
+) -> None:
+    """The daemon's wiring (bus, outbox reader and deliverer owned by ``cleanup_ctx``): a
+    ledger commit followed by publish + wake reaches the SSE client and the webhook receiver."""
+    bus_key = web.AppKey("bus", EventBus)
+    outbox_key = web.AppKey("outbox", OutboxReader)
+    hooks_key = web.AppKey("webhooks", WebhookDeliverer)
+
+    async def events_ctx(app: web.Application) -> AsyncIterator[None]:
+        app[outbox_key] = await OutboxReader.open(db_path)
+        app[hooks_key] = WebhookDeliverer(db_path, receiver.url, SECRET, max_backoff=0.1)
+        await app[hooks_key].start()
+        try:
+            yield
+        finally:
+            await app[hooks_key].stop()
+            await app[outbox_key].close()
+
+    async def close_bus(app: web.Application) -> None:
+        app[bus_key].close()
+
+    async def stream(request: web.Request) -> web.StreamResponse:
+        app = request.app
+        return await sse_response(
+            request, app[bus_key], since_id=None, backlog=app[outbox_key].after
+        )
+
+    app = web.Application()
+    app[bus_key] = EventBus()
+    app.cleanup_ctx.append(events_ctx)
+    app.on_shutdown.append(close_bus)
+    app.router.add_get("/events", stream)
+    runner = web.AppRunner(app, shutdown_timeout=5)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    host, port = runner.addresses[0][:2]
+    try:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"http://{host}:{port}/events") as resp,
+        ):
+            await until(lambda: app[bus_key].subscribers == 1)
+            events = await commit(writer, "1.00", "2.00")  # the ledger's transaction
+            app[bus_key].publish(events)  # then, after COMMIT: live listeners
+            app[hooks_key].wake()  # and the webhooks
+            ids: list[int] = []
+            while len(ids) < 2:
+                line = await asyncio.wait_for(resp.content.readline(), 10)
+                if line.startswith(b"id: "):
+                    ids.append(int(line[4:]))
+            await until(lambda: receiver.accepted == [1, 2])
+        assert ids == [1, 2]
+    finally:
+        await runner.cleanup()
+    assert app[bus_key].closed and not app[hooks_key].running
