@@ -52,6 +52,7 @@ __all__ = [
     "Subscription",
     "append_event",
     "encode_payload",
+    "prune_events",
     "sse_response",
 ]
 
@@ -138,14 +139,33 @@ async def append_event(
     if not conn.in_transaction:
         # Alone, the event would commit without the payment it reports.
         raise EventError("append_event needs the caller's open transaction (BEGIN first)")
-    cursor = await conn.execute(
+    # One hop to the connection's thread (execute + close would be two): this is on the
+    # payment's critical path.
+    row = await conn.execute_insert(
         "INSERT INTO events (type, payload, created, attempts, next_attempt) VALUES (?, ?, ?, 0, ?)",
         (type, text, now, now),
     )
-    event_id = cursor.lastrowid
+    assert row is not None
+    return Event(int(row[0]), type, json.loads(text), now)
+
+
+async def prune_events(
+    conn: aiosqlite.Connection, before: float, *, keep_undelivered: bool = True
+) -> int:
+    """Delete events created before ``before``; how many. Runs as one statement on ``conn``.
+
+    Undelivered events are kept unless ``keep_undelivered`` is false (webhooks off: nothing
+    will ever deliver them). Ids are never reused (AUTOINCREMENT), so resuming clients and
+    receivers that deduplicate by id are not confused by pruning; a client resuming from a
+    pruned id simply gets what is left after it.
+    """
+    sql = "DELETE FROM events WHERE created < ?"
+    if keep_undelivered:
+        sql += " AND delivered_at IS NOT NULL"
+    cursor = await conn.execute(sql, (before,))
+    deleted = cursor.rowcount
     await cursor.close()
-    assert event_id is not None
-    return Event(event_id, type, json.loads(text), now)
+    return deleted
 
 
 def _event(row: Iterable[Any]) -> Event:
@@ -373,10 +393,10 @@ async def sse_response(
                 "X-Accel-Buffering": "no",  # nginx would otherwise buffer the stream
             }
         )
-        await resp.prepare(request)
         last = resume
         loop = asyncio.get_running_loop()
         try:
+            await resp.prepare(request)
             if last is not None and backlog is not None:
                 last = await _replay(resp, backlog, last)
             beat = loop.time() + heartbeat
