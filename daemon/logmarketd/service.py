@@ -21,8 +21,8 @@ from aiohttp import web
 
 from logmarketd.api import ApiContext, add_routes
 from logmarketd.auth import ensure_admin_token
-from logmarketd.errors import StartupError
-from logmarketd.events import EventBus, OutboxReader
+from logmarketd.errors import ConfigError, StartupError
+from logmarketd.events import Event, EventBus, OutboxReader
 from logmarketd.game import GameRules
 from logmarketd.http import make_app
 from logmarketd.inbox import InboxWriter
@@ -33,6 +33,7 @@ from logmarketd.metrics import Metrics
 from logmarketd.pipeline import Pipeline
 from logmarketd.settings import Settings
 from logmarketd.store import Store
+from logmarketd.webhooks import WebhookDeliverer
 
 __all__ = ["Daemon"]
 
@@ -57,6 +58,7 @@ class Daemon:
         self.bus = EventBus()
         self._outbox: OutboxReader | None = None
         self.market: Marketplace | None = None
+        self.webhooks: WebhookDeliverer | None = None
         self.pipeline: Pipeline | None = None
         self._pipeline_task: asyncio.Task[None] | None = None
         self.admin_token: str | None = None
@@ -76,7 +78,7 @@ class Daemon:
         try:
             try:
                 await self.startup()
-            except StartupError as exc:
+            except (StartupError, ConfigError) as exc:
                 log.error("startup failed", error=str(exc))
                 return 1
             if self.on_ready is not None:
@@ -99,6 +101,10 @@ class Daemon:
         self._inbox = InboxWriter(self._store, self.metrics, max_records=s.commit_max_records)
         await self._inbox.start()
         self._writer_task = asyncio.create_task(self._inbox.run(), name="inbox-writer")
+        self.webhooks = WebhookDeliverer(
+            s.db_path, s.webhook_url, s.webhook_secret, max_backoff=s.webhook_max_backoff
+        )
+        await self.webhooks.start()
         self.market = self._marketplace()
         if s.log_marketplace_enabled:
             self.pipeline = Pipeline(
@@ -125,7 +131,13 @@ class Daemon:
             GameRules(s.points_per_dollar, s.quality_multiplier_enabled),
             daily_cap=s.daily_payout_cap,
         )
-        return Marketplace(self._store, ledger, s, rules_analyzer(s), self.bus.publish)
+        return Marketplace(self._store, ledger, s, rules_analyzer(s), self._published)
+
+    def _published(self, events: list[Event]) -> None:
+        """Committed events: to live listeners now, to the webhook as soon as it can."""
+        self.bus.publish(events)
+        if self.webhooks is not None:
+            self.webhooks.wake()
 
     async def _serve_http(self, address: tuple[str, int]) -> None:
         s = self.settings
@@ -161,6 +173,9 @@ class Daemon:
                 log.warning("pipeline cancelled mid-window; it resumes from the inbox")
                 await asyncio.gather(self._pipeline_task, return_exceptions=True)
         self.bus.close()  # live event streams end, so the HTTP server can close
+        if self.webhooks is not None:
+            await self.webhooks.stop()  # undelivered events stay in the outbox for next time
+            self.webhooks = None
         if self._runner is not None:
             await self._runner.cleanup()
         if self._outbox is not None:

@@ -79,6 +79,15 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         10 * 1024 * 1024, ge=1024, description="largest accepted HTTP request body (413 beyond)"
     )
+    webhook_url: str | None = Field(
+        None, description="POST every event here, signed, retried until a 2xx (none: off)"
+    )
+    webhook_secret: SecretStr | None = Field(
+        None, description="HMAC-SHA256 key for X-Logmarket-Signature (needed with a URL)"
+    )
+    webhook_max_backoff: float = Field(
+        60.0, gt=0, description="longest wait between two webhook delivery attempts, seconds"
+    )
     window_max_records: int = Field(
         2000, ge=1, description="records per analysed window (per Sub-PKP, source, stream)"
     )
