@@ -80,12 +80,14 @@ def http_get(url: str, timeout: float = 5.0, token: str | None = None) -> tuple[
 class DaemonProcess:
     """``logmarketd`` as a real subprocess on a short socket path and a free loopback port."""
 
-    def __init__(self, root: Path, *extra: str) -> None:
+    def __init__(self, root: Path, *extra: str, marketplace: bool = False) -> None:
+        """``marketplace=False``: ingest and store only (LOG_MARKETPLACE_ENABLED off), so
+        records stay in the inbox for delivery tests to read."""
         self.root = root
         self.state_dir = root / "state"
         self.socket = root / "d.sock"
         self.port = free_port()
-        self.extra = list(extra)
+        self.extra = list(extra) + ([] if marketplace else ["--no-log-marketplace-enabled"])
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = root / "daemon.log"
 

@@ -31,7 +31,9 @@ def market(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaemonProcess]:
     import tempfile
 
     root = Path(tempfile.mkdtemp(prefix="lma", dir="/tmp"))
-    d = DaemonProcess(root, "--max-logs-per-hour", "6", "--requests-per-minute", "60").start()
+    d = DaemonProcess(
+        root, "--max-logs-per-hour", "6", "--requests-per-minute", "60", marketplace=True
+    ).start()
     try:
         yield d
     finally:

@@ -158,6 +158,7 @@ def spam():
     i = 0
     while not stop:
         log.info('bg-%d', i); i += 1
+        if i % 50 == 0: time.sleep(0.001)  # busy, yet below what fills the queue
 t = threading.Thread(target=spam); t.start()
 for c in range(20):
     pid = os.fork()
@@ -170,6 +171,7 @@ for c in range(20):
 stop = True; t.join()
 for i in range(100):
     log.info('parent-%d', i)
+assert log.root.handlers[0].dropped == 0, log.root.handlers[0].dropped
 """
     )
     result = run_app(code, app_env(daemon), timeout=90)

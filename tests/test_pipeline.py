@@ -44,7 +44,9 @@ def send_batches(sock_path: Path, client: str, batches: list[list[dict[str, obje
 def test_app_records_become_analyses_and_leave_the_inbox(short_tmp: Path) -> None:
     """A logging app's records close into windows by size and time and are analysed; the
     analysed records are removed from the inbox (raw content is not kept)."""
-    d = DaemonProcess(short_tmp, "--window-max-records", "40", "--window-seconds", "1").start()
+    d = DaemonProcess(
+        short_tmp, "--window-max-records", "40", "--window-seconds", "1", marketplace=True
+    ).start()
     try:
         code = (
             "import logging, logmarket\n"
@@ -78,12 +80,14 @@ def test_app_records_become_analyses_and_leave_the_inbox(short_tmp: Path) -> Non
 def test_sigkill_with_an_open_window_analyses_each_record_once(short_tmp: Path) -> None:
     """Two windows closed, one open, SIGKILL: after the restart the open one is analysed and
     nothing is analysed twice."""
-    d = DaemonProcess(short_tmp, "--window-max-records", "100", "--window-seconds", "3600").start()
+    d = DaemonProcess(
+        short_tmp, "--window-max-records", "100", "--window-seconds", "3600", marketplace=True
+    ).start()
     batches = [[{"message": f"step {b * 30 + i} ok"} for i in range(30)] for b in range(9)]
     send_batches(d.socket, "ci-1", batches)
     assert wait_for(lambda: len(windows(d.db)) == 2, 20)
     d.kill(signal.SIGKILL)
-    d.extra = ["--window-max-records", "100", "--window-seconds", "1"]
+    d.extra = ["--window-max-records", "100", "--window-seconds", "1"]  # marketplace on
     d.start()
     try:
         assert wait_for(lambda: len(windows(d.db)) == 3, 20)
@@ -100,7 +104,7 @@ def test_sigkill_with_an_open_window_analyses_each_record_once(short_tmp: Path) 
 
 def test_streams_and_sources_get_their_own_windows(short_tmp: Path) -> None:
     """Per-record source and stream overrides split windows; an eof record closes one."""
-    d = DaemonProcess(short_tmp, "--window-seconds", "3600").start()
+    d = DaemonProcess(short_tmp, "--window-seconds", "3600", marketplace=True).start()
     try:
         batch = [{"message": "compiling", "stream": "build.log", "source": "build"},
                  {"message": "1 passed", "stream": "test.log", "source": "test"},

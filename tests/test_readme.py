@@ -17,7 +17,7 @@ def test_readme_marked_blocks_run_against_the_daemon(short_tmp: Path) -> None:
     """Every marked block exits 0; the curl calls get real answers from the daemon."""
     blocks = MARKED.findall((REPO / "README.md").read_text())
     assert len(blocks) >= 3
-    d = DaemonProcess(short_tmp).start()
+    d = DaemonProcess(short_tmp, marketplace=True).start()
     try:
         script = "set -euo pipefail\n" + "\n".join(blocks)
         # The README speaks of `make run`'s defaults; point them at this test's daemon.

@@ -66,7 +66,7 @@ def test_daemon_killed_before_delivery_delivers_each_event_once(
     arrives once, correctly signed."""
     args = ("--webhook-url", receiver.url, "--webhook-secret", SECRET,
             "--webhook-max-backoff", "0.5")  # fmt: skip
-    d = DaemonProcess(short_tmp, *args).start()
+    d = DaemonProcess(short_tmp, *args, marketplace=True).start()
     content = dict((n, c) for n, _, c in SAMPLES)["runtime-traceback.log"]
     status, a = http("POST", f"{d.url}/npe/log-marketplace/analyze",
                      {"source": "runtime", "logContent": content, "subPKPId": "kim"},
@@ -96,6 +96,6 @@ def test_webhook_url_without_secret_refuses_to_start(short_tmp: Path) -> None:
     """An unsigned webhook is a configuration error, said at startup."""
     import subprocess
 
-    d = DaemonProcess(short_tmp, "--webhook-url", "http://127.0.0.1:9/x")
+    d = DaemonProcess(short_tmp, "--webhook-url", "http://127.0.0.1:9/x", marketplace=True)
     result = subprocess.run(d.command(), capture_output=True, text=True, timeout=30)
     assert result.returncode == 1 and "secret" in result.stderr.lower()

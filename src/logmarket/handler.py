@@ -92,7 +92,7 @@ class Handler(logging.Handler):
         self._progress = threading.Condition(threading.Lock())
         self._thread: threading.Thread | None = None
         self._stopping = False
-        self._unreachable = False
+        self._waiters = 0
         self._pid = os.getpid()
         self.dropped = 0
         self.client_id = uuid.uuid4().hex
@@ -156,22 +156,23 @@ class Handler(logging.Handler):
 
     def flush(self, timeout: float | None = None) -> bool:  # type: ignore[override]
         """Wait until everything queued so far is acknowledged; False if ``timeout`` ran out."""
-        return self._wait(self.flush_timeout if timeout is None else timeout, give_up=False)
+        return self._wait(self.flush_timeout if timeout is None else timeout)
 
-    def _wait(self, timeout: float, *, give_up: bool) -> bool:
-        """Wake the sender and wait for it to drain; ``give_up``: stop once it is unreachable
-        (at exit there is no point waiting out the timeout for a daemon that is down)."""
+    def _wait(self, timeout: float) -> bool:
+        """Wake the sender and wait up to ``timeout`` for it to drain. A daemon that is down
+        may be restarting (systemd restarts it within a second): while someone waits, the
+        sender retries every 0.1 s instead of backing off."""
         thread = self._thread
         if thread is None or not thread.is_alive() or self._pid != os.getpid():
             return self._drained()
         deadline = time.monotonic() + timeout
-
-        def done() -> bool:
-            return self._drained() or (give_up and self._unreachable)
-
         with self._progress:
-            self._wake.set()
-            self._progress.wait_for(done, max(0.0, deadline - time.monotonic()))
+            self._waiters += 1
+            try:
+                self._wake.set()
+                self._progress.wait_for(self._drained, max(0.0, deadline - time.monotonic()))
+            finally:
+                self._waiters -= 1
         return self._drained()
 
     def close(self) -> None:
@@ -185,7 +186,7 @@ class Handler(logging.Handler):
         thread = self._thread
         if thread is None or not thread.is_alive():
             return
-        self._wait(timeout, give_up=True)
+        self._wait(timeout)
         self._stopping = True
         self._wake.set()
         thread.join(timeout=1.0)
@@ -232,26 +233,28 @@ class Handler(logging.Handler):
                     try:
                         shipper.connect(dropped=self.dropped)
                         backoff.reset()
-                        self._unreachable = False
                     except OSError:
-                        self._unreachable = True
-                        retry_at = time.monotonic() + backoff.next_delay()
+                        retry_at = time.monotonic() + self._retry_delay(backoff)
                         continue
                 self._pump(shipper)
             except OSError:
                 shipper.disconnect()
-                retry_at = time.monotonic() + backoff.next_delay()
+                retry_at = time.monotonic() + self._retry_delay(backoff)
             except Exception as exc:  # a bug of ours: count it, never die silently
                 self.internal_errors += 1
                 self.last_internal_error = exc
                 shipper.disconnect()
-                retry_at = time.monotonic() + backoff.next_delay()
+                retry_at = time.monotonic() + self._retry_delay(backoff)
             finally:
                 with self._progress:
                     self._progress.notify_all()
             if self._stopping and self._drained():
                 shipper.disconnect()
                 return
+
+    def _retry_delay(self, backoff: Backoff) -> float:
+        delay = backoff.next_delay()
+        return min(delay, 0.1) if self._waiters else delay
 
     def _pump(self, shipper: Shipper) -> None:
         """One round: send what is queued (window permitting), then collect acks or idle."""
@@ -267,8 +270,9 @@ class Handler(logging.Handler):
                 # Let the application's threads in: without this the sender keeps the GIL
                 # for a whole batch and a logging call waits out the 5 ms switch interval.
                 time.sleep(0)
-            for group in shipper.frames_for(encoded):
-                shipper.send(group, dropped=self.dropped)
+            seqs = [shipper.enqueue(g, self.dropped) for g in shipper.frames_for(encoded)]
+            for seq in seqs:
+                shipper.transmit(seq)  # a failure here leaves them in the window: resent
         if shipper.in_flight:
             busy = bool(queue) and shipper.in_flight < self.max_in_flight
             shipper.poll_acks(0.0 if busy else 0.05)

@@ -142,24 +142,34 @@ class Shipper:
             groups.append(current)
         return groups
 
-    def send(self, encoded_records: list[str], dropped: int = 0) -> int:
-        """Send one batch of JSON-encoded records; returns its seq. Raises ``OSError``.
+    def enqueue(self, encoded_records: list[str], dropped: int = 0) -> int:
+        """Put one batch of JSON-encoded records in the window (not written yet); its seq.
 
-        The batch joins the unacknowledged window before it is written, so a failed write is
-        resent by the next :meth:`connect`.
+        Once in the window a batch cannot be lost: it is written by :meth:`transmit`, or by
+        the next :meth:`connect` if the connection fails first.
         """
         seq = self.next_seq
         self.next_seq += 1
-        frame = (
+        self.unacked[seq] = (
             f'{{"type":"batch","seq":{seq},"dropped":{dropped},"records":['
             + ",".join(encoded_records)
             + "]}\n"
         ).encode("ascii")
-        self.unacked[seq] = frame
         self.unacked_records[seq] = len(encoded_records)
+        return seq
+
+    def transmit(self, seq: int) -> None:
+        """Write a batch of the window to the daemon. Raises ``OSError``."""
         if self._sock is None:
             raise ConnectionError("not connected")
-        self._sock.sendall(frame)
+        frame = self.unacked.get(seq)
+        if frame is not None:
+            self._sock.sendall(frame)
+
+    def send(self, encoded_records: list[str], dropped: int = 0) -> int:
+        """:meth:`enqueue` then :meth:`transmit`; returns the seq. Raises ``OSError``."""
+        seq = self.enqueue(encoded_records, dropped)
+        self.transmit(seq)
         return seq
 
     def poll_acks(self, timeout: float = 0.0) -> int:

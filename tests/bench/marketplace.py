@@ -30,7 +30,7 @@ def _pct(values: list[float], p: float) -> float:
 def run(n: int = 200) -> list[tuple[str, str]]:
     root = Path(tempfile.mkdtemp(prefix="lmm", dir="/tmp"))
     d = DaemonProcess(root, "--max-logs-per-hour", "1000000", "--requests-per-minute", "1000000",
-                      "--auto-pay-threshold", "100").start()  # fmt: skip
+                      "--auto-pay-threshold", "100", marketplace=True).start()  # fmt: skip
     token = d.admin_token
     rows: list[tuple[str, str]] = []
     try:
