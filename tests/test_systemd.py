@@ -492,6 +492,14 @@ def test_service_exposure_is_at_most_two(tmp_path: Path) -> None:
         f"systemd-analyze security logmarketd.service: exposure {exposure} (limit {MAX_EXPOSURE})"
     )
     assert exposure <= MAX_EXPOSURE
+    documented = re.search(r"rates it (\d+\.\d+)", (REPO / "docs/deploy.md").read_text())
+    assert documented and float(documented.group(1)) == exposure, "docs/deploy.md is stale"
+
+
+def test_deploy_doc_installs_files_that_exist() -> None:
+    """Every systemd/ file docs/deploy.md tells an admin to install is in the repository."""
+    named = set(re.findall(r"systemd/logmarketd\.\w+", (REPO / "docs/deploy.md").read_text()))
+    assert named == {f"systemd/{p.name}" for p in UNITS.iterdir()}
 
 
 def test_service_declares_notify_watchdog_restart_and_no_privileges() -> None:
