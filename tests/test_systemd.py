@@ -142,7 +142,10 @@ def install_root(root: Path) -> Path:
     the distribution's own units (targets our units depend on), ours in /etc, and the
     console script pip generates for ``logmarketd`` where ExecStart= expects it.
     """
-    shutil.copytree("/usr/lib/systemd/system", root / "usr/lib/systemd/system", symlinks=True)
+    candidates = [Path("/usr/lib/systemd/system"), Path("/lib/systemd/system")]
+    shipped = [p for p in candidates if (p / "sysinit.target").exists()]
+    assert shipped, "systemd's own units are missing: apt-get install -y systemd"
+    shutil.copytree(shipped[0], root / "usr/lib/systemd/system", symlinks=True)
     etc = root / "etc/systemd/system"
     etc.mkdir(parents=True)
     for unit in (SERVICE, SOCKET):
