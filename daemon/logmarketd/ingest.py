@@ -14,6 +14,7 @@ import contextlib
 import os
 import socket
 import stat
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -109,8 +110,13 @@ class IngestServer:
         return len(self._handlers)
 
     async def start(self, sock: socket.socket) -> None:
+        extra: dict[str, Any] = {}
+        if sys.version_info >= (3, 13):
+            # 3.13 unlinks the path of even a given socket on close; the path is the
+            # daemon's to remove, or systemd's when the socket was passed by logmarketd.socket.
+            extra["cleanup_socket"] = False
         self._server = await asyncio.start_unix_server(
-            self._handle, sock=sock, limit=self.max_frame_bytes
+            self._handle, sock=sock, limit=self.max_frame_bytes, **extra
         )
 
     async def stop(self, timeout: float) -> None:

@@ -19,6 +19,7 @@ from collections.abc import Callable
 import structlog
 from aiohttp import web
 
+from logmarketd import systemd
 from logmarketd.api import ApiContext, add_routes
 from logmarketd.auth import ensure_admin_token
 from logmarketd.errors import ConfigError, StartupError
@@ -55,6 +56,8 @@ class Daemon:
         self._runner: web.AppRunner | None = None
         self._sock: socket.socket | None = None
         self._sock_ino: int | None = None
+        self._notifier: systemd.Notifier | None = None
+        self._notifier_task: asyncio.Task[None] | None = None
         self.bus = EventBus()
         self._outbox: OutboxReader | None = None
         self.market: Marketplace | None = None
@@ -81,6 +84,11 @@ class Daemon:
             except (StartupError, ConfigError) as exc:
                 log.error("startup failed", error=str(exc))
                 return 1
+            assert self._notifier is not None
+            self._notifier.ready(self.status())
+            self._notifier_task = asyncio.create_task(
+                self._notifier.run(self.status), name="systemd-notify"
+            )
             if self.on_ready is not None:
                 self.on_ready(self)
             log.info("serving", socket=str(self.settings.socket_path), http=self.http_url)
@@ -91,8 +99,15 @@ class Daemon:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(sig)
 
+    def status(self) -> str:
+        """One line of live counts (systemd's STATUS=)."""
+        return systemd.status_line(self.metrics)
+
     async def startup(self) -> None:
         s = self.settings
+        # Read (and remove) the service manager's variables before anything else.
+        self._notifier = systemd.Notifier()
+        self._sock = systemd.activated_unix_socket()  # None unless given by logmarketd.socket
         try:
             s.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         except OSError as exc:
@@ -112,8 +127,13 @@ class Daemon:
                 max_records=s.window_max_records, window_seconds=s.window_seconds,
             )  # fmt: skip
             self._pipeline_task = asyncio.create_task(self.pipeline.run(), name="pipeline")
-        self._sock = bind_unix_socket(s.socket_path, s.socket_mode)
-        self._sock_ino = os.stat(s.socket_path).st_ino
+        if self._sock is None:
+            self._sock = bind_unix_socket(s.socket_path, s.socket_mode)
+            self._sock_ino = os.stat(s.socket_path).st_ino
+        else:
+            # The socket unit owns the file: never unlinked by us (_sock_ino stays None).
+            log.info("using the socket passed by the service manager",
+                     socket=self._sock.getsockname())  # fmt: skip
         self._ingest = IngestServer(self._inbox, self.metrics, max_frame_bytes=s.max_frame_bytes)
         await self._ingest.start(self._sock)
         address = s.http_host_port
@@ -161,6 +181,12 @@ class Daemon:
 
     async def shutdown(self) -> None:
         timeout = 0.0 if self.force_exit else self.settings.shutdown_timeout
+        if self._notifier is not None:
+            self._notifier.stopping()
+        if self._notifier_task is not None:
+            self._notifier_task.cancel()
+            await asyncio.gather(self._notifier_task, return_exceptions=True)
+            self._notifier_task = None
         if self._ingest is not None:
             await self._ingest.stop(timeout)
         if self.pipeline is not None and self._pipeline_task is not None:
