@@ -32,7 +32,7 @@ def market(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaemonProcess]:
 
     root = Path(tempfile.mkdtemp(prefix="lma", dir="/tmp"))
     d = DaemonProcess(
-        root, "--max-logs-per-hour", "6", "--requests-per-minute", "60", marketplace=True
+        root, "--max-logs-per-hour", "6", "--requests-per-minute", "100000", marketplace=True
     ).start()
     try:
         yield d
@@ -247,7 +247,7 @@ def test_sse_delivers_payment_events_live(market: DaemonProcess) -> None:
             _, a = pool.submit(post, market, "/analyze", {"source": "test", "logContent":
                 PYTEST.replace("SPRING10", "WINTER20"), "subPKPId": "judy"}, admin).result()  # fmt: skip
             assert a["paymentAmount"] > 0, a["pricing"]
-            pool.submit(post, market, f"/pay/{a['id']}", None, admin).result()
+            assert pool.submit(post, market, f"/pay/{a['id']}", None, admin).result()[0] == 200
         deadline = time.monotonic() + 20
         buf = head
         while time.monotonic() < deadline and "log.payment.executed" not in buf:
@@ -256,6 +256,31 @@ def test_sse_delivers_payment_events_live(market: DaemonProcess) -> None:
     finally:
         sock.close()
     assert "log.payment.executed" in received and "game.points.awarded" in received
+
+
+def test_requests_per_minute_per_key_is_429(short_tmp: Path) -> None:
+    """Each key has its own budget of requests per minute; the admin's is separate."""
+    d = DaemonProcess(short_tmp, "--requests-per-minute", "5", marketplace=True).start()
+    try:
+        key = make_key(d, "lena")
+        statuses = [get(d, "/pricing", key)[0] for _ in range(7)]
+        assert statuses[:5] == [200] * 5 and statuses[5:] == [429, 429]
+        assert _raw_get_headers(d, "/pricing", key)["Retry-After"].isdigit()
+        assert get(d, "/pricing", d.admin_token)[0] == 200  # another key, another budget
+    finally:
+        d.stop()
+
+
+def _raw_get_headers(d: DaemonProcess, path: str, token: str) -> dict[str, str]:
+    import urllib.error
+    import urllib.request
+
+    req = urllib.request.Request(d.url + API + path, headers={"Authorization": f"Bearer {token}"})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return dict(resp.headers)
+    except urllib.error.HTTPError as exc:
+        return dict(exc.headers)
 
 
 def _raw_headers(d: DaemonProcess, path: str, body: Any, token: str) -> dict[str, str]:
