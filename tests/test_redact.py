@@ -245,3 +245,17 @@ def test_redaction_is_idempotent_and_never_leaks_a_known_secret(parts: list[str]
     for rule, context, secret in CASES:
         if context in text:
             assert secret not in once, (rule, once)
+
+
+def test_text_whose_lowercase_changes_length_still_maps_offsets() -> None:
+    """A character whose lowercase is longer ("İ") does not shift the redacted span."""
+    text = "İİİ user password=hunter2 Authorization: Bearer abcdef0123456789abcdef"
+    out = Redactor(KEY).redact(text)
+    assert out.startswith("İİİ user password=<REDACTED:keyword-secret:")
+    assert "hunter2" not in out and "abcdef0123456789abcdef" not in out
+
+
+def test_ordinary_outcomes_after_auth_keys_are_kept() -> None:
+    """Status words after auth/token keys (auth=failed, auth: success) are not secrets."""
+    text = "auth=failed reason=expired auth: success token: invalid"
+    assert Redactor(KEY).redact(text) == text

@@ -72,6 +72,10 @@ def shannon_entropy(value: str) -> float:
     return -sum(c / n * math.log2(c / n) for c in Counter(value).values())
 
 
+def _is_word(char: str) -> bool:
+    return char.isalnum() or char == "_"
+
+
 def _value_span(match: re.Match[str]) -> tuple[int, int]:
     index = match.re.groupindex
     for name in _VALUE_GROUPS:
@@ -103,7 +107,9 @@ class Redactor:
         self.pii = pii
         table = tuple(SECRET_RULES if rules is None else rules)
         self._rules: tuple[Rule, ...] = table + (PII_RULES if pii else ())
-        self._priority = {rule.id: i for i, rule in enumerate(self._rules)}
+        self._folded = [
+            re.compile(r.regex.pattern, r.regex.flags | re.IGNORECASE) for r in self._rules
+        ]
         self._allow = tuple(re.compile(p) if isinstance(p, str) else p for p in allowlist)
 
     @property
@@ -172,15 +178,27 @@ class Redactor:
         blocked: list[tuple[int, int]] = []
         if "<redacted:" in lowered:
             blocked = [m.span() for m in PLACEHOLDER.finditer(text)]
+        same_length = len(lowered) == len(text)
         for priority, rule in enumerate(self._rules):
-            if not any(k in lowered for k in rule.keywords):
-                continue
-            for match in rule.regex.finditer(text):
+            for keyword in rule.keywords:
+                if keyword in lowered:
+                    break
+            else:
+                if rule.keywords:
+                    continue
+            regex, target = rule.regex, text
+            if rule.lowercase:
+                if same_length:
+                    target = lowered
+                else:  # lower() changed the length (e.g. "İ"): offsets would not map back
+                    regex = self._folded[priority]
+            for match in regex.finditer(target):
+                if rule.word_start and match.start() and _is_word(text[match.start() - 1]):
+                    continue
                 start, end = _value_span(match)
                 if start == end:
                     continue
-                value = text[start:end]
-                if not self._is_secret(rule, value):
+                if not self._is_secret(rule, text[start:end]):
                     continue
                 candidates.append((start, priority, end, rule.id))
         if not candidates:
