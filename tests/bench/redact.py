@@ -147,7 +147,7 @@ def run_naive(corpus: Corpus) -> Result:
 
 def run_detect_secrets(corpus: Corpus) -> Result | None:
     try:
-        from detect_secrets import SecretsCollection
+        from detect_secrets.core.secrets_collection import SecretsCollection
         from detect_secrets.settings import default_settings
     except ImportError:
         return None
