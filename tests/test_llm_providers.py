@@ -412,3 +412,37 @@ async def test_concurrent_batches_share_one_request(server: FakeLLMServer) -> No
     await e.close()
     assert len(server.requests) == 1
     assert {a[0].source, b[0].source} == {"llm", "cache"}
+
+
+async def test_breaker_half_opens_and_recovers_after_the_reset_time(server: FakeLLMServer) -> None:
+    """After the reset time one trial request goes out; its success closes the circuit."""
+    now = [1_000_000.0]
+    server.responder = lambda r: Fail(502)
+    e = Enricher(
+        build_enricher(config(server, max_retries=0, breaker_reset=30)).provider,
+        config(server, max_retries=0, breaker_reset=30),
+        redactor=Redactor(KEY),
+        clock=lambda: now[0],
+    )
+    await e.enrich([group("a"), group("b")])
+    assert e.breaker.state == "open" and len(server.requests) == 2
+    [skipped] = await e.enrich([group("c")])
+    assert skipped.fallback == "breaker-open" and len(server.requests) == 2
+    now[0] += 31
+    server.responder = lambda r: Answer(
+        {"root_cause": "rc", "suggested_fix": "f", "severity": None, "evidence_lines": [41]}
+    )
+    [trial] = await e.enrich([group("c")])
+    await e.close()
+    assert trial.source == "llm" and e.breaker.state == "closed" and len(server.requests) == 3
+
+
+async def test_enrichment_changes_only_text_and_severity(server: FakeLLMServer) -> None:
+    """Apart from root cause, fix and severity, every field of every finding is unchanged."""
+    g = group()
+    e = enricher(server)
+    [result] = await e.enrich([g])
+    await e.close()
+    [before], [after] = g.findings, apply_enrichment(g, result)
+    changed = {k for k, v in after.model_dump().items() if v != before.model_dump()[k]}
+    assert changed == {"root_cause", "suggested_fix"}

@@ -80,6 +80,7 @@ CASES: list[tuple[str, str, str]] = [
     ),
     ("url-password", "connect postgres://app:Pa55w0rd!@db.internal:5432/main", "Pa55w0rd!"),
     ("url-password", "amqp://guest:hunter22@rabbit/", "hunter22"),
+    ("url-password", "redis://app:p@ss:w0rd@cache:6379/0", "p@ss:w0rd"),
     ("keyword-secret", "login user=bob password=hunter2 ok", "hunter2"),
     ("keyword-secret", 'cfg {"db_password": "c0rrect horse"}', "c0rrect horse"),
     ("keyword-secret", "clientSecret: 'Zx9!kq2LmP'", "Zx9!kq2LmP"),
@@ -117,6 +118,7 @@ NEGATIVES = [
     "password=**** token=${TOKEN} secret=<redacted> api_key={{ secrets.KEY }}",
     "auth=true password=%s passwd=null",
     "-----BEGIN PUBLIC KEY----- is fine to print",
+    "GET http://host:8080/search?q=a@b and https://user@example.com/x",
 ]
 
 

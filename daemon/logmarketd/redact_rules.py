@@ -201,8 +201,11 @@ SECRET_RULES: tuple[Rule, ...] = (
     ),
     Rule(
         "url-password",
-        # scheme://user:password@host: only the password goes.
-        re.compile(r"://[^\s:/@?#\"']{0,256}:(?P<secret>[^\s:/@?#\"']{1,256})@(?=[^\s@/]{1,256})"),
+        # scheme://user:password@host: only the password goes. The password may hold an
+        # unescaped '@' or ':' (it happens): it runs to the last '@' before the host.
+        re.compile(
+            r"://[^\s:/@?#\"']{0,256}:(?P<secret>[^\s/?#\"']{1,256})@(?=[^\s@/:?#\"']{1,256})"
+        ),
         ("://",),
     ),
     Rule(

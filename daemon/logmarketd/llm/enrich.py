@@ -17,6 +17,8 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
+import structlog
+
 from logmarketd.llm.cache import CachedAnswer, CacheKey, EnrichmentCache, MemoryCache
 from logmarketd.llm.config import LLMConfig
 from logmarketd.llm.errors import AnswerError, ProviderError
@@ -28,6 +30,9 @@ from logmarketd.llm.validate import parse_answer
 from logmarketd.redact import Redactor, default_redactor
 
 __all__ = ["Enricher", "EnricherStats", "build_enricher"]
+
+# Logged: reasons, fingerprints, counts. Never prompt or answer text.
+log = structlog.get_logger("logmarketd.llm")
 
 
 @dataclass
@@ -169,6 +174,13 @@ class Enricher:
         if not self.budget.reserve(estimate):
             # Nothing more today: stop trying until the budget refills at UTC midnight.
             self.breaker.trip(self.budget.seconds_until_reset())
+            log.warning(
+                "llm.budget_exhausted",
+                provider=provider.name,
+                used=self.budget.used,
+                limit=self.budget.limit,
+                resumes_in_s=round(self.budget.seconds_until_reset()),
+            )
             return None, "budget"
         attempt = 0
         while True:
@@ -191,6 +203,15 @@ class Enricher:
             if not error.retryable or attempt >= self.config.max_retries:
                 self.budget.settle(estimate, 0)
                 self.breaker.failure()
+                log.warning(
+                    "llm.request_failed",
+                    provider=provider.name,
+                    fingerprint=group.fingerprint,
+                    reason=error.reason,
+                    detail=error.detail[:200],
+                    attempts=attempt + 1,
+                    breaker=self.breaker.state,
+                )
                 return None, error.reason
             attempt += 1
             self.stats.retries += 1
@@ -200,9 +221,16 @@ class Enricher:
         self.stats.tokens += reply.tokens if reply.tokens is not None else estimate
         try:
             answer = parse_answer(reply.content, prompt, self.redactor)
-        except AnswerError:
+        except AnswerError as exc:
             # A model that keeps answering junk is as good as down: it counts toward the breaker.
             self.breaker.failure()
+            log.warning(
+                "llm.answer_rejected",
+                provider=provider.name,
+                fingerprint=group.fingerprint,
+                reason=str(exc)[:200],
+                breaker=self.breaker.state,
+            )
             return None, "invalid-answer"
         self.breaker.success()
         index = {line: i for i, line in enumerate(prompt.lines)}
