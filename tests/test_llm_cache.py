@@ -62,3 +62,21 @@ async def test_sqlite_cache_on_a_shared_connection_updates_in_place(tmp_path: Pa
         await cache.close()  # not owned: the connection stays open
         async with db.execute("SELECT count(*), sum(hits) FROM llm_cache") as cur:
             assert await cur.fetchone() == (1, 1)
+
+
+async def test_token_usage_accumulates_per_day_and_survives_reopening(tmp_path: Path) -> None:
+    """Usage adds up per UTC day in the table and is there after a restart."""
+    cache = await SqliteCache.open(tmp_path / "u.db")
+    await cache.add_usage("2026-01-01", 100)
+    await cache.add_usage("2026-01-01", 50)
+    await cache.add_usage("2026-01-02", 7)
+    await cache.close()
+    cache = await SqliteCache.open(tmp_path / "u.db")
+    assert await cache.load_usage("2026-01-01") == 150
+    assert await cache.load_usage("2026-01-02") == 7
+    assert await cache.load_usage("2026-01-03") == 0
+    await cache.close()
+    memory = MemoryCache()
+    await memory.add_usage("d", 5)
+    await memory.add_usage("d", 5)
+    assert await memory.load_usage("d") == 10

@@ -446,3 +446,21 @@ async def test_enrichment_changes_only_text_and_severity(server: FakeLLMServer) 
     [before], [after] = g.findings, apply_enrichment(g, result)
     changed = {k for k, v in after.model_dump().items() if v != before.model_dump()[k]}
     assert changed == {"root_cause", "suggested_fix"}
+
+
+async def test_budget_spent_before_a_restart_still_counts(
+    server: FakeLLMServer, tmp_path: Path
+) -> None:
+    """A restarted daemon reads today's spent tokens from the store: no fresh budget."""
+    cache = await SqliteCache.open(tmp_path / "usage.db")
+    first = enricher(server, cache=cache, daily_token_budget=3000)
+    [done] = await first.enrich([group("u1")])
+    await first.close()
+    assert done.source == "llm" and done.tokens > 0
+    # The next request would fit a fresh budget but not what is left of today's.
+    second = enricher(server, cache=cache, daily_token_budget=done.tokens + 100)
+    [refused] = await second.enrich([group("u2")])
+    await second.close()
+    await cache.close()
+    assert refused.fallback == "budget" and len(server.requests) == 1
+    assert second.budget.used >= done.tokens

@@ -17,6 +17,7 @@ from logmarketd.llm.cache import (
 from logmarketd.llm.config import LLMConfig
 from logmarketd.llm.enrich import Enricher, EnricherStats, build_enricher
 from logmarketd.llm.errors import AnswerError, LLMError, ProviderError
+from logmarketd.llm.groups import apply_to_insights, groups_from_insights
 from logmarketd.llm.prompt import PROMPT_VERSION, build_prompt
 from logmarketd.llm.types import (
     Enrichment,
@@ -46,7 +47,9 @@ __all__ = [
     "SqliteCache",
     "allowed_severities",
     "apply_enrichment",
+    "apply_to_insights",
     "build_enricher",
     "build_prompt",
     "clamp_severity",
+    "groups_from_insights",
 ]

@@ -1,4 +1,5 @@
-"""Enrichment cache: one model answer per (template fingerprint, provider, model, prompt version).
+"""Enrichment cache: one model answer per (template fingerprint, provider, model, prompt version),
+and the tokens spent per UTC day.
 
 A template seen again (in the next window, or after a restart) costs no request. The answer is
 stored as JSON with its citations as *positions* in the evidence list the model saw, so a hit
@@ -32,6 +33,11 @@ CREATE TABLE IF NOT EXISTS llm_cache (
     created_at     REAL    NOT NULL,  -- unix seconds
     hits           INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (fingerprint, provider, model, prompt_version)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS llm_usage (
+    day      TEXT    PRIMARY KEY,         -- UTC date, YYYY-MM-DD
+    tokens   INTEGER NOT NULL DEFAULT 0,  -- tokens spent that day (what the providers reported)
+    requests INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 """
 
@@ -80,11 +86,18 @@ class CachedAnswer:
 
 
 class EnrichmentCache(Protocol):
-    """The cache interface the enricher uses."""
+    """The cache interface the enricher uses.
+
+    It also keeps the tokens spent per UTC day, so a restart does not refill the budget.
+    """
 
     async def get(self, key: CacheKey) -> CachedAnswer | None: ...
 
     async def put(self, key: CacheKey, answer: CachedAnswer) -> None: ...
+
+    async def load_usage(self, day: str) -> int: ...
+
+    async def add_usage(self, day: str, tokens: int) -> None: ...
 
 
 class MemoryCache:
@@ -93,6 +106,7 @@ class MemoryCache:
     def __init__(self, max_entries: int = 10_000) -> None:
         self._data: OrderedDict[CacheKey, CachedAnswer] = OrderedDict()
         self._max = max_entries
+        self._usage: dict[str, int] = {}
 
     def __len__(self) -> int:
         return len(self._data)
@@ -108,6 +122,12 @@ class MemoryCache:
         self._data.move_to_end(key)
         while len(self._data) > self._max:
             self._data.popitem(last=False)
+
+    async def load_usage(self, day: str) -> int:
+        return self._usage.get(day, 0)
+
+    async def add_usage(self, day: str, tokens: int) -> None:
+        self._usage[day] = self._usage.get(day, 0) + tokens
 
 
 class SqliteCache:
@@ -167,6 +187,22 @@ class SqliteCache:
                 answer.tokens,
                 time.time(),
             ),
+        )
+        await self._db.commit()
+
+    async def load_usage(self, day: str) -> int:
+        await self._ensure()
+        async with self._db.execute("SELECT tokens FROM llm_usage WHERE day = ?", (day,)) as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row is not None else 0
+
+    async def add_usage(self, day: str, tokens: int) -> None:
+        await self._ensure()
+        await self._db.execute(
+            "INSERT INTO llm_usage (day, tokens, requests) VALUES (?, ?, 1)"
+            " ON CONFLICT (day) DO UPDATE SET tokens = tokens + excluded.tokens,"
+            " requests = requests + 1",
+            (day, tokens),
         )
         await self._db.commit()
 

@@ -75,6 +75,7 @@ class Enricher:
         self.stats = EnricherStats()
         self._semaphore = asyncio.Semaphore(config.max_concurrency)
         self._inflight: dict[CacheKey, asyncio.Future[CachedAnswer | None]] = {}
+        self._usage_day: str | None = None
         self._sleep: Callable[[float], Awaitable[object]] = sleep or asyncio.sleep
         self._rng = random.Random()
 
@@ -171,6 +172,7 @@ class Enricher:
             return None, "breaker-open"
         prompt = build_prompt(group, self.redactor, max_lines=self.config.max_evidence_lines)
         estimate = prompt.estimate_tokens() + self.config.max_output_tokens
+        await self._restore_usage()
         if not self.budget.reserve(estimate):
             # Nothing more today: stop trying until the budget refills at UTC midnight.
             self.breaker.trip(self.budget.seconds_until_reset())
@@ -202,6 +204,7 @@ class Enricher:
                 break
             if not error.retryable or attempt >= self.config.max_retries:
                 self.budget.settle(estimate, 0)
+                await self._record_usage(0)
                 self.breaker.failure()
                 log.warning(
                     "llm.request_failed",
@@ -217,8 +220,10 @@ class Enricher:
             self.stats.retries += 1
             delay = self.config.retry_base_delay * 2 ** (attempt - 1)
             await self._sleep(min(8.0, delay) * (0.5 + self._rng.random() / 2))
-        self.budget.settle(estimate, reply.tokens)
-        self.stats.tokens += reply.tokens if reply.tokens is not None else estimate
+        spent = reply.tokens if reply.tokens is not None else estimate
+        self.budget.settle(estimate, spent)
+        self.stats.tokens += spent
+        await self._record_usage(spent)
         try:
             answer = parse_answer(reply.content, prompt, self.redactor)
         except AnswerError as exc:
@@ -244,6 +249,23 @@ class Enricher:
             ),
             "",
         )
+
+    async def _restore_usage(self) -> None:
+        """Once per UTC day, count what earlier runs of the daemon already spent today."""
+        day = self.budget.day
+        if self._usage_day == day:
+            return
+        try:
+            self.budget.restore(await self.cache.load_usage(day))
+            self._usage_day = day
+        except Exception:  # no record: today's budget starts from what this run knows
+            self.stats.cache_errors += 1
+
+    async def _record_usage(self, tokens: int) -> None:
+        try:
+            await self.cache.add_usage(self.budget.day, tokens)
+        except Exception:
+            self.stats.cache_errors += 1
 
 
 def build_enricher(

@@ -44,6 +44,17 @@ class DailyTokenBudget:
             self._day, self._used = day, 0
 
     @property
+    def day(self) -> str:
+        """The current budget day (UTC date)."""
+        self._roll()
+        return self._day
+
+    def restore(self, used: int) -> None:
+        """Count ``used`` tokens already spent today (from before a restart)."""
+        self._roll()
+        self._used = max(self._used, used)
+
+    @property
     def used(self) -> int:
         """Tokens spent or reserved today."""
         self._roll()
