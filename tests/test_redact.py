@@ -7,7 +7,7 @@ import re
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from logmarketd.models import ErrorPattern, Evidence
+from logmarketd.models import AIInsights, ErrorPattern, Evidence
 from logmarketd.redact import PLACEHOLDER, Redactor, redact, redact_model, shannon_entropy
 
 KEY = b"installation-key-0123456789abcdef"
@@ -77,6 +77,33 @@ CASES: list[tuple[str, str, str]] = [
         "jwt",
         "session eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
         "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+    ),
+    (
+        "npm-token",
+        "//registry.npmjs.org/:_authToken npm_a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8",
+        "npm_a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8",
+    ),
+    (
+        "sendgrid-key",
+        "mail via SG.aBcDeFgHiJkLmNoPqRsTuV.wXyZ0123456789aBcDeFgHiJkLmNoPqRsTuVwXyZ012",
+        "SG.aBcDeFgHiJkLmNoPqRsTuV.wXyZ0123456789aBcDeFgHiJkLmNoPqRsTuVwXyZ012",
+    ),
+    (
+        "huggingface-token",
+        "hub login hf_AbCdEfGhIjKlMnOpQrStUvWxYzAbCdEfGh",
+        "hf_AbCdEfGhIjKlMnOpQrStUvWxYzAbCdEfGh",
+    ),
+    (
+        "shopify-token",
+        "X-Shopify-Access-Token shpat_0123456789abcdef0123456789abcdef",
+        "shpat_0123456789abcdef0123456789abcdef",
+    ),
+    (
+        "azure-storage-key",
+        "DefaultEndpointsProtocol=https;AccountName=acct;AccountKey="
+        + "Ab1+" * 21
+        + "Zz==;EndpointSuffix=core.windows.net",
+        "Ab1+" * 21 + "Zz==",
     ),
     ("url-password", "connect postgres://app:Pa55w0rd!@db.internal:5432/main", "Pa55w0rd!"),
     ("url-password", "amqp://guest:hunter22@rabbit/", "hunter22"),
@@ -212,6 +239,25 @@ def test_evidence_in_findings_is_redacted() -> None:
     dumped = clean.model_dump_json()
     assert "Zq8Xw7Vu6Ts5" not in dumped and "s3cr3t-t0ken-value" not in dumped
     assert clean.evidence[0].line == 3 and clean.severity == "high"
+
+
+def test_whole_insights_are_redacted_and_stay_valid() -> None:
+    """redact_model on AIInsights keeps the structure and aliases and removes every secret."""
+    insights = AIInsights(
+        error_patterns=[
+            ErrorPattern(
+                pattern="p",
+                location="l",
+                severity="low",
+                impact="i",
+                root_cause="leaked ghp_R2d2C3poL1ke5kyWalk3rX9v8b7n6m5K4j3h",
+                evidence=[Evidence(line=1, text="password=hunter2")],
+            )
+        ]
+    )
+    clean = Redactor(KEY).redact_model(insights)
+    text = clean.model_dump_json(by_alias=True)
+    assert "ghp_R2d2" not in text and "hunter2" not in text and "errorPatterns" in text
 
 
 def test_module_level_redact_uses_a_default_redactor() -> None:

@@ -194,6 +194,36 @@ SECRET_RULES: tuple[Rule, ...] = (
         word_start=True,
     ),
     Rule(
+        "npm-token",
+        re.compile(r"(?P<secret>npm_[0-9A-Za-z]{36})(?![A-Za-z0-9_])"),
+        ("npm_",),
+        word_start=True,
+    ),
+    Rule(
+        "sendgrid-key",
+        re.compile(r"(?P<secret>SG\.[0-9A-Za-z_\-]{22}\.[0-9A-Za-z_\-]{43})(?![A-Za-z0-9_\-])"),
+        ("sg.",),
+        word_start=True,
+    ),
+    Rule(
+        "huggingface-token",
+        re.compile(r"(?P<secret>hf_[A-Za-z]{34})(?![A-Za-z0-9_])"),
+        ("hf_",),
+        word_start=True,
+    ),
+    Rule(
+        "shopify-token",
+        re.compile(r"(?P<secret>shp(?:at|ca|pa|ss)_[0-9a-fA-F]{32})(?![A-Za-z0-9_])"),
+        ("shpat_", "shpca_", "shppa_", "shpss_"),
+        word_start=True,
+    ),
+    Rule(
+        "azure-storage-key",
+        re.compile(r"accountkey\s*=\s*(?P<secret>[0-9a-z+/]{86}==)"),
+        ("accountkey",),
+        lowercase=True,
+    ),
+    Rule(
         "jwt",
         re.compile(r"(?P<secret>eyJ[0-9A-Za-z_\-]{8,}\.eyJ[0-9A-Za-z_\-]{8,}\.[0-9A-Za-z_\-]*)"),
         ("eyj",),

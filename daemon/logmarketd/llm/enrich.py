@@ -200,6 +200,9 @@ class Enricher:
                 error = ProviderError("timeout", "no answer in time", retryable=True)
             except ProviderError as exc:
                 error = exc
+            except Exception as exc:  # an SDK surprise is still only a failed call
+                log.exception("llm.unexpected_error", provider=provider.name)
+                error = ProviderError("unexpected", type(exc).__name__, retryable=False)
             else:
                 break
             if not error.retryable or attempt >= self.config.max_retries:
