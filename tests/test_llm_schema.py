@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from logmarketd.llm import (
     AnswerError,
     FindingGroup,
@@ -60,6 +62,23 @@ def test_clamp_pulls_a_proposal_into_range() -> None:
     assert clamp_severity(g, "low") == "low"
     assert clamp_severity(g, None) == "medium"
     assert clamp_severity(group("medium"), "critical") == "medium"
+
+
+_SEV = st.sampled_from(["low", "medium", "high", "critical"])
+
+
+@given(_SEV, st.one_of(st.none(), _SEV), st.one_of(st.none(), _SEV), st.one_of(st.none(), _SEV))
+def test_clamped_severity_is_within_one_step_and_the_rules_maximum(
+    severity: str, hi: str | None, lo: str | None, proposed: str | None
+) -> None:
+    """Whatever a model proposes, the result is at most one step away and never above the max."""
+    rank = {"low": 0, "medium": 1, "high": 2, "critical": 3}
+    if lo is not None and hi is not None and rank[lo] > rank[hi]:
+        lo, hi = hi, lo
+    g = group(severity, lo, hi)
+    out = clamp_severity(g, proposed)  # type: ignore[arg-type]
+    assert out is not None and abs(rank[out] - rank[severity]) <= 1
+    assert rank[out] <= max(rank[severity], rank[hi] if hi else rank[severity])
 
 
 def test_group_validation() -> None:

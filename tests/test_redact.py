@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from logmarketd.models import AIInsights, ErrorPattern, Evidence
-from logmarketd.redact import PLACEHOLDER, Redactor, redact, redact_model, shannon_entropy
+from logmarketd.redact import (
+    PLACEHOLDER,
+    Redactor,
+    load_or_create_key,
+    redact,
+    redact_model,
+    shannon_entropy,
+)
 
 KEY = b"installation-key-0123456789abcdef"
 
@@ -307,3 +316,14 @@ def test_ordinary_outcomes_after_auth_keys_are_kept() -> None:
     """Status words after auth/token keys (auth=failed, auth: success) are not secrets."""
     text = "auth=failed reason=expired auth: success token: invalid"
     assert Redactor(KEY).redact(text) == text
+
+
+def test_installation_key_is_created_once_private_and_reused(tmp_path: Path) -> None:
+    """The key file is created with mode 0600 and read back unchanged on the next start."""
+    path = tmp_path / "redaction.key"
+    first = load_or_create_key(path)
+    assert len(first) == 32 and os.stat(path).st_mode & 0o777 == 0o600
+    assert load_or_create_key(path) == first
+    path.write_text("not hex")
+    with pytest.raises(ValueError, match="not a hex"):
+        load_or_create_key(path)

@@ -37,6 +37,7 @@ __all__ = [
     "Hit",
     "Redactor",
     "default_redactor",
+    "load_or_create_key",
     "redact",
     "redact_model",
     "shannon_entropy",
@@ -231,6 +232,31 @@ class Redactor:
 
 
 _default: Redactor | None = None
+
+
+def load_or_create_key(path: str | os.PathLike[str]) -> bytes:
+    """The installation's redaction key from ``path``, created (32 random bytes, mode 0600) once.
+
+    Losing the file only changes future placeholders; it never exposes a secret.
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        fd = -1
+    if fd < 0:
+        with open(path, encoding="ascii") as f:
+            text = f.read().strip()
+        try:
+            key = bytes.fromhex(text)
+        except ValueError:
+            raise ValueError(f"{os.fspath(path)}: not a hex redaction key") from None
+        if len(key) < 16:
+            raise ValueError(f"{os.fspath(path)}: redaction key shorter than 16 bytes")
+        return key
+    key = os.urandom(32)
+    with os.fdopen(fd, "w", encoding="ascii") as f:
+        f.write(key.hex() + "\n")
+    return key
 
 
 def default_redactor() -> Redactor:
