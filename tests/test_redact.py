@@ -327,3 +327,29 @@ def test_installation_key_is_created_once_private_and_reused(tmp_path: Path) -> 
     path.write_text("not hex")
     with pytest.raises(ValueError, match="not a hex"):
         load_or_create_key(path)
+
+
+PATHOLOGICAL = {
+    "jwt-prefixes": "eyJ" * 200_000,
+    "jwt-dashed": "-eyJ" * 150_000,
+    "openai-prefixes": "sk-" * 200_000,
+    "anthropic-prefixes": "sk-ant-api03-" * 50_000,
+    "pem-headers": "-----BEGIN PRIVATE KEY-----\n" * 20_000,
+    "auth-headers": "authorization:" * 14_000,
+    "slack-prefixes": "xoxb-" * 40_000,
+    "keywords": "token " * 30_000,
+    "url-userinfo": "://a:" * 40_000,
+    "long-word-after-keyword": "token " + "a" * 200_000,
+}
+
+
+@pytest.mark.parametrize("name", sorted(PATHOLOGICAL))
+def test_pathological_input_is_redacted_in_linear_time(name: str) -> None:
+    """Log content is untrusted: inputs built to make regexes rescan (ReDoS) finish promptly.
+
+    With the earlier quadratic versions of these rules such cases ran for minutes, so a
+    regression shows up as this test's timeout rather than as a timing assertion.
+    """
+    text = PATHOLOGICAL[name]
+    out = Redactor(KEY, pii=True).redact(text)
+    assert isinstance(out, str) and len(out) > 0

@@ -106,7 +106,8 @@ SECRET_RULES: tuple[Rule, ...] = (
         # that follow it (a block cut by a window, or lines joined with literal "\n").
         re.compile(
             r"(?P<secret>-----BEGIN[ A-Z0-9_-]{0,100}PRIVATE KEY(?: BLOCK)?-----"
-            r"(?:[\s\S]{0,16384}?-----END[ A-Z0-9_-]{0,100}PRIVATE KEY(?: BLOCK)?-----"
+            r"(?:(?:[A-Za-z0-9+/=\s:,\\]|-(?!----)){0,16384}"
+            r"-----END[ A-Z0-9_-]{0,100}PRIVATE KEY(?: BLOCK)?-----"
             r"|(?:(?:\\n|\r?\n|[ \t]+)[A-Za-z0-9+/=]{16,}){0,400}))"
         ),
         ("private key",),
@@ -151,14 +152,15 @@ SECRET_RULES: tuple[Rule, ...] = (
     Rule(
         "slack-webhook",
         re.compile(
-            r"(?P<secret>hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9+/_\-]{20,})"
+            r"(?P<secret>hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9+/_\-]{20,512})"
         ),
         ("hooks.slack.com",),
     ),
     Rule(
         "slack-token",
         re.compile(
-            r"(?P<secret>xox[abposre]-[0-9A-Za-z\-]{10,250}|xapp-\d-[A-Z0-9]+-\d+-[a-z0-9]+)"
+            r"(?P<secret>xox[abposre]-(?<![0-9A-Za-z\-]xox[abposre]-)[0-9A-Za-z\-]{10,250}"
+            r"|xapp-\d-[A-Z0-9]{1,64}-\d{1,32}-[a-z0-9]{1,128})"
         ),
         ("xox", "xapp-"),
         word_start=True,
@@ -166,7 +168,7 @@ SECRET_RULES: tuple[Rule, ...] = (
     Rule(
         "stripe-key",
         re.compile(
-            r"(?P<secret>[sr]k_(?:test|live|prod)_[0-9A-Za-z]{10,247}|whsec_[0-9A-Za-z]{24,})"
+            r"(?P<secret>[sr]k_(?:test|live|prod)_[0-9A-Za-z]{10,247}|whsec_[0-9A-Za-z]{24,256})"
             r"(?![A-Za-z0-9_])"
         ),
         ("k_test_", "k_live_", "k_prod_", "whsec_"),
@@ -180,15 +182,18 @@ SECRET_RULES: tuple[Rule, ...] = (
     ),
     Rule(
         "anthropic-key",
-        re.compile(r"(?P<secret>sk-ant-[a-z]{3,8}\d{2}-[0-9A-Za-z_\-]{20,})"),
+        re.compile(
+            r"(?P<secret>sk-ant-(?<![0-9A-Za-z_\-]sk-ant-)[a-z]{3,8}\d{2}-[0-9A-Za-z_\-]{20,512})"
+        ),
         ("sk-ant-",),
         word_start=True,
     ),
     Rule(
         "openai-key",
         re.compile(
-            r"(?P<secret>sk-(?:(?:proj|svcacct|admin|None)-)?[0-9A-Za-z_\-]{20,}T3BlbkFJ[0-9A-Za-z_\-]{20,}"
-            r"|sk-(?:proj|svcacct|admin)-[0-9A-Za-z_\-]{40,})"
+            r"(?P<secret>sk-(?<![0-9A-Za-z_\-]sk-)"
+            r"(?:(?:(?:proj|svcacct|admin|None)-)?[0-9A-Za-z_\-]{20,256}T3BlbkFJ[0-9A-Za-z_\-]{20,256}"
+            r"|(?:proj|svcacct|admin)-[0-9A-Za-z_\-]{40,512}))"
         ),
         ("sk-",),
         word_start=True,
@@ -225,7 +230,10 @@ SECRET_RULES: tuple[Rule, ...] = (
     ),
     Rule(
         "jwt",
-        re.compile(r"(?P<secret>eyJ[0-9A-Za-z_\-]{8,}\.eyJ[0-9A-Za-z_\-]{8,}\.[0-9A-Za-z_\-]*)"),
+        re.compile(
+            r"(?P<secret>eyJ(?<![0-9A-Za-z_\-]eyJ)[0-9A-Za-z_\-]{8,2048}"
+            r"\.eyJ[0-9A-Za-z_\-]{8,8192}\.[0-9A-Za-z_\-]{0,2048})"
+        ),
         ("eyj",),
         word_start=True,
     ),
@@ -243,21 +251,21 @@ SECRET_RULES: tuple[Rule, ...] = (
         re.compile(
             r"(?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?"
             r"(?:(?:bearer|basic|token|digest|negotiate|apikey|aws4-hmac-sha256)\s+)?"
-            r"(?P<secret>[^\s\"',;]{4,})"
+            r"(?P<secret>[^\s\"',;]{4,1024})"
         ),
         ("authorization",),
         lowercase=True,
     ),
     Rule(
         "bearer-token",
-        re.compile(r"bearer\s+(?P<secret>[0-9a-z\-._~+/]{16,}=*)"),
+        re.compile(r"bearer\s{1,16}(?P<secret>[0-9a-z\-._~+/]{16,2048}={0,2})"),
         ("bearer",),
         entropy=3.0,
         lowercase=True,
     ),
     Rule(
         "basic-auth",
-        re.compile(r"Basic\s+(?P<secret>[0-9A-Za-z+/]{8,}={0,2})(?![0-9A-Za-z+/=])"),
+        re.compile(r"Basic\s{1,16}(?P<secret>[0-9A-Za-z+/]{8,2048}={0,2})(?![0-9A-Za-z+/=])"),
         ("basic",),
         entropy=3.0,
         # Base64 of "user:pass" always holds a digit, '+', '/' or '=' or mixed case; prose
@@ -280,7 +288,7 @@ SECRET_RULES: tuple[Rule, ...] = (
         re.compile(
             r"(?:secret|token|api[_ -]?key|apikey|password|passwd|credential|signature)s?"
             r"\b[^\n\w]{0,3}(?:[a-z]{1,12}[^\n\w]{1,3}){0,2}"
-            r"(?P<secret>(?=[0-9a-z+/_\-]*\d)[0-9a-z+/_\-]{20,512}={0,2})(?![0-9a-z+/_\-=])"
+            r"(?P<secret>(?=[0-9a-z+/_\-]{0,511}\d)[0-9a-z+/_\-]{20,512}={0,2})(?![0-9a-z+/_\-=])"
         ),
         ("secret", "token", "key", "pass", "credential", "signature"),
         entropy=3.3,
