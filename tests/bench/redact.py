@@ -212,6 +212,26 @@ def per_family(corpus: Corpus, r: Redactor, window: int = 1000) -> None:
         )
 
 
+HOSTILE = {
+    "eyJ repeated (JWT prefix)": "eyJ" * 100_000,
+    "sk- repeated (OpenAI prefix)": "sk-" * 100_000,
+    "PEM headers without END": "-----BEGIN PRIVATE KEY-----\n" * 10_000,
+    "authorization: repeated": "authorization:" * 20_000,
+    "token + 300k letters": "token " + "a" * 300_000,
+}
+
+
+def hostile() -> None:
+    """Inputs built to make regexes rescan (ReDoS): time per input (linear, not quadratic)."""
+    r = Redactor(KEY, pii=True)
+    print("\nhostile single lines (untrusted log content):")
+    for name, text in HOSTILE.items():
+        t0 = time.perf_counter()
+        r.redact(text)
+        ms = (time.perf_counter() - t0) * 1000
+        print(f"  {name:32} {len(text) / 1000:6.0f} kB {ms:8.1f} ms")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--lines", type=int, default=50_000, help="corpus lines for our redactor")
@@ -232,6 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     report(results, corpus)
     print("(+PII also redacts e-mail and IP addresses, which the labels do not count as secrets)")
     per_family(corpus, Redactor(KEY))
+    hostile()
 
     # The peer is ~100x slower: give it (and us again, for the same-input ratio) a prefix.
     small = corpus.prefix(args.peer_lines)
