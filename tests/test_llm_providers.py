@@ -404,14 +404,20 @@ async def test_enrichment_applies_to_findings_within_bounds(server: FakeLLMServe
     assert perf.severity == "critical"  # type: ignore[union-attr]
 
 
-async def test_concurrent_batches_share_one_request(server: FakeLLMServer) -> None:
-    """Two batches racing on one new template still make one request."""
+@pytest.mark.parametrize("store", ["memory", "sqlite"])
+async def test_concurrent_batches_share_one_request(
+    server: FakeLLMServer, tmp_path: Path, store: str
+) -> None:
+    """Batches racing on one new template make one request, with either cache."""
     server.responder = lambda r: Stall(0.2)
-    e = enricher(server)
-    a, b = await asyncio.gather(e.enrich([group("race")]), e.enrich([group("race")]))
+    cache = await SqliteCache.open(tmp_path / "race.db") if store == "sqlite" else None
+    e = enricher(server, cache=cache)
+    results = await asyncio.gather(*(e.enrich([group("race")]) for _ in range(4)))
     await e.close()
+    if cache is not None:
+        await cache.close()
     assert len(server.requests) == 1
-    assert {a[0].source, b[0].source} == {"llm", "cache"}
+    assert sorted(r[0].source for r in results) == ["cache", "cache", "cache", "llm"]
 
 
 async def test_breaker_half_opens_and_recovers_after_the_reset_time(server: FakeLLMServer) -> None:

@@ -112,40 +112,50 @@ class Enricher:
         if provider is None:
             return self._rules(group, None)
         key = CacheKey(group.fingerprint, provider.name, provider.model, PROMPT_VERSION)
-        try:
-            cached = await self.cache.get(key)
-        except Exception:  # a broken cache costs a request, not the analysis
-            self.stats.cache_errors += 1
-            cached = None
-        if cached is not None:
-            self.stats.cache_hits += 1
-            return self._from_answer(group, cached, "cache")
-        # The same template twice in one batch (or in two concurrent batches): one request.
-        pending = self._inflight.get(key)
-        if pending is not None:
-            answer = await asyncio.shield(pending)
+        shared = await self._shared(key)
+        if shared is None:
+            try:
+                cached = await self.cache.get(key)
+            except Exception:  # a broken cache costs a request, not the analysis
+                self.stats.cache_errors += 1
+                cached = None
+            if cached is not None:
+                self.stats.cache_hits += 1
+                return self._from_answer(group, cached, "cache")
+            # Checked again: another task may have started on this key while we read the cache.
+            shared = await self._shared(key)
+        if shared is not None:
+            (answer,) = shared
             if answer is None:
                 return self._rules(group, "shared-failure")
             self.stats.cache_hits += 1
             return self._from_answer(group, answer, "cache")
+        # The same template twice in one batch (or in two concurrent batches): one request.
+        # The key stays in flight until the answer is in the cache, so no window lets a twin in.
         future: asyncio.Future[CachedAnswer | None] = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
+        result: CachedAnswer | None = None
         try:
             result, reason = await self._ask(provider, group)
-            future.set_result(result)
-        except BaseException:
-            future.set_result(None)
-            raise
+            if result is not None:
+                try:
+                    await self.cache.put(key, result)
+                except Exception:
+                    self.stats.cache_errors += 1
         finally:
+            future.set_result(result)
             del self._inflight[key]
         if result is None:
             return self._rules(group, reason)
-        try:
-            await self.cache.put(key, result)
-        except Exception:
-            self.stats.cache_errors += 1
         self.stats.enriched += 1
         return self._from_answer(group, result, "llm")
+
+    async def _shared(self, key: CacheKey) -> tuple[CachedAnswer | None] | None:
+        """The outcome of a request already in flight for ``key`` (as a 1-tuple), or None."""
+        pending = self._inflight.get(key)
+        if pending is None:
+            return None
+        return (await asyncio.shield(pending),)
 
     def _from_answer(self, group: FindingGroup, answer: CachedAnswer, source: str) -> Enrichment:
         lines = sorted(e.line for e in group.evidence)[: self.config.max_evidence_lines]
