@@ -78,13 +78,20 @@ def _score(
     return Result(name, n, seconds, caught, hit_tp, hit_fp, line_tp, len(flagged) - line_tp)
 
 
-def run_ours_per_line(corpus: Corpus, *, pii: bool = False) -> Result:
+def _best(run: Callable[[], object], repeat: int) -> float:
+    """Fastest of ``repeat`` timed runs: the machine is shared, the minimum is the least noisy."""
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        run()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def run_ours_per_line(corpus: Corpus, *, pii: bool = False, repeat: int = 3) -> Result:
     r = Redactor(KEY, pii=pii)
     lines = corpus.lines
-    t0 = time.perf_counter()
-    for line in lines:
-        r.redact(line)
-    seconds = time.perf_counter() - t0
+    seconds = _best(lambda: [r.redact(line) for line in lines], repeat)
     outputs, hits = [], []
     for line in lines:
         out, report = r.redact_with_report(line)
@@ -95,15 +102,12 @@ def run_ours_per_line(corpus: Corpus, *, pii: bool = False) -> Result:
     return _score(name, corpus, caught, hits, seconds)
 
 
-def run_ours_windows(corpus: Corpus, window: int = 1000) -> Result:
+def run_ours_windows(corpus: Corpus, window: int = 1000, repeat: int = 3) -> Result:
     r = Redactor(KEY)
     lines = corpus.lines
     starts = range(0, len(lines), window)
     chunks = ["\n".join(lines[i : i + window]) for i in starts]
-    t0 = time.perf_counter()
-    for chunk in chunks:
-        r.redact(chunk)
-    seconds = time.perf_counter() - t0
+    seconds = _best(lambda: [r.redact(chunk) for chunk in chunks], repeat)
     hits: list[list[tuple[int, int]]] = [[] for _ in lines]
     caught = 0
     for first, chunk in zip(starts, chunks, strict=True):
@@ -125,19 +129,23 @@ def run_ours_windows(corpus: Corpus, window: int = 1000) -> Result:
     return _score(f"logmarket Redactor, {window}-line windows", corpus, caught, hits, seconds)
 
 
-def run_naive(corpus: Corpus) -> Result:
+def run_naive(corpus: Corpus, repeat: int = 3) -> Result:
     """Every rule's regex on every line; no keyword prefilter, no entropy or allowlist."""
     rules = Redactor(KEY).rules
     lines = corpus.lines
-    t0 = time.perf_counter()
     found: list[list[tuple[int, int]]] = []
-    for line in lines:
-        spans = []
-        for rule in rules:
-            for m in rule.regex.finditer(line):
-                spans.append(m.span())
-        found.append(spans)
-    seconds = time.perf_counter() - t0
+
+    def scan() -> None:
+        found.clear()
+        for line in lines:
+            lowered = line.lower()
+            spans = []
+            for rule in rules:
+                for m in rule.regex.finditer(lowered if rule.lowercase else line):
+                    spans.append(m.span())
+            found.append(spans)
+
+    seconds = _best(scan, repeat)
     caught = sum(
         1
         for s in corpus.secrets
@@ -234,20 +242,22 @@ def hostile() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--lines", type=int, default=50_000, help="corpus lines for our redactor")
+    p.add_argument("--lines", type=int, default=30_000, help="corpus lines for our redactor")
     p.add_argument("--peer-lines", type=int, default=10_000, help="lines given to detect-secrets")
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--repeat", type=int, default=3, help="timed runs per tool (best is kept)")
     args = p.parse_args(argv)
     corpus = make_corpus(args.lines, seed=args.seed)
     print(
         f"corpus: {len(corpus.lines)} lines, {len(corpus.secrets)} labelled secrets on "
         f"{len(corpus.secret_lines())} lines, {sum(map(len, corpus.lines)) / len(corpus.lines):.0f} chars/line"
     )
+    n = args.repeat
     results = [
-        run_ours_per_line(corpus),
-        run_ours_windows(corpus),
-        run_ours_per_line(corpus, pii=True),
-        run_naive(corpus),
+        run_ours_per_line(corpus, repeat=n),
+        run_ours_windows(corpus, repeat=n),
+        run_ours_per_line(corpus, pii=True, repeat=n),
+        run_naive(corpus, repeat=n),
     ]
     report(results, corpus)
     print("(+PII also redacts e-mail and IP addresses, which the labels do not count as secrets)")
@@ -257,11 +267,11 @@ def main(argv: list[str] | None = None) -> int:
     # The peer is ~100x slower: give it (and us again, for the same-input ratio) a prefix.
     small = corpus.prefix(args.peer_lines)
     print(f"\nsame {len(small.lines)} lines ({len(small.secrets)} secrets) for the peer and us:")
-    side = [run_ours_per_line(small), run_ours_windows(small)]
+    side = [run_ours_per_line(small, repeat=n), run_ours_windows(small, repeat=n)]
     peer = run_detect_secrets(small)
     if peer is None:
         print("detect-secrets is not installed (pip install detect-secrets); naive baseline only")
-        side.append(run_naive(small))
+        side.append(run_naive(small, repeat=n))
     else:
         side.append(peer)
     report(side, small)
