@@ -340,6 +340,8 @@ PATHOLOGICAL = {
     "keywords": "token " * 30_000,
     "url-userinfo": "://a:" * 40_000,
     "long-word-after-keyword": "token " + "a" * 200_000,
+    "placeholders-and-secrets": "password=<REDACTED:keyword-secret:abcdef> password=hunter2 "
+    * 8_000,
 }
 
 

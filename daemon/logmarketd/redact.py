@@ -18,6 +18,7 @@ matches. Redaction is idempotent: placeholders already in the text are left as t
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import hmac
 import math
@@ -176,9 +177,12 @@ class Redactor:
         lowered = text.lower()
         candidates: list[tuple[int, int, int, str]] = []  # start, priority, end, rule
         # Placeholders already present block any overlapping candidate (idempotence).
-        blocked: list[tuple[int, int]] = []
+        blocked_starts: list[int] = []
+        blocked_ends: list[int] = []
         if "<redacted:" in lowered:
-            blocked = [m.span() for m in PLACEHOLDER.finditer(text)]
+            for m in PLACEHOLDER.finditer(text):
+                blocked_starts.append(m.start())
+                blocked_ends.append(m.end())
         same_length = len(lowered) == len(text)
         for priority, rule in enumerate(self._rules):
             for keyword in rule.keywords:
@@ -209,8 +213,12 @@ class Redactor:
         last_end = -1
         # Leftmost first; at one start the more specific rule (earlier in the table) names it.
         for start, _priority, end, rule_id in candidates:
-            if blocked and any(s < end and start < e for s, e in blocked):
-                continue
+            if blocked_starts:
+                # The last placeholder starting before this span's end is the only one that
+                # can overlap it (placeholders are sorted and disjoint).
+                i = bisect.bisect_left(blocked_starts, end) - 1
+                if i >= 0 and blocked_ends[i] > start:
+                    continue
             if start < last_end:
                 # Overlaps the span already taken: widen it rather than leave a tail behind.
                 if end > last_end:
