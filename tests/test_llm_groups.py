@@ -116,7 +116,13 @@ async def test_enrichments_land_on_the_right_findings(
     first, second, plain = out.error_patterns
     assert first.root_cause and second.root_cause and plain.root_cause is None
     assert source.error_patterns[0].root_cause is None  # the input is not modified
-    assert out.security_concerns[0].model_dump(exclude={"severity"}) == source.security_concerns[
+    # Every finding type carries the model's text; nothing else of the finding changes.
+    changed = {"severity", "root_cause", "suggested_fix"}
+    assert out.security_concerns[0].root_cause and out.security_concerns[0].suggested_fix
+    assert out.security_concerns[0].model_dump(exclude=changed) == source.security_concerns[
         0
-    ].model_dump(exclude={"severity"})
-    assert out.improvement_opportunities == source.improvement_opportunities
+    ].model_dump(exclude=changed)
+    assert out.improvement_opportunities[0].root_cause
+    assert out.improvement_opportunities[0].model_dump(
+        exclude=changed
+    ) == source.improvement_opportunities[0].model_dump(exclude=changed)

@@ -25,6 +25,7 @@ from logmarketd.errors import FrameError, StartupError
 from logmarketd.frames import Batch, Hello, RecordFrame, parse_frame
 from logmarketd.inbox import InboxWriter, Outcome, Submission
 from logmarketd.metrics import Metrics
+from logmarketd.redact import Redactor
 
 __all__ = ["IngestServer", "bind_unix_socket"]
 
@@ -97,8 +98,16 @@ class _Session:
 
 
 class IngestServer:
-    def __init__(self, inbox: InboxWriter, metrics: Metrics, *, max_frame_bytes: int) -> None:
+    def __init__(
+        self,
+        inbox: InboxWriter,
+        metrics: Metrics,
+        *,
+        max_frame_bytes: int,
+        redactor: Redactor | None = None,
+    ) -> None:
         self.inbox = inbox
+        self.redactor = redactor
         self.metrics = metrics
         self.max_frame_bytes = max_frame_bytes
         self._server: asyncio.Server | None = None
@@ -207,12 +216,35 @@ class IngestServer:
         except (ConnectionError, OSError):
             return
 
+    def _redacted(self, line: bytes, frame: Batch | RecordFrame) -> bytes:
+        """The frame as it may be stored: secrets replaced by their placeholders.
+
+        A frame no rule's keyword appears in (nearly all of them) is stored verbatim; the
+        others are redacted field by field on the decoded records (so a private key spread
+        over the lines of a traceback is caught) and written again.
+        """
+        if self.redactor is None or not self.redactor.may_hold_secrets(line.decode("utf-8")):
+            return line
+        if isinstance(frame, Batch):
+            obj: dict[str, Any] = {
+                "type": "batch",
+                "seq": frame.seq,
+                "dropped": frame.dropped,
+                "records": self.redactor.redact_value(list(frame.records)),
+            }
+        else:
+            obj = self.redactor.redact_value(dict(frame))
+        redacted = encode_frame(obj)
+        if redacted.rstrip(b"\n") != line.rstrip(b"\r\n"):
+            self.metrics.frames_redacted.inc()
+        return redacted
+
     def _submission(
         self, session: _Session, line: bytes, n: int, frame: Batch | RecordFrame
     ) -> Submission:
         batch = isinstance(frame, Batch)
         return Submission(
-            frame=line.rstrip(b"\r\n"),
+            frame=self._redacted(line, frame).rstrip(b"\r\n"),
             n_records=n,
             source=session.source,
             client_id=session.client_id if batch and session.acks else None,

@@ -22,8 +22,11 @@ import aiosqlite
 
 from logmarketd.errors import LogmarketdError
 from logmarketd.ledger import Ledger, PaymentResult, to_micros
-from logmarketd.models import LogAnalysis, Source
+from logmarketd.llm.enrich import Enricher
+from logmarketd.llm.groups import apply_to_insights, groups_from_insights
+from logmarketd.models import AIInsights, LogAnalysis, Source
 from logmarketd.pricing import PriceBreakdown, PricingRules, earned_bonuses, price
+from logmarketd.redact import Redactor
 from logmarketd.settings import Settings
 from logmarketd.store import Store
 
@@ -40,16 +43,34 @@ __all__ = [
 Analyzer = Callable[[str, Source, str | None, frozenset[str]], LogAnalysis]
 
 
-def rules_analyzer(settings: Settings) -> Analyzer:
-    """The offline rule engine (the four agents), configured by the settings."""
+def rules_analyzer(settings: Settings, redactor: Redactor) -> Analyzer:
+    """The offline rule engine (the four agents), configured by the settings; evidence is
+    redacted with the installation's key."""
     from logmarketd.analysis import analyze_log
 
     def analyzer(
         content: str, source: Source, sub_pkp_id: str | None, known: frozenset[str]
     ) -> LogAnalysis:
-        return analyze_log(content, source, sub_pkp_id, settings=settings, known_fingerprints=known)
+        return analyze_log(
+            content, source, sub_pkp_id, settings=settings, known_fingerprints=known,
+            redact=redactor.redact,
+        )  # fmt: skip
 
     return analyzer
+
+
+# Adds model-written root causes and fixes to rule findings (never scores or prices).
+Enrich = Callable[[AIInsights], Awaitable[AIInsights]]
+
+
+def llm_enrich(enricher: Enricher) -> Enrich:
+    async def enrich(insights: AIInsights) -> AIInsights:
+        groups = groups_from_insights(insights)
+        if not groups:
+            return insights
+        return apply_to_insights(insights, groups, await enricher.enrich(groups))
+
+    return enrich
 
 
 class RateLimitedError(LogmarketdError, RuntimeError):
@@ -105,8 +126,12 @@ class Marketplace:
         analyzer: Analyzer,
         publish: Callable[[list[Any]], None],
         *,
+        redactor: Redactor,
+        enrich: Enrich | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        self.redactor = redactor
+        self.enrich = enrich
         self.store = store
         self.ledger = ledger
         self.settings = settings
@@ -151,8 +176,16 @@ class Marketplace:
         known = await self._known(fps)
         if known:  # score again knowing which findings are old news (uniqueness)
             analysis = await asyncio.to_thread(self.analyzer, content, source, sub_pkp_id, known)
+        insights = analysis.ai_insights
+        if self.enrich is not None:
+            insights = await self.enrich(insights)
         analysis = analysis.model_copy(
-            update={"id": f"la_{uuid.uuid4().hex}", "sub_pkp_id": sub_pkp_id}
+            update={
+                "id": f"la_{uuid.uuid4().hex}",
+                "sub_pkp_id": sub_pkp_id,
+                # Nothing leaves here unredacted: evidence, model text, locations.
+                "ai_insights": self.redactor.redact_model(insights),
+            }
         )
         digest = hashlib.sha256(content.encode("utf-8", "replace")).hexdigest()
         payment: PaymentResult | None = None

@@ -47,6 +47,11 @@ class Metrics:
         )
         for reason in REJECT_REASONS:
             self.frames_rejected.labels(reason)  # present at 0 from the first scrape
+        self.frames_redacted = Counter(
+            "logmarket_frames_redacted",
+            "Frames in which secrets were replaced by placeholders before storage",
+            registry=r,
+        )
         self.batches_committed = Counter(
             "logmarket_batches_committed", "Batches committed to the inbox", registry=r
         )

@@ -71,6 +71,8 @@ class Evidence(Model):
 
 class _Finding(Model):
     agent_id: str | None = None
+    root_cause: str | None = None
+    suggested_fix: str | None = None
     fingerprint: str | None = None
     evidence: list[Evidence] = Field(default_factory=list)
     count: int = Field(1, ge=1)
@@ -81,8 +83,6 @@ class ErrorPattern(_Finding):
     location: str
     severity: Severity
     impact: str
-    root_cause: str | None = None
-    suggested_fix: str | None = None
 
 
 class PerformanceIssue(_Finding):

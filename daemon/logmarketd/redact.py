@@ -153,6 +153,15 @@ class Redactor:
         """Each line redacted on its own (a multi-line PEM block needs :meth:`redact`)."""
         return [self.redact(line) for line in lines]
 
+    def may_hold_secrets(self, text: str) -> bool:
+        """The cheap prefilter alone: False only when no rule could match in ``text``."""
+        lowered = text.lower()
+        return any(not r.keywords or any(k in lowered for k in r.keywords) for r in self._rules)
+
+    def redact_value(self, value: Any) -> Any:
+        """Every string inside a JSON-like value (dicts and lists, nested) redacted."""
+        return self._redact_value(value)
+
     def redact_model(self, model: M) -> M:
         """A copy of a pydantic model with every string field redacted, nested ones included.
 

@@ -29,9 +29,13 @@ from logmarketd.http import make_app
 from logmarketd.inbox import InboxWriter
 from logmarketd.ingest import IngestServer, bind_unix_socket
 from logmarketd.ledger import Ledger
-from logmarketd.marketplace import Marketplace, rules_analyzer
+from logmarketd.llm.cache import SqliteCache
+from logmarketd.llm.config import LLMConfig
+from logmarketd.llm.enrich import build_enricher
+from logmarketd.marketplace import Marketplace, llm_enrich, rules_analyzer
 from logmarketd.metrics import Metrics
 from logmarketd.pipeline import Pipeline
+from logmarketd.redact import Redactor, load_or_create_key
 from logmarketd.settings import Settings
 from logmarketd.store import Store
 from logmarketd.webhooks import WebhookDeliverer
@@ -62,6 +66,7 @@ class Daemon:
         self._outbox: OutboxReader | None = None
         self.market: Marketplace | None = None
         self.webhooks: WebhookDeliverer | None = None
+        self._llm_cache: SqliteCache | None = None
         self.pipeline: Pipeline | None = None
         self._pipeline_task: asyncio.Task[None] | None = None
         self.admin_token: str | None = None
@@ -120,7 +125,12 @@ class Daemon:
             s.db_path, s.webhook_url, s.webhook_secret, max_backoff=s.webhook_max_backoff
         )
         await self.webhooks.start()
-        self.market = self._marketplace()
+        self.redactor = Redactor(
+            load_or_create_key(s.state_dir / "redaction.key"),
+            pii=s.redact_pii,
+            allowlist=s.redact_allowlist,
+        )
+        self.market = await self._marketplace()
         if s.log_marketplace_enabled:
             self.pipeline = Pipeline(
                 self._store, self._inbox, self.market,
@@ -134,13 +144,15 @@ class Daemon:
             # The socket unit owns the file: never unlinked by us (_sock_ino stays None).
             log.info("using the socket passed by the service manager",
                      socket=self._sock.getsockname())  # fmt: skip
-        self._ingest = IngestServer(self._inbox, self.metrics, max_frame_bytes=s.max_frame_bytes)
+        self._ingest = IngestServer(
+            self._inbox, self.metrics, max_frame_bytes=s.max_frame_bytes, redactor=self.redactor
+        )
         await self._ingest.start(self._sock)
         address = s.http_host_port
         if address is not None:
             await self._serve_http(address)
 
-    def _marketplace(self) -> Marketplace:
+    async def _marketplace(self) -> Marketplace:
         """The marketplace: ledger, pricing, game, events; the admin token for its API."""
         s = self.settings
         assert self._store is not None
@@ -151,7 +163,21 @@ class Daemon:
             GameRules(s.points_per_dollar, s.quality_multiplier_enabled),
             daily_cap=s.daily_payout_cap,
         )
-        return Marketplace(self._store, ledger, s, rules_analyzer(s), self._published)
+        enrich = None
+        if s.llm_provider != "rules":
+            config = LLMConfig(
+                provider=s.llm_provider, model=s.llm_model, base_url=s.llm_base_url,
+                timeout=s.llm_timeout, max_concurrency=s.llm_max_concurrency,
+                daily_token_budget=s.llm_daily_token_budget,
+            )  # fmt: skip
+            self._llm_cache = await SqliteCache.open(s.state_dir / "llm-cache.db")
+            enrich = llm_enrich(
+                build_enricher(config, redactor=self.redactor, cache=self._llm_cache)
+            )
+        return Marketplace(
+            self._store, ledger, s, rules_analyzer(s, self.redactor), self._published,
+            redactor=self.redactor, enrich=enrich,
+        )  # fmt: skip
 
     def _published(self, events: list[Event]) -> None:
         """Committed events: to live listeners now, to the webhook as soon as it can."""
@@ -213,6 +239,9 @@ class Daemon:
                 await asyncio.wait_for(self._writer_task, timeout=max(timeout, 1.0))
             except TimeoutError:
                 log.warning("inbox writer did not finish in time")
+        if self._llm_cache is not None:
+            await self._llm_cache.close()
+            self._llm_cache = None
         if self._store is not None:
             await self._store.close()
         self._remove_socket()

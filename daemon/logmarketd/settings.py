@@ -79,6 +79,24 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         10 * 1024 * 1024, ge=1024, description="largest accepted HTTP request body (413 beyond)"
     )
+    redact_pii: bool = Field(
+        False, description="also redact e-mail and IP addresses (secrets are always redacted)"
+    )
+    redact_allowlist: list[str] = Field(
+        default_factory=list, description="regexes of values never redacted (JSON list in env)"
+    )
+    llm_provider: Literal["rules", "openai", "anthropic", "openai-compatible"] = Field(
+        "rules", description="who adds root causes and fixes: rules (offline) or a model"
+    )
+    llm_model: str | None = Field(None, description="model name (default per provider)")
+    llm_base_url: str | None = Field(
+        None, description="API base URL (openai-compatible, e.g. a local model server)"
+    )
+    llm_timeout: float = Field(30.0, gt=0, description="seconds per model request")
+    llm_max_concurrency: int = Field(4, ge=1, description="model requests in flight at once")
+    llm_daily_token_budget: int = Field(
+        200_000, ge=0, description="model tokens per UTC day; past it, rules only"
+    )
     webhook_url: str | None = Field(
         None, description="POST every event here, signed, retried until a 2xx (none: off)"
     )
