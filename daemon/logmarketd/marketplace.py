@@ -176,7 +176,7 @@ class Marketplace:
         known = await self._known(fps)
         if known:  # score again knowing which findings are old news (uniqueness)
             analysis = await asyncio.to_thread(self.analyzer, content, source, sub_pkp_id, known)
-        insights = analysis.ai_insights
+        rule_insights = insights = analysis.ai_insights
         if self.enrich is not None:
             insights = await self.enrich(insights)
         analysis = analysis.model_copy(
@@ -193,7 +193,8 @@ class Marketplace:
             new = await self.ledger.new_fingerprints(conn, fps) if not simulated else set()
             if simulated:
                 new = set(fps) - known
-            bonuses = earned_bonuses(analysis.ai_insights, has_new_finding=bool(new))
+            # Prices follow the rules' findings: a model's word never moves money.
+            bonuses = earned_bonuses(rule_insights, has_new_finding=bool(new))
             breakdown = price(
                 quality=analysis.quality.overall,
                 value_score=analysis.value_score,

@@ -174,10 +174,22 @@ class Redactor:
         if isinstance(value, str):
             return self.redact(value)
         if isinstance(value, dict):
-            return {k: self._redact_value(v) for k, v in value.items()}
+            return {k: self._redact_item(k, v) for k, v in value.items()}
         if isinstance(value, list | tuple):
             return type(value)(self._redact_value(v) for v in value)
         return value
+
+    def _redact_item(self, key: Any, value: Any) -> Any:
+        """A dict value, judged with its key: ``{"password": "hunter2"}`` is a secret even
+        though neither string is one alone, exactly as ``password=hunter2`` would be."""
+        if not isinstance(value, str) or not isinstance(key, str):
+            return self._redact_value(value)
+        joined = f"{key}={value}"
+        redacted = self.redact(joined)
+        if redacted == joined:
+            return value
+        head = f"{key}="
+        return redacted[len(head) :] if redacted.startswith(head) else self.redact(value)
 
     # -- detection ----------------------------------------------------------------------
 
