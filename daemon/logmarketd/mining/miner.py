@@ -1,0 +1,393 @@
+"""The online template miner: one pass, streaming, bounded memory.
+
+A message meets three stages, cheapest first:
+
+1. **exact fast path** — the message's *digit shape* (UTF-8 bytes with every digit 1-9
+   turned into ``1``; ``0`` kept so that ``0x`` stays visible) is looked up in a dictionary.
+   Masking depends only on this shape (lengths and positions of digits, never their values),
+   so two messages with one shape have one masked text and one template: a repeat costs
+   one ``bytes.translate`` and one dictionary lookup.
+2. **masked-line lookup** — the masked text (see :mod:`.masking`) is looked up, so repeats
+   whose numbers changed width still skip the tree search.
+3. **tree search** — Drain-style: templates are grouped by (token count, first token), and
+   the most similar template of the group takes the line if the similarity clears the
+   threshold. Masked positions are *neutral*: a position where either side is ``<*>`` is
+   left out of the comparison, so a mostly-masked line always matches its own template
+   (drain3 counts them as mismatches). A line whose first token is variable, or that finds
+   no template in its own group, is also tried against the group of templates whose first
+   token is ``<*>``.
+
+Memory is bounded: at most ``max_templates`` live templates (least recently seen are
+evicted and counted) and bounded caches. An evicted template is remembered (bounded, text
+only) so that when its event comes back it is revived under the same id.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+
+from logmarketd.mining.masking import PLACEHOLDER, Masker
+from logmarketd.mining.templates import Template, TemplateRow, extract_variables
+
+__all__ = ["Match", "Miner"]
+
+_SHAPE = bytes.maketrans(b"23456789", b"11111111")
+_ANY = ""  # the group key of templates whose first token is variable
+
+Key = tuple[int, str]
+
+
+class Match:
+    """What the miner says about one message.
+
+    ``event`` is ``"new"`` (a template was created), ``"changed"`` (an existing template
+    was generalised by this message; its old id is ``previous_id``) or ``"seen"``.
+    ``is_new_template`` is true when ``template_id`` was never issued before in this
+    miner's memory nor, if the miner was given a ``known`` hook, in the store.
+    """
+
+    __slots__ = ("content", "event", "is_new_template", "previous_id", "template", "template_id")
+
+    def __init__(
+        self,
+        template_id: str,
+        template: str,
+        content: str,
+        event: str,
+        is_new_template: bool,
+        previous_id: str | None = None,
+    ) -> None:
+        self.template_id = template_id
+        self.template = template
+        self.content = content
+        self.event = event
+        self.is_new_template = is_new_template
+        self.previous_id = previous_id
+
+    @property
+    def variables(self) -> list[str]:
+        """The message's values in the template's ``<*>`` slots (computed on demand)."""
+        return extract_variables(self.template, self.content) or []
+
+    def __repr__(self) -> str:
+        return f"Match({self.template_id!r}, {self.template!r}, event={self.event!r})"
+
+
+def _key(tokens: list[str]) -> Key:
+    first = tokens[0] if tokens else ""
+    return (len(tokens), _ANY if PLACEHOLDER in first else first)
+
+
+def _similarity(tpl: list[str], toks: list[str]) -> float:
+    """Share of equal tokens among the positions where neither side is a variable."""
+    same = 0
+    compared = 0
+    for a, b in zip(tpl, toks, strict=True):
+        if a == PLACEHOLDER or b == PLACEHOLDER:
+            continue
+        compared += 1
+        if a == b:
+            same += 1
+    return same / compared if compared else 1.0
+
+
+class _Tree:
+    """Templates grouped by key; a template stays in the group it was created in."""
+
+    __slots__ = ("groups",)
+
+    def __init__(self) -> None:
+        self.groups: dict[Key, list[Template]] = {}
+
+    def add(self, key: Key, tpl: Template) -> None:
+        self.groups.setdefault(key, []).append(tpl)
+
+    def remove(self, key: Key, tpl: Template) -> None:
+        group = self.groups[key]
+        group.remove(tpl)
+        if not group:
+            del self.groups[key]
+
+    def best(self, key: Key, tokens: list[str], threshold: float) -> Template | None:
+        found = self._best_in(self.groups.get(key), tokens, threshold)
+        if found is None and key[1] != _ANY:
+            found = self._best_in(self.groups.get((key[0], _ANY)), tokens, threshold)
+        return found
+
+    @staticmethod
+    def _best_in(
+        group: list[Template] | None, tokens: list[str], threshold: float
+    ) -> Template | None:
+        if not group:
+            return None
+        best: Template | None = None
+        best_sim = threshold
+        for tpl in group:
+            sim = _similarity(tpl.tokens, tokens)
+            if sim > best_sim or (best is None and sim >= best_sim):
+                best, best_sim = tpl, sim
+                if sim == 1.0:
+                    break
+        return best
+
+
+class Miner:
+    """Online template miner. Pure: no I/O, no clock unless ``ts`` is left out.
+
+    ``add(content, ts)`` learns from one message and returns its :class:`Match`;
+    ``match(content)`` only looks up. ``export_rows()`` returns the templates changed since
+    the last export as :class:`TemplateRow`; ``Miner.from_rows(rows)`` rebuilds a miner
+    that gives every message the same template id it had before.
+    """
+
+    def __init__(
+        self,
+        *,
+        similarity: float = 0.5,
+        max_templates: int = 20_000,
+        cache_size: int = 100_000,
+        min_variants: int = 3,
+        masker: Masker | None = None,
+        known: Callable[[str], bool] | None = None,
+    ) -> None:
+        if not 0.0 < similarity <= 1.0:
+            raise ValueError("similarity must be in (0, 1]")
+        if max_templates < 1 or cache_size < 1:
+            raise ValueError("max_templates and cache_size must be positive")
+        self.similarity = similarity
+        self.max_templates = max_templates
+        self.cache_size = cache_size
+        self.min_variants = min_variants
+        self._variants: dict[str, set[str]] = {}
+        self._masker = masker or Masker()
+        self._known = known
+        self._tree = _Tree()
+        self._cold = _Tree()  # evicted templates, kept (bounded) to revive them by id
+        self._lru: OrderedDict[Template, Key] = OrderedDict()
+        self._cold_lru: OrderedDict[Template, Key] = OrderedDict()
+        self._shapes: dict[bytes, Template] = {}
+        self._masked: dict[str, Template] = {}
+        self._pending: dict[str, TemplateRow] = {}
+        self.lines = 0
+        self.evicted = 0
+        self.revived = 0
+        self.last_template: Template | None = None  # the template of the last add()
+
+    # -- the hot path ---------------------------------------------------------------------
+
+    def add(self, content: str, ts: float | None = None) -> Match:
+        """Learn from one message (the text after the header) and say which template it is."""
+        now = time.time() if ts is None else ts
+        self.lines += 1
+        shape = content.encode("utf-8", "surrogatepass").translate(_SHAPE)
+        tpl = self._shapes.get(shape)
+        if tpl is not None and tpl.alive:
+            tpl.count += 1
+            tpl.last_seen = now
+            tpl.dirty = True
+            self._lru.move_to_end(tpl)
+            self.last_template = tpl
+            return Match(tpl.template_id, tpl.text, content, "seen", False)
+        masked = self._masker.mask(content)
+        tpl = self._masked.get(masked)
+        if tpl is None or not tpl.alive:
+            match, tpl = self._search(masked.split(), content, now)
+        else:
+            tpl.count += 1
+            tpl.last_seen = now
+            tpl.dirty = True
+            self._lru.move_to_end(tpl)
+            match = Match(tpl.template_id, tpl.text, content, "seen", False)
+        self._remember(shape, masked, tpl)
+        self.last_template = tpl
+        return match
+
+    def match(self, content: str) -> Match | None:
+        """The template ``content`` would get, without learning anything; ``None`` if none."""
+        masked = self._masker.mask(content)
+        tokens = masked.split()
+        tpl = self._tree.best(_key(tokens), tokens, self.similarity)
+        if tpl is None or (tpl.tokens != tokens and _generalise(tpl.tokens, tokens) != tpl.tokens):
+            return None
+        return Match(tpl.template_id, tpl.text, content, "seen", False)
+
+    def _remember(self, shape: bytes, masked: str, tpl: Template) -> None:
+        if len(self._shapes) >= self.cache_size:
+            self._shapes.clear()  # bounded: cheaper than LRU, refilled by the next repeats
+        self._shapes[shape] = tpl
+        if len(self._masked) >= self.cache_size:
+            self._masked.clear()
+        self._masked[masked] = tpl
+
+    def _search(self, tokens: list[str], content: str, now: float) -> tuple[Match, Template]:
+        key = _key(tokens)
+        tpl = self._tree.best(key, tokens, self.similarity)
+        if tpl is not None:
+            differ = _differing(tpl.tokens, tokens)
+            if differ and not self._enough_variants(tpl.tokens, tokens, differ):
+                tpl = None  # a sibling: too little evidence that these words are variables
+        if tpl is None:
+            tpl = self._cold.best(key, tokens, 1.0)
+            if tpl is not None and not _differing(tpl.tokens, tokens):
+                self._cold.remove(self._cold_lru.pop(tpl), tpl)
+                tpl.alive = True
+                self.revived += 1
+                self._insert(key, tpl)
+            else:
+                tpl = Template(tokens, 0, now, now)
+                self._insert(key, tpl)
+                self._touch(tpl, now)
+                return Match(tpl.template_id, tpl.text, content, "new", self._is_new(tpl)), tpl
+        self._touch(tpl, now)
+        merged = _generalise(tpl.tokens, tokens)
+        if merged == tpl.tokens:
+            return Match(tpl.template_id, tpl.text, content, "seen", False), tpl
+        old_id = self._retext(tpl, merged)
+        self._absorb_siblings(key, tpl)
+        return Match(tpl.template_id, tpl.text, content, "changed", self._is_new(tpl), old_id), tpl
+
+    def _touch(self, tpl: Template, now: float) -> None:
+        tpl.count += 1
+        tpl.last_seen = now
+        tpl.dirty = True
+        self._lru.move_to_end(tpl)
+
+    def _enough_variants(self, tpl: list[str], tokens: list[str], differ: list[int]) -> bool:
+        """Record the words seen at the differing positions; true once they are many.
+
+        Two words seen at one position are more often two events (``Link ok`` / ``Link
+        error``, ``... - Begin`` / ``... - End``) than one variable: a constant position
+        becomes ``<*>`` only once ``min_variants`` distinct values were seen there.
+        """
+        skeleton = " ".join(PLACEHOLDER if i in differ else t for i, t in enumerate(tpl))
+        seen = self._variants.get(skeleton)
+        if seen is None:
+            if len(self._variants) >= self.cache_size:
+                self._variants.clear()
+            seen = self._variants[skeleton] = {"\0".join(tpl[i] for i in differ)}
+        seen.add("\0".join(tokens[i] for i in differ))
+        return len(seen) >= self.min_variants
+
+    def _retext(self, tpl: Template, tokens: list[str]) -> str:
+        """Generalise ``tpl`` to ``tokens``; its old id is recorded as superseded."""
+        old = tpl.row()
+        tpl.retext(tokens)
+        self._pending[old.template_id] = TemplateRow(
+            old.template_id, old.template, old.count, old.first_seen, old.last_seen,
+            tpl.template_id,
+        )  # fmt: skip
+        self._pending.pop(tpl.template_id, None)
+        return old.template_id
+
+    def _absorb_siblings(self, key: Key, tpl: Template) -> None:
+        """Merge into ``tpl`` the templates its generalisation now covers."""
+        for group_key in {key, (key[0], _ANY)}:
+            for other in list(self._tree.groups.get(group_key, ())):
+                if other is tpl or _differing(tpl.tokens, other.tokens):
+                    continue
+                if _generalise(tpl.tokens, other.tokens) != tpl.tokens:
+                    continue
+                self._tree.remove(self._lru.pop(other), other)
+                other.alive = False
+                other.merged_into = tpl
+                tpl.count += other.count
+                tpl.first_seen = min(tpl.first_seen, other.first_seen)
+                tpl.last_seen = max(tpl.last_seen, other.last_seen)
+                row = other.row()
+                self._pending[row.template_id] = TemplateRow(
+                    row.template_id, row.template, row.count, row.first_seen, row.last_seen,
+                    tpl.template_id,
+                )  # fmt: skip
+
+    def _is_new(self, tpl: Template) -> bool:
+        return self._known is None or not self._known(tpl.template_id)
+
+    def _insert(self, key: Key, tpl: Template) -> None:
+        while len(self._lru) >= self.max_templates:
+            self._evict()
+        self._tree.add(key, tpl)
+        self._lru[tpl] = key
+
+    def _evict(self) -> None:
+        old, key = self._lru.popitem(last=False)
+        self._tree.remove(key, old)
+        old.alive = False
+        self.evicted += 1
+        if old.dirty:
+            self._pending[old.template_id] = old.row()
+            old.dirty = False
+        while len(self._cold_lru) >= self.max_templates:
+            gone, gone_key = self._cold_lru.popitem(last=False)
+            self._cold.remove(gone_key, gone)
+        self._cold.add(key, old)
+        self._cold_lru[old] = key
+
+    def label(self, contents: Iterable[str], ts: float = 0.0) -> list[tuple[str, str]]:
+        """Mine ``contents`` and return each one's *final* ``(template_id, template)``.
+
+        A template generalised by a later message is reported in its final form for the
+        earlier messages too (as batch parsers and the benchmark's ground truth do).
+        """
+        refs: list[Template] = []
+        for content in contents:
+            self.add(content, ts)
+            assert self.last_template is not None
+            refs.append(self.last_template)
+        out = []
+        for t in refs:
+            while t.merged_into is not None:
+                t = t.merged_into
+            out.append((t.template_id, t.text))
+        return out
+
+    # -- persistence as data -------------------------------------------------------------
+
+    def export_rows(self, changed_only: bool = True) -> list[TemplateRow]:
+        """Templates as rows: by default only those changed since the last export.
+
+        Includes rows of templates generalised into another one (``superseded_by`` set)
+        and of templates evicted since the last export. Marks everything exported clean.
+        """
+        rows = list(self._pending.values())
+        self._pending.clear()
+        for tpl in self._lru:
+            if tpl.dirty or not changed_only:
+                rows.append(tpl.row())
+                tpl.dirty = False
+        return rows
+
+    @classmethod
+    def from_rows(cls, rows: Iterable[TemplateRow], **options: object) -> Miner:
+        """A miner rebuilt from persisted rows (superseded rows are skipped)."""
+        miner = cls(**options)  # type: ignore[arg-type]
+        live = sorted((r for r in rows if r.superseded_by is None), key=lambda r: r.last_seen)
+        for row in live[-miner.max_templates :]:
+            tokens = row.template.split()
+            tpl = Template(tokens, row.count, row.first_seen, row.last_seen)
+            tpl.dirty = False
+            miner._insert(_key(tokens), tpl)
+        return miner
+
+    # -- introspection -------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self._lru)
+
+    def templates(self) -> list[TemplateRow]:
+        """Every live template as a row, least recently seen first."""
+        return [tpl.row() for tpl in self._lru]
+
+
+def _differing(tpl: list[str], toks: list[str]) -> list[int]:
+    """Positions where both sides hold a constant and the constants differ."""
+    return [
+        i
+        for i, (a, b) in enumerate(zip(tpl, toks, strict=True))
+        if a != b and a != PLACEHOLDER and b != PLACEHOLDER
+    ]
+
+
+def _generalise(tpl: list[str], toks: list[str]) -> list[str]:
+    return [a if a == b else PLACEHOLDER for a, b in zip(tpl, toks, strict=True)]
