@@ -49,7 +49,7 @@ DEFAULT_PATTERNS: Sequence[tuple[str, str]] = (
     ("endpoint", r"(?<![\w.-])[a-z0-9-]+(?:\.[a-z0-9-]+)+:\d{1,5}(?![\w.])"),
     ("winpath", r"\b[A-Za-z]:\\[^\s\"'<>]*"),
     ("path", r"(?<![\w/.])(?:~|\.{1,2})?(?:/[\w.@%+~:,-]*){2,}"),
-    ("hex", rf"\b0[xX]{_HEX}+\b|(?<![\w-])(?={_HEX}*\d)(?={_HEX}*[a-fA-F]){_HEX}{{6,}}(?![\w-])"),
+    ("hex", rf"\b\d[xX]{_HEX}+\b|(?<![\w-])(?={_HEX}*\d)(?={_HEX}*[a-fA-F]){_HEX}{{6,}}(?![\w-])"),
     ("size", rf"(?<![\w.]){_NUM} ?{_UNIT_SIZE}(?: \({_NUM} ?{_UNIT_SIZE}\))?(?![\w])"),
     ("duration", rf"(?<![\w.])[<>~]?{_NUM} ?{_UNIT_TIME}(?![\w])"),
     ("quoted", r"(?<![\w\\])\"[^\"\n]*\"(?![\w])|(?<![\w\\])'[^'\n]*'(?![\w])"),
@@ -58,6 +58,21 @@ DEFAULT_PATTERNS: Sequence[tuple[str, str]] = (
     ("number", r"(?<![\w.])[-+]?\d+(?:\.\d+)*(?![\w])"),
     ("digits", r"(?<![A-Za-z0-9])-\d+|\d+"),
 )
+
+# Characters a pattern cannot match without: absent from a line, the pattern is skipped.
+_TRIGGERS: dict[str, tuple[str, ...]] = {
+    "url": ("://",),
+    "email": ("@",),
+    "uuid": ("-",),
+    "ipv6": (":",),
+    "endpoint": (":",),
+    "winpath": (":\\",),
+    "path": ("/",),
+    "size": ("B", "b", "K", "M", "G", "T", "P"),
+    "quoted": ('"', "'"),
+    "kv": ("=",),
+    "bool": ("t", "f", "n", "T", "F", "N"),
+}
 
 # Placeholders separated only by blanks are one variable of varying width.
 _RUN = re.compile(r"<\*>(?:[ \t]+<\*>)+")
@@ -70,14 +85,37 @@ class Masker:
     ``mask_with_values(text)`` also returns the masked-out substrings in order.
     """
 
-    __slots__ = ("_regex",)
+    __slots__ = ("_compiled", "_patterns", "_triggers")
 
     def __init__(self, patterns: Sequence[tuple[str, str]] = DEFAULT_PATTERNS) -> None:
-        self._regex = re.compile("|".join(f"(?P<{name}>{rx})" for name, rx in patterns))
+        self._patterns = tuple(patterns)
+        self._triggers = tuple(
+            (name, _TRIGGERS[name]) for name, _ in self._patterns if name in _TRIGGERS
+        )
+        self._compiled: dict[frozenset[str], re.Pattern[str]] = {}
+
+    def _regex_for(self, text: str) -> re.Pattern[str]:
+        """The alternation without the patterns whose required characters ``text`` lacks.
+
+        A pattern tried at every position costs even when it cannot match: dropping the
+        URL pattern from a line without ``://`` is cheaper than letting it fail 100 times.
+        """
+        off = frozenset(
+            name for name, needles in self._triggers if not any(n in text for n in needles)
+        )
+        rx = self._compiled.get(off)
+        if rx is None:
+            body = "|".join(f"(?P<{n}>{p})" for n, p in self._patterns if n not in off)
+            # Nothing can start in the middle of a word except digits and a key=value's
+            # value: this gate rejects most positions with three cheap checks instead of
+            # trying every alternative there.
+            rx = re.compile(rf"(?:(?<![A-Za-z0-9_])|(?=[-+\d])|(?<==))(?:{body})")
+            self._compiled[off] = rx
+        return rx
 
     def mask(self, text: str) -> str:
         """Return ``text`` with every variable part replaced by ``<*>``."""
-        out = self._regex.sub(_replace, text)
+        out = self._regex_for(text).sub(_replace, text)
         if "<*> " in out or "<*>\t" in out:
             out = _RUN.sub(PLACEHOLDER, out)
         return out
@@ -87,7 +125,7 @@ class Masker:
         values: list[str] = []
         parts: list[str] = []
         last = 0
-        for m in self._regex.finditer(text):
+        for m in self._regex_for(text).finditer(text):
             start, end = m.span()
             kind = m.lastgroup
             if kind == "quoted":

@@ -2,8 +2,8 @@
 
 A message meets three stages, cheapest first:
 
-1. **exact fast path** — the message's *digit shape* (UTF-8 bytes with every digit 1-9
-   turned into ``1``; ``0`` kept so that ``0x`` stays visible) is looked up in a dictionary.
+1. **exact fast path** — the message's *digit shape* (UTF-8 bytes with every digit
+   turned into ``0``) is looked up in a dictionary.
    Masking depends only on this shape (lengths and positions of digits, never their values),
    so two messages with one shape have one masked text and one template: a repeat costs
    one ``bytes.translate`` and one dictionary lookup.
@@ -33,7 +33,7 @@ from logmarketd.mining.templates import Template, TemplateRow, extract_variables
 
 __all__ = ["Match", "Miner"]
 
-_SHAPE = bytes.maketrans(b"23456789", b"11111111")
+_SHAPE = bytes.maketrans(b"123456789", b"000000000")
 _ANY = ""  # the group key of templates whose first token is variable
 
 Key = tuple[int, str]
