@@ -51,13 +51,13 @@ _FIELD = re.compile(r"<([A-Za-z_][A-Za-z0-9_]*)>")
 KNOWN_FORMATS: dict[str, str] = {
     "json": "json",
     "apache-access": r'<Host> <Ident> <User> \[<Time>\] "<Request>" <Status> <Size>( "<Referer>" "<Agent>")?<Content>',
-    "apache-error": r"\[<Time>\] \[<Level>\]( \[pid <Pid>(:tid <Tid>)?\])?( \[client <Client>\])? <Content>",
+    "apache-error": r"\[<Timestamp>\] \[<Level>\]( \[pid <Pid>(:tid <Tid>)?\])?( \[client <Client>\])? <Content>",
     "python-logging": r"<Date> <Time>,<Msecs> - <Logger> - <Level> - <Content>",
-    "iso-level-logger": r"<Date>[T ]<Time> +\[?<Level>\]? +\[<Thread>\] +<Component>: <Content>",
-    "iso-level-component": r"<Date>[T ]<Time> +-? *<Level> +<Component>: <Content>",
-    "iso-level": r"<Date>[T ]<Time> +\[?<Level>\]? +<Content>",
+    "iso-level-logger": r"<Date>[T ]<Time> \[?<Level>\]? \[<Thread>\] <Component>: <Content>",
+    "iso-level-component": r"<Date>[T ]<Time> (- )?<Level> <Component>: <Content>",
+    "iso-level": r"<Date>[T ]<Time> \[?<Level>\]? <Content>",
     "iso": r"<Date>[T ]<Time> <Content>",
-    "syslog": r"<Month> +<Day> <Time> <Host> <Component>(\[<Pid>\])?: <Content>",
+    "syslog": r"<Month> <Day> <Time> <Host> <Component>(\[<Pid>\])?: <Content>",
     "syslog-rfc5424": r"\<<Pri>\><Version> <Timestamp> <Host> <App> <Procid> <Msgid> <Content>",
 }
 
@@ -71,6 +71,11 @@ _FIELD_RX: dict[str, str] = {
     "Status": r"\d{3}",
     "Size": r"(?:\d+|-)",
     "Pid": r"\d+",
+    "Thread": r"[^\]]+",
+    "Timestamp": r"[^\]]+",
+    "Request": r"[^\"]*",
+    "Referer": r"[^\"]*",
+    "Agent": r"[^\"]*",
     "Pri": r"\d{1,3}",
     "Version": r"\d",
 }
@@ -103,7 +108,9 @@ class HeaderParser:
             elif part == "Content":
                 pattern.append(f"(?P<{part}>.*)")
             else:
-                rx = _FIELD_RX.get(part, ".*?") if strict else ".*?"
+                # Strict fields never span blanks: with several lazy ``.*?`` fields a line
+                # with long runs of spaces backtracks for milliseconds.
+                rx = _FIELD_RX.get(part, r"\S+") if strict else ".*?"
                 pattern.append(f"(?P<{part}>{rx})")
         try:
             self._rx = re.compile("^" + "".join(pattern) + "$", re.DOTALL)
