@@ -31,8 +31,9 @@ class DigestEntry:
 class WindowDigest:
     """Collapses a window's matches by template; ``max_examples`` value lists per template.
 
-    When a template is generalised inside the window (``match.previous_id``), the entry
-    of the old id is folded into the new one, so a window never reports one event twice.
+    When a template is generalised inside the window (``match.previous_id``, and the
+    siblings it absorbed, ``match.merged_ids``), their entries are folded into the new id,
+    so a window never reports one event twice.
     """
 
     def __init__(self, max_examples: int = 3) -> None:
@@ -44,14 +45,16 @@ class WindowDigest:
         """Count one match at time ``ts``; returns the template's entry."""
         self.lines += 1
         entry = self._entries.get(match.template_id)
-        if match.previous_id is not None and match.previous_id in self._entries:
-            old = self._entries.pop(match.previous_id)
+        for old_id in (match.previous_id, *match.merged_ids):
+            old = self._entries.pop(old_id, None) if old_id else None
+            if old is None:
+                continue
             if entry is None:
                 entry = old
                 entry.template_id = match.template_id
                 self._entries[match.template_id] = entry
             else:
-                _fold(entry, old)
+                _fold(entry, old, self.max_examples)
             entry.template = match.template
         if entry is None:
             entry = DigestEntry(
@@ -81,11 +84,11 @@ class WindowDigest:
         self.lines = 0
 
 
-def _fold(into: DigestEntry, other: DigestEntry) -> None:
+def _fold(into: DigestEntry, other: DigestEntry, max_examples: int) -> None:
     into.count += other.count
     into.first_ts = min(into.first_ts, other.first_ts)
     into.last_ts = max(into.last_ts, other.last_ts)
     into.is_new_template = into.is_new_template or other.is_new_template
     for values in other.examples:
-        if len(into.examples) < 3 and values not in into.examples:
+        if len(into.examples) < max_examples and values not in into.examples:
             into.examples.append(values)

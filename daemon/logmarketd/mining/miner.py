@@ -44,11 +44,20 @@ class Match:
 
     ``event`` is ``"new"`` (a template was created), ``"changed"`` (an existing template
     was generalised by this message; its old id is ``previous_id``) or ``"seen"``.
-    ``is_new_template`` is true when ``template_id`` was never issued before in this
+    ``merged_ids`` lists other templates this generalisation absorbed (their ids are
+    superseded by ``template_id`` too). ``is_new_template`` is true when ``template_id`` was never issued before in this
     miner's memory nor, if the miner was given a ``known`` hook, in the store.
     """
 
-    __slots__ = ("content", "event", "is_new_template", "previous_id", "template", "template_id")
+    __slots__ = (
+        "content",
+        "event",
+        "is_new_template",
+        "merged_ids",
+        "previous_id",
+        "template",
+        "template_id",
+    )
 
     def __init__(
         self,
@@ -58,6 +67,7 @@ class Match:
         event: str,
         is_new_template: bool,
         previous_id: str | None = None,
+        merged_ids: tuple[str, ...] = (),
     ) -> None:
         self.template_id = template_id
         self.template = template
@@ -65,6 +75,7 @@ class Match:
         self.event = event
         self.is_new_template = is_new_template
         self.previous_id = previous_id
+        self.merged_ids = merged_ids
 
     @property
     def variables(self) -> list[str]:
@@ -245,8 +256,11 @@ class Miner:
         if merged == tpl.tokens:
             return Match(tpl.template_id, tpl.text, content, "seen", False), tpl
         old_id = self._retext(tpl, merged)
-        self._absorb_siblings(key, tpl)
-        return Match(tpl.template_id, tpl.text, content, "changed", self._is_new(tpl), old_id), tpl
+        absorbed = self._absorb_siblings(key, tpl)
+        match = Match(
+            tpl.template_id, tpl.text, content, "changed", self._is_new(tpl), old_id, absorbed
+        )
+        return match, tpl
 
     def _touch(self, tpl: Template, now: float) -> None:
         tpl.count += 1
@@ -281,8 +295,9 @@ class Miner:
         self._pending.pop(tpl.template_id, None)
         return old.template_id
 
-    def _absorb_siblings(self, key: Key, tpl: Template) -> None:
-        """Merge into ``tpl`` the templates its generalisation now covers."""
+    def _absorb_siblings(self, key: Key, tpl: Template) -> tuple[str, ...]:
+        """Merge into ``tpl`` the templates its generalisation now covers; their ids."""
+        absorbed: list[str] = []
         for group_key in {key, (key[0], _ANY)}:
             for other in list(self._tree.groups.get(group_key, ())):
                 if other is tpl or _differing(tpl.tokens, other.tokens):
@@ -300,6 +315,8 @@ class Miner:
                     row.template_id, row.template, row.count, row.first_seen, row.last_seen,
                     tpl.template_id,
                 )  # fmt: skip
+                absorbed.append(row.template_id)
+        return tuple(absorbed)
 
     def _is_new(self, tpl: Template) -> bool:
         return self._known is None or not self._known(tpl.template_id)
