@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from logmarketd.mining import Miner, TemplateRow
 from logmarketd.mining.persistence import MemoryTemplateStore, SqliteTemplateStore
 
@@ -25,7 +24,9 @@ LATER = [
 
 
 @pytest.fixture(params=["memory", "sqlite"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> MemoryTemplateStore | SqliteTemplateStore:
+def store(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> MemoryTemplateStore | SqliteTemplateStore:
     """Both store implementations, so the twin is held to the real one's behaviour."""
     if request.param == "memory":
         return MemoryTemplateStore()

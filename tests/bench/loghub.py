@@ -117,15 +117,17 @@ def ours(contents: Sequence[str]) -> list[str]:
 
 def drain3_labeller(masking: bool) -> Labeller:
     """drain3 (default settings, optionally its documented example masking)."""
-    from drain3 import TemplateMiner  # type: ignore[import-untyped]
-    from drain3.masking import MaskingInstruction  # type: ignore[import-untyped]
-    from drain3.template_miner_config import TemplateMinerConfig  # type: ignore[import-untyped]
+    from drain3 import TemplateMiner
+    from drain3.masking import MaskingInstruction
+    from drain3.template_miner_config import TemplateMinerConfig
 
     def run(contents: Sequence[str]) -> list[str]:
         config = TemplateMinerConfig()
         config.profiling_enabled = False
         if masking:
-            config.masking_instructions = [MaskingInstruction(p, m) for p, m in DRAIN3_EXAMPLE_MASKING]
+            config.masking_instructions = [
+                MaskingInstruction(p, m) for p, m in DRAIN3_EXAMPLE_MASKING
+            ]
         tm = TemplateMiner(config=config)
         ids = [tm.add_log_message(c)["cluster_id"] for c in contents]
         final = {c.cluster_id: c.get_template() for c in tm.drain.clusters}
@@ -209,7 +211,9 @@ def main(argv: list[str] | None = None) -> int:
     print(row.rstrip("|"))
     low = min(r["ga"] for r in totals["ours"])
     speed = [o["lps"] / d["lps"] for o, d in zip(totals["ours"], totals["drain3"], strict=True)]
-    print(f"ours: lowest GA {low:.3f}; speed vs drain3 default x{min(speed):.1f} .. x{max(speed):.1f}")
+    print(
+        f"ours: lowest GA {low:.3f}; speed vs drain3 default x{min(speed):.1f} .. x{max(speed):.1f}"
+    )
 
     contents, _ = load_system("HDFS", args.data)
     stream = repetition_stream(contents, args.stream_lines)
@@ -219,7 +223,9 @@ def main(argv: list[str] | None = None) -> int:
         start = time.perf_counter()
         n = len(set(peers[key](stream)))
         elapsed = time.perf_counter() - start
-        print(f"  {key:<8} {len(stream) / elapsed:>10,.0f} lines/s  {n:>5} templates  ({elapsed:.1f} s)")
+        print(
+            f"  {key:<8} {len(stream) / elapsed:>10,.0f} lines/s  {n:>5} templates  ({elapsed:.1f} s)"
+        )
     print(f"peak RSS {peak_rss_mb():.0f} MB (before the stream {rss0:.0f} MB; holds the stream)")
     return 0
 

@@ -57,9 +57,7 @@ class WindowDigest:
                 _fold(entry, old, self.max_examples)
             entry.template = match.template
         if entry is None:
-            entry = DigestEntry(
-                match.template_id, match.template, 0, ts, ts, match.is_new_template
-            )
+            entry = DigestEntry(match.template_id, match.template, 0, ts, ts, match.is_new_template)
             self._entries[match.template_id] = entry
         entry.count += 1
         entry.first_ts = min(entry.first_ts, ts)

@@ -56,9 +56,7 @@ class Template:
         "tokens",
     )
 
-    def __init__(
-        self, tokens: list[str], count: int, first_seen: float, last_seen: float
-    ) -> None:
+    def __init__(self, tokens: list[str], count: int, first_seen: float, last_seen: float) -> None:
         self.tokens = tokens
         self.text = " ".join(tokens)
         self.template_id = template_id(self.text)
@@ -77,9 +75,7 @@ class Template:
 
     def row(self) -> TemplateRow:
         """This template as a persistable row."""
-        return TemplateRow(
-            self.template_id, self.text, self.count, self.first_seen, self.last_seen
-        )
+        return TemplateRow(self.template_id, self.text, self.count, self.first_seen, self.last_seen)
 
 
 _VAR_RE_CACHE: dict[str, re.Pattern[str]] = {}

@@ -30,9 +30,7 @@ def register(sub: Any) -> None:
         "'<Content>' takes each whole line as the message (default: auto-detect)",
     )
     p.add_argument("--json", action="store_true", help="one JSON object per input line")
-    p.add_argument(
-        "--db", default=None, help="SQLite file to load templates from and save them to"
-    )
+    p.add_argument("--db", default=None, help="SQLite file to load templates from and save them to")
     p.add_argument(
         "--max-templates", type=int, default=100_000, help="cap on templates kept in memory"
     )
