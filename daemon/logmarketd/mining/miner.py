@@ -397,12 +397,25 @@ class Miner:
         return [tpl.row() for tpl in self._lru]
 
 
+def _variable(token: str) -> bool:
+    """Whether a token is a variable: ``<*>``, or an id with masked parts (``rdd_<*>_<*>``).
+
+    Two different ids at one position (``rdd_<*>_<*>`` / ``broadcast_<*>_piece<*>``) need
+    no evidence to become ``<*>``, but they still count against the similarity, so that
+    ``HTTPS`` / ``SOCKS<*>`` are two events. A token with a key marker (``uid=<*>``,
+    ``isOverlap:<*>``) names its variable: the key is a constant.
+    """
+    return PLACEHOLDER in token and (
+        token == PLACEHOLDER or ("=" not in token and ":" not in token)
+    )
+
+
 def _differing(tpl: list[str], toks: list[str]) -> list[int]:
-    """Positions where both sides hold a constant and the constants differ."""
+    """Positions where the two sides hold different constants (see :func:`_variable`)."""
     return [
         i
         for i, (a, b) in enumerate(zip(tpl, toks, strict=True))
-        if a != b and a != PLACEHOLDER and b != PLACEHOLDER
+        if a != b and a != PLACEHOLDER and b != PLACEHOLDER and not (_variable(a) and _variable(b))
     ]
 
 
