@@ -28,11 +28,18 @@ _HEX = r"[0-9a-fA-F]"
 _UNIT_SIZE = r"(?:[KMGTP]i?B|[kKMG]b|bytes?|B)"
 _UNIT_TIME = r"(?:ms|us|µs|ns|msecs?|secs?|seconds?|s|mins?|minutes?|h|hrs?|hours?|days?)"
 _NUM = r"[-+]?\d+(?:\.\d+)?"
+_METHODS = ("GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS", "CONNECT", "TRACE")
 
 # (name, regex). The quoted-value and key=value rules keep their delimiters (replacement
 # below), every other match becomes one placeholder.
 DEFAULT_PATTERNS: Sequence[tuple[str, str]] = (
     ("url", r"\b[a-zA-Z][a-zA-Z0-9+.-]{1,15}://[^\s\"'<>]+"),
+    # An HTTP request line keeps its method ("GET <*>" and "POST <*>" are two events).
+    (
+        "request",
+        "(?:" + "|".join(f'(?<="{m} )' for m in _METHODS) + ")"
+        r"[^\"\s]+(?: HTTP/\d(?:\.\d)?)?(?=\")",
+    ),
     ("email", r"\b[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b"),
     ("uuid", rf"\b{_HEX}{{8}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{12}}\b"),
     (
@@ -41,6 +48,8 @@ DEFAULT_PATTERNS: Sequence[tuple[str, str]] = (
         r"(?:Z|[+-]\d{2}:?\d{2})?)?\b"
         r"|\b(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
         r" +\d{1,2} \d{2}:\d{2}:\d{2}(?: \d{4})?\b"
+        r"|\b\d{1,2}/(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)/\d{4}:\d{2}:\d{2}:\d{2}"
+        r"(?: [+-]\d{4})?"
         r"|\b\d{1,2}:\d{2}(?::\d{2})?(?:[.,]\d+)?\b",
     ),
     ("ipv6", rf"(?<![\w:.])(?:{_HEX}{{1,4}}:){{7}}{_HEX}{{1,4}}(?![\w:])"),
@@ -52,7 +61,11 @@ DEFAULT_PATTERNS: Sequence[tuple[str, str]] = (
     ("hex", rf"\b\d[xX]{_HEX}+\b|(?<![\w-])(?={_HEX}*\d)(?={_HEX}*[a-fA-F]){_HEX}{{6,}}(?![\w-])"),
     ("size", rf"(?<![\w.]){_NUM} ?{_UNIT_SIZE}(?: \({_NUM} ?{_UNIT_SIZE}\))?(?![\w])"),
     ("duration", rf"(?<![\w.])[<>~]?{_NUM} ?{_UNIT_TIME}(?![\w])"),
-    ("quoted", r"(?<![\w\\])\"[^\"\n]*\"(?![\w])|(?<![\w\\])'[^'\n]*'(?![\w])"),
+    (
+        "quoted",
+        rf"(?<![\w\\])\"(?!(?:{'|'.join(_METHODS)}) )[^\"\n]*\"(?![\w])"
+        r"|(?<![\w\\])'[^'\n]*'(?![\w])",
+    ),
     ("bool", r"(?<![\w-])(?i:true|false|null)(?![\w-])"),
     ("kv", r"(?<=[\w\]]=)(?:[^\s,;()\[\]{}\"'=]+|\{[^{}\s]*\}|\([^()\s]*\)|\[[^\[\]\s]*\])+"),
     ("number", r"(?<![\w.])[-+]?\d+(?:\.\d+)*(?![\w])"),
@@ -69,6 +82,7 @@ _TRIGGERS: dict[str, tuple[str, ...]] = {
     "winpath": (":\\",),
     "path": ("/",),
     "size": ("B", "b", "K", "M", "G", "T", "P"),
+    "request": ('"',),
     "quoted": ('"', "'"),
     "kv": ("=",),
     "bool": ("t", "f", "n", "T", "F", "N"),

@@ -160,6 +160,7 @@ class Miner:
         max_templates: int = 20_000,
         cache_size: int = 100_000,
         min_variants: int = 3,
+        min_variants_upper: int = 6,
         masker: Masker | None = None,
         known: Callable[[str], bool] | None = None,
     ) -> None:
@@ -171,6 +172,7 @@ class Miner:
         self.max_templates = max_templates
         self.cache_size = cache_size
         self.min_variants = min_variants
+        self.min_variants_upper = min_variants_upper
         self._variants: dict[str, set[str]] = {}
         self._masker = masker or Masker()
         self._known = known
@@ -274,6 +276,9 @@ class Miner:
         Two words seen at one position are more often two events (``Link ok`` / ``Link
         error``, ``... - Begin`` / ``... - End``) than one variable: a constant position
         becomes ``<*>`` only once ``min_variants`` distinct values were seen there.
+        Capitalised words (states, enum names: ``VM Started`` / ``VM Stopped``, ``NEW`` /
+        ``RUNNING``) are constants more often than user or host names are, so they need
+        ``min_variants_upper`` values.
         """
         skeleton = " ".join(PLACEHOLDER if i in differ else t for i, t in enumerate(tpl))
         seen = self._variants.get(skeleton)
@@ -282,7 +287,10 @@ class Miner:
                 self._variants.clear()
             seen = self._variants[skeleton] = {"\0".join(tpl[i] for i in differ)}
         seen.add("\0".join(tokens[i] for i in differ))
-        return len(seen) >= self.min_variants
+        need = self.min_variants
+        if any(v[:1].isupper() for v in seen):
+            need = self.min_variants_upper
+        return len(seen) >= need
 
     def _retext(self, tpl: Template, tokens: list[str]) -> str:
         """Generalise ``tpl`` to ``tokens``; its old id is recorded as superseded."""
