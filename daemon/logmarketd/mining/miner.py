@@ -28,15 +28,13 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 
-from logmarketd.mining.masking import PLACEHOLDER, Masker
+from logmarketd.mining.masking import Masker
 from logmarketd.mining.templates import Template, TemplateRow, extract_variables
+from logmarketd.mining.tree import ANY, PLACEHOLDER, Key, Tree, differing, generalise, key_of
 
 __all__ = ["Match", "Miner"]
 
 _SHAPE = bytes.maketrans(b"123456789", b"000000000")
-_ANY = ""  # the group key of templates whose first token is variable
-
-Key = tuple[int, str]
 
 
 class Match:
@@ -86,64 +84,6 @@ class Match:
         return f"Match({self.template_id!r}, {self.template!r}, event={self.event!r})"
 
 
-def _key(tokens: list[str]) -> Key:
-    first = tokens[0] if tokens else ""
-    return (len(tokens), _ANY if PLACEHOLDER in first else first)
-
-
-def _similarity(tpl: list[str], toks: list[str]) -> float:
-    """Share of equal tokens among the positions where neither side is a variable."""
-    same = 0
-    compared = 0
-    for a, b in zip(tpl, toks, strict=True):
-        if a == PLACEHOLDER or b == PLACEHOLDER:
-            continue
-        compared += 1
-        if a == b:
-            same += 1
-    return same / compared if compared else 1.0
-
-
-class _Tree:
-    """Templates grouped by key; a template stays in the group it was created in."""
-
-    __slots__ = ("groups",)
-
-    def __init__(self) -> None:
-        self.groups: dict[Key, list[Template]] = {}
-
-    def add(self, key: Key, tpl: Template) -> None:
-        self.groups.setdefault(key, []).append(tpl)
-
-    def remove(self, key: Key, tpl: Template) -> None:
-        group = self.groups[key]
-        group.remove(tpl)
-        if not group:
-            del self.groups[key]
-
-    def best(self, key: Key, tokens: list[str], threshold: float) -> Template | None:
-        found = self._best_in(self.groups.get(key), tokens, threshold)
-        if found is None and key[1] != _ANY:
-            found = self._best_in(self.groups.get((key[0], _ANY)), tokens, threshold)
-        return found
-
-    @staticmethod
-    def _best_in(
-        group: list[Template] | None, tokens: list[str], threshold: float
-    ) -> Template | None:
-        if not group:
-            return None
-        best: Template | None = None
-        best_sim = threshold
-        for tpl in group:
-            sim = _similarity(tpl.tokens, tokens)
-            if sim > best_sim or (best is None and sim >= best_sim):
-                best, best_sim = tpl, sim
-                if sim == 1.0:
-                    break
-        return best
-
-
 class Miner:
     """Online template miner. Pure: no I/O, no clock unless ``ts`` is left out.
 
@@ -176,8 +116,8 @@ class Miner:
         self._variants: dict[str, set[str]] = {}
         self._masker = masker or Masker()
         self._known = known
-        self._tree = _Tree()
-        self._cold = _Tree()  # evicted templates, kept (bounded) to revive them by id
+        self._tree = Tree()
+        self._cold = Tree()  # evicted templates, kept (bounded) to revive them by id
         self._lru: OrderedDict[Template, Key] = OrderedDict()
         self._cold_lru: OrderedDict[Template, Key] = OrderedDict()
         self._shapes: dict[bytes, Template] = {}
@@ -221,8 +161,8 @@ class Miner:
         """The template ``content`` would get, without learning anything; ``None`` if none."""
         masked = self._masker.mask(content)
         tokens = masked.split()
-        tpl = self._tree.best(_key(tokens), tokens, self.similarity)
-        if tpl is None or (tpl.tokens != tokens and _generalise(tpl.tokens, tokens) != tpl.tokens):
+        tpl = self._tree.best(key_of(tokens), tokens, self.similarity)
+        if tpl is None or (tpl.tokens != tokens and generalise(tpl.tokens, tokens) != tpl.tokens):
             return None
         return Match(tpl.template_id, tpl.text, content, "seen", False)
 
@@ -235,15 +175,15 @@ class Miner:
         self._masked[masked] = tpl
 
     def _search(self, tokens: list[str], content: str, now: float) -> tuple[Match, Template]:
-        key = _key(tokens)
+        key = key_of(tokens)
         tpl = self._tree.best(key, tokens, self.similarity)
         if tpl is not None:
-            differ = _differing(tpl.tokens, tokens)
+            differ = differing(tpl.tokens, tokens)
             if differ and not self._enough_variants(tpl.tokens, tokens, differ):
                 tpl = None  # a sibling: too little evidence that these words are variables
         if tpl is None:
             tpl = self._cold.best(key, tokens, 1.0)
-            if tpl is not None and not _differing(tpl.tokens, tokens):
+            if tpl is not None and not differing(tpl.tokens, tokens):
                 self._cold.remove(self._cold_lru.pop(tpl), tpl)
                 tpl.alive = True
                 self.revived += 1
@@ -254,7 +194,7 @@ class Miner:
                 self._touch(tpl, now)
                 return Match(tpl.template_id, tpl.text, content, "new", self._is_new(tpl)), tpl
         self._touch(tpl, now)
-        merged = _generalise(tpl.tokens, tokens)
+        merged = generalise(tpl.tokens, tokens)
         if merged == tpl.tokens:
             return Match(tpl.template_id, tpl.text, content, "seen", False), tpl
         old_id = self._retext(tpl, merged)
@@ -306,11 +246,11 @@ class Miner:
     def _absorb_siblings(self, key: Key, tpl: Template) -> tuple[str, ...]:
         """Merge into ``tpl`` the templates its generalisation now covers; their ids."""
         absorbed: list[str] = []
-        for group_key in {key, (key[0], _ANY)}:
+        for group_key in {key, (key[0], ANY)}:
             for other in list(self._tree.groups.get(group_key, ())):
-                if other is tpl or _differing(tpl.tokens, other.tokens):
+                if other is tpl or differing(tpl.tokens, other.tokens):
                     continue
-                if _generalise(tpl.tokens, other.tokens) != tpl.tokens:
+                if generalise(tpl.tokens, other.tokens) != tpl.tokens:
                     continue
                 self._tree.remove(self._lru.pop(other), other)
                 other.alive = False
@@ -392,7 +332,7 @@ class Miner:
             tokens = row.template.split()
             tpl = Template(tokens, row.count, row.first_seen, row.last_seen)
             tpl.dirty = False
-            miner._insert(_key(tokens), tpl)
+            miner._insert(key_of(tokens), tpl)
         return miner
 
     # -- introspection -------------------------------------------------------------------
@@ -403,29 +343,3 @@ class Miner:
     def templates(self) -> list[TemplateRow]:
         """Every live template as a row, least recently seen first."""
         return [tpl.row() for tpl in self._lru]
-
-
-def _variable(token: str) -> bool:
-    """Whether a token is a variable: ``<*>``, or an id with masked parts (``rdd_<*>_<*>``).
-
-    Two different ids at one position (``rdd_<*>_<*>`` / ``broadcast_<*>_piece<*>``) need
-    no evidence to become ``<*>``, but they still count against the similarity, so that
-    ``HTTPS`` / ``SOCKS<*>`` are two events. A token with a key marker (``uid=<*>``,
-    ``isOverlap:<*>``) names its variable: the key is a constant.
-    """
-    return PLACEHOLDER in token and (
-        token == PLACEHOLDER or ("=" not in token and ":" not in token)
-    )
-
-
-def _differing(tpl: list[str], toks: list[str]) -> list[int]:
-    """Positions where the two sides hold different constants (see :func:`_variable`)."""
-    return [
-        i
-        for i, (a, b) in enumerate(zip(tpl, toks, strict=True))
-        if a != b and a != PLACEHOLDER and b != PLACEHOLDER and not (_variable(a) and _variable(b))
-    ]
-
-
-def _generalise(tpl: list[str], toks: list[str]) -> list[str]:
-    return [a if a == b else PLACEHOLDER for a, b in zip(tpl, toks, strict=True)]

@@ -21,7 +21,8 @@ __all__ = ["Template", "TemplateRow", "extract_variables", "template_id"]
 def template_id(text: str) -> str:
     """The stable id of a template: 16 hex digits of BLAKE2b over its normalised text."""
     norm = " ".join(text.split())
-    return hashlib.blake2b(norm.encode("utf-8"), digest_size=8).hexdigest()
+    # surrogatepass: text decoded with surrogateescape upstream must still get an id.
+    return hashlib.blake2b(norm.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
