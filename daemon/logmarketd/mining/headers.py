@@ -50,7 +50,7 @@ _FIELD = re.compile(r"<([A-Za-z_][A-Za-z0-9_]*)>")
 # Common shapes, most specific first. Names follow the Loghub field vocabulary.
 KNOWN_FORMATS: dict[str, str] = {
     "json": "json",
-    "apache-access": r'<Host> <Ident> <User> \[<Time>\] "<Request>" <Status> <Size>( "<Referer>" "<Agent>")?<Content>',
+    "apache-access": r'<Host> <Ident> <User> \[<Timestamp>\] "<Request>" <Status> <Size>( "<Referer>" "<Agent>")?<Content>',
     "apache-error": r"\[<Timestamp>\] \[<Level>\]( \[pid <Pid>(:tid <Tid>)?\])?( \[client <Client>\])? <Content>",
     "python-logging": r"<Date> <Time>,<Msecs> - <Logger> - <Level> - <Content>",
     "iso-level-logger": r"<Date>[T ]<Time> \[?<Level>\]? \[<Thread>\] <Component>: <Content>",
