@@ -27,6 +27,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from logmarketd.mining.masking import Masker
 from logmarketd.mining.templates import Template, TemplateRow, extract_variables
@@ -41,10 +42,12 @@ class Match:
     """What the miner says about one message.
 
     ``event`` is ``"new"`` (a template was created), ``"changed"`` (an existing template
-    was generalised by this message; its old id is ``previous_id``) or ``"seen"``.
-    ``merged_ids`` lists other templates this generalisation absorbed (their ids are
-    superseded by ``template_id`` too). ``is_new_template`` is true when ``template_id`` was never issued before in this
-    miner's memory nor, if the miner was given a ``known`` hook, in the store.
+    was generalised by this message; its old id is ``previous_id``) or ``"seen"`` (an
+    existing template, including one revived after eviction). ``merged_ids`` lists other
+    templates this generalisation absorbed (their ids are superseded by ``template_id``
+    too). ``is_new_template`` is true when the event is ``"new"`` or ``"changed"`` and the
+    resulting id is not known to the store (the miner's ``known`` hook; without a hook,
+    every created or generalised template counts as new).
     """
 
     __slots__ = (
@@ -91,6 +94,14 @@ class Miner:
     ``match(content)`` only looks up. ``export_rows()`` returns the templates changed since
     the last export as :class:`TemplateRow`; ``Miner.from_rows(rows)`` rebuilds a miner
     that gives every message the same template id it had before.
+
+    Options (one configuration for every log; the defaults are the benchmarked ones):
+    ``similarity`` — share of equal constant tokens for a line to join a template;
+    ``min_variants`` / ``min_variants_upper`` — distinct words needed at a position before
+    it becomes ``<*>`` (lower-case / capitalised words); ``max_templates`` — live templates
+    kept (least recently seen evicted, ``evicted`` counts them); ``cache_size`` — entries
+    of each exact-path cache; ``known`` — ``template_id -> bool``, whether the store has
+    that template already (for ``Match.is_new_template``).
     """
 
     def __init__(
@@ -126,13 +137,14 @@ class Miner:
         self.lines = 0
         self.evicted = 0
         self.revived = 0
-        self.last_template: Template | None = None  # the template of the last add()
 
     # -- the hot path ---------------------------------------------------------------------
 
     def add(self, content: str, ts: float | None = None) -> Match:
         """Learn from one message (the text after the header) and say which template it is."""
-        now = time.time() if ts is None else ts
+        return self._learn(content, time.time() if ts is None else ts)[0]
+
+    def _learn(self, content: str, now: float) -> tuple[Match, Template]:
         self.lines += 1
         shape = content.encode("utf-8", "surrogatepass").translate(_SHAPE)
         tpl = self._shapes.get(shape)
@@ -141,8 +153,7 @@ class Miner:
             tpl.last_seen = now
             tpl.dirty = True
             self._lru.move_to_end(tpl)
-            self.last_template = tpl
-            return Match(tpl.template_id, tpl.text, content, "seen", False)
+            return Match(tpl.template_id, tpl.text, content, "seen", False), tpl
         masked = self._masker.mask(content)
         tpl = self._masked.get(masked)
         if tpl is None or not tpl.alive:
@@ -154,8 +165,7 @@ class Miner:
             self._lru.move_to_end(tpl)
             match = Match(tpl.template_id, tpl.text, content, "seen", False)
         self._remember(shape, masked, tpl)
-        self.last_template = tpl
-        return match
+        return match, tpl
 
     def match(self, content: str) -> Match | None:
         """The template ``content`` would get, without learning anything; ``None`` if none."""
@@ -295,11 +305,7 @@ class Miner:
         A template generalised by a later message is reported in its final form for the
         earlier messages too (as batch parsers and the benchmark's ground truth do).
         """
-        refs: list[Template] = []
-        for content in contents:
-            self.add(content, ts)
-            assert self.last_template is not None
-            refs.append(self.last_template)
+        refs = [self._learn(content, ts)[1] for content in contents]
         out = []
         for t in refs:
             while t.merged_into is not None:
@@ -324,9 +330,13 @@ class Miner:
         return rows
 
     @classmethod
-    def from_rows(cls, rows: Iterable[TemplateRow], **options: object) -> Miner:
-        """A miner rebuilt from persisted rows (superseded rows are skipped)."""
-        miner = cls(**options)  # type: ignore[arg-type]
+    def from_rows(cls, rows: Iterable[TemplateRow], **options: Any) -> Miner:
+        """A miner rebuilt from persisted rows (superseded rows are skipped).
+
+        ``options`` are the constructor's keyword arguments. The most recently seen
+        ``max_templates`` live rows are loaded, in last-seen order (the LRU order).
+        """
+        miner = cls(**options)
         live = sorted((r for r in rows if r.superseded_by is None), key=lambda r: r.last_seen)
         for row in live[-miner.max_templates :]:
             tokens = row.template.split()
