@@ -17,6 +17,7 @@ Two rules carry most of the accuracy and guard against the failures measured in 
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 
@@ -72,21 +73,21 @@ DEFAULT_PATTERNS: Sequence[tuple[str, str]] = (
     ("digits", r"(?<![A-Za-z0-9])-\d+|\d+"),
 )
 
-# Characters a pattern cannot match without: absent from a line, the pattern is skipped.
-_TRIGGERS: dict[str, tuple[str, ...]] = {
-    "url": ("://",),
-    "email": ("@",),
-    "uuid": ("-",),
-    "ipv6": (":",),
-    "endpoint": (":",),
-    "winpath": (":\\",),
-    "path": ("/",),
-    "size": ("B", "b", "K", "M", "G", "T", "P"),
-    "request": ('"',),
-    "quoted": ('"', "'"),
-    "kv": ("=",),
-    "bool": ("t", "f", "n", "T", "F", "N"),
+# Characters a pattern cannot match without (any one of the sets, all of its characters):
+# when a line lacks them the pattern is left out of the alternation for that line.
+_NEEDS: dict[str, tuple[frozenset[str], ...]] = {
+    "url": (frozenset(":/"),),
+    "request": (frozenset('"'),),
+    "email": (frozenset("@"),),
+    "uuid": (frozenset("-"),),
+    "ipv6": (frozenset(":"),),
+    "endpoint": (frozenset(":"),),
+    "winpath": (frozenset(":\\"),),
+    "path": (frozenset("/"),),
+    "quoted": (frozenset('"'), frozenset("'")),
+    "kv": (frozenset("="),),
 }
+_TRIGGER_CHARS = re.compile(r"[:/\"'@=\\-]")
 
 # Placeholders separated only by blanks are one variable of varying width.
 _RUN = re.compile(r"<\*>(?:[ \t]+<\*>)+")
@@ -99,32 +100,29 @@ class Masker:
     ``mask_with_values(text)`` also returns the masked-out substrings in order.
     """
 
-    __slots__ = ("_compiled", "_patterns", "_triggers")
+    __slots__ = ("_by_chars", "_patterns")
 
     def __init__(self, patterns: Sequence[tuple[str, str]] = DEFAULT_PATTERNS) -> None:
         self._patterns = tuple(patterns)
-        self._triggers = tuple(
-            (name, _TRIGGERS[name]) for name, _ in self._patterns if name in _TRIGGERS
-        )
-        self._compiled: dict[frozenset[str], re.Pattern[str]] = {}
+        self._by_chars: dict[frozenset[str], re.Pattern[str]] = {}
 
     def _regex_for(self, text: str) -> re.Pattern[str]:
         """The alternation without the patterns whose required characters ``text`` lacks.
 
         A pattern tried at every position costs even when it cannot match: dropping the
-        URL pattern from a line without ``://`` is cheaper than letting it fail 100 times.
+        URL pattern from a line without ``:`` and ``/`` is cheaper than letting it fail
+        at every word. One scan finds which trigger characters the line has.
         """
-        off = frozenset(
-            name for name, needles in self._triggers if not any(n in text for n in needles)
-        )
-        rx = self._compiled.get(off)
+        chars = frozenset(_TRIGGER_CHARS.findall(text))
+        rx = self._by_chars.get(chars)
         if rx is None:
-            body = "|".join(f"(?P<{n}>{p})" for n, p in self._patterns if n not in off)
-            # Nothing can start in the middle of a word except digits and a key=value's
-            # value: this gate rejects most positions with three cheap checks instead of
-            # trying every alternative there.
-            rx = re.compile(rf"(?:(?<![A-Za-z0-9_])|(?=[-+\d])|(?<==))(?:{body})")
-            self._compiled[off] = rx
+            body = "|".join(
+                f"(?P<{n}>{p})"
+                for n, p in self._patterns
+                if n not in _NEEDS or any(need <= chars for need in _NEEDS[n])
+            )
+            rx = _compile(body)
+            self._by_chars[chars] = rx
         return rx
 
     def mask(self, text: str) -> str:
@@ -151,6 +149,14 @@ class Masker:
             last = end
         parts.append(text[last:])
         return "".join(parts), values
+
+
+@functools.lru_cache(maxsize=256)
+def _compile(body: str) -> re.Pattern[str]:
+    # Nothing can start in the middle of a word except digits and a key=value's value:
+    # this gate rejects most positions with three cheap checks instead of trying every
+    # alternative there. Compiled once per process for each distinct alternation.
+    return re.compile(rf"(?:(?<![A-Za-z0-9_])|(?=[-+\d])|(?<==))(?:{body})")
 
 
 def _replace(m: re.Match[str]) -> str:

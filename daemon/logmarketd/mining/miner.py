@@ -109,7 +109,7 @@ class Miner:
         *,
         similarity: float = 0.5,
         max_templates: int = 20_000,
-        cache_size: int = 100_000,
+        cache_size: int = 20_000,
         min_variants: int = 3,
         min_variants_upper: int = 6,
         masker: Masker | None = None,
