@@ -57,6 +57,21 @@ def test_label_reports_final_templates() -> None:
     assert labels[0][1] == "session opened for user <*>"
 
 
+def test_generalising_keeps_shared_punctuation() -> None:
+    """Differing values in brackets generalise to ``[<*>]``, keeping the brackets."""
+    m = Miner()
+    for host in ("Thunderbird_A8", "Thunderbird_B8", "Thunderbird_C7"):
+        last = m.add(f"data_thread() got not answer from any [{host}] datasource", 0.0)
+    assert last.template == "data_thread() got not answer from any [<*>] datasource"
+
+
+def test_a_worded_line_is_not_taken_by_an_all_variable_template() -> None:
+    """``12345`` makes the template ``<*>``; ``normal`` is a different event."""
+    m = Miner()
+    m.add("12345", 0.0)
+    assert m.add("normal", 0.0).template == "normal"
+
+
 def test_id_is_a_fingerprint_shared_across_miners() -> None:
     """Two independent miners (two hosts) give one template the same id."""
     a = Miner().add("disk /dev/sda1 is full", 0.0)

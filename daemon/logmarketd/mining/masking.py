@@ -43,6 +43,13 @@ DEFAULT_PATTERNS: Sequence[tuple[str, str]] = (
     ),
     ("email", r"\b[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b"),
     ("uuid", rf"\b{_HEX}{{8}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{12}}\b"),
+    ("mac", r"(?<![\w:-])[0-9a-fA-F]{2}(?:[:-][0-9a-fA-F]{2}){5}(?![\w:-])"),
+    (
+        "ipv6",
+        rf"(?<![\w:.])(?:(?:{_HEX}{{1,4}}:){{7}}{_HEX}{{1,4}}"
+        rf"|(?=[0-9a-fA-F:]*::)(?=:*{_HEX})(?:{_HEX}{{1,4}}(?::{_HEX}{{1,4}})*)?::"
+        rf"(?:{_HEX}{{1,4}}(?::{_HEX}{{1,4}})*)?)(?![\w:])",
+    ),
     (
         "datetime",
         r"\b\d{4}[-/.]\d{1,2}[-/.]\d{1,2}(?:[T ]\d{1,2}:\d{2}(?::\d{2})?(?:[.,]\d+)?"
@@ -53,10 +60,19 @@ DEFAULT_PATTERNS: Sequence[tuple[str, str]] = (
         r"(?: [+-]\d{4})?"
         r"|\b\d{1,2}:\d{2}(?::\d{2})?(?:[.,]\d+)?\b",
     ),
-    ("ipv6", rf"(?<![\w:.])(?:{_HEX}{{1,4}}:){{7}}{_HEX}{{1,4}}(?![\w:])"),
-    ("ipv4", r"(?<![\w.])\d{1,3}(?:\.\d{1,3}){3}(?::\d{1,5})?(?![\w.])"),
-    # host.domain:port — the host part of an endpoint is as variable as its port.
-    ("endpoint", r"(?<![\w.-])[a-z0-9-]+(?:\.[a-z0-9-]+)+:\d{1,5}(?![\w.])"),
+    # Java prints socket addresses as host/1.2.3.4:port or /1.2.3.4:port: one value.
+    (
+        "ipv4",
+        r"(?<![\w./-])(?:[\w.-]*/)?\d{1,3}(?:\.\d{1,3}){3}(?::\d{1,5})?(?!\.?\w)",
+    ),
+    # host:port — the host part of an endpoint is as variable as its port.
+    # Host labels are all lower or all upper case (``state.clipTopAmount:12`` is no host);
+    # a host has a dot or a dash (``time:5`` is a key and a value).
+    (
+        "endpoint",
+        r"(?<![\w.-])(?=[\w.-]*[.-])(?:[a-z0-9-]+|[A-Z0-9-]+)(?:\.(?:[a-z0-9-]+|[A-Z0-9-]+))*"
+        r":\d{1,5}(?!\.?\w)",
+    ),
     ("winpath", r"\b[A-Za-z]:\\[^\s\"'<>]*"),
     ("path", r"(?<![\w/.])(?:~|\.{1,2})?(?:/[\w.@%+~:,-]*){2,}"),
     ("hex", rf"\b\d[xX]{_HEX}+\b|(?<![\w-])(?={_HEX}*\d)(?={_HEX}*[a-fA-F]){_HEX}{{6,}}(?![\w-])"),
@@ -69,6 +85,8 @@ DEFAULT_PATTERNS: Sequence[tuple[str, str]] = (
     ),
     ("bool", r"(?<![\w-])(?i:true|false|null)(?![\w-])"),
     ("kv", r"(?<=[\w\]]=)(?:[^\s,;()\[\]{}\"'=]+|\{[^{}\s]*\}|\([^()\s]*\)|\[[^\[\]\s]*\])+"),
+    # Ids joined by underscores (blk_-123, attempt_1445_0020_m_000000_0) are one value.
+    ("ident", r"(?<![\w-])(?=[\w-]*(?:_-?\d|\d_))[\w-]*\w"),
     ("number", r"(?<![\w.])[-+]?\d+(?:\.\d+)*(?![\w])"),
     ("digits", r"(?<![A-Za-z0-9])-\d+|\d+"),
 )
@@ -86,11 +104,15 @@ _NEEDS: dict[str, tuple[frozenset[str], ...]] = {
     "path": (frozenset("/"),),
     "quoted": (frozenset('"'), frozenset("'")),
     "kv": (frozenset("="),),
+    "mac": (frozenset(":"), frozenset("-")),
 }
 _TRIGGER_CHARS = re.compile(r"[:/\"'@=\\-]")
 
-# Placeholders separated only by blanks are one variable of varying width.
+# Placeholders separated only by blanks are one variable of varying width; so is a list of
+# three or more ids with masked parts (``an123 an124 an125``: host lists of any length).
 _RUN = re.compile(r"<\*>(?:[ \t]+<\*>)+")
+_ID = r"[\w.-]*<\*>[\w.-]*"
+_ID_RUN = re.compile(rf"(?<!\S){_ID}(?:[ \t]+{_ID}){{2,}}(?!\S)")
 
 
 class Masker:
@@ -130,6 +152,8 @@ class Masker:
         out = self._regex_for(text).sub(_replace, text)
         if "<*> " in out or "<*>\t" in out:
             out = _RUN.sub(PLACEHOLDER, out)
+            if out.count(PLACEHOLDER) >= 3:
+                out = _ID_RUN.sub(PLACEHOLDER, out)
         return out
 
     def mask_with_values(self, text: str) -> tuple[str, list[str]]:

@@ -94,12 +94,15 @@ def _variable(token: str) -> bool:
 
     Two different ids at one position (``rdd_<*>_<*>`` / ``broadcast_<*>_piece<*>``) need
     no evidence to become ``<*>``, but they still count against the similarity, so that
-    ``HTTPS`` / ``SOCKS<*>`` are two events. A token with a key marker (``uid=<*>``,
-    ``isOverlap:<*>``) names its variable: the key is a constant.
+    ``HTTPS`` / ``SOCKS<*>`` are two events. A token that starts with a key (``uid=<*>``,
+    ``isOverlap:<*>``) names its variable: the key is a constant, and so is the token.
     """
-    return PLACEHOLDER in token and (
-        token == PLACEHOLDER or ("=" not in token and ":" not in token)
-    )
+    cut = len(token)
+    for mark in "=:":
+        k = token.find(mark)
+        if 0 <= k < cut:
+            cut = k
+    return PLACEHOLDER in token[:cut] if cut < len(token) else PLACEHOLDER in token
 
 
 def differing(tpl: list[str], toks: list[str]) -> list[int]:
@@ -112,5 +115,22 @@ def differing(tpl: list[str], toks: list[str]) -> list[int]:
 
 
 def generalise(tpl: list[str], toks: list[str]) -> list[str]:
-    """The template covering both: positions that differ become ``<*>``."""
-    return [a if a == b else PLACEHOLDER for a, b in zip(tpl, toks, strict=True)]
+    """The template covering both: positions that differ become ``<*>``.
+
+    Punctuation both tokens share around the value stays (``[<*>]``, ``<*>,``).
+    """
+    return [a if a == b else _cover(a, b) for a, b in zip(tpl, toks, strict=True)]
+
+
+_OPEN = "([{'\""
+_CLOSE = ")]}'\",;:."
+
+
+def _cover(a: str, b: str) -> str:
+    i = 0
+    while i < len(a) and i < len(b) and a[i] == b[i] and a[i] in _OPEN:
+        i += 1
+    j = 0
+    while j < len(a) - i and j < len(b) - i and a[-1 - j] == b[-1 - j] and a[-1 - j] in _CLOSE:
+        j += 1
+    return a[:i] + PLACEHOLDER + (a[len(a) - j :] if j else "")
