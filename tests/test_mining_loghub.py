@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from logmarketd.mining import Miner, extract_variables
+
 from tests.bench.loghub import FORMATS, grouping_accuracy, load_system, ours
 
 
@@ -21,3 +23,11 @@ def test_grouping_accuracy_metric() -> None:
     assert grouping_accuracy(["x", "x", "y", "z"], truth) == 1.0
     assert grouping_accuracy(["x", "x", "x", "z"], truth) == 0.25
     assert grouping_accuracy(["x", "y", "z", "w"], truth) == 0.5
+
+
+def test_every_line_fits_its_final_template() -> None:
+    """Each line's variables can be read back from its final template (no lost text)."""
+    for name in FORMATS:
+        contents, _ = load_system(name)
+        for content, (_, template) in zip(contents, Miner().label(contents), strict=True):
+            assert extract_variables(template, content) is not None, (name, template, content)

@@ -10,12 +10,20 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable
+from dataclasses import astuple
 from pathlib import Path
 from typing import Protocol
 
 from logmarketd.mining.templates import TemplateRow
 
-__all__ = ["TEMPLATES_DDL", "MemoryTemplateStore", "SqliteTemplateStore", "TemplateStore"]
+__all__ = [
+    "TEMPLATES_DDL",
+    "TEMPLATES_SELECT",
+    "TEMPLATES_UPSERT",
+    "MemoryTemplateStore",
+    "SqliteTemplateStore",
+    "TemplateStore",
+]
 
 # For the store's migrations. ``superseded_by`` links a template that was generalised (or
 # merged into a more general one) to its successor; live templates have NULL there.
@@ -31,7 +39,9 @@ CREATE TABLE templates (
 CREATE INDEX templates_live ON templates (last_seen) WHERE superseded_by IS NULL;
 """
 
-_UPSERT = """
+# Parameters: the fields of a TemplateRow in order (``dataclasses.astuple(row)``). Counts
+# are absolute, so replaying a save is harmless.
+TEMPLATES_UPSERT = """
 INSERT INTO templates (template_id, template, count, first_seen, last_seen, superseded_by)
 VALUES (?, ?, ?, ?, ?, ?)
 ON CONFLICT (template_id) DO UPDATE SET
@@ -40,6 +50,12 @@ ON CONFLICT (template_id) DO UPDATE SET
     last_seen = max(templates.last_seen, excluded.last_seen),
     superseded_by = excluded.superseded_by
 """
+
+
+TEMPLATES_SELECT = (
+    "SELECT template_id, template, count, first_seen, last_seen, superseded_by"
+    " FROM templates ORDER BY last_seen"
+)
 
 
 class TemplateStore(Protocol):
@@ -106,27 +122,11 @@ class SqliteTemplateStore:
     def save(self, rows: Iterable[TemplateRow]) -> None:
         """Upsert rows in one transaction."""
         with self._db:
-            self._db.executemany(
-                _UPSERT,
-                [
-                    (
-                        r.template_id,
-                        r.template,
-                        r.count,
-                        r.first_seen,
-                        r.last_seen,
-                        r.superseded_by,
-                    )
-                    for r in rows
-                ],
-            )
+            self._db.executemany(TEMPLATES_UPSERT, [astuple(r) for r in rows])
 
     def load(self) -> list[TemplateRow]:
         """Every stored row."""
-        cur = self._db.execute(
-            "SELECT template_id, template, count, first_seen, last_seen, superseded_by"
-            " FROM templates ORDER BY last_seen"
-        )
+        cur = self._db.execute(TEMPLATES_SELECT)
         return [TemplateRow(*row) for row in cur]
 
     def contains(self, template_id: str) -> bool:
