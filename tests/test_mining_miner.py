@@ -134,3 +134,14 @@ def test_window_digest_folds_a_generalised_template() -> None:
     entries = digest.entries()
     assert [e.template for e in entries][-1] == "login by <*>"
     assert sum(e.count for e in entries) == 3
+
+
+def test_match_looks_up_without_learning() -> None:
+    """``match`` finds a known template and changes nothing; unknown lines give None."""
+    m = Miner()
+    m.add("disk /dev/sda1 is full", 1.0)
+    before = m.templates()
+    found = m.match("disk /dev/sdb9 is full")
+    assert found is not None and found.template == "disk <*> is full"
+    assert m.match("completely different words here") is None
+    assert m.templates() == before
