@@ -37,6 +37,7 @@ from logmarketd.mining import Masker
         ("from /10.250.19.102:54106 and msra-sa-41/10.190.173.170:9000", "from <*> and <*>"),
         ("connect to MSRA-SA-41.fareast.corp.microsoft.com:8030.", "connect to <*>."),
         ("lease from 00:11:43:e3:ba:c3 via eth1", "lease from <*> via eth<*>"),
+        ("chip FF:F2:9F:16:EB:AE:00:0D:60:E9:14:51 ok", "chip <*> ok"),
         ("state.clipTopAmount:12 ok", "state.clipTopAmount:<*> ok"),
         ("name an123 an124 an125 an126", "name <*>"),
         ('"GET /v2/servers/detail HTTP/1.1" status: 200', '"GET <*>" status: <*>'),

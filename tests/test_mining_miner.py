@@ -145,3 +145,14 @@ def test_match_looks_up_without_learning() -> None:
     assert found is not None and found.template == "disk <*> is full"
     assert m.match("completely different words here") is None
     assert m.templates() == before
+
+
+def test_a_word_filling_a_masked_slot_is_the_same_event() -> None:
+    """``chdir(pwd)`` fits ``chdir(<*>)``; dot leaders name their value's key."""
+    m = Miner()
+    a = m.add("LOGIN chdir(/home/bob/x) failed", 0.0)
+    b = m.add("LOGIN chdir(pwd) failed", 0.0)
+    assert a.template_id == b.template_id
+    c = m.add("icache prefetch depth......0", 0.0)
+    d = m.add("icache prefetch threshold....0", 0.0)
+    assert c.template_id != d.template_id

@@ -43,7 +43,11 @@ DEFAULT_PATTERNS: Sequence[tuple[str, str]] = (
     ),
     ("email", r"\b[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b"),
     ("uuid", rf"\b{_HEX}{{8}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{12}}\b"),
-    ("mac", r"(?<![\w:-])[0-9a-fA-F]{2}(?:[:-][0-9a-fA-F]{2}){5}(?![\w:-])"),
+    # MAC addresses and other hardware ids written as hex pairs (FF:F2:9F:16:EB:...).
+    (
+        "mac",
+        r"(?<![\w:-])[0-9a-fA-F]{2}(?P<sep>[:-])[0-9a-fA-F]{2}(?:(?P=sep)[0-9a-fA-F]{2}){2,}(?![\w:-])",
+    ),
     (
         "ipv6",
         rf"(?<![\w:.])(?:(?:{_HEX}{{1,4}}:){{7}}{_HEX}{{1,4}}"

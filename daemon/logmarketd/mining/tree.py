@@ -39,7 +39,7 @@ def _similarity(tpl: list[str], toks: list[str]) -> float:
         else:
             continue
         compared += 1
-        if a == b:
+        if a == b or _fits(a, b):
             same += 1
     if compared:
         return same / compared
@@ -95,14 +95,27 @@ def _variable(token: str) -> bool:
     Two different ids at one position (``rdd_<*>_<*>`` / ``broadcast_<*>_piece<*>``) need
     no evidence to become ``<*>``, but they still count against the similarity, so that
     ``HTTPS`` / ``SOCKS<*>`` are two events. A token that starts with a key (``uid=<*>``,
-    ``isOverlap:<*>``) names its variable: the key is a constant, and so is the token.
+    ``isOverlap:<*>``, ``threshold......<*>``) names its variable: the key is a constant,
+    and so is the token.
     """
     cut = len(token)
-    for mark in "=:":
+    for mark in _KEY_MARKS:
         k = token.find(mark)
         if 0 <= k < cut:
             cut = k
-    return PLACEHOLDER in token[:cut] if cut < len(token) else PLACEHOLDER in token
+    return PLACEHOLDER in token[:cut]
+
+
+_KEY_MARKS = ("=", ":", "..")
+
+
+def _fits(pattern: str, token: str) -> bool:
+    """Whether ``token`` is ``pattern`` with its one ``<*>`` filled (``chdir(pwd)``)."""
+    k = pattern.find(PLACEHOLDER)
+    if k < 0 or PLACEHOLDER in token or pattern.count(PLACEHOLDER) != 1:
+        return False
+    head, tail = pattern[:k], pattern[k + 3 :]
+    return len(token) > len(head) + len(tail) and token.startswith(head) and token.endswith(tail)
 
 
 def differing(tpl: list[str], toks: list[str]) -> list[int]:
@@ -110,7 +123,12 @@ def differing(tpl: list[str], toks: list[str]) -> list[int]:
     return [
         i
         for i, (a, b) in enumerate(zip(tpl, toks, strict=True))
-        if a != b and a != PLACEHOLDER and b != PLACEHOLDER and not (_variable(a) and _variable(b))
+        if a != b
+        and a != PLACEHOLDER
+        and b != PLACEHOLDER
+        and not (_variable(a) and _variable(b))
+        and not _fits(a, b)
+        and not _fits(b, a)
     ]
 
 
