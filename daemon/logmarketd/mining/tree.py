@@ -137,7 +137,7 @@ def generalise(tpl: list[str], toks: list[str]) -> list[str]:
 
     Punctuation both tokens share around the value stays (``[<*>]``, ``<*>,``).
     """
-    return [a if a == b else _cover(a, b) for a, b in zip(tpl, toks, strict=True)]
+    return [_cover(a, b) for a, b in zip(tpl, toks, strict=True)]
 
 
 _OPEN = "([{'\""
@@ -145,6 +145,10 @@ _CLOSE = ")]}'\",;:."
 
 
 def _cover(a: str, b: str) -> str:
+    if a == b or _fits(a, b):
+        return a
+    if _fits(b, a):
+        return b
     i = 0
     while i < len(a) and i < len(b) and a[i] == b[i] and a[i] in _OPEN:
         i += 1
