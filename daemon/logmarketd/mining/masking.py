@@ -88,9 +88,14 @@ DEFAULT_PATTERNS: Sequence[tuple[str, str]] = (
         r"|(?<![\w\\])'[^'\n]*'(?![\w])",
     ),
     ("bool", r"(?<![\w-])(?i:true|false|null)(?![\w-])"),
-    ("kv", r"(?<=[\w\]]=)(?:[^\s,;()\[\]{}\"'=]+|\{[^{}\s]*\}|\([^()\s]*\)|\[[^\[\]\s]*\])+"),
+    # A value directly followed by "(" names a constructor (bounds=Rect(0, 0)): kept.
+    (
+        "kv",
+        r"(?<=[\w\]]=)(?>[^\s,;()\[\]{}\"'=]+|\{[^{}\s]*\}|\([^()\s]*\)|\[[^\[\]\s]*\])+"
+        r"(?!\()",
+    ),
     # Ids joined by underscores (blk_-123, attempt_1445_0020_m_000000_0) are one value.
-    ("ident", r"(?<![\w-])(?=[\w-]*(?:_-?\d|\d_))[\w-]*\w"),
+    ("ident", r"(?<![\w-])(?=[\w-]*_-?\d)[\w-]*\w"),
     ("number", r"(?<![\w.])[-+]?\d+(?:\.\d+)*(?![\w])"),
     ("digits", r"(?<![A-Za-z0-9])-\d+|\d+"),
 )
