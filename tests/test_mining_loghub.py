@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+from bench.loghub import FORMATS, grouping_accuracy, load_system, ours
 from logmarketd.mining import Miner, extract_variables
-
-from tests.bench.loghub import FORMATS, grouping_accuracy, load_system, ours
 
 
 def test_grouping_accuracy_meets_the_targets() -> None:
