@@ -31,8 +31,8 @@ _UNIT_TIME = r"(?:ms|us|µs|ns|msecs?|secs?|seconds?|s|mins?|minutes?|h|hrs?|hou
 _NUM = r"[-+]?\d+(?:\.\d+)?"
 _METHODS = ("GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS", "CONNECT", "TRACE")
 
-# (name, regex). The quoted-value and key=value rules keep their delimiters (replacement
-# below), every other match becomes one placeholder.
+# (name, regex). Every match becomes one placeholder; a quoted value keeps its quotes
+# (see _replace) and a key=value keeps its key (the value pattern looks behind for it).
 DEFAULT_PATTERNS: Sequence[tuple[str, str]] = (
     ("url", r"\b[a-zA-Z][a-zA-Z0-9+.-]{1,15}://[^\s\"'<>]+"),
     # An HTTP request line keeps its method ("GET <*>" and "POST <*>" are two events).
@@ -166,7 +166,12 @@ class Masker:
         return out
 
     def mask_with_values(self, text: str) -> tuple[str, list[str]]:
-        """Return the masked text and the masked-out values, left to right."""
+        """The masked text and the masked-out values, left to right.
+
+        Runs of adjacent placeholders are not merged here (one value per match), so the
+        text can differ from :meth:`mask`'s; the miner reads a message's values from its
+        template instead (:func:`~logmarketd.mining.templates.extract_variables`).
+        """
         values: list[str] = []
         parts: list[str] = []
         last = 0
