@@ -221,8 +221,13 @@ def main(argv: list[str] | None = None) -> int:
     print(row.rstrip("|"))
     low = min(r["ga"] for r in totals["ours"])
     speed = [o["lps"] / d["lps"] for o, d in zip(totals["ours"], totals["drain3"], strict=True)]
+    cold = [o["cold"] / d["cold"] for o, d in zip(totals["ours"], totals["drain3"], strict=True)]
     print(
         f"ours: lowest GA {low:.3f}; speed vs drain3 default x{min(speed):.1f} .. x{max(speed):.1f}"
+    )
+    print(
+        "(lines/s: a fresh miner in a warm process; first runs in this process, ours vs"
+        f" drain3 default: x{min(cold):.1f} .. x{max(cold):.1f})"
     )
 
     contents, _ = load_system("HDFS", args.data)
