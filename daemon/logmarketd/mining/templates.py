@@ -29,9 +29,10 @@ def template_id(text: str) -> str:
 class TemplateRow:
     """One template as plain data: what the store persists and the miner is rebuilt from.
 
-    ``superseded_by`` is set when the template was generalised into another one (its
-    history is kept so that ids handed out earlier stay resolvable); a live template has
-    ``None``. ``evictions`` counts how often this template was evicted from memory.
+    ``superseded_by`` is set when the template was generalised into (or merged into)
+    another one: its row is kept so that ids handed out earlier stay resolvable; a live
+    template has ``None``. ``count`` is absolute (lines seen so far), so saving is
+    idempotent.
     """
 
     template_id: str
