@@ -1,0 +1,30 @@
+"""Properties over arbitrary text: the miner never fails and never loses a message's text."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from logmarketd.mining import Masker, Miner, extract_variables
+
+WORDS = st.sampled_from(
+    ["user", "root", "failed", "from", "port", "=", "id=7", "0x1f", "10.0.0.1", '"a b"', "-"]
+)
+LINES = st.one_of(st.text(max_size=80), st.lists(WORDS, max_size=8).map(" ".join))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(LINES, min_size=1, max_size=12))
+def test_every_message_fits_its_template(lines: list[str]) -> None:
+    """Any text gets a template, and its variables read back from that template."""
+    miner = Miner()
+    for line, (_, template) in zip(lines, miner.label(lines), strict=True):
+        assert extract_variables(template, line) is not None, (template, line)
+
+
+@settings(max_examples=300, deadline=None)
+@given(LINES)
+def test_masking_is_idempotent(line: str) -> None:
+    """Masking a masked message changes nothing more."""
+    masker = Masker()
+    once = masker.mask(line)
+    assert masker.mask(once) == once
