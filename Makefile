@@ -26,7 +26,12 @@ test: $(STAMP) lint typecheck
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)
-	$(BIN)/python -m tests.bench.run_all
+	$(BIN)/python -m tests.bench.handler
+	$(BIN)/python -m tests.bench.ingest
+	$(BIN)/python -m tests.bench.loghub
+	$(BIN)/python -m tests.bench.miner_stream
+	$(BIN)/python -m tests.bench.redact
+	$(BIN)/python -m tests.bench.marketplace
 
 clean:
 	rm -rf $(VENV) .logmarket .pytest_cache .mypy_cache .ruff_cache

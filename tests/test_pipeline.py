@@ -73,6 +73,15 @@ def test_app_records_become_analyses_and_leave_the_inbox(short_tmp: Path) -> Non
         assert len(bodies) == len(ws)
         errors = [e for b in bodies for e in b["aiInsights"]["errorPatterns"]]
         assert any("KeyError" in e["pattern"] for e in errors), errors
+        # Repeats collapse into one template, counted across windows and kept in the store.
+        with contextlib.closing(sqlite3.connect(d.db)) as conn:
+            templates = dict(conn.execute("SELECT template, count FROM templates"
+                                          " WHERE superseded_by IS NULL").fetchall())  # fmt: skip
+            digests = [json.loads(r[0]) for r in conn.execute("SELECT digest FROM windows")]
+        get_orders = [t for t in templates if t.startswith("GET ")]
+        assert len(get_orders) == 1 and templates[get_orders[0]] == 100, templates
+        first = digests[0][0]
+        assert first["count"] == 40 and first["new"] is True and first["examples"]
     finally:
         d.stop()
 

@@ -12,6 +12,11 @@ inbox rows below every open window are deleted in that transaction too (raw reco
 kept after analysis). After a crash the pipeline re-reads the inbox and skips what each key
 already consumed, so no record is analysed twice and none is lost.
 
+Each record also goes through the template miner: the window keeps a digest (template,
+count, first/last time, a few example values; the "new" templates never seen in this store),
+stored with the window, and the templates with their counts are saved in the same
+transaction.
+
 Over ``MAX_LOGS_PER_HOUR`` a window is still analysed and recorded, but not auto-paid.
 """
 
@@ -19,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import time
 from dataclasses import dataclass, field
@@ -30,6 +36,7 @@ import structlog
 
 from logmarketd.inbox import InboxWriter
 from logmarketd.marketplace import Marketplace, RateLimitedError
+from logmarketd.mining import TEMPLATES_SELECT, TEMPLATES_UPSERT, Miner, TemplateRow, WindowDigest
 from logmarketd.models import SOURCES, Source
 from logmarketd.pipeline_schema import PIPELINE_DDL
 from logmarketd.store import Store
@@ -75,6 +82,17 @@ class _Window:
     last: Pos = (0, 0)
     lines: list[str] = field(default_factory=list)
     chars: int = 0
+    digest: WindowDigest = field(default_factory=WindowDigest)
+
+
+def _digest_json(digest: WindowDigest, limit: int = 50) -> str:
+    entries = sorted(digest.entries(), key=lambda e: -e.count)[:limit]
+    return json.dumps([
+        {"templateId": e.template_id, "template": e.template, "count": e.count,
+         "firstTs": e.first_ts, "lastTs": e.last_ts, "new": e.is_new_template,
+         "examples": e.examples}
+        for e in entries
+    ])  # fmt: skip
 
 
 class Pipeline:
@@ -103,9 +121,12 @@ class Pipeline:
         self.next_row = 0
         self.analysed = 0
         self.failures = 0
+        self.miner = Miner()
         self._stop = asyncio.Event()
 
     async def run(self) -> None:
+        rows = await self.store.fetchall(TEMPLATES_SELECT)
+        self.miner = Miner.from_rows([TemplateRow(*r) for r in rows])
         rows = await self.store.fetchall("SELECT key, row_id, rec_index FROM window_cursors")
         self.cursors = {tuple(json.loads(k)): (r, i) for k, r, i in rows}
         while not self._stop.is_set():
@@ -151,6 +172,9 @@ class Pipeline:
         window = self.windows.get(key)
         if window is None:
             window = self.windows[key] = _Window(key, now, pos)
+        ts = rec.get("ts")
+        stamp = float(ts) if isinstance(ts, int | float) else now
+        window.digest.add(self.miner.add(str(rec.get("message", "")), stamp), stamp)
         text = render_record(rec)
         window.lines.append(text)
         window.chars += len(text) + 1
@@ -187,11 +211,16 @@ class Pipeline:
                 " SET row_id = excluded.row_id, rec_index = excluded.rec_index",
                 (_key_text(window.key), *window.last),
             )
+            entries = window.digest.entries()
             await conn.execute(
-                "INSERT INTO windows VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO windows VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (analysis_id, _key_text(window.key), *window.first, *window.last,
-                 len(window.lines), reason, time.time()),
+                 len(window.lines), reason, time.time(), len(entries),
+                 sum(1 for e in entries if e.is_new_template), _digest_json(window.digest)),
             )  # fmt: skip
+            await conn.executemany(
+                TEMPLATES_UPSERT, [dataclasses.astuple(r) for r in self.miner.export_rows()]
+            )
             async with conn.execute(
                 "SELECT COALESCE(SUM(n_records), 0) FROM inbox WHERE id < ?", (low_water,)
             ) as cur:

@@ -19,6 +19,9 @@ CREATE TABLE windows (
     last_index  INTEGER NOT NULL,
     n_records   INTEGER NOT NULL,
     closed_by   TEXT NOT NULL,
-    created     REAL NOT NULL
+    created     REAL NOT NULL,
+    templates     INTEGER NOT NULL,
+    new_templates INTEGER NOT NULL,
+    digest        TEXT NOT NULL
 );
 """

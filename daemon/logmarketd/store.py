@@ -21,6 +21,7 @@ from logmarketd.auth import API_KEYS_DDL
 from logmarketd.errors import StartupError
 from logmarketd.events import OUTBOX_DDL
 from logmarketd.ledger_schema import LEDGER_DDL
+from logmarketd.mining.persistence import TEMPLATES_DDL
 from logmarketd.pipeline_schema import PIPELINE_DDL
 
 __all__ = ["SCHEMA_VERSION", "Store"]
@@ -60,6 +61,7 @@ _MIGRATIONS: list[str] = [
     API_KEYS_DDL,
     OUTBOX_DDL,
     PIPELINE_DDL,
+    TEMPLATES_DDL,
 ]
 
 SCHEMA_VERSION = len(_MIGRATIONS)
