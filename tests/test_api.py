@@ -295,3 +295,19 @@ def _raw_headers(d: DaemonProcess, path: str, body: Any, token: str) -> dict[str
             return dict(resp.headers)
     except urllib.error.HTTPError as exc:
         return dict(exc.headers)
+
+
+def test_metrics_cover_analysis_payments_and_events(market: DaemonProcess) -> None:
+    """/metrics after real work: analysis latency histogram, payments, money, events."""
+    admin = market.admin_token
+    _, a = post(market, "/analyze", {"source": "build", "logContent":
+                SAMPLE["build-gcc-error.log"].replace("eval.c", "exec.c"), "subPKPId": "olga"},
+                admin)  # fmt: skip
+    if not a["paid"] and a["paymentAmount"] > 0:
+        post(market, f"/pay/{a['id']}", None, admin)
+    m = market.metrics()
+    assert m['logmarket_analysis_seconds_count{path="api"}'] >= 1
+    assert m['logmarket_analyses_total{source="build"}'] >= 1
+    assert m["logmarket_payments_total"] >= 1 and m["logmarket_paid_dollars_total"] > 0
+    assert m["logmarket_events_published_total"] >= 2
+    assert "logmarket_inbox_depth" in m and "logmarket_connections" in m

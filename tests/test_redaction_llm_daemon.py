@@ -85,6 +85,7 @@ async def test_model_enriches_without_seeing_secrets_or_moving_the_price() -> No
                 http, "POST", rules.url + "/npe/log-marketplace/analyze", body,
                 token=rules.admin_token)  # fmt: skip
             stored = _db_text(llm.db)
+            llm_metrics = await asyncio.to_thread(llm.metrics)
         finally:
             await asyncio.to_thread(llm.stop)
             await asyncio.to_thread(rules.stop)
@@ -105,3 +106,5 @@ async def test_model_enriches_without_seeing_secrets_or_moving_the_price() -> No
     assert with_llm["valueScore"] == rules_only["valueScore"]
     assert with_llm["pricing"]["bonuses"] == rules_only["pricing"]["bonuses"]
     assert AWS_KEY not in stored and PASSWORD not in stored
+    assert llm_metrics["logmarket_llm_calls_total"] >= 1
+    assert llm_metrics["logmarket_llm_tokens_total"] > 0

@@ -24,6 +24,7 @@ from logmarketd.errors import LogmarketdError
 from logmarketd.ledger import Ledger, PaymentResult, to_micros
 from logmarketd.llm.enrich import Enricher
 from logmarketd.llm.groups import apply_to_insights, groups_from_insights
+from logmarketd.metrics import Metrics
 from logmarketd.models import AIInsights, LogAnalysis, Source
 from logmarketd.pricing import PriceBreakdown, PricingRules, earned_bonuses, price
 from logmarketd.redact import Redactor
@@ -128,8 +129,10 @@ class Marketplace:
         *,
         redactor: Redactor,
         enrich: Enrich | None = None,
+        metrics: Metrics | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        self.metrics = metrics
         self.redactor = redactor
         self.enrich = enrich
         self.store = store
@@ -171,6 +174,7 @@ class Marketplace:
         inside the same transaction (the window pipeline records its progress there)."""
         if not simulated:
             await self.check_rate(sub_pkp_id)
+        started = time.perf_counter()
         analysis = await asyncio.to_thread(self.analyzer, content, source, sub_pkp_id, frozenset())
         fps = fingerprints_of(analysis)
         known = await self._known(fps)
@@ -223,7 +227,17 @@ class Marketplace:
                 update={"paid": True, "paid_at": payment.transaction.timestamp}
             )
             self.publish(payment.events)
+            self._count_payment(payment)
+        if self.metrics is not None:
+            self.metrics.analyses.labels(source).inc()
+            path = "window" if in_tx is not None else "api"
+            self.metrics.analysis_seconds.labels(path).observe(time.perf_counter() - started)
         return Submission(analysis, breakdown, payment)
+
+    def _count_payment(self, payment: PaymentResult) -> None:
+        if self.metrics is not None and payment.created:
+            self.metrics.payments.inc()
+            self.metrics.paid_dollars.inc(float(payment.transaction.amount))
 
     async def pay(self, analysis_id: str) -> PaymentResult:
         """Pay an analysis (idempotent: paying again returns the first transaction)."""
@@ -238,6 +252,7 @@ class Marketplace:
                 await self.attribute(conn, analysis, result.transaction.amount)
         if result.created:
             self.publish(result.events)
+            self._count_payment(result)
         return result
 
     async def _known(self, fps: list[str]) -> frozenset[str]:

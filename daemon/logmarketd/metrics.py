@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from typing import Literal
+
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -10,6 +13,8 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 __all__ = ["REJECT_REASONS", "Metrics"]
 
@@ -68,6 +73,26 @@ class Metrics:
         self.inbox_queue = Gauge(
             "logmarket_inbox_queue_batches", "Batches waiting for the inbox writer", registry=r
         )
+        self.analysis_seconds = Histogram(
+            "logmarket_analysis_seconds",
+            "Time to analyse, price and record one log, by path (api or window)",
+            ["path"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=r,
+        )
+        self.analyses = Counter(
+            "logmarket_analyses", "Logs analysed, by source", ["source"], registry=r
+        )
+        self.payments = Counter("logmarket_payments", "Payments made", registry=r)
+        self.paid_dollars = Counter(
+            "logmarket_paid_dollars", "Money paid to Sub-PKPs, in US dollars", registry=r
+        )
+        self.windows = Counter(
+            "logmarket_windows", "Windows closed and analysed, by reason", ["closed_by"], registry=r
+        )
+        self.pipeline_failures = Counter(
+            "logmarket_pipeline_failures", "Pipeline steps that failed (retried)", registry=r
+        )
         self.commit_seconds = Histogram(
             "logmarket_inbox_commit_seconds",
             "Time to commit one group of batches",
@@ -75,5 +100,48 @@ class Metrics:
             registry=r,
         )
 
+    def watch(
+        self,
+        name: str,
+        documentation: str,
+        kind: Literal["counter", "gauge"],
+        read: Callable[[], float | dict[str, float]],
+        label: str = "kind",
+    ) -> None:
+        """A metric read at scrape time from another stage's own counters."""
+        self.registry.register(_Watched(name, documentation, kind, read, label))
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class _Watched(Collector):
+    def __init__(
+        self,
+        name: str,
+        documentation: str,
+        kind: Literal["counter", "gauge"],
+        read: Callable[[], float | dict[str, float]],
+        label: str,
+    ) -> None:
+        self.name, self.documentation, self.kind, self.read, self.label = (
+            name, documentation, kind, read, label,
+        )  # fmt: skip
+
+    def collect(self) -> Iterator[Metric]:
+        value = self.read()
+        labels = [self.label] if isinstance(value, dict) else None
+        family: CounterMetricFamily | GaugeMetricFamily
+        if self.kind == "counter":
+            family = CounterMetricFamily(self.name, self.documentation, labels=labels)
+        else:
+            family = GaugeMetricFamily(self.name, self.documentation, labels=labels)
+        if isinstance(value, dict):
+            for key, v in sorted(value.items()):
+                family.add_metric([key], v)
+        else:
+            family.add_metric([], value)
+        yield family
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(())

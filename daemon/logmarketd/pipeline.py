@@ -135,6 +135,8 @@ class Pipeline:
                 await self._close_due(time.time())
             except Exception:  # one bad window must not end the stage; counted and logged
                 self.failures += 1
+                if self.market.metrics is not None:
+                    self.market.metrics.pipeline_failures.inc()
                 log.exception("pipeline step failed")
                 read = 0
             if not read:
@@ -236,6 +238,8 @@ class Pipeline:
         await self.market.submit(content, src, sub, auto_pay=auto_pay, in_tx=in_tx)
         self.cursors[window.key] = window.last
         self.inbox.consumed(deleted[0])
+        if self.market.metrics is not None:
+            self.market.metrics.windows.labels(reason).inc()
         self.analysed += 1
         log.info("window analysed", sub_pkp=sub, source=source, records=len(window.lines),
                  closed_by=reason)  # fmt: skip

@@ -171,12 +171,30 @@ class Daemon:
                 daily_token_budget=s.llm_daily_token_budget,
             )  # fmt: skip
             self._llm_cache = await SqliteCache.open(s.state_dir / "llm-cache.db")
-            enrich = llm_enrich(
-                build_enricher(config, redactor=self.redactor, cache=self._llm_cache)
-            )
+            enricher = build_enricher(config, redactor=self.redactor, cache=self._llm_cache)
+            enrich = llm_enrich(enricher)
+            st = enricher.stats
+            m = self.metrics
+            m.watch("logmarket_llm_calls", "Model requests", "counter", lambda: st.calls)
+            m.watch("logmarket_llm_tokens", "Model tokens spent", "counter", lambda: st.tokens)
+            m.watch("logmarket_llm_cache_hits", "Enrichments served from the cache", "counter",
+                    lambda: st.cache_hits)  # fmt: skip
+            m.watch("logmarket_llm_fallbacks", "Groups left to the rules, by reason", "counter",
+                    lambda: {k: float(v) for k, v in st.fallbacks.items()}, "reason")  # fmt: skip
+        bus = self.bus
+        self.metrics.watch("logmarket_events_published", "Events handed to live listeners",
+                           "counter", lambda: bus.published)  # fmt: skip
+        self.metrics.watch("logmarket_events_dropped", "Events slow live listeners lost",
+                           "counter", lambda: bus.dropped)  # fmt: skip
+        hooks = self.webhooks
+        if hooks is not None:
+            self.metrics.watch("logmarket_webhook_deliveries", "Webhook events delivered",
+                               "counter", lambda: hooks.delivered)  # fmt: skip
+            self.metrics.watch("logmarket_webhook_failures", "Webhook delivery attempts failed",
+                               "counter", lambda: hooks.failures)  # fmt: skip
         return Marketplace(
             self._store, ledger, s, rules_analyzer(s, self.redactor), self._published,
-            redactor=self.redactor, enrich=enrich,
+            redactor=self.redactor, enrich=enrich, metrics=self.metrics,
         )  # fmt: skip
 
     def _published(self, events: list[Event]) -> None:
