@@ -8,6 +8,7 @@ import argparse
 import asyncio
 import os
 import sys
+import typing
 from pathlib import Path
 
 from logmarketd.errors import ConfigError
@@ -39,7 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "socket_mode":
             default = oct(default)
         help_text = f"{field.description} [env: {envs}] (default: {default})"
-        if field.annotation is bool:
+        if typing.get_origin(field.annotation) is list:
+            parser.add_argument(flag, action="append", default=argparse.SUPPRESS,
+                                help=help_text + " (repeatable)", dest=name)  # fmt: skip
+        elif field.annotation is bool:
             parser.add_argument(
                 flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
                 help=help_text, dest=name,
