@@ -16,15 +16,16 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiosqlite
 
 from logmarketd.errors import LogmarketdError
 from logmarketd.ledger import Ledger, PaymentResult, to_micros
-from logmarketd.llm.enrich import Enricher
-from logmarketd.llm.groups import apply_to_insights, groups_from_insights
 from logmarketd.metrics import Metrics
+
+if TYPE_CHECKING:
+    from logmarketd.llm.enrich import Enricher
 from logmarketd.models import AIInsights, LogAnalysis, Source
 from logmarketd.pricing import PriceBreakdown, PricingRules, earned_bonuses, price
 from logmarketd.redact import Redactor
@@ -65,6 +66,9 @@ Enrich = Callable[[AIInsights], Awaitable[AIInsights]]
 
 
 def llm_enrich(enricher: Enricher) -> Enrich:
+    # Imported here: the model SDKs take seconds to import, and only a configured model needs them.
+    from logmarketd.llm.groups import apply_to_insights, groups_from_insights
+
     async def enrich(insights: AIInsights) -> AIInsights:
         groups = groups_from_insights(insights)
         if not groups:

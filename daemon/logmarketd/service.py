@@ -15,6 +15,7 @@ import os
 import signal
 import socket
 from collections.abc import Callable
+from typing import Any
 
 import structlog
 from aiohttp import web
@@ -29,9 +30,6 @@ from logmarketd.http import make_app
 from logmarketd.inbox import InboxWriter
 from logmarketd.ingest import IngestServer, bind_unix_socket
 from logmarketd.ledger import Ledger
-from logmarketd.llm.cache import SqliteCache
-from logmarketd.llm.config import LLMConfig
-from logmarketd.llm.enrich import build_enricher
 from logmarketd.marketplace import Marketplace, llm_enrich, rules_analyzer
 from logmarketd.metrics import Metrics
 from logmarketd.pipeline import Pipeline
@@ -66,7 +64,7 @@ class Daemon:
         self._outbox: OutboxReader | None = None
         self.market: Marketplace | None = None
         self.webhooks: WebhookDeliverer | None = None
-        self._llm_cache: SqliteCache | None = None
+        self._llm_cache: Any = None  # logmarketd.llm.cache.SqliteCache, when a model is set
         self.pipeline: Pipeline | None = None
         self._pipeline_task: asyncio.Task[None] | None = None
         self.admin_token: str | None = None
@@ -165,6 +163,11 @@ class Daemon:
         )
         enrich = None
         if s.llm_provider != "rules":
+            # Imported only when a model is configured: the SDKs cost seconds at startup.
+            from logmarketd.llm.cache import SqliteCache
+            from logmarketd.llm.config import LLMConfig
+            from logmarketd.llm.enrich import build_enricher
+
             config = LLMConfig(
                 provider=s.llm_provider, model=s.llm_model, base_url=s.llm_base_url,
                 timeout=s.llm_timeout, max_concurrency=s.llm_max_concurrency,
