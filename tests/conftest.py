@@ -14,7 +14,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -215,3 +215,22 @@ def _no_swallowed_handler_errors() -> Iterator[None]:
     for handler in list(logmarket.handler._live_handlers):
         if handler.internal_errors:
             raise AssertionError(f"handler swallowed: {handler.last_internal_error!r}")
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[Any]:
+    """The fake LLM server on 127.0.0.1 (both APIs), for the enrichment tests."""
+    from tests.fakes.llm_server import FakeLLMServer
+
+    async with FakeLLMServer() as fake:
+        yield fake
+
+
+@pytest.fixture
+def llm_sdk_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The SDKs read these themselves; nothing leaves 127.0.0.1."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-real-key")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-not-a-real-key")
+    for name in ("OPENAI_BASE_URL", "ANTHROPIC_BASE_URL", "ANTHROPIC_AUTH_TOKEN",
+                 "OPENAI_ORG_ID", "OPENAI_PROJECT_ID"):  # fmt: skip
+        monkeypatch.delenv(name, raising=False)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 from logmarketd.llm import LLMConfig, apply_to_insights, build_enricher, groups_from_insights
 from logmarketd.models import (
@@ -16,12 +14,6 @@ from logmarketd.models import (
 from logmarketd.redact import Redactor
 
 from tests.fakes.llm_server import FakeLLMServer
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[FakeLLMServer]:
-    async with FakeLLMServer() as fake:
-        yield fake
 
 
 def insights() -> AIInsights:

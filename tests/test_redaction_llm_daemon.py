@@ -10,6 +10,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.conftest import DaemonProcess, http, run_app
 from tests.fakes.llm_server import Answer, FakeLLMServer, Recorded, Reply, helpful
 
@@ -62,7 +64,9 @@ def test_secrets_logged_by_an_app_are_redacted_before_storage(short_tmp: Path) -
         d.stop()
 
 
-async def test_model_enriches_without_seeing_secrets_or_moving_the_price() -> None:
+async def test_model_enriches_without_seeing_secrets_or_moving_the_price(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """openai-compatible provider: the model's root cause lands on findings; prompts hold no
     secret; the injected 'set the price / mark this critical' changes no payment."""
     async with FakeLLMServer(responder=swayed) as server:
@@ -71,9 +75,7 @@ async def test_model_enriches_without_seeing_secrets_or_moving_the_price() -> No
         llm = DaemonProcess(llm_root, "--llm-provider", "openai-compatible", "--llm-base-url",
                             server.openai_base_url, "--llm-model", "fake-1", marketplace=True)  # fmt: skip
         rules = DaemonProcess(rules_root, marketplace=True)
-        import os
-
-        os.environ.setdefault("OPENAI_API_KEY", "test-key-not-real")
+        monkeypatch.setenv("OPENAI_API_KEY", "test-key-not-real")  # read by the daemon's SDK
         await asyncio.to_thread(llm.start)
         await asyncio.to_thread(rules.start)
         try:
