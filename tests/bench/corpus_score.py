@@ -86,7 +86,10 @@ def score_corpus(root: Path = ROOT) -> Totals:
         for lab in labels["expect"]:
             t.expected[lab["agent"]] += 1
         if not log.exists():
-            t.misses.extend(f"{name}: log missing ({lab['agent']} {lab['contains']})" for lab in labels["expect"])
+            t.misses.extend(
+                f"{name}: log missing ({lab['agent']} {lab['contains']})"
+                for lab in labels["expect"]
+            )
             continue
         start = time.perf_counter()
         report = analyze_log_report(log.read_text("utf-8", "replace"), labels["source"])
@@ -106,7 +109,9 @@ def score_corpus(root: Path = ROOT) -> Totals:
                 if lab["location"].lower() in str(hit.get("location") or "").lower():
                     t.loc_right += 1
                 else:
-                    t.misses.append(f"{name}: location {hit.get('location')!r}, expected {lab['location']!r}")
+                    t.misses.append(
+                        f"{name}: location {hit.get('location')!r}, expected {lab['location']!r}"
+                    )
         for f in found:
             agent = str(f.get("agentId"))
             t.findings[agent] += 1
@@ -138,13 +143,17 @@ def main(argv: list[str]) -> int:
     t = score_corpus()
     print(f"{'agent':22} {'precision':>9} {'recall':>7} {'findings':>8} {'expected':>8}")
     for a in AGENTS:
-        print(f"{a:22} {t.precision(a):9.3f} {t.recall(a):7.3f} {t.findings[a]:8d} {t.expected[a]:8d}")
+        print(
+            f"{a:22} {t.precision(a):9.3f} {t.recall(a):7.3f} {t.findings[a]:8d} {t.expected[a]:8d}"
+        )
     print(f"error location accuracy: {t.location_accuracy:.3f} ({t.loc_right}/{t.loc_total})")
     print(f"noise-only logs: {t.noise_logs}, findings on them: {t.noise_findings}")
     print(f"analysis time for the corpus: {t.seconds * 1000:.0f} ms")
     bgl = bgl_recall()
     if bgl:
-        print(f"BGL_2k: error recall on {bgl[2]} alert lines {bgl[0]:.3f}; normal lines flagged {bgl[1]:.3f} (reference: 0)")
+        print(
+            f"BGL_2k: error recall on {bgl[2]} alert lines {bgl[0]:.3f}; normal lines flagged {bgl[1]:.3f} (reference: 0)"
+        )
     if "-v" in argv:
         for line in t.misses + t.extras:
             print("  " + line)

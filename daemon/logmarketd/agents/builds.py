@@ -13,6 +13,7 @@ from logmarketd.agents.base import Context, Finding, mask
 __all__ = ["build_summaries", "compiler_errors", "package_errors"]
 
 AGENT = "error-detective"
+_BUILD_SOURCES = ("build", "test")  # compilers and package managers print to CI logs
 _MAX = 25
 
 # file:line[:col]: [fatal ]error: message  (gcc, clang, javac, swiftc, go vet, many linters)
@@ -50,6 +51,8 @@ def _compile_finding(
 
 
 def compiler_errors(ctx: Context) -> list[Finding]:
+    if ctx.source not in _BUILD_SOURCES:
+        return []
     out: list[Finding] = []
     seen: set[str] = set()
 
@@ -63,7 +66,9 @@ def compiler_errors(ctx: Context) -> list[Finding]:
 
     for n in ctx.lines_with("error"):
         line = ctx.lines[n]
-        if n in ctx.claimed:
+        if n in ctx.claimed or not (
+            "error:" in line or "error[" in line or "] " in line or " error " in line
+        ):
             continue
         m = _CC.match(line)
         if m:
@@ -141,6 +146,8 @@ _NOMOD = re.compile(r"(?:ModuleNotFoundError|ImportError): No module named '([\w
 
 
 def package_errors(ctx: Context) -> list[Finding]:
+    if ctx.source not in _BUILD_SOURCES:
+        return []
     out = []
 
     def add(title: str, loc: str, key: str, n: int, fix: str, detail: str) -> None:
@@ -203,37 +210,56 @@ def package_errors(ctx: Context) -> list[Finding]:
     return out
 
 
-_SUMMARIES = [
+_SUMMARIES = [  # (keyword prefilter, regex, title)
     (
+        "*** [",
         re.compile(r"make(?:\[\d+\])?: \*\*\* \[(.+?)\] Error (\d+)"),
         "make target {0} failed (Error {1})",
     ),
-    (re.compile(r"error: could not compile [`'](\S+?)['`]"), "cargo could not compile {0}"),
-    (re.compile(r"\[ERROR\] Failed to execute goal (\S+)"), "Maven goal {0} failed"),
-    (re.compile(r"^(BUILD FAILED|BUILD FAILURE)"), "{0}"),
-    (re.compile(r"^\[INFO\] (BUILD FAILURE)"), "{0}"),
-    (re.compile(r"npm (?:ERR!|error) code (\w+)"), "npm failed with {0}"),
     (
+        "could not compile",
+        re.compile(r"error: could not compile [`'](\S+?)['`]"),
+        "cargo could not compile {0}",
+    ),
+    (
+        "Failed to execute goal",
+        re.compile(r"\[ERROR\] Failed to execute goal (\S+)"),
+        "Maven goal {0} failed",
+    ),
+    ("BUILD FAIL", re.compile(r"^(?:\[INFO\] )?(BUILD FAILED|BUILD FAILURE)"), "{0}"),
+    ("code ", re.compile(r"npm (?:ERR!|error) code (\w+)"), "npm failed with {0}"),
+    (
+        "No matching distribution",
         re.compile(r"ERROR: No matching distribution found for (\S+)"),
         "pip: no matching distribution for {0}",
     ),
-    (re.compile(r"collect2: error: ld returned (\d+) exit status"), "link failed (ld exit {0})"),
-    (re.compile(r"^(\d+) errors?$"), "{0} compile error(s)"),
-    (re.compile(r"error: (?:test failed|aborting due to .*)"), "cargo failed"),
-    (re.compile(r"configuration file (\S+) test failed"), "config test failed for {0}"),
-    (re.compile(r"> Task (\S+) FAILED"), "Gradle task {0} failed"),
-    (re.compile(r"^FAIL\t(\S+)"), "go test package {0} failed"),
+    (
+        "ld returned",
+        re.compile(r"collect2: error: ld returned (\d+) exit status"),
+        "link failed (ld exit {0})",
+    ),
+    (" error", re.compile(r"^(\d+) errors?$"), "{0} compile error(s)"),
+    ("error: ", re.compile(r"error: (?:test failed|aborting due to .*)"), "cargo failed"),
+    (
+        "test failed",
+        re.compile(r"configuration file (\S+) test failed"),
+        "config test failed for {0}",
+    ),
+    ("FAILED", re.compile(r"> Task (\S+) FAILED"), "Gradle task {0} failed"),
+    ("FAIL\t", re.compile(r"^FAIL\t(\S+)"), "go test package {0} failed"),
 ]
 
 
 def build_summaries(ctx: Context) -> list[Finding]:
     """Closing lines of failed builds: cascade findings, used only if nothing else explains them."""
+    if ctx.source not in _BUILD_SOURCES:
+        return []
     out: dict[str, Finding] = {}
-    for n in ctx.lines_with("Error", "error", "FAIL", "ERROR"):
-        if n in ctx.claimed:
-            continue
-        line = ctx.lines[n].strip()
-        for rx, fmt in _SUMMARIES:
+    for keyword, rx, fmt in _SUMMARIES:
+        for n in ctx.lines_with(keyword):
+            if n in ctx.claimed:
+                continue
+            line = ctx.lines[n].strip()
             m = rx.search(line)
             if m:
                 title = fmt.format(*m.groups())
@@ -248,5 +274,4 @@ def build_summaries(ctx: Context) -> list[Finding]:
                         fix="Read the first error above this line.", evidence_lines=[n], summary=True,
                     )  # fmt: skip
                 ctx.claimed.add(n)
-                break
     return list(out.values())

@@ -63,6 +63,13 @@ _GENERIC = re.compile(
 _KV = re.compile(
     r"\b(\w*(?:time|duration|latency|elapsed|took)\w*)[=:] ?\"?(\d+(?:\.\d+)?)(ms|s|us)?\b", re.I
 )
+# key names that hold a duration (not eventTime=<epoch> or uptime=): explicit words or a unit suffix
+_DURATION_KEY = re.compile(
+    r"^(?:\w*(?:duration|latency|elapsed|took)\w*|\w*(?:_ms|Ms|_us|_sec|_secs|_seconds)|rt|rtt|"
+    r"(?:response|request|req|resp|exec|execution|query|process|processing|load|render|wait|run|total|cpu|real|"
+    r"service|handling|round_?trip|upstream_response|connect|ttfb)_?[Tt]ime(?:_?(?:ms|s|us))?)$",
+    re.I,
+)
 _PREFIX = re.compile(
     r"^(?:\S+ )?\d{2,4}[-/.]\d{2}[-/.]\d{2,4}[ T]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?\s+"
     r"|^\[[^\]]*\d{2}:\d{2}:\d{2}[^\]]*\]\s*"
@@ -73,20 +80,12 @@ _BUILD_WORDS = re.compile(
 )
 _TEST_WORDS = re.compile(r"\b(test|Test|spec|PASS|passed)\b")
 
-_KEYS = (
-    "ms",
-    " s",
-    "s)",
-    "took",
-    "duration",
-    "elapsed",
-    "time",
-    "latency",
-    "Run Time",
-    "s ",
-    "sec",
-    "min",
-)
+_KEYS = (  # a number followed by a unit, or a duration word (the regexes decide)
+    "ms", " sec", "took", "uration", "lapsed", "atency", "time=", "time:", "Time", "_time", "inished in", "ompleted in",
+    "one in", "s,", "s ", "s)",
+)  # fmt: skip
+# cheap second filter before the word regexes: a number with a unit, or key=number
+_NUM_UNIT = re.compile(r"\d ?(?:ms|msec|s|sec|secs|seconds?|us|µs|min|mins|minutes?)\b|[=:] ?\"?\d")
 
 
 def threshold_for(kind: str, cfg: AgentConfig) -> float:
@@ -154,17 +153,15 @@ def collect(ctx: Context) -> list[Group]:
         if n in used:
             continue
         line = ctx.lines[n]
-        if line.startswith("=") or line.startswith("Ran "):
-            continue  # a test session's total time, not one operation
+        if line.startswith("=") or line.startswith("Ran ") or not _NUM_UNIT.search(line):
+            continue  # a test session's total time, not one operation; or no number at all
         m = _GENERIC.search(line)
         value: float | None = None
         if m:
             value = to_ms(float(m.group(2)), m.group(3))
         else:
             k = _KV.search(line)
-            if k and not re.search(
-                r"uptime|timestamp|timeout|lifetime|runtime|timezone|ttl", k.group(1), re.I
-            ):
+            if k and _DURATION_KEY.search(k.group(1)):
                 name, unit = k.group(1).lower(), k.group(3)
                 if unit is None:
                     unit = (

@@ -49,9 +49,8 @@ _CRASH = [
     ),
 ]
 _CRASH_KEYS = (
-    "Out of memory", "oom-kill", "OOMKilled", "heap out of memory", "Segmentation fault", "Aborted",
-    "Bus error", "SIGSEGV", "SIGABRT", "SIGBUS", "SIGILL", "SIGFPE", "terminate called", "runtime: out of memory",
-    "memory allocation of",
+    "ut of memory", "oom-kill", "OOMKilled", "Segmentation fault", "Aborted", "Bus error", "SIG",
+    "terminate called", "memory allocation of",
 )  # fmt: skip
 _EXIT = re.compile(
     r"(?:exit(?:ed)?(?: with)?(?: exit)? (?:status|code)|exit status|returned non-zero exit status|"
@@ -248,7 +247,10 @@ def deploy_failures(ctx: Context) -> list[Finding]:
         what = "address already in use" if in_use else "permission denied"
         lines = _claim_traceback(ctx, n)
         loc = addr if in_use else (re.search(r"'(/[^']+)'|(/\S+)", line) or [None, None])[0]
-        add(f"{what}" + (f" on {addr}" if addr and in_use else ""), f"bind:{what}:{addr or ''}", lines, loc or addr,
+        norm = re.sub(r"/\S+", "<path>", line)
+        at = max(0, norm.find(m.group(1)))
+        ident = addr if in_use else mask(norm[max(0, at - 60) : at])
+        add(f"{what}" + (f" on {addr}" if addr and in_use else f": {loc}" if loc else ""), f"bind:{what}:{ident}", lines, loc or addr,
             "The service cannot start.",
             "Stop the process holding the port (or change the port)." if in_use else "Fix the file or port permissions of the service user.")  # fmt: skip
     return list(out.values())
@@ -259,7 +261,19 @@ _LEVEL = re.compile(
     r"|^(error|fatal|Error|Fatal|ERROR|FATAL)(?:\[\w+\])?: "
     r"|\blevel=(error|fatal|crit)\b|\"level\": ?\"(error|fatal|critical)\""
 )
-_LEVEL_KEYS = ("ERR", "FATAL", "CRIT", "SEVERE", "EMERG", "ALERT", "PANIC", "rror", "atal", "level")
+_LEVEL_KEYS = (
+    "ERR",
+    "FATAL",
+    "CRIT",
+    "SEVERE",
+    "EMERG",
+    "ALERT",
+    "PANIC",
+    "rror:",
+    "rror[",
+    "atal:",
+    "level",
+)
 _BOILERPLATE = re.compile(
     r"To see the full stack trace|Re-run Maven|For more information about the errors|\[Help \d+\]|Please refer to|"
     r"^\[ERROR\]\s*$|^\[ERROR\] +(?:Failures|Errors|Tests run):|-> \[Help|A complete log of this run|"
@@ -303,7 +317,7 @@ def leveled_errors(ctx: Context) -> list[Finding]:
             continue
         comp = _component(line, m.start(), m.end())
         tmpl = mask(msg)[:160]
-        key = f"level:{comp or ''}:{tmpl}"
+        key = f"level:{mask(comp or '')}:{tmpl}"
         f = groups.get(key)
         if f is not None:
             f.count += 1

@@ -95,8 +95,16 @@ _MEM = [
         "process memory",
     ),
 ]
-_MEM_KEYS = ("heap out of memory", "OutOfMemoryError", "MemoryError", "Out of memory", "OOMKilled", "exit code 137",
-             "Cannot allocate memory", "bad_alloc", "out of memory", "memory allocation of")  # fmt: skip
+# shared with the crash detector where possible: a scan is cached per keyword
+_MEM_KEYS = (
+    "ut of memory",
+    "emoryError",
+    "OOMKilled",
+    "exit code 137",
+    "allocate memory",
+    "bad_alloc",
+    "memory allocation of",
+)
 
 
 def memory(ctx: Context) -> list[Finding]:

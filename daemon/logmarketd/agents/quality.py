@@ -146,7 +146,7 @@ def lint(ctx: Context) -> list[Finding]:
         if a and n and (m := _RUFF_FULL.match(ctx.lines[n - 1])):
             add(m.group(1), _TICKS.sub("<x>", m.group(2)) if m.group(1).startswith("F4") else m.group(2),
                 f"{a.group(1)}:{a.group(2)}:{a.group(3)}", [n - 1, n])  # fmt: skip
-    for n in ctx.lines_with(": "):
+    for n in ctx.lines_with(".py:", ".js:", ".ts:", ".go:", ".rb:", ".jsx:", ".tsx:", ".sh:"):
         line = ctx.lines[n]
         if (m := _PYLINT.match(line)) is not None:
             add(

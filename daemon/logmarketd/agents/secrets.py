@@ -20,7 +20,7 @@ SECRET_RULES: tuple[tuple[str, str, str, re.Pattern[str], tuple[str, ...]], ...]
     ("aws-key-id", "AWS access key id", "critical", re.compile(r"\b(?P<s>(?:AKIA|ASIA)[0-9A-Z]{16})\b"), ("AKIA", "ASIA")),
     ("aws-secret", "AWS secret access key", "critical",
      re.compile(r"(?i)aws_?secret_?access_?key\W{0,3}(?P<s>[A-Za-z0-9/+=]{40})\b"), ("ecret", "ECRET")),
-    ("github-token", "GitHub token", "critical", re.compile(r"\b(?P<s>gh[pousr]_[A-Za-z0-9]{36,}|github_pat_\w{50,})\b"), ("gh", "github_pat_")),
+    ("github-token", "GitHub token", "critical", re.compile(r"\b(?P<s>gh[pousr]_[A-Za-z0-9]{36,}|github_pat_\w{50,})\b"), ("gh",)),
     ("gitlab-token", "GitLab token", "critical", re.compile(r"\b(?P<s>glpat-[\w-]{20,})"), ("glpat-",)),
     ("slack-token", "Slack token", "high", re.compile(r"\b(?P<s>xox[abposr]-[\w-]{10,})"), ("xox",)),
     ("stripe-key", "Stripe secret key", "critical", re.compile(r"\b(?P<s>[sr]k_live_[0-9A-Za-z]{16,})"), ("k_live_",)),
@@ -39,7 +39,7 @@ SECRET_RULES: tuple[tuple[str, str, str, re.Pattern[str], tuple[str, ...]], ...]
     ("password-kv", "password or secret in key=value", "high",
      re.compile(r"(?i)\b(?:password|passwd|pwd|secret|client_secret|api_?key|access_?token|auth_?token|private_?key)"
                 r"['\"]?\s*[:=]\s*['\"]?(?P<s>[^\s'\",;&}]{6,})"),
-     ("ass", "ASS", "wd", "WD", "ecret", "ECRET", "pi_key", "apikey", "API_KEY", "oken", "OKEN", "rivate")),
+     ("assw", "ASSW", "pwd", "PWD", "ecret", "ECRET", "pi_key", "apikey", "piKey", "API_KEY", "oken", "OKEN", "rivate_key")),
 )  # fmt: skip
 
 _PLACEHOLDER = re.compile(
@@ -66,7 +66,11 @@ def leaked_secrets(ctx: Context) -> list[Finding]:
                 start, end = m.span("s")
                 if any(s <= start < e or s < end <= e for s, e in taken.get(n, [])):
                     continue  # the same span already matched a more specific rule
-                if _PLACEHOLDER.match(value) or value in ctx.config.allow_secret_values:
+                if (
+                    _PLACEHOLDER.match(value)
+                    or value.startswith(("${", "{{", "$(", "%(", "<"))
+                    or value in ctx.config.allow_secret_values
+                ):
                     continue
                 if rid == "password-kv" and (
                     value.isdigit() or value.lower() in ("required", "optional", "invalid")

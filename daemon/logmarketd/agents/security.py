@@ -62,7 +62,11 @@ def web_attacks(ctx: Context) -> list[Finding]:
         line = ctx.lines[r.index]
         for rule in RULES:
             text = target if rule.field == "target" else r.ua if rule.field == "ua" else line
-            if text and rule.pattern.search(text):
+            if (
+                text
+                and any(nd in text.lower() for nd in rule.needles)
+                and rule.pattern.search(text)
+            ):
                 hits[(rule.id, r.ip)].append((r.index, r.status))
     by_id = {r.id: r for r in RULES}
     out = []
@@ -113,7 +117,7 @@ def probing_bursts(ctx: Context) -> list[Finding]:
 _FAIL = re.compile(
     r"Failed (?:password|publickey|keyboard-interactive/pam|none) for (?:invalid user )?(?P<user>\S*) from (?P<ip>[\d.:a-fA-F]+)"
     r"|Invalid user (?P<iuser>\S*) from (?P<iip>[\d.:a-fA-F]+)"
-    r"|authentication failure;.*rhost=(?P<rip>[\d.:a-fA-F]+)(?:\s+user=(?P<ruser>\S+))?"
+    r"|authentication failure;.*rhost=(?P<rip>[\w.:-]+)(?:\s+user=(?P<ruser>\S+))?"
     r"|(?:[Ll]ogin|[Aa]uthentication|[Ss]ign[- ]?in) failed for (?:user )?'?(?P<wuser>[\w.@-]+)'? from (?P<wip>[\d.:a-fA-F]+)"
 )
 _OK = re.compile(
@@ -123,6 +127,7 @@ _OK = re.compile(
 
 def auth_attacks(ctx: Context) -> list[Finding]:
     fails: dict[str, list[int]] = defaultdict(list)
+    pam: dict[str, list[int]] = defaultdict(list)  # PAM repeats sshd's own failure lines
     users: dict[str, set[str]] = defaultdict(set)
     invalid: dict[str, set[str]] = defaultdict(set)
     out: list[Finding] = []
@@ -139,12 +144,14 @@ def auth_attacks(ctx: Context) -> list[Finding]:
                 continue
             if m.group("iuser") is not None or "invalid user" in line:
                 invalid[ip].add(user)
-            if m.group("iuser") is None:  # "Invalid user" precedes its own "Failed password" line
+            if m.group("rip") is not None:
+                pam[ip].append(n)
+            elif m.group("iuser") is None:  # "Invalid user" precedes its own "Failed password" line
                 fails[ip].append(n)
             users[ip].add(user)
-        elif (ok := _OK.search(line)) and fails.get(ok.group("ip")):
+        elif (ok := _OK.search(line)) and (fails.get(ok.group("ip")) or pam.get(ok.group("ip"))):
             ip, user = ok.group("ip"), ok.group("user")
-            before = fails[ip]
+            before = max(fails[ip], pam[ip], key=len)
             if len(before) >= 3:
                 out.append(
                     _f(f"login succeeded for '{user}' from {ip} after {len(before)} failed attempts", "critical",
@@ -155,7 +162,8 @@ def auth_attacks(ctx: Context) -> list[Finding]:
                        "disable password logins and add fail2ban.", count=len(before) + 1)
                 )  # fmt: skip
                 out[-1].evidence_lines = [before[0], before[-1], n]
-    for ip, idx in fails.items():
+    for ip in set(fails) | set(pam):
+        idx = max(fails[ip], pam[ip], key=len)
         if len(idx) >= ctx.config.brute_force_failures:
             out.append(
                 _f(f"brute-force login: {len(idx)} failed logins from {ip}", "high", f"auth-brute:{ip}", idx, ip,
@@ -327,7 +335,16 @@ def ai_instructions(ctx: Context) -> list[Finding]:
     idx = [
         n
         for n in ctx.lines_with(
-            "nstruction", "NSTRUCTION", "prompt", "you are now", "act as", "core", "pay", "rate"
+            "nstruction",
+            "NSTRUCTION",
+            "prompt",
+            "you are now",
+            "act as",
+            "this log",
+            "alue score",
+            "alueScore",
+            "ayment",
+            "price",
         )
         if _AI.search(ctx.lines[n])
     ]

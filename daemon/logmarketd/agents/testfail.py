@@ -21,6 +21,7 @@ __all__ = [
 ]
 
 AGENT = "error-detective"
+_TEST_SOURCES = ("test", "build")  # test runners print to CI logs, not to services' logs
 
 
 def _fail(
@@ -55,6 +56,8 @@ _PYTEST_V = re.compile(r"^(\S+\.py)::(\S+) (FAILED|ERROR)\b")
 
 
 def pytest_failures(ctx: Context) -> list[Finding]:
+    if ctx.source not in _TEST_SOURCES:
+        return []
     out: dict[str, Finding] = {}
     in_failures = False
     sections: list[tuple[str, int]] = []
@@ -121,6 +124,8 @@ _PY_FRAME = re.compile(r'^\s*File "([^"]+)", line (\d+), in (\S+)')
 
 
 def unittest_failures(ctx: Context) -> list[Finding]:
+    if ctx.source not in _TEST_SOURCES:
+        return []
     out = []
     for n in ctx.lines_with("FAIL: ", "ERROR: "):
         m = _UNITTEST.match(ctx.lines[n])
@@ -158,6 +163,8 @@ _STACK_FRAME = re.compile(r"\(?((?:file://)?/?[^\s()]+?\.[cm]?[jt]sx?):(\d+):(\d
 
 
 def node_tap_failures(ctx: Context) -> list[Finding]:
+    if ctx.source not in _TEST_SOURCES:
+        return []
     out = []
     for n in ctx.lines_with("not ok "):
         m = _TAP_NOT_OK.match(ctx.lines[n])
@@ -211,6 +218,8 @@ _JEST_AT = re.compile(r"at .*?\(?((?:/|\.{0,2}/?)[^\s():]+\.[cm]?[jt]sx?):(\d+):
 
 
 def jest_failures(ctx: Context) -> list[Finding]:
+    if ctx.source not in _TEST_SOURCES:
+        return []
     out = []
     for n in ctx.lines_with("● "):
         m = _JEST_HEAD.match(ctx.lines[n])
@@ -236,6 +245,8 @@ _GO_LOC = re.compile(r"^\s+(\S+\.go):(\d+): (.*)$")
 
 
 def go_test_failures(ctx: Context) -> list[Finding]:
+    if ctx.source not in _TEST_SOURCES:
+        return []
     out = []
     for n in ctx.lines_with("--- FAIL: "):
         m = _GO_FAIL.match(ctx.lines[n])
@@ -262,6 +273,8 @@ _CARGO_PANIC = re.compile(r"panicked at (?:'(.*)', )?([^\s:']+):(\d+):(\d+):?$")
 
 
 def cargo_test_failures(ctx: Context) -> list[Finding]:
+    if ctx.source not in _TEST_SOURCES:
+        return []
     out = []
     for n in ctx.lines_with("---- "):
         m = _CARGO_HEAD.match(ctx.lines[n].strip())
@@ -301,6 +314,8 @@ _JFRAME = re.compile(r"at ([\w$.]+)\.(\w+)\(([\w$]+\.(?:java|kt|scala|groovy)):(
 
 
 def junit_failures(ctx: Context) -> list[Finding]:
+    if ctx.source not in _TEST_SOURCES:
+        return []
     out = []
     for n in ctx.lines_with("<<< FAILURE!", "<<< ERROR!", " FAILED"):
         line = ctx.lines[n]
