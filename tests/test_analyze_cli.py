@@ -74,3 +74,18 @@ def test_missing_file_and_bad_source_fail_clearly() -> None:
     assert p.returncode == 1 and b"cannot read /nonexistent/x.log" in p.stderr
     q = _run(str(CORPUS / "py_traceback.log"), "--source", "prod")
     assert q.returncode == 2 and b"invalid choice" in q.stderr
+
+
+def test_secrets_never_reach_the_output() -> None:
+    """Leaked secrets are reported with their values masked everywhere in the JSON (evidence included)."""
+    p = _run(str(CORPUS / "secrets_leak.log"), "--source", "runtime", "--json")
+    out = p.stdout.decode()
+    assert json.loads(out)["aiInsights"]["securityConcerns"]
+    for secret in (
+        "S3cr3tPassw0rd",
+        "AKIAIOSFODNN7EXAMPLE",
+        "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        "ghp_16C7e42F292c6912E7710c838347Ae178B4a",
+        "dGhpc2lzbm90YXJlYWxzaWduYXR1cmU",
+    ):
+        assert secret not in out

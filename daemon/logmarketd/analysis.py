@@ -15,6 +15,7 @@ from decimal import Decimal
 
 from logmarketd.agents import AgentConfig, Context, Finding, agents_for, run_agents
 from logmarketd.agents.publish import to_insights
+from logmarketd.agents.secrets import leaked_secrets
 from logmarketd.errors import LogmarketdError
 from logmarketd.models import SOURCES, LogAnalysis
 from logmarketd.scoring import FindingFacts, LogFacts, ScoreReport, score
@@ -120,9 +121,15 @@ def analyze_log_report(
         text = _ANSI.sub("", text)
     enabled = enabled_agents(settings)
     ctx, findings = run_agents(text, source, enabled, config)
-    insights = to_insights(findings, ctx, redact)
-    facts = _log_facts(ctx, findings)
-    report: ScoreReport = score(facts, [_facts(f) for f in findings], known_fingerprints)
+    extra: list[str] = []
+    if not any(a.id == "security-guardian" for a in agents_for(source, enabled)):
+        # the secret scan still runs, so that no evidence line shows a secret unmasked
+        extra = [s for f in leaked_secrets(ctx) for s in f.secrets]
+    insights = to_insights(findings, ctx, redact, extra)
+    # log content addressing an AI is reported, but it must never move a score or a price
+    scored = [f for f in findings if f.key != "ai-instruction"]
+    facts = _log_facts(ctx, scored)
+    report: ScoreReport = score(facts, [_facts(f) for f in scored], known_fingerprints)
     ran = ", ".join(a.name for a in agents_for(source, enabled)) or "none"
     explanation = [f"agents run for source '{source}': {ran}", *report.explanation]
     analysis = LogAnalysis(

@@ -44,7 +44,7 @@ class AgentConfig:
     sql_ms: float = 100.0
     test_ms: float = 1000.0
     build_step_ms: float = 120_000.0
-    generic_ms: float = 1000.0
+    generic_ms: float = 5000.0  # a batch job taking seconds is normal; flag clear outliers only
     gc_pause_ms: float = 200.0
     # security
     brute_force_failures: int = 5

@@ -21,7 +21,9 @@ _CC = re.compile(
     r"^(?:\[ERROR\] )?([^\s:][^:]*?\.\w{1,6}):(\d+)(?::(\d+))?:? (?:fatal )?error(?:\[\w+\])?: (.+)$"
 )
 _MVN = re.compile(r"^\[ERROR\] (\S+\.\w+):\[(\d+),(\d+)\] (.+)$")
-_TSC = re.compile(r"^(\S+\.[cm]?[jt]sx?)(?:\((\d+),(\d+)\)|:(\d+):(\d+)) ?-? error (TS\d+): (.+)$")
+_TSC = re.compile(
+    r"^(\S+\.[cm]?[jt]sx?)(?:\((\d+),(\d+)\):?|:(\d+):(\d+)) ?-? ?error (TS\d+): (.+)$"
+)
 _RUSTC = re.compile(r"^error(?:\[(E\d+)\])?: (.+)$")
 _RUST_AT = re.compile(r"^\s*--> (\S+?):(\d+):(\d+)$")
 _GO = re.compile(r"^(\.{0,2}/?[\w./-]+\.go):(\d+):(\d+): (.+)$")

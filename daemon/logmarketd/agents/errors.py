@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 
-from logmarketd.agents import builds, testfail, traces
+from logmarketd.agents import builds, scripting, testfail, traces
 from logmarketd.agents.access import endpoint, requests
 from logmarketd.agents.base import Agent, Context, Finding, mask
 
@@ -47,10 +47,20 @@ _CRASH = [
         "Rust allocation of {0} bytes failed",
         "critical",
     ),
+    (
+        re.compile(r"Back-off restarting failed container|\bCrashLoopBackOff\b"),
+        "container crash loop",
+        "critical",
+    ),
+    (
+        re.compile(r"systemd\[\d+\]: Failed to start (.+?)\.?$"),
+        "systemd failed to start {0}",
+        "high",
+    ),
 ]
 _CRASH_KEYS = (
     "ut of memory", "oom-kill", "OOMKilled", "Segmentation fault", "Aborted", "Bus error", "SIG",
-    "terminate called", "memory allocation of",
+    "terminate called", "memory allocation of", "Back-off restarting", "CrashLoopBackOff", "Failed to start ",
 )  # fmt: skip
 _EXIT = re.compile(
     r"(?:exit(?:ed)?(?: with)?(?: exit)? (?:status|code)|exit status|returned non-zero exit status|"
@@ -260,6 +270,7 @@ _LEVEL = re.compile(
     r"(?:^|[\s\[|<(\"=])(FATAL|CRITICAL|CRIT|SEVERE|ERROR|EMERG|ALERT|PANIC|ERR)(?:[\]\s:|>)\",]|$)"
     r"|^(error|fatal|Error|Fatal|ERROR|FATAL)(?:\[\w+\])?: "
     r"|\blevel=(error|fatal|crit)\b|\"level\": ?\"(error|fatal|critical)\""
+    r"|\[(error|crit|alert|emerg)\]"
 )
 _LEVEL_KEYS = (
     "ERR",
@@ -273,6 +284,9 @@ _LEVEL_KEYS = (
     "rror[",
     "atal:",
     "level",
+    "[error]",
+    "[crit]",
+    "[alert]",
 )
 _BOILERPLATE = re.compile(
     r"To see the full stack trace|Re-run Maven|For more information about the errors|\[Help \d+\]|Please refer to|"
@@ -285,7 +299,15 @@ _CASCADE = re.compile(
 )
 
 
+_UPSTREAM = re.compile(r'upstream: "([^"]+)"')
+_REQUEST = re.compile(r'request: "([A-Z]+ \S+)')
+
+
 def _component(line: str, start: int, end: int) -> str | None:
+    if 'upstream: "' in line or 'request: "' in line:
+        um = _UPSTREAM.search(line) or _REQUEST.search(line)
+        if um:
+            return um.group(1)
     after = line[end:].strip().split(" ", 1)[0].strip("[]():")
     before = line[:start].split()
     if (
@@ -364,6 +386,8 @@ ERROR_DETECTIVE = Agent(
         traces.java_js_traces,
         traces.go_panics,
         traces.rust_panics,
+        scripting.php_errors,
+        scripting.ruby_errors,
         http_5xx,
         builds.build_summaries,
         leveled_errors,

@@ -50,7 +50,7 @@ def _fail(
 
 
 _PYTEST_SECTION = re.compile(r"^_{3,} (?:ERROR at \w+ of )?(\S+?) _{3,}$")
-_PYTEST_LOC = re.compile(r"^(\S+\.py):(\d+): ?(\w[\w.]*)?$")
+_PYTEST_LOC = re.compile(r"^(\S+\.py):(\d+):(?: in \S+| ?(\w[\w.]*))?$")
 _PYTEST_SUMMARY = re.compile(r"^(FAILED|ERROR) (\S+?\.py)(?:::(\S+))?(?: - (.*))?$")
 _PYTEST_V = re.compile(r"^(\S+\.py)::(\S+) (FAILED|ERROR)\b")
 

@@ -138,11 +138,14 @@ def python_tracebacks(ctx: Context) -> list[Finding]:
 
 # -- Java and JavaScript: an "Exception: message" line followed by "at ..." frames -------------
 _JVM_EXC = re.compile(
-    r'(?:Exception in thread "[^"]*" |Caused by: |^\s*)((?:[a-zA-Z_$][\w$]*\.)+[A-Z][\w$]*)(?::\s?(.*))?$'
+    r'(?:Exception in thread "[^"]*" |Caused by: |Unhandled [Ee]xception[.:] |^\s*---> |^\s*)'
+    r"((?:[a-zA-Z_$][\w$]*\.)+[A-Z][\w$]*)(?::\s?(.*))?$"
 )
 _JS_EXC = re.compile(
     r"^\s*(?:Uncaught )?([A-Z]\w*(?:Error|Exception)|Error)(?: \[[\w-]+\])?: (.*)$"
 )
+_NET_FRAME = re.compile(r"^\s*at ([\w$.<>`\[\]]+)\.([\w$<>`]+)\(.*?\) in (.+?):line (\d+)")
+_NET_LIB = ("System.", "Microsoft.")
 _JVM_FRAME = re.compile(r"^\s*at (?:[\w.]+/)?([\w$.<>/]+)\.([\w$<>]+)\(([^():]+?)(?::(\d+))?\)")
 _JS_FRAME = re.compile(r"^\s*at (?:(?:async )?(.+?) \()?((?:file://)?[^()\s]+?):(\d+):(\d+)\)?\s*$")
 _JVM_LIB = (
@@ -162,7 +165,7 @@ def _is_js_lib(path: str) -> bool:
 def java_js_traces(ctx: Context) -> list[Finding]:
     found: dict[str, Finding] = {}
     done = -1
-    for n in ctx.lines_with("\tat ", "    at "):
+    for n in ctx.lines_with("\tat ", "   at "):
         if n <= done or n in ctx.claimed or n == 0:
             continue
         # walk up from the first frame to the exception line
@@ -189,7 +192,13 @@ def java_js_traces(ctx: Context) -> list[Finding]:
             line = ctx.lines[j]
             s = line.strip()
             if s.startswith("at "):
-                if lang == "jvm":
+                if lang == "jvm" and " in " in line and ":line " in line:
+                    nm = _NET_FRAME.match(line)
+                    if nm and not nm.group(1).startswith(_NET_LIB):
+                        frames.append(
+                            (nm.group(3), int(nm.group(4)), f"{nm.group(1)}.{nm.group(2)}", j)
+                        )
+                elif lang == "jvm":
                     fm = _JVM_FRAME.match(line)
                     if fm and not fm.group(1).startswith(_JVM_LIB):
                         cls = fm.group(1)
