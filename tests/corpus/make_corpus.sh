@@ -1088,6 +1088,156 @@ EOF
   fi
 }
 
+# ---------------------------------------------------------------- more shapes of the same problems
+s_make_gcc_cascade() {
+  fresh make_gcc_cascade
+  printf 'all: app\napp: main.c\n\tgcc -Wall -o app main.c\n' > Makefile
+  printf '#include <stdio.h>\nint main(void) {\n    printf("%%d\\n", count);\n    return 0;\n}\n' > main.c
+  make 2>&1 | save make_gcc_cascade
+}
+
+s_ld_undefined() {
+  fresh ld_undefined
+  printf 'int helper(int);\nint main(void) { return helper(2); }\n' > main.c
+  gcc -o app main.c 2>&1 | sed -E 's#/tmp/cc[A-Za-z0-9]+\.o#/tmp/ccXXXXXX.o#' | save ld_undefined
+}
+
+s_shell_ci_failure() {
+  fresh shell_ci_failure
+  cat > ci.sh <<'EOF'
+#!/bin/bash
+set -e
+echo "==> installing"
+echo "==> running migrations"
+deploy-tool migrate --env staging
+echo "==> done"
+EOF
+  { bash ci.sh 2>&1; echo "Error: Process completed with exit code $?."; } | save shell_ci_failure
+}
+
+s_pytest_tb_short() {
+  fresh pytest_tb_short
+  mkdir -p tests
+  cat > inventory.py <<'EOF'
+class Inventory:
+    def __init__(self):
+        self.items = {}
+
+    def add(self, sku, qty):
+        self.items[sku] = self.items.get(sku, 0) + qty
+
+    def remove(self, sku, qty):
+        self.items[sku] -= qty
+        return self.items[sku]
+EOF
+  cat > tests/test_inventory.py <<'EOF'
+import pytest
+from inventory import Inventory
+
+
+class TestInventory:
+    def test_add(self):
+        inv = Inventory()
+        inv.add("a", 2)
+        assert inv.items == {"a": 2}
+
+    def test_remove_unknown(self):
+        inv = Inventory()
+        assert inv.remove("zz", 1) == 0
+
+    @pytest.mark.parametrize("qty", [1, 5])
+    def test_never_negative(self, qty):
+        inv = Inventory()
+        inv.add("a", 2)
+        assert inv.remove("a", qty) >= 0
+EOF
+  PYTHONPATH=. /work/wt/agents/.venv/bin/python -m pytest -p no:cacheprovider -o asyncio_default_fixture_loop_scope=function --tb=short tests 2>&1 \
+    | sed -e 's/in [0-9][0-9.]*s/in 0.03s/' | save pytest_tb_short
+}
+
+s_node_unhandled_rejection() {
+  fresh node_unhandled_rejection
+  cat > worker.js <<'EOF'
+async function fetchPrice(sku) {
+  if (!sku.startsWith("P")) {
+    throw new RangeError(`unknown sku ${sku}`);
+  }
+  return 10;
+}
+async function main() {
+  console.log("pricing batch started");
+  const prices = await Promise.all(["P1", "X9"].map(fetchPrice));
+  console.log(prices);
+}
+main();
+EOF
+  node worker.js 2>&1 | save node_unhandled_rejection
+}
+
+s_java_nested_cause() {
+  fresh java_nested_cause
+  mkdir -p src/com/acme/cfg
+  cat > src/com/acme/cfg/Loader.java <<'EOF'
+package com.acme.cfg;
+
+import java.io.FileReader;
+import java.io.IOException;
+import java.util.Properties;
+
+public class Loader {
+    static Properties read(String path) {
+        try (FileReader r = new FileReader(path)) {
+            Properties p = new Properties();
+            p.load(r);
+            return p;
+        } catch (IOException e) {
+            throw new IllegalStateException("cannot load config " + path, e);
+        }
+    }
+
+    public static void main(String[] args) {
+        System.out.println("[main] INFO starting loader");
+        read("/etc/acme/app.properties");
+    }
+}
+EOF
+  javac -d out src/com/acme/cfg/Loader.java && java -cp out com.acme.cfg.Loader 2>&1 | save java_nested_cause
+}
+
+s_cargo_borrow_error() {
+  fresh cargo_borrow_error
+  cargo new -q --vcs none queue >/dev/null 2>&1
+  cat > queue/src/main.rs <<'EOF'
+fn consume(v: Vec<String>) -> usize {
+    v.len()
+}
+
+fn main() {
+    let jobs = vec![String::from("a"), String::from("b")];
+    let n = consume(jobs);
+    println!("{} {}", n, jobs.len());
+}
+EOF
+  (cd queue && cargo build --offline 2>&1) | save cargo_borrow_error
+}
+
+s_go_vet() {
+  have go || { echo "skip go_vet: no go"; return; }
+  fresh go_vet
+  printf 'module example.com/fmtcheck\n\ngo 1.19\n' > go.mod
+  cat > main.go <<'EOF'
+package main
+
+import "fmt"
+
+func main() {
+	name := "ada"
+	fmt.Printf("hello %d\n", name)
+}
+EOF
+  go vet ./... 2>&1 | save go_vet
+}
+
 # ---------------------------------------------------------------- noise only (no findings)
 s_noise_heartbeat() {
   fresh noise_heartbeat

@@ -36,7 +36,7 @@ _RUST_SUMMARY = ("could not compile", "aborting due to", "test failed, to rerun"
 def _compile_finding(
     tool: str, file: str, line: int, col: int | None, msg: str, idx: list[int], first: bool
 ) -> Finding:
-    loc = f"{file}:{line}" + (f":{col}" if col else "")
+    loc = (f"{file}:{line}" if line else file) + (f":{col}" if col else "")
     return Finding(
         kind="error",
         agent_id=AGENT,
@@ -120,7 +120,7 @@ def compiler_errors(ctx: Context) -> list[Finding]:
             continue
         g = _GO.match(ctx.lines[n])
         if g and not ctx.lines[n].startswith((" ", "\t")) and " warning" not in ctx.lines[n]:
-            add("go build", g.group(1), int(g.group(2)), int(g.group(3)), g.group(4), [n])
+            add("go", g.group(1), int(g.group(2)), int(g.group(3)), g.group(4), [n])
     for n in ctx.lines_with("undefined reference to"):
         if n in ctx.claimed:
             continue

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 
-from logmarketd.agents import builds, scripting, testfail, traces
+from logmarketd.agents import builds, scripting, shell, testfail, traces
 from logmarketd.agents.access import endpoint, requests
 from logmarketd.agents.base import Agent, Context, Finding, mask
 
@@ -388,6 +388,7 @@ ERROR_DETECTIVE = Agent(
         traces.rust_panics,
         scripting.php_errors,
         scripting.ruby_errors,
+        shell.shell_errors,
         http_5xx,
         builds.build_summaries,
         leveled_errors,
