@@ -294,3 +294,21 @@ def test_ai_instruction_never_moves_scores() -> None:
     )
     assert a.value_score == b.value_score and a.quality == b.quality
     assert any(s.severity == "low" for s in a.ai_insights.security_concerns)
+
+
+def test_ordinary_lines_are_not_findings() -> None:
+    """Zero counts, settings and successful exits that mention scary words are not findings."""
+    log = "\n".join(
+        [
+            "0 errors",
+            "Build finished: 0 errors, 0 warnings",
+            "2024-05-01 10:00:00 INFO config timeout=30s max_retries=3 retry_count=0",
+            "2024-05-01 10:00:01 INFO ERROR_COUNT=0 status=0",
+            "2024-05-01 10:00:02 INFO password reset email sent to user 42",
+            "2024-05-01 10:00:03 INFO Authorization: Bearer <redacted>",
+            "2024-05-01 10:00:04 INFO worker exited with code 0",
+            "2024-05-01 10:00:05 INFO error rate 0.0% over the last 5 min",
+        ]
+    )
+    for source in ("build", "test", "runtime", "deploy"):
+        assert [f.title for f in _find(log, source)] == [], source

@@ -1310,6 +1310,80 @@ s_noise_deploy_ok() {
   kill "$pid"
 }
 
+s_noise_go_test_ok() {
+  have go || { echo "skip noise_go_test_ok: no go"; return; }
+  fresh noise_go_test_ok
+  printf 'module example.com/okpkg\n\ngo 1.19\n' > go.mod
+  printf 'package okpkg\n\nfunc Add(a, b int) int { return a + b }\n' > ok.go
+  printf 'package okpkg\n\nimport "testing"\n\nfunc TestAdd(t *testing.T) {\n\tif Add(1, 2) != 3 {\n\t\tt.Fatal("bad")\n\t}\n}\n\nfunc TestAddZero(t *testing.T) {\n\tif Add(0, 0) != 0 {\n\t\tt.Fatal("bad")\n\t}\n}\n' > ok_test.go
+  go test -v ./... 2>&1 | sed -E 's/[0-9]+\.[0-9]+s/0.001s/' | save noise_go_test_ok
+}
+
+s_noise_make_ok() {
+  fresh noise_make_ok
+  printf 'all: app\napp: main.c util.c\n\tgcc -Wall -Wextra -O2 -o app main.c util.c\n\t@echo "build ok: app"\n' > Makefile
+  printf 'int twice(int);\nint main(void) { return twice(0); }\n' > main.c
+  printf 'int twice(int x) { return 2 * x; }\n' > util.c
+  make 2>&1 | save noise_make_ok
+}
+
+s_noise_http_server_ok() {
+  fresh noise_http_server_ok
+  mkdir -p site/static; echo hi > site/index.html; echo 'a{}' > site/static/app.css
+  $PY -m http.server 18446 --bind 127.0.0.1 --directory site > server.log 2>&1 &
+  local pid=$!; sleep 0.5
+  for i in 1 2 3 4 5 6; do curl -s -o /dev/null http://127.0.0.1:18446/; curl -s -o /dev/null http://127.0.0.1:18446/static/app.css; done
+  kill "$pid"; sleep 0.2
+  save noise_http_server_ok < server.log
+}
+
+s_noise_sshd_ok() {
+  [ -x /usr/sbin/sshd ] || { echo "skip noise_sshd_ok: no sshd"; return; }
+  fresh noise_sshd_ok
+  ssh-keygen -q -t ed25519 -N '' -f host_key; ssh-keygen -q -t ed25519 -N '' -f client_key
+  cp client_key.pub authorized_keys; mkdir -p /run/sshd
+  printf 'Port 18447\nListenAddress 127.0.0.1\nHostKey %s/host_key\nPidFile %s/sshd.pid\nPermitRootLogin prohibit-password\nPasswordAuthentication no\nAuthorizedKeysFile %s/authorized_keys\nStrictModes no\nUsePAM no\n' \
+    "$W/noise_sshd_ok" "$W/noise_sshd_ok" "$W/noise_sshd_ok" > sshd_config
+  /usr/sbin/sshd -D -e -f "$W/noise_sshd_ok/sshd_config" 2> auth.log &
+  local pid=$!; sleep 0.7
+  for i in 1 2 3; do ssh -p 18447 -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -i client_key -o BatchMode=yes root@127.0.0.1 true >/dev/null 2>&1; done
+  sleep 0.3; kill "$pid"; sleep 0.2
+  sed -E 's/port [0-9]+/port 50000/' auth.log | save noise_sshd_ok
+}
+
+s_noise_postgres_ok() {
+  have initdb || { echo "skip noise_postgres_ok: no postgres"; return; }
+  fresh noise_postgres_ok
+  mkdir -p data && chmod 777 . && chown nobody data
+  su -s /bin/sh nobody -c "initdb -D $W/noise_postgres_ok/data -A trust -U app >/dev/null"
+  su -s /bin/sh nobody -c "pg_ctl -D $W/noise_postgres_ok/data -l $W/noise_postgres_ok/pg.log -o '-k $W/noise_postgres_ok -p 18448 -c listen_addresses=127.0.0.1 -c log_line_prefix=\"%m [%p] \"' -w start >/dev/null"
+  psql -h 127.0.0.1 -p 18448 -U app -d postgres -qc "CREATE TABLE t(a int); INSERT INTO t SELECT generate_series(1, 1000); SELECT count(*) FROM t;" >/dev/null
+  su -s /bin/sh nobody -c "pg_ctl -D $W/noise_postgres_ok/data -w stop >/dev/null"
+  sed -E 's/ \[[0-9]+\] / [4242] /; s/PID [0-9]+/PID 4243/' pg.log | save noise_postgres_ok
+}
+
+s_noise_java_app_ok() {
+  fresh noise_java_app_ok
+  cat > App.java <<'EOF'
+import java.util.logging.Logger;
+
+public class App {
+    private static final Logger LOG = Logger.getLogger("com.acme.App");
+
+    public static void main(String[] args) throws Exception {
+        for (int i = 0; i < 5; i++) {
+            long t0 = System.nanoTime();
+            StringBuilder sb = new StringBuilder();
+            for (int j = 0; j < 20000; j++) sb.append(j);
+            LOG.info("batch " + i + " processed " + sb.length() + " chars in " + (System.nanoTime() - t0) / 1_000_000 + " ms");
+        }
+        LOG.info("shutdown complete");
+    }
+}
+EOF
+  javac App.java && java -Xlog:gc -cp . App 2>&1 | sed -E 's/in [0-9]+ ms/in 3 ms/' | save noise_java_app_ok
+}
+
 ALL=$(declare -F | awk '{print $3}' | grep '^s_' | sed 's/^s_//')
 for name in ${@:-$ALL}; do
   ( "s_$name" ) || echo "sample $name failed"

@@ -240,7 +240,7 @@ _SUMMARIES = [  # (keyword prefilter, regex, title)
         re.compile(r"collect2: error: ld returned (\d+) exit status"),
         "link failed (ld exit {0})",
     ),
-    (" error", re.compile(r"^(\d+) errors?$"), "{0} compile error(s)"),
+    (" error", re.compile(r"^([1-9]\d*) errors?$"), "{0} compile error(s)"),
     ("error: ", re.compile(r"error: (?:test failed|aborting due to .*)"), "cargo failed"),
     (
         "test failed",

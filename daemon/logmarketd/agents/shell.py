@@ -13,7 +13,9 @@ __all__ = ["shell_errors"]
 
 AGENT = "error-detective"
 _NOT_FOUND = re.compile(r"^(?:(\S+?): )?(?:line (\d+): )?([^\s:]+): (?:command )?not found$")
-_NO_FILE = re.compile(r"^(\S+?): (?:line (\d+): )?(?:cannot (?:stat|open|access|create \w+) )?'?([^':]+?)'?: No such file or directory$")
+_NO_FILE = re.compile(
+    r"^(\S+?): (?:line (\d+): )?(?:cannot (?:stat|open|access|create \w+) )?'?([^':]+?)'?: No such file or directory$"
+)
 
 
 def shell_errors(ctx: Context) -> list[Finding]:
@@ -24,10 +26,16 @@ def shell_errors(ctx: Context) -> list[Finding]:
         line = ctx.lines[n].strip()
         if m := _NOT_FOUND.match(line):
             script, ln, cmd = m.group(1), m.group(2), m.group(3)
-            title, fix = f"command not found: {cmd}", f"Install {cmd} in the job's image or fix its name/PATH."
+            title, fix = (
+                f"command not found: {cmd}",
+                f"Install {cmd} in the job's image or fix its name/PATH.",
+            )
         elif m := _NO_FILE.match(line):
             script, ln, cmd = m.group(1), m.group(2), m.group(3)
-            title, fix = f"{script}: no such file or directory: {cmd}", f"Create {cmd} in an earlier step or fix the path."
+            title, fix = (
+                f"{script}: no such file or directory: {cmd}",
+                f"Create {cmd} in an earlier step or fix the path.",
+            )
         else:
             continue
         loc = f"{script}:{ln}" if script and ln else script or cmd
