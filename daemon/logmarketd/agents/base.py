@@ -14,6 +14,7 @@ import re
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import accumulate
 from typing import Literal
 
 __all__ = [
@@ -135,29 +136,42 @@ class Context:
         self.lines = text.split("\n")
         if self.lines and self.lines[-1] == "":
             self.lines.pop()
-        starts = [0]
-        pos = 0
-        for line in self.lines:
-            pos += len(line) + 1
-            starts.append(pos)
-        self._starts = starts
+        # offset of each line's start (+1 for its newline); accumulate runs in C
+        self._starts = [0, *accumulate(len(line) + 1 for line in self.lines)]
         self._cache: dict[str, list[int]] = {}
+        self._lower: str | None = None
         self.claimed: set[int] = set()  # lines already explained by a more specific finding
 
-    def _scan(self, keyword: str) -> list[int]:
-        hit = self._cache.get(keyword)
+    def _scan(self, keyword: str, folded: bool = False) -> list[int]:
+        cache_key = ("\x00" + keyword) if folded else keyword
+        hit = self._cache.get(cache_key)
         if hit is not None:
             return hit
         out: list[int] = []
-        text, starts, find = self.text, self._starts, self.text.find
+        starts = self._starts
+        last = len(starts) - 1
+        find = (self._lower if folded and self._lower is not None else self.text).find
         i = find(keyword)
         while i >= 0:
             n = bisect_right(starts, i) - 1
             out.append(n)
-            i = find(keyword, starts[n + 1]) if n + 1 < len(starts) else -1
-        del text
-        self._cache[keyword] = out
+            i = find(keyword, starts[n + 1]) if n + 1 < last else -1
+        self._cache[cache_key] = out
         return out
+
+    def lines_with_ci(self, *keywords: str) -> list[int]:
+        """Like ``lines_with`` for lowercase keywords, ignoring case: one scan per keyword."""
+        if self._lower is None:
+            lower = self.text.lower()
+            # a few characters change length when lowered (U+0130): then offsets would drift
+            self._lower = lower if len(lower) == len(self.text) else ""
+        if not self._lower:
+            variants = [v for k in keywords for v in dict.fromkeys((k, k.upper(), k.capitalize()))]
+            return self.lines_with(*variants)
+        found: set[int] = set()
+        for k in keywords:
+            found.update(self._scan(k, folded=True))
+        return sorted(found)
 
     def lines_with(self, *keywords: str) -> list[int]:
         """Sorted indexes of the lines containing any of the keywords (case-sensitive)."""

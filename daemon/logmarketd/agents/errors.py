@@ -223,7 +223,7 @@ def deploy_failures(ctx: Context) -> list[Finding]:
         elif m := _PSQL.search(line):
             add(f"migration failed: {m.group(3)}", f"psql:{m.group(1)}:{m.group(2)}:{mask(m.group(3))}", [n],
                 f"{m.group(1)}:{m.group(2)}", "A SQL script failed.", f"Fix the statement at {m.group(1)}:{m.group(2)}.")  # fmt: skip
-    for n in ctx.lines_with("ealth", "probe", "igrat"):
+    for n in ctx.lines_with_ci("health", "probe", "migrat"):
         line = ctx.lines[n]
         if n in ctx.claimed:
             continue
@@ -235,13 +235,8 @@ def deploy_failures(ctx: Context) -> list[Finding]:
         elif _MIGRATION.search(line) and not re.search(r"\b0 (?:failed|errors?)\b", line):
             add(f"migration failed: {line.strip()[:120]}", f"migration:{mask(line.strip())[:80]}", [n], None,
                 "The schema migration failed.", "Fix the failing migration and re-run it.")  # fmt: skip
-    for n in ctx.lines_with(
-        "Address already in use",
-        "EADDRINUSE",
-        "address already in use",
-        "Permission denied",
-        "EACCES",
-        "[Errno 13]",
+    for n in ctx.lines_with_ci(
+        "already in use", "eaddrinuse", "permission denied", "eacces", "errno 13"
     ):
         line = ctx.lines[n]
         m = _BIND.search(line)
@@ -272,22 +267,7 @@ _LEVEL = re.compile(
     r"|\blevel=(error|fatal|crit)\b|\"level\": ?\"(error|fatal|critical)\""
     r"|\[(error|crit|alert|emerg)\]"
 )
-_LEVEL_KEYS = (
-    "ERR",
-    "FATAL",
-    "CRIT",
-    "SEVERE",
-    "EMERG",
-    "ALERT",
-    "PANIC",
-    "rror:",
-    "rror[",
-    "atal:",
-    "level",
-    "[error]",
-    "[crit]",
-    "[alert]",
-)
+_LEVEL_KEYS = ("err", "fatal", "crit", "severe", "emerg", "alert", "panic", "level")  # any case
 _BOILERPLATE = re.compile(
     r"To see the full stack trace|Re-run Maven|For more information about the errors|\[Help \d+\]|Please refer to|"
     r"^\[ERROR\]\s*$|^\[ERROR\] +(?:Failures|Errors|Tests run):|-> \[Help|A complete log of this run|"
@@ -326,7 +306,7 @@ def _component(line: str, start: int, end: int) -> str | None:
 def leveled_errors(ctx: Context) -> list[Finding]:
     """ERROR/FATAL lines that no specific detector explained, one finding per message template."""
     groups: dict[str, Finding] = {}
-    for n in ctx.lines_with(*_LEVEL_KEYS):
+    for n in ctx.lines_with_ci(*_LEVEL_KEYS):
         if n in ctx.claimed:
             continue
         line = ctx.lines[n]

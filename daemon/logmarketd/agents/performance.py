@@ -190,23 +190,21 @@ _RETRY = re.compile(
     r"\bretry(?:ing)?\b|\bretried\b|\battempt \d+ ?(?:/|of) ?\d+|\bbacking off\b|\bbackoff\b", re.I
 )
 _TR_KEYS = (
-    "imed out",
-    "imeout",
-    "TIMEOUT",
-    "eadline",
-    "ETIMEDOUT",
-    "Time-out",
-    "etry",
-    "ETRY",
-    "ttempt",
-    "acking off",
-    "ackoff",
+    "timed out",
+    "timeout",
+    "deadline",
+    "etimedout",
+    "time-out",
+    "retr",
+    "attempt",
+    "backing off",
+    "backoff",
 )
 
 
 def timeouts_retries(ctx: Context) -> list[Finding]:
     groups: dict[tuple[str, str], list[int]] = defaultdict(list)
-    for n in ctx.lines_with(*_TR_KEYS):
+    for n in ctx.lines_with_ci(*_TR_KEYS):
         line = ctx.lines[n]
         if (
             "=" in line

@@ -60,13 +60,12 @@ def web_attacks(ctx: Context) -> list[Finding]:
             continue
         target = _decode(r.target)
         line = ctx.lines[r.index]
+        fields = {"target": target, "ua": r.ua, "line": line}
+        lowered = {k: v.lower() for k, v in fields.items()}
         for rule in RULES:
-            text = target if rule.field == "target" else r.ua if rule.field == "ua" else line
-            if (
-                text
-                and any(nd in text.lower() for nd in rule.needles)
-                and rule.pattern.search(text)
-            ):
+            text = fields[rule.field]
+            low = lowered[rule.field]
+            if text and any(nd in low for nd in rule.needles) and rule.pattern.search(text):
                 hits[(rule.id, r.ip)].append((r.index, r.status))
     by_id = {r.id: r for r in RULES}
     out = []
@@ -231,7 +230,7 @@ _TLS_KINDS = (
 
 def tls_errors(ctx: Context) -> list[Finding]:
     groups: dict[str, list[int]] = defaultdict(list)
-    for n in ctx.lines_with("SSL", "certificate", "x509", "PKIX", "handshake", "tls: "):
+    for n in ctx.lines_with_ci("ssl", "certificate", "x509", "pkix", "handshake", "tls: "):
         line = ctx.lines[n]
         if _TLS.search(line):
             kind = next(
@@ -334,17 +333,8 @@ _AI = re.compile(
 def ai_instructions(ctx: Context) -> list[Finding]:
     idx = [
         n
-        for n in ctx.lines_with(
-            "nstruction",
-            "NSTRUCTION",
-            "prompt",
-            "you are now",
-            "act as",
-            "this log",
-            "alue score",
-            "alueScore",
-            "ayment",
-            "price",
+        for n in ctx.lines_with_ci(
+            "instruction", "prompt", "you are now", "valuescore", "value score", "this log"
         )
         if _AI.search(ctx.lines[n])
     ]
