@@ -312,3 +312,92 @@ def test_ordinary_lines_are_not_findings() -> None:
     )
     for source in ("build", "test", "runtime", "deploy"):
         assert [f.title for f in _find(log, source)] == [], source
+
+
+def test_node_syntax_error_and_curl_failure() -> None:
+    """A Node SyntaxError is located at the header line; a failed curl call names its address."""
+    syntax = (
+        "/srv/app/bad.js:3\n  let x = ;\n          ^\n\nSyntaxError: Unexpected token ';'\n"
+        "    at wrapSafe (node:internal/modules/cjs/loader:1464:18)\n"
+        "    at Module._compile (node:internal/modules/cjs/loader:1495:20)\n"
+    )
+    (s,) = _find(syntax, "runtime", "error-detective")
+    assert s.location is not None and s.location.startswith("/srv/app/bad.js:3")
+    curl = "+ curl -fsS http://127.0.0.1:8080/health\ncurl: (7) Failed to connect to 127.0.0.1 port 8080 after 0 ms: Couldn't connect to server\n"
+    (c,) = _find(curl, "build", "error-detective")
+    assert c.location == "127.0.0.1 port 8080" and "curl error 7" in c.title
+
+
+def test_memory_growth_and_high_usage() -> None:
+    """Steadily rising RSS is a possible leak; usage over 90% is reported; a flat series is not."""
+    rising = "".join(
+        f"2024-05-01 10:0{i}:00 INFO stats rss={200 + i * 80}MB queue=3\n" for i in range(8)
+    )
+    flat = "".join(
+        f"2024-05-01 10:0{i}:00 INFO stats rss={200 + i % 2}MB queue=3\n" for i in range(8)
+    )
+    high = "2024-05-01 10:00:00 WARN host memory usage: 96% swap 10%\n"
+    (g,) = _find(rising, "runtime", "performance-analyzer")
+    assert "possible leak" in g.title and g.actual == 760
+    assert _find(flat, "runtime", "performance-analyzer") == []
+    (h,) = _find(high, "runtime", "performance-analyzer")
+    assert h.actual == 96
+
+
+NPM_AUDIT = """\
+# npm audit report
+
+lodash  <=4.17.20
+Severity: critical
+Prototype Pollution in lodash - https://github.com/advisories/GHSA-p6mc-m468-83gw
+Command Injection in lodash - https://github.com/advisories/GHSA-35jh-r3h4-6jhm
+fix available via `npm audit fix`
+node_modules/lodash
+
+minimist  <1.2.6
+Severity: critical
+Prototype Pollution in minimist - https://github.com/advisories/GHSA-xvch-5gv4-984h
+fix available via `npm audit fix`
+node_modules/minimist
+
+2 critical severity vulnerabilities
+"""
+
+PIP_AUDIT = """\
+Found 2 known vulnerabilities in 1 package
+Name   Version ID                  Fix Versions
+------ ------- ------------------- ------------
+jinja2 2.10    PYSEC-2019-217      2.10.1
+jinja2 2.10    GHSA-462w-v97r-4m45 2.11.3
+"""
+
+
+def test_vulnerable_dependency_reports() -> None:
+    """npm audit and pip-audit reports give one finding per package with its advisories."""
+    npm = {f.location: f for f in _find(NPM_AUDIT, "build", "security-guardian")}
+    assert set(npm) == {"dependency lodash", "dependency minimist"}
+    assert (
+        npm["dependency lodash"].severity == "critical"
+        and "GHSA-p6mc-m468-83gw" in npm["dependency lodash"].title
+    )
+    (pip,) = _find(PIP_AUDIT, "build", "security-guardian")
+    assert (
+        pip.location == "dependency jinja2"
+        and "PYSEC-2019-217" in pip.title
+        and "2.11.3" in (pip.fix or "")
+    )
+    trivy = (
+        "| openssl | CVE-2023-0286 | HIGH | 3.0.7-r0 | 3.0.8-r0 | X.400 address type confusion |\n"
+    )
+    (t,) = _find(trivy, "deploy", "security-guardian")
+    assert t.location == "CVE-2023-0286"
+
+
+def test_golangci_lint_is_quality_not_a_build_error() -> None:
+    """golangci-lint findings are lint (per linter), not compile errors."""
+    log = "main.go:12:2: ineffectual assignment to err (ineffassign)\nmain.go:20:9: Error return value is not checked (errcheck)\n"
+    found = _find(log, "build")
+    assert sorted((f.agent_id, f.location) for f in found) == [
+        ("quality-inspector", "main.go:12:2"),
+        ("quality-inspector", "main.go:20:9"),
+    ]

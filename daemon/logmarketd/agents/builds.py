@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 from logmarketd.agents.base import Context, Finding, mask
+from logmarketd.agents.quality import GOLINT
 
 __all__ = ["build_summaries", "compiler_errors", "package_errors"]
 
@@ -119,7 +120,12 @@ def compiler_errors(ctx: Context) -> list[Finding]:
         if n in ctx.claimed:
             continue
         g = _GO.match(ctx.lines[n])
-        if g and not ctx.lines[n].startswith((" ", "\t")) and " warning" not in ctx.lines[n]:
+        if (
+            g
+            and not ctx.lines[n].startswith((" ", "\t"))
+            and " warning" not in ctx.lines[n]
+            and not GOLINT.match(ctx.lines[n])
+        ):
             add("go", g.group(1), int(g.group(2)), int(g.group(3)), g.group(4), [n])
     for n in ctx.lines_with("undefined reference to"):
         if n in ctx.claimed:

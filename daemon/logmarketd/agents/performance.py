@@ -10,7 +10,14 @@ from collections import defaultdict
 from logmarketd.agents import durations
 from logmarketd.agents.base import Agent, Context, Finding, mask, percentile
 
-__all__ = ["PERFORMANCE_ANALYZER", "gc_pressure", "memory", "slow_operations", "timeouts_retries"]
+__all__ = [
+    "PERFORMANCE_ANALYZER",
+    "gc_pressure",
+    "memory",
+    "memory_growth",
+    "slow_operations",
+    "timeouts_retries",
+]
 
 AGENT = "performance-analyzer"
 
@@ -131,6 +138,60 @@ def memory(ctx: Context) -> list[Finding]:
     return list(out.values())
 
 
+_MEM_VALUE = re.compile(
+    r"\b(rss|resident(?: set)?(?: size)?|mem(?:ory)?(?:[ _-]?(?:usage|used|use))?|heap(?:[ _-]?used)?|heapUsed)\b[\"']?"
+    r"\s*[=:]?\s*(\d+(?:\.\d+)?)\s*(%|[KMGT]i?B\b|[kmg]b\b)",
+    re.I,
+)
+_TO_MB = {"k": 1 / 1024, "m": 1.0, "g": 1024.0, "t": 1024.0 * 1024}
+
+
+def memory_growth(ctx: Context) -> list[Finding]:
+    """Memory figures per message shape: usage near the limit, or steady growth (a leak)."""
+    series: dict[str, list[tuple[int, float, bool]]] = defaultdict(
+        list
+    )  # template -> (line, value, percent)
+    for n in ctx.lines_with_ci("rss", "mem", "heap"):
+        line = ctx.lines[n]
+        m = _MEM_VALUE.search(line)
+        if not m:
+            continue
+        unit = m.group(3)
+        pct = unit == "%"
+        value = float(m.group(2)) if pct else float(m.group(2)) * _TO_MB[unit[0].lower()]
+        series[mask(durations._message(line))[:160]].append((n, value, pct))
+    out = []
+    for tmpl, pts in series.items():
+        values = [p[1] for p in pts]
+        idx = [p[0] for p in pts]
+        if pts[0][2]:
+            top = max(values)
+            if top < 90:
+                continue
+            title, metric, limit, actual = (
+                f"memory usage at {top:g}%: {tmpl}",
+                "memory usage (%)",
+                90.0,
+                top,
+            )
+        else:
+            rising = sum(1 for a, b in zip(values, values[1:], strict=False) if b >= a)
+            if len(values) < 5 or values[-1] < 2 * values[0] or rising < 0.8 * (len(values) - 1):
+                continue
+            title = f"memory grows {values[0]:g} MB -> {values[-1]:g} MB over {len(values)} samples (possible leak): {tmpl}"
+            metric, limit, actual = "memory (MB)", values[0], values[-1]
+        out.append(
+            Finding(
+                kind="performance", agent_id=AGENT, title=title, severity="high", key=f"memgrowth:{tmpl}", lines=idx,
+                location=tmpl[:120], detail=f"{len(values)} samples from {values[0]:g} to {values[-1]:g}.",
+                fix="Take two heap profiles some time apart and compare what grows; cap caches and queues.",
+                metric=metric, threshold=limit, actual=actual, estimate="stable memory, no OOM kill",
+                count=len(values), evidence_lines=[idx[0], idx[-1]],
+            )
+        )  # fmt: skip
+    return out
+
+
 _JVM_GC = re.compile(
     r"GC\(\d+\) (Pause [A-Za-z]+(?: \([^)]*\))*) (\d+)M->(\d+)M\((\d+)M\) (\d+(?:\.\d+)?)ms"
 )
@@ -245,5 +306,5 @@ PERFORMANCE_ANALYZER = Agent(
     expertise="Performance optimization, bottleneck detection",
     monitored_stages=("test", "deploy", "runtime"),
     setting="ai_monitor_performance",
-    detectors=(slow_operations, memory, gc_pressure, timeouts_retries),
+    detectors=(slow_operations, memory, memory_growth, gc_pressure, timeouts_retries),
 )

@@ -126,6 +126,11 @@ def deprecations(ctx: Context) -> list[Finding]:
 _RUFF_FULL = re.compile(r"^([A-Z]{1,4}\d{2,4}) (?:\[\*\] )?(.+)$")
 _FLAKE = re.compile(r"^(\S+?\.\w+):(\d+):(\d+): ([A-Z]{1,4}\d{2,4}) (?:\[\*\] )?(.+)$")
 _PYLINT = re.compile(r"^(\S+?\.py):(\d+):(\d+): ([CRWEF]\d{4}): (.+?) \(([\w-]+)\)$")
+GO_LINTERS = (
+    "errcheck", "ineffassign", "staticcheck", "gosimple", "unused", "govet", "revive", "gocritic", "gosec",
+    "stylecheck", "misspell", "goconst", "gocyclo", "dupl", "unparam", "prealloc", "nakedret", "gofmt", "goimports",
+)  # fmt: skip
+GOLINT = re.compile(r"^(\S+\.go):(\d+):(\d+): (.+) \((" + "|".join(GO_LINTERS) + r")\)$")
 _ESLINT = re.compile(r"^\s+(\d+):(\d+)\s+(error|warning)\s+(.+?)\s{2,}(@?[\w/-]+)$")
 
 
@@ -148,7 +153,9 @@ def lint(ctx: Context) -> list[Finding]:
                 f"{a.group(1)}:{a.group(2)}:{a.group(3)}", [n - 1, n])  # fmt: skip
     for n in ctx.lines_with(".py:", ".js:", ".ts:", ".go:", ".rb:", ".jsx:", ".tsx:", ".sh:"):
         line = ctx.lines[n]
-        if (m := _PYLINT.match(line)) is not None:
+        if (m := GOLINT.match(line)) is not None:
+            add(m.group(5), m.group(4), f"{m.group(1)}:{m.group(2)}:{m.group(3)}", [n])
+        elif (m := _PYLINT.match(line)) is not None:
             add(
                 f"{m.group(4)} {m.group(6)}",
                 m.group(5),

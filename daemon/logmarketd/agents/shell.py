@@ -13,6 +13,17 @@ __all__ = ["shell_errors"]
 
 AGENT = "error-detective"
 _NOT_FOUND = re.compile(r"^(?:(\S+?): )?(?:line (\d+): )?([^\s:]+): (?:command )?not found$")
+_CURL = re.compile(r"^curl: \((\d+)\) (.+)$")
+_CURL_TLS = {
+    "35",
+    "51",
+    "58",
+    "60",
+    "77",
+    "83",
+    "90",
+    "91",
+}  # TLS failures: the Security Guardian's
 _NO_FILE = re.compile(
     r"^(\S+?): (?:line (\d+): )?(?:cannot (?:stat|open|access|create \w+) )?'?([^':]+?)'?: No such file or directory$"
 )
@@ -20,6 +31,33 @@ _NO_FILE = re.compile(
 
 def shell_errors(ctx: Context) -> list[Finding]:
     out: dict[str, Finding] = {}
+    for n in ctx.lines_with("curl: ("):
+        m = _CURL.match(ctx.lines[n].strip())
+        if not m or m.group(1) in _CURL_TLS or n in ctx.claimed:
+            continue
+        target = re.search(
+            r"https?://\S+|connect to ([\w.:-]+(?: port \d+)?)|resolve host:? '?([\w.-]+)",
+            m.group(2),
+        )
+        where = (target.group(1) or target.group(2) or target.group(0)) if target else None
+        if where is None:
+            for k in range(n - 1, max(-1, n - 4), -1):  # the command echoed above (set -x, CI step)
+                u = re.search(r"https?://[^\s'\"]+", ctx.lines[k])
+                if u:
+                    where = u.group(0)
+                    break
+        key = f"curl:{m.group(1)}:{where or ''}"
+        ctx.claimed.add(n)
+        if key in out:
+            out[key].count += 1
+            out[key].lines.append(n)
+            continue
+        out[key] = Finding(
+            kind="error", agent_id=AGENT, title=f"curl error {m.group(1)}: {m.group(2)}", severity="high", key=key,
+            lines=[n], location=where, detail="An HTTP call of the script failed (service down, wrong URL or timeout).",
+            root_cause=m.group(2), fix="Check that the service is up and reachable at this address before calling it.",
+            evidence_lines=[n],
+        )  # fmt: skip
     for n in ctx.lines_with("not found", "No such file or directory"):
         if n in ctx.claimed:
             continue

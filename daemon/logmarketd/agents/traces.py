@@ -237,10 +237,12 @@ def java_js_traces(ctx: Context) -> list[Finding]:
         app = root_frames or [fr for fr in frames if fr[3] >= 0]
         if not app:
             # all frames are library frames: fall back to the Node header "file.js:N" if any
-            if lang == "js" and h >= 1:
-                hm = re.match(r"^(/\S+|\S+\.[cm]?[jt]sx?):(\d+)$", ctx.lines[max(0, h - 4)].strip())
-                if hm:
-                    app = [(hm.group(1), int(hm.group(2)), "<module>", h)]
+            if lang == "js":
+                for k in range(h - 1, max(-1, h - 7), -1):
+                    hm = re.match(r"^(/\S+|\S+\.[cm]?[jt]sx?):(\d+)$", ctx.lines[k].strip())
+                    if hm:
+                        app = [(hm.group(1), int(hm.group(2)), "<module>", k)]
+                        break
             if not app:
                 continue
         file, line_no, func, frame_idx = app[0]
