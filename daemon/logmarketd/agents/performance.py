@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from itertools import pairwise
 
 from logmarketd.agents import durations
 from logmarketd.agents.base import Agent, Context, Finding, mask, percentile
@@ -175,7 +176,7 @@ def memory_growth(ctx: Context) -> list[Finding]:
                 top,
             )
         else:
-            rising = sum(1 for a, b in zip(values, values[1:], strict=False) if b >= a)
+            rising = sum(1 for a, b in pairwise(values) if b >= a)
             if len(values) < 5 or values[-1] < 2 * values[0] or rising < 0.8 * (len(values) - 1):
                 continue
             title = f"memory grows {values[0]:g} MB -> {values[-1]:g} MB over {len(values)} samples (possible leak): {tmpl}"
