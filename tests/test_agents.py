@@ -401,3 +401,21 @@ def test_golangci_lint_is_quality_not_a_build_error() -> None:
         ("quality-inspector", "main.go:12:2"),
         ("quality-inspector", "main.go:20:9"),
     ]
+
+
+def test_structured_json_and_logfmt_errors() -> None:
+    """JSON and logfmt error lines are reported with their message and caller, info lines are not."""
+    log = "\n".join(
+        [
+            '{"level":"info","ts":1714557600.1,"caller":"server/main.go:20","msg":"listening"}',
+            '{"level":"error","ts":1714557601.2,"caller":"db/pool.go:88","msg":"query failed","error":"context deadline exceeded"}',
+            '{"level":50,"time":1714557602000,"name":"api","msg":"unhandled rejection"}',
+            'time=2024-05-01T10:00:03Z level=error msg="cache write failed" caller=cache/redis.go:41 err="EOF"',
+        ]
+    )
+    found = {f.location: f.title for f in _find(log, "runtime", "error-detective")}
+    assert found == {
+        "db/pool.go:88": "ERROR: query failed: context deadline exceeded",
+        "api": "ERROR: unhandled rejection",
+        "cache/redis.go:41": "ERROR: cache write failed: EOF",
+    }

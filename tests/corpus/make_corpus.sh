@@ -1238,6 +1238,36 @@ EOF
   go vet ./... 2>&1 | save go_vet
 }
 
+s_structlog_json() {
+  fresh structlog_json
+  mkdir -p payments
+  printf '' > payments/__init__.py
+  cat > payments/gateway.py <<'EOF'
+def charge(amount_cents, currency):
+    rates = {"EUR": 1.0, "USD": 1.1}
+    return round(amount_cents * rates[currency])
+EOF
+  cat > service.py <<'EOF'
+import structlog
+from payments.gateway import charge
+
+structlog.configure(processors=[
+    structlog.processors.add_log_level,
+    structlog.processors.TimeStamper(fmt="iso"),
+    structlog.processors.format_exc_info,
+    structlog.processors.JSONRenderer(),
+])
+log = structlog.get_logger()
+for order, cur in [(1, "EUR"), (2, "GBP"), (3, "USD")]:
+    try:
+        log.info("charging", order=order, currency=cur)
+        charge(1000, cur)
+    except Exception:
+        log.exception("charge failed", order=order, currency=cur)
+EOF
+  /work/wt/agents/.venv/bin/python service.py 2>&1 | sed -E 's/"timestamp": "[^"]+"/"timestamp": "2026-11-28T05:00:00Z"/' | save structlog_json
+}
+
 # ---------------------------------------------------------------- noise only (no findings)
 s_noise_heartbeat() {
   fresh noise_heartbeat

@@ -12,6 +12,7 @@ from collections import defaultdict
 from logmarketd.agents import builds, scripting, shell, testfail, traces
 from logmarketd.agents.access import endpoint, requests
 from logmarketd.agents.base import Agent, Context, Finding, mask
+from logmarketd.agents.structured import structured_error
 
 __all__ = ["ERROR_DETECTIVE", "crashes", "deploy_failures", "http_5xx", "leveled_errors"]
 
@@ -267,7 +268,17 @@ _LEVEL = re.compile(
     r"|\blevel=(error|fatal|crit)\b|\"level\": ?\"(error|fatal|critical)\""
     r"|\[(error|crit|alert|emerg)\]"
 )
-_LEVEL_KEYS = ("err", "fatal", "crit", "severe", "emerg", "alert", "panic", "level")  # any case
+_LEVEL_KEYS = (
+    "err",
+    "fatal",
+    "crit",
+    "severe",
+    "emerg",
+    "alert",
+    "panic",
+    "level",
+    "lvl=",
+)  # any case
 _BOILERPLATE = re.compile(
     r"To see the full stack trace|Re-run Maven|For more information about the errors|\[Help \d+\]|Please refer to|"
     r"^\[ERROR\]\s*$|^\[ERROR\] +(?:Failures|Errors|Tests run):|-> \[Help|A complete log of this run|"
@@ -310,14 +321,19 @@ def leveled_errors(ctx: Context) -> list[Finding]:
         if n in ctx.claimed:
             continue
         line = ctx.lines[n]
-        m = _LEVEL.search(line)
-        if not m or _BOILERPLATE.search(line):
-            continue
-        level = next(g for g in m.groups() if g).upper()
-        msg = line[m.end() :].strip(" :-|]")
+        parsed = structured_error(line) if ("{" in line or "=" in line) else None
+        stacked = False
+        if parsed is not None:
+            level, msg, comp, stacked = parsed
+        else:
+            m = _LEVEL.search(line)
+            if not m or _BOILERPLATE.search(line) or line.lstrip().startswith("{"):
+                continue
+            level = next(g for g in m.groups() if g).upper()
+            msg = line[m.end() :].strip(" :-|]")
+            comp = _component(line, m.start(), m.end())
         if not msg:
             continue
-        comp = _component(line, m.start(), m.end())
         tmpl = mask(msg)[:160]
         key = f"level:{mask(comp or '')}:{tmpl}"
         f = groups.get(key)
@@ -334,10 +350,13 @@ def leveled_errors(ctx: Context) -> list[Finding]:
             if level in ("CRITICAL", "CRIT", "SEVERE")
             else "medium"
         )
+        if stacked:  # a logged exception with its trace: as good as a traceback
+            sev = "critical" if sev == "critical" else "high"
         groups[key] = Finding(
             kind="error", agent_id=AGENT, title=f"{level}: {msg[:200]}", severity=sev, key=key, lines=[n],  # type: ignore[arg-type]
-            location=comp, detail=f"{level} logged by {comp or 'the application'}.", root_cause=None,
-            fix=None, evidence_lines=[n],
+            location=comp, detail=f"{level} logged by {comp or 'the application'}.",
+            root_cause=msg[:200] if stacked else None,
+            fix=f"Handle the exception raised at {comp}." if stacked and comp else None, evidence_lines=[n],
             # in build and test output, ERROR lines after a located error are that error's echo
             summary=ctx.source in ("build", "test") or bool(_CASCADE.search(msg)),
         )  # fmt: skip
