@@ -132,6 +132,10 @@ def http_5xx(ctx: Context) -> list[Finding]:
         if r.status >= 500:
             per[f"{endpoint(r)} -> {r.status}"].append(r.index)
     out = []
+    spread = [i for ep, idx in per.items() if len(idx) < ctx.config.http_5xx_burst for i in idx]
+    if len(spread) >= 10 and len(spread) >= 0.05 * total:
+        # many endpoints failing a little each: one finding for the service as a whole
+        per = {**per, "all endpoints -> 5xx": sorted(spread)}
     for ep, idx in per.items():
         if len(idx) < ctx.config.http_5xx_burst:
             continue
