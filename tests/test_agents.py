@@ -419,3 +419,10 @@ def test_structured_json_and_logfmt_errors() -> None:
         "api": "ERROR: unhandled rejection",
         "cache/redis.go:41": "ERROR: cache write failed: EOF",
     }
+
+
+def test_crash_names_the_program() -> None:
+    """A segfault reported by the shell names the program that crashed."""
+    log = "run.sh: line 3: 4242 Segmentation fault      (core dumped) ./bin/indexer\n"
+    (f,) = _find(log, "runtime", "error-detective")
+    assert f.severity == "critical" and f.location == "./bin/indexer"

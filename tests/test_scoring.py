@@ -84,6 +84,6 @@ def test_improvement_potential_shape() -> None:
     p = r.improvement_potential
     assert p.development_speed.current == 100 and p.development_speed.potential == 112
     assert p.code_quality.potential >= p.code_quality.current
-    assert p.estimated_roi == (4 + 2) * 150
+    assert p.estimated_roi == (4 + 2 * 0.5) * 150  # improvement opportunities count half
     dumped = p.model_dump(by_alias=True)
     assert set(dumped) == {"developmentSpeed", "codeQuality", "errorReduction", "estimatedROI"}

@@ -100,6 +100,16 @@ def crashes(ctx: Context) -> list[Finding]:
                     out[key].lines.append(n)
                 else:
                     proc = m.group(2) if rx is _CRASH[0][0] else None
+                    if proc is None and "JavaScript heap" in line:
+                        proc = "Node.js V8 heap (--max-old-space-size)"
+                    elif proc is None and (
+                        cmd := re.search(
+                            r"(?:core dumped\)|fault|Aborted)\s+(\.?/\S+|\w[\w.-]*)$", line
+                        )
+                    ):
+                        proc = cmd.group(
+                            1
+                        )  # bash: "line 1: 4242 Segmentation fault (core dumped) ./app"
                     out[key] = _finding(
                         title, sev, key, [n], proc, "The process died; work in flight is lost.",
                         "Find the allocation or fault that killed it (memory limit, leak, native bug).",

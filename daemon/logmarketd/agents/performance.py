@@ -131,7 +131,7 @@ def memory(ctx: Context) -> list[Finding]:
             else:
                 out[key] = Finding(
                     kind="performance", agent_id=AGENT, title=f"memory exhausted: {title}", severity="critical", key=key,
-                    lines=[n], location=None, detail="The process ran out of memory and failed.",
+                    lines=[n], location=metric, detail="The process ran out of memory and failed.",
                     fix="Find what grows without bound (heap profile); stream or batch the data; raise the limit only after.",
                     metric=metric, threshold=100.0, actual=100.0, estimate="no more out-of-memory crashes", evidence_lines=[n],
                 )  # fmt: skip

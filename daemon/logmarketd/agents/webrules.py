@@ -159,7 +159,9 @@ RULES: tuple[WebRule, ...] = (
         "high",
         "target",
         (";", "|", "&", "`", "$("),
-        _rx(r"(?:[;|&`]|\$\()\s*(?:cat|id|whoami|uname|wget|curl|nc|ncat|bash|sh|ping|nslookup|sleep)\b[^&=]*"),
+        _rx(
+            r"(?:[;|&`]|\$\()\s*(?:cat|id|whoami|uname|wget|curl|nc|ncat|bash|sh|ping|nslookup|sleep)\b[^&=]*"
+        ),
         "Never pass request input to a shell; use argument lists and allowlists.",
         ("/ping?host=127.0.0.1;cat /etc/passwd", "/x?f=a|id", "/x?q=$(whoami)", "/x?q=`uname -a`"),
         ("/search?q=cats&dogs=1", "/a;jsessionid=ABC123", "/x?a=1&b=2"),
