@@ -117,3 +117,20 @@ def test_duration_spellings_grouped_per_template() -> None:
     assert any(v == [12500.0] for v in groups.values())
     assert any(v == [87.0] for v in groups.values())
     assert not any(v[0] > 1e6 for v in groups.values()), "epoch timestamps are not durations"
+
+
+def test_mysql_slow_log_and_json_duration_fields() -> None:
+    """MySQL slow-log entries are grouped by statement; JSON duration fields (Mongo) parse."""
+    log = (
+        "# Time: 2024-05-01T10:00:00.123456Z\n# User@Host: app[app] @ localhost []  Id: 8\n"
+        "# Query_time: 2.500213  Lock_time: 0.000000 Rows_sent: 1  Rows_examined: 90000\n"
+        "SET timestamp=1714557600;\nSELECT * FROM orders WHERE note LIKE '%x%';\n"
+        '{"t":{"$date":"2024-05-01T10:00:01Z"},"c":"COMMAND","msg":"Slow query","attr":{"ns":"shop.orders","durationMillis":1234}}\n'
+    )
+    groups = {
+        (g.kind, g.template): [s.ms for s in g.samples] for g in collect(Context(log, "runtime"))
+    }
+    assert groups[("sql", "SELECT * FROM orders WHERE note LIKE '%x%';")] == [
+        pytest.approx(2500.213)
+    ]
+    assert [1234.0] in groups.values()

@@ -61,7 +61,8 @@ _GENERIC = re.compile(
     re.I,
 )
 _KV = re.compile(
-    r"\b(\w*(?:time|duration|latency|elapsed|took)\w*)[=:] ?\"?(\d+(?:\.\d+)?)(ms|s|us)?\b", re.I
+    r"\b(\w*(?:time|duration|latency|elapsed|took)\w*)\"?\s*[=:]\s*\"?(\d+(?:\.\d+)?)(ms|s|us)?\b",
+    re.I,
 )
 # key names that hold a duration (not eventTime=<epoch> or uptime=): explicit words or a unit suffix
 _DURATION_KEY = re.compile(
@@ -150,6 +151,10 @@ def collect(ctx: Context) -> list[Group]:
             m = rx.search(ctx.lines[n])
             if m:
                 kind, tmpl, ms = conv(m)
+                if rx is _MYSQL:  # the statement follows the "# ..." header lines
+                    stmt = next((ctx.lines[k] for k in range(n + 1, min(n + 4, len(ctx.lines)))
+                                 if not ctx.lines[k].startswith(("#", "SET timestamp", "use "))), "")  # fmt: skip
+                    tmpl = mask(stmt.strip())[:200] or tmpl
                 add(kind, tmpl, n, ms)
     for n in ctx.lines_with_ci(*_KEYS):
         if n in used:
