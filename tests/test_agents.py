@@ -426,3 +426,28 @@ def test_crash_names_the_program() -> None:
     log = "run.sh: line 3: 4242 Segmentation fault      (core dumped) ./bin/indexer\n"
     (f,) = _find(log, "runtime", "error-detective")
     assert f.severity == "critical" and f.location == "./bin/indexer"
+
+
+def test_pathological_input_is_bounded() -> None:
+    """Huge tokens and floods of one trigger line finish (the per-test timeout catches a hang) and
+    give a bounded, merged report."""
+    from logmarketd.agents.base import MAX_FINDINGS
+
+    cases = [
+        '"GET /' + "a" * 200_000 + ' HTTP/1.1" 200 1',
+        "    at x (y.js:1:1)\n" * 5000,
+        "panic: x\n" * 5000,
+        "FAIL: test_x (m.T)\n" * 5000,
+        "OSError: [Errno 98] Address already in use\n" * 5000,
+        "".join(
+            f'10.0.{i % 250}.{i % 7} - - [01/May/2024:10:00:00 +0000] "GET /x{i} HTTP/1.1" 404 1 "-" "x"\n'
+            for i in range(5000)
+        ),
+    ]
+    for text in cases:
+        for source in ("build", "test", "runtime"):
+            _, found = run_agents(text, source)
+            per_agent: dict[str, int] = {}
+            for f in found:
+                per_agent[f.agent_id] = per_agent.get(f.agent_id, 0) + 1
+            assert all(n <= MAX_FINDINGS for n in per_agent.values())

@@ -11,8 +11,11 @@ from logmarketd.agents.base import Context
 
 __all__ = ["Request", "endpoint", "requests"]
 
+# anchored at the line start (an optional short prefix such as a vhost or a container name):
+# an unanchored search with \S+ is quadratic on a long token
 _LINE = re.compile(
-    r'(?P<ip>[0-9a-fA-F.:]+|\S+) \S+ (?P<user>\S+) \[[^\]]+\] "(?P<method>[A-Z]{3,8}) (?P<target>\S+)(?: HTTP/[\d.]+)?" '
+    r"^(?:[^\s\[]+ ){0,3}?(?P<ip>[^\s\[]+) [^\s\[]+ (?P<user>[^\s\[]+) \[[^\]]{1,64}\] "
+    r'"(?P<method>[A-Z]{3,8}) (?P<target>\S+)(?: HTTP/[\d.]+)?" '
     r'(?P<status>\d{3}) (?:\d+|-)(?: "(?P<ref>[^"]*)" "(?P<ua>(?:[^"\\]|\\.)*)")?(?P<rest>.*)$'
 )
 _RT = re.compile(r"\b(?:rt|request_time|urt|upstream_response_time|rtime)=(\d+(?:\.\d+)?)\b")
@@ -38,7 +41,7 @@ def requests(ctx: Context) -> list[Request]:
     out: list[Request] = []
     for n in ctx.lines_with("HTTP/"):
         line = ctx.lines[n]
-        m = _LINE.search(line)
+        m = _LINE.match(line)
         if not m:
             continue
         rest = m.group("rest") or ""

@@ -20,6 +20,8 @@ from typing import Literal
 __all__ = [
     "SEVERITY_RANK",
     "Agent",
+    "MAX_FINDINGS",
+    "MAX_LINE",
     "AgentConfig",
     "Context",
     "Detector",
@@ -126,6 +128,10 @@ def percentile(sorted_values: Sequence[float], p: float) -> float:
     return float(sorted_values[int(rank) - 1])
 
 
+MAX_LINE = 4096  # characters of a line the detectors look at
+MAX_FINDINGS = 100  # per agent and log: a report, not a copy of the log
+
+
 class Context:
     """The analysed log: its text, its lines, and cached keyword scans."""
 
@@ -136,6 +142,10 @@ class Context:
         self.lines = text.split("\n")
         if self.lines and self.lines[-1] == "":
             self.lines.pop()
+        if any(len(line) > MAX_LINE for line in self.lines):
+            # detectors look at a line's head only: bounds regex work on pathological lines
+            self.lines = [line[:MAX_LINE] for line in self.lines]
+            self.text = "\n".join(self.lines) + "\n"
         # offset of each line's start (+1 for its newline); accumulate runs in C
         self._starts = [0, *accumulate(len(line) + 1 for line in self.lines)]
         self._cache: dict[str, list[int]] = {}
@@ -203,11 +213,24 @@ class Agent:
     detectors: tuple[Detector, ...]
 
     def run(self, ctx: Context) -> list[Finding]:
-        """Run every detector; drop cascade (summary) findings when a specific one exists."""
+        """Run every detector; drop cascade (summary) findings when a specific one exists;
+        merge findings with the same identity; keep the ``MAX_FINDINGS`` most severe."""
         found: list[Finding] = []
         for detect in self.detectors:
             found.extend(detect(ctx))
         specific = [f for f in found if not f.summary]
         if specific:
             found = specific
-        return found
+        merged: dict[str, Finding] = {}
+        for f in found:
+            same = merged.get(f.key)
+            if same is None:
+                merged[f.key] = f
+            else:
+                same.count += f.count
+                same.lines.extend(f.lines)
+        out = list(merged.values())
+        if len(out) > MAX_FINDINGS:
+            out.sort(key=lambda f: (-SEVERITY_RANK[f.severity], -f.count, min(f.lines or [0])))
+            out = out[:MAX_FINDINGS]
+        return out

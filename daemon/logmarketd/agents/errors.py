@@ -250,6 +250,7 @@ def deploy_failures(ctx: Context) -> list[Finding]:
         elif _MIGRATION.search(line) and not re.search(r"\b0 (?:failed|errors?)\b", line):
             add(f"migration failed: {line.strip()[:120]}", f"migration:{mask(line.strip())[:80]}", [n], None,
                 "The schema migration failed.", "Fix the failing migration and re-run it.")  # fmt: skip
+    bind_seen = 0
     for n in ctx.lines_with_ci(
         "already in use", "eaddrinuse", "permission denied", "eacces", "errno 13"
     ):
@@ -258,12 +259,15 @@ def deploy_failures(ctx: Context) -> list[Finding]:
         if not m or (n in ctx.claimed and "Traceback" not in ctx.lines[max(0, n - 1)]):
             continue
         addr = None
-        for k in range(n, max(-1, n - 60), -1):
+        for k in range(n, max(-1, n - 30), -1):
             am = _ADDR.search(ctx.lines[k])
             if am:
                 addr = am.group(1) or f"port {am.group(2)}"
                 break
         in_use = "in use" in m.group(1) or "ADDRINUSE" in m.group(1)
+        bind_seen += 1
+        if bind_seen > 200:
+            break  # the same failure repeated: the first ones tell it
         what = "address already in use" if in_use else "permission denied"
         lines = _claim_traceback(ctx, n)
         loc = addr if in_use else (re.search(r"'(/[^']+)'|(/\S+)", line) or [None, None])[0]

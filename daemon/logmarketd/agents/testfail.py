@@ -136,7 +136,7 @@ def unittest_failures(ctx: Context) -> list[Finding]:
         msg, j = "", n + 1
         while j < len(ctx.lines) and j < n + 300:
             line = ctx.lines[j]
-            if line.startswith(("=====", "-----")) and j > n + 2:
+            if (line.startswith(("=====", "-----")) and j > n + 2) or _UNITTEST.match(line):
                 break
             fm = _PY_FRAME.match(line)
             if fm:

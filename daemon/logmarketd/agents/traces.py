@@ -165,8 +165,11 @@ def _is_js_lib(path: str) -> bool:
 def java_js_traces(ctx: Context) -> list[Finding]:
     found: dict[str, Finding] = {}
     done = -1
-    for n in ctx.lines_with("\tat ", "   at "):
-        if n <= done or n in ctx.claimed or n == 0:
+    frame_lines = ctx.lines_with("\tat ", "   at ")
+    is_frame = set(frame_lines)
+    for n in frame_lines:
+        # only the first frame of a run starts a trace (walking up from every frame is quadratic)
+        if n <= done or n in ctx.claimed or n == 0 or (n - 1) in is_frame:
             continue
         # walk up from the first frame to the exception line
         h = n - 1
@@ -286,7 +289,11 @@ def go_panics(ctx: Context) -> list[Finding]:
         m = _GO_PANIC.match(ctx.lines[n].strip())
         if not m:
             continue
-        # a goroutine dump must follow, otherwise this is not a Go panic
+        # a goroutine dump must follow at once, otherwise this is not a Go panic
+        if not any(
+            ctx.lines[k].startswith("goroutine ") for k in range(n + 1, min(n + 6, len(ctx.lines)))
+        ):
+            continue
         j, covered = n + 1, [n]
         frames: list[tuple[str, int, str, int]] = []
         saw_goroutine = False
