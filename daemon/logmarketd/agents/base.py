@@ -18,10 +18,10 @@ from itertools import accumulate
 from typing import Literal
 
 __all__ = [
-    "SEVERITY_RANK",
-    "Agent",
     "MAX_FINDINGS",
     "MAX_LINE",
+    "SEVERITY_RANK",
+    "Agent",
     "AgentConfig",
     "Context",
     "Detector",
