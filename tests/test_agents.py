@@ -451,3 +451,20 @@ def test_pathological_input_is_bounded() -> None:
             for f in found:
                 per_agent[f.agent_id] = per_agent.get(f.agent_id, 0) + 1
             assert all(n <= MAX_FINDINGS for n in per_agent.values())
+
+
+def test_allowlists_come_from_settings_when_defined() -> None:
+    """Settings fields named agents_<field> tune the rule engine (an allowlisted address is quiet)."""
+    from logmarketd.analysis import analyze_log, config_from_settings
+    from logmarketd.settings import Settings
+
+    class Tuned(Settings):
+        agents_allow_addresses: tuple[str, ...] = ("203.0.113.5",)
+
+    assert config_from_settings(Tuned()).allow_addresses == frozenset({"203.0.113.5"})
+    log = "".join(
+        f"sshd[{i}]: Failed password for root from 203.0.113.5 port {4000 + i} ssh2\n"
+        for i in range(8)
+    )
+    assert analyze_log(log, "runtime").ai_insights.security_concerns
+    assert not analyze_log(log, "runtime", settings=Tuned()).ai_insights.security_concerns

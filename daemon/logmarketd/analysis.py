@@ -9,9 +9,10 @@ import hashlib
 import re
 import uuid
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 from logmarketd.agents import AgentConfig, Context, Finding, agents_for, run_agents
 from logmarketd.agents.publish import to_insights
@@ -26,6 +27,7 @@ __all__ = [
     "InvalidSourceError",
     "analyze_log",
     "analyze_log_report",
+    "config_from_settings",
     "enabled_agents",
     "template_fingerprints",
 ]
@@ -60,6 +62,23 @@ def enabled_agents(settings: Settings | None) -> list[str]:
     from logmarketd.agents import AGENTS
 
     return [a.id for a in AGENTS if settings is None or bool(getattr(settings, a.setting))]
+
+
+def config_from_settings(settings: Settings | None) -> AgentConfig:
+    """Rule-engine thresholds and allowlists from the settings, where the settings define them.
+
+    Read by name (``agents_<field>``, e.g. ``agents_allow_addresses``) so that a deployment can
+    tune them without code; fields the settings lack keep ``AgentConfig``'s defaults.
+    """
+    base = AgentConfig()
+    if settings is None:
+        return base
+    values: dict[str, Any] = {}
+    for name in base.__dataclass_fields__:
+        value = getattr(settings, f"agents_{name}", None)
+        if value is not None:
+            values[name] = frozenset(value) if name.startswith("allow_") else value
+    return replace(base, **values)
 
 
 def template_fingerprints(lines: list[str]) -> frozenset[str]:
@@ -120,7 +139,7 @@ def analyze_log_report(
     if "\x1b" in text:
         text = _ANSI.sub("", text)
     enabled = enabled_agents(settings)
-    ctx, findings = run_agents(text, source, enabled, config)
+    ctx, findings = run_agents(text, source, enabled, config or config_from_settings(settings))
     extra: list[str] = []
     if not any(a.id == "security-guardian" for a in agents_for(source, enabled)):
         # the secret scan still runs, so that no evidence line shows a secret unmasked

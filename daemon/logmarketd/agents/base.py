@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 from bisect import bisect_right
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import Literal
@@ -191,11 +191,6 @@ class Context:
         for k in keywords:
             found.update(self._scan(k))
         return sorted(found)
-
-    def window(self, start: int, count: int) -> Iterable[tuple[int, str]]:
-        end = min(len(self.lines), start + count)
-        for i in range(start, end):
-            yield i, self.lines[i]
 
 
 Detector = Callable[[Context], list[Finding]]
