@@ -468,3 +468,19 @@ def test_allowlists_come_from_settings_when_defined() -> None:
     )
     assert analyze_log(log, "runtime").ai_insights.security_concerns
     assert not analyze_log(log, "runtime", settings=Tuned()).ai_insights.security_concerns
+
+
+def test_python_syntax_and_thread_errors() -> None:
+    """A file that does not parse and an exception in a thread are located in the app's file."""
+    syntax = (
+        '  File "/srv/tool.py", line 3\n    def f(:\n          ^\nSyntaxError: invalid syntax\n'
+    )
+    (s,) = _find(syntax, "build", "error-detective")
+    assert s.location == "/srv/tool.py:3" and s.title == "SyntaxError: invalid syntax"
+    thread = (
+        "Exception in thread Thread-1 (w):\nTraceback (most recent call last):\n"
+        '  File "/usr/lib/python3.11/threading.py", line 1045, in _bootstrap_inner\n    self.run()\n'
+        '  File "/srv/th.py", line 3, in w\n    raise ValueError("bad input 7")\nValueError: bad input 7\n'
+    )
+    (t,) = _find(thread, "runtime", "error-detective")
+    assert t.location == "/srv/th.py:3 in w" and 0 in t.lines

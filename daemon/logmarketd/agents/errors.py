@@ -400,6 +400,7 @@ ERROR_DETECTIVE = Agent(
         builds.package_errors,
         builds.compiler_errors,
         traces.python_tracebacks,
+        traces.python_syntax_errors,
         traces.java_js_traces,
         traces.go_panics,
         traces.rust_panics,

@@ -12,7 +12,13 @@ import re
 
 from logmarketd.agents.base import Context, Finding
 
-__all__ = ["go_panics", "java_js_traces", "python_tracebacks", "rust_panics"]
+__all__ = [
+    "go_panics",
+    "java_js_traces",
+    "python_syntax_errors",
+    "python_tracebacks",
+    "rust_panics",
+]
 
 AGENT = "error-detective"
 
@@ -132,6 +138,41 @@ def python_tracebacks(ctx: Context) -> list[Finding]:
             " (validate the input or catch the specific exception).",
             evidence_lines=[start, frame_line, frame_line + 1, exc_line],
         )
+        _merge(found, f)
+    return list(found.values())
+
+
+_PY_SYNTAX_AT = re.compile(r'^\s*File "([^"]+)", line (\d+)$')
+_PY_SYNTAX = re.compile(r"^(SyntaxError|IndentationError|TabError): (.+)$")
+
+
+def python_syntax_errors(ctx: Context) -> list[Finding]:
+    """A script that does not parse: Python prints the place and the error, with no traceback header."""
+    found: dict[str, Finding] = {}
+    for n in ctx.lines_with("SyntaxError: ", "IndentationError: ", "TabError: "):
+        m = _PY_SYNTAX.match(ctx.lines[n].strip())
+        if not m or n in ctx.claimed:
+            continue
+        at = next(
+            (
+                (k, fm)
+                for k in range(n - 1, max(-1, n - 6), -1)
+                if (fm := _PY_SYNTAX_AT.match(ctx.lines[k]))
+            ),
+            None,
+        )
+        if at is None:
+            continue
+        k, fm = at
+        lines = list(range(k, n + 1))
+        ctx.claimed.update(lines)
+        loc = f"{fm.group(1)}:{fm.group(2)}"
+        f = Finding(
+            kind="error", agent_id=AGENT, title=f"{m.group(1)}: {m.group(2)}", severity="high",
+            key=f"py:{m.group(1)}:{_short(fm.group(1))}:{fm.group(2)}", lines=lines, location=loc,
+            detail="The Python file does not parse; nothing in it runs.", root_cause=f"{m.group(1)} at {loc}",
+            fix=f"Fix the syntax at {loc}.", evidence_lines=[k, k + 1, n],
+        )  # fmt: skip
         _merge(found, f)
     return list(found.values())
 
