@@ -484,3 +484,20 @@ def test_python_syntax_and_thread_errors() -> None:
     )
     (t,) = _find(thread, "runtime", "error-detective")
     assert t.location == "/srv/th.py:3 in w" and 0 in t.lines
+
+
+def test_uvicorn_access_lines() -> None:
+    """ASGI servers' access lines count for 5xx bursts and web attacks."""
+    log = "".join(
+        f'INFO:     10.0.0.{i}:5{i}000 - "POST /api/pay HTTP/1.1" 500 Internal Server Error\n'
+        for i in range(4)
+    )
+    log += 'INFO:     10.0.0.9:51000 - "GET /download?f=../../etc/passwd HTTP/1.1" 200 OK\n'
+    found = {f.agent_id: f for f in _find(log, "runtime")}
+    assert (
+        found["error-detective"].location == "POST /api/pay" and found["error-detective"].count == 4
+    )
+    assert (
+        found["security-guardian"].severity == "critical"
+        and "traversal" in found["security-guardian"].title
+    )

@@ -18,6 +18,11 @@ _LINE = re.compile(
     r'"(?P<method>[A-Z]{3,8}) (?P<target>\S+)(?: HTTP/[\d.]+)?" '
     r'(?P<status>\d{3}) (?:\d+|-)(?: "(?P<ref>[^"]*)" "(?P<ua>(?:[^"\\]|\\.)*)")?(?P<rest>.*)$'
 )
+# uvicorn / hypercorn: 'INFO:     127.0.0.1:52000 - "GET /x HTTP/1.1" 500 Internal Server Error'
+_ASGI = re.compile(
+    r'(?P<ip>\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-fA-F:]+\]):\d{1,5} - "(?P<method>[A-Z]{3,8}) (?P<target>\S+) HTTP/[\d.]+" '
+    r"(?P<status>\d{3})\b(?P<rest>.*)$"
+)
 _RT = re.compile(r"\b(?:rt|request_time|urt|upstream_response_time|rtime)=(\d+(?:\.\d+)?)\b")
 _TRAIL = re.compile(r"^\s+(\d+\.\d{3})\s*$")  # nginx '... $request_time' appended as a bare float
 
@@ -43,6 +48,19 @@ def requests(ctx: Context) -> list[Request]:
         line = ctx.lines[n]
         m = _LINE.match(line)
         if not m:
+            a = _ASGI.search(line)
+            if a:
+                out.append(
+                    Request(
+                        n,
+                        a.group("ip"),
+                        a.group("method"),
+                        a.group("target"),
+                        int(a.group("status")),
+                        "",
+                        None,
+                    )
+                )
             continue
         rest = m.group("rest") or ""
         secs: float | None = None
