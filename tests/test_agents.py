@@ -501,3 +501,45 @@ def test_uvicorn_access_lines() -> None:
         found["security-guardian"].severity == "critical"
         and "traversal" in found["security-guardian"].title
     )
+
+
+MOCHA = """\
+
+  Array
+    #indexOf()
+      1) should return -1 when the value is not present
+
+
+  0 passing (5ms)
+  1 failing
+
+  1) Array
+       #indexOf()
+         should return -1 when the value is not present:
+
+      AssertionError [ERR_ASSERTION]: 0 == -1
+      + expected - actual
+
+      -0
+      +-1
+
+      at Context.<anonymous> (test/array.test.js:6:14)
+      at process.processImmediate (node:internal/timers:476:21)
+
+"""
+
+
+def test_mocha_and_top_level_jest_failures() -> None:
+    """Mocha's numbered failures and jest tests outside a describe block name test and line."""
+    (m,) = _find(MOCHA, "test", "error-detective")
+    assert (
+        m.location == "test/array.test.js:6:14"
+        and "should return -1" in m.title
+        and "0 == -1" in m.title
+    )
+    jest = (
+        "FAIL src/sum.test.js\n  \u25cf adds 1 + 2 to equal 3\n\n    expect(received).toBe(expected)\n\n"
+        "      at Object.toBe (src/sum.test.js:4:20)\n\nTests:       1 failed, 1 total\n"
+    )
+    (j,) = _find(jest, "test", "error-detective")
+    assert j.location == "src/sum.test.js:4:20" and "adds 1 + 2" in j.title

@@ -392,6 +392,7 @@ ERROR_DETECTIVE = Agent(
         testfail.unittest_failures,
         testfail.node_tap_failures,
         testfail.jest_failures,
+        testfail.mocha_failures,
         testfail.go_test_failures,
         testfail.cargo_test_failures,
         testfail.junit_failures,

@@ -12,6 +12,7 @@ from logmarketd.agents.base import Context, Finding
 
 __all__ = [
     "cargo_test_failures",
+    "mocha_failures",
     "go_test_failures",
     "jest_failures",
     "junit_failures",
@@ -223,7 +224,8 @@ def jest_failures(ctx: Context) -> list[Finding]:
     out = []
     for n in ctx.lines_with("● "):
         m = _JEST_HEAD.match(ctx.lines[n])
-        if not m or ("\u203a" not in m.group(1) and "Test suite failed" not in m.group(1)):
+        # a top-level test has no "›" in its name: then jest's summary must be in the log
+        if not m or ("\u203a" not in m.group(1) and not ctx.lines_with("Tests:")):
             continue
         j, msg, loc = n + 1, "", None
         while j < len(ctx.lines) and j < n + 80 and not _JEST_HEAD.match(ctx.lines[j]):
@@ -237,6 +239,49 @@ def jest_failures(ctx: Context) -> list[Finding]:
         lines = list(range(n, j))
         ctx.claimed.update(lines)
         out.append(_fail(m.group(1).strip(), "jest", loc, msg, lines, [n, n + 2]))
+    return out
+
+
+_MOCHA_COUNT = re.compile(r"^\s+\d+ failing")
+_MOCHA_HEAD = re.compile(r"^\s+(\d+)\) (.+?)$")
+
+
+def mocha_failures(ctx: Context) -> list[Finding]:
+    if ctx.source not in _TEST_SOURCES:
+        return []
+    out = []
+    for start in ctx.lines_with(" failing"):
+        if not _MOCHA_COUNT.match(ctx.lines[start]):
+            continue
+        n = start + 1
+        while n < len(ctx.lines):
+            m = _MOCHA_HEAD.match(ctx.lines[n])
+            if not m:
+                if ctx.lines[n].strip() and not ctx.lines[n].startswith(" "):
+                    break  # mocha's report ended
+                n += 1
+                continue
+            title = [m.group(2).rstrip(":")]
+            j = n + 1
+            while j < len(ctx.lines) and ctx.lines[j].strip() and not m.group(2).endswith(":"):
+                part = ctx.lines[j].strip()
+                title.append(part.rstrip(":"))
+                j += 1
+                if part.endswith(":"):
+                    break
+            msg, loc, k = "", None, j
+            while k < len(ctx.lines) and k < j + 40 and not _MOCHA_HEAD.match(ctx.lines[k]):
+                s = ctx.lines[k].strip()
+                if s and not msg:
+                    msg = s
+                am = _JEST_AT.search(s)
+                if am and loc is None and "node_modules" not in s and "node:" not in s:
+                    loc = f"{am.group(1)}:{am.group(2)}:{am.group(3)}"
+                k += 1
+            lines = list(range(n, k))
+            ctx.claimed.update(lines)
+            out.append(_fail(" ".join(title), "mocha", loc, msg, lines, [n, j]))
+            n = k
     return out
 
 
