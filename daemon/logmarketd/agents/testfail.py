@@ -12,10 +12,10 @@ from logmarketd.agents.base import Context, Finding
 
 __all__ = [
     "cargo_test_failures",
-    "mocha_failures",
     "go_test_failures",
     "jest_failures",
     "junit_failures",
+    "mocha_failures",
     "node_tap_failures",
     "pytest_failures",
     "unittest_failures",
