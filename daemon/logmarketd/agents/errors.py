@@ -143,6 +143,20 @@ def crashes(ctx: Context) -> list[Finding]:
     return list(out.values())
 
 
+_EXC_LINE = re.compile(r"^(?:[\w.]+\.)?[A-Z]\w*(?:Error|Exception)\b(?::.*)?$")
+
+
+def _exception_before(ctx: Context, n: int) -> str | None:
+    """The exception logged just before a 5xx response: most likely what made it fail."""
+    for k in range(n - 1, max(-1, n - 30), -1):
+        s = ctx.lines[k].strip()
+        if _EXC_LINE.match(s):
+            return s[:160]
+        if '" 2' in s or '" 3' in s:  # an earlier successful request: stop looking
+            return None
+    return None
+
+
 def http_5xx(ctx: Context) -> list[Finding]:
     per: dict[str, list[int]] = defaultdict(list)
     total = 0
@@ -159,13 +173,14 @@ def http_5xx(ctx: Context) -> list[Finding]:
         if len(idx) < ctx.config.http_5xx_burst:
             continue
         route, status = ep.rsplit(" -> ", 1)
+        cause = _exception_before(ctx, idx[0])
         share = 100.0 * len(idx) / max(1, total)
         out.append(
             Finding(
                 kind="error", agent_id=AGENT, title=f"HTTP {status} burst on {route} ({len(idx)} responses)",
                 severity="critical" if len(idx) >= 50 or share >= 50 else "high", key=f"5xx:{ep}", lines=idx,
                 location=route, detail=f"{len(idx)} of {total} requests ({share:.0f}%) failed with {status}.",
-                root_cause=f"{route} returns {status}: the handler fails (see its server-side error)",
+                root_cause=f"{route} returns {status}" + (f" after {cause}" if cause else ": the handler fails (see its server-side error)"),
                 fix=f"Fix the server error behind {route}; add a test for the failing input.",
                 count=len(idx), evidence_lines=idx[:3],
             )
