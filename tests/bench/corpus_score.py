@@ -106,7 +106,7 @@ def score_corpus(root: Path = ROOT) -> Totals:
                 for f in matching
                 if lab.get("location", "").lower() in str(f.get("location") or "").lower()
             ]
-            hit = (placed or matching or [None])[0]
+            hit = (placed or matching)[0] if matching else None
             if hit is None:
                 t.misses.append(f"{name}: missed {lab['agent']} {lab['contains']}")
                 continue
