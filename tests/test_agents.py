@@ -543,3 +543,17 @@ def test_mocha_and_top_level_jest_failures() -> None:
     )
     (j,) = _find(jest, "test", "error-detective")
     assert j.location == "src/sum.test.js:4:20" and "adds 1 + 2" in j.title
+
+
+def test_rails_error_with_backtrace() -> None:
+    """A Rails error header is located at the first application frame below it."""
+    log = (
+        "Completed 500 Internal Server Error in 12ms\n\n"
+        "NoMethodError (undefined method `name' for nil:NilClass):\n\n"
+        "app/controllers/users_controller.rb:12:in `show'\n"
+        "app/controllers/application_controller.rb:5:in `around'\n"
+    )
+    (f,) = _find(log, "runtime", "error-detective")
+    assert f.location == "app/controllers/users_controller.rb:12 in show" and f.title.startswith(
+        "NoMethodError"
+    )

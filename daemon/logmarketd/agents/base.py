@@ -169,6 +169,18 @@ class Context:
         self._cache[cache_key] = out
         return out
 
+    def lines_any(self, cs: Sequence[str] = (), ci: Sequence[str] = ()) -> list[int]:
+        """Lines holding any of ``cs`` (case-sensitive) or ``ci`` (lowercase, any case).
+
+        Detectors share keywords where they can (a scan is cached): ``ci=("err",)`` serves the
+        level detector, Python syntax errors and psql errors with one pass over the text.
+        """
+        if not ci:
+            return self.lines_with(*cs)
+        if not cs:
+            return self.lines_with_ci(*ci)
+        return sorted(set(self.lines_with(*cs)) | set(self.lines_with_ci(*ci)))
+
     def lines_with_ci(self, *keywords: str) -> list[int]:
         """Like ``lines_with`` for lowercase keywords, ignoring case: one scan per keyword."""
         if self._lower is None:

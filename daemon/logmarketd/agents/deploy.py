@@ -67,7 +67,7 @@ def deploy_failures(ctx: Context) -> list[Finding]:
         else:
             out[key] = _finding(title, key, lines, loc, detail, fix)
 
-    for n in ctx.lines_with("[emerg]", "Syntax error on line"):
+    for n in ctx.lines_with_ci("emerg", "syntax error on line"):
         if m := _EMERG.search(ctx.lines[n]):
             add(f"config test failed: {m.group(1)}", f"emerg:{mask(m.group(1))}:{m.group(2).rsplit('/', 1)[-1]}:{m.group(3)}", [n],
                 f"{m.group(2)}:{m.group(3)}", "The server refuses to start with this configuration.",
@@ -75,7 +75,7 @@ def deploy_failures(ctx: Context) -> list[Finding]:
         elif m := _APACHE.search(ctx.lines[n]):
             add(f"config syntax error ({m.group(1)})", f"apache:{m.group(3)}:{m.group(2)}", [n], f"{m.group(3)}:{m.group(2)}",
                 "Apache refuses to start with this configuration.", f"Fix line {m.group(2)} of {m.group(3)}.")  # fmt: skip
-    for n in ctx.lines_with("error near line", "Error: near line", ": ERROR:"):
+    for n in ctx.lines_with_ci("near line", "err"):
         line = ctx.lines[n]
         if m := _SQLITE.search(line):
             ln, msg = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
@@ -109,9 +109,8 @@ def deploy_failures(ctx: Context) -> list[Finding]:
             add(f"migration failed: {line.strip()[:120]}", f"migration:{mask(line.strip())[:80]}", [n], None,
                 "The schema migration failed.", "Fix the failing migration and re-run it.")  # fmt: skip
     bind_seen = 0
-    for n in ctx.lines_with_ci(
-        "already in use", "eaddrinuse", "permission denied", "eacces", "errno 13"
-    ):
+    # node says "EADDRINUSE: address already in use", Python "[Errno 13] Permission denied"
+    for n in ctx.lines_with_ci("already in use", "permission denied"):
         line = ctx.lines[n]
         m = _BIND.search(line)
         if not m or (n in ctx.claimed and "Traceback" not in ctx.lines[max(0, n - 1)]):

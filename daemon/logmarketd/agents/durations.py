@@ -122,9 +122,9 @@ def collect(ctx: Context) -> list[Group]:
     rules: list[
         tuple[tuple[str, ...], re.Pattern[str], Callable[[re.Match[str]], tuple[str, str, float]]]
     ] = [
-        (("duration:",), _PG, lambda m: ("sql", mask(m.group(2))[:200], float(m.group(1)))),
+        (("ci:duration",), _PG, lambda m: ("sql", mask(m.group(2))[:200], float(m.group(1)))),
         (("Query_time",), _MYSQL, lambda m: ("sql", "MySQL slow query", float(m.group(1)) * 1000)),
-        (("Run Time:",), _SQLITE, lambda m: ("sql", "sqlite statement", float(m.group(1)) * 1000)),
+        (("ci:time",), _SQLITE, lambda m: ("sql", "sqlite statement", float(m.group(1)) * 1000)),
         (
             ("s call", "s setup", "s teardown"),
             _PYTEST,
@@ -145,7 +145,10 @@ def collect(ctx: Context) -> list[Group]:
     for keys, rx, conv in rules:
         if keys[0] in _TEST_KEYS and ctx.source not in ("test", "build"):
             continue  # test runners' timings appear in CI logs only
-        for n in ctx.lines_with(*keys):
+        scan = (
+            ctx.lines_with_ci(keys[0][3:]) if keys[0].startswith("ci:") else ctx.lines_with(*keys)
+        )
+        for n in scan:
             if n in used:
                 continue
             m = rx.search(ctx.lines[n])

@@ -69,8 +69,8 @@ _CRASH = [
     ),
 ]
 _CRASH_KEYS = (
-    "ut of memory", "oom-kill", "OOMKilled", "Segmentation fault", "Aborted", "Bus error", "SIG",
-    "terminate called", "memory allocation of", "Back-off restarting", "CrashLoopBackOff", "Failed to start ",
+    "Segmentation fault", "Aborted", "Bus error", "SIG", "terminate called", "Back-off restarting",
+    "CrashLoopBackOff", "Failed to start ",
 )  # fmt: skip
 _EXIT = re.compile(
     r"(?:exit(?:ed)?(?: with)?(?: exit)? (?:status|code)|exit status|returned non-zero exit status|"
@@ -97,7 +97,7 @@ def _finding(
 
 def crashes(ctx: Context) -> list[Finding]:
     out: dict[str, Finding] = {}
-    for n in ctx.lines_with(*_CRASH_KEYS):
+    for n in ctx.lines_any(cs=_CRASH_KEYS, ci=("mem", "oom")):  # "mem", "oom": shared with memory
         line = ctx.lines[n]
         for rx, fmt, sev in _CRASH:
             m = rx.search(line)

@@ -19,7 +19,7 @@ _GO_LIB = ("/usr/local/go/", "/usr/lib/go", "/go/pkg/mod/", "/src/runtime/", "/p
 
 def go_panics(ctx: Context) -> list[Finding]:
     found: dict[str, Finding] = {}
-    for n in ctx.lines_with("panic: ", "fatal error: "):
+    for n in ctx.lines_with_ci("panic", "fatal"):
         if n in ctx.claimed:
             continue
         m = _GO_PANIC.match(ctx.lines[n].strip())
@@ -78,7 +78,7 @@ _RUST_BT = re.compile(r"^\s+at \.?/?(src/\S+\.rs):(\d+):(\d+)$")
 
 def rust_panics(ctx: Context) -> list[Finding]:
     found: dict[str, Finding] = {}
-    for n in ctx.lines_with("panicked at"):
+    for n in ctx.lines_with_ci("panic"):
         if n in ctx.claimed:
             continue
         m = _RUST_PANIC.search(ctx.lines[n])

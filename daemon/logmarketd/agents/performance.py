@@ -117,7 +117,7 @@ _MEM_KEYS = (
 
 def memory(ctx: Context) -> list[Finding]:
     out: dict[str, Finding] = {}
-    for n in ctx.lines_with(*_MEM_KEYS):
+    for n in ctx.lines_any(cs=("bad_alloc", "exit code 137"), ci=("mem", "oom")):
         line = ctx.lines[n]
         for rx, fmt, metric in _MEM:
             m = rx.search(line)
@@ -206,7 +206,7 @@ def gc_pressure(ctx: Context) -> list[Finding]:
     pauses: dict[str, list[tuple[int, float, float]]] = defaultdict(
         list
     )  # kind -> (line, ms, full%)
-    for n in ctx.lines_with("GC(", "Mark-Compact", "Scavenge", "gc "):
+    for n in ctx.lines_with("GC(", "Mark-Compact", "Scavenge", "ms clock"):
         line = ctx.lines[n]
         if m := _JVM_GC.search(line):
             kind = "JVM " + m.group(1).split(" (")[0]
@@ -252,16 +252,13 @@ _RETRY = re.compile(
     r"\bretry(?:ing)?\b|\bretried\b|\battempt \d+ ?(?:/|of) ?\d+|\bbacking off\b|\bbackoff\b", re.I
 )
 _TR_KEYS = (
-    "timed out",
-    "timeout",
+    "time",
     "deadline",
-    "etimedout",
-    "time-out",
     "retr",
     "attempt",
     "backing off",
     "backoff",
-)
+)  # "time": shared with durations
 
 
 def timeouts_retries(ctx: Context) -> list[Finding]:

@@ -19,7 +19,7 @@ _PHP = re.compile(
 
 def php_errors(ctx: Context) -> list[Finding]:
     found: dict[str, Finding] = {}
-    for n in ctx.lines_with("Fatal error:", "Parse error:", "Warning:"):
+    for n in ctx.lines_with_ci("err"):
         m = _PHP.search(ctx.lines[n])
         if not m or n in ctx.claimed:
             continue
@@ -54,7 +54,15 @@ _RB_FRAME = re.compile(r"^\s*(?:from )?((?:app|lib)/\S+\.rb|/\S+\.rb):(\d+):in [
 
 def ruby_errors(ctx: Context) -> list[Finding]:
     found: dict[str, Finding] = {}
-    for n in ctx.lines_with(".rb:", "):"):
+    starts: list[int] = []
+    for n in ctx.lines_with(".rb:"):
+        # a Rails error header ("NoMethodError (...):") sits a few lines above its first frame
+        head = next(
+            (k for k in range(n - 1, max(-1, n - 5), -1) if ctx.lines[k].rstrip().endswith("):")),
+            None,
+        )
+        starts.append(head if head is not None and _RAILS.match(ctx.lines[head].strip()) else n)
+    for n in sorted(set(starts)):
         if n in ctx.claimed:
             continue
         line = ctx.lines[n]

@@ -27,7 +27,7 @@ SECRET_RULES: tuple[tuple[str, str, str, re.Pattern[str], tuple[str, ...]], ...]
     ("google-api-key", "Google API key", "high", re.compile(r"\b(?P<s>AIza[0-9A-Za-z_-]{35})"), ("AIza",)),
     ("openai-key", "OpenAI/Anthropic API key", "critical", re.compile(r"\b(?P<s>sk-(?:proj-|ant-)?[A-Za-z0-9_-]{32,})"), ("sk-",)),
     ("private-key", "private key", "critical",
-     re.compile(r"-----BEGIN (?P<s>(?:RSA |EC |DSA |OPENSSH |ENCRYPTED |PGP )?PRIVATE KEY)(?: BLOCK)?-----"), ("PRIVATE KEY",)),
+     re.compile(r"-----BEGIN (?P<s>(?:RSA |EC |DSA |OPENSSH |ENCRYPTED |PGP )?PRIVATE KEY)(?: BLOCK)?-----"), ("private",)),
     ("jwt", "JSON Web Token", "high", re.compile(r"\b(?P<s>eyJ[\w-]{8,}\.eyJ[\w-]{8,}\.[\w-]{10,})"), ("eyJ",)),
     ("url-credentials", "password in URL", "high",
      re.compile(r"\b[a-z][a-z0-9+.-]{1,20}://[^/\s:@'\"]{1,64}:(?P<s>[^/\s@'\"]{3,128})@[\w.-]+"), ("://",)),
@@ -35,15 +35,15 @@ SECRET_RULES: tuple[tuple[str, str, str, re.Pattern[str], tuple[str, ...]], ...]
      re.compile(r"(?i)\bauthorization['\"]?\s*[:=]\s*['\"]?(?:bearer|basic|token)\s+(?P<s>[A-Za-z0-9._~+/=-]{8,})"),
      ("authorization",)),
     ("api-key-header", "API key header", "high",
-     re.compile(r"(?i)\b(?:x-api-key|x-auth-token|api-key)['\"]?\s*[:=]\s*['\"]?(?P<s>[A-Za-z0-9._-]{12,})"), ("api-key", "auth-token")),
+     re.compile(r"(?i)\b(?:x-api-key|x-auth-token|api-key)['\"]?\s*[:=]\s*['\"]?(?P<s>[A-Za-z0-9._-]{12,})"), ("api", "token")),
     ("password-kv", "password or secret in key=value", "high",
      re.compile(r"(?i)\b(?:password|passwd|pwd|secret|client_secret|api_?key|access_?token|auth_?token|private_?key)"
                 r"['\"]?\s*[:=]\s*['\"]?(?P<s>[^\s'\",;&}]{6,})"),
-     ("passw", "pwd", "secret", "api_key", "apikey", "token", "private_key")),
+     ("passw", "pwd", "secret", "api", "token", "private")),
 )  # fmt: skip
 
 _ANY_CASE = frozenset(
-    {"aws-secret", "auth-header", "api-key-header", "password-kv"}
+    {"aws-secret", "auth-header", "api-key-header", "password-kv", "private-key"}
 )  # keys are lowercase
 _PLACEHOLDER = re.compile(
     r"^(?:\*+|x+|X+|\.+|<[^>]*>|\$\{[^}]*\}|\{\{[^}]*\}\}|%\(?\w*\)?s?|null|none|None|true|false|redacted|\[?REDACTED\]?|"

@@ -130,9 +130,7 @@ def auth_attacks(ctx: Context) -> list[Finding]:
     users: dict[str, set[str]] = defaultdict(set)
     invalid: dict[str, set[str]] = defaultdict(set)
     out: list[Finding] = []
-    for n in ctx.lines_with(
-        "Failed ", "Invalid user", "authentication failure", "ailed for", "Accepted "
-    ):
+    for n in ctx.lines_with_ci("fail", "invalid user", "accepted "):
         line = ctx.lines[n]
         if m := _FAIL.search(line):
             ip = m.group("ip") or m.group("iip") or m.group("rip") or m.group("wip")

@@ -147,7 +147,7 @@ _PY_SYNTAX = re.compile(r"^(SyntaxError|IndentationError|TabError): (.+)$")
 def python_syntax_errors(ctx: Context) -> list[Finding]:
     """A script that does not parse: Python prints the place and the error, with no traceback header."""
     found: dict[str, Finding] = {}
-    for n in ctx.lines_with("SyntaxError: ", "IndentationError: ", "TabError: "):
+    for n in ctx.lines_with_ci("err"):
         m = _PY_SYNTAX.match(ctx.lines[n].strip())
         if not m or n in ctx.claimed:
             continue
