@@ -77,6 +77,8 @@ def deploy_failures(ctx: Context) -> list[Finding]:
                 "Apache refuses to start with this configuration.", f"Fix line {m.group(2)} of {m.group(3)}.")  # fmt: skip
     for n in ctx.lines_with_ci("near line", "err"):
         line = ctx.lines[n]
+        if "near line" not in line and "psql:" not in line:
+            continue
         if m := _SQLITE.search(line):
             ln, msg = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
             script = next(

@@ -251,6 +251,17 @@ _TIMEOUT = re.compile(
 _RETRY = re.compile(
     r"\bretry(?:ing)?\b|\bretried\b|\battempt \d+ ?(?:/|of) ?\d+|\bbacking off\b|\bbackoff\b", re.I
 )
+_TR_WORDS = (
+    "timed out",
+    "timeout",
+    "time-out",
+    "timedout",
+    "deadline",
+    "retr",
+    "attempt",
+    "backing off",
+    "backoff",
+)
 _TR_KEYS = (
     "time",
     "deadline",
@@ -265,6 +276,9 @@ def timeouts_retries(ctx: Context) -> list[Finding]:
     groups: dict[tuple[str, str], list[int]] = defaultdict(list)
     for n in ctx.lines_with_ci(*_TR_KEYS):
         line = ctx.lines[n]
+        low = line.lower()
+        if not any(w in low for w in _TR_WORDS):
+            continue  # "time" alone (a timestamp field) is not an event
         if (
             "=" in line
             and re.search(r"\b(timeout|retries|max_retries)\s*=\s*\d", line, re.I)
