@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from logmarketd.agents.access import endpoint, requests
-from logmarketd.agents.base import AgentConfig, Context, mask
+from logmarketd.agents.base import AgentConfig, Context, mask, shape
 
 __all__ = ["Group", "Sample", "collect", "threshold_for", "to_ms"]
 
@@ -109,10 +109,12 @@ def collect(ctx: Context) -> list[Group]:
     groups: dict[tuple[str, str], Group] = {}
     used: set[int] = set()
 
-    def add(kind: str, template: str, n: int, ms: float) -> None:
-        g = groups.get((kind, template))
+    def add(kind: str, template: str, n: int, ms: float, raw: bool = False) -> None:
+        # raw: group by the cheap shape and show the masked text of the first member
+        k = (kind, shape(template) if raw else template)
+        g = groups.get(k)
         if g is None:
-            g = groups[(kind, template)] = Group(kind, template)
+            g = groups[k] = Group(kind, mask(template)[:200] if raw else template)
         g.samples.append(Sample(n, ms))
         used.add(n)
 
@@ -196,5 +198,5 @@ def collect(ctx: Context) -> list[Group]:
         )
         if re.search(r"\b(GET|POST|PUT|DELETE|PATCH|HEAD) /", msg):
             kind = "http"
-        add(kind, mask(msg)[:200], n, value)
+        add(kind, msg, n, value, raw=True)
     return list(groups.values())

@@ -20,7 +20,7 @@ from logmarketd.agents import (
     traces,
 )
 from logmarketd.agents.access import endpoint, requests
-from logmarketd.agents.base import Agent, Context, Finding, mask
+from logmarketd.agents.base import Agent, Context, Finding, mask, shape
 from logmarketd.agents.structured import structured_error
 
 __all__ = ["ERROR_DETECTIVE", "crashes", "http_5xx", "leveled_errors"]
@@ -260,8 +260,7 @@ def leveled_errors(ctx: Context) -> list[Finding]:
             comp = _component(line, m.start(), m.end())
         if not msg:
             continue
-        tmpl = mask(msg)[:160]
-        key = f"level:{mask(comp or '')}:{tmpl}"
+        key = f"level:{shape(comp or '')}:{shape(msg)[:160]}"
         f = groups.get(key)
         if f is not None:
             f.count += 1

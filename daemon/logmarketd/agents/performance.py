@@ -9,7 +9,7 @@ from collections import defaultdict
 from itertools import pairwise
 
 from logmarketd.agents import durations
-from logmarketd.agents.base import Agent, Context, Finding, mask, percentile
+from logmarketd.agents.base import Agent, Context, Finding, mask, percentile, shape
 
 __all__ = [
     "PERFORMANCE_ANALYZER",
@@ -160,9 +160,10 @@ def memory_growth(ctx: Context) -> list[Finding]:
         unit = m.group(3)
         pct = unit == "%"
         value = float(m.group(2)) if pct else float(m.group(2)) * _TO_MB[unit[0].lower()]
-        series[mask(durations._message(line))[:160]].append((n, value, pct))
+        series[shape(durations._message(line))].append((n, value, pct))
     out = []
-    for tmpl, pts in series.items():
+    for pts in series.values():
+        tmpl = mask(durations._message(ctx.lines[pts[0][0]]))[:160]
         values = [p[1] for p in pts]
         idx = [p[0] for p in pts]
         if pts[0][2]:
@@ -287,11 +288,11 @@ def timeouts_retries(ctx: Context) -> list[Finding]:
             continue  # a configuration value, not an event
         what = "retry" if _RETRY.search(line) else "timeout" if _TIMEOUT.search(line) else None
         if what:
-            tmpl = mask(durations._message(line))
-            tmpl = re.sub(r"attempt <n> ?(?:/|of) ?<n>", "attempt <n>/<n>", tmpl)[:200]
-            groups[(what, tmpl)].append(n)
+            groups[(what, shape(durations._message(line)))].append(n)
     out = []
-    for (what, tmpl), idx in groups.items():
+    for (what, _), idx in groups.items():
+        tmpl = mask(durations._message(ctx.lines[idx[0]]))
+        tmpl = re.sub(r"attempt <n> ?(?:/|of) ?<n>", "attempt <n>/<n>", tmpl)[:200]
         if what == "retry" and len(idx) < 2:
             continue
         timeout_too = what == "retry" and bool(_TIMEOUT.search(ctx.lines[idx[0]]))
