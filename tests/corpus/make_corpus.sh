@@ -1268,6 +1268,12 @@ EOF
   /work/wt/agents/.venv/bin/python service.py 2>&1 | sed -E 's/"timestamp": "[^"]+"/"timestamp": "2026-11-28T05:00:00Z"/' | save structlog_json
 }
 
+s_npm_404() {
+  fresh npm_404
+  echo '{"name":"webshop","version":"1.0.0"}' > package.json
+  npm install --no-fund --no-audit logmarket-corpus-no-such-pkg-zz 2>&1 | sed -E 's#/root/.npm/_logs/[^ ]*#/root/.npm/_logs/debug-0.log#' | save npm_404
+}
+
 # ---------------------------------------------------------------- noise only (no findings)
 s_noise_heartbeat() {
   fresh noise_heartbeat

@@ -145,7 +145,10 @@ def compiler_errors(ctx: Context) -> list[Finding]:
 
 _PIP_NOVER = re.compile(r"ERROR: Could not find a version that satisfies the requirement (\S+)")
 _PIP_WHEEL = re.compile(r"(?:ERROR: )?Failed (?:building wheel|to build) (?:for )?(\S+)")
-_NPM_404 = re.compile(r"npm (?:ERR!|error) 404 +'?(\S+?)'? is not in (?:the npm|this) registry")
+_NPM_404 = re.compile(
+    r"npm (?:ERR!|error) 404 +(?:'?(\S+?)'? is not in (?:the npm|this) registry"
+    r"|The requested resource '(\S+?)' could not be found|Not Found - GET https?://\S+?/(@?[^/\s]+(?:/[^/\s]+)?)$)"
+)
 _NPM_SCRIPT = re.compile(r'npm (?:ERR!|error) Missing script: "?([\w:-]+)"?')
 _MAKE_RULE = re.compile(
     r"make(?:\[\d+\])?: \*\*\* No rule to make target [`'](.+?)', needed by [`'](.+?)'"
@@ -184,12 +187,18 @@ def package_errors(ctx: Context) -> list[Finding]:
                 f"Install the build dependencies of {m.group(1)} or pin a version with a wheel.",
                 "A package with native code could not be compiled.",
             )  # fmt: skip
+    seen_404: set[str] = set()
     for n in ctx.lines_with("404", "Missing script"):
         line = ctx.lines[n]
         if m := _NPM_404.search(line):
+            pkg = (m.group(1) or m.group(2) or m.group(3)).removesuffix("@*")
+            if f"npm:404:{pkg}" in seen_404:
+                ctx.claimed.add(n)
+                continue
+            seen_404.add(f"npm:404:{pkg}")
             add(
-                f"npm package {m.group(1)} not found in registry", f"package.json dependency {m.group(1)}",
-                f"npm:404:{m.group(1)}", n, f"Fix the dependency name {m.group(1)} in package.json.",
+                f"npm package {pkg} not found in registry", f"package.json dependency {pkg}",
+                f"npm:404:{pkg}", n, f"Fix the dependency name {pkg} in package.json.",
                 "Dependency installation fails.",
             )  # fmt: skip
         elif m := _NPM_SCRIPT.search(line):
