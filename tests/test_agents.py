@@ -557,3 +557,13 @@ def test_rails_error_with_backtrace() -> None:
     assert f.location == "app/controllers/users_controller.rb:12 in show" and f.title.startswith(
         "NoMethodError"
     )
+
+
+def test_node_rejection_warning_and_cgroup_oom() -> None:
+    """Old Node's rejection warnings parse as errors; a cgroup OOM kill names its process."""
+    node = "(node:4242) UnhandledPromiseRejectionWarning: Error: db down\n    at connect (/srv/db.js:9:11)\n"
+    (n,) = _find(node, "runtime", "error-detective")
+    assert n.location == "/srv/db.js:9 in connect"
+    oom = "kernel: Memory cgroup out of memory: Killed process 4242 (python3) total-vm:912340kB\n"
+    crash = _find(oom, "runtime", "error-detective")
+    assert crash and crash[0].location == "python3" and crash[0].severity == "critical"

@@ -1274,6 +1274,36 @@ s_npm_404() {
   npm install --no-fund --no-audit logmarket-corpus-no-such-pkg-zz 2>&1 | sed -E 's#/root/.npm/_logs/[^ ]*#/root/.npm/_logs/debug-0.log#' | save npm_404
 }
 
+s_go_race() {
+  have go || { echo "skip go_race: no go"; return; }
+  fresh go_race
+  printf 'module example.com/counter\n\ngo 1.19\n' > go.mod
+  cat > main.go <<'EOF'
+package main
+
+import (
+	"fmt"
+	"sync"
+)
+
+type Stats struct{ hits int }
+
+func (s *Stats) Record() { s.hits++ }
+
+func main() {
+	var wg sync.WaitGroup
+	s := &Stats{}
+	for i := 0; i < 2; i++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.Record() }()
+	}
+	wg.Wait()
+	fmt.Println("hits", s.hits)
+}
+EOF
+  go run -race . 2>&1 | sed -E 's/0x[0-9a-f]{8,}/0x00c000012345/g; s/goroutine [0-9]+/goroutine 7/g; s/Goroutine [0-9]+/Goroutine 7/g' | save go_race
+}
+
 # ---------------------------------------------------------------- noise only (no findings)
 s_noise_heartbeat() {
   fresh noise_heartbeat

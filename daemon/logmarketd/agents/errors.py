@@ -29,7 +29,7 @@ AGENT = "error-detective"
 
 _CRASH = [
     (
-        re.compile(r"Out of memory: Kill(?:ed)? process (\d+) \(([^)]+)\)"),
+        re.compile(r"[Oo]ut of memory: Kill(?:ed)? process (\d+) \(([^)]+)\)"),
         "OOM killer killed {1}",
         "critical",
     ),
@@ -311,6 +311,7 @@ ERROR_DETECTIVE = Agent(
         traces.python_syntax_errors,
         traces.java_js_traces,
         panics.go_panics,
+        panics.go_data_races,
         panics.rust_panics,
         scripting.php_errors,
         scripting.ruby_errors,

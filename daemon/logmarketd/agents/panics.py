@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import re
 
-from logmarketd.agents.base import Context, Finding
+from logmarketd.agents.base import Context, Finding, mask
 from logmarketd.agents.traces import AGENT, _merge, _short
 
-__all__ = ["go_panics", "rust_panics"]
+__all__ = ["go_data_races", "go_panics", "rust_panics"]
 
 
 _GO_PANIC = re.compile(r"^(?:panic|fatal error): (.+?)(?: \[recovered\])?$")
@@ -66,6 +66,37 @@ def go_panics(ctx: Context) -> list[Finding]:
             fix=f"Check bounds / nil before the access in {func} ({_short(file)}:{line_no}).",
             evidence_lines=[n, fidx - 1, fidx],
         )
+        _merge(found, f)
+    return list(found.values())
+
+
+_RACE_AT = re.compile(r"^\s+(\S+\.go):(\d+)(?: \+0x[0-9a-f]+)?$")
+
+
+def go_data_races(ctx: Context) -> list[Finding]:
+    """The Go race detector's report: the racing access and where it happens."""
+    found: dict[str, Finding] = {}
+    for n in ctx.lines_with("WARNING: DATA RACE"):
+        covered, loc, func, access = [n], None, "", ""
+        for k in range(n + 1, min(n + 60, len(ctx.lines))):
+            line = ctx.lines[k]
+            covered.append(k)
+            if line.startswith("=================="):
+                break
+            if not access and line.strip():
+                access = line.strip().rstrip(":")
+            fm = _RACE_AT.match(line)
+            if fm and loc is None and not any(s in fm.group(1) for s in _GO_LIB):
+                loc, func = f"{fm.group(1)}:{fm.group(2)}", ctx.lines[k - 1].strip()
+        ctx.claimed.update(covered)
+        f = Finding(
+            kind="error", agent_id=AGENT, title=f"data race: {mask(access)}" + (f" in {func}" if func else ""),
+            severity="high", key=f"go-race:{_short(loc or '?')}", lines=covered, location=loc,
+            detail="Two goroutines access the same memory without synchronisation: results are undefined.",
+            root_cause=f"unsynchronised access in {func or 'a goroutine'}",
+            fix=f"Guard the shared variable at {loc} with a mutex or a channel." if loc else None,
+            evidence_lines=covered[:3],
+        )  # fmt: skip
         _merge(found, f)
     return list(found.values())
 

@@ -90,7 +90,7 @@ _MEM = [
     ),
     (re.compile(r"^MemoryError\b|\bMemoryError: "), "Python MemoryError", "process memory"),
     (
-        re.compile(r"Out of memory: Kill(?:ed)? process \d+ \(([^)]+)\)"),
+        re.compile(r"[Oo]ut of memory: Kill(?:ed)? process \d+ \(([^)]+)\)"),
         "OOM killer killed {0}",
         "host memory",
     ),

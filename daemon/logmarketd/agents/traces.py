@@ -181,7 +181,7 @@ _JVM_EXC = re.compile(
     r"((?:[a-zA-Z_$][\w$]*\.)+[A-Z][\w$]*)(?::\s?(.*))?$"
 )
 _JS_EXC = re.compile(
-    r"^\s*(?:Uncaught )?([A-Z]\w*(?:Error|Exception)|Error)(?: \[[\w-]+\])?: (.*)$"
+    r"^\s*(?:\(node:\d+\) \w+: )?(?:Uncaught )?([A-Z]\w*(?:Error|Exception)|Error)(?: \[[\w-]+\])?: (.*)$"
 )
 _NET_FRAME = re.compile(r"^\s*at ([\w$.<>`\[\]]+)\.([\w$<>`]+)\(.*?\) in (.+?):line (\d+)")
 _NET_LIB = ("System.", "Microsoft.")
