@@ -54,6 +54,7 @@ def _compile_finding(
 
 
 def compiler_errors(ctx: Context) -> list[Finding]:
+    """Compiler errors (gcc/clang, javac, tsc, rustc, go, linker) at their file:line:col."""
     if ctx.source not in _BUILD_SOURCES:
         return []
     out: list[Finding] = []
@@ -157,6 +158,7 @@ _NOMOD = re.compile(r"(?:ModuleNotFoundError|ImportError): No module named '([\w
 
 
 def package_errors(ctx: Context) -> list[Finding]:
+    """Package-manager failures: pip, npm (missing package or script), make's missing targets."""
     if ctx.source not in _BUILD_SOURCES:
         return []
     out = []

@@ -57,6 +57,7 @@ def _claim_traceback(ctx: Context, n: int) -> list[int]:
 
 
 def deploy_failures(ctx: Context) -> list[Finding]:
+    """Config tests, migrations, health checks, address in use, permission denied."""
     out: dict[str, Finding] = {}
 
     def add(title: str, key: str, lines: list[int], loc: str | None, detail: str, fix: str) -> None:

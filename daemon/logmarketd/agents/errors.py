@@ -96,6 +96,7 @@ def _finding(
 
 
 def crashes(ctx: Context) -> list[Finding]:
+    """Crashes (signals, OOM kills, heap exhaustion, crash loops) and non-zero exits (cascade)."""
     out: dict[str, Finding] = {}
     for n in ctx.lines_any(cs=_CRASH_KEYS, ci=("mem", "oom")):  # "mem", "oom": shared with memory
         line = ctx.lines[n]
@@ -158,6 +159,7 @@ def _exception_before(ctx: Context, n: int) -> str | None:
 
 
 def http_5xx(ctx: Context) -> list[Finding]:
+    """Bursts of 5xx answers per endpoint in access logs (ids masked), or spread over many."""
     per: dict[str, list[int]] = defaultdict(list)
     total = 0
     for r in requests(ctx):

@@ -18,6 +18,7 @@ _GO_LIB = ("/usr/local/go/", "/usr/lib/go", "/go/pkg/mod/", "/src/runtime/", "/p
 
 
 def go_panics(ctx: Context) -> list[Finding]:
+    """Go panics and fatal runtime errors with the first application frame."""
     found: dict[str, Finding] = {}
     for n in ctx.lines_with_ci("panic", "fatal"):
         if n in ctx.claimed:
@@ -108,6 +109,7 @@ _RUST_BT = re.compile(r"^\s+at \.?/?(src/\S+\.rs):(\d+):(\d+)$")
 
 
 def rust_panics(ctx: Context) -> list[Finding]:
+    """Rust panics, located at the panic site or the first app frame of the backtrace."""
     found: dict[str, Finding] = {}
     for n in ctx.lines_with_ci("panic"):
         if n in ctx.claimed:

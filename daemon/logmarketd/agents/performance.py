@@ -48,6 +48,7 @@ _NAMES = {
 
 
 def slow_operations(ctx: Context) -> list[Finding]:
+    """Durations per template against per-kind thresholds (p95 for 5+ runs, else max)."""
     out = []
     for g in durations.collect(ctx):
         values = sorted(s.ms for s in g.samples)
@@ -116,6 +117,7 @@ _MEM_KEYS = (
 
 
 def memory(ctx: Context) -> list[Finding]:
+    """Out-of-memory failures of the JVM, Node, Python, the kernel and containers."""
     out: dict[str, Finding] = {}
     for n in ctx.lines_any(cs=("bad_alloc", "exit code 137"), ci=("mem", "oom")):
         line = ctx.lines[n]
@@ -204,6 +206,7 @@ _GO_GC = re.compile(r"^gc \d+ @[\d.]+s \d+%: ([\d.]+)\+([\d.]+)\+([\d.]+) ms clo
 
 
 def gc_pressure(ctx: Context) -> list[Finding]:
+    """GC pauses per collector kind: long pauses, or full collections that free nothing."""
     pauses: dict[str, list[tuple[int, float, float]]] = defaultdict(
         list
     )  # kind -> (line, ms, full%)
@@ -274,6 +277,7 @@ _TR_KEYS = (
 
 
 def timeouts_retries(ctx: Context) -> list[Finding]:
+    """Timeouts and retry storms per message shape."""
     groups: dict[tuple[str, str], list[int]] = defaultdict(list)
     for n in ctx.lines_with_ci(*_TR_KEYS):
         line = ctx.lines[n]

@@ -57,6 +57,7 @@ _TICKS = re.compile(r"`[^`]*`|\u2018[^\u2019]*\u2019|'[^']*'|\"[^\"]*\"")
 
 
 def compiler_warnings(ctx: Context) -> list[Finding]:
+    """Compiler warnings per flag/category with the first location."""
     g = _Groups()
     for n in ctx.lines_with("warning: "):
         line = ctx.lines[n]
@@ -97,6 +98,7 @@ _GENDEP = re.compile(
 
 
 def deprecations(ctx: Context) -> list[Finding]:
+    """Deprecation warnings (Python, Java, npm, generic) per API."""
     g = _Groups()
     for n in ctx.lines_with("eprecat", "EPRECAT", "FutureWarning"):
         line = ctx.lines[n]
@@ -135,6 +137,7 @@ _ESLINT = re.compile(r"^\s+(\d+):(\d+)\s+(error|warning)\s+(.+?)\s{2,}(@?[\w/-]+
 
 
 def lint(ctx: Context) -> list[Finding]:
+    """Linter findings (ruff, flake8, pylint, eslint, golangci-lint) per rule."""
     g = _Groups()
 
     def add(code: str, msg: str, loc: str, n: list[int]) -> None:
@@ -194,6 +197,7 @@ _SUMMARY = re.compile(
 
 
 def test_hygiene(ctx: Context) -> list[Finding]:
+    """Skipped, xfail and flaky tests."""
     skipped: list[tuple[int, str, str | None]] = []
     xfail: list[tuple[int, str]] = []
     flaky: list[int] = []
@@ -272,6 +276,7 @@ _COV_ROW = re.compile(r"^(\S+\.\w+)\s+\d+\s+\d+\s+(?:\d+\s+\d+\s+)?(\d+)%\s*(.*)
 
 
 def coverage(ctx: Context) -> list[Finding]:
+    """Test coverage under the configured minimum, with the worst file."""
     best: tuple[float, int] | None = None
     for n in ctx.lines_with("TOTAL", "overage", "All files", "lines..", "Statements"):
         m = _COV.search(ctx.lines[n])
@@ -308,6 +313,7 @@ _TODO = re.compile(r"\b(TODO|FIXME|XXX|HACK)\b[:\s]")
 
 
 def noise(ctx: Context) -> list[Finding]:
+    """TODO/FIXME markers printed in the log output."""
     idx = [n for n in ctx.lines_with("TODO", "FIXME", "XXX", "HACK") if _TODO.search(ctx.lines[n])]
     if len(idx) < 3:
         return []

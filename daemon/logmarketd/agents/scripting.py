@@ -18,6 +18,7 @@ _PHP = re.compile(
 
 
 def php_errors(ctx: Context) -> list[Finding]:
+    """PHP fatal/parse errors and warnings at file:line."""
     found: dict[str, Finding] = {}
     for n in ctx.lines_with_ci("err"):
         m = _PHP.search(ctx.lines[n])
@@ -53,6 +54,7 @@ _RB_FRAME = re.compile(r"^\s*(?:from )?((?:app|lib)/\S+\.rb|/\S+\.rb):(\d+):in [
 
 
 def ruby_errors(ctx: Context) -> list[Finding]:
+    """Uncaught Ruby exceptions and Rails errors at the first application frame."""
     found: dict[str, Finding] = {}
     starts: list[int] = []
     for n in ctx.lines_with(".rb:"):

@@ -59,6 +59,7 @@ def mask_secret(value: str) -> str:
 
 
 def leaked_secrets(ctx: Context) -> list[Finding]:
+    """Secrets in clear text, one finding per secret value (masked)."""
     found: dict[str, Finding] = {}
     taken: dict[int, list[tuple[int, int]]] = {}
     for rid, name, sev, rx, keys in SECRET_RULES:

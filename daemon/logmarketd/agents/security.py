@@ -52,6 +52,7 @@ def _decode(target: str) -> str:
 
 
 def web_attacks(ctx: Context) -> list[Finding]:
+    """Web attacks in access logs per (rule, address), escalated when answered 2xx."""
     hits: dict[tuple[str, str], list[tuple[int, int]]] = defaultdict(
         list
     )  # (rule, ip) -> (line, status)
@@ -89,6 +90,7 @@ def web_attacks(ctx: Context) -> list[Finding]:
 
 
 def probing_bursts(ctx: Context) -> list[Finding]:
+    """Addresses collecting many 4xx on many distinct paths (probing)."""
     per: dict[str, list[tuple[int, str]]] = defaultdict(list)
     total: dict[str, int] = defaultdict(int)
     for r in requests(ctx):
@@ -125,6 +127,7 @@ _OK = re.compile(
 
 
 def auth_attacks(ctx: Context) -> list[Finding]:
+    """Failed logins per address: brute force, user enumeration, and failures then success."""
     fails: dict[str, list[int]] = defaultdict(list)
     pam: dict[str, list[int]] = defaultdict(list)  # PAM repeats sshd's own failure lines
     users: dict[str, set[str]] = defaultdict(set)
@@ -186,6 +189,7 @@ _SUDO = re.compile(
 
 
 def privilege_escalation(ctx: Context) -> list[Finding]:
+    """Failed sudo/su attempts per user."""
     per: dict[str, list[int]] = defaultdict(list)
     for n in ctx.lines_with(
         "incorrect password attempt",
@@ -227,6 +231,7 @@ _TLS_KINDS = (
 
 
 def tls_errors(ctx: Context) -> list[Finding]:
+    """TLS/certificate verification failures per kind, with the host when known."""
     groups: dict[str, list[int]] = defaultdict(list)
     for n in ctx.lines_with_ci("ssl", "certificate", "x509", "pkix", "handshake", "tls: "):
         line = ctx.lines[n]
@@ -263,6 +268,7 @@ _PIPAUDIT = re.compile(r"^(\S+)\s+(\S+)\s+((?:PYSEC|GHSA|CVE)-\S+)\s*(\S*)")
 
 
 def vulnerable_dependencies(ctx: Context) -> list[Finding]:
+    """npm audit / pip-audit reports per package; other scanners by CVE id."""
     pkgs: dict[str, dict[str, object]] = {}
     for n in ctx.lines_with(
         "Severity: "
@@ -329,6 +335,7 @@ _AI = re.compile(
 
 
 def ai_instructions(ctx: Context) -> list[Finding]:
+    """Log text addressing an AI analyser: a low finding that never moves a score."""
     idx = [
         n
         for n in ctx.lines_with_ci(

@@ -30,6 +30,7 @@ _NO_FILE = re.compile(
 
 
 def shell_errors(ctx: Context) -> list[Finding]:
+    """Shell failures: command not found, missing files, failed curl calls."""
     out: dict[str, Finding] = {}
     for n in ctx.lines_with("curl: ("):
         m = _CURL.match(ctx.lines[n].strip())

@@ -54,6 +54,7 @@ _PYTEST_V = re.compile(r"^(\S+\.py)::(\S+) (FAILED|ERROR)\b")
 
 
 def pytest_failures(ctx: Context) -> list[Finding]:
+    """pytest failures: test id, the test file's line, the E-lines and where it was raised."""
     if ctx.source not in _TEST_SOURCES:
         return []
     out: dict[str, Finding] = {}
@@ -122,6 +123,7 @@ _PY_FRAME = re.compile(r'^\s*File "([^"]+)", line (\d+), in (\S+)')
 
 
 def unittest_failures(ctx: Context) -> list[Finding]:
+    """unittest FAIL/ERROR blocks: the test's own frame and the raising frame."""
     if ctx.source not in _TEST_SOURCES:
         return []
     out = []
@@ -161,6 +163,7 @@ _GO_LOC = re.compile(r"^\s+(\S+\.go):(\d+): (.*)$")
 
 
 def go_test_failures(ctx: Context) -> list[Finding]:
+    """go test '--- FAIL' blocks with the file:line of the first message."""
     if ctx.source not in _TEST_SOURCES:
         return []
     out = []
@@ -189,6 +192,7 @@ _CARGO_PANIC = re.compile(r"panicked at (?:'(.*)', )?([^\s:']+):(\d+):(\d+):?$")
 
 
 def cargo_test_failures(ctx: Context) -> list[Finding]:
+    """cargo test failures: the test and its panic location."""
     if ctx.source not in _TEST_SOURCES:
         return []
     out = []
@@ -230,6 +234,7 @@ _JFRAME = re.compile(r"at ([\w$.]+)\.(\w+)\(([\w$]+\.(?:java|kt|scala|groovy)):(
 
 
 def junit_failures(ctx: Context) -> list[Finding]:
+    """JUnit failures from Maven surefire and Gradle with the test class's frame."""
     if ctx.source not in _TEST_SOURCES:
         return []
     out = []

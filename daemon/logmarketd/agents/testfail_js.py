@@ -17,6 +17,7 @@ _STACK_FRAME = re.compile(r"\(?((?:file://)?/?[^\s()]+?\.[cm]?[jt]sx?):(\d+):(\d
 
 
 def node_tap_failures(ctx: Context) -> list[Finding]:
+    """node --test (TAP) failures: test name, assertion, first app stack frame."""
     if ctx.source not in _TEST_SOURCES:
         return []
     out = []
@@ -72,6 +73,7 @@ _JEST_AT = re.compile(r"at .*?\(?((?:/|\.{0,2}/?)[^\s():]+\.[cm]?[jt]sx?):(\d+):
 
 
 def jest_failures(ctx: Context) -> list[Finding]:
+    """jest '●' failure blocks with the first app frame."""
     if ctx.source not in _TEST_SOURCES:
         return []
     out = []

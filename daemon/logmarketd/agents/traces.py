@@ -57,6 +57,7 @@ def _claim_prefix_line(ctx: Context, start: int, lines: list[int]) -> None:
 
 
 def python_tracebacks(ctx: Context) -> list[Finding]:
+    """Python tracebacks (chains included): exception, message, innermost app frame."""
     found: dict[str, Finding] = {}
     skip_until = -1
     for start in ctx.lines_with("Traceback (most recent call last)"):
@@ -202,6 +203,7 @@ def _is_js_lib(path: str) -> bool:
 
 
 def java_js_traces(ctx: Context) -> list[Finding]:
+    """JVM, .NET and JavaScript exceptions with their 'at' frames; Caused-by chains."""
     found: dict[str, Finding] = {}
     done = -1
     frame_lines = ctx.lines_with("\tat ", "   at ")
