@@ -567,3 +567,22 @@ def test_node_rejection_warning_and_cgroup_oom() -> None:
     oom = "kernel: Memory cgroup out of memory: Killed process 4242 (python3) total-vm:912340kB\n"
     crash = _find(oom, "runtime", "error-detective")
     assert crash and crash[0].location == "python3" and crash[0].severity == "critical"
+
+
+def test_error_word_inside_an_info_line_is_not_an_error() -> None:
+    """The level that comes first is the line's level: an INFO line mentioning ERROR is not one."""
+    log = "2024-05-01 10:00:00 INFO validator: no ERROR found in 120 records\n"
+    assert _find(log, "runtime") == []
+    assert _find("2024-05-01 10:00:00 ERROR validator: 3 records rejected\n", "runtime")
+
+
+def test_logcat_and_glog_error_lines() -> None:
+    """One-letter levels: Android logcat errors by tag, glog errors at their file:line."""
+    log = (
+        "03-17 16:13:47.150  1702 17633 E ActivityManager: applyOptionsLocked: Unknown animationType=0\n"
+        "03-17 16:13:47.151  1702 17633 I ActivityManager: Start proc 4242\n"
+        "E1128 05:00:00.123456    4242 controller.go:114] error syncing 'default/web': timeout\n"
+        "I1128 05:00:01.000000    4242 controller.go:90] synced\n"
+    )
+    found = {f.location: f.title for f in _find(log, "runtime", "error-detective")}
+    assert set(found) == {"ActivityManager", "controller.go:114"}

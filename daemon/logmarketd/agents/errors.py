@@ -207,6 +207,12 @@ _LEVEL_KEYS = (
     "level",
     "lvl=",
 )  # any case
+# one-letter levels: Android logcat ("... 1702  2395 E Tag: msg") and glog ("E1128 05:00:00.123 42 f.go:7] msg")
+_LETTER = re.compile(
+    r"^\d\d-\d\d \d\d:\d\d:\d\d\.\d+\s+\d+\s+\d+ (?P<l>[EF]) (?P<c>[^:]+?)\s*: (?P<m>.*)$"
+    r"|^(?P<gl>[EF])\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ (?P<gc>[\w./-]+:\d+)\] (?P<gm>.*)$"
+)
+_MILD = re.compile(r"\b(?:INFO|DEBUG|TRACE|NOTICE|WARN|WARNING|info|debug)\b")
 _BOILERPLATE = re.compile(
     r"To see the full stack trace|Re-run Maven|For more information about the errors|\[Help \d+\]|Please refer to|"
     r"^\[ERROR\]\s*$|^\[ERROR\] +(?:Failures|Errors|Tests run):|-> \[Help|A complete log of this run|"
@@ -245,18 +251,28 @@ def _component(line: str, start: int, end: int) -> str | None:
 def leveled_errors(ctx: Context) -> list[Finding]:
     """ERROR/FATAL lines that no specific detector explained, one finding per message template."""
     groups: dict[str, Finding] = {}
-    for n in ctx.lines_with_ci(*_LEVEL_KEYS):
+    letter = {n for n in ctx.lines_with(" E ", " F ", "E0", "E1") if _LETTER.match(ctx.lines[n])}
+    for n in sorted(letter.union(ctx.lines_with_ci(*_LEVEL_KEYS))):
         if n in ctx.claimed:
             continue
         line = ctx.lines[n]
-        parsed = structured_error(line) if ("{" in line or "=" in line) else None
         stacked = False
-        if parsed is not None:
+        lm = _LETTER.match(line) if n in letter else None
+        parsed = structured_error(line) if lm is None and ("{" in line or "=" in line) else None
+        if lm:
+            level = "FATAL" if (lm.group("l") or lm.group("gl")) == "F" else "ERROR"
+            msg, comp = (
+                (lm.group("m") or lm.group("gm") or "").strip(),
+                lm.group("c") or lm.group("gc"),
+            )
+        elif parsed is not None:
             level, msg, comp, stacked = parsed
         else:
             m = _LEVEL.search(line)
             if not m or _BOILERPLATE.search(line) or line.lstrip().startswith("{"):
                 continue
+            if _MILD.search(line, 0, m.start()):
+                continue  # "INFO ... no ERROR found": the line's own level comes first
             level = next(g for g in m.groups() if g).upper()
             msg = line[m.end() :].strip(" :-|]")
             comp = _component(line, m.start(), m.end())
