@@ -9,12 +9,14 @@ import hashlib
 import re
 import uuid
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 from logmarketd.agents import AgentConfig, Context, Finding, agents_for, run_agents
 from logmarketd.agents.publish import to_insights
+from logmarketd.agents.secrets import leaked_secrets
 from logmarketd.errors import LogmarketdError
 from logmarketd.models import SOURCES, LogAnalysis
 from logmarketd.scoring import FindingFacts, LogFacts, ScoreReport, score
@@ -25,6 +27,7 @@ __all__ = [
     "InvalidSourceError",
     "analyze_log",
     "analyze_log_report",
+    "config_from_settings",
     "enabled_agents",
     "template_fingerprints",
 ]
@@ -61,9 +64,27 @@ def enabled_agents(settings: Settings | None) -> list[str]:
     return [a.id for a in AGENTS if settings is None or bool(getattr(settings, a.setting))]
 
 
+def config_from_settings(settings: Settings | None) -> AgentConfig:
+    """Rule-engine thresholds and allowlists from the settings, where the settings define them.
+
+    Read by name (``agents_<field>``, e.g. ``agents_allow_addresses``) so that a deployment can
+    tune them without code; fields the settings lack keep ``AgentConfig``'s defaults.
+    """
+    base = AgentConfig()
+    if settings is None:
+        return base
+    values: dict[str, Any] = {}
+    for name in base.__dataclass_fields__:
+        value = getattr(settings, f"agents_{name}", None)
+        if value is not None:
+            values[name] = frozenset(value) if name.startswith("allow_") else value
+    return replace(base, **values)
+
+
 def template_fingerprints(lines: list[str]) -> frozenset[str]:
     """Stable ids of the log's line shapes (digits collapsed), for the uniqueness score."""
-    shapes = {_DIGITS.sub("0", line) for line in lines if line.strip()}
+    # digits collapsed; on a sample, since a shape count beyond this changes no score
+    shapes = {_DIGITS.sub("0", line) for line in lines[:_SAMPLE] if line.strip()}
     return frozenset(hashlib.blake2b(s.encode(), digest_size=8).hexdigest() for s in shapes)
 
 
@@ -118,10 +139,16 @@ def analyze_log_report(
     if "\x1b" in text:
         text = _ANSI.sub("", text)
     enabled = enabled_agents(settings)
-    ctx, findings = run_agents(text, source, enabled, config)
-    insights = to_insights(findings, ctx, redact)
-    facts = _log_facts(ctx, findings)
-    report: ScoreReport = score(facts, [_facts(f) for f in findings], known_fingerprints)
+    ctx, findings = run_agents(text, source, enabled, config or config_from_settings(settings))
+    extra: list[str] = []
+    if not any(a.id == "security-guardian" for a in agents_for(source, enabled)):
+        # the secret scan still runs, so that no evidence line shows a secret unmasked
+        extra = [s for f in leaked_secrets(ctx) for s in f.secrets]
+    insights = to_insights(findings, ctx, redact, extra)
+    # log content addressing an AI is reported, but it must never move a score or a price
+    scored = [f for f in findings if f.key != "ai-instruction"]
+    facts = _log_facts(ctx, scored)
+    report: ScoreReport = score(facts, [_facts(f) for f in scored], known_fingerprints)
     ran = ", ".join(a.name for a in agents_for(source, enabled)) or "none"
     explanation = [f"agents run for source '{source}': {ran}", *report.explanation]
     analysis = LogAnalysis(

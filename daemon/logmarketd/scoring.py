@@ -22,7 +22,8 @@ The heuristic, documented here because payments depend on it:
   codeQuality is 100 minus penalties for errors and quality findings (critical 12, high 8,
   medium 4, low 2), potential closes the gap by the actionable share; errorReduction counts
   error occurrences now and those without a fix after; estimatedROI = hours saved (critical 8,
-  high 4, medium 2, low 0.5 per actionable finding) x 150 USD.
+  high 4, medium 2, low 0.5 per actionable finding, halved for improvement opportunities)
+  x 150 USD.
 """
 
 from __future__ import annotations
@@ -190,7 +191,11 @@ def _potential(findings: Sequence[FindingFacts], why: list[str]) -> ImprovementP
     errs = PotentialMetric(
         current=err_now, potential=err_pot, improvement=f"{err_pct:.0f}% fewer errors"
     )
-    hours = sum(_HOURS[f.severity] for f in findings if f.has_location and f.has_fix)
+    hours = sum(
+        _HOURS[f.severity] * (0.5 if f.kind == "improvement" else 1.0)
+        for f in findings
+        if f.has_location and f.has_fix
+    )
     roi = round(hours * HOURLY_RATE_USD, 2)
     why.append(
         f"improvementPotential: +{gain:.0f}% speed, code quality {cq_now:.0f}->{cq_pot:.0f}, errors {err_now:.0f}->{err_pot:.0f}, "

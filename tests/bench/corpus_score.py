@@ -99,7 +99,14 @@ def score_corpus(root: Path = ROOT) -> Totals:
             t.noise_logs += 1
             t.noise_findings += len(found)
         for lab in labels["expect"]:
-            hit = next((f for f in found if _matches(lab, f)), None)
+            matching = [f for f in found if _matches(lab, f)]
+            # of several findings that match, the one at the expected place answers the label
+            placed = [
+                f
+                for f in matching
+                if lab.get("location", "").lower() in str(f.get("location") or "").lower()
+            ]
+            hit = (placed or matching)[0] if matching else None
             if hit is None:
                 t.misses.append(f"{name}: missed {lab['agent']} {lab['contains']}")
                 continue

@@ -1088,6 +1088,222 @@ EOF
   fi
 }
 
+# ---------------------------------------------------------------- more shapes of the same problems
+s_make_gcc_cascade() {
+  fresh make_gcc_cascade
+  printf 'all: app\napp: main.c\n\tgcc -Wall -o app main.c\n' > Makefile
+  printf '#include <stdio.h>\nint main(void) {\n    printf("%%d\\n", count);\n    return 0;\n}\n' > main.c
+  make 2>&1 | save make_gcc_cascade
+}
+
+s_ld_undefined() {
+  fresh ld_undefined
+  printf 'int helper(int);\nint main(void) { return helper(2); }\n' > main.c
+  gcc -o app main.c 2>&1 | sed -E 's#/tmp/cc[A-Za-z0-9]+\.o#/tmp/ccXXXXXX.o#' | save ld_undefined
+}
+
+s_shell_ci_failure() {
+  fresh shell_ci_failure
+  cat > ci.sh <<'EOF'
+#!/bin/bash
+set -e
+echo "==> installing"
+echo "==> running migrations"
+deploy-tool migrate --env staging
+echo "==> done"
+EOF
+  { bash ci.sh 2>&1; echo "Error: Process completed with exit code $?."; } | save shell_ci_failure
+}
+
+s_pytest_tb_short() {
+  fresh pytest_tb_short
+  mkdir -p tests
+  cat > inventory.py <<'EOF'
+class Inventory:
+    def __init__(self):
+        self.items = {}
+
+    def add(self, sku, qty):
+        self.items[sku] = self.items.get(sku, 0) + qty
+
+    def remove(self, sku, qty):
+        self.items[sku] -= qty
+        return self.items[sku]
+EOF
+  cat > tests/test_inventory.py <<'EOF'
+import pytest
+from inventory import Inventory
+
+
+class TestInventory:
+    def test_add(self):
+        inv = Inventory()
+        inv.add("a", 2)
+        assert inv.items == {"a": 2}
+
+    def test_remove_unknown(self):
+        inv = Inventory()
+        assert inv.remove("zz", 1) == 0
+
+    @pytest.mark.parametrize("qty", [1, 5])
+    def test_never_negative(self, qty):
+        inv = Inventory()
+        inv.add("a", 2)
+        assert inv.remove("a", qty) >= 0
+EOF
+  PYTHONPATH=. /work/wt/agents/.venv/bin/python -m pytest -p no:cacheprovider -o asyncio_default_fixture_loop_scope=function --tb=short tests 2>&1 \
+    | sed -e 's/in [0-9][0-9.]*s/in 0.03s/' | save pytest_tb_short
+}
+
+s_node_unhandled_rejection() {
+  fresh node_unhandled_rejection
+  cat > worker.js <<'EOF'
+async function fetchPrice(sku) {
+  if (!sku.startsWith("P")) {
+    throw new RangeError(`unknown sku ${sku}`);
+  }
+  return 10;
+}
+async function main() {
+  console.log("pricing batch started");
+  const prices = await Promise.all(["P1", "X9"].map(fetchPrice));
+  console.log(prices);
+}
+main();
+EOF
+  node worker.js 2>&1 | save node_unhandled_rejection
+}
+
+s_java_nested_cause() {
+  fresh java_nested_cause
+  mkdir -p src/com/acme/cfg
+  cat > src/com/acme/cfg/Loader.java <<'EOF'
+package com.acme.cfg;
+
+import java.io.FileReader;
+import java.io.IOException;
+import java.util.Properties;
+
+public class Loader {
+    static Properties read(String path) {
+        try (FileReader r = new FileReader(path)) {
+            Properties p = new Properties();
+            p.load(r);
+            return p;
+        } catch (IOException e) {
+            throw new IllegalStateException("cannot load config " + path, e);
+        }
+    }
+
+    public static void main(String[] args) {
+        System.out.println("[main] INFO starting loader");
+        read("/etc/acme/app.properties");
+    }
+}
+EOF
+  javac -d out src/com/acme/cfg/Loader.java && java -cp out com.acme.cfg.Loader 2>&1 | save java_nested_cause
+}
+
+s_cargo_borrow_error() {
+  fresh cargo_borrow_error
+  cargo new -q --vcs none queue >/dev/null 2>&1
+  cat > queue/src/main.rs <<'EOF'
+fn consume(v: Vec<String>) -> usize {
+    v.len()
+}
+
+fn main() {
+    let jobs = vec![String::from("a"), String::from("b")];
+    let n = consume(jobs);
+    println!("{} {}", n, jobs.len());
+}
+EOF
+  (cd queue && cargo build --offline 2>&1) | save cargo_borrow_error
+}
+
+s_go_vet() {
+  have go || { echo "skip go_vet: no go"; return; }
+  fresh go_vet
+  printf 'module example.com/fmtcheck\n\ngo 1.19\n' > go.mod
+  cat > main.go <<'EOF'
+package main
+
+import "fmt"
+
+func main() {
+	name := "ada"
+	fmt.Printf("hello %d\n", name)
+}
+EOF
+  go vet ./... 2>&1 | save go_vet
+}
+
+s_structlog_json() {
+  fresh structlog_json
+  mkdir -p payments
+  printf '' > payments/__init__.py
+  cat > payments/gateway.py <<'EOF'
+def charge(amount_cents, currency):
+    rates = {"EUR": 1.0, "USD": 1.1}
+    return round(amount_cents * rates[currency])
+EOF
+  cat > service.py <<'EOF'
+import structlog
+from payments.gateway import charge
+
+structlog.configure(processors=[
+    structlog.processors.add_log_level,
+    structlog.processors.TimeStamper(fmt="iso"),
+    structlog.processors.format_exc_info,
+    structlog.processors.JSONRenderer(),
+])
+log = structlog.get_logger()
+for order, cur in [(1, "EUR"), (2, "GBP"), (3, "USD")]:
+    try:
+        log.info("charging", order=order, currency=cur)
+        charge(1000, cur)
+    except Exception:
+        log.exception("charge failed", order=order, currency=cur)
+EOF
+  /work/wt/agents/.venv/bin/python service.py 2>&1 | sed -E 's/"timestamp": "[^"]+"/"timestamp": "2026-11-28T05:00:00Z"/' | save structlog_json
+}
+
+s_npm_404() {
+  fresh npm_404
+  echo '{"name":"webshop","version":"1.0.0"}' > package.json
+  npm install --no-fund --no-audit logmarket-corpus-no-such-pkg-zz 2>&1 | sed -E 's#/root/.npm/_logs/[^ ]*#/root/.npm/_logs/debug-0.log#' | save npm_404
+}
+
+s_go_race() {
+  have go || { echo "skip go_race: no go"; return; }
+  fresh go_race
+  printf 'module example.com/counter\n\ngo 1.19\n' > go.mod
+  cat > main.go <<'EOF'
+package main
+
+import (
+	"fmt"
+	"sync"
+)
+
+type Stats struct{ hits int }
+
+func (s *Stats) Record() { s.hits++ }
+
+func main() {
+	var wg sync.WaitGroup
+	s := &Stats{}
+	for i := 0; i < 2; i++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.Record() }()
+	}
+	wg.Wait()
+	fmt.Println("hits", s.hits)
+}
+EOF
+  go run -race . 2>&1 | sed -E 's/0x[0-9a-f]{8,}/0x00c000012345/g; s/goroutine [0-9]+/goroutine 7/g; s/Goroutine [0-9]+/Goroutine 7/g' | save go_race
+}
+
 # ---------------------------------------------------------------- noise only (no findings)
 s_noise_heartbeat() {
   fresh noise_heartbeat
@@ -1158,6 +1374,80 @@ s_noise_deploy_ok() {
     for i in 1 2 3; do printf 'deploy: health check %d: HTTP %s\n' "$i" "$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:18445/)"; done;
     echo "deploy: release v2.4.1 is live (3/3 health checks passed)"; } | save noise_deploy_ok
   kill "$pid"
+}
+
+s_noise_go_test_ok() {
+  have go || { echo "skip noise_go_test_ok: no go"; return; }
+  fresh noise_go_test_ok
+  printf 'module example.com/okpkg\n\ngo 1.19\n' > go.mod
+  printf 'package okpkg\n\nfunc Add(a, b int) int { return a + b }\n' > ok.go
+  printf 'package okpkg\n\nimport "testing"\n\nfunc TestAdd(t *testing.T) {\n\tif Add(1, 2) != 3 {\n\t\tt.Fatal("bad")\n\t}\n}\n\nfunc TestAddZero(t *testing.T) {\n\tif Add(0, 0) != 0 {\n\t\tt.Fatal("bad")\n\t}\n}\n' > ok_test.go
+  go test -v ./... 2>&1 | sed -E 's/[0-9]+\.[0-9]+s/0.001s/' | save noise_go_test_ok
+}
+
+s_noise_make_ok() {
+  fresh noise_make_ok
+  printf 'all: app\napp: main.c util.c\n\tgcc -Wall -Wextra -O2 -o app main.c util.c\n\t@echo "build ok: app"\n' > Makefile
+  printf 'int twice(int);\nint main(void) { return twice(0); }\n' > main.c
+  printf 'int twice(int x) { return 2 * x; }\n' > util.c
+  make 2>&1 | save noise_make_ok
+}
+
+s_noise_http_server_ok() {
+  fresh noise_http_server_ok
+  mkdir -p site/static; echo hi > site/index.html; echo 'a{}' > site/static/app.css
+  $PY -m http.server 18446 --bind 127.0.0.1 --directory site > server.log 2>&1 &
+  local pid=$!; sleep 0.5
+  for i in 1 2 3 4 5 6; do curl -s -o /dev/null http://127.0.0.1:18446/; curl -s -o /dev/null http://127.0.0.1:18446/static/app.css; done
+  kill "$pid"; sleep 0.2
+  save noise_http_server_ok < server.log
+}
+
+s_noise_sshd_ok() {
+  [ -x /usr/sbin/sshd ] || { echo "skip noise_sshd_ok: no sshd"; return; }
+  fresh noise_sshd_ok
+  ssh-keygen -q -t ed25519 -N '' -f host_key; ssh-keygen -q -t ed25519 -N '' -f client_key
+  cp client_key.pub authorized_keys; mkdir -p /run/sshd
+  printf 'Port 18447\nListenAddress 127.0.0.1\nHostKey %s/host_key\nPidFile %s/sshd.pid\nPermitRootLogin prohibit-password\nPasswordAuthentication no\nAuthorizedKeysFile %s/authorized_keys\nStrictModes no\nUsePAM no\n' \
+    "$W/noise_sshd_ok" "$W/noise_sshd_ok" "$W/noise_sshd_ok" > sshd_config
+  /usr/sbin/sshd -D -e -f "$W/noise_sshd_ok/sshd_config" 2> auth.log &
+  local pid=$!; sleep 0.7
+  for i in 1 2 3; do ssh -p 18447 -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -i client_key -o BatchMode=yes root@127.0.0.1 true >/dev/null 2>&1; done
+  sleep 0.3; kill "$pid"; sleep 0.2
+  sed -E 's/port [0-9]+/port 50000/' auth.log | save noise_sshd_ok
+}
+
+s_noise_postgres_ok() {
+  have initdb || { echo "skip noise_postgres_ok: no postgres"; return; }
+  fresh noise_postgres_ok
+  mkdir -p data && chmod 777 . && chown nobody data
+  su -s /bin/sh nobody -c "initdb -D $W/noise_postgres_ok/data -A trust -U app >/dev/null"
+  su -s /bin/sh nobody -c "pg_ctl -D $W/noise_postgres_ok/data -l $W/noise_postgres_ok/pg.log -o '-k $W/noise_postgres_ok -p 18448 -c listen_addresses=127.0.0.1 -c log_line_prefix=\"%m [%p] \"' -w start >/dev/null"
+  psql -h 127.0.0.1 -p 18448 -U app -d postgres -qc "CREATE TABLE t(a int); INSERT INTO t SELECT generate_series(1, 1000); SELECT count(*) FROM t;" >/dev/null
+  su -s /bin/sh nobody -c "pg_ctl -D $W/noise_postgres_ok/data -w stop >/dev/null"
+  sed -E 's/ \[[0-9]+\] / [4242] /; s/PID [0-9]+/PID 4243/' pg.log | save noise_postgres_ok
+}
+
+s_noise_java_app_ok() {
+  fresh noise_java_app_ok
+  cat > App.java <<'EOF'
+import java.util.logging.Logger;
+
+public class App {
+    private static final Logger LOG = Logger.getLogger("com.acme.App");
+
+    public static void main(String[] args) throws Exception {
+        for (int i = 0; i < 5; i++) {
+            long t0 = System.nanoTime();
+            StringBuilder sb = new StringBuilder();
+            for (int j = 0; j < 20000; j++) sb.append(j);
+            LOG.info("batch " + i + " processed " + sb.length() + " chars in " + (System.nanoTime() - t0) / 1_000_000 + " ms");
+        }
+        LOG.info("shutdown complete");
+    }
+}
+EOF
+  javac App.java && java -Xlog:gc -cp . App 2>&1 | sed -E 's/in [0-9]+ ms/in 3 ms/' | save noise_java_app_ok
 }
 
 ALL=$(declare -F | awk '{print $3}' | grep '^s_' | sed 's/^s_//')

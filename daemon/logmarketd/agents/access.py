@@ -11,9 +11,17 @@ from logmarketd.agents.base import Context
 
 __all__ = ["Request", "endpoint", "requests"]
 
+# anchored at the line start (an optional short prefix such as a vhost or a container name):
+# an unanchored search with \S+ is quadratic on a long token
 _LINE = re.compile(
-    r'(?P<ip>[0-9a-fA-F.:]+|\S+) \S+ (?P<user>\S+) \[[^\]]+\] "(?P<method>[A-Z]{3,8}) (?P<target>\S+)(?: HTTP/[\d.]+)?" '
+    r"^(?:[^\s\[]+ ){0,3}?(?P<ip>[^\s\[]+) [^\s\[]+ (?P<user>[^\s\[]+) \[[^\]]{1,64}\] "
+    r'"(?P<method>[A-Z]{3,8}) (?P<target>\S+)(?: HTTP/[\d.]+)?" '
     r'(?P<status>\d{3}) (?:\d+|-)(?: "(?P<ref>[^"]*)" "(?P<ua>(?:[^"\\]|\\.)*)")?(?P<rest>.*)$'
+)
+# uvicorn / hypercorn: 'INFO:     127.0.0.1:52000 - "GET /x HTTP/1.1" 500 Internal Server Error'
+_ASGI = re.compile(
+    r'(?P<ip>\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-fA-F:]+\]):\d{1,5} - "(?P<method>[A-Z]{3,8}) (?P<target>\S+) HTTP/[\d.]+" '
+    r"(?P<status>\d{3})\b(?P<rest>.*)$"
 )
 _RT = re.compile(r"\b(?:rt|request_time|urt|upstream_response_time|rtime)=(\d+(?:\.\d+)?)\b")
 _TRAIL = re.compile(r"^\s+(\d+\.\d{3})\s*$")  # nginx '... $request_time' appended as a bare float
@@ -38,8 +46,21 @@ def requests(ctx: Context) -> list[Request]:
     out: list[Request] = []
     for n in ctx.lines_with("HTTP/"):
         line = ctx.lines[n]
-        m = _LINE.search(line)
+        m = _LINE.match(line)
         if not m:
+            a = _ASGI.search(line)
+            if a:
+                out.append(
+                    Request(
+                        n,
+                        a.group("ip"),
+                        a.group("method"),
+                        a.group("target"),
+                        int(a.group("status")),
+                        "",
+                        None,
+                    )
+                )
             continue
         rest = m.group("rest") or ""
         secs: float | None = None

@@ -12,11 +12,14 @@ from __future__ import annotations
 import hashlib
 import re
 from bisect import bisect_right
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from itertools import accumulate
 from typing import Literal
 
 __all__ = [
+    "MAX_FINDINGS",
+    "MAX_LINE",
     "SEVERITY_RANK",
     "Agent",
     "AgentConfig",
@@ -27,6 +30,7 @@ __all__ = [
     "fingerprint",
     "mask",
     "percentile",
+    "shape",
 ]
 
 Kind = Literal["error", "performance", "security", "improvement"]
@@ -44,7 +48,7 @@ class AgentConfig:
     sql_ms: float = 100.0
     test_ms: float = 1000.0
     build_step_ms: float = 120_000.0
-    generic_ms: float = 1000.0
+    generic_ms: float = 5000.0  # a batch job taking seconds is normal; flag clear outliers only
     gc_pause_ms: float = 200.0
     # security
     brute_force_failures: int = 5
@@ -117,12 +121,26 @@ def mask(text: str) -> str:
     return text
 
 
+_SHAPE = re.compile(r"[0-9a-fA-F]*\d[0-9a-fA-F]*")
+
+
+def shape(text: str) -> str:
+    """A cheap grouping key: every run of hex characters holding a digit becomes "0" (numbers,
+    ids, addresses, timestamps). One regex pass, where ``mask`` takes five: group by ``shape``,
+    show ``mask`` of one member."""
+    return _SHAPE.sub("0", text)
+
+
 def percentile(sorted_values: Sequence[float], p: float) -> float:
     """Nearest-rank percentile of already sorted values (p in 0..100)."""
     if not sorted_values:
         return 0.0
     rank = max(1, -(-len(sorted_values) * p // 100))
     return float(sorted_values[int(rank) - 1])
+
+
+MAX_LINE = 4096  # characters of a line the detectors look at
+MAX_FINDINGS = 100  # per agent and log: a report, not a copy of the log
 
 
 class Context:
@@ -135,29 +153,58 @@ class Context:
         self.lines = text.split("\n")
         if self.lines and self.lines[-1] == "":
             self.lines.pop()
-        starts = [0]
-        pos = 0
-        for line in self.lines:
-            pos += len(line) + 1
-            starts.append(pos)
-        self._starts = starts
+        if any(len(line) > MAX_LINE for line in self.lines):
+            # detectors look at a line's head only: bounds regex work on pathological lines
+            self.lines = [line[:MAX_LINE] for line in self.lines]
+            self.text = "\n".join(self.lines) + "\n"
+        # offset of each line's start (+1 for its newline); accumulate runs in C
+        self._starts = [0, *accumulate(len(line) + 1 for line in self.lines)]
         self._cache: dict[str, list[int]] = {}
+        self._lower: str | None = None
         self.claimed: set[int] = set()  # lines already explained by a more specific finding
 
-    def _scan(self, keyword: str) -> list[int]:
-        hit = self._cache.get(keyword)
+    def _scan(self, keyword: str, folded: bool = False) -> list[int]:
+        cache_key = ("\x00" + keyword) if folded else keyword
+        hit = self._cache.get(cache_key)
         if hit is not None:
             return hit
         out: list[int] = []
-        text, starts, find = self.text, self._starts, self.text.find
+        starts = self._starts
+        last = len(starts) - 1
+        find = (self._lower if folded and self._lower is not None else self.text).find
         i = find(keyword)
         while i >= 0:
             n = bisect_right(starts, i) - 1
             out.append(n)
-            i = find(keyword, starts[n + 1]) if n + 1 < len(starts) else -1
-        del text
-        self._cache[keyword] = out
+            i = find(keyword, starts[n + 1]) if n + 1 < last else -1
+        self._cache[cache_key] = out
         return out
+
+    def lines_any(self, cs: Sequence[str] = (), ci: Sequence[str] = ()) -> list[int]:
+        """Lines holding any of ``cs`` (case-sensitive) or ``ci`` (lowercase, any case).
+
+        Detectors share keywords where they can (a scan is cached): ``ci=("err",)`` serves the
+        level detector, Python syntax errors and psql errors with one pass over the text.
+        """
+        if not ci:
+            return self.lines_with(*cs)
+        if not cs:
+            return self.lines_with_ci(*ci)
+        return sorted(set(self.lines_with(*cs)) | set(self.lines_with_ci(*ci)))
+
+    def lines_with_ci(self, *keywords: str) -> list[int]:
+        """Like ``lines_with`` for lowercase keywords, ignoring case: one scan per keyword."""
+        if self._lower is None:
+            lower = self.text.lower()
+            # a few characters change length when lowered (U+0130): then offsets would drift
+            self._lower = lower if len(lower) == len(self.text) else ""
+        if not self._lower:
+            variants = [v for k in keywords for v in dict.fromkeys((k, k.upper(), k.capitalize()))]
+            return self.lines_with(*variants)
+        found: set[int] = set()
+        for k in keywords:
+            found.update(self._scan(k, folded=True))
+        return sorted(found)
 
     def lines_with(self, *keywords: str) -> list[int]:
         """Sorted indexes of the lines containing any of the keywords (case-sensitive)."""
@@ -167,11 +214,6 @@ class Context:
         for k in keywords:
             found.update(self._scan(k))
         return sorted(found)
-
-    def window(self, start: int, count: int) -> Iterable[tuple[int, str]]:
-        end = min(len(self.lines), start + count)
-        for i in range(start, end):
-            yield i, self.lines[i]
 
 
 Detector = Callable[[Context], list[Finding]]
@@ -189,11 +231,24 @@ class Agent:
     detectors: tuple[Detector, ...]
 
     def run(self, ctx: Context) -> list[Finding]:
-        """Run every detector; drop cascade (summary) findings when a specific one exists."""
+        """Run every detector; drop cascade (summary) findings when a specific one exists;
+        merge findings with the same identity; keep the ``MAX_FINDINGS`` most severe."""
         found: list[Finding] = []
         for detect in self.detectors:
             found.extend(detect(ctx))
         specific = [f for f in found if not f.summary]
         if specific:
             found = specific
-        return found
+        merged: dict[str, Finding] = {}
+        for f in found:
+            same = merged.get(f.key)
+            if same is None:
+                merged[f.key] = f
+            else:
+                same.count += f.count
+                same.lines.extend(f.lines)
+        out = list(merged.values())
+        if len(out) > MAX_FINDINGS:
+            out.sort(key=lambda f: (-SEVERITY_RANK[f.severity], -f.count, min(f.lines or [0])))
+            out = out[:MAX_FINDINGS]
+        return out

@@ -9,10 +9,12 @@ from __future__ import annotations
 import re
 
 from logmarketd.agents.base import Context, Finding, mask
+from logmarketd.agents.quality import GOLINT
 
 __all__ = ["build_summaries", "compiler_errors", "package_errors"]
 
 AGENT = "error-detective"
+_BUILD_SOURCES = ("build", "test")  # compilers and package managers print to CI logs
 _MAX = 25
 
 # file:line[:col]: [fatal ]error: message  (gcc, clang, javac, swiftc, go vet, many linters)
@@ -20,7 +22,9 @@ _CC = re.compile(
     r"^(?:\[ERROR\] )?([^\s:][^:]*?\.\w{1,6}):(\d+)(?::(\d+))?:? (?:fatal )?error(?:\[\w+\])?: (.+)$"
 )
 _MVN = re.compile(r"^\[ERROR\] (\S+\.\w+):\[(\d+),(\d+)\] (.+)$")
-_TSC = re.compile(r"^(\S+\.[cm]?[jt]sx?)(?:\((\d+),(\d+)\)|:(\d+):(\d+)) ?-? error (TS\d+): (.+)$")
+_TSC = re.compile(
+    r"^(\S+\.[cm]?[jt]sx?)(?:\((\d+),(\d+)\):?|:(\d+):(\d+)) ?-? ?error (TS\d+): (.+)$"
+)
 _RUSTC = re.compile(r"^error(?:\[(E\d+)\])?: (.+)$")
 _RUST_AT = re.compile(r"^\s*--> (\S+?):(\d+):(\d+)$")
 _GO = re.compile(r"^(\.{0,2}/?[\w./-]+\.go):(\d+):(\d+): (.+)$")
@@ -33,7 +37,7 @@ _RUST_SUMMARY = ("could not compile", "aborting due to", "test failed, to rerun"
 def _compile_finding(
     tool: str, file: str, line: int, col: int | None, msg: str, idx: list[int], first: bool
 ) -> Finding:
-    loc = f"{file}:{line}" + (f":{col}" if col else "")
+    loc = (f"{file}:{line}" if line else file) + (f":{col}" if col else "")
     return Finding(
         kind="error",
         agent_id=AGENT,
@@ -50,6 +54,9 @@ def _compile_finding(
 
 
 def compiler_errors(ctx: Context) -> list[Finding]:
+    """Compiler errors (gcc/clang, javac, tsc, rustc, go, linker) at their file:line:col."""
+    if ctx.source not in _BUILD_SOURCES:
+        return []
     out: list[Finding] = []
     seen: set[str] = set()
 
@@ -63,7 +70,9 @@ def compiler_errors(ctx: Context) -> list[Finding]:
 
     for n in ctx.lines_with("error"):
         line = ctx.lines[n]
-        if n in ctx.claimed:
+        if n in ctx.claimed or not (
+            "error:" in line or "error[" in line or "] " in line or " error " in line
+        ):
             continue
         m = _CC.match(line)
         if m:
@@ -112,8 +121,13 @@ def compiler_errors(ctx: Context) -> list[Finding]:
         if n in ctx.claimed:
             continue
         g = _GO.match(ctx.lines[n])
-        if g and not ctx.lines[n].startswith((" ", "\t")) and " warning" not in ctx.lines[n]:
-            add("go build", g.group(1), int(g.group(2)), int(g.group(3)), g.group(4), [n])
+        if (
+            g
+            and not ctx.lines[n].startswith((" ", "\t"))
+            and " warning" not in ctx.lines[n]
+            and not GOLINT.match(ctx.lines[n])
+        ):
+            add("go", g.group(1), int(g.group(2)), int(g.group(3)), g.group(4), [n])
     for n in ctx.lines_with("undefined reference to"):
         if n in ctx.claimed:
             continue
@@ -132,7 +146,10 @@ def compiler_errors(ctx: Context) -> list[Finding]:
 
 _PIP_NOVER = re.compile(r"ERROR: Could not find a version that satisfies the requirement (\S+)")
 _PIP_WHEEL = re.compile(r"(?:ERROR: )?Failed (?:building wheel|to build) (?:for )?(\S+)")
-_NPM_404 = re.compile(r"npm (?:ERR!|error) 404 +'?(\S+?)'? is not in (?:the npm|this) registry")
+_NPM_404 = re.compile(
+    r"npm (?:ERR!|error) 404 +(?:'?(\S+?)'? is not in (?:the npm|this) registry"
+    r"|The requested resource '(\S+?)' could not be found|Not Found - GET https?://\S+?/(@?[^/\s]+(?:/[^/\s]+)?)$)"
+)
 _NPM_SCRIPT = re.compile(r'npm (?:ERR!|error) Missing script: "?([\w:-]+)"?')
 _MAKE_RULE = re.compile(
     r"make(?:\[\d+\])?: \*\*\* No rule to make target [`'](.+?)', needed by [`'](.+?)'"
@@ -141,6 +158,9 @@ _NOMOD = re.compile(r"(?:ModuleNotFoundError|ImportError): No module named '([\w
 
 
 def package_errors(ctx: Context) -> list[Finding]:
+    """Package-manager failures: pip, npm (missing package or script), make's missing targets."""
+    if ctx.source not in _BUILD_SOURCES:
+        return []
     out = []
 
     def add(title: str, loc: str, key: str, n: int, fix: str, detail: str) -> None:
@@ -169,12 +189,18 @@ def package_errors(ctx: Context) -> list[Finding]:
                 f"Install the build dependencies of {m.group(1)} or pin a version with a wheel.",
                 "A package with native code could not be compiled.",
             )  # fmt: skip
+    seen_404: set[str] = set()
     for n in ctx.lines_with("404", "Missing script"):
         line = ctx.lines[n]
         if m := _NPM_404.search(line):
+            pkg = (m.group(1) or m.group(2) or m.group(3)).removesuffix("@*")
+            if f"npm:404:{pkg}" in seen_404:
+                ctx.claimed.add(n)
+                continue
+            seen_404.add(f"npm:404:{pkg}")
             add(
-                f"npm package {m.group(1)} not found in registry", f"package.json dependency {m.group(1)}",
-                f"npm:404:{m.group(1)}", n, f"Fix the dependency name {m.group(1)} in package.json.",
+                f"npm package {pkg} not found in registry", f"package.json dependency {pkg}",
+                f"npm:404:{pkg}", n, f"Fix the dependency name {pkg} in package.json.",
                 "Dependency installation fails.",
             )  # fmt: skip
         elif m := _NPM_SCRIPT.search(line):
@@ -203,37 +229,56 @@ def package_errors(ctx: Context) -> list[Finding]:
     return out
 
 
-_SUMMARIES = [
+_SUMMARIES = [  # (keyword prefilter, regex, title)
     (
+        "*** [",
         re.compile(r"make(?:\[\d+\])?: \*\*\* \[(.+?)\] Error (\d+)"),
         "make target {0} failed (Error {1})",
     ),
-    (re.compile(r"error: could not compile [`'](\S+?)['`]"), "cargo could not compile {0}"),
-    (re.compile(r"\[ERROR\] Failed to execute goal (\S+)"), "Maven goal {0} failed"),
-    (re.compile(r"^(BUILD FAILED|BUILD FAILURE)"), "{0}"),
-    (re.compile(r"^\[INFO\] (BUILD FAILURE)"), "{0}"),
-    (re.compile(r"npm (?:ERR!|error) code (\w+)"), "npm failed with {0}"),
     (
+        "could not compile",
+        re.compile(r"error: could not compile [`'](\S+?)['`]"),
+        "cargo could not compile {0}",
+    ),
+    (
+        "Failed to execute goal",
+        re.compile(r"\[ERROR\] Failed to execute goal (\S+)"),
+        "Maven goal {0} failed",
+    ),
+    ("BUILD FAIL", re.compile(r"^(?:\[INFO\] )?(BUILD FAILED|BUILD FAILURE)"), "{0}"),
+    ("code ", re.compile(r"npm (?:ERR!|error) code (\w+)"), "npm failed with {0}"),
+    (
+        "No matching distribution",
         re.compile(r"ERROR: No matching distribution found for (\S+)"),
         "pip: no matching distribution for {0}",
     ),
-    (re.compile(r"collect2: error: ld returned (\d+) exit status"), "link failed (ld exit {0})"),
-    (re.compile(r"^(\d+) errors?$"), "{0} compile error(s)"),
-    (re.compile(r"error: (?:test failed|aborting due to .*)"), "cargo failed"),
-    (re.compile(r"configuration file (\S+) test failed"), "config test failed for {0}"),
-    (re.compile(r"> Task (\S+) FAILED"), "Gradle task {0} failed"),
-    (re.compile(r"^FAIL\t(\S+)"), "go test package {0} failed"),
+    (
+        "ld returned",
+        re.compile(r"collect2: error: ld returned (\d+) exit status"),
+        "link failed (ld exit {0})",
+    ),
+    (" error", re.compile(r"^([1-9]\d*) errors?$"), "{0} compile error(s)"),
+    ("error: ", re.compile(r"error: (?:test failed|aborting due to .*)"), "cargo failed"),
+    (
+        "test failed",
+        re.compile(r"configuration file (\S+) test failed"),
+        "config test failed for {0}",
+    ),
+    ("FAILED", re.compile(r"> Task (\S+) FAILED"), "Gradle task {0} failed"),
+    ("FAIL\t", re.compile(r"^FAIL\t(\S+)"), "go test package {0} failed"),
 ]
 
 
 def build_summaries(ctx: Context) -> list[Finding]:
     """Closing lines of failed builds: cascade findings, used only if nothing else explains them."""
+    if ctx.source not in _BUILD_SOURCES:
+        return []
     out: dict[str, Finding] = {}
-    for n in ctx.lines_with("Error", "error", "FAIL", "ERROR"):
-        if n in ctx.claimed:
-            continue
-        line = ctx.lines[n].strip()
-        for rx, fmt in _SUMMARIES:
+    for keyword, rx, fmt in _SUMMARIES:
+        for n in ctx.lines_with(keyword):
+            if n in ctx.claimed:
+                continue
+            line = ctx.lines[n].strip()
             m = rx.search(line)
             if m:
                 title = fmt.format(*m.groups())
@@ -248,5 +293,4 @@ def build_summaries(ctx: Context) -> list[Finding]:
                         fix="Read the first error above this line.", evidence_lines=[n], summary=True,
                     )  # fmt: skip
                 ctx.claimed.add(n)
-                break
     return list(out.values())

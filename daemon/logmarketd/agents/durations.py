@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from logmarketd.agents.access import endpoint, requests
-from logmarketd.agents.base import AgentConfig, Context, mask
+from logmarketd.agents.base import AgentConfig, Context, mask, shape
 
 __all__ = ["Group", "Sample", "collect", "threshold_for", "to_ms"]
 
@@ -61,7 +61,15 @@ _GENERIC = re.compile(
     re.I,
 )
 _KV = re.compile(
-    r"\b(\w*(?:time|duration|latency|elapsed|took)\w*)[=:] ?\"?(\d+(?:\.\d+)?)(ms|s|us)?\b", re.I
+    r"\b(\w*(?:time|duration|latency|elapsed|took)\w*)\"?\s*[=:]\s*\"?(\d+(?:\.\d+)?)(ms|s|us)?\b",
+    re.I,
+)
+# key names that hold a duration (not eventTime=<epoch> or uptime=): explicit words or a unit suffix
+_DURATION_KEY = re.compile(
+    r"^(?:\w*(?:duration|latency|elapsed|took)\w*|\w*(?:_ms|Ms|_us|_sec|_secs|_seconds)|rt|rtt|"
+    r"(?:response|request|req|resp|exec|execution|query|process|processing|load|render|wait|run|total|cpu|real|"
+    r"service|handling|round_?trip|upstream_response|connect|ttfb)_?[Tt]ime(?:_?(?:ms|s|us))?)$",
+    re.I,
 )
 _PREFIX = re.compile(
     r"^(?:\S+ )?\d{2,4}[-/.]\d{2}[-/.]\d{2,4}[ T]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?\s+"
@@ -73,20 +81,12 @@ _BUILD_WORDS = re.compile(
 )
 _TEST_WORDS = re.compile(r"\b(test|Test|spec|PASS|passed)\b")
 
-_KEYS = (
-    "ms",
-    " s",
-    "s)",
-    "took",
-    "duration",
-    "elapsed",
-    "time",
-    "latency",
-    "Run Time",
-    "s ",
-    "sec",
-    "min",
-)
+_TEST_KEYS = ("s call", "--- PASS", "Time elapsed", "ms)")
+_KEYS = (  # any case: a unit or a duration word (the regexes decide)
+    "ms", " sec", "took", "duration", "elapsed", "latency", "time", "finished in", "completed in", "done in",
+)  # fmt: skip
+# cheap second filter before the word regexes: a number with a unit, or key=number
+_NUM_UNIT = re.compile(r"\d ?(?:ms|msec|s|sec|secs|seconds?|us|µs|min|mins|minutes?)\b|[=:] ?\"?\d")
 
 
 def threshold_for(kind: str, cfg: AgentConfig) -> float:
@@ -109,10 +109,12 @@ def collect(ctx: Context) -> list[Group]:
     groups: dict[tuple[str, str], Group] = {}
     used: set[int] = set()
 
-    def add(kind: str, template: str, n: int, ms: float) -> None:
-        g = groups.get((kind, template))
+    def add(kind: str, template: str, n: int, ms: float, raw: bool = False) -> None:
+        # raw: group by the cheap shape and show the masked text of the first member
+        k = (kind, shape(template) if raw else template)
+        g = groups.get(k)
         if g is None:
-            g = groups[(kind, template)] = Group(kind, template)
+            g = groups[k] = Group(kind, mask(template)[:200] if raw else template)
         g.samples.append(Sample(n, ms))
         used.add(n)
 
@@ -122,9 +124,9 @@ def collect(ctx: Context) -> list[Group]:
     rules: list[
         tuple[tuple[str, ...], re.Pattern[str], Callable[[re.Match[str]], tuple[str, str, float]]]
     ] = [
-        (("duration:",), _PG, lambda m: ("sql", mask(m.group(2))[:200], float(m.group(1)))),
+        (("ci:duration",), _PG, lambda m: ("sql", mask(m.group(2))[:200], float(m.group(1)))),
         (("Query_time",), _MYSQL, lambda m: ("sql", "MySQL slow query", float(m.group(1)) * 1000)),
-        (("Run Time:",), _SQLITE, lambda m: ("sql", "sqlite statement", float(m.group(1)) * 1000)),
+        (("ci:time",), _SQLITE, lambda m: ("sql", "sqlite statement", float(m.group(1)) * 1000)),
         (
             ("s call", "s setup", "s teardown"),
             _PYTEST,
@@ -143,28 +145,35 @@ def collect(ctx: Context) -> list[Group]:
         ),
     ]
     for keys, rx, conv in rules:
-        for n in ctx.lines_with(*keys):
+        if keys[0] in _TEST_KEYS and ctx.source not in ("test", "build"):
+            continue  # test runners' timings appear in CI logs only
+        scan = (
+            ctx.lines_with_ci(keys[0][3:]) if keys[0].startswith("ci:") else ctx.lines_with(*keys)
+        )
+        for n in scan:
             if n in used:
                 continue
             m = rx.search(ctx.lines[n])
             if m:
                 kind, tmpl, ms = conv(m)
+                if rx is _MYSQL:  # the statement follows the "# ..." header lines
+                    stmt = next((ctx.lines[k] for k in range(n + 1, min(n + 4, len(ctx.lines)))
+                                 if not ctx.lines[k].startswith(("#", "SET timestamp", "use "))), "")  # fmt: skip
+                    tmpl = mask(stmt.strip())[:200] or tmpl
                 add(kind, tmpl, n, ms)
-    for n in ctx.lines_with(*_KEYS):
+    for n in ctx.lines_with_ci(*_KEYS):
         if n in used:
             continue
         line = ctx.lines[n]
-        if line.startswith("=") or line.startswith("Ran "):
-            continue  # a test session's total time, not one operation
+        if line.startswith("=") or line.startswith("Ran ") or not _NUM_UNIT.search(line):
+            continue  # a test session's total time, not one operation; or no number at all
         m = _GENERIC.search(line)
         value: float | None = None
         if m:
             value = to_ms(float(m.group(2)), m.group(3))
         else:
             k = _KV.search(line)
-            if k and not re.search(
-                r"uptime|timestamp|timeout|lifetime|runtime|timezone|ttl", k.group(1), re.I
-            ):
+            if k and _DURATION_KEY.search(k.group(1)):
                 name, unit = k.group(1).lower(), k.group(3)
                 if unit is None:
                     unit = (
@@ -189,5 +198,5 @@ def collect(ctx: Context) -> list[Group]:
         )
         if re.search(r"\b(GET|POST|PUT|DELETE|PATCH|HEAD) /", msg):
             kind = "http"
-        add(kind, mask(msg)[:200], n, value)
+        add(kind, msg, n, value, raw=True)
     return list(groups.values())

@@ -9,17 +9,27 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 
-from logmarketd.agents import builds, testfail, traces
+from logmarketd.agents import (
+    builds,
+    deploy,
+    panics,
+    scripting,
+    shell,
+    testfail,
+    testfail_js,
+    traces,
+)
 from logmarketd.agents.access import endpoint, requests
-from logmarketd.agents.base import Agent, Context, Finding, mask
+from logmarketd.agents.base import Agent, Context, Finding, mask, shape
+from logmarketd.agents.structured import structured_error
 
-__all__ = ["ERROR_DETECTIVE", "crashes", "deploy_failures", "http_5xx", "leveled_errors"]
+__all__ = ["ERROR_DETECTIVE", "crashes", "http_5xx", "leveled_errors"]
 
 AGENT = "error-detective"
 
 _CRASH = [
     (
-        re.compile(r"Out of memory: Kill(?:ed)? process (\d+) \(([^)]+)\)"),
+        re.compile(r"[Oo]ut of memory: Kill(?:ed)? process (\d+) \(([^)]+)\)"),
         "OOM killer killed {1}",
         "critical",
     ),
@@ -47,11 +57,20 @@ _CRASH = [
         "Rust allocation of {0} bytes failed",
         "critical",
     ),
+    (
+        re.compile(r"Back-off restarting failed container|\bCrashLoopBackOff\b"),
+        "container crash loop",
+        "critical",
+    ),
+    (
+        re.compile(r"systemd\[\d+\]: Failed to start (.+?)\.?$"),
+        "systemd failed to start {0}",
+        "high",
+    ),
 ]
 _CRASH_KEYS = (
-    "Out of memory", "oom-kill", "OOMKilled", "heap out of memory", "Segmentation fault", "Aborted",
-    "Bus error", "SIGSEGV", "SIGABRT", "SIGBUS", "SIGILL", "SIGFPE", "terminate called", "runtime: out of memory",
-    "memory allocation of",
+    "Segmentation fault", "Aborted", "Bus error", "SIG", "terminate called", "Back-off restarting",
+    "CrashLoopBackOff", "Failed to start ",
 )  # fmt: skip
 _EXIT = re.compile(
     r"(?:exit(?:ed)?(?: with)?(?: exit)? (?:status|code)|exit status|returned non-zero exit status|"
@@ -77,8 +96,9 @@ def _finding(
 
 
 def crashes(ctx: Context) -> list[Finding]:
+    """Crashes (signals, OOM kills, heap exhaustion, crash loops) and non-zero exits (cascade)."""
     out: dict[str, Finding] = {}
-    for n in ctx.lines_with(*_CRASH_KEYS):
+    for n in ctx.lines_any(cs=_CRASH_KEYS, ci=("mem", "oom")):  # "mem", "oom": shared with memory
         line = ctx.lines[n]
         for rx, fmt, sev in _CRASH:
             m = rx.search(line)
@@ -90,6 +110,16 @@ def crashes(ctx: Context) -> list[Finding]:
                     out[key].lines.append(n)
                 else:
                     proc = m.group(2) if rx is _CRASH[0][0] else None
+                    if proc is None and "JavaScript heap" in line:
+                        proc = "Node.js V8 heap (--max-old-space-size)"
+                    elif proc is None and (
+                        cmd := re.search(
+                            r"(?:core dumped\)|fault|Aborted)\s+(\.?/\S+|\w[\w.-]*)$", line
+                        )
+                    ):
+                        proc = cmd.group(
+                            1
+                        )  # bash: "line 1: 4242 Segmentation fault (core dumped) ./app"
                     out[key] = _finding(
                         title, sev, key, [n], proc, "The process died; work in flight is lost.",
                         "Find the allocation or fault that killed it (memory limit, leak, native bug).",
@@ -114,7 +144,22 @@ def crashes(ctx: Context) -> list[Finding]:
     return list(out.values())
 
 
+_EXC_LINE = re.compile(r"^(?:[\w.]+\.)?[A-Z]\w*(?:Error|Exception)\b(?::.*)?$")
+
+
+def _exception_before(ctx: Context, n: int) -> str | None:
+    """The exception logged just before a 5xx response: most likely what made it fail."""
+    for k in range(n - 1, max(-1, n - 30), -1):
+        s = ctx.lines[k].strip()
+        if _EXC_LINE.match(s):
+            return s[:160]
+        if '" 2' in s or '" 3' in s:  # an earlier successful request: stop looking
+            return None
+    return None
+
+
 def http_5xx(ctx: Context) -> list[Finding]:
+    """Bursts of 5xx answers per endpoint in access logs (ids masked), or spread over many."""
     per: dict[str, list[int]] = defaultdict(list)
     total = 0
     for r in requests(ctx):
@@ -122,17 +167,22 @@ def http_5xx(ctx: Context) -> list[Finding]:
         if r.status >= 500:
             per[f"{endpoint(r)} -> {r.status}"].append(r.index)
     out = []
+    spread = [i for ep, idx in per.items() if len(idx) < ctx.config.http_5xx_burst for i in idx]
+    if len(spread) >= 10 and len(spread) >= 0.05 * total:
+        # many endpoints failing a little each: one finding for the service as a whole
+        per = {**per, "all endpoints -> 5xx": sorted(spread)}
     for ep, idx in per.items():
         if len(idx) < ctx.config.http_5xx_burst:
             continue
         route, status = ep.rsplit(" -> ", 1)
+        cause = _exception_before(ctx, idx[0])
         share = 100.0 * len(idx) / max(1, total)
         out.append(
             Finding(
                 kind="error", agent_id=AGENT, title=f"HTTP {status} burst on {route} ({len(idx)} responses)",
                 severity="critical" if len(idx) >= 50 or share >= 50 else "high", key=f"5xx:{ep}", lines=idx,
                 location=route, detail=f"{len(idx)} of {total} requests ({share:.0f}%) failed with {status}.",
-                root_cause=f"{route} returns {status}: the handler fails (see its server-side error)",
+                root_cause=f"{route} returns {status}" + (f" after {cause}" if cause else ": the handler fails (see its server-side error)"),
                 fix=f"Fix the server error behind {route}; add a test for the failing input.",
                 count=len(idx), evidence_lines=idx[:3],
             )
@@ -140,126 +190,29 @@ def http_5xx(ctx: Context) -> list[Finding]:
     return out
 
 
-_EMERG = re.compile(r"\[emerg\] (?:\d+#\d+: )?(.+?) in (\S+?):(\d+)$")
-_APACHE = re.compile(r"(AH\d+): Syntax error on line (\d+) of (\S+?):?$")
-_SQLITE = re.compile(r"(?:Parse|Runtime) error near line (\d+): (.+)|^Error: near line (\d+): (.+)")
-_PSQL = re.compile(r"psql:(\S+?):(\d+): ERROR: +(.+)")
-_HEALTH = re.compile(
-    r"(health ?check|healthcheck|readiness probe|liveness probe|startup probe)\b.*?\b(fail\w*|unhealthy|timed out|refused)",
-    re.I,
-)
-_MIGRATION = re.compile(
-    r"\bmigrat\w*\b.*\b(fail\w*|error)\b|\b(fail\w*|error)\b.*\bmigrat\w*", re.I
-)
-_BIND = re.compile(
-    r"(Address already in use|EADDRINUSE|address already in use|Permission denied|EACCES|\[Errno 13\])"
-)
-_ADDR = re.compile(
-    r"\b((?:\d{1,3}(?:\.\d{1,3}){3}|localhost|0\.0\.0\.0|\[::\]|::):\d{2,5})\b|\bport (\d{2,5})\b"
-)
-
-
-def _claim_traceback(ctx: Context, n: int) -> list[int]:
-    """The exception line of a Python traceback: claim the whole traceback above it."""
-    covered = [n]
-    k = n - 1
-    while k >= 0 and (ctx.lines[k].startswith((" ", "\t")) or ctx.lines[k].startswith("Traceback")):
-        covered.append(k)
-        if ctx.lines[k].startswith("Traceback"):
-            break
-        k -= 1
-    if k >= 0 and ctx.lines[k].startswith("Traceback"):
-        ctx.claimed.update(covered)
-        return sorted(covered)
-    return [n]
-
-
-def deploy_failures(ctx: Context) -> list[Finding]:
-    out: dict[str, Finding] = {}
-
-    def add(title: str, key: str, lines: list[int], loc: str | None, detail: str, fix: str) -> None:
-        ctx.claimed.update(lines)
-        if key in out:
-            out[key].count += 1
-            out[key].lines.extend(lines)
-        else:
-            out[key] = _finding(title, "high", key, lines, loc, detail, fix)
-
-    for n in ctx.lines_with("[emerg]", "Syntax error on line"):
-        if m := _EMERG.search(ctx.lines[n]):
-            add(f"config test failed: {m.group(1)}", f"emerg:{mask(m.group(1))}:{m.group(2).rsplit('/', 1)[-1]}:{m.group(3)}", [n],
-                f"{m.group(2)}:{m.group(3)}", "The server refuses to start with this configuration.",
-                f"Fix the directive at {m.group(2)}:{m.group(3)} and re-run the config test.")  # fmt: skip
-        elif m := _APACHE.search(ctx.lines[n]):
-            add(f"config syntax error ({m.group(1)})", f"apache:{m.group(3)}:{m.group(2)}", [n], f"{m.group(3)}:{m.group(2)}",
-                "Apache refuses to start with this configuration.", f"Fix line {m.group(2)} of {m.group(3)}.")  # fmt: skip
-    for n in ctx.lines_with("error near line", "Error: near line", ": ERROR:"):
-        line = ctx.lines[n]
-        if m := _SQLITE.search(line):
-            ln, msg = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
-            script = next(
-                (
-                    w
-                    for k in range(max(0, n - 5), n)
-                    for w in ctx.lines[k].split()
-                    if w.endswith(".sql")
-                ),
-                "migration script",
-            )
-            span = [n] + [
-                k for k in (n + 1, n + 2) if k < len(ctx.lines) and ctx.lines[k].startswith(" ")
-            ]
-            add(f"migration failed: {msg}", f"sql:{script}:{ln}:{mask(msg)}", span, f"{script} near line {ln}",
-                "The schema migration stops half-way; the release cannot go live.", f"Fix the statement near line {ln} of {script}.")  # fmt: skip
-        elif m := _PSQL.search(line):
-            add(f"migration failed: {m.group(3)}", f"psql:{m.group(1)}:{m.group(2)}:{mask(m.group(3))}", [n],
-                f"{m.group(1)}:{m.group(2)}", "A SQL script failed.", f"Fix the statement at {m.group(1)}:{m.group(2)}.")  # fmt: skip
-    for n in ctx.lines_with("ealth", "probe", "igrat"):
-        line = ctx.lines[n]
-        if n in ctx.claimed:
-            continue
-        if m := _HEALTH.search(line):
-            url = re.search(r"https?://\S+|/[\w/.-]*health\w*", line)
-            add(f"{m.group(1)} failed", f"health:{mask(line[m.start():])[:80]}", [n], url.group(0) if url else m.group(1),
-                "The new release is not healthy; traffic should not move to it.",
-                "Check the service's startup log and the health endpoint it exposes.")  # fmt: skip
-        elif _MIGRATION.search(line) and not re.search(r"\b0 (?:failed|errors?)\b", line):
-            add(f"migration failed: {line.strip()[:120]}", f"migration:{mask(line.strip())[:80]}", [n], None,
-                "The schema migration failed.", "Fix the failing migration and re-run it.")  # fmt: skip
-    for n in ctx.lines_with(
-        "Address already in use",
-        "EADDRINUSE",
-        "address already in use",
-        "Permission denied",
-        "EACCES",
-        "[Errno 13]",
-    ):
-        line = ctx.lines[n]
-        m = _BIND.search(line)
-        if not m or (n in ctx.claimed and "Traceback" not in ctx.lines[max(0, n - 1)]):
-            continue
-        addr = None
-        for k in range(n, max(-1, n - 60), -1):
-            am = _ADDR.search(ctx.lines[k])
-            if am:
-                addr = am.group(1) or f"port {am.group(2)}"
-                break
-        in_use = "in use" in m.group(1) or "ADDRINUSE" in m.group(1)
-        what = "address already in use" if in_use else "permission denied"
-        lines = _claim_traceback(ctx, n)
-        loc = addr if in_use else (re.search(r"'(/[^']+)'|(/\S+)", line) or [None, None])[0]
-        add(f"{what}" + (f" on {addr}" if addr and in_use else ""), f"bind:{what}:{addr or ''}", lines, loc or addr,
-            "The service cannot start.",
-            "Stop the process holding the port (or change the port)." if in_use else "Fix the file or port permissions of the service user.")  # fmt: skip
-    return list(out.values())
-
-
 _LEVEL = re.compile(
     r"(?:^|[\s\[|<(\"=])(FATAL|CRITICAL|CRIT|SEVERE|ERROR|EMERG|ALERT|PANIC|ERR)(?:[\]\s:|>)\",]|$)"
     r"|^(error|fatal|Error|Fatal|ERROR|FATAL)(?:\[\w+\])?: "
     r"|\blevel=(error|fatal|crit)\b|\"level\": ?\"(error|fatal|critical)\""
+    r"|\[(error|crit|alert|emerg)\]"
 )
-_LEVEL_KEYS = ("ERR", "FATAL", "CRIT", "SEVERE", "EMERG", "ALERT", "PANIC", "rror", "atal", "level")
+_LEVEL_KEYS = (
+    "err",
+    "fatal",
+    "crit",
+    "severe",
+    "emerg",
+    "alert",
+    "panic",
+    "level",
+    "lvl=",
+)  # any case
+# one-letter levels: Android logcat ("... 1702  2395 E Tag: msg") and glog ("E1128 05:00:00.123 42 f.go:7] msg")
+_LETTER = re.compile(
+    r"^\d\d-\d\d \d\d:\d\d:\d\d\.\d+\s+\d+\s+\d+ (?P<l>[EF]) (?P<c>[^:]+?)\s*: (?P<m>.*)$"
+    r"|^(?P<gl>[EF])\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ (?P<gc>[\w./-]+:\d+)\] (?P<gm>.*)$"
+)
+_MILD = re.compile(r"\b(?:INFO|DEBUG|TRACE|NOTICE|WARN|WARNING|info|debug)\b")
 _BOILERPLATE = re.compile(
     r"To see the full stack trace|Re-run Maven|For more information about the errors|\[Help \d+\]|Please refer to|"
     r"^\[ERROR\]\s*$|^\[ERROR\] +(?:Failures|Errors|Tests run):|-> \[Help|A complete log of this run|"
@@ -271,7 +224,15 @@ _CASCADE = re.compile(
 )
 
 
+_UPSTREAM = re.compile(r'upstream: "([^"]+)"')
+_REQUEST = re.compile(r'request: "([A-Z]+ \S+)')
+
+
 def _component(line: str, start: int, end: int) -> str | None:
+    if 'upstream: "' in line or 'request: "' in line:
+        um = _UPSTREAM.search(line) or _REQUEST.search(line)
+        if um:
+            return um.group(1)
     after = line[end:].strip().split(" ", 1)[0].strip("[]():")
     before = line[:start].split()
     if (
@@ -290,20 +251,34 @@ def _component(line: str, start: int, end: int) -> str | None:
 def leveled_errors(ctx: Context) -> list[Finding]:
     """ERROR/FATAL lines that no specific detector explained, one finding per message template."""
     groups: dict[str, Finding] = {}
-    for n in ctx.lines_with(*_LEVEL_KEYS):
+    letter = {n for n in ctx.lines_with(" E ", " F ", "E0", "E1") if _LETTER.match(ctx.lines[n])}
+    for n in sorted(letter.union(ctx.lines_with_ci(*_LEVEL_KEYS))):
         if n in ctx.claimed:
             continue
         line = ctx.lines[n]
-        m = _LEVEL.search(line)
-        if not m or _BOILERPLATE.search(line):
-            continue
-        level = next(g for g in m.groups() if g).upper()
-        msg = line[m.end() :].strip(" :-|]")
+        stacked = False
+        lm = _LETTER.match(line) if n in letter else None
+        parsed = structured_error(line) if lm is None and ("{" in line or "=" in line) else None
+        if lm:
+            level = "FATAL" if (lm.group("l") or lm.group("gl")) == "F" else "ERROR"
+            msg, comp = (
+                (lm.group("m") or lm.group("gm") or "").strip(),
+                lm.group("c") or lm.group("gc"),
+            )
+        elif parsed is not None:
+            level, msg, comp, stacked = parsed
+        else:
+            m = _LEVEL.search(line)
+            if not m or _BOILERPLATE.search(line) or line.lstrip().startswith("{"):
+                continue
+            if _MILD.search(line, 0, m.start()):
+                continue  # "INFO ... no ERROR found": the line's own level comes first
+            level = next(g for g in m.groups() if g).upper()
+            msg = line[m.end() :].strip(" :-|]")
+            comp = _component(line, m.start(), m.end())
         if not msg:
             continue
-        comp = _component(line, m.start(), m.end())
-        tmpl = mask(msg)[:160]
-        key = f"level:{comp or ''}:{tmpl}"
+        key = f"level:{shape(comp or '')}:{shape(msg)[:160]}"
         f = groups.get(key)
         if f is not None:
             f.count += 1
@@ -318,10 +293,13 @@ def leveled_errors(ctx: Context) -> list[Finding]:
             if level in ("CRITICAL", "CRIT", "SEVERE")
             else "medium"
         )
+        if stacked:  # a logged exception with its trace: as good as a traceback
+            sev = "critical" if sev == "critical" else "high"
         groups[key] = Finding(
             kind="error", agent_id=AGENT, title=f"{level}: {msg[:200]}", severity=sev, key=key, lines=[n],  # type: ignore[arg-type]
-            location=comp, detail=f"{level} logged by {comp or 'the application'}.", root_cause=None,
-            fix=None, evidence_lines=[n],
+            location=comp, detail=f"{level} logged by {comp or 'the application'}.",
+            root_cause=msg[:200] if stacked else None,
+            fix=f"Handle the exception raised at {comp}." if stacked and comp else None, evidence_lines=[n],
             # in build and test output, ERROR lines after a located error are that error's echo
             summary=ctx.source in ("build", "test") or bool(_CASCADE.search(msg)),
         )  # fmt: skip
@@ -337,19 +315,25 @@ ERROR_DETECTIVE = Agent(
     detectors=(
         testfail.pytest_failures,
         testfail.unittest_failures,
-        testfail.node_tap_failures,
-        testfail.jest_failures,
+        testfail_js.node_tap_failures,
+        testfail_js.jest_failures,
+        testfail_js.mocha_failures,
         testfail.go_test_failures,
         testfail.cargo_test_failures,
         testfail.junit_failures,
-        deploy_failures,
+        deploy.deploy_failures,
         crashes,
         builds.package_errors,
         builds.compiler_errors,
         traces.python_tracebacks,
+        traces.python_syntax_errors,
         traces.java_js_traces,
-        traces.go_panics,
-        traces.rust_panics,
+        panics.go_panics,
+        panics.go_data_races,
+        panics.rust_panics,
+        scripting.php_errors,
+        scripting.ruby_errors,
+        shell.shell_errors,
         http_5xx,
         builds.build_summaries,
         leveled_errors,

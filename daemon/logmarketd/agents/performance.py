@@ -6,11 +6,19 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from itertools import pairwise
 
 from logmarketd.agents import durations
-from logmarketd.agents.base import Agent, Context, Finding, mask, percentile
+from logmarketd.agents.base import Agent, Context, Finding, mask, percentile, shape
 
-__all__ = ["PERFORMANCE_ANALYZER", "gc_pressure", "memory", "slow_operations", "timeouts_retries"]
+__all__ = [
+    "PERFORMANCE_ANALYZER",
+    "gc_pressure",
+    "memory",
+    "memory_growth",
+    "slow_operations",
+    "timeouts_retries",
+]
 
 AGENT = "performance-analyzer"
 
@@ -40,6 +48,7 @@ _NAMES = {
 
 
 def slow_operations(ctx: Context) -> list[Finding]:
+    """Durations per template against per-kind thresholds (p95 for 5+ runs, else max)."""
     out = []
     for g in durations.collect(ctx):
         values = sorted(s.ms for s in g.samples)
@@ -82,7 +91,7 @@ _MEM = [
     ),
     (re.compile(r"^MemoryError\b|\bMemoryError: "), "Python MemoryError", "process memory"),
     (
-        re.compile(r"Out of memory: Kill(?:ed)? process \d+ \(([^)]+)\)"),
+        re.compile(r"[Oo]ut of memory: Kill(?:ed)? process \d+ \(([^)]+)\)"),
         "OOM killer killed {0}",
         "host memory",
     ),
@@ -95,13 +104,22 @@ _MEM = [
         "process memory",
     ),
 ]
-_MEM_KEYS = ("heap out of memory", "OutOfMemoryError", "MemoryError", "Out of memory", "OOMKilled", "exit code 137",
-             "Cannot allocate memory", "bad_alloc", "out of memory", "memory allocation of")  # fmt: skip
+# shared with the crash detector where possible: a scan is cached per keyword
+_MEM_KEYS = (
+    "ut of memory",
+    "emoryError",
+    "OOMKilled",
+    "exit code 137",
+    "allocate memory",
+    "bad_alloc",
+    "memory allocation of",
+)
 
 
 def memory(ctx: Context) -> list[Finding]:
+    """Out-of-memory failures of the JVM, Node, Python, the kernel and containers."""
     out: dict[str, Finding] = {}
-    for n in ctx.lines_with(*_MEM_KEYS):
+    for n in ctx.lines_any(cs=("bad_alloc", "exit code 137"), ci=("mem", "oom")):
         line = ctx.lines[n]
         for rx, fmt, metric in _MEM:
             m = rx.search(line)
@@ -115,12 +133,67 @@ def memory(ctx: Context) -> list[Finding]:
             else:
                 out[key] = Finding(
                     kind="performance", agent_id=AGENT, title=f"memory exhausted: {title}", severity="critical", key=key,
-                    lines=[n], location=None, detail="The process ran out of memory and failed.",
+                    lines=[n], location=metric, detail="The process ran out of memory and failed.",
                     fix="Find what grows without bound (heap profile); stream or batch the data; raise the limit only after.",
                     metric=metric, threshold=100.0, actual=100.0, estimate="no more out-of-memory crashes", evidence_lines=[n],
                 )  # fmt: skip
             break
     return list(out.values())
+
+
+_MEM_VALUE = re.compile(
+    r"\b(rss|resident(?: set)?(?: size)?|mem(?:ory)?(?:[ _-]?(?:usage|used|use))?|heap(?:[ _-]?used)?|heapUsed)\b[\"']?"
+    r"\s*[=:]?\s*(\d+(?:\.\d+)?)\s*(%|[KMGT]i?B\b|[kmg]b\b)",
+    re.I,
+)
+_TO_MB = {"k": 1 / 1024, "m": 1.0, "g": 1024.0, "t": 1024.0 * 1024}
+
+
+def memory_growth(ctx: Context) -> list[Finding]:
+    """Memory figures per message shape: usage near the limit, or steady growth (a leak)."""
+    series: dict[str, list[tuple[int, float, bool]]] = defaultdict(
+        list
+    )  # template -> (line, value, percent)
+    for n in ctx.lines_with_ci("rss", "mem", "heap"):
+        line = ctx.lines[n]
+        m = _MEM_VALUE.search(line)
+        if not m:
+            continue
+        unit = m.group(3)
+        pct = unit == "%"
+        value = float(m.group(2)) if pct else float(m.group(2)) * _TO_MB[unit[0].lower()]
+        series[shape(durations._message(line))].append((n, value, pct))
+    out = []
+    for pts in series.values():
+        tmpl = mask(durations._message(ctx.lines[pts[0][0]]))[:160]
+        values = [p[1] for p in pts]
+        idx = [p[0] for p in pts]
+        if pts[0][2]:
+            top = max(values)
+            if top < 90:
+                continue
+            title, metric, limit, actual = (
+                f"memory usage at {top:g}%: {tmpl}",
+                "memory usage (%)",
+                90.0,
+                top,
+            )
+        else:
+            rising = sum(1 for a, b in pairwise(values) if b >= a)
+            if len(values) < 5 or values[-1] < 2 * values[0] or rising < 0.8 * (len(values) - 1):
+                continue
+            title = f"memory grows {values[0]:g} MB -> {values[-1]:g} MB over {len(values)} samples (possible leak): {tmpl}"
+            metric, limit, actual = "memory (MB)", values[0], values[-1]
+        out.append(
+            Finding(
+                kind="performance", agent_id=AGENT, title=title, severity="high", key=f"memgrowth:{tmpl}", lines=idx,
+                location=tmpl[:120], detail=f"{len(values)} samples from {values[0]:g} to {values[-1]:g}.",
+                fix="Take two heap profiles some time apart and compare what grows; cap caches and queues.",
+                metric=metric, threshold=limit, actual=actual, estimate="stable memory, no OOM kill",
+                count=len(values), evidence_lines=[idx[0], idx[-1]],
+            )
+        )  # fmt: skip
+    return out
 
 
 _JVM_GC = re.compile(
@@ -133,10 +206,11 @@ _GO_GC = re.compile(r"^gc \d+ @[\d.]+s \d+%: ([\d.]+)\+([\d.]+)\+([\d.]+) ms clo
 
 
 def gc_pressure(ctx: Context) -> list[Finding]:
+    """GC pauses per collector kind: long pauses, or full collections that free nothing."""
     pauses: dict[str, list[tuple[int, float, float]]] = defaultdict(
         list
     )  # kind -> (line, ms, full%)
-    for n in ctx.lines_with("GC(", "Mark-Compact", "Scavenge", "gc "):
+    for n in ctx.lines_with("GC(", "Mark-Compact", "Scavenge", "ms clock"):
         line = ctx.lines[n]
         if m := _JVM_GC.search(line):
             kind = "JVM " + m.group(1).split(" (")[0]
@@ -181,25 +255,35 @@ _TIMEOUT = re.compile(
 _RETRY = re.compile(
     r"\bretry(?:ing)?\b|\bretried\b|\battempt \d+ ?(?:/|of) ?\d+|\bbacking off\b|\bbackoff\b", re.I
 )
-_TR_KEYS = (
-    "imed out",
-    "imeout",
-    "TIMEOUT",
-    "eadline",
-    "ETIMEDOUT",
-    "Time-out",
-    "etry",
-    "ETRY",
-    "ttempt",
-    "acking off",
-    "ackoff",
+_TR_WORDS = (
+    "timed out",
+    "timeout",
+    "time-out",
+    "timedout",
+    "deadline",
+    "retr",
+    "attempt",
+    "backing off",
+    "backoff",
 )
+_TR_KEYS = (
+    "time",
+    "deadline",
+    "retr",
+    "attempt",
+    "backing off",
+    "backoff",
+)  # "time": shared with durations
 
 
 def timeouts_retries(ctx: Context) -> list[Finding]:
+    """Timeouts and retry storms per message shape."""
     groups: dict[tuple[str, str], list[int]] = defaultdict(list)
-    for n in ctx.lines_with(*_TR_KEYS):
+    for n in ctx.lines_with_ci(*_TR_KEYS):
         line = ctx.lines[n]
+        low = line.lower()
+        if not any(w in low for w in _TR_WORDS):
+            continue  # "time" alone (a timestamp field) is not an event
         if (
             "=" in line
             and re.search(r"\b(timeout|retries|max_retries)\s*=\s*\d", line, re.I)
@@ -208,11 +292,11 @@ def timeouts_retries(ctx: Context) -> list[Finding]:
             continue  # a configuration value, not an event
         what = "retry" if _RETRY.search(line) else "timeout" if _TIMEOUT.search(line) else None
         if what:
-            tmpl = mask(durations._message(line))
-            tmpl = re.sub(r"attempt <n> ?(?:/|of) ?<n>", "attempt <n>/<n>", tmpl)[:200]
-            groups[(what, tmpl)].append(n)
+            groups[(what, shape(durations._message(line)))].append(n)
     out = []
-    for (what, tmpl), idx in groups.items():
+    for (what, _), idx in groups.items():
+        tmpl = mask(durations._message(ctx.lines[idx[0]]))
+        tmpl = re.sub(r"attempt <n> ?(?:/|of) ?<n>", "attempt <n>/<n>", tmpl)[:200]
         if what == "retry" and len(idx) < 2:
             continue
         timeout_too = what == "retry" and bool(_TIMEOUT.search(ctx.lines[idx[0]]))
@@ -239,5 +323,5 @@ PERFORMANCE_ANALYZER = Agent(
     expertise="Performance optimization, bottleneck detection",
     monitored_stages=("test", "deploy", "runtime"),
     setting="ai_monitor_performance",
-    detectors=(slow_operations, memory, gc_pressure, timeouts_retries),
+    detectors=(slow_operations, memory, memory_growth, gc_pressure, timeouts_retries),
 )

@@ -6,7 +6,7 @@ then the text is cut to a bounded length.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from logmarketd.agents.base import Context, Finding
 from logmarketd.agents.secrets import mask_secret
@@ -34,8 +34,7 @@ def default_redactor() -> Callable[[str], str]:
     return redact  # type: ignore[no-any-return,unused-ignore]
 
 
-def _cleaner(f: Finding, redact: Callable[[str], str]) -> Callable[[str | None], str]:
-    secrets = sorted(set(f.secrets), key=len, reverse=True)
+def _cleaner(secrets: list[str], redact: Callable[[str], str]) -> Callable[[str | None], str]:
 
     def clean(text: str | None) -> str:
         text = text or ""
@@ -59,14 +58,22 @@ def _evidence(f: Finding, ctx: Context, clean: Callable[[str | None], str]) -> l
 
 
 def to_insights(
-    findings: list[Finding], ctx: Context, redact: Callable[[str], str] | None = None
+    findings: list[Finding],
+    ctx: Context,
+    redact: Callable[[str], str] | None = None,
+    secrets: Collection[str] = (),
 ) -> AIInsights:
-    """The seed's ``aiInsights`` object for these findings (most severe first in each list)."""
+    """The seed's ``aiInsights`` object for these findings (most severe first in each list).
+
+    Every secret any finding found, plus ``secrets``, is masked in every published text: an
+    evidence line of one finding may hold another finding's secret.
+    """
     red = redact or default_redactor()
+    values = {s for f in findings for s in f.secrets} | set(secrets)
+    clean = _cleaner(sorted(values, key=len, reverse=True), red)
     rank = {"critical": 0, "high": 1, "medium": 2, "low": 3}
     out = AIInsights()
     for f in sorted(findings, key=lambda f: (rank[f.severity], min(f.lines or [0]))):
-        clean = _cleaner(f, red)
         common = {
             "agent_id": f.agent_id,
             "fingerprint": f.fingerprint,

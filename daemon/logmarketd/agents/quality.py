@@ -57,6 +57,7 @@ _TICKS = re.compile(r"`[^`]*`|\u2018[^\u2019]*\u2019|'[^']*'|\"[^\"]*\"")
 
 
 def compiler_warnings(ctx: Context) -> list[Finding]:
+    """Compiler warnings per flag/category with the first location."""
     g = _Groups()
     for n in ctx.lines_with("warning: "):
         line = ctx.lines[n]
@@ -97,6 +98,7 @@ _GENDEP = re.compile(
 
 
 def deprecations(ctx: Context) -> list[Finding]:
+    """Deprecation warnings (Python, Java, npm, generic) per API."""
     g = _Groups()
     for n in ctx.lines_with("eprecat", "EPRECAT", "FutureWarning"):
         line = ctx.lines[n]
@@ -126,10 +128,16 @@ def deprecations(ctx: Context) -> list[Finding]:
 _RUFF_FULL = re.compile(r"^([A-Z]{1,4}\d{2,4}) (?:\[\*\] )?(.+)$")
 _FLAKE = re.compile(r"^(\S+?\.\w+):(\d+):(\d+): ([A-Z]{1,4}\d{2,4}) (?:\[\*\] )?(.+)$")
 _PYLINT = re.compile(r"^(\S+?\.py):(\d+):(\d+): ([CRWEF]\d{4}): (.+?) \(([\w-]+)\)$")
+GO_LINTERS = (
+    "errcheck", "ineffassign", "staticcheck", "gosimple", "unused", "govet", "revive", "gocritic", "gosec",
+    "stylecheck", "misspell", "goconst", "gocyclo", "dupl", "unparam", "prealloc", "nakedret", "gofmt", "goimports",
+)  # fmt: skip
+GOLINT = re.compile(r"^(\S+\.go):(\d+):(\d+): (.+) \((" + "|".join(GO_LINTERS) + r")\)$")
 _ESLINT = re.compile(r"^\s+(\d+):(\d+)\s+(error|warning)\s+(.+?)\s{2,}(@?[\w/-]+)$")
 
 
 def lint(ctx: Context) -> list[Finding]:
+    """Linter findings (ruff, flake8, pylint, eslint, golangci-lint) per rule."""
     g = _Groups()
 
     def add(code: str, msg: str, loc: str, n: list[int]) -> None:
@@ -146,9 +154,11 @@ def lint(ctx: Context) -> list[Finding]:
         if a and n and (m := _RUFF_FULL.match(ctx.lines[n - 1])):
             add(m.group(1), _TICKS.sub("<x>", m.group(2)) if m.group(1).startswith("F4") else m.group(2),
                 f"{a.group(1)}:{a.group(2)}:{a.group(3)}", [n - 1, n])  # fmt: skip
-    for n in ctx.lines_with(": "):
+    for n in ctx.lines_with(".py:", ".js:", ".ts:", ".go:", ".rb:", ".jsx:", ".tsx:", ".sh:"):
         line = ctx.lines[n]
-        if (m := _PYLINT.match(line)) is not None:
+        if (m := GOLINT.match(line)) is not None:
+            add(m.group(5), m.group(4), f"{m.group(1)}:{m.group(2)}:{m.group(3)}", [n])
+        elif (m := _PYLINT.match(line)) is not None:
             add(
                 f"{m.group(4)} {m.group(6)}",
                 m.group(5),
@@ -187,6 +197,7 @@ _SUMMARY = re.compile(
 
 
 def test_hygiene(ctx: Context) -> list[Finding]:
+    """Skipped, xfail and flaky tests."""
     skipped: list[tuple[int, str, str | None]] = []
     xfail: list[tuple[int, str]] = []
     flaky: list[int] = []
@@ -265,6 +276,7 @@ _COV_ROW = re.compile(r"^(\S+\.\w+)\s+\d+\s+\d+\s+(?:\d+\s+\d+\s+)?(\d+)%\s*(.*)
 
 
 def coverage(ctx: Context) -> list[Finding]:
+    """Test coverage under the configured minimum, with the worst file."""
     best: tuple[float, int] | None = None
     for n in ctx.lines_with("TOTAL", "overage", "All files", "lines..", "Statements"):
         m = _COV.search(ctx.lines[n])
@@ -301,6 +313,7 @@ _TODO = re.compile(r"\b(TODO|FIXME|XXX|HACK)\b[:\s]")
 
 
 def noise(ctx: Context) -> list[Finding]:
+    """TODO/FIXME markers printed in the log output."""
     idx = [n for n in ctx.lines_with("TODO", "FIXME", "XXX", "HACK") if _TODO.search(ctx.lines[n])]
     if len(idx) < 3:
         return []

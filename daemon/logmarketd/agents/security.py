@@ -52,6 +52,7 @@ def _decode(target: str) -> str:
 
 
 def web_attacks(ctx: Context) -> list[Finding]:
+    """Web attacks in access logs per (rule, address), escalated when answered 2xx."""
     hits: dict[tuple[str, str], list[tuple[int, int]]] = defaultdict(
         list
     )  # (rule, ip) -> (line, status)
@@ -60,9 +61,12 @@ def web_attacks(ctx: Context) -> list[Finding]:
             continue
         target = _decode(r.target)
         line = ctx.lines[r.index]
+        fields = {"target": target, "ua": r.ua, "line": line}
+        lowered = {k: v.lower() for k, v in fields.items()}
         for rule in RULES:
-            text = target if rule.field == "target" else r.ua if rule.field == "ua" else line
-            if text and rule.pattern.search(text):
+            text = fields[rule.field]
+            low = lowered[rule.field]
+            if text and any(nd in low for nd in rule.needles) and rule.pattern.search(text):
                 hits[(rule.id, r.ip)].append((r.index, r.status))
     by_id = {r.id: r for r in RULES}
     out = []
@@ -86,6 +90,7 @@ def web_attacks(ctx: Context) -> list[Finding]:
 
 
 def probing_bursts(ctx: Context) -> list[Finding]:
+    """Addresses collecting many 4xx on many distinct paths (probing)."""
     per: dict[str, list[tuple[int, str]]] = defaultdict(list)
     total: dict[str, int] = defaultdict(int)
     for r in requests(ctx):
@@ -113,7 +118,7 @@ def probing_bursts(ctx: Context) -> list[Finding]:
 _FAIL = re.compile(
     r"Failed (?:password|publickey|keyboard-interactive/pam|none) for (?:invalid user )?(?P<user>\S*) from (?P<ip>[\d.:a-fA-F]+)"
     r"|Invalid user (?P<iuser>\S*) from (?P<iip>[\d.:a-fA-F]+)"
-    r"|authentication failure;.*rhost=(?P<rip>[\d.:a-fA-F]+)(?:\s+user=(?P<ruser>\S+))?"
+    r"|authentication failure;.*rhost=(?P<rip>[\w.:-]+)(?:\s+user=(?P<ruser>\S+))?"
     r"|(?:[Ll]ogin|[Aa]uthentication|[Ss]ign[- ]?in) failed for (?:user )?'?(?P<wuser>[\w.@-]+)'? from (?P<wip>[\d.:a-fA-F]+)"
 )
 _OK = re.compile(
@@ -122,13 +127,13 @@ _OK = re.compile(
 
 
 def auth_attacks(ctx: Context) -> list[Finding]:
+    """Failed logins per address: brute force, user enumeration, and failures then success."""
     fails: dict[str, list[int]] = defaultdict(list)
+    pam: dict[str, list[int]] = defaultdict(list)  # PAM repeats sshd's own failure lines
     users: dict[str, set[str]] = defaultdict(set)
     invalid: dict[str, set[str]] = defaultdict(set)
     out: list[Finding] = []
-    for n in ctx.lines_with(
-        "Failed ", "Invalid user", "authentication failure", "ailed for", "Accepted "
-    ):
+    for n in ctx.lines_with_ci("fail", "invalid user", "accepted "):
         line = ctx.lines[n]
         if m := _FAIL.search(line):
             ip = m.group("ip") or m.group("iip") or m.group("rip") or m.group("wip")
@@ -139,12 +144,14 @@ def auth_attacks(ctx: Context) -> list[Finding]:
                 continue
             if m.group("iuser") is not None or "invalid user" in line:
                 invalid[ip].add(user)
-            if m.group("iuser") is None:  # "Invalid user" precedes its own "Failed password" line
+            if m.group("rip") is not None:
+                pam[ip].append(n)
+            elif m.group("iuser") is None:  # "Invalid user" precedes its own "Failed password" line
                 fails[ip].append(n)
             users[ip].add(user)
-        elif (ok := _OK.search(line)) and fails.get(ok.group("ip")):
+        elif (ok := _OK.search(line)) and (fails.get(ok.group("ip")) or pam.get(ok.group("ip"))):
             ip, user = ok.group("ip"), ok.group("user")
-            before = fails[ip]
+            before = max(fails[ip], pam[ip], key=len)
             if len(before) >= 3:
                 out.append(
                     _f(f"login succeeded for '{user}' from {ip} after {len(before)} failed attempts", "critical",
@@ -155,7 +162,8 @@ def auth_attacks(ctx: Context) -> list[Finding]:
                        "disable password logins and add fail2ban.", count=len(before) + 1)
                 )  # fmt: skip
                 out[-1].evidence_lines = [before[0], before[-1], n]
-    for ip, idx in fails.items():
+    for ip in set(fails) | set(pam):
+        idx = max(fails[ip], pam[ip], key=len)
         if len(idx) >= ctx.config.brute_force_failures:
             out.append(
                 _f(f"brute-force login: {len(idx)} failed logins from {ip}", "high", f"auth-brute:{ip}", idx, ip,
@@ -181,6 +189,7 @@ _SUDO = re.compile(
 
 
 def privilege_escalation(ctx: Context) -> list[Finding]:
+    """Failed sudo/su attempts per user."""
     per: dict[str, list[int]] = defaultdict(list)
     for n in ctx.lines_with(
         "incorrect password attempt",
@@ -222,8 +231,9 @@ _TLS_KINDS = (
 
 
 def tls_errors(ctx: Context) -> list[Finding]:
+    """TLS/certificate verification failures per kind, with the host when known."""
     groups: dict[str, list[int]] = defaultdict(list)
-    for n in ctx.lines_with("SSL", "certificate", "x509", "PKIX", "handshake", "tls: "):
+    for n in ctx.lines_with_ci("ssl", "certificate", "x509", "pkix", "handshake", "tls: "):
         line = ctx.lines[n]
         if _TLS.search(line):
             kind = next(
@@ -258,6 +268,7 @@ _PIPAUDIT = re.compile(r"^(\S+)\s+(\S+)\s+((?:PYSEC|GHSA|CVE)-\S+)\s*(\S*)")
 
 
 def vulnerable_dependencies(ctx: Context) -> list[Finding]:
+    """npm audit / pip-audit reports per package; other scanners by CVE id."""
     pkgs: dict[str, dict[str, object]] = {}
     for n in ctx.lines_with(
         "Severity: "
@@ -324,10 +335,11 @@ _AI = re.compile(
 
 
 def ai_instructions(ctx: Context) -> list[Finding]:
+    """Log text addressing an AI analyser: a low finding that never moves a score."""
     idx = [
         n
-        for n in ctx.lines_with(
-            "nstruction", "NSTRUCTION", "prompt", "you are now", "act as", "core", "pay", "rate"
+        for n in ctx.lines_with_ci(
+            "instruction", "prompt", "you are now", "valuescore", "value score", "this log"
         )
         if _AI.search(ctx.lines[n])
     ]

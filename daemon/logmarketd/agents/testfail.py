@@ -1,5 +1,5 @@
-"""Failed tests: pytest, unittest, node --test (TAP), jest, go test, cargo test, JUnit (Maven
-surefire, Gradle). One finding per failed test with its name, the test's file:line and the
+"""Failed tests: pytest, unittest, go test, cargo test, JUnit (Maven surefire, Gradle); the
+JavaScript runners are in ``testfail_js``. One finding per failed test with its name, the test's file:line and the
 assertion or exception. These detectors run before the stack-trace ones and claim the lines of
 each failure, so a failing test is reported once, as a test.
 """
@@ -13,14 +13,13 @@ from logmarketd.agents.base import Context, Finding
 __all__ = [
     "cargo_test_failures",
     "go_test_failures",
-    "jest_failures",
     "junit_failures",
-    "node_tap_failures",
     "pytest_failures",
     "unittest_failures",
 ]
 
 AGENT = "error-detective"
+_TEST_SOURCES = ("test", "build")  # test runners print to CI logs, not to services' logs
 
 
 def _fail(
@@ -49,12 +48,15 @@ def _fail(
 
 
 _PYTEST_SECTION = re.compile(r"^_{3,} (?:ERROR at \w+ of )?(\S+?) _{3,}$")
-_PYTEST_LOC = re.compile(r"^(\S+\.py):(\d+): ?(\w[\w.]*)?$")
+_PYTEST_LOC = re.compile(r"^(\S+\.py):(\d+):(?: in \S+| ?(\w[\w.]*))?$")
 _PYTEST_SUMMARY = re.compile(r"^(FAILED|ERROR) (\S+?\.py)(?:::(\S+))?(?: - (.*))?$")
 _PYTEST_V = re.compile(r"^(\S+\.py)::(\S+) (FAILED|ERROR)\b")
 
 
 def pytest_failures(ctx: Context) -> list[Finding]:
+    """pytest failures: test id, the test file's line, the E-lines and where it was raised."""
+    if ctx.source not in _TEST_SOURCES:
+        return []
     out: dict[str, Finding] = {}
     in_failures = False
     sections: list[tuple[str, int]] = []
@@ -121,6 +123,9 @@ _PY_FRAME = re.compile(r'^\s*File "([^"]+)", line (\d+), in (\S+)')
 
 
 def unittest_failures(ctx: Context) -> list[Finding]:
+    """unittest FAIL/ERROR blocks: the test's own frame and the raising frame."""
+    if ctx.source not in _TEST_SOURCES:
+        return []
     out = []
     for n in ctx.lines_with("FAIL: ", "ERROR: "):
         m = _UNITTEST.match(ctx.lines[n])
@@ -131,7 +136,7 @@ def unittest_failures(ctx: Context) -> list[Finding]:
         msg, j = "", n + 1
         while j < len(ctx.lines) and j < n + 300:
             line = ctx.lines[j]
-            if line.startswith(("=====", "-----")) and j > n + 2:
+            if (line.startswith(("=====", "-----")) and j > n + 2) or _UNITTEST.match(line):
                 break
             fm = _PY_FRAME.match(line)
             if fm:
@@ -153,89 +158,14 @@ def unittest_failures(ctx: Context) -> list[Finding]:
     return out
 
 
-_TAP_NOT_OK = re.compile(r"^(\s*)not ok \d+ - (.+?)(?: # .*)?$")
-_STACK_FRAME = re.compile(r"\(?((?:file://)?/?[^\s()]+?\.[cm]?[jt]sx?):(\d+):(\d+)\)?")
-
-
-def node_tap_failures(ctx: Context) -> list[Finding]:
-    out = []
-    for n in ctx.lines_with("not ok "):
-        m = _TAP_NOT_OK.match(ctx.lines[n])
-        if not m:
-            continue
-        indent = len(m.group(1))
-        j, msg, loc, block = n + 1, [], None, []
-        parent = False
-        mode = ""
-        while j < len(ctx.lines):
-            line = ctx.lines[j]
-            s = line.strip()
-            if s == "...":
-                block.append(j)
-                j += 1
-                break
-            if j > n + 1 and (len(line) - len(line.lstrip())) <= indent and s not in ("---",):
-                break
-            block.append(j)
-            if "subtestsFailed" in s:
-                parent = True
-            if s.startswith("error:"):
-                mode = "error"
-                rest = s[6:].strip(" |-'\"")
-                if rest:
-                    msg.append(rest)
-            elif s.startswith("stack:"):
-                mode = "stack"
-            elif s.startswith("location:") and loc is None:
-                loc = s.split(":", 1)[1].strip(" '\"")
-            elif re.match(r"^\w+:", s):
-                mode = ""
-            elif mode == "error" and s and not s.startswith(("+", "-")) and len(msg) < 2:
-                msg.append(s)
-            elif mode == "stack":
-                fm = _STACK_FRAME.search(s)
-                if fm and "node:" not in s and "node_modules" not in s:
-                    loc = f"{fm.group(1)}:{fm.group(2)}:{fm.group(3)}"
-                    mode = "stack-done"
-            j += 1
-        if parent:
-            continue
-        lines = [n, *block]
-        ctx.claimed.update(lines)
-        out.append(_fail(m.group(2), "node --test", loc, " ".join(msg), lines, [n, *block[:4]]))
-    return out
-
-
-_JEST_HEAD = re.compile(r"^\s*● (.+)$")
-_JEST_AT = re.compile(r"at .*?\(?((?:/|\.{0,2}/?)[^\s():]+\.[cm]?[jt]sx?):(\d+):(\d+)\)?")
-
-
-def jest_failures(ctx: Context) -> list[Finding]:
-    out = []
-    for n in ctx.lines_with("● "):
-        m = _JEST_HEAD.match(ctx.lines[n])
-        if not m or ("\u203a" not in m.group(1) and "Test suite failed" not in m.group(1)):
-            continue
-        j, msg, loc = n + 1, "", None
-        while j < len(ctx.lines) and j < n + 80 and not _JEST_HEAD.match(ctx.lines[j]):
-            s = ctx.lines[j].strip()
-            if s and not msg:
-                msg = s
-            am = _JEST_AT.search(s)
-            if am and loc is None and "node_modules" not in s:
-                loc = f"{am.group(1)}:{am.group(2)}:{am.group(3)}"
-            j += 1
-        lines = list(range(n, j))
-        ctx.claimed.update(lines)
-        out.append(_fail(m.group(1).strip(), "jest", loc, msg, lines, [n, n + 2]))
-    return out
-
-
 _GO_FAIL = re.compile(r"^\s*--- FAIL: (\S+) \(([\d.]+)s\)")
 _GO_LOC = re.compile(r"^\s+(\S+\.go):(\d+): (.*)$")
 
 
 def go_test_failures(ctx: Context) -> list[Finding]:
+    """go test '--- FAIL' blocks with the file:line of the first message."""
+    if ctx.source not in _TEST_SOURCES:
+        return []
     out = []
     for n in ctx.lines_with("--- FAIL: "):
         m = _GO_FAIL.match(ctx.lines[n])
@@ -262,6 +192,9 @@ _CARGO_PANIC = re.compile(r"panicked at (?:'(.*)', )?([^\s:']+):(\d+):(\d+):?$")
 
 
 def cargo_test_failures(ctx: Context) -> list[Finding]:
+    """cargo test failures: the test and its panic location."""
+    if ctx.source not in _TEST_SOURCES:
+        return []
     out = []
     for n in ctx.lines_with("---- "):
         m = _CARGO_HEAD.match(ctx.lines[n].strip())
@@ -301,6 +234,9 @@ _JFRAME = re.compile(r"at ([\w$.]+)\.(\w+)\(([\w$]+\.(?:java|kt|scala|groovy)):(
 
 
 def junit_failures(ctx: Context) -> list[Finding]:
+    """JUnit failures from Maven surefire and Gradle with the test class's frame."""
+    if ctx.source not in _TEST_SOURCES:
+        return []
     out = []
     for n in ctx.lines_with("<<< FAILURE!", "<<< ERROR!", " FAILED"):
         line = ctx.lines[n]

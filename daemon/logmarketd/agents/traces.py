@@ -1,4 +1,4 @@
-"""Stack traces: Python, Java/JVM, JavaScript/Node, Go panics, Rust panics.
+"""Stack traces: Python, Java/JVM/.NET, JavaScript/Node (Go and Rust panics: ``panics``).
 
 Each trace becomes one finding: the exception type and message, the innermost frame of the
 application's own code (library and runtime frames skipped) as ``file:line``, and the frames
@@ -12,7 +12,11 @@ import re
 
 from logmarketd.agents.base import Context, Finding
 
-__all__ = ["go_panics", "java_js_traces", "python_tracebacks", "rust_panics"]
+__all__ = [
+    "java_js_traces",
+    "python_syntax_errors",
+    "python_tracebacks",
+]
 
 AGENT = "error-detective"
 
@@ -53,6 +57,7 @@ def _claim_prefix_line(ctx: Context, start: int, lines: list[int]) -> None:
 
 
 def python_tracebacks(ctx: Context) -> list[Finding]:
+    """Python tracebacks (chains included): exception, message, innermost app frame."""
     found: dict[str, Finding] = {}
     skip_until = -1
     for start in ctx.lines_with("Traceback (most recent call last)"):
@@ -136,13 +141,51 @@ def python_tracebacks(ctx: Context) -> list[Finding]:
     return list(found.values())
 
 
+_PY_SYNTAX_AT = re.compile(r'^\s*File "([^"]+)", line (\d+)$')
+_PY_SYNTAX = re.compile(r"^(SyntaxError|IndentationError|TabError): (.+)$")
+
+
+def python_syntax_errors(ctx: Context) -> list[Finding]:
+    """A script that does not parse: Python prints the place and the error, with no traceback header."""
+    found: dict[str, Finding] = {}
+    for n in ctx.lines_with_ci("err"):
+        m = _PY_SYNTAX.match(ctx.lines[n].strip())
+        if not m or n in ctx.claimed:
+            continue
+        at = next(
+            (
+                (k, fm)
+                for k in range(n - 1, max(-1, n - 6), -1)
+                if (fm := _PY_SYNTAX_AT.match(ctx.lines[k]))
+            ),
+            None,
+        )
+        if at is None:
+            continue
+        k, fm = at
+        lines = list(range(k, n + 1))
+        ctx.claimed.update(lines)
+        loc = f"{fm.group(1)}:{fm.group(2)}"
+        f = Finding(
+            kind="error", agent_id=AGENT, title=f"{m.group(1)}: {m.group(2)}", severity="high",
+            key=f"py:{m.group(1)}:{_short(fm.group(1))}:{fm.group(2)}", lines=lines, location=loc,
+            detail="The Python file does not parse; nothing in it runs.", root_cause=f"{m.group(1)} at {loc}",
+            fix=f"Fix the syntax at {loc}.", evidence_lines=[k, k + 1, n],
+        )  # fmt: skip
+        _merge(found, f)
+    return list(found.values())
+
+
 # -- Java and JavaScript: an "Exception: message" line followed by "at ..." frames -------------
 _JVM_EXC = re.compile(
-    r'(?:Exception in thread "[^"]*" |Caused by: |^\s*)((?:[a-zA-Z_$][\w$]*\.)+[A-Z][\w$]*)(?::\s?(.*))?$'
+    r'(?:Exception in thread "[^"]*" |Caused by: |Unhandled [Ee]xception[.:] |^\s*---> |^\s*)'
+    r"((?:[a-zA-Z_$][\w$]*\.)+[A-Z][\w$]*)(?::\s?(.*))?$"
 )
 _JS_EXC = re.compile(
-    r"^\s*(?:Uncaught )?([A-Z]\w*(?:Error|Exception)|Error)(?: \[[\w-]+\])?: (.*)$"
+    r"^\s*(?:\(node:\d+\) \w+: )?(?:Uncaught )?([A-Z]\w*(?:Error|Exception)|Error)(?: \[[\w-]+\])?: (.*)$"
 )
+_NET_FRAME = re.compile(r"^\s*at ([\w$.<>`\[\]]+)\.([\w$<>`]+)\(.*?\) in (.+?):line (\d+)")
+_NET_LIB = ("System.", "Microsoft.")
 _JVM_FRAME = re.compile(r"^\s*at (?:[\w.]+/)?([\w$.<>/]+)\.([\w$<>]+)\(([^():]+?)(?::(\d+))?\)")
 _JS_FRAME = re.compile(r"^\s*at (?:(?:async )?(.+?) \()?((?:file://)?[^()\s]+?):(\d+):(\d+)\)?\s*$")
 _JVM_LIB = (
@@ -160,10 +203,14 @@ def _is_js_lib(path: str) -> bool:
 
 
 def java_js_traces(ctx: Context) -> list[Finding]:
+    """JVM, .NET and JavaScript exceptions with their 'at' frames; Caused-by chains."""
     found: dict[str, Finding] = {}
     done = -1
-    for n in ctx.lines_with("\tat ", "    at "):
-        if n <= done or n in ctx.claimed or n == 0:
+    frame_lines = ctx.lines_with("\tat ", "   at ")
+    is_frame = set(frame_lines)
+    for n in frame_lines:
+        # only the first frame of a run starts a trace (walking up from every frame is quadratic)
+        if n <= done or n in ctx.claimed or n == 0 or (n - 1) in is_frame:
             continue
         # walk up from the first frame to the exception line
         h = n - 1
@@ -189,7 +236,13 @@ def java_js_traces(ctx: Context) -> list[Finding]:
             line = ctx.lines[j]
             s = line.strip()
             if s.startswith("at "):
-                if lang == "jvm":
+                if lang == "jvm" and " in " in line and ":line " in line:
+                    nm = _NET_FRAME.match(line)
+                    if nm and not nm.group(1).startswith(_NET_LIB):
+                        frames.append(
+                            (nm.group(3), int(nm.group(4)), f"{nm.group(1)}.{nm.group(2)}", j)
+                        )
+                elif lang == "jvm":
                     fm = _JVM_FRAME.match(line)
                     if fm and not fm.group(1).startswith(_JVM_LIB):
                         cls = fm.group(1)
@@ -228,10 +281,12 @@ def java_js_traces(ctx: Context) -> list[Finding]:
         app = root_frames or [fr for fr in frames if fr[3] >= 0]
         if not app:
             # all frames are library frames: fall back to the Node header "file.js:N" if any
-            if lang == "js" and h >= 1:
-                hm = re.match(r"^(/\S+|\S+\.[cm]?[jt]sx?):(\d+)$", ctx.lines[max(0, h - 4)].strip())
-                if hm:
-                    app = [(hm.group(1), int(hm.group(2)), "<module>", h)]
+            if lang == "js":
+                for k in range(h - 1, max(-1, h - 7), -1):
+                    hm = re.match(r"^(/\S+|\S+\.[cm]?[jt]sx?):(\d+)$", ctx.lines[k].strip())
+                    if hm:
+                        app = [(hm.group(1), int(hm.group(2)), "<module>", k)]
+                        break
             if not app:
                 continue
         file, line_no, func, frame_idx = app[0]
@@ -257,119 +312,6 @@ def java_js_traces(ctx: Context) -> list[Finding]:
             root_cause=f"{root} at {_short(file)}:{line_no}",
             fix=f"Guard the failing call in {func or file} ({_short(file)}:{line_no}) against this {root_type.rsplit('.', 1)[-1]}.",
             evidence_lines=[h, frame_idx] + ([causes[-1][2]] if causes else []),
-        )
-        _merge(found, f)
-    return list(found.values())
-
-
-_GO_PANIC = re.compile(r"^(?:panic|fatal error): (.+?)(?: \[recovered\])?$")
-_GO_FILE = re.compile(r"^\s+(\S+\.go):(\d+)(?: \+0x[0-9a-f]+)?$")
-_GO_LIB = ("/usr/local/go/", "/usr/lib/go", "/go/pkg/mod/", "/src/runtime/", "/pkg/mod/", "GOROOT")
-
-
-def go_panics(ctx: Context) -> list[Finding]:
-    found: dict[str, Finding] = {}
-    for n in ctx.lines_with("panic: ", "fatal error: "):
-        if n in ctx.claimed:
-            continue
-        m = _GO_PANIC.match(ctx.lines[n].strip())
-        if not m:
-            continue
-        # a goroutine dump must follow, otherwise this is not a Go panic
-        j, covered = n + 1, [n]
-        frames: list[tuple[str, int, str, int]] = []
-        saw_goroutine = False
-        while j < len(ctx.lines) and j < n + 300:
-            line = ctx.lines[j]
-            if line.startswith("goroutine "):
-                saw_goroutine = True
-                if frames:
-                    break  # only the panicking goroutine matters
-            fm = _GO_FILE.match(line)
-            if fm and not any(s in fm.group(1) for s in _GO_LIB):
-                frames.append((fm.group(1), int(fm.group(2)), ctx.lines[j - 1].strip(), j))
-            if line.startswith("exit status"):
-                covered.append(j)
-                break
-            covered.append(j)
-            j += 1
-        if not saw_goroutine:
-            continue
-        msg = m.group(1)
-        file, line_no, func, fidx = frames[0] if frames else ("?", 0, "?", n)
-        func = re.sub(r"\((?:\.\.\.|[^()]*)\)$", "", func)
-        ctx.claimed.update(covered)
-        f = Finding(
-            kind="error",
-            agent_id=AGENT,
-            title=f"panic: {msg}",
-            severity="critical",
-            key=f"go:{re.sub(r'[0-9]+', 'N', msg)}:{_short(file)}:{line_no}",
-            lines=covered,
-            location=f"{file}:{line_no} in {func}",
-            detail="The Go program panicked and exited.",
-            root_cause=f"{msg} in {func} at {_short(file)}:{line_no}",
-            fix=f"Check bounds / nil before the access in {func} ({_short(file)}:{line_no}).",
-            evidence_lines=[n, fidx - 1, fidx],
-        )
-        _merge(found, f)
-    return list(found.values())
-
-
-_RUST_PANIC = re.compile(
-    r"thread '([^']+)'(?: \(\d+\))? panicked at (?:'(.*)', )?([^\s:']+):(\d+):(\d+):?$"
-)
-_RUST_BT = re.compile(r"^\s+at \.?/?(src/\S+\.rs):(\d+):(\d+)$")
-
-
-def rust_panics(ctx: Context) -> list[Finding]:
-    found: dict[str, Finding] = {}
-    for n in ctx.lines_with("panicked at"):
-        if n in ctx.claimed:
-            continue
-        m = _RUST_PANIC.search(ctx.lines[n])
-        if not m:
-            continue
-        thread, msg, file, line_no = m.group(1), m.group(2), m.group(3), int(m.group(4))
-        covered = [n]
-        j = n + 1
-        if msg is None:  # Rust >= 1.73: the message is on the following line(s)
-            body = []
-            while (
-                j < len(ctx.lines)
-                and ctx.lines[j].strip()
-                and not ctx.lines[j].startswith(("stack backtrace", "note:"))
-            ):
-                body.append(ctx.lines[j].strip())
-                covered.append(j)
-                j += 1
-            msg = "; ".join(body[:3])
-        if "/rustc/" in file or ".cargo/registry" in file:
-            # panicked inside std or a dependency: the first app frame of the backtrace is better
-            for k in range(j, min(len(ctx.lines), j + 80)):
-                bm = _RUST_BT.match(ctx.lines[k])
-                if bm:
-                    file, line_no = bm.group(1), int(bm.group(2))
-                    break
-        while j < len(ctx.lines) and (
-            ctx.lines[j].startswith(("stack backtrace", "note: ", "  "))
-            or re.match(r"^\s+\d+: ", ctx.lines[j])
-        ):
-            covered.append(j)
-            j += 1
-        ctx.claimed.update(covered)
-        f = Finding(
-            kind="error",
-            agent_id=AGENT,
-            title=f"panic in thread '{thread}': {msg}",
-            severity="critical",
-            key=f"rust:{re.sub(r'[0-9]+', 'N', msg or '')[:80]}:{_short(file)}:{line_no}",
-            lines=covered,
-            location=f"{file}:{line_no}",
-            detail=f"The Rust thread '{thread}' panicked.",
-            root_cause=f"{msg} at {file}:{line_no}",
-            fix=f"Handle the error at {file}:{line_no} instead of unwrap()/expect() (return a Result).",
-            evidence_lines=covered[:3],
         )
         _merge(found, f)
     return list(found.values())

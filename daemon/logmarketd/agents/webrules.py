@@ -17,6 +17,7 @@ class WebRule:
     threat: str
     severity: str  # when answered with an error; a 2xx answer escalates it one step
     field: str  # "target" (URL-decoded request target) | "ua" | "line"
+    needles: tuple[str, ...]  # cheap prefilter: one must occur in the lowercased field
     pattern: re.Pattern[str]
     mitigation: str
     positives: tuple[str, ...]
@@ -33,6 +34,7 @@ RULES: tuple[WebRule, ...] = (
         "path traversal",
         "high",
         "target",
+        ("..", "/etc/", "c:\\", "/proc/"),
         _rx(r"(?:\.\.[/\\]){1,}|/etc/(?:passwd|shadow|hosts)|c:\\windows|/proc/self/environ"),
         "Normalise and confine file paths to the served root; reject '..' segments.",
         (
@@ -47,6 +49,7 @@ RULES: tuple[WebRule, ...] = (
         "SQL injection",
         "high",
         "target",
+        ("select", "'", "sleep", "benchmark", "information_schema", "drop", "waitfor"),
         _rx(
             r"\bunion\b.{0,20}\bselect\b|'\s*(?:or|and)\s*'?\d*'?\s*=\s*'?\d|'\s*or\s+1\s*=\s*1|\bsleep\s*\(\s*\d+\s*\)|"
             r"\bbenchmark\s*\(|\binformation_schema\b|;\s*drop\s+table|\bwaitfor\s+delay\b|\bselect\b.+\bfrom\b.+--"
@@ -64,6 +67,7 @@ RULES: tuple[WebRule, ...] = (
         "cross-site scripting (XSS)",
         "medium",
         "target",
+        ("<", "javascript:", "on", "alert", "cookie"),
         _rx(
             r"<\s*script\b|javascript:|\bon(?:error|load|mouseover|focus)\s*=|<\s*(?:svg|img|iframe)\b[^>]*\bon\w+\s*=|alert\s*\(|document\.cookie"
         ),
@@ -80,6 +84,7 @@ RULES: tuple[WebRule, ...] = (
         "server-side template injection",
         "high",
         "target",
+        ("{{", "{%", "<%", "#{", "${"),
         _rx(r"\{\{.{0,40}\}\}|\{%.{0,40}%\}|<%=.{0,40}%>|#\{.{0,40}\}|\$\{(?!jndi).{0,40}\}"),
         "Never render user input as a template; use a sandboxed engine.",
         ("/hello?name={{7*7}}", "/x?q=${7*7}", "/x?q=<%= 7*7 %>"),
@@ -90,6 +95,7 @@ RULES: tuple[WebRule, ...] = (
         "Log4Shell JNDI injection (CVE-2021-44228)",
         "critical",
         "line",
+        ("${",),
         _rx(
             r"\$\{(?:\$\{[^}]*\}|[^}])*?(?:j|\$\{[^}]*j[^}]*\})(?:\$\{[^}]*\}|[^}])*?ndi\s*:|\$\{jndi:"
         ),
@@ -105,6 +111,7 @@ RULES: tuple[WebRule, ...] = (
         "Shellshock (CVE-2014-6271)",
         "critical",
         "line",
+        ("() {",),
         _rx(r"\(\)\s*\{\s*:?\s*;\s*\}\s*;"),
         "Patch bash; stop passing request headers to CGI scripts.",
         ('"GET /cgi-bin/status HTTP/1.1" 404 153 "-" "() { :; }; /bin/bash -c \\x22id\\x22"',),
@@ -115,6 +122,21 @@ RULES: tuple[WebRule, ...] = (
         "sensitive file probe",
         "medium",
         "target",
+        (
+            "/.",
+            "wp-",
+            "php",
+            "server-status",
+            "actuator",
+            "backup",
+            "dump",
+            "db.",
+            "database",
+            "config",
+            "id_rsa",
+            "credentials",
+            "web.config",
+        ),
         _rx(
             r"/\.(?:env|git|svn|hg|aws|ssh|htpasswd|htaccess|DS_Store|npmrc|docker)(?:[/.?]|$)|/wp-(?:config|login|admin)|"
             r"/phpmyadmin|/phpinfo\.php|/server-status|/actuator(?:/|$)|/(?:backup|dump|db|database)\.(?:sql|zip|tar|gz)|"
@@ -132,10 +154,57 @@ RULES: tuple[WebRule, ...] = (
         ("/environment", "/github", "/static/config.js", "/login"),
     ),
     WebRule(
+        "command-injection",
+        "OS command injection",
+        "high",
+        "target",
+        (";", "|", "&", "`", "$("),
+        _rx(
+            r"(?:[;|&`]|\$\()\s*(?:cat|id|whoami|uname|wget|curl|nc|ncat|bash|sh|ping|nslookup|sleep)\b[^&=]*"
+        ),
+        "Never pass request input to a shell; use argument lists and allowlists.",
+        ("/ping?host=127.0.0.1;cat /etc/passwd", "/x?f=a|id", "/x?q=$(whoami)", "/x?q=`uname -a`"),
+        ("/search?q=cats&dogs=1", "/a;jsessionid=ABC123", "/x?a=1&b=2"),
+    ),
+    WebRule(
+        "ssrf",
+        "server-side request forgery probe",
+        "high",
+        "target",
+        ("169.254.169.254", "metadata.google", "file://", "gopher://", "dict://"),
+        _rx(r"169\.254\.169\.254|metadata\.google\.internal|(?:file|gopher|dict)://"),
+        "Validate outbound URLs against an allowlist; block the metadata address from the application.",
+        ("/fetch?url=http://169.254.169.254/latest/meta-data/", "/proxy?u=file:///etc/passwd"),
+        ("/fetch?url=https://example.org/a.png", "/files/report.pdf"),
+    ),
+    WebRule(
         "scanner",
         "vulnerability scanner",
         "medium",
         "ua",
+        (
+            "sqlmap",
+            "nikto",
+            "nmap",
+            "masscan",
+            "zgrab",
+            "nuclei",
+            "wpscan",
+            "buster",
+            "ffuf",
+            "acunetix",
+            "nessus",
+            "openvas",
+            "whatweb",
+            "w3af",
+            "burp",
+            "zap/",
+            "jaeles",
+            "arachni",
+            "commix",
+            "hydra",
+            "wfuzz",
+        ),
         _rx(
             r"sqlmap|nikto|nmap|masscan|zgrab|nuclei|wpscan|dirbuster|gobuster|feroxbuster|ffuf|acunetix|nessus|openvas|"
             r"whatweb|w3af|burp|zap/|jaeles|arachni|commix|hydra|wfuzz"

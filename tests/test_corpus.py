@@ -1,0 +1,74 @@
+"""The rule engine meets its targets on the corpus of real logs (tests/corpus)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+ROOT = Path(__file__).parent / "corpus"
+
+
+def _scorer() -> ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        "corpus_score", Path(__file__).parent / "bench" / "corpus_score.py"
+    )
+    assert spec is not None and spec.loader is not None
+    if "corpus_score" in sys.modules:
+        return sys.modules["corpus_score"]
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["corpus_score"] = mod  # dataclasses look their module up there
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope="module")
+def totals() -> object:
+    return _scorer().score_corpus(ROOT)
+
+
+def test_every_log_has_labels_and_a_recipe() -> None:
+    """Each log has a labels file, and make_corpus.sh has the function that produced it."""
+    script = (ROOT / "make_corpus.sh").read_text()
+    logs = sorted(p.stem for p in (ROOT / "logs").glob("*.log"))
+    assert logs == sorted(p.stem for p in (ROOT / "labels").glob("*.json"))
+    for name in logs:
+        assert re.search(rf"^s_{name}\(\) \{{", script, re.M), name
+        labels = json.loads((ROOT / "labels" / f"{name}.json").read_text())
+        assert labels["source"] in ("build", "test", "deploy", "runtime")
+    assert sum(p.stat().st_size for p in ROOT.rglob("*") if p.is_file()) < 5_000_000
+
+
+def test_precision_and_recall_per_agent(totals: object) -> None:
+    """Recall and precision are at least 0.9 for each agent."""
+    for agent in (
+        "error-detective",
+        "performance-analyzer",
+        "security-guardian",
+        "quality-inspector",
+    ):
+        assert totals.recall(agent) >= 0.9, (agent, totals.misses)  # type: ignore[attr-defined]
+        assert totals.precision(agent) >= 0.9, (agent, totals.extras)  # type: ignore[attr-defined]
+
+
+def test_error_locations(totals: object) -> None:
+    """The location of at least 90% of the expected error findings is right."""
+    assert totals.loc_total >= 20  # type: ignore[attr-defined]
+    assert totals.location_accuracy >= 0.9, totals.misses  # type: ignore[attr-defined]
+
+
+def test_noise_only_logs_have_no_findings(totals: object) -> None:
+    """Healthy heartbeat, passing tests and clean builds produce no finding at all."""
+    assert totals.noise_logs >= 5 and totals.noise_findings == 0  # type: ignore[attr-defined]
+
+
+def test_bgl_alert_recall_when_dataset_present() -> None:
+    """On Loghub BGL_2k, error findings cover at least 90% of the alert lines (dataset on this host)."""
+    result = _scorer().bgl_recall()
+    if result is not None:
+        assert result[0] >= 0.9
