@@ -13,14 +13,19 @@ def _find(text: str, source: str, agent: str | None = None) -> list[Finding]:
 
 
 def test_agents_are_the_seeds_four_with_their_stages() -> None:
-    """Ids, names and monitored stages are the seed's."""
+    """Ids, names and monitored stages are the seed's, and Error Detective also watches
+    deploy logs (deploy failures are error findings)."""
     assert [(a.id, a.monitored_stages) for a in AGENTS] == [
-        ("error-detective", ("build", "test", "runtime")),
+        ("error-detective", ("build", "test", "deploy", "runtime")),
         ("performance-analyzer", ("test", "deploy", "runtime")),
         ("security-guardian", ("build", "test", "deploy", "runtime")),
         ("quality-inspector", ("build", "test")),
     ]
-    assert [a.id for a in agents_for("deploy")] == ["performance-analyzer", "security-guardian"]
+    assert [a.id for a in agents_for("deploy")] == [
+        "error-detective",
+        "performance-analyzer",
+        "security-guardian",
+    ]
     assert [a.id for a in agents_for("runtime", enabled=["security-guardian"])] == [
         "security-guardian"
     ]
@@ -312,6 +317,15 @@ def test_ordinary_lines_are_not_findings() -> None:
     )
     for source in ("build", "test", "runtime", "deploy"):
         assert [f.title for f in _find(log, source)] == [], source
+
+
+def test_failed_rollout_in_a_deploy_log_is_an_error_finding() -> None:
+    """A deploy log's failed health check is found when the log is submitted as deploy."""
+    from logmarketd.samples import SAMPLES
+
+    deploy = dict((n, c) for n, _, c in SAMPLES)["deploy-healthcheck.log"]
+    errors = _find(deploy, "deploy", "error-detective")
+    assert errors, "a failed rollout went unseen"
 
 
 def test_node_syntax_error_and_curl_failure() -> None:

@@ -40,7 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "socket_mode":
             default = oct(default)
         help_text = f"{field.description} [env: {envs}] (default: {default})"
-        if typing.get_origin(field.annotation) is list:
+        if list in (
+            typing.get_origin(field.annotation),
+            *map(typing.get_origin, typing.get_args(field.annotation)),
+        ):
             parser.add_argument(flag, action="append", default=argparse.SUPPRESS,
                                 help=help_text + " (repeatable)", dest=name)  # fmt: skip
         elif field.annotation is bool:

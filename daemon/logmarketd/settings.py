@@ -97,6 +97,24 @@ class Settings(BaseSettings):
     llm_daily_token_budget: int = Field(
         200_000, ge=0, description="model tokens per UTC day; past it, rules only"
     )
+    agents_allow_addresses: list[str] | None = Field(
+        None, description="source addresses the Security Guardian never reports (scanners you run)"
+    )
+    agents_allow_secret_values: list[str] | None = Field(
+        None, description="secret-looking values that are known test fixtures, never reported"
+    )
+    agents_http_ms: float | None = Field(
+        None, gt=0, description="HTTP request time above which requests are slow (default 1000)"
+    )
+    agents_sql_ms: float | None = Field(
+        None, gt=0, description="query time above which SQL is slow (default 100)"
+    )
+    agents_brute_force_failures: int | None = Field(
+        None, ge=1, description="failed logins from one address that make brute force (default 5)"
+    )
+    agents_coverage_min_percent: float | None = Field(
+        None, ge=0, le=100, description="test coverage below this is a finding (default 80)"
+    )
     webhook_url: str | None = Field(
         None, description="POST every event here, signed, retried until a 2xx (none: off)"
     )

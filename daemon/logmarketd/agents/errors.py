@@ -310,7 +310,10 @@ ERROR_DETECTIVE = Agent(
     id=AGENT,
     name="Error Detective",
     expertise="Error pattern recognition, root cause analysis",
-    monitored_stages=("build", "test", "runtime"),
+    # The seed lists build, test, runtime; deploy is added because the issue asks this agent
+    # to find deploy failures (health checks, migrations, address in use), which live in
+    # deploy logs: without it a failed rollout submitted as "deploy" would go unseen.
+    monitored_stages=("build", "test", "deploy", "runtime"),
     setting="ai_monitor_error_detective",
     detectors=(
         testfail.pytest_failures,
