@@ -31,6 +31,8 @@ bench: $(STAMP)
 	$(BIN)/python -m tests.bench.loghub
 	$(BIN)/python -m tests.bench.miner_stream
 	$(BIN)/python -m tests.bench.redact
+	$(BIN)/python -m tests.bench.agents
+	$(BIN)/python -m tests.bench.corpus_score
 	$(BIN)/python -m tests.bench.marketplace
 
 clean:
