@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import socket
 import stat
 import sys
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -223,7 +225,10 @@ class IngestServer:
         others are redacted field by field on the decoded records (so a private key spread
         over the lines of a traceback is caught) and written again.
         """
-        if self.redactor is None or not self.redactor.may_hold_secrets(line.decode("utf-8")):
+        if self.redactor is None:
+            return line
+        records = frame.records if isinstance(frame, Batch) else [frame]
+        if not self.redactor.may_hold_secrets(_app_text(records)):
             return line
         if isinstance(frame, Batch):
             obj: dict[str, Any] = {
@@ -309,6 +314,23 @@ class IngestServer:
                 encode_frame({"type": "ack", "seq": seq, "duplicate": outcome == "duplicate"})
             )
             await writer.drain()
+
+
+# Fields our clients fill in themselves (times, levels, code locations, ids): never scanned
+# for secrets, which keeps the per-frame check to what the application wrote.
+_METADATA = frozenset({"type", "ts", "level", "levelno", "logger", "file", "line", "func",
+                       "thread", "threadName", "process", "source", "subPKPId", "stream", "eof"})  # fmt: skip
+
+
+def _app_text(records: Iterable[Mapping[str, Any]]) -> str:
+    """Everything the application put in these records, as one text to prefilter."""
+    parts: list[str] = []
+    for rec in records:
+        for key, value in rec.items():
+            if key not in _METADATA:  # the key too: {"password": "x"} is a secret by its name
+                parts.append(key)
+                parts.append(value if isinstance(value, str) else json.dumps(value, default=str))
+    return "\n".join(parts)
 
 
 async def _read_line(reader: asyncio.StreamReader, limit: int) -> bytes | None:
