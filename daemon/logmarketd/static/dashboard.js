@@ -392,6 +392,10 @@
         }
         if (!resp.ok || !resp.body) throw new Error("HTTP " + resp.status);
         setStatus("open", "Live");
+        // Where this connection resumed from, for people (and tests) checking no gap.
+        const status = $("live-status");
+        status.dataset.opens = String(Number(status.dataset.opens || "0") + 1);
+        status.dataset.resumedFrom = lastEventId === null ? "" : lastEventId;
         backoff = 1000;
         scheduleRefresh();  // catch up on anything committed before the stream opened
         const reader = resp.body.pipeThrough(new TextDecoderStream()).getReader();
