@@ -52,7 +52,9 @@ def browser(short_tmp: Path) -> Iterator[WebDriver]:
     options.binary_location = shutil.which("chromium") or "chromium"
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
     try:
-        driver.set_window_size(1280, 800)
+        # A 1280x800 viewport: the window is that plus the browser's own frame.
+        frame = driver.execute_script("return window.outerHeight - window.innerHeight")
+        driver.set_window_size(1280, 800 + int(frame))
         yield driver
     finally:
         driver.quit()
@@ -154,6 +156,11 @@ def test_dashboard_renders_the_api_and_follows_events_live(
     wait = WebDriverWait(browser, WAIT)
     field = wait.until(ec.visibility_of_element_located((By.ID, "token-input")))
     assert not browser.find_element(By.ID, "dashboard").is_displayed()
+    # Without a token the page asks for nothing but its own files.
+    fetched = browser.execute_script(
+        "return performance.getEntriesByType('resource').map(e => new URL(e.name).pathname)"
+    )
+    assert sorted(fetched) == ["/static/dashboard.css", "/static/dashboard.js"], fetched
     field.send_keys("not-the-admin-token")
     browser.find_element(By.ID, "token-submit").click()
     wait_text(browser, "token-error", "not accepted")
@@ -209,10 +216,11 @@ def test_dashboard_renders_the_api_and_follows_events_live(
     assert target.stat().st_size > 10_000
     # And the whole page at the same width: the window grows to the document's height.
     height = int(browser.execute_script("return document.documentElement.scrollHeight"))
-    browser.set_window_size(1280, height + 150)
+    size = browser.get_window_size()
+    browser.set_window_size(1280, height + 200)
     full = target.with_name("logmarket-dashboard-full.png")
     assert browser.save_screenshot(str(full)), "no full-page screenshot"
-    browser.set_window_size(1280, 800)
+    browser.set_window_size(size["width"], size["height"])
     print(f"dashboard screenshot: {target} (1280x800), full page: {full}")
 
     # The token is kept for the browser session: a reload opens the dashboard directly.
