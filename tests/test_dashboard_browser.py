@@ -33,7 +33,7 @@ WAIT = 20.0
 
 
 def money(value: float) -> str:
-    return f"${value:.2f}"
+    return f"${value:,.2f}"
 
 
 @pytest.fixture
@@ -178,6 +178,12 @@ def test_dashboard_renders_the_api_and_follows_events_live(
     quality = table_rows(browser, "quality")
     assert [(r[0], r[2]) for r in quality] == [("Quality", "80"), ("Value", "70")]
     assert [r[3] for r in quality] == [i["status"] for i in before["qualityTrends"]["insights"]]
+    daily = before["qualityTrends"]["daily"]
+    assert len(texts(browser, "#daily-svg circle.dot.q", "cy")) == len(daily) >= 1
+    assert sorted(texts(browser, "#daily-svg text.q, #daily-svg text.v")) == [
+        "Quality target 80",
+        "Value target 70",
+    ]
     first = before["recentAnalyses"][0]
     (shown,) = texts(browser, f'#recent > li[data-id="{first["id"]}"]')
     for finding in first["findings"]:

@@ -37,7 +37,8 @@
     return node;
   }
 
-  const money = (n) => "$" + Number(n || 0).toFixed(2);
+  const money = (n) => "$" + Number(n || 0).toLocaleString("en-US",
+    { minimumFractionDigits: 2, maximumFractionDigits: 2 });
   const count = (n) => Number(n || 0).toLocaleString("en-US");
 
   function setText(id, text) {
@@ -217,8 +218,11 @@
       chart.append(svg("text", { x: left - 6, y: y + 4, class: "axis", "text-anchor": "end" },
         money(max * frac)));
     }
-    const slot = (W - left) / Math.max(days.length, 1);
+    const slot = (W - left - 8) / Math.max(days.length, 1);
     const barW = Math.min(48, slot * 0.7);
+    // With many days, labels would overlap: amounts go to the tooltips, dates thin out.
+    const showValues = slot >= 44;
+    const labelEvery = Math.ceil(34 / slot);
     days.forEach((d, n) => {
       const h = plotH * (d.amount / max);
       const x = left + slot * n + (slot - barW) / 2;
@@ -226,10 +230,14 @@
         class: "bar" });
       bar.append(svg("title", {}, `${d.day}: ${money(d.amount)} in ${d.payments} payments`));
       chart.append(bar);
-      chart.append(svg("text", { x: x + barW / 2, y: top + plotH - h - 4, class: "value",
-        "text-anchor": "middle" }, money(d.amount)));
-      chart.append(svg("text", { x: x + barW / 2, y: H - 6, class: "axis",
-        "text-anchor": "middle" }, d.day.slice(5)));
+      if (showValues) {
+        chart.append(svg("text", { x: x + barW / 2, y: top + plotH - h - 4, class: "value",
+          "text-anchor": "middle" }, money(d.amount)));
+      }
+      if ((days.length - 1 - n) % labelEvery === 0) {
+        chart.append(svg("text", { x: x + barW / 2, y: H - 6, class: "axis",
+          "text-anchor": "middle" }, d.day.slice(5)));
+      }
     });
   }
 
@@ -269,8 +277,52 @@
       const status = tr.cells[3];
       if (status) status.className = "status " + status.textContent.replace(/ /g, "-");
     }
+    renderDaily(q.insights, q.daily);
     const recs = $("recommendations");
     recs.replaceChildren(...q.recommendations.map((r) => el("li", {}, r)));
+  }
+
+  // Daily averages as lines on a 0-100 scale, each against its dashed target line.
+  function renderDaily(insights, daily) {
+    const chart = $("daily-svg");
+    chart.replaceChildren();
+    chart.classList.toggle("empty", !daily.length);
+    if (!daily.length) return;
+    const W = 560, H = 150, left = 34, right = 118, top = 8, bottom = 22;
+    const metrics = [["Quality", "averageQuality", "q"], ["Value", "averageValue", "v"]];
+    const targets = Object.fromEntries(insights.map((i) => [i.metric, i.target]));
+    const x = (n) => daily.length === 1 ? (left + W - right) / 2
+      : left + (W - left - right) * n / (daily.length - 1);
+    const y = (v) => top + (H - top - bottom) * (1 - Math.min(v, 100) / 100);
+    for (const v of [0, 50, 100]) {
+      chart.append(svg("line", { x1: left, x2: W - right, y1: y(v), y2: y(v), class: "grid-line" }));
+      chart.append(svg("text", { x: left - 6, y: y(v) + 4, class: "axis", "text-anchor": "end" }, v));
+    }
+    for (const [metric, key, cls] of metrics) {
+      const target = targets[metric];
+      if (target !== undefined) {
+        chart.append(svg("line", { x1: left, x2: W - right, y1: y(target), y2: y(target),
+          class: "goal " + cls }));
+        chart.append(svg("text", { x: W - right + 4, y: y(target) + 4, class: "axis " + cls },
+          `${metric} target ${target}`));
+      }
+      const points = daily.map((d, n) => `${x(n)},${y(d[key])}`).join(" ");
+      chart.append(svg("polyline", { points, class: "trend " + cls }));
+      daily.forEach((d, n) => {
+        const dot = svg("circle", { cx: x(n), cy: y(d[key]), r: 3.5, class: "dot " + cls });
+        dot.append(svg("title", {}, `${d.day}: ${metric} ${d[key]} (${d.analyses} analyses)`));
+        chart.append(dot);
+      });
+    }
+    const every = Math.ceil(daily.length / 8);
+    daily.forEach((d, n) => {
+      if ((daily.length - 1 - n) % every === 0) {
+        chart.append(svg("text", { x: x(n), y: H - 6, class: "axis", "text-anchor": "middle" },
+          d.day.slice(5)));
+      }
+    });
+    chart.setAttribute("aria-label", "Daily averages: " + daily.map(
+      (d) => `${d.day} quality ${d.averageQuality}, value ${d.averageValue}`).join("; "));
   }
 
   function renderRecent(rows) {
