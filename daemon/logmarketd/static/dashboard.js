@@ -1,0 +1,488 @@
+// The logmarket dashboard: reads the admin API with a bearer token and follows /events live.
+// Plain DOM, no dependencies. Every value from the daemon is written with textContent
+// (findings quote log lines, which must never become markup).
+"use strict";
+
+(function () {
+  const API = "/npe/log-marketplace";
+  const TOKEN_KEY = "logmarket.adminToken";
+  const FEED_MAX = 50;
+  const REFRESH_EVENTS = new Set(["log.payment.executed", "achievement.unlocked", "level.up"]);
+
+  const $ = (id) => document.getElementById(id);
+  let token = null;
+  let lastEventId = null;
+  let streamAbort = null;
+  let refreshTimer = null;
+  let refreshing = null;
+
+  // -- small helpers ----------------------------------------------------------------------
+
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (k === "class") node.className = v;
+      else node.setAttribute(k, v);
+    }
+    for (const c of children) node.append(c instanceof Node ? c : String(c));
+    return node;
+  }
+
+  // The SVG namespace is taken from the page's own <svg> elements (the HTML parser puts
+  // them there), so these files name no external address at all.
+  function svg(tag, attrs, text) {
+    const node = document.createElementNS($("earnings-svg").namespaceURI, tag);
+    for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, String(v));
+    if (text !== undefined) node.textContent = String(text);
+    return node;
+  }
+
+  const money = (n) => "$" + Number(n || 0).toLocaleString("en-US",
+    { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+  const count = (n) => Number(n || 0).toLocaleString("en-US");
+
+  function setText(id, text) {
+    $(id).textContent = text;
+  }
+
+  function showError(id, message) {
+    const node = $(id);
+    node.textContent = message || "";
+    node.hidden = !message;
+  }
+
+  class AuthFailed extends Error {}
+
+  // -- the token ----------------------------------------------------------------------------
+
+  function showLogin(message) {
+    stopStream();
+    token = null;
+    sessionStorage.removeItem(TOKEN_KEY);
+    $("dashboard").hidden = true;
+    $("sign-out").hidden = true;
+    $("login").hidden = false;
+    showError("token-error", message);
+    setStatus("closed", "Not connected");
+    $("token-input").focus();
+  }
+
+  async function useToken(candidate) {
+    token = candidate;
+    try {
+      await refresh();
+    } catch (err) {
+      if (err instanceof AuthFailed) {
+        showLogin(err.message);
+        return;
+      }
+      showError("load-error", "Could not load the dashboard: " + err.message);
+    }
+    sessionStorage.setItem(TOKEN_KEY, candidate);
+    $("login").hidden = true;
+    $("dashboard").hidden = false;
+    $("sign-out").hidden = false;
+    startStream();
+  }
+
+  // -- the API ------------------------------------------------------------------------------
+
+  async function api(path) {
+    const resp = await fetch(path, {
+      headers: { Authorization: "Bearer " + token, Accept: "application/json" },
+      cache: "no-store",
+    });
+    if (resp.status === 401 || resp.status === 403) {
+      const body = await resp.json().catch(() => ({}));
+      throw new AuthFailed(
+        resp.status === 401
+          ? "That token was not accepted (" + (body.detail || "unknown token") +
+            "). Use the admin token from the daemon's state directory."
+          : "This token is not the admin token: " + (body.detail || "forbidden"));
+    }
+    if (resp.status === 429) {
+      const wait = Number(resp.headers.get("Retry-After") || "5");
+      throw new Error("rate-limited, retrying in " + wait + " s");
+    }
+    if (!resp.ok) throw new Error("HTTP " + resp.status);
+    return resp.json();
+  }
+
+  // One refresh at a time; events arriving meanwhile fold into one more.
+  async function refresh() {
+    if (refreshing) return refreshing;
+    refreshing = (async () => {
+      try {
+        const data = await api(API + "/dashboard");
+        render(data);
+        showError("load-error", "");
+      } finally {
+        refreshing = null;
+      }
+    })();
+    return refreshing;
+  }
+
+  function scheduleRefresh() {
+    if (refreshTimer !== null) return;
+    refreshTimer = setTimeout(() => {
+      refreshTimer = null;
+      refresh().catch((err) => {
+        if (err instanceof AuthFailed) showLogin(err.message);
+        else showError("load-error", "Could not refresh: " + err.message);
+      });
+    }, 250);
+  }
+
+  // -- rendering ----------------------------------------------------------------------------
+
+  function render(d) {
+    const t = d.totals;
+    setText("total-analyses", count(t.analyses));
+    setText("total-paid", count(t.paidAnalyses));
+    setText("total-subpkps", count(t.subPKPs));
+    setText("total-earnings", money(t.totalEarnings));
+    setText("total-insights", count(t.insights));
+    setText("total-simulated", count(t.simulatedAnalyses));
+    $("totals").dataset.analyses = String(t.analyses);
+    renderEarnings(d.earningsOverTime);
+    renderTopEarners(d.topSellers);
+    renderAgents(d.agents);
+    renderQuality(d.qualityTrends);
+    renderRecent(d.recentAnalyses);
+    const i = d.ingest;
+    setText("ingest-stored", count(i.recordsStored));
+    setText("ingest-duplicate", count(i.recordsDuplicate));
+    setText("ingest-batches", count(i.batchesStored));
+    setText("ingest-dropped", count(i.clientDropped));
+    setText("ingest-depth", count(i.inboxDepth));
+  }
+
+  function fillTable(id, rows, empty, cells) {
+    const body = $(id).tBodies[0];
+    const cols = $(id).tHead.rows[0].cells.length;
+    body.replaceChildren();
+    if (!rows.length) {
+      body.append(el("tr", {}, el("td", { colspan: cols, class: "muted" }, empty)));
+      return;
+    }
+    for (const row of rows) {
+      const tr = el("tr");
+      cells(row).forEach((c, n) => {
+        const cell = el(n === 0 && c.header ? "th" : "td", c.header ? { scope: "row" } : {},
+          c.text);
+        if (c.num) cell.className = "num";
+        tr.append(cell);
+      });
+      body.append(tr);
+    }
+  }
+
+  function renderTopEarners(rows) {
+    fillTable("top-earners", rows, "No payments yet", (r) => [
+      { text: r.rank, num: true },
+      { text: r.subPKPId },
+      { text: money(r.totalEarned), num: true },
+      { text: count(r.paidLogs), num: true },
+      { text: r.level, num: true },
+      { text: count(r.xp), num: true },
+    ]);
+  }
+
+  function renderAgents(rows) {
+    fillTable("agents", rows, "No agents", (a) => [
+      { text: a.name, header: true },
+      { text: a.monitoredStages.join(", ") },
+      { text: a.enabled ? "yes" : "no" },
+      { text: count(a.logsAnalyzed), num: true },
+      { text: count(a.insightsGenerated), num: true },
+      { text: money(a.moneyPaid), num: true },
+    ]);
+  }
+
+  // A bar per day, scaled to the largest day; the amount is written above each bar.
+  function renderEarnings(days) {
+    const chart = $("earnings-svg");
+    chart.replaceChildren();
+    chart.classList.toggle("empty", !days.length);
+    $("earnings-empty").hidden = days.length > 0;
+    if (!days.length) return;
+    const W = 560, H = 200, left = 44, bottom = 24, top = 18;
+    const max = Math.max(...days.map((d) => d.amount), 0.01);
+    chart.setAttribute("aria-label",
+      "Earnings per day: " + days.map((d) => d.day + " " + money(d.amount)).join(", "));
+    const plotH = H - bottom - top;
+    for (const frac of [0, 0.5, 1]) {
+      const y = top + plotH * (1 - frac);
+      chart.append(svg("line", { x1: left, x2: W, y1: y, y2: y, class: "grid-line" }));
+      chart.append(svg("text", { x: left - 6, y: y + 4, class: "axis", "text-anchor": "end" },
+        money(max * frac)));
+    }
+    const slot = (W - left - 8) / Math.max(days.length, 1);
+    const barW = Math.min(48, slot * 0.7);
+    // With many days, labels would overlap: amounts go to the tooltips, dates thin out.
+    const showValues = slot >= 44;
+    const labelEvery = Math.ceil(34 / slot);
+    days.forEach((d, n) => {
+      const h = plotH * (d.amount / max);
+      const x = left + slot * n + (slot - barW) / 2;
+      const bar = svg("rect", { x, y: top + plotH - h, width: barW, height: Math.max(h, 1),
+        class: "bar" });
+      bar.append(svg("title", {}, `${d.day}: ${money(d.amount)} in ${d.payments} payments`));
+      chart.append(bar);
+      if (showValues) {
+        chart.append(svg("text", { x: x + barW / 2, y: top + plotH - h - 4, class: "value",
+          "text-anchor": "middle" }, money(d.amount)));
+      }
+      if ((days.length - 1 - n) % labelEvery === 0) {
+        chart.append(svg("text", { x: x + barW / 2, y: H - 6, class: "axis",
+          "text-anchor": "middle" }, d.day.slice(5)));
+      }
+    });
+  }
+
+  // Each metric's average as a bar on a 0-100 scale with its target as a marker.
+  function renderQuality(q) {
+    const chart = $("quality-svg");
+    chart.replaceChildren();
+    const W = 560, rowH = 34, left = 70, right = 20;
+    chart.setAttribute("viewBox", `0 0 ${W} ${q.insights.length * rowH + 20}`);
+    chart.setAttribute("aria-label", q.insights.map(
+      (i) => `${i.metric} ${i.value} against target ${i.target} (${i.status})`).join("; "));
+    const scale = (v) => left + (W - left - right) * Math.min(v, 100) / 100;
+    q.insights.forEach((i, n) => {
+      const y = 6 + n * rowH;
+      const state = i.status === "below target" ? "below" : "ok";
+      chart.append(svg("text", { x: 0, y: y + 16, class: "axis" }, i.metric));
+      chart.append(svg("rect", { x: left, y, width: scale(100) - left, height: 22,
+        class: "track" }));
+      chart.append(svg("rect", { x: left, y, width: Math.max(scale(i.value) - left, 1),
+        height: 22, class: "meter " + state }));
+      chart.append(svg("line", { x1: scale(i.target), x2: scale(i.target), y1: y - 3,
+        y2: y + 25, class: "target" }));
+      chart.append(svg("text", { x: Math.max(scale(i.value) - 4, left + 30), y: y + 16,
+        class: "meter-label", "text-anchor": "end" }, i.value));
+    });
+    const legendY = q.insights.length * rowH + 14;
+    chart.append(svg("line", { x1: left, x2: left + 12, y1: legendY - 4, y2: legendY - 4,
+      class: "target" }));
+    chart.append(svg("text", { x: left + 16, y: legendY, class: "axis" }, "target"));
+    fillTable("quality", q.insights, "No data", (i) => [
+      { text: i.metric, header: true },
+      { text: i.value, num: true },
+      { text: i.target, num: true },
+      { text: i.status },
+    ]);
+    for (const tr of $("quality").tBodies[0].rows) {
+      const status = tr.cells[3];
+      if (status) status.className = "status " + status.textContent.replace(/ /g, "-");
+    }
+    renderDaily(q.insights, q.daily);
+    const recs = $("recommendations");
+    recs.replaceChildren(...q.recommendations.map((r) => el("li", {}, r)));
+  }
+
+  // Daily averages as lines on a 0-100 scale, each against its dashed target line.
+  function renderDaily(insights, daily) {
+    const chart = $("daily-svg");
+    chart.replaceChildren();
+    chart.classList.toggle("empty", !daily.length);
+    if (!daily.length) return;
+    const W = 560, H = 150, left = 34, right = 118, top = 8, bottom = 22;
+    const metrics = [["Quality", "averageQuality", "q"], ["Value", "averageValue", "v"]];
+    const targets = Object.fromEntries(insights.map((i) => [i.metric, i.target]));
+    const x = (n) => daily.length === 1 ? (left + W - right) / 2
+      : left + (W - left - right) * n / (daily.length - 1);
+    const y = (v) => top + (H - top - bottom) * (1 - Math.min(v, 100) / 100);
+    for (const v of [0, 50, 100]) {
+      chart.append(svg("line", { x1: left, x2: W - right, y1: y(v), y2: y(v), class: "grid-line" }));
+      chart.append(svg("text", { x: left - 6, y: y(v) + 4, class: "axis", "text-anchor": "end" }, v));
+    }
+    for (const [metric, key, cls] of metrics) {
+      const target = targets[metric];
+      if (target !== undefined) {
+        chart.append(svg("line", { x1: left, x2: W - right, y1: y(target), y2: y(target),
+          class: "goal " + cls }));
+        chart.append(svg("text", { x: W - right + 4, y: y(target) + 4, class: "axis " + cls },
+          `${metric} target ${target}`));
+      }
+      const points = daily.map((d, n) => `${x(n)},${y(d[key])}`).join(" ");
+      chart.append(svg("polyline", { points, class: "trend " + cls }));
+      daily.forEach((d, n) => {
+        const dot = svg("circle", { cx: x(n), cy: y(d[key]), r: 3.5, class: "dot " + cls });
+        dot.append(svg("title", {}, `${d.day}: ${metric} ${d[key]} (${d.analyses} analyses)`));
+        chart.append(dot);
+      });
+    }
+    const every = Math.ceil(daily.length / 8);
+    daily.forEach((d, n) => {
+      if ((daily.length - 1 - n) % every === 0) {
+        chart.append(svg("text", { x: x(n), y: H - 6, class: "axis", "text-anchor": "middle" },
+          d.day.slice(5)));
+      }
+    });
+    chart.setAttribute("aria-label", "Daily averages: " + daily.map(
+      (d) => `${d.day} quality ${d.averageQuality}, value ${d.averageValue}`).join("; "));
+  }
+
+  function renderRecent(rows) {
+    const list = $("recent");
+    list.replaceChildren();
+    if (!rows.length) {
+      list.append(el("li", { class: "muted" }, "No analyses yet"));
+      return;
+    }
+    for (const a of rows) {
+      const head = el("div", { class: "recent-head" },
+        el("span", { class: "source" }, a.source),
+        el("span", { class: "who" }, a.subPKPId || "anonymous"),
+        el("span", {}, "quality " + a.quality),
+        el("span", {}, "value " + a.valueScore),
+        el("span", { class: a.paid ? "pay" : "pay unpaid" },
+          money(a.paymentAmount) + (a.paid ? " paid" : " unpaid")),
+        el("time", { datetime: a.timestamp }, new Date(a.timestamp).toLocaleString()));
+      const findings = el("ul", { class: "findings" });
+      for (const f of a.findings) {
+        findings.append(el("li", {},
+          el("span", { class: "sev sev-" + String(f.severity).toLowerCase() }, f.severity),
+          el("span", { class: "kind" }, f.kind),
+          el("span", { class: "title" }, f.title),
+          el("code", { class: "loc" }, f.location || "")));
+      }
+      if (!a.findings.length) findings.append(el("li", { class: "muted" }, "no findings"));
+      list.append(el("li", { "data-id": a.id }, head, findings));
+    }
+  }
+
+  // -- live events --------------------------------------------------------------------------
+
+  function setStatus(state, text) {
+    const node = $("live-status");
+    node.dataset.state = state;
+    node.textContent = text;
+  }
+
+  function describe(type, p) {
+    const who = p.subPKPId || "anonymous";
+    switch (type) {
+      case "log.payment.executed": return `Payment ${money(p.amount)} to ${who}`;
+      case "game.points.awarded": return `${who} earned ${p.points} points`;
+      case "achievement.unlocked":
+        return `${who} unlocked “${(p.reward && p.reward.badge) || p.achievement}”`;
+      case "level.up": return `${who} reached level ${p.level}`;
+      case "gap": return `${p.lost} events were missed`;
+      default: return type;
+    }
+  }
+
+  function onEvent(id, type, data) {
+    if (id !== null) lastEventId = id;
+    let payload = {};
+    try { payload = JSON.parse(data || "{}"); } catch (_) { payload = {}; }
+    const item = el("li", { class: "event ev-" + type.replace(/\./g, "-"), "data-type": type },
+      el("time", {}, new Date().toTimeString().slice(0, 8)),
+      el("span", { class: "ev-type" }, type),
+      el("span", { class: "ev-text" }, describe(type, payload)));
+    if (id !== null) item.dataset.id = id;
+    const feed = $("live-feed");
+    feed.prepend(item);
+    while (feed.children.length > FEED_MAX) feed.lastElementChild.remove();
+    $("feed-empty").hidden = true;
+    if (REFRESH_EVENTS.has(type) || type === "gap") scheduleRefresh();
+  }
+
+  // An SSE parser (the WHATWG rules): fields per line, an event ends at a blank line.
+  function sseParser() {
+    let buffer = "", dataLines = [], type = "", id = null;
+    return function feed(chunk) {
+      buffer += chunk;
+      const lines = buffer.split(/\r\n|\r|\n/);
+      buffer = lines.pop();  // an unfinished line waits for the next chunk
+      for (const line of lines) {
+        if (line === "") {
+          if (dataLines.length || type) onEvent(id, type || "message", dataLines.join("\n"));
+          dataLines = []; type = ""; id = null;
+          continue;
+        }
+        if (line.startsWith(":")) continue;  // a keepalive comment
+        const colon = line.indexOf(":");
+        const field = colon < 0 ? line : line.slice(0, colon);
+        let value = colon < 0 ? "" : line.slice(colon + 1);
+        if (value.startsWith(" ")) value = value.slice(1);
+        if (field === "data") dataLines.push(value);
+        else if (field === "event") type = value;
+        else if (field === "id" && !value.includes("\0")) id = value;
+      }
+    };
+  }
+
+  function stopStream() {
+    if (streamAbort) streamAbort.abort();
+    streamAbort = null;
+  }
+
+  // EventSource cannot send Authorization, so the stream is read with fetch; on a drop it
+  // reconnects with Last-Event-ID (and ?since=) so nothing is missed, backing off 1 s x2 to 30 s.
+  async function startStream() {
+    stopStream();
+    const controller = new AbortController();
+    streamAbort = controller;
+    let backoff = 1000;
+    while (!controller.signal.aborted) {
+      try {
+        const headers = { Authorization: "Bearer " + token, Accept: "text/event-stream" };
+        let url = "/events";
+        if (lastEventId !== null) {
+          headers["Last-Event-ID"] = lastEventId;
+          url += "?since=" + encodeURIComponent(lastEventId);
+        }
+        setStatus("connecting", "Connecting…");
+        const resp = await fetch(url, { headers, cache: "no-store", signal: controller.signal });
+        if (resp.status === 401 || resp.status === 403) {
+          showLogin("The event stream refused the token; enter it again.");
+          return;
+        }
+        if (!resp.ok || !resp.body) throw new Error("HTTP " + resp.status);
+        setStatus("open", "Live");
+        // Where this connection resumed from, for people (and tests) checking no gap.
+        const status = $("live-status");
+        status.dataset.opens = String(Number(status.dataset.opens || "0") + 1);
+        status.dataset.resumedFrom = lastEventId === null ? "" : lastEventId;
+        backoff = 1000;
+        scheduleRefresh();  // catch up on anything committed before the stream opened
+        const reader = resp.body.pipeThrough(new TextDecoderStream()).getReader();
+        const feed = sseParser();
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          feed(value);
+        }
+      } catch (err) {
+        if (controller.signal.aborted) return;
+      }
+      setStatus("connecting", "Reconnecting…");
+      await new Promise((r) => setTimeout(r, backoff));
+      backoff = Math.min(backoff * 2, 30000);
+    }
+  }
+
+  // -- start --------------------------------------------------------------------------------
+
+  document.addEventListener("DOMContentLoaded", () => {
+    $("token-form").addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      const value = $("token-input").value.trim();
+      if (!value) {
+        showError("token-error", "Enter the admin token.");
+        return;
+      }
+      $("token-input").value = "";
+      showError("token-error", "");
+      useToken(value);
+    });
+    $("sign-out").addEventListener("click", () => showLogin(""));
+    const saved = sessionStorage.getItem(TOKEN_KEY);
+    if (saved) useToken(saved);
+    else $("token-input").focus();
+  });
+})();
