@@ -12,6 +12,7 @@ from logmarketd.inbox import InboxWriter
 from logmarketd.ingest import IngestServer
 from logmarketd.metrics import Metrics
 from logmarketd.store import Store
+from logmarketd.web import add_dashboard_routes
 
 __all__ = ["INBOX", "INGEST", "METRICS", "STORE", "make_app"]
 
@@ -45,4 +46,5 @@ def make_app(
     app[INGEST] = ingest
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
+    add_dashboard_routes(app)
     return app
