@@ -311,3 +311,18 @@ def test_metrics_cover_analysis_payments_and_events(market: DaemonProcess) -> No
     assert m["logmarket_payments_total"] >= 1 and m["logmarket_paid_dollars_total"] > 0
     assert m["logmarket_events_published_total"] >= 2
     assert "logmarket_inbox_depth" in m and "logmarket_connections" in m
+
+
+def test_agents_count_every_log_they_ran_on(market: DaemonProcess) -> None:
+    """An agent that ran and found nothing still counts the log as analysed."""
+    admin = market.admin_token
+    _, before = get(market, "/agents", admin)
+    post(market, "/analyze", {"source": "build", "logContent": "make: Nothing to be done.",
+                              "subPKPId": "pete"}, admin)  # fmt: skip
+    _, after = get(market, "/agents", admin)
+    logs = {a["id"]: a["logsAnalyzed"] for a in after["agents"]}
+    was = {a["id"]: a["logsAnalyzed"] for a in before["agents"]}
+    # build is watched by the error, security and quality agents, not performance
+    assert {k: logs[k] - was[k] for k in logs} == {
+        "error-detective": 1, "performance-analyzer": 0, "security-guardian": 1,
+        "quality-inspector": 1}  # fmt: skip

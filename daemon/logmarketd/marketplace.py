@@ -269,12 +269,17 @@ class Marketplace:
         return frozenset(r[0] for r in rows)
 
     async def _count_agents(self, conn: Any, analysis: LogAnalysis) -> None:
+        """Each agent that ran on this log: one more log analysed, its findings as insights."""
+        from logmarketd.agents import agents_for
+        from logmarketd.analysis import enabled_agents
+
         counts = agent_finding_counts(analysis)
+        ran = {a.id for a in agents_for(analysis.source, enabled_agents(self.settings))}
         await conn.executemany(
             "INSERT INTO agent_stats (agent_id, logs_analyzed, insights, money_micros)"
             " VALUES (?, 1, ?, 0) ON CONFLICT(agent_id) DO UPDATE SET"
             " logs_analyzed = logs_analyzed + 1, insights = insights + excluded.insights",
-            sorted(counts.items()),
+            [(agent, counts.get(agent, 0)) for agent in sorted(ran | set(counts))],
         )
 
     async def attribute(self, conn: Any, analysis: LogAnalysis, amount: Decimal) -> None:
