@@ -8,7 +8,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from tests.conftest import REPO, DaemonProcess
+from tests.conftest import REPO, DaemonProcess, counters
 
 MARKED = re.compile(r"<!-- readme-test -->\n```sh\n(.*?)```", re.S)
 
@@ -32,10 +32,14 @@ def test_readme_marked_blocks_run_against_the_daemon(short_tmp: Path) -> None:
             (work / name).symlink_to(REPO / name)
         result = subprocess.run(
             ["bash", "-c", script], cwd=work, capture_output=True, text=True, timeout=180,
-            env={**os.environ, "PATH": f"{REPO / '.venv' / 'bin'}:{os.environ['PATH']}"},
+            env={**os.environ, "PATH": f"{REPO / '.venv' / 'bin'}:{os.environ['PATH']}",
+                 "LOGMARKET_URL": d.url},
         )  # fmt: skip
+        stored = counters(d.db).get("records_stored", 0)
     finally:
         d.stop()
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     out = result.stdout
+    assert stored >= 4, "the app's records and the tailed lines reach the daemon"
+    assert "analysis la_" in out  # logmarket submit's summary
     assert '"transactions"' in out and '"totalLogs": 2' in out and '"simulated": true' in out
