@@ -1,0 +1,300 @@
+"""Keeping the set of tracked files true to the disk: new files, renames, rotations, copies,
+truncations, deletions, and a restart's checkpoint matched back to the files.
+
+* A path whose device+inode is known is that file, renamed or not (rename rotation: the
+  rotated file is read to its end through the descriptor already open).
+* A known inode with other first bytes, or shorter than what was read, had its content
+  replaced (truncation, ``copytruncate``, inode reuse): that generation is retired and the
+  file is read again from offset 0 as a new one. If the watcher had not read all of the old
+  content, the rotated copy is looked for among its siblings (a file whose first bytes match)
+  and read from where the old generation stopped: nothing is lost to ``copytruncate``.
+* A new file whose first bytes match a file tracked in the same directory is a copy: it is
+  held back, unread, until the original is truncated (then it is the rotated copy) - a plain
+  copy of a live file is never shipped twice.
+* A file that no longer sits at any watched path is read to its end, then closed once it is
+  deleted or has been quiet for ``linger`` seconds.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+from logmarket.tail.checkpoint import Checkpoint, FileMark
+from logmarket.tail.files import TrackedFile, open_file
+from logmarket.tail.identity import Head, head_of, read_head
+from logmarket.tail.multiline import Assembler
+from logmarket.tail.rules import Rules
+
+__all__ = ["Tracker"]
+
+Key = tuple[int, int]  # (st_dev, st_ino)
+
+
+class Tracker:
+    """The tracked files, indexed by id, inode and path."""
+
+    def __init__(
+        self,
+        checkpoint: Checkpoint,
+        rules: Rules,
+        new_assembler: Callable[[], Assembler],
+        stats: dict[str, int],
+    ) -> None:
+        self.ckpt = checkpoint
+        self.rules = rules
+        self.new_assembler = new_assembler
+        self.stats = stats
+        self.files: dict[str, TrackedFile] = {}
+        self.by_inode: dict[Key, str] = {}
+        self.by_path: dict[str, str] = {}
+        for mark in list(checkpoint.files.values()):
+            self._make(mark, None)
+            self.by_inode[(mark.dev, mark.ino)] = mark.id
+
+    def _make(self, mark: FileMark, fd: int | None) -> TrackedFile:
+        tf = TrackedFile(mark, fd, self.new_assembler(), self.rules.labels(mark.stream))
+        self.files[mark.id] = tf
+        self.ckpt.files[mark.id] = mark
+        return tf
+
+    def new_file(
+        self, path: str, st: os.stat_result, fd: int, offset: int, stream: str
+    ) -> TrackedFile:
+        head = head_of(read_head(fd))
+        mark = FileMark(
+            id=self.ckpt.new_file_id(), path=path, dev=st.st_dev, ino=st.st_ino,
+            head_len=head.length, head=head.digest, offset=offset, stream=stream,
+        )  # fmt: skip
+        tf = self._make(mark, fd)
+        self.by_inode[(st.st_dev, st.st_ino)] = mark.id
+        self.by_path[path] = mark.id
+        return tf
+
+    def drop(self, tf: TrackedFile) -> None:
+        """Forget a file for good (closed, nothing of it in flight)."""
+        tf.close()
+        self.files.pop(tf.id, None)
+        self.ckpt.files.pop(tf.id, None)
+        key = (tf.mark.dev, tf.mark.ino)
+        if self.by_inode.get(key) == tf.id:
+            del self.by_inode[key]
+        if self.by_path.get(tf.mark.path) == tf.id:
+            del self.by_path[tf.mark.path]
+
+    # -- matching the disk ----------------------------------------------------------------
+
+    def reconcile(
+        self, found: dict[str, os.stat_result], *, start_at_end: bool, now: float
+    ) -> tuple[set[str], list[TrackedFile]]:
+        """Update from a scan; returns (ids to read, files whose content was replaced)."""
+        dirty: set[str] = set()
+        replaced: list[TrackedFile] = []
+        seen: set[str] = set()
+        for path, st in found.items():
+            fid = self.by_inode.get((st.st_dev, st.st_ino))
+            tf = self.files.get(fid) if fid is not None else None
+            if tf is not None and not tf.retired:
+                seen.add(tf.id)
+                if tf.mark.path != path:
+                    if self.by_path.get(tf.mark.path) == tf.id:
+                        del self.by_path[tf.mark.path]
+                    tf.mark.path = path
+                self.by_path[path] = tf.id
+                if tf.fd is None and not self._resume(tf, replaced):
+                    continue
+                if tf.mark.twin_of is None and (st.st_size != tf.size or tf.waiting):
+                    dirty.add(tf.id)
+                continue
+            tf = self._adopt(path, st, start_at_end=start_at_end, replaced=replaced)
+            if tf is not None:
+                seen.add(tf.id)
+                dirty.add(tf.id)
+        for tf in list(self.files.values()):
+            if tf.id in seen or tf.retired:
+                continue
+            if tf.mark.twin_of is not None:
+                if tf.inflight == 0:
+                    self.drop(tf)  # a held-back copy that is gone: nothing to do with it
+                continue
+            if tf.fd is None and not self._find_moved(tf, replaced):
+                self.stats["files_lost"] += 1  # gone while we were not running
+                if tf.inflight == 0:
+                    self.drop(tf)
+                continue
+            if not tf.gone:
+                tf.gone = True
+                tf.last_growth = now
+                if self.by_path.get(tf.mark.path) == tf.id:
+                    del self.by_path[tf.mark.path]
+            dirty.add(tf.id)
+        return dirty, replaced
+
+    def _resume(self, tf: TrackedFile, replaced: list[TrackedFile]) -> bool:
+        """Open a file known from the checkpoint; False if it cannot be."""
+        fd = open_file(tf.mark.path)
+        if fd is None:
+            return False
+        st = os.fstat(fd)
+        if (st.st_dev, st.st_ino) != (tf.mark.dev, tf.mark.ino):
+            os.close(fd)
+            return False
+        tf.fd = fd
+        tf.size = -1
+        if st.st_size < tf.pos or tf.head_changed():
+            replaced.append(tf)  # truncated or replaced while we were not running
+        return True
+
+    def _find_moved(self, tf: TrackedFile, replaced: list[TrackedFile]) -> bool:
+        """Find a checkpointed file renamed out of the watched set (same directory)."""
+        try:
+            entries = list(os.scandir(os.path.dirname(tf.mark.path)))
+        except OSError:
+            return False
+        for e in entries:
+            if e.inode() == tf.mark.ino and e.is_file(follow_symlinks=False):
+                tf.mark.path = e.path
+                if self._resume(tf, replaced):
+                    tf.gone = True
+                    return True
+        return False
+
+    def _adopt(
+        self,
+        path: str,
+        st: os.stat_result,
+        *,
+        start_at_end: bool,
+        replaced: list[TrackedFile],
+    ) -> TrackedFile | None:
+        fd = open_file(path)
+        if fd is None:
+            return None
+        st = os.fstat(fd)  # the file we opened, not the one the scan saw
+        head = read_head(fd)
+        if head:
+            for other in self._siblings(path):
+                if other.fd is None or not other.head.matches(head) or other.mark.head_len == 0:
+                    continue
+                truncated = other.head_changed() or other.stat_size() < other.pos
+                if truncated and other not in replaced:
+                    # The original was truncated since: this is its rotated copy. Handle the
+                    # truncation first; it adopts this file as the carrier of the remainder.
+                    replaced.append(other)
+                tf = self.new_file(path, st, fd, 0, other.mark.stream)
+                tf.mark.twin_of = other.id
+                tf.size = st.st_size
+                self.stats["copies_held"] += 1
+                return tf
+        offset = st.st_size if start_at_end else 0
+        tf = self.new_file(path, st, fd, offset, path)
+        self.stats["files_opened"] += 1
+        return tf
+
+    def _siblings(self, path: str) -> list[TrackedFile]:
+        d = os.path.dirname(path)
+        return [
+            t
+            for t in self.files.values()
+            if not t.retired and t.mark.twin_of is None and os.path.dirname(t.mark.path) == d
+        ]
+
+    # -- content replaced ------------------------------------------------------------------
+
+    def replace(self, old: TrackedFile) -> TrackedFile | None:
+        """Retire a truncated/replaced generation; returns the carrier of its unread rest.
+
+        The old generation's assembler must have been flushed and its records taken (its
+        ``pos`` is where the old content stops being ours to read). The same inode goes on
+        as a new generation read from 0.
+        """
+        self.stats["truncations"] += 1
+        carrier = self._carrier(old)
+        fd, old.fd = old.fd, None
+        old.retired = True
+        key = (old.mark.dev, old.mark.ino)
+        if self.by_path.get(old.mark.path) == old.id:
+            del self.by_path[old.mark.path]
+        if fd is not None and not old.gone:
+            st = os.fstat(fd)
+            new = self.new_file(old.mark.path, st, fd, 0, old.mark.stream)
+            del self.files[new.id]  # re-insert after the carrier (read order)
+            self.files[new.id] = new
+        else:
+            if fd is not None:
+                os.close(fd)
+            if self.by_inode.get(key) == old.id:
+                del self.by_inode[key]
+        if old.inflight == 0:
+            self.drop(old)
+        return carrier
+
+    def _carrier(self, old: TrackedFile) -> TrackedFile | None:
+        """The copy of ``old``'s content that holds what it had not read yet, if any."""
+        for t in self.files.values():
+            if t.mark.twin_of == old.id and t.fd is not None:
+                return self._activate(t, old)
+        d = os.path.dirname(old.mark.path)
+        base = os.path.basename(old.mark.stream)
+        try:
+            entries = sorted(os.scandir(d), key=lambda e: not e.name.startswith(base))
+        except OSError:
+            entries = []
+        for e in entries:
+            try:
+                if not e.is_file(follow_symlinks=False) or e.inode() == old.mark.ino:
+                    continue
+                if (e.stat().st_dev, e.inode()) in self.by_inode:
+                    continue
+                if e.stat().st_size < old.pos:
+                    continue
+            except OSError:
+                continue
+            fd = open_file(e.path)
+            if fd is None:
+                continue
+            if old.head.matches(read_head(fd, old.mark.head_len)):
+                st = os.fstat(fd)
+                t = self.new_file(e.path, st, fd, 0, old.mark.stream)
+                return self._activate(t, old)
+            os.close(fd)
+        if old.size > old.pos:
+            self.stats["truncated_unread_bytes"] += old.size - old.pos
+        return None
+
+    def _activate(self, copy: TrackedFile, old: TrackedFile) -> TrackedFile:
+        copy.mark.twin_of = None
+        copy.mark.offset = copy.pos = copy.sent = old.pos
+        copy.size = -1
+        self.stats["copies_read"] += 1
+        return copy
+
+    # -- after a restart ---------------------------------------------------------------------
+
+    def locate(self, mark: FileMark, end: int) -> int | None:
+        """A descriptor holding the bytes ``[0, end)`` of a checkpointed file, to rebuild a
+        batch: the file itself (by inode, wherever it was renamed in its directory), or a
+        copy of it (same first bytes, long enough)."""
+        d = os.path.dirname(mark.path)
+        try:
+            entries = list(os.scandir(d))
+        except OSError:
+            return None
+        entries.sort(key=lambda e: (e.inode() != mark.ino, e.path != mark.path))
+        for e in entries:
+            try:
+                if not e.is_file(follow_symlinks=False) or e.stat().st_size < end:
+                    continue
+            except OSError:
+                continue
+            if mark.head_len == 0 and e.inode() != mark.ino:
+                continue
+            fd = open_file(e.path)
+            if fd is None:
+                continue
+            if mark.head_len == 0 or Head(mark.head_len, mark.head).matches(
+                read_head(fd, mark.head_len)
+            ):
+                return fd
+            os.close(fd)
+        return None
