@@ -173,7 +173,7 @@ def daemon(tmp: str) -> Iterator[DaemonProc]:
 
 def config(tmp: str, daemon: DaemonProc, paths: list[str], **kw: Any) -> TailConfig:
     kw.setdefault("flush_timeout", 0.2)
-    kw.setdefault("poll_interval", 0.1)
+    kw.setdefault("poll_interval", 0.05)
     kw.setdefault("linger", 0.5)
     return TailConfig(
         paths=paths,

@@ -45,6 +45,7 @@ class FileMark:
     offset: int
     stream: str = ""
     twin_of: str | None = None
+    rank: float = 0.0  # read order: older content first (a rotated copy before the live file)
 
 
 @dataclass(slots=True)

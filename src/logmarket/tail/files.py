@@ -62,6 +62,8 @@ class TrackedFile:
         self.gone = False  # no longer at a watched path: read to its end, then close
         self.retired = False  # content replaced; kept only until its batches are acked
         self.inflight = 0  # intents that still cover some of its bytes
+        self.fresh = False  # found after start, nothing read yet: might be a copy
+        self.seen_size = -1  # size when last classified (while fresh)
         source, sub = labels
         static = ',"stream":' + _esc(mark.stream) + ',"source":"' + source + '"'
         if sub is not None:
@@ -112,6 +114,7 @@ class TrackedFile:
         if size != self.size:
             self.last_growth = now
             self.size = size
+        if self.mark.head_len < FP_BYTES:
             self.refresh_head()
         more = False
         if size > self.pos:

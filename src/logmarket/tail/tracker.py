@@ -18,6 +18,7 @@ truncations, deletions, and a restart's checkpoint matched back to the files.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 
 from logmarket.tail.checkpoint import Checkpoint, FileMark
@@ -29,6 +30,14 @@ from logmarket.tail.rules import Rules
 __all__ = ["Tracker"]
 
 Key = tuple[int, int]  # (st_dev, st_ino)
+
+# What rotation appends to a log's name: app.log.1, app.log-20240101, app.log.2024-01-01
+_ROTATED = re.compile(r"(?:\.\d{1,4}|[-.]\d{8,14}|[-.]\d{4}-\d\d-\d\d(?:[-_T.]?[\d:]+)?)$")
+
+
+def _unrotated(path: str) -> str:
+    """The name a rotated file had before rotation (``app.log.1`` -> ``app.log``)."""
+    return _ROTATED.sub("", path)
 
 
 class Tracker:
@@ -66,6 +75,7 @@ class Tracker:
             id=self.ckpt.new_file_id(), path=path, dev=st.st_dev, ino=st.st_ino,
             head_len=head.length, head=head.digest, offset=offset, stream=stream,
         )  # fmt: skip
+        mark.rank = float(self.ckpt.next_file)
         tf = self._make(mark, fd)
         self.by_inode[(st.st_dev, st.st_ino)] = mark.id
         self.by_path[path] = mark.id
@@ -91,7 +101,9 @@ class Tracker:
         dirty: set[str] = set()
         replaced: list[TrackedFile] = []
         seen: set[str] = set()
-        for path, st in found.items():
+        # Oldest content first: a rotated generation found in the same scan as its successor
+        # gets the lower id, and ids are the order files are read in.
+        for path, st in sorted(found.items(), key=lambda item: item[1].st_mtime_ns):
             fid = self.by_inode.get((st.st_dev, st.st_ino))
             tf = self.files.get(fid) if fid is not None else None
             if tf is not None and not tf.retired:
@@ -106,7 +118,10 @@ class Tracker:
                 if tf.mark.twin_of is None and (st.st_size != tf.size or tf.waiting):
                     dirty.add(tf.id)
                 continue
-            tf = self._adopt(path, st, start_at_end=start_at_end, replaced=replaced)
+            stream = _unrotated(path)
+            if stream not in found:
+                stream = path
+            tf = self._adopt(path, st, stream, start_at_end=start_at_end, replaced=replaced)
             if tf is not None:
                 seen.add(tf.id)
                 dirty.add(tf.id)
@@ -163,6 +178,7 @@ class Tracker:
         self,
         path: str,
         st: os.stat_result,
+        stream: str,
         *,
         start_at_end: bool,
         replaced: list[TrackedFile],
@@ -171,25 +187,66 @@ class Tracker:
         if fd is None:
             return None
         st = os.fstat(fd)  # the file we opened, not the one the scan saw
-        head = read_head(fd)
-        if head:
-            for other in self._siblings(path):
-                if other.fd is None or not other.head.matches(head) or other.mark.head_len == 0:
-                    continue
-                truncated = other.head_changed() or other.stat_size() < other.pos
-                if truncated and other not in replaced:
-                    # The original was truncated since: this is its rotated copy. Handle the
-                    # truncation first; it adopts this file as the carrier of the remainder.
-                    replaced.append(other)
-                tf = self.new_file(path, st, fd, 0, other.mark.stream)
-                tf.mark.twin_of = other.id
-                tf.size = st.st_size
-                self.stats["copies_held"] += 1
-                return tf
         offset = st.st_size if start_at_end else 0
-        tf = self.new_file(path, st, fd, offset, path)
+        tf = self.new_file(path, st, fd, offset, stream)
+        tf.fresh = offset == 0  # may still turn out to be a copy: see classify()
+        live = self.files.get(self.by_path.get(stream, ""))
+        if live is not None and live is not tf and path != stream:
+            # A rotated generation seen for the first time holds older lines than the
+            # live file it was rotated from: read it first.
+            tf.mark.rank = live.mark.rank - 0.5
         self.stats["files_opened"] += 1
         return tf
+
+    def classify(self, tf: TrackedFile, now: float, replaced: list[TrackedFile]) -> str:
+        """Decide, before its first byte is read, whether a new file is a copy.
+
+        ``"twin"``: its first bytes are those of a live file in the same directory - a copy,
+        held back (if the original is already truncated, it is its rotated copy and the
+        truncation is queued in ``replaced``). ``"wait"``: it is still a prefix of such a
+        file (a copy being written); decided once it grows or stays quiet. ``"empty"``:
+        nothing to decide on yet. ``"read"``: a new file of its own.
+        """
+        assert tf.fd is not None
+        data = read_head(tf.fd)
+        size = os.fstat(tf.fd).st_size
+        if size != tf.seen_size:
+            tf.seen_size, tf.last_growth = size, now
+        if not data:
+            return "empty"
+        for other in self._siblings(tf.mark.path):
+            if other is tf or other.fd is None:
+                continue
+            if other.pos > 0 and other.mark.head_len > 0:
+                # Read from already: compare with the first bytes it was known by.
+                if len(data) >= other.mark.head_len:
+                    if other.head.matches(data):
+                        truncated = other.head_changed() or other.stat_size() < other.pos
+                        return self._twin(tf, other, replaced if truncated else None)
+                elif os.pread(other.fd, len(data), 0) == data and not other.head_changed():
+                    return "wait"
+                continue
+            # Nothing of it read yet: compare with what it holds now.
+            theirs = read_head(other.fd)
+            if b"\n" not in theirs:
+                continue  # not even one line to tell it by
+            if len(data) >= len(theirs):
+                if data[: len(theirs)] == theirs:
+                    return self._twin(tf, other, None)
+            elif theirs[: len(data)] == data:
+                return "wait"
+        tf.fresh = False
+        return "read"
+
+    def _twin(self, tf: TrackedFile, other: TrackedFile, replaced: list[TrackedFile] | None) -> str:
+        """Hold ``tf`` back as a copy of ``other``; queue ``other``'s truncation if given."""
+        tf.fresh = False
+        tf.mark.twin_of = other.id
+        tf.mark.stream = other.mark.stream
+        self.stats["copies_held"] += 1
+        if replaced is not None and other not in replaced:
+            replaced.append(other)  # truncated since: this is its rotated copy
+        return "twin"
 
     def _siblings(self, path: str) -> list[TrackedFile]:
         d = os.path.dirname(path)
@@ -218,8 +275,7 @@ class Tracker:
         if fd is not None and not old.gone:
             st = os.fstat(fd)
             new = self.new_file(old.mark.path, st, fd, 0, old.mark.stream)
-            del self.files[new.id]  # re-insert after the carrier (read order)
-            self.files[new.id] = new
+            new.mark.rank = old.mark.rank  # its place in the stream, after the carrier
         else:
             if fd is not None:
                 os.close(fd)
@@ -231,10 +287,15 @@ class Tracker:
 
     def _carrier(self, old: TrackedFile) -> TrackedFile | None:
         """The copy of ``old``'s content that holds what it had not read yet, if any."""
-        for t in self.files.values():
-            if t.mark.twin_of == old.id and t.fd is not None:
-                return self._activate(t, old)
         d = os.path.dirname(old.mark.path)
+        for t in list(self.files.values()):
+            if t.fd is None or not (t.mark.twin_of == old.id or t.fresh):
+                continue
+            if os.path.dirname(t.mark.path) != d or os.fstat(t.fd).st_size < old.pos:
+                continue
+            if old.head.matches(read_head(t.fd, old.mark.head_len)):
+                t.mark.stream = old.mark.stream
+                return self._activate(t, old)
         base = os.path.basename(old.mark.stream)
         try:
             entries = sorted(os.scandir(d), key=lambda e: not e.name.startswith(base))
@@ -263,7 +324,9 @@ class Tracker:
         return None
 
     def _activate(self, copy: TrackedFile, old: TrackedFile) -> TrackedFile:
+        copy.mark.rank = old.mark.rank - 0.5
         copy.mark.twin_of = None
+        copy.fresh = False
         copy.mark.offset = copy.pos = copy.sent = old.pos
         copy.size = -1
         self.stats["copies_read"] += 1

@@ -295,9 +295,9 @@ class Tailer:
             self._retire(self._replaced.pop(0), builder, wall)
         # Oldest first, and a stream whose older file still has unread bytes waits for it:
         # the lines of one log (across its rotations) reach the daemon in order.
-        order = sorted(self._dirty, key=_file_number)
-        self._dirty.clear()
         files = self.tracker.files
+        order = sorted(self._dirty, key=lambda f: _read_order(files, f))
+        self._dirty.clear()
         behind: set[str] = set()
         for fid in order:
             tf = files.get(fid)
@@ -306,8 +306,23 @@ class Tailer:
             if builder.full or tf.mark.stream in behind:
                 self._dirty.add(fid)
                 continue
+            if tf.fresh:
+                verdict = self.tracker.classify(tf, now, self._replaced)
+                if verdict == "wait" and now - tf.last_growth < cfg.flush_timeout:
+                    self._timers.add(fid)
+                    continue
+                if verdict == "empty":
+                    continue  # read when it grows (its change makes it dirty again)
+                if verdict == "twin":
+                    self._ckpt_dirty = True
+                    continue
+                tf.fresh = False
             records: list[Line] = []
-            status = tf.read(now, cfg.read_chunk, cfg.max_line_bytes, cfg.flush_timeout, records)
+            # A file moved away from its path (rotated) has a successor: its writer moved on,
+            # so its last event is complete at its end - and must go before the successor's.
+            rotated = tf.gone or tf.mark.path != tf.mark.stream
+            flush_after = 0.0 if rotated else cfg.flush_timeout
+            status = tf.read(now, cfg.read_chunk, cfg.max_line_bytes, flush_after, records)
             if status == TRUNCATED:
                 self._retire(tf, builder, wall)
                 continue
@@ -329,14 +344,18 @@ class Tailer:
         self.ckpt.next_seq = first + len(batches)
         # The intents are durable before any of their batches can reach the daemon.
         self._save(now)
-        try:
-            for b in batches:
+        for b in batches:
+            # Every batch joins the window, sent or not: after a failure the rest wait there
+            # (send raises without writing) and go out on reconnect.
+            try:
                 self.shipper.send(b.records)
-                self.stats["batches_sent"] += 1
-                self.stats["records_sent"] += len(b.records)
-        except OSError:
-            self.shipper.disconnect()  # the window keeps them: resent on reconnect
-            self.stats["disconnects"] += 1
+            except OSError:
+                if self.shipper.connected:
+                    self.shipper.disconnect()
+                    self.stats["disconnects"] += 1
+                continue
+            self.stats["batches_sent"] += 1
+            self.stats["records_sent"] += len(b.records)
         return True
 
     def _retire(self, tf: TrackedFile, builder: _Builder, wall: float) -> None:
@@ -418,8 +437,9 @@ class Tailer:
             self.stats["batches_rebuilt"] += 1
 
 
-def _file_number(fid: str) -> int:
-    return int(fid[1:])
+def _read_order(files: dict[str, TrackedFile], fid: str) -> tuple[float, int]:
+    tf = files.get(fid)
+    return (tf.mark.rank if tf is not None else 0.0, int(fid[1:]))
 
 
 def _raise_nofile() -> None:
