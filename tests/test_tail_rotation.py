@@ -11,7 +11,6 @@ import shutil
 import time
 
 import pytest
-
 from test_tail_harness import DaemonProc, TailThread, config, daemon, messages, tmp, wait_for
 
 __all__ = ["daemon", "tmp"]
