@@ -144,11 +144,12 @@ class TailThread:
 def tail_cli(paths: list[str], sock: str, ckpt: str, *extra: str) -> subprocess.Popen[bytes]:
     """``python -m logmarket.cli tail ...`` as a subprocess (to be killed with -9)."""
     env = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}:{ROOT / 'daemon'}"}
-    return subprocess.Popen(
-        [sys.executable, "-m", "logmarket.cli", "tail", *paths, "--socket", sock,
-         "--checkpoint", ckpt, "--flush-timeout", "0.2", *extra],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
+    with open(os.path.join(os.path.dirname(ckpt), "tail.log"), "ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "logmarket.cli", "tail", *paths, "--socket", sock,
+             "--checkpoint", ckpt, "--flush-timeout", "0.2", "--verbose", *extra],
+            env=env, stdout=subprocess.DEVNULL, stderr=log,
+        )  # fmt: skip
 
 
 @pytest.fixture

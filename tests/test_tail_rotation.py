@@ -21,8 +21,9 @@ MODES = ["events", "poll"]
 class Writer:
     """Appends numbered lines to a log and rotates it the way logrotate does."""
 
-    def __init__(self, path: str, keep: int = 4) -> None:
+    def __init__(self, path: str, keep: int = 4, tag: str = "L") -> None:
         self.path = path
+        self.tag = tag
         self.keep = keep
         self.n = 0
         self.lines: list[str] = []
@@ -30,7 +31,9 @@ class Writer:
 
     def write(self, count: int) -> None:
         for _ in range(count):
-            line = f"L{self.n:07d} the quick brown fox jumps over the lazy dog {self.n % 97}"
+            line = (
+                f"{self.tag}{self.n:07d} the quick brown fox jumps over the lazy dog {self.n % 97}"
+            )
             self.f.write(line + "\n")
             self.lines.append(line)
             self.n += 1
@@ -67,9 +70,11 @@ def assert_exact(db: str, expected: list[str], timeout: float = 20.0) -> None:
     time.sleep(0.3)  # a duplicate arriving late would show here
     got = messages(db)
     assert len(got) == len(set(got)), "a line was stored twice"
-    missing = set(expected) - set(got)
-    assert not missing, f"{len(missing)} lines lost, e.g. {sorted(missing)[:3]}"
-    assert got == expected, "lines out of order"
+    missing = sorted(set(expected) - set(got))
+    assert not missing, f"{len(missing)} lines lost: {missing[0][:8]}..{missing[-1][:8]}"
+    if got != expected:
+        first = next(i for i, (a, b) in enumerate(zip(got, expected, strict=False)) if a != b)
+        raise AssertionError(f"out of order at {first}: got {got[first - 1 : first + 2]}")
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -47,10 +47,13 @@ def register(sub: Any) -> None:
     p.add_argument("--no-multiline", action="store_true", help="one record per line")
     p.add_argument("--flush-timeout", type=float, default=1.0,
                    help="quiet seconds before a partial line or open event is sent")  # fmt: skip
+    p.add_argument("-v", "--verbose", action="store_true", help="log each file decision")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    import logging
+
     from logmarket.tail import DEFAULT_EXCLUDE, TailConfig, Tailer, TailError, parse_rule
 
     try:
@@ -72,6 +75,11 @@ def run(args: argparse.Namespace) -> int:
             flush_timeout=args.flush_timeout,
         )
         tailer = Tailer(config)
+        if args.verbose:
+            handler = logging.StreamHandler()
+            handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+            logging.getLogger("logmarket.tail").addHandler(handler)
+            logging.getLogger("logmarket.tail").setLevel(logging.DEBUG)
     except (TailError, ValueError) as exc:
         print(f"logmarket tail: {exc}", file=sys.stderr)
         return 2

@@ -46,6 +46,7 @@ class FileMark:
     stream: str = ""
     twin_of: str | None = None
     rank: float = 0.0  # read order: older content first (a rotated copy before the live file)
+    fresh: bool = False  # nothing read yet and not known not to be a copy
 
 
 @dataclass(slots=True)

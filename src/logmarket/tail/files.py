@@ -62,7 +62,6 @@ class TrackedFile:
         self.gone = False  # no longer at a watched path: read to its end, then close
         self.retired = False  # content replaced; kept only until its batches are acked
         self.inflight = 0  # intents that still cover some of its bytes
-        self.fresh = False  # found after start, nothing read yet: might be a copy
         self.seen_size = -1  # size when last classified (while fresh)
         source, sub = labels
         static = ',"stream":' + _esc(mark.stream) + ',"source":"' + source + '"'
@@ -73,6 +72,15 @@ class TrackedFile:
     @property
     def id(self) -> str:
         return self.mark.id
+
+    @property
+    def fresh(self) -> bool:
+        """Found after start with nothing read yet: it might still be a copy."""
+        return self.mark.fresh
+
+    @fresh.setter
+    def fresh(self, value: bool) -> None:
+        self.mark.fresh = value
 
     @property
     def head(self) -> Head:
@@ -89,9 +97,16 @@ class TrackedFile:
         return not self.head.matches(read_head(self.fd, self.mark.head_len))
 
     def refresh_head(self) -> None:
-        """Grow the fingerprint while the file is shorter than :data:`FP_BYTES`."""
-        if self.fd is not None and self.mark.head_len < FP_BYTES and self.size > self.mark.head_len:
-            h = head_of(read_head(self.fd))
+        """Grow the fingerprint while the file is shorter than :data:`FP_BYTES`.
+
+        Only while the known head is still there: a head that changed means the content
+        was replaced, which the next read must see (not a fingerprint quietly updated).
+        """
+        if self.fd is None or self.mark.head_len >= FP_BYTES or self.head_changed():
+            return
+        data = read_head(self.fd)
+        if len(data) > self.mark.head_len:
+            h = head_of(data)
             self.mark.head_len, self.mark.head = h.length, h.digest
 
     def stat_size(self) -> int:

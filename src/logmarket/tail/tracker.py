@@ -17,6 +17,7 @@ truncations, deletions, and a restart's checkpoint matched back to the files.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Callable
@@ -28,6 +29,8 @@ from logmarket.tail.multiline import Assembler
 from logmarket.tail.rules import Rules
 
 __all__ = ["Tracker"]
+
+log = logging.getLogger("logmarket.tail")
 
 Key = tuple[int, int]  # (st_dev, st_ino)
 
@@ -60,6 +63,8 @@ class Tracker:
         for mark in list(checkpoint.files.values()):
             self._make(mark, None)
             self.by_inode[(mark.dev, mark.ino)] = mark.id
+            if mark.twin_of is None:
+                self.by_path[mark.path] = mark.id
 
     def _make(self, mark: FileMark, fd: int | None) -> TrackedFile:
         tf = TrackedFile(mark, fd, self.new_assembler(), self.rules.labels(mark.stream))
@@ -189,12 +194,13 @@ class Tracker:
         st = os.fstat(fd)  # the file we opened, not the one the scan saw
         offset = st.st_size if start_at_end else 0
         tf = self.new_file(path, st, fd, offset, stream)
+        log.debug("new file %s %s at %d (stream %s)", tf.id, path, offset, stream)
         tf.fresh = offset == 0  # may still turn out to be a copy: see classify()
         live = self.files.get(self.by_path.get(stream, ""))
         if live is not None and live is not tf and path != stream:
-            # A rotated generation seen for the first time holds older lines than the
-            # live file it was rotated from: read it first.
-            tf.mark.rank = live.mark.rank - 0.5
+            # A rotated generation seen for the first time holds lines newer than what the
+            # live file was known to hold, older than what it will hold next.
+            tf.mark.rank = live.mark.rank + 0.25
         self.stats["files_opened"] += 1
         return tf
 
@@ -240,6 +246,7 @@ class Tracker:
 
     def _twin(self, tf: TrackedFile, other: TrackedFile, replaced: list[TrackedFile] | None) -> str:
         """Hold ``tf`` back as a copy of ``other``; queue ``other``'s truncation if given."""
+        log.debug("copy %s %s held as twin of %s", tf.id, tf.mark.path, other.id)
         tf.fresh = False
         tf.mark.twin_of = other.id
         tf.mark.stream = other.mark.stream
@@ -267,6 +274,10 @@ class Tracker:
         """
         self.stats["truncations"] += 1
         carrier = self._carrier(old)
+        log.debug(
+            "content replaced: %s %s at %d; rest from %s",
+            old.id, old.mark.path, old.pos, carrier.mark.path if carrier else None,
+        )  # fmt: skip
         fd, old.fd = old.fd, None
         old.retired = True
         key = (old.mark.dev, old.mark.ino)
@@ -275,7 +286,7 @@ class Tracker:
         if fd is not None and not old.gone:
             st = os.fstat(fd)
             new = self.new_file(old.mark.path, st, fd, 0, old.mark.stream)
-            new.mark.rank = old.mark.rank  # its place in the stream, after the carrier
+            new.mark.rank = old.mark.rank + 0.5  # after the carrier and older rotations
         else:
             if fd is not None:
                 os.close(fd)
@@ -324,11 +335,12 @@ class Tracker:
         return None
 
     def _activate(self, copy: TrackedFile, old: TrackedFile) -> TrackedFile:
-        copy.mark.rank = old.mark.rank - 0.5
+        copy.mark.rank = old.mark.rank  # it holds the rest of old's content: old's place
         copy.mark.twin_of = None
         copy.fresh = False
         copy.mark.offset = copy.pos = copy.sent = old.pos
-        copy.size = -1
+        assert copy.fd is not None
+        copy.size = os.fstat(copy.fd).st_size  # known unread: newer files wait for it
         self.stats["copies_read"] += 1
         return copy
 

@@ -10,18 +10,22 @@ window stays full and nothing is read: memory stays bounded, files wait on disk.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import re
 import resource
 import socket
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterable
 from typing import Any
 
 from logmarket.shipper import Backoff, Shipper
 from logmarket.tail.checkpoint import Checkpoint, CheckpointStore, Intent
 from logmarket.tail.config import TailConfig
 from logmarket.tail.discover import Finder, parse_target
+from logmarket.tail.errors import TargetError
 from logmarket.tail.events import Events, watchdog_available
 from logmarket.tail.files import MORE, TRUNCATED, TrackedFile, encode_records
 from logmarket.tail.lines import Line, split_lines
@@ -30,6 +34,8 @@ from logmarket.tail.rules import Rules
 from logmarket.tail.tracker import Tracker
 
 __all__ = ["Tailer"]
+
+log = logging.getLogger("logmarket.tail")
 
 _FRAME_OVERHEAD = 128  # bytes of a batch frame around its records
 
@@ -101,6 +107,13 @@ class Tailer:
             default_sub_pkp_id=config.sub_pkp_id,
         )
         self.finder = Finder([parse_target(p) for p in config.paths], self.rules)
+        if config.start_pattern is not None:
+            try:
+                re.compile(config.start_pattern)
+            except re.error as exc:
+                raise TargetError(f"start pattern {config.start_pattern!r}: {exc}") from exc
+        if config.mode not in ("auto", "events", "poll"):
+            raise TargetError(f"mode must be auto, events or poll, not {config.mode!r}")
         self.store = CheckpointStore(config.checkpoint_path)
         self.wake = threading.Event()
         self.ready = threading.Event()  # set once the first scan is done
@@ -109,6 +122,7 @@ class Tailer:
         self._dirty: set[str] = set()
         self._timers: set[str] = set()
         self._replaced: list[TrackedFile] = []
+        self._later: set[str] = set()  # waiting for an older file of their stream
         self._ckpt_dirty = False
         self._last_save = 0.0
         self._backoff = Backoff()
@@ -202,6 +216,10 @@ class Tailer:
                     self._dirty.add(fid)
                 else:
                     timeout = min(timeout, deadline - now)
+            if self._later:
+                self._dirty |= self._later
+                self._later.clear()
+                timeout = min(timeout, 0.02)
             room = self.shipper.in_flight <= cfg.max_in_flight // 2
             if connected and room and (self._dirty or self._replaced) and self._ship(now):
                 continue
@@ -293,18 +311,27 @@ class Tailer:
         wall = time.time()
         while self._replaced:
             self._retire(self._replaced.pop(0), builder, wall)
-        # Oldest first, and a stream whose older file still has unread bytes waits for it:
-        # the lines of one log (across its rotations) reach the daemon in order.
+        # Oldest first, and a file waits while an older one of its stream (a rotated
+        # generation, a copy) has unread bytes: one log's lines reach the daemon in order.
         files = self.tracker.files
         order = sorted(self._dirty, key=lambda f: _read_order(files, f))
         self._dirty.clear()
-        behind: set[str] = set()
+        streams: dict[str, list[TrackedFile]] = {}
+        for t in files.values():
+            if t.fd is not None and not t.retired and t.mark.twin_of is None:
+                streams.setdefault(t.mark.stream, []).append(t)
         for fid in order:
             tf = files.get(fid)
             if tf is None or tf.fd is None or tf.retired or tf.mark.twin_of is not None:
                 continue
-            if builder.full or tf.mark.stream in behind:
+            if builder.full:
                 self._dirty.add(fid)
+                continue
+            if _older_unread(tf, streams.get(tf.mark.stream, ())):
+                # Not read yet, but fingerprinted now: if its content is replaced before
+                # its turn comes, the read will know (and look for the rotated copy).
+                tf.refresh_head()
+                self._later.add(fid)
                 continue
             if tf.fresh:
                 verdict = self.tracker.classify(tf, now, self._replaced)
@@ -315,6 +342,10 @@ class Tailer:
                     continue  # read when it grows (its change makes it dirty again)
                 if verdict == "twin":
                     self._ckpt_dirty = True
+                    # Its original was truncated: take the rest from this copy before any
+                    # newer file of the stream is read (they wait for it below).
+                    while self._replaced:
+                        self._retire(self._replaced.pop(0), builder, wall)
                     continue
                 tf.fresh = False
             records: list[Line] = []
@@ -330,7 +361,6 @@ class Tailer:
             self.stats["records_read"] += len(records)
             if status == MORE:
                 self._dirty.add(fid)
-                behind.add(tf.mark.stream)
             elif tf.gone and tf.pos >= tf.size and not tf.assembler.pending:
                 self._close_gone(tf, now)
             elif tf.waiting or tf.gone:
@@ -435,11 +465,26 @@ class Tailer:
             self.shipper.unacked[seq] = frame
             self.shipper.unacked_records[seq] = len(records)
             self.stats["batches_rebuilt"] += 1
+            log.debug("rebuilt batch %d: %s", seq, kept)
 
 
 def _read_order(files: dict[str, TrackedFile], fid: str) -> tuple[float, int]:
     tf = files.get(fid)
     return (tf.mark.rank if tf is not None else 0.0, int(fid[1:]))
+
+
+def _older_unread(tf: TrackedFile, stream: Iterable[TrackedFile]) -> bool:
+    """Whether an older file of ``tf``'s stream still holds lines not yet sent."""
+    key = (tf.mark.rank, int(tf.id[1:]))
+    for t in stream:
+        if t is tf or (t.mark.rank, int(t.id[1:])) > key:
+            continue
+        if t.assembler.pending or (t.fresh and t.seen_size > 0):
+            return True
+        size = t.size if t.size >= 0 or t.fd is None else os.fstat(t.fd).st_size
+        if size > t.pos:
+            return True
+    return False
 
 
 def _raise_nofile() -> None:
