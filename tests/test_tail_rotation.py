@@ -85,7 +85,7 @@ def test_fifty_rotations_under_continuous_writes(
     """50 rotations of one kind while lines keep coming: the store holds each line once."""
     logs = os.path.join(tmp, "logs")
     os.makedirs(logs)
-    w = Writer(os.path.join(logs, "app.log"))
+    w = Writer(os.path.join(logs, "app.log"), keep=8)
     t = TailThread(config(tmp, daemon, [logs], mode=mode, from_beginning=True)).start()
     try:
         for i in range(50):
@@ -93,7 +93,7 @@ def test_fifty_rotations_under_continuous_writes(
             if i % 10 == 9:
                 w.write(3000)  # a burst: the tailer is behind when the rotation comes
             (w.rotate_rename if kind == "rename" else w.rotate_copytruncate)()
-            # A generation lives 4 rotations before it is deleted: longer than a poll.
+            # A generation lives 8 rotations before it is deleted: longer than a poll.
             time.sleep(0.03)
         w.write(50)
         assert_exact(daemon.db, w.lines)

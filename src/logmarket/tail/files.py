@@ -114,7 +114,13 @@ class TrackedFile:
         return os.fstat(self.fd).st_size
 
     def read(
-        self, now: float, budget: int, max_line: int, flush_timeout: float, out: list[Line]
+        self,
+        now: float,
+        budget: int,
+        max_line: int,
+        flush_timeout: float,
+        out: list[Line],
+        max_lines: int = 1 << 30,
     ) -> int:
         """Read up to ``budget`` bytes into finished records: ``MORE`` if the budget ran out,
         ``TRUNCATED`` if the file was (nothing read), else ``DONE``.
@@ -136,6 +142,11 @@ class TrackedFile:
             data = os.pread(self.fd, min(size - self.pos, budget), self.pos)
             more = size - self.pos > budget
             lines, used = split_lines(data, self.pos, max_line, flush=False)
+            if len(lines) > max_lines:
+                # No room for more in the window: the rest is read when there is.
+                lines = lines[:max_lines]
+                used = lines[-1][1] - self.pos if lines else 0
+                more = True
             self.pos += used
             self.assembler.feed(lines, out)
             if more:

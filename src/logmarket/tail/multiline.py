@@ -83,13 +83,14 @@ class Assembler:
                 out.append(line)
                 continue
             if self._texts and self._continues(text):
+                if len(self._texts) >= self.max_lines or self._size + len(text) >= self.max_bytes:
+                    # Too big for one record: this part goes, the event goes on in the next.
+                    self._flags |= SPLIT
+                    self.flush(out)
+                    self._size = -1
                 self._texts.append(text)
                 self._size += len(text) + 1
                 self._end = end
-                if len(self._texts) >= self.max_lines or self._size >= self.max_bytes:
-                    self._flags |= SPLIT
-                    self.flush(out)
-                    self._tb = _TB_DONE if self._tb else _TB_NONE
                 continue
             self.flush(out)
             self._texts.append(text)

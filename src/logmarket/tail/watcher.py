@@ -60,11 +60,13 @@ class _Builder:
         self._encoded: list[str] = []
 
     @property
-    def full(self) -> bool:
+    def room(self) -> int:
+        """Records that still fit in the batches this round may fill."""
         last = self.batches[-1]
-        return len(self.batches) >= self.max_batches and (
-            len(last.records) >= self.max_records or last.nbytes >= self.max_bytes
-        )
+        if len(self.batches) >= self.max_batches and last.nbytes >= self.max_bytes:
+            return 0
+        used = (len(self.batches) - 1) * self.max_records + len(last.records)
+        return self.max_batches * self.max_records - used
 
     def add(self, tf: TrackedFile, records: list[Line], wall: float) -> None:
         if not records:
@@ -324,10 +326,19 @@ class Tailer:
             tf = files.get(fid)
             if tf is None or tf.fd is None or tf.retired or tf.mark.twin_of is not None:
                 continue
-            if builder.full:
+            room = builder.room
+            if room <= 0:
                 self._dirty.add(fid)
                 continue
-            if _older_unread(tf, streams.get(tf.mark.stream, ())):
+            same = streams.get(tf.mark.stream, ())
+            if tf.pos == 0 and tf.mark.path == tf.mark.stream and _newer_rotated(tf, same):
+                # Nothing read yet at the live path, yet rotated generations ranked after
+                # it are waiting: they were rotated out of this path before what it holds
+                # now was written (its old content went unseen), so they go first.
+                tf.mark.rank = max(t.mark.rank for t in same) + 0.1
+                self._later.add(fid)
+                continue
+            if _older_unread(tf, same):
                 # Not read yet, but fingerprinted now: if its content is replaced before
                 # its turn comes, the read will know (and look for the rotated copy).
                 tf.refresh_head()
@@ -353,7 +364,9 @@ class Tailer:
             # so its last event is complete at its end - and must go before the successor's.
             rotated = tf.gone or tf.mark.path != tf.mark.stream
             flush_after = 0.0 if rotated else cfg.flush_timeout
-            status = tf.read(now, cfg.read_chunk, cfg.max_line_bytes, flush_after, records)
+            status = tf.read(
+                now, cfg.read_chunk, cfg.max_line_bytes, flush_after, records, max_lines=room
+            )
             if status == TRUNCATED:
                 self._retire(tf, builder, wall)
                 continue
@@ -473,16 +486,32 @@ def _read_order(files: dict[str, TrackedFile], fid: str) -> tuple[float, int]:
     return (tf.mark.rank if tf is not None else 0.0, int(fid[1:]))
 
 
+def _unread(t: TrackedFile) -> bool:
+    if t.assembler.pending or (t.fresh and t.seen_size > 0):
+        return True
+    size = t.size if t.size >= 0 or t.fd is None else os.fstat(t.fd).st_size
+    return size > t.pos
+
+
+def _newer_rotated(tf: TrackedFile, stream: Iterable[TrackedFile]) -> bool:
+    """Whether a rotated file of ``tf``'s stream, ranked after it, has lines to send."""
+    key = (tf.mark.rank, int(tf.id[1:]))
+    return any(
+        t is not tf
+        and (t.mark.rank, int(t.id[1:])) > key
+        and t.mark.path != t.mark.stream
+        and _unread(t)
+        for t in stream
+    )
+
+
 def _older_unread(tf: TrackedFile, stream: Iterable[TrackedFile]) -> bool:
     """Whether an older file of ``tf``'s stream still holds lines not yet sent."""
     key = (tf.mark.rank, int(tf.id[1:]))
     for t in stream:
         if t is tf or (t.mark.rank, int(t.id[1:])) > key:
             continue
-        if t.assembler.pending or (t.fresh and t.seen_size > 0):
-            return True
-        size = t.size if t.size >= 0 or t.fd is None else os.fstat(t.fd).st_size
-        if size > t.pos:
+        if _unread(t):
             return True
     return False
 
