@@ -40,7 +40,7 @@ class TailConfig:
     max_line_bytes: int = 64 * 1024
     max_event_bytes: int = 128 * 1024
     max_event_lines: int = 1000
-    batch_records: int = 2000
+    batch_records: int = 4000
     max_in_flight: int = 8  # batches sent and not yet acknowledged
     read_chunk: int = 512 * 1024
     checkpoint_interval: float = 1.0
