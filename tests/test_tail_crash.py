@@ -12,10 +12,18 @@ import time
 from collections import defaultdict
 
 import pytest
-from test_tail_harness import DaemonProc, daemon, messages, tail_cli, tmp, wait_for
+from test_tail_harness import (
+    DaemonProc,
+    _shared_daemon,
+    daemon,
+    own_daemon,
+    tail_cli,
+    tmp,
+    wait_for,
+)
 from test_tail_rotation import Writer
 
-__all__ = ["daemon", "tmp"]
+__all__ = ["_shared_daemon", "daemon", "own_daemon", "tmp"]
 
 
 class Writers(threading.Thread):
@@ -46,11 +54,11 @@ class Writers(threading.Thread):
         return {name: w.lines for name, w in self.w.items()}
 
 
-def check(db: str, expected: dict[str, list[str]]) -> None:
+def check(daemon: DaemonProc, expected: dict[str, list[str]]) -> None:
     total = sum(len(v) for v in expected.values())
-    wait_for(lambda: len(messages(db)) >= total, 60)
+    wait_for(lambda: len(daemon.messages()) >= total, 60)
     time.sleep(0.5)
-    got = messages(db)
+    got = daemon.messages()
     assert len(got) == len(set(got)), f"{len(got) - len(set(got))} lines stored twice"
     by_file: dict[str, list[str]] = defaultdict(list)
     for m in got:
@@ -61,10 +69,11 @@ def check(db: str, expected: dict[str, list[str]]) -> None:
 
 @pytest.mark.parametrize("mode", ["events", "poll"])
 def test_kill9_of_tailer_and_daemon_at_random_points(
-    tmp: str, daemon: DaemonProc, mode: str
+    tmp: str, own_daemon: DaemonProc, mode: str
 ) -> None:
     """Six rounds: run the tailer a random while, then SIGKILL it, the daemon, or both;
     restart; at the end every line is stored once."""
+    daemon = own_daemon
     rng = random.Random(20261128 + (mode == "poll"))
     logs = os.path.join(tmp, "logs")
     os.makedirs(logs)
@@ -97,7 +106,7 @@ def test_kill9_of_tailer_and_daemon_at_random_points(
         expected = writers.finish()
         final = tail_cli([logs], daemon.sock, ckpt, *extra)
         try:
-            check(daemon.db, expected)
+            check(daemon, expected)
         finally:
             final.send_signal(signal.SIGTERM)
             final.wait(20)

@@ -17,17 +17,17 @@ from test_tail_harness import (
     ROOT,
     DaemonProc,
     TailThread,
+    _shared_daemon,
     config,
     daemon,
-    messages,
-    stored,
+    own_daemon,
     tmp,
     wait_for,
 )
 
 from logmarket.tail import PathRule
 
-__all__ = ["daemon", "tmp"]
+__all__ = ["_shared_daemon", "daemon", "own_daemon", "tmp"]
 
 MODES = ["events", "poll"]
 
@@ -52,11 +52,11 @@ def test_a_thousand_files(tmp: str, daemon: DaemonProc, mode: str) -> None:
         for n in (1, 2):
             for i, p in enumerate(paths):
                 _append(p, f"f{i}-{n}\n")
-        wait_for(lambda: len(messages(daemon.db)) >= 3000, 60)
+        wait_for(lambda: len(daemon.messages()) >= 3000, 60)
         time.sleep(0.3)
     finally:
         t.stop()
-    got = messages(daemon.db)
+    got = daemon.messages()
     assert sorted(got) == sorted(f"f{i}-{n}" for i in range(1000) for n in range(3))
     for i in (0, 499, 999):
         assert [m for m in got if m.startswith(f"f{i}-")] == [f"f{i}-{n}" for n in range(3)]
@@ -75,10 +75,10 @@ def test_binary_garbage_and_over_long_lines(tmp: str, daemon: DaemonProc, mode: 
     t = TailThread(cfg).start()
     try:
         _append(path, data)
-        wait_for(lambda: messages(daemon.db)[-1:] == ["last line"], 60)
+        wait_for(lambda: daemon.messages()[-1:] == ["last line"], 60)
     finally:
         t.stop()
-    recs = stored(daemon.db)
+    recs = daemon.stored()
     lines: list[str] = []
     pending = ""
     for r in recs:
@@ -104,15 +104,15 @@ def test_partial_line_waits_for_its_newline(tmp: str, daemon: DaemonProc) -> Non
     t = TailThread(cfg).start()
     try:
         _append(path, "whole\nhalf")
-        wait_for(lambda: messages(daemon.db) == ["whole"])
+        wait_for(lambda: daemon.messages() == ["whole"])
         time.sleep(0.4)
-        assert messages(daemon.db) == ["whole"]  # still waiting for the newline
-        wait_for(lambda: len(messages(daemon.db)) == 2, 5)
+        assert daemon.messages() == ["whole"]  # still waiting for the newline
+        wait_for(lambda: len(daemon.messages()) == 2, 5)
         _append(path, " more\n")
-        wait_for(lambda: len(messages(daemon.db)) == 3, 5)
+        wait_for(lambda: len(daemon.messages()) == 3, 5)
     finally:
         t.stop()
-    recs = stored(daemon.db)
+    recs = daemon.stored()
     assert [(r["message"], r.get("partial")) for r in recs] == [
         ("whole", None),
         ("half", True),
@@ -134,34 +134,35 @@ def test_multiline_events_arrive_as_one_record(tmp: str, daemon: DaemonProc) -> 
             _append(path, line)
             time.sleep(0.05)
         _append(path, "INFO next\n")
-        wait_for(lambda: len(messages(daemon.db)) == 2)
+        wait_for(lambda: len(daemon.messages()) == 2)
     finally:
         t.stop()
-    assert messages(daemon.db) == [tb.rstrip("\n"), "INFO next"]
+    assert daemon.messages() == [tb.rstrip("\n"), "INFO next"]
 
 
-def test_backpressure_reads_no_further_than_the_window(tmp: str, daemon: DaemonProc) -> None:
+def test_backpressure_reads_no_further_than_the_window(tmp: str, own_daemon: DaemonProc) -> None:
     """With the daemon gone the tailer stops reading (memory bounded by the window of
     unacknowledged batches); once it is back, everything arrives exactly once."""
+    daemon = own_daemon
     path = os.path.join(tmp, "big.log")
     _append(path, "")
     cfg = config(tmp, daemon, [path], from_beginning=True, batch_records=500, max_in_flight=4)
     t = TailThread(cfg).start()
     try:
         _append(path, "warm-up\n")
-        wait_for(lambda: messages(daemon.db) == ["warm-up"])
+        wait_for(lambda: daemon.messages() == ["warm-up"])
         daemon.kill()
-        lines = [f"line {i:06d} " + "z" * 40 for i in range(100_000)]
+        lines = [f"line {i:06d} " + "z" * 40 for i in range(40_000)]
         _append(path, "\n".join(lines) + "\n")
         time.sleep(1.5)
         read = t.tailer.stats["records_read"]
         assert read <= 1 + cfg.max_in_flight * cfg.batch_records, read
         daemon.start()
-        wait_for(lambda: len(messages(daemon.db)) >= 100_001, 60)
+        wait_for(lambda: len(daemon.messages()) >= 40_001, 60)
         time.sleep(0.3)
     finally:
         t.stop()
-    assert messages(daemon.db) == ["warm-up", *lines]
+    assert daemon.messages() == ["warm-up", *lines]
 
 
 def test_labels_from_file_names_and_rules(tmp: str, daemon: DaemonProc) -> None:
@@ -175,10 +176,10 @@ def test_labels_from_file_names_and_rules(tmp: str, daemon: DaemonProc) -> None:
     try:
         for n in names:
             _append(os.path.join(d, n), f"{n}\n")
-        wait_for(lambda: len(messages(daemon.db)) == 5)
+        wait_for(lambda: len(daemon.messages()) == 5)
     finally:
         t.stop()
-    got = {r["message"]: (r["source"], r["subPKPId"], r["stream"]) for r in stored(daemon.db)}
+    got = {r["message"]: (r["source"], r["subPKPId"], r["stream"]) for r in daemon.stored()}
     assert got == {
         "build-7.log": ("build", "bob", os.path.join(d, "build-7.log")),
         "unit-test.log": ("test", "bob", os.path.join(d, "unit-test.log")),
@@ -202,7 +203,7 @@ def test_restart_over_truncated_and_recreated_files(
     _append(b, "b1\nb2\n")
     cfg = config(tmp, daemon, [d], mode=mode, from_beginning=True)
     t = TailThread(cfg).start()
-    wait_for(lambda: len(messages(daemon.db)) == 4)
+    wait_for(lambda: len(daemon.messages()) == 4)
     t.stop()
     with open(a, "w") as f:
         f.write("A1\n")
@@ -211,26 +212,27 @@ def test_restart_over_truncated_and_recreated_files(
         f.write("B1 different\nB2\n")
     t = TailThread(cfg).start()
     try:
-        wait_for(lambda: len(messages(daemon.db)) >= 7)
+        wait_for(lambda: len(daemon.messages()) >= 7)
         time.sleep(0.5)
     finally:
         t.stop()
-    got = messages(daemon.db)
+    got = daemon.messages()
     assert sorted(got) == sorted(["a1 long enough line to be past the new end", "a2", "b1",
                                   "b2", "A1", "B1 different", "B2"])  # fmt: skip
 
 
 @pytest.mark.parametrize("mode", MODES)
 def test_file_renamed_away_with_unread_lines_is_read_to_its_end(
-    tmp: str, daemon: DaemonProc, mode: str
+    tmp: str, own_daemon: DaemonProc, mode: str
 ) -> None:
     """Tailing one path: the file is renamed out of the watched set while lines are still
     unread (the daemon was down); they are read through the open descriptor, to the end."""
+    daemon = own_daemon
     path = os.path.join(tmp, "only.log")
     _append(path, "first\n")
     t = TailThread(config(tmp, daemon, [path], mode=mode, from_beginning=True)).start()
     try:
-        wait_for(lambda: messages(daemon.db) == ["first"])
+        wait_for(lambda: daemon.messages() == ["first"])
         daemon.kill()
         old = [f"old {i}" for i in range(5000)]
         _append(path, "\n".join(old) + "\n")
@@ -238,11 +240,11 @@ def test_file_renamed_away_with_unread_lines_is_read_to_its_end(
         _append(path, "new 1\n")
         time.sleep(0.3)
         daemon.start()
-        wait_for(lambda: len(messages(daemon.db)) >= 5002, 30)
+        wait_for(lambda: len(daemon.messages()) >= 5002, 30)
         time.sleep(0.3)
     finally:
         t.stop()
-    assert messages(daemon.db) == ["first", *old, "new 1"]
+    assert daemon.messages() == ["first", *old, "new 1"]
 
 
 def test_daemon_adapter_tails_into_the_daemon(tmp: str, daemon: DaemonProc) -> None:
@@ -257,12 +259,12 @@ def test_daemon_adapter_tails_into_the_daemon(tmp: str, daemon: DaemonProc) -> N
                        rules=["*/logs/*=,carol"])  # fmt: skip
     try:
         _append(os.path.join(logs, "deploy-1.log"), "after\n")
-        wait_for(lambda: len(messages(daemon.db)) == 2)
+        wait_for(lambda: len(daemon.messages()) == 2)
     finally:
         h.stop()
     assert h.error is None
     assert os.path.exists(os.path.join(state, "tail-checkpoint.json"))
-    recs = stored(daemon.db)
+    recs = daemon.stored()
     assert [(r["message"], r["source"], r["subPKPId"]) for r in recs] == [
         ("before", "deploy", "carol"),
         ("after", "deploy", "carol"),
@@ -285,9 +287,9 @@ def test_polling_fallback_without_watchdog(tmp: str, daemon: DaemonProc) -> None
         env=env, stderr=subprocess.PIPE,
     )  # fmt: skip
     try:
-        wait_for(lambda: messages(daemon.db) == ["one"], 20)
+        wait_for(lambda: daemon.messages() == ["one"], 20)
         _append(path, "two\n")
-        wait_for(lambda: messages(daemon.db) == ["one", "two"], 20)
+        wait_for(lambda: daemon.messages() == ["one", "two"], 20)
     finally:
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=20)

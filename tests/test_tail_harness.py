@@ -38,12 +38,33 @@ def wait_for(cond: Any, timeout: float = 30.0, interval: float = 0.05) -> None:
 
 
 class DaemonProc:
-    """``python -m logmarketd`` as a real subprocess on a short Unix socket path."""
+    """``python -m logmarketd`` as a real subprocess on a short Unix socket path.
 
-    def __init__(self, base: str) -> None:
+    ``prefix``: when the daemon is shared between tests, each one reads back only the
+    records of its own files (their paths start with the test's directory).
+    """
+
+    def __init__(self, base: str, prefix: str | None = None) -> None:
         self.state = os.path.join(base, "state")
         self.sock = os.path.join(base, "d.sock")
+        self.prefix = prefix
         self.proc: subprocess.Popen[bytes] | None = None
+
+    def view(self, prefix: str) -> DaemonProc:
+        """The same running daemon, read back for the files under ``prefix`` only."""
+        v = DaemonProc.__new__(DaemonProc)
+        v.__dict__.update(self.__dict__)
+        v.prefix = prefix
+        return v
+
+    def stored(self) -> list[dict[str, Any]]:
+        recs = stored(self.db)
+        if self.prefix is None:
+            return recs
+        return [r for r in recs if str(r.get("stream", "")).startswith(self.prefix)]
+
+    def messages(self) -> list[str]:
+        return [r["message"] for r in self.stored()]
 
     def start(self) -> DaemonProc:
         env = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}:{ROOT / 'daemon'}"}
@@ -162,14 +183,33 @@ def tmp() -> Iterator[str]:
         shutil.rmtree(d, ignore_errors=True)
 
 
+@pytest.fixture(scope="session")
+def _shared_daemon() -> Iterator[DaemonProc]:
+    base = tempfile.mkdtemp(prefix="lmd", dir="/tmp")
+    d = DaemonProc(base).start()
+    try:
+        yield d
+    finally:
+        with contextlib.suppress(Exception):
+            d.kill()
+        shutil.rmtree(base, ignore_errors=True)
+
+
 @pytest.fixture
-def daemon(tmp: str) -> Iterator[DaemonProc]:
+def daemon(tmp: str, _shared_daemon: DaemonProc) -> DaemonProc:
+    """A daemon shared by the tests that never stop it; each sees only its own files."""
+    return _shared_daemon.view(tmp)
+
+
+@pytest.fixture
+def own_daemon(tmp: str) -> Iterator[DaemonProc]:
+    """A daemon of this test alone, for tests that kill and restart it."""
     d = DaemonProc(tmp).start()
     try:
         yield d
     finally:
         with contextlib.suppress(Exception):
-            d.stop()
+            d.kill()
 
 
 def config(tmp: str, daemon: DaemonProc, paths: list[str], **kw: Any) -> TailConfig:
@@ -194,10 +234,10 @@ def test_harness_reads_back_what_a_tailer_ships(tmp: str, daemon: DaemonProc) ->
     try:
         with open(path, "a") as f:
             f.write("three\n")
-        wait_for(lambda: len(messages(daemon.db)) >= 3)
+        wait_for(lambda: len(daemon.messages()) >= 3)
     finally:
         t.stop()
-    recs = stored(daemon.db)
+    recs = daemon.stored()
     assert [r["message"] for r in recs] == ["one", "two", "three"]
     assert {r["stream"] for r in recs} == {path}
     assert {r["source"] for r in recs} == {"runtime"}

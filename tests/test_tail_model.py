@@ -13,9 +13,17 @@ import subprocess
 import time
 
 import pytest
-from test_tail_harness import DaemonProc, daemon, messages, tail_cli, tmp, wait_for
+from test_tail_harness import (
+    DaemonProc,
+    _shared_daemon,
+    daemon,
+    own_daemon,
+    tail_cli,
+    tmp,
+    wait_for,
+)
 
-__all__ = ["daemon", "tmp"]
+__all__ = ["_shared_daemon", "daemon", "own_daemon", "tmp"]
 
 OPS = ["write"] * 8 + ["rename", "copytruncate", "truncate", "delete", "restart", "kill9",
                        "daemon", "idle"]  # fmt: skip
@@ -65,8 +73,9 @@ class Model:
 
 
 @pytest.mark.parametrize("mode", ["events", "poll"])
-def test_random_operations_against_a_model(tmp: str, daemon: DaemonProc, mode: str) -> None:
-    """60 random steps; at the end the store holds exactly the model's lines, in order."""
+def test_random_operations_against_a_model(tmp: str, own_daemon: DaemonProc, mode: str) -> None:
+    """40 random steps; at the end the store holds exactly the model's lines, in order."""
+    daemon = own_daemon
     rng = random.Random(4242 if mode == "events" else 2424)
     logs = os.path.join(tmp, "logs")
     os.makedirs(logs)
@@ -75,12 +84,12 @@ def test_random_operations_against_a_model(tmp: str, daemon: DaemonProc, mode: s
     extra = ["--from-beginning"] + (["--poll", "--poll-interval", "0.05"] if mode == "poll" else [])
 
     def caught_up() -> None:
-        wait_for(lambda: len(messages(daemon.db)) >= model.count, 60)
+        wait_for(lambda: len(daemon.messages()) >= model.count, 60)
 
     proc: subprocess.Popen[bytes] = tail_cli([logs], daemon.sock, ckpt, *extra)
     steps: list[str] = []
     try:
-        for _ in range(60):
+        for _ in range(40):
             op = rng.choice(OPS)
             name = rng.choice("abc")
             steps.append(f"{op}:{name}")
@@ -112,7 +121,7 @@ def test_random_operations_against_a_model(tmp: str, daemon: DaemonProc, mode: s
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(30)
-    got = messages(daemon.db)
+    got = daemon.messages()
     assert len(got) == len(set(got)), f"stored twice; steps: {steps}"
     for name, lines in model.expected.items():
         mine = [m for m in got if m[0] == name]

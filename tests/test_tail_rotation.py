@@ -11,9 +11,18 @@ import shutil
 import time
 
 import pytest
-from test_tail_harness import DaemonProc, TailThread, config, daemon, messages, tmp, wait_for
+from test_tail_harness import (
+    DaemonProc,
+    TailThread,
+    _shared_daemon,
+    config,
+    daemon,
+    own_daemon,
+    tmp,
+    wait_for,
+)
 
-__all__ = ["daemon", "tmp"]
+__all__ = ["_shared_daemon", "daemon", "own_daemon", "tmp"]
 
 MODES = ["events", "poll"]
 
@@ -64,11 +73,11 @@ class Writer:
         self.f.close()
 
 
-def assert_exact(db: str, expected: list[str], timeout: float = 20.0) -> None:
+def assert_exact(daemon: DaemonProc, expected: list[str], timeout: float = 20.0) -> None:
     with contextlib.suppress(AssertionError):
-        wait_for(lambda: len(messages(db)) >= len(expected), timeout)
+        wait_for(lambda: len(daemon.messages()) >= len(expected), timeout)
     time.sleep(0.3)  # a duplicate arriving late would show here
-    got = messages(db)
+    got = daemon.messages()
     assert len(got) == len(set(got)), "a line was stored twice"
     missing = sorted(set(expected) - set(got))
     assert not missing, f"{len(missing)} lines lost: {missing[0][:8]}..{missing[-1][:8]}"
@@ -96,7 +105,7 @@ def test_fifty_rotations_under_continuous_writes(
             # A generation lives 8 rotations before it is deleted: longer than a poll.
             time.sleep(0.03)
         w.write(50)
-        assert_exact(daemon.db, w.lines)
+        assert_exact(daemon, w.lines)
     finally:
         w.close()
         t.stop()
@@ -104,24 +113,25 @@ def test_fifty_rotations_under_continuous_writes(
 
 @pytest.mark.parametrize("mode", MODES)
 def test_copytruncate_while_daemon_down_loses_nothing(
-    tmp: str, daemon: DaemonProc, mode: str
+    tmp: str, own_daemon: DaemonProc, mode: str
 ) -> None:
     """With the daemon gone the tailer stops reading; lines written meanwhile, copied away
     and truncated out of the live file are read from the rotated copy once it is back."""
+    daemon = own_daemon
     logs = os.path.join(tmp, "logs")
     os.makedirs(logs)
     w = Writer(os.path.join(logs, "app.log"))
     t = TailThread(config(tmp, daemon, [logs], mode=mode, from_beginning=True)).start()
     try:
         w.write(100)
-        wait_for(lambda: len(messages(daemon.db)) == 100)
+        wait_for(lambda: len(daemon.messages()) == 100)
         daemon.kill()
         w.write(5000)
         w.rotate_copytruncate()
         w.write(100)
         time.sleep(0.5)
         daemon.start()
-        assert_exact(daemon.db, w.lines)
+        assert_exact(daemon, w.lines)
     finally:
         w.close()
         t.stop()
@@ -139,7 +149,7 @@ def test_copytruncate_while_tailer_down_loses_nothing(
     cfg = config(tmp, daemon, [logs], mode=mode, from_beginning=True)
     t = TailThread(cfg).start()
     w.write(100)
-    wait_for(lambda: len(messages(daemon.db)) == 100)
+    wait_for(lambda: len(daemon.messages()) == 100)
     t.stop()
     w.write(2000)
     w.rotate_copytruncate()
@@ -148,7 +158,7 @@ def test_copytruncate_while_tailer_down_loses_nothing(
     w.write(100)
     t = TailThread(cfg).start()
     try:
-        assert_exact(daemon.db, w.lines)
+        assert_exact(daemon, w.lines)
     finally:
         w.close()
         t.stop()
@@ -165,24 +175,24 @@ def test_truncation_deletion_and_late_files(tmp: str, daemon: DaemonProc, mode: 
         f.write("a1\na2\n")
     t = TailThread(config(tmp, daemon, [logs], mode=mode, from_beginning=True)).start()
     try:
-        wait_for(lambda: len(messages(daemon.db)) == 2)
+        wait_for(lambda: len(daemon.messages()) == 2)
         with open(a, "w") as f:  # O_TRUNC: truncation in place
             f.write("a3\n")
-        wait_for(lambda: "a3" in messages(daemon.db))
+        wait_for(lambda: "a3" in daemon.messages())
         with open(a, "a") as f:
             f.write("a4\n")
         os.makedirs(os.path.join(logs, "sub", "deeper"))
         b = os.path.join(logs, "sub", "deeper", "b.log")
         with open(b, "w") as f:
             f.write("b1\nb2\n")
-        wait_for(lambda: len(messages(daemon.db)) == 6)
+        wait_for(lambda: len(daemon.messages()) == 6)
         with open(b, "a") as f:
             f.write("b3\n")
         os.unlink(b)
-        wait_for(lambda: len(messages(daemon.db)) == 7)
+        wait_for(lambda: len(daemon.messages()) == 7)
         time.sleep(0.3)
     finally:
         t.stop()
-    got = messages(daemon.db)
+    got = daemon.messages()
     assert sorted(got) == ["a1", "a2", "a3", "a4", "b1", "b2", "b3"]
     assert [m for m in got if m.startswith("a")] == ["a1", "a2", "a3", "a4"]

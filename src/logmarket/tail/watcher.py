@@ -385,6 +385,9 @@ class Tailer:
         for i, b in enumerate(batches):
             self.ckpt.intents[first + i] = Intent(first + i, b.segments)
         self.ckpt.next_seq = first + len(batches)
+        if log.isEnabledFor(logging.DEBUG):
+            for i, b in enumerate(batches):
+                log.debug("batch %d: %s", first + i, b.segments)
         # The intents are durable before any of their batches can reach the daemon.
         self._save(now)
         for b in batches:
