@@ -25,6 +25,7 @@ from test_tail_harness import (
 
 __all__ = ["_shared_daemon", "daemon", "own_daemon", "tmp"]
 
+STEPS = 40
 OPS = ["write"] * 8 + ["rename", "copytruncate", "truncate", "delete", "restart", "kill9",
                        "daemon", "idle"]  # fmt: skip
 
@@ -89,7 +90,7 @@ def test_random_operations_against_a_model(tmp: str, own_daemon: DaemonProc, mod
     proc: subprocess.Popen[bytes] = tail_cli([logs], daemon.sock, ckpt, *extra)
     steps: list[str] = []
     try:
-        for _ in range(40):
+        for _ in range(STEPS):
             op = rng.choice(OPS)
             name = rng.choice("abc")
             steps.append(f"{op}:{name}")

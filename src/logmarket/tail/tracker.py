@@ -106,7 +106,6 @@ class Tracker:
         dirty: set[str] = set()
         replaced: list[TrackedFile] = []
         seen: set[str] = set()
-        streams = {t.mark.stream for t in self.files.values()}
         # Oldest content first: a rotated generation found in the same scan as its successor
         # gets the lower id, and ids are the order files are read in.
         for path, st in sorted(found.items(), key=lambda item: item[1].st_mtime_ns):
@@ -124,9 +123,9 @@ class Tracker:
                 if tf.mark.twin_of is None and (st.st_size != tf.size or tf.waiting):
                     dirty.add(tf.id)
                 continue
+            # A rotated name (app.log.1) ships as the log it was rotated from, even when
+            # that one does not exist (yet): its lines and the next file's are one log.
             stream = _unrotated(path)
-            if stream != path and stream not in found and stream not in streams:
-                stream = path  # not a rotation of a log we know: a log of its own
             tf = self._adopt(path, st, stream, start_at_end=start_at_end, replaced=replaced)
             if tf is not None:
                 seen.add(tf.id)

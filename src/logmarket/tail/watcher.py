@@ -18,18 +18,20 @@ import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable
 from typing import Any
 
 from logmarket.shipper import Backoff, Shipper
+from logmarket.tail.batcher import Builder
 from logmarket.tail.checkpoint import Checkpoint, CheckpointStore, Intent
 from logmarket.tail.config import TailConfig
 from logmarket.tail.discover import Finder, parse_target
 from logmarket.tail.errors import TargetError
 from logmarket.tail.events import Events, watchdog_available
-from logmarket.tail.files import MORE, TRUNCATED, TrackedFile, encode_records
-from logmarket.tail.lines import Line, split_lines
+from logmarket.tail.files import MORE, TRUNCATED, TrackedFile
+from logmarket.tail.lines import Line
 from logmarket.tail.multiline import Assembler
+from logmarket.tail.order import newer_rotated, older_unread, read_order
+from logmarket.tail.recovery import rebuild_window
 from logmarket.tail.rules import Rules
 from logmarket.tail.tracker import Tracker
 
@@ -38,62 +40,6 @@ __all__ = ["Tailer"]
 log = logging.getLogger("logmarket.tail")
 
 _FRAME_OVERHEAD = 128  # bytes of a batch frame around its records
-
-
-class _Batch:
-    __slots__ = ("nbytes", "records", "segments")
-
-    def __init__(self) -> None:
-        self.records: list[str] = []
-        self.segments: list[tuple[str, int, int]] = []
-        self.nbytes = 0
-
-
-class _Builder:
-    """Cuts records into batches of at most ``max_records`` / ``max_bytes``."""
-
-    def __init__(self, max_records: int, max_bytes: int, max_batches: int) -> None:
-        self.max_records = max_records
-        self.max_bytes = max_bytes
-        self.max_batches = max_batches
-        self.batches: list[_Batch] = [_Batch()]
-        self._encoded: list[str] = []
-
-    @property
-    def room(self) -> int:
-        """Records that still fit in the batches this round may fill."""
-        last = self.batches[-1]
-        if len(self.batches) >= self.max_batches and last.nbytes >= self.max_bytes:
-            return 0
-        used = (len(self.batches) - 1) * self.max_records + len(last.records)
-        return self.max_batches * self.max_records - used
-
-    def add(self, tf: TrackedFile, records: list[Line], wall: float) -> None:
-        if not records:
-            return
-        encoded = self._encoded
-        encoded.clear()
-        encode_records(records, tf.suffix(wall), encoded)
-        batch = self.batches[-1]
-        for (_text, end, _flags), rec in zip(records, encoded, strict=True):
-            n = len(rec) + 1
-            if batch.records and (
-                len(batch.records) >= self.max_records or batch.nbytes + n > self.max_bytes
-            ):
-                batch = _Batch()
-                self.batches.append(batch)
-            batch.records.append(rec)
-            batch.nbytes += n
-            seg = batch.segments[-1] if batch.segments else None
-            if seg is not None and seg[0] == tf.id and seg[2] == tf.sent:
-                batch.segments[-1] = (tf.id, seg[1], end)
-            else:
-                batch.segments.append((tf.id, tf.sent, end))
-                tf.inflight += 1
-            tf.sent = end
-
-    def take(self) -> list[_Batch]:
-        return [b for b in self.batches if b.records]
 
 
 class Tailer:
@@ -161,7 +107,10 @@ class Tailer:
         }
         self.shipper = Shipper(self.cfg.socket_path, hello, on_ack=self._on_ack)
         self.shipper.next_seq = self.ckpt.next_seq
-        self._rebuild()
+        rebuild_window(
+            self.ckpt, self.tracker, self.shipper, self._assembler, self.cfg.max_line_bytes,
+            self.stats,
+        )  # fmt: skip
         events: Events | None = None
         if self.cfg.mode == "events" or (self.cfg.mode == "auto" and watchdog_available()):
             events = Events(self.finder.roots, self.wake)
@@ -307,7 +256,7 @@ class Tailer:
         """Read dirty files into batches and send them; True if anything was sent."""
         cfg = self.cfg
         slots = cfg.max_in_flight - self.shipper.in_flight
-        builder = _Builder(
+        builder = Builder(
             cfg.batch_records, self.shipper.max_frame_bytes - _FRAME_OVERHEAD, max(1, slots)
         )
         wall = time.time()
@@ -316,7 +265,7 @@ class Tailer:
         # Oldest first, and a file waits while an older one of its stream (a rotated
         # generation, a copy) has unread bytes: one log's lines reach the daemon in order.
         files = self.tracker.files
-        order = sorted(self._dirty, key=lambda f: _read_order(files, f))
+        order = sorted(self._dirty, key=lambda f: read_order(files, f))
         self._dirty.clear()
         streams: dict[str, list[TrackedFile]] = {}
         for t in files.values():
@@ -331,14 +280,14 @@ class Tailer:
                 self._dirty.add(fid)
                 continue
             same = streams.get(tf.mark.stream, ())
-            if tf.pos == 0 and tf.mark.path == tf.mark.stream and _newer_rotated(tf, same):
+            if tf.pos == 0 and tf.mark.path == tf.mark.stream and newer_rotated(tf, same):
                 # Nothing read yet at the live path, yet rotated generations ranked after
                 # it are waiting: they were rotated out of this path before what it holds
                 # now was written (its old content went unseen), so they go first.
                 tf.mark.rank = max(t.mark.rank for t in same) + 0.1
                 self._later.add(fid)
                 continue
-            if _older_unread(tf, same):
+            if older_unread(tf, same):
                 # Not read yet, but fingerprinted now: if its content is replaced before
                 # its turn comes, the read will know (and look for the rotated copy).
                 tf.refresh_head()
@@ -404,7 +353,7 @@ class Tailer:
             self.stats["records_sent"] += len(b.records)
         return True
 
-    def _retire(self, tf: TrackedFile, builder: _Builder, wall: float) -> None:
+    def _retire(self, tf: TrackedFile, builder: Builder, wall: float) -> None:
         """Content replaced: send what the old generation holds, then go on from 0."""
         if tf.retired:
             return
@@ -439,84 +388,6 @@ class Tailer:
         self.store.save(self.ckpt)
         self._ckpt_dirty = False
         self._last_save = now
-
-    def _rebuild(self) -> None:
-        """Rebuild the batches a previous run sent without seeing their acks, same seqs.
-
-        The daemon acks the ones it already holds as duplicates (or skips them by the
-        welcome's ``lastSeq``) and stores the others: each is stored exactly once.
-        """
-        wall = time.time()
-        files = self.tracker.files
-        for seq in sorted(self.ckpt.intents):
-            intent = self.ckpt.intents[seq]
-            records: list[str] = []
-            kept: list[tuple[str, int, int]] = []
-            for fid, start, end in intent.segments:
-                tf = files.get(fid)
-                fd = self.tracker.locate(tf.mark, end) if tf is not None else None
-                if tf is None or fd is None:
-                    self.stats["rebuild_lost_segments"] += 1
-                    continue
-                try:
-                    data = os.pread(fd, end - start, start)
-                finally:
-                    os.close(fd)
-                lines, _ = split_lines(data, start, self.cfg.max_line_bytes, flush=True)
-                out: list[Line] = []
-                asm = self._assembler()
-                asm.feed(lines, out)
-                asm.flush(out)
-                encode_records(out, tf.suffix(wall), records)
-                kept.append((fid, start, end))
-                tf.inflight += 1
-                tf.pos = tf.sent = max(tf.sent, end)
-            if not records:
-                del self.ckpt.intents[seq]
-                continue
-            intent.segments = kept
-            frame = (
-                f'{{"type":"batch","seq":{seq},"dropped":0,"records":[' + ",".join(records) + "]}\n"
-            ).encode("ascii")
-            self.shipper.unacked[seq] = frame
-            self.shipper.unacked_records[seq] = len(records)
-            self.stats["batches_rebuilt"] += 1
-            log.debug("rebuilt batch %d: %s", seq, kept)
-
-
-def _read_order(files: dict[str, TrackedFile], fid: str) -> tuple[float, int]:
-    tf = files.get(fid)
-    return (tf.mark.rank if tf is not None else 0.0, int(fid[1:]))
-
-
-def _unread(t: TrackedFile) -> bool:
-    if t.assembler.pending or (t.fresh and t.seen_size > 0):
-        return True
-    size = t.size if t.size >= 0 or t.fd is None else os.fstat(t.fd).st_size
-    return size > t.pos
-
-
-def _newer_rotated(tf: TrackedFile, stream: Iterable[TrackedFile]) -> bool:
-    """Whether a rotated file of ``tf``'s stream, ranked after it, has lines to send."""
-    key = (tf.mark.rank, int(tf.id[1:]))
-    return any(
-        t is not tf
-        and (t.mark.rank, int(t.id[1:])) > key
-        and t.mark.path != t.mark.stream
-        and _unread(t)
-        for t in stream
-    )
-
-
-def _older_unread(tf: TrackedFile, stream: Iterable[TrackedFile]) -> bool:
-    """Whether an older file of ``tf``'s stream still holds lines not yet sent."""
-    key = (tf.mark.rank, int(tf.id[1:]))
-    for t in stream:
-        if t is tf or (t.mark.rank, int(t.id[1:])) > key:
-            continue
-        if _unread(t):
-            return True
-    return False
 
 
 def _raise_nofile() -> None:
