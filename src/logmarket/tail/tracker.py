@@ -251,6 +251,9 @@ class Tracker:
         tf.mark.twin_of = other.id
         tf.mark.stream = other.mark.stream
         self.stats["copies_held"] += 1
+        # Fingerprint the original now (it may have had none yet): when its content is
+        # replaced later, the read must notice, so that this copy gets read.
+        other.refresh_head()
         if replaced is not None and other not in replaced:
             replaced.append(other)  # truncated since: this is its rotated copy
         return "twin"
