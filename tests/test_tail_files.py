@@ -93,6 +93,8 @@ def test_binary_garbage_and_over_long_lines(tmp: str, daemon: DaemonProc, mode: 
     pieces = [r for r in recs if r["message"].startswith("y" * 1000)]
     assert len(pieces) == 4 and all(p.get("split") for p in pieces[:-1])
     assert t.tailer.stats["records_read"] == len(recs)
+    assert t.tailer.stats["records_invalid_utf8"] == len(invalid)
+    assert t.tailer.stats["records_split"] == 3
 
 
 def test_partial_line_waits_for_its_newline(tmp: str, daemon: DaemonProc) -> None:

@@ -28,7 +28,7 @@ from logmarket.tail.discover import Finder, parse_target
 from logmarket.tail.errors import TargetError
 from logmarket.tail.events import Events, watchdog_available
 from logmarket.tail.files import MORE, TRUNCATED, TrackedFile
-from logmarket.tail.lines import Line
+from logmarket.tail.lines import INVALID, PARTIAL, SPLIT, Line
 from logmarket.tail.multiline import Assembler
 from logmarket.tail.order import newer_rotated, older_unread, read_order
 from logmarket.tail.recovery import rebuild_window
@@ -40,6 +40,11 @@ __all__ = ["Tailer"]
 log = logging.getLogger("logmarket.tail")
 
 _FRAME_OVERHEAD = 128  # bytes of a batch frame around its records
+_FLAG_STATS = (
+    (INVALID, "records_invalid_utf8"),
+    (SPLIT, "records_split"),
+    (PARTIAL, "records_partial"),
+)
 
 
 class Tailer:
@@ -321,6 +326,11 @@ class Tailer:
                 continue
             builder.add(tf, records, wall)
             self.stats["records_read"] += len(records)
+            for _text, _end, flags in records:
+                if flags:  # counted by kind: invalid UTF-8, split, partial
+                    for bit, name in _FLAG_STATS:
+                        if flags & bit:
+                            self.stats[name] += 1
             if status == MORE:
                 self._dirty.add(fid)
             elif tf.gone and tf.pos >= tf.size and not tf.assembler.pending:
