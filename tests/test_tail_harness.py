@@ -71,7 +71,8 @@ class DaemonProc:
         self.log = open(os.path.join(os.path.dirname(self.sock), "daemon.log"), "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "logmarketd", "--state-dir", self.state,
-             "--socket", self.sock, "--http", "", "--log-level", "warning"],
+             "--socket", self.sock, "--http", "", "--log-level", "warning",
+             "--no-log-marketplace-enabled"],
             env=env, stdout=self.log, stderr=self.log,
         )  # fmt: skip
         wait_for(self._up, 30)

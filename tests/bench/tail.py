@@ -5,7 +5,8 @@ Run: ``python tests/bench/tail.py [--lines 1000000] [--files 1000] [--idle 10]``
 
 1. catch-up: a file of LINES lines already on disk, read from its start. Ours: ``logmarket
    tail`` -> Unix socket -> ``logmarketd`` -> SQLite (WAL, synchronous=FULL), acknowledged;
-   timed until the daemon has committed every line. rsyslog: ``imfile`` -> ``omfile`` to a
+   timed until the daemon has committed every line (ingest only: the daemon runs with
+   ``--no-log-marketplace-enabled``, as rsyslog only moves lines too). rsyslog: ``imfile`` -> ``omfile`` to a
    local file (not fsynced), timed until the output holds every line.
 2. idle: CPU used while watching FILES files in which nothing happens (inotify), ours in
    events and polling (1 s) modes, and rsyslog imfile with a wildcard.
@@ -69,7 +70,7 @@ class Daemon:
         self.log = open(os.path.join(base, "daemon.log"), "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "logmarketd", "--state-dir", self.state, "--socket",
-             self.sock, "--http", "", "--log-level", "warning"],
+             self.sock, "--http", "", "--log-level", "warning", "--no-log-marketplace-enabled"],
             env=ENV, stdout=self.log, stderr=self.log,
         )  # fmt: skip
         assert wait_until(self._up, 30), "daemon did not start"

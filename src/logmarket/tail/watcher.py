@@ -156,7 +156,9 @@ class Tailer:
                 if events is not None and events.schedule_missing():
                     interval = min(cfg.rescan_interval, cfg.poll_interval)
                 self._scan(start_at_end=False)
-                next_scan = now + interval
+                # After a change of names, look again soon: files created in a new
+                # directory before its inotify watch was in place raise no event.
+                next_scan = now + (min(interval, 0.25) if structure else interval)
             timeout = next_scan - now
             for fid in list(self._timers):
                 tf = self.tracker.files.get(fid)
