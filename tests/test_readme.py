@@ -17,7 +17,9 @@ def test_readme_marked_blocks_run_against_the_daemon(short_tmp: Path) -> None:
     """Every marked block exits 0; the curl calls get real answers from the daemon."""
     blocks = MARKED.findall((REPO / "README.md").read_text())
     assert len(blocks) >= 3
-    d = DaemonProcess(short_tmp, marketplace=True).start()
+    d = DaemonProcess(short_tmp, marketplace=True)
+    d.socket = d.state_dir / "logmarketd.sock"  # where `.logmarket/` puts it under make run
+    d.start()
     try:
         script = "set -euo pipefail\n" + "\n".join(blocks)
         # The README speaks of `make run`'s defaults; point them at this test's daemon.

@@ -36,6 +36,7 @@ from logmarketd.pipeline import Pipeline
 from logmarketd.redact import Redactor, load_or_create_key
 from logmarketd.settings import Settings
 from logmarketd.store import Store
+from logmarketd.watch import WatchHandle, start_watchers
 from logmarketd.webhooks import WebhookDeliverer
 
 __all__ = ["Daemon"]
@@ -64,6 +65,7 @@ class Daemon:
         self._outbox: OutboxReader | None = None
         self.market: Marketplace | None = None
         self.webhooks: WebhookDeliverer | None = None
+        self._watch: WatchHandle | None = None
         self._llm_cache: Any = None  # logmarketd.llm.cache.SqliteCache, when a model is set
         self.pipeline: Pipeline | None = None
         self._pipeline_task: asyncio.Task[None] | None = None
@@ -149,6 +151,17 @@ class Daemon:
         address = s.http_host_port
         if address is not None:
             await self._serve_http(address)
+        if s.watch:
+            # The watcher ships to our own socket through the same protocol and acks as any
+            # client; it runs in a thread of its own (blocking I/O, watchdog's observer).
+            try:
+                self._watch = await asyncio.to_thread(
+                    start_watchers, s.watch, s.socket_path, s.state_dir,
+                    from_beginning=s.watch_from_beginning, rules=s.watch_rules,
+                    sub_pkp_id=s.watch_sub_pkp, poll=s.watch_poll,
+                )  # fmt: skip
+            except ValueError as exc:  # TailError: a bad path, glob or rule
+                raise ConfigError(f"--watch: {exc}") from exc
 
     async def _marketplace(self) -> Marketplace:
         """The marketplace: ledger, pricing, game, events; the admin token for its API."""
@@ -234,6 +247,9 @@ class Daemon:
             self._notifier_task.cancel()
             await asyncio.gather(self._notifier_task, return_exceptions=True)
             self._notifier_task = None
+        if self._watch is not None:
+            await asyncio.to_thread(self._watch.stop, max(timeout, 1.0))
+            self._watch = None
         if self._ingest is not None:
             await self._ingest.stop(timeout)
         if self.pipeline is not None and self._pipeline_task is not None:

@@ -115,6 +115,21 @@ class Settings(BaseSettings):
     agents_coverage_min_percent: float | None = Field(
         None, ge=0, le=100, description="test coverage below this is a finding (default 80)"
     )
+    watch: list[str] = Field(
+        default_factory=list,
+        description="files, directories (recursive) or globs to tail into the daemon",
+    )
+    watch_from_beginning: bool = Field(
+        False, description="on the first run, read watched files from their start"
+    )
+    watch_rules: list[str] = Field(
+        default_factory=list,
+        description="GLOB=SOURCE[,SUBPKP]: source and Sub-PKP of matching files (first wins)",
+    )
+    watch_sub_pkp: str | None = Field(None, description="Sub-PKP of files no rule names")
+    watch_poll: bool = Field(
+        False, description="poll watched files instead of inotify (network/overlay file systems)"
+    )
     webhook_url: str | None = Field(
         None, description="POST every event here, signed, retried until a 2xx (none: off)"
     )
