@@ -16,7 +16,7 @@ from tests.conftest import REPO, DaemonProcess, counters, free_port, http, wait_
 from tests.fakes.llm_server import FakeLLMServer
 
 MARKED = re.compile(r"<!-- readme-test -->\n```(sh|python)\n(.*?)```", re.S)
-MODEL_COMMANDS = re.compile(r'^(?:\S+=\S+ )*make run ARGS="(--llm-provider [^"]+)"', re.M)
+MODEL_COMMANDS = re.compile(r'make run ARGS="(--llm-provider [^"]+)"')
 
 
 def test_readme_marked_blocks_run_against_the_daemon(short_tmp: Path) -> None:
