@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(BIN)/python -m tests.bench.redact
 	$(BIN)/python -m tests.bench.agents
 	$(BIN)/python -m tests.bench.corpus_score
+	$(BIN)/python -m tests.bench.tail
 	$(BIN)/python -m tests.bench.marketplace
 
 clean:
