@@ -16,8 +16,10 @@ from pathlib import Path
 
 from logmarketd.analysis import analyze_log_report
 
+from tests.bench.loghub import DATA
+
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
-LOGHUB = Path("/work/shared/datasets/loghub-2k")
+LOGHUB = DATA
 _GREP = re.compile(r"error|exception|fail", re.I)
 
 

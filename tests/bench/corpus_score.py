@@ -23,8 +23,10 @@ from typing import Any
 
 from logmarketd.analysis import analyze_log_report
 
+from tests.bench.loghub import DATA
+
 ROOT = Path(__file__).resolve().parents[1] / "corpus"
-BGL = Path("/work/shared/datasets/loghub-2k/BGL/BGL_2k.log")
+BGL = DATA / "BGL" / "BGL_2k.log"
 AGENTS = ("error-detective", "performance-analyzer", "security-guardian", "quality-inspector")
 _TEXT_FIELDS = (
     "pattern", "location", "impact", "rootCause", "suggestedFix", "issue", "optimization", "threat",

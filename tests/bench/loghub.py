@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import random
 import re
 import resource
@@ -35,7 +36,13 @@ from typing import Any
 
 from logmarketd.mining import HeaderParser, Miner
 
-DATA = Path("/work/shared/datasets/loghub-2k")
+# The benchmark data sits beside the repository (shared/datasets/), or where
+# LOGMARKET_DATASETS points.
+DATASETS = Path(
+    os.environ.get("LOGMARKET_DATASETS")
+    or Path(__file__).resolve().parents[3] / "shared" / "datasets"
+)
+DATA = DATASETS / "loghub-2k"
 
 FORMATS: dict[str, str] = {
     "HDFS": "<Date> <Time> <Pid> <Level> <Component>: <Content>",

@@ -7,6 +7,7 @@
 # skipped with a message; its labels stay, so the scorer reports it as missing.
 set -u
 HERE="$(cd "$(dirname "$0")" && pwd)"
+VENV="${VENV:-$HERE/../../.venv}"  # the project's own environment (make test creates it)
 OUT="$HERE/logs"
 W=/tmp/lmcorpus
 mkdir -p "$OUT" "$W"
@@ -353,7 +354,7 @@ def test_parse_price():
 def test_parse_price_with_comma():
     assert parse_price("$1,200.00") == 1200.0
 EOF
-  PYTHONPATH=. /work/wt/agents/.venv/bin/python -m pytest -p no:cacheprovider -o asyncio_default_fixture_loop_scope=function tests 2>&1 \
+  PYTHONPATH=. "$VENV"/bin/python -m pytest -p no:cacheprovider -o asyncio_default_fixture_loop_scope=function tests 2>&1 \
     | sed -e 's/in [0-9][0-9.]*s/in 0.05s/' | save pytest_fail
 }
 
@@ -674,7 +675,7 @@ def test_export_csv():
 def test_fast_path():
     assert 1 + 1 == 2
 EOF
-  /work/wt/agents/.venv/bin/python -m pytest -p no:cacheprovider -o asyncio_default_fixture_loop_scope=function --durations=5 tests 2>&1 | sed -e 's/in [0-9][0-9.]*s (/in 2.00s (/' | save pytest_durations
+  "$VENV"/bin/python -m pytest -p no:cacheprovider -o asyncio_default_fixture_loop_scope=function --durations=5 tests 2>&1 | sed -e 's/in [0-9][0-9.]*s (/in 2.00s (/' | save pytest_durations
 }
 
 s_postgres_slow() {
@@ -1029,7 +1030,7 @@ def test_windows_paths():
 def test_rounding():
     assert round(2.675, 2) == 2.68
 EOF
-  /work/wt/agents/.venv/bin/python -m pytest -p no:cacheprovider -o asyncio_default_fixture_loop_scope=function -rsx tests 2>&1 | sed -e 's/in [0-9][0-9.]*s/in 0.02s/' | save pytest_quality
+  "$VENV"/bin/python -m pytest -p no:cacheprovider -o asyncio_default_fixture_loop_scope=function -rsx tests 2>&1 | sed -e 's/in [0-9][0-9.]*s/in 0.02s/' | save pytest_quality
 }
 
 s_ruff_lint() {
@@ -1049,7 +1050,7 @@ def handle(event, cache={}):
     l = payload.get("items")
     return l
 EOF
-  /work/wt/agents/.venv/bin/ruff check --no-cache --isolated --select E,F,B handlers.py 2>&1 | save ruff_lint
+  "$VENV"/bin/ruff check --no-cache --isolated --select E,F,B handlers.py 2>&1 | save ruff_lint
 }
 
 s_coverage_low() {
@@ -1080,8 +1081,8 @@ from shapes import area
 def test_square():
     assert area("square", 2) == 4
 EOF
-  if /work/wt/agents/.venv/bin/python -c "import pytest_cov" 2>/dev/null; then
-    PYTHONPATH=. /work/wt/agents/.venv/bin/python -m pytest -p no:cacheprovider -o asyncio_default_fixture_loop_scope=function --cov=shapes --cov-report=term-missing --cov-fail-under=80 tests 2>&1 \
+  if "$VENV"/bin/python -c "import pytest_cov" 2>/dev/null; then
+    PYTHONPATH=. "$VENV"/bin/python -m pytest -p no:cacheprovider -o asyncio_default_fixture_loop_scope=function --cov=shapes --cov-report=term-missing --cov-fail-under=80 tests 2>&1 \
       | sed -e 's/in [0-9][0-9.]*s/in 0.02s/' | save coverage_low
   else
     echo "skip coverage_low: pytest-cov not installed"; rm -f "$OUT/coverage_low.log"
@@ -1151,7 +1152,7 @@ class TestInventory:
         inv.add("a", 2)
         assert inv.remove("a", qty) >= 0
 EOF
-  PYTHONPATH=. /work/wt/agents/.venv/bin/python -m pytest -p no:cacheprovider -o asyncio_default_fixture_loop_scope=function --tb=short tests 2>&1 \
+  PYTHONPATH=. "$VENV"/bin/python -m pytest -p no:cacheprovider -o asyncio_default_fixture_loop_scope=function --tb=short tests 2>&1 \
     | sed -e 's/in [0-9][0-9.]*s/in 0.03s/' | save pytest_tb_short
 }
 
@@ -1265,7 +1266,7 @@ for order, cur in [(1, "EUR"), (2, "GBP"), (3, "USD")]:
     except Exception:
         log.exception("charge failed", order=order, currency=cur)
 EOF
-  /work/wt/agents/.venv/bin/python service.py 2>&1 | sed -E 's/"timestamp": "[^"]+"/"timestamp": "2026-11-28T05:00:00Z"/' | save structlog_json
+  "$VENV"/bin/python service.py 2>&1 | sed -E 's/"timestamp": "[^"]+"/"timestamp": "2026-11-28T05:00:00Z"/' | save structlog_json
 }
 
 s_npm_404() {
@@ -1356,7 +1357,7 @@ def test_error_message_format():
 def test_add():
     assert 1 + 1 == 2
 EOF
-  /work/wt/agents/.venv/bin/python -m pytest -p no:cacheprovider -o asyncio_default_fixture_loop_scope=function -v tests 2>&1 | sed -e 's/in [0-9][0-9.]*s/in 0.01s/' | save noise_pytest_pass
+  "$VENV"/bin/python -m pytest -p no:cacheprovider -o asyncio_default_fixture_loop_scope=function -v tests 2>&1 | sed -e 's/in [0-9][0-9.]*s/in 0.01s/' | save noise_pytest_pass
 }
 
 s_noise_cargo_ok() {
