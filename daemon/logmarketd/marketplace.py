@@ -36,7 +36,7 @@ __all__ = [
     "Analyzer",
     "Marketplace",
     "RateLimitedError",
-    "Submission",
+    "SubmitResult",
     "fingerprints_of",
     "rules_analyzer",
 ]
@@ -87,7 +87,7 @@ class RateLimitedError(LogmarketdError, RuntimeError):
 
 
 @dataclass(frozen=True, slots=True)
-class Submission:
+class SubmitResult:
     analysis: LogAnalysis
     pricing: PriceBreakdown
     payment: PaymentResult | None
@@ -173,7 +173,7 @@ class Marketplace:
         simulated: bool = False,
         auto_pay: bool = True,
         in_tx: Callable[[aiosqlite.Connection, str], Awaitable[None]] | None = None,
-    ) -> Submission:
+    ) -> SubmitResult:
         """Analyse, price, record and (maybe) pay one log; ``in_tx(conn, analysis_id)`` runs
         inside the same transaction (the window pipeline records its progress there)."""
         if not simulated:
@@ -236,7 +236,7 @@ class Marketplace:
             self.metrics.analyses.labels(source).inc()
             path = "window" if in_tx is not None else "api"
             self.metrics.analysis_seconds.labels(path).observe(time.perf_counter() - started)
-        return Submission(analysis, breakdown, payment)
+        return SubmitResult(analysis, breakdown, payment)
 
     def _count_payment(self, payment: PaymentResult) -> None:
         if self.metrics is not None and payment.created:
