@@ -238,6 +238,11 @@ class Tracker:
                 continue  # not even one line to tell it by
             if len(data) >= len(theirs):
                 if data[: len(theirs)] == theirs:
+                    # Fingerprint it by the bytes just compared, not by a fresh read: it may
+                    # be truncated by now, and a head taken after that would hide the
+                    # truncation - this copy would then wait while newer ones are read.
+                    h = head_of(theirs)
+                    other.mark.head_len, other.mark.head = h.length, h.digest
                     return self._twin(tf, other, None)
             elif theirs[: len(data)] == data:
                 return "wait"

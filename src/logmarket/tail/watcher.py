@@ -99,6 +99,27 @@ class Tailer:
 
     def run(self) -> None:
         """Tail until stopped. Raises ``CheckpointError`` if the checkpoint is unreadable."""
+        loaded = self._open()
+        events: Events | None = None
+        if self.cfg.mode == "events" or (self.cfg.mode == "auto" and watchdog_available()):
+            events = Events(self.finder.roots, self.wake)
+            events.start()
+            self.using_events = True
+        try:
+            self._scan(start_at_end=not loaded and not self.cfg.from_beginning)
+            self._save(time.monotonic())
+            self.ready.set()
+            self._loop(events)
+            self._drain()
+        finally:
+            if events is not None:
+                events.stop()
+            self.shipper.disconnect()
+            for tf in self.tracker.files.values():
+                tf.close()
+
+    def _open(self) -> bool:
+        """Load the checkpoint, rebuild its window; True if there was a checkpoint."""
         loaded = self.store.load()
         self.ckpt = loaded or Checkpoint()
         self.tracker = Tracker(self.ckpt, self.rules, self._assembler, self.stats)
@@ -116,23 +137,7 @@ class Tailer:
             self.ckpt, self.tracker, self.shipper, self._assembler, self.cfg.max_line_bytes,
             self.stats,
         )  # fmt: skip
-        events: Events | None = None
-        if self.cfg.mode == "events" or (self.cfg.mode == "auto" and watchdog_available()):
-            events = Events(self.finder.roots, self.wake)
-            events.start()
-            self.using_events = True
-        try:
-            self._scan(start_at_end=loaded is None and not self.cfg.from_beginning)
-            self._save(time.monotonic())
-            self.ready.set()
-            self._loop(events)
-            self._drain()
-        finally:
-            if events is not None:
-                events.stop()
-            self.shipper.disconnect()
-            for tf in self.tracker.files.values():
-                tf.close()
+        return loaded is not None
 
     def _loop(self, events: Events | None) -> None:
         cfg = self.cfg
@@ -274,10 +279,7 @@ class Tailer:
         files = self.tracker.files
         order = sorted(self._dirty, key=lambda f: read_order(files, f))
         self._dirty.clear()
-        streams: dict[str, list[TrackedFile]] = {}
-        for t in files.values():
-            if t.fd is not None and not t.retired and t.mark.twin_of is None:
-                streams.setdefault(t.mark.stream, []).append(t)
+        streams = self._streams()
         for fid in order:
             tf = files.get(fid)
             if tf is None or tf.fd is None or tf.retired or tf.mark.twin_of is not None:
@@ -288,6 +290,13 @@ class Tailer:
                 continue
             same = streams.get(tf.mark.stream, ())
             if tf.pos == 0 and tf.mark.path == tf.mark.stream and newer_rotated(tf, same):
+                if self._twin_waits(tf):
+                    # A copy of what it held is waiting for its truncation, and it was
+                    # truncated since: retire it now, so the copy (older than the rotated
+                    # files waiting) is read first.
+                    self._retire(tf, builder, wall)
+                    streams = self._streams()
+                    continue
                 # Nothing read yet at the live path, yet rotated generations ranked after
                 # it are waiting: they were rotated out of this path before what it holds
                 # now was written (its old content went unseen), so they go first.
@@ -313,6 +322,7 @@ class Tailer:
                     # newer file of the stream is read (they wait for it below).
                     while self._replaced:
                         self._retire(self._replaced.pop(0), builder, wall)
+                    streams = self._streams()  # a copy now carries an older generation
                     continue
                 tf.fresh = False
             records: list[Line] = []
@@ -325,6 +335,9 @@ class Tailer:
             )
             if status == TRUNCATED:
                 self._retire(tf, builder, wall)
+                # The copy carrying its unread rest joins the stream: newer files of the
+                # stream still to come in this turn must wait for it.
+                streams = self._streams()
                 continue
             builder.add(tf, records, wall)
             self.stats["records_read"] += len(records)
@@ -364,6 +377,22 @@ class Tailer:
             self.stats["batches_sent"] += 1
             self.stats["records_sent"] += len(b.records)
         return True
+
+    def _streams(self) -> dict[str, list[TrackedFile]]:
+        """The readable files of each stream (held copies excluded), for the read order."""
+        streams: dict[str, list[TrackedFile]] = {}
+        for t in self.tracker.files.values():
+            if t.fd is not None and not t.retired and t.mark.twin_of is None:
+                streams.setdefault(t.mark.stream, []).append(t)
+        return streams
+
+    def _twin_waits(self, tf: TrackedFile) -> bool:
+        """Whether a copy of ``tf`` is held back and ``tf``'s content was replaced since."""
+        if tf.mark.head_len == 0 or not any(
+            t.mark.twin_of == tf.id for t in self.tracker.files.values()
+        ):
+            return False
+        return tf.head_changed()
 
     def _retire(self, tf: TrackedFile, builder: Builder, wall: float) -> None:
         """Content replaced: send what the old generation holds, then go on from 0."""
