@@ -45,26 +45,24 @@ class Log:
         os.truncate(self.path, 0)
 
 
-def turn(t: Tailer, *, scan: bool = True) -> None:
-    """One turn of the tailer's loop: scan, read what waits, send, take the acks."""
+def turn(t: Tailer) -> None:
+    """One turn of the tailer's polling loop: scan, read what waits, send, take the acks."""
     now = time.monotonic()
     assert t._connect(now)
-    if scan:
-        t._scan(start_at_end=False)
-    t._dirty |= t._later
+    t._scan(start_at_end=False)
+    t._dirty |= t._later | t._timers
     t._later.clear()
+    t._timers.clear()
     while (t._dirty or t._replaced) and t._ship(now):
         pass
     wait_for(lambda: (t._poll(0.05), not t.shipper.in_flight)[1], 10)
 
 
-def settle(t: Tailer) -> None:
-    """Turns until nothing is left to read (a flush timeout may hold a last line)."""
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
+def settle(t: Tailer, daemon: DaemonProc, count: int) -> None:
+    """Turns until the daemon holds ``count`` lines (a flush timeout may hold a last one)."""
+    deadline = time.monotonic() + 10
+    while len(daemon.messages()) < count and time.monotonic() < deadline:
         turn(t)
-        if not (t._dirty or t._later or t._replaced or t._timers):
-            return
         time.sleep(0.05)
 
 
@@ -93,8 +91,9 @@ def test_copy_caught_before_truncation_ships_before_later_rotations(
         log.copy()
         log.truncate()
         log.write(80)
-        settle(t)
-        wait_for(lambda: len(daemon.messages()) >= len(log.lines), 10)
+        settle(t, daemon, len(log.lines))
+        assert daemon.messages() == log.lines
+        turn(t)  # and nothing comes twice later
         assert daemon.messages() == log.lines
     finally:
         t.shipper.disconnect()
@@ -126,8 +125,9 @@ def test_many_rotations_between_scans_keep_the_order(tmp: str, daemon: DaemonPro
                 log.truncate()
                 log.write(20)
             turn(t)
-        settle(t)
-        wait_for(lambda: len(daemon.messages()) >= len(log.lines), 10)
+        settle(t, daemon, len(log.lines))
+        assert daemon.messages() == log.lines
+        turn(t)  # and nothing comes twice later
         assert daemon.messages() == log.lines
     finally:
         t.shipper.disconnect()
