@@ -1,7 +1,8 @@
 """``copytruncate`` rotations that come faster than the tailer looks: several rotations between
-two scans, one of them caught halfway (copied, not yet truncated). The tailer is stepped by
-hand - scan, read, send, take acks - against a real daemon, so that the files change exactly
-between two scans, and the store must hold every line once, in the order written."""
+two scans, one of them caught halfway (copied, not yet truncated), or names shifted between a
+scan and the opening of what it found. The tailer is stepped by hand - scan, read, send, take
+acks - against a real daemon, so that the files change exactly between two steps, and the
+store must hold every line once, in the order written."""
 
 from __future__ import annotations
 
@@ -128,6 +129,43 @@ def test_many_rotations_between_scans_keep_the_order(tmp: str, daemon: DaemonPro
         settle(t, daemon, len(log.lines))
         assert daemon.messages() == log.lines
         turn(t)  # and nothing comes twice later
+        assert daemon.messages() == log.lines
+    finally:
+        t.shipper.disconnect()
+        for tf in t.tracker.files.values():
+            tf.close()
+
+
+def test_a_name_taken_between_scan_and_open_is_looked_at_again(
+    tmp: str, daemon: DaemonProc
+) -> None:
+    """A rotation shifts names after the scan listed them, before the files are opened:
+    ``app.log.1`` is another file by then, the one listed there now ``app.log.2``. The newer
+    file is not taken for the older one; the scan is done again, and the older generation
+    ships first."""
+    logs = os.path.join(tmp, "logs")
+    os.makedirs(logs)
+    log = Log(os.path.join(logs, "app.log"))
+    t = Tailer(config(tmp, daemon, [logs], mode="poll", from_beginning=True))
+    t._open()
+    try:
+        turn(t)
+        log.write(80)
+        log.shift()
+        log.copy()
+        log.truncate()
+        found = t.finder.scan()  # app.log.1 is the first generation here...
+        log.write(80)
+        log.shift()  # ...and from here on, app.log.2
+        log.copy()
+        log.truncate()
+        log.write(80)
+        dirty, replaced = t.tracker.reconcile(found, start_at_end=False, now=time.monotonic())
+        assert t.tracker.moved
+        assert os.path.join(logs, "app.log.1") not in t.tracker.by_path
+        t._dirty |= dirty
+        t._replaced.extend(replaced)
+        settle(t, daemon, len(log.lines))
         assert daemon.messages() == log.lines
     finally:
         t.shipper.disconnect()

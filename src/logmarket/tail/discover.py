@@ -103,13 +103,12 @@ class Finder:
                 found.setdefault(path, st)
 
     def _list(self, d: str, files: dict[str, os.stat_result], stack: list[str] | None) -> bool:
-        """The wanted files of one directory; False if names moved while it was listed (a
-        rotation shifting them right now): listed again, the two listings differ, or a file
-        was renamed or deleted between the listing and its ``stat``.
+        """The wanted files of one directory; False if one was renamed or deleted between
+        the listing and its ``stat`` (a rotation shifting names right now).
 
-        Such a listing can miss a file that is there all along under another name (the
-        older copy moved from ``app.log.1`` to ``app.log.2`` while the listing went by):
-        its successor would then be read first. The directory is listed again.
+        Such a listing can miss a file that is there all along under its next name (the
+        older copy moved from ``app.log.2`` to ``app.log.3`` after the listing, its ``stat``
+        then failing): its successor would be read first. The directory is listed again.
         """
         try:
             entries = list(os.scandir(d))
@@ -134,15 +133,7 @@ class Finder:
                 steady = False  # another file took its name
             if stat.S_ISREG(st.st_mode):
                 files[e.path] = st
-        if not steady:
-            return False
-        # A rename while the directory was being read can hide the file from that reading
-        # (it moved behind the cursor): a second reading that agrees shows nothing moved.
-        try:
-            again = {e.name: e.inode() for e in os.scandir(d)}
-        except OSError:
-            return True
-        return {e.name: e.inode() for e in entries} == again
+        return steady
 
     def _add(self, path: str, found: dict[str, os.stat_result], *, explicit: bool) -> None:
         if path in found or not (explicit or self.rules.wanted(path)):

@@ -39,6 +39,7 @@ __all__ = ["Tailer"]
 
 log = logging.getLogger("logmarket.tail")
 
+_SCAN_TRIES = 4  # scans in a row while names move under them (a rotation in progress)
 _FRAME_OVERHEAD = 128  # bytes of a batch frame around its records
 _FLAG_STATS = (
     (INVALID, "records_invalid_utf8"),
@@ -254,15 +255,20 @@ class Tailer:
     # -- files ------------------------------------------------------------------------------------
 
     def _scan(self, *, start_at_end: bool) -> None:
-        found = self.finder.scan()
-        dirty, replaced = self.tracker.reconcile(
-            found, start_at_end=start_at_end, now=time.monotonic()
-        )
-        self._dirty |= dirty
-        self._replaced.extend(t for t in replaced if t not in self._replaced)
-        self.stats["scans"] += 1
-        if dirty or replaced:
-            self._ckpt_dirty = True
+        for _ in range(_SCAN_TRIES):
+            found = self.finder.scan()
+            dirty, replaced = self.tracker.reconcile(
+                found, start_at_end=start_at_end, now=time.monotonic()
+            )
+            self._dirty |= dirty
+            self._replaced.extend(t for t in replaced if t not in self._replaced)
+            self.stats["scans"] += 1
+            if dirty or replaced:
+                self._ckpt_dirty = True
+            if not self.tracker.moved:
+                break
+            # A file left its name between the scan and its opening: scan again now, so
+            # that it is found (where it went) before anything newer is read.
 
     def _ship(self, now: float) -> bool:
         """Read dirty files into batches and send them; True if anything was sent."""
