@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 from logmarket.tail.files import TrackedFile
 
-__all__ = ["newer_rotated", "older_unread", "read_order", "unread"]
+__all__ = ["by_stream", "copy_outdated", "newer_rotated", "older_unread", "read_order", "unread"]
 
 
 def read_order(files: dict[str, TrackedFile], fid: str) -> tuple[float, int]:
@@ -49,3 +49,20 @@ def older_unread(tf: TrackedFile, stream: Iterable[TrackedFile]) -> bool:
         if unread(t):
             return True
     return False
+
+
+def by_stream(files: Iterable[TrackedFile]) -> dict[str, list[TrackedFile]]:
+    """The readable files of each stream (held-back copies excluded)."""
+    streams: dict[str, list[TrackedFile]] = {}
+    for t in files:
+        if t.fd is not None and not t.retired and t.mark.twin_of is None:
+            streams.setdefault(t.mark.stream, []).append(t)
+    return streams
+
+
+def copy_outdated(tf: TrackedFile, files: Iterable[TrackedFile]) -> bool:
+    """Whether a copy of ``tf`` is held back and ``tf``'s content was replaced since: the
+    copy is now the rotated generation, older than anything rotated after it."""
+    if tf.mark.head_len == 0 or not any(t.mark.twin_of == tf.id for t in files):
+        return False
+    return tf.head_changed()

@@ -30,7 +30,13 @@ from logmarket.tail.events import Events, watchdog_available
 from logmarket.tail.files import MORE, TRUNCATED, TrackedFile
 from logmarket.tail.lines import INVALID, PARTIAL, SPLIT, Line
 from logmarket.tail.multiline import Assembler
-from logmarket.tail.order import newer_rotated, older_unread, read_order
+from logmarket.tail.order import (
+    by_stream,
+    copy_outdated,
+    newer_rotated,
+    older_unread,
+    read_order,
+)
 from logmarket.tail.recovery import rebuild_window
 from logmarket.tail.rules import Rules
 from logmarket.tail.tracker import Tracker
@@ -285,7 +291,7 @@ class Tailer:
         files = self.tracker.files
         order = sorted(self._dirty, key=lambda f: read_order(files, f))
         self._dirty.clear()
-        streams = self._streams()
+        streams = by_stream(files.values())
         for fid in order:
             tf = files.get(fid)
             if tf is None or tf.fd is None or tf.retired or tf.mark.twin_of is not None:
@@ -296,12 +302,12 @@ class Tailer:
                 continue
             same = streams.get(tf.mark.stream, ())
             if tf.pos == 0 and tf.mark.path == tf.mark.stream and newer_rotated(tf, same):
-                if self._twin_waits(tf):
+                if copy_outdated(tf, files.values()):
                     # A copy of what it held is waiting for its truncation, and it was
                     # truncated since: retire it now, so the copy (older than the rotated
                     # files waiting) is read first.
                     self._retire(tf, builder, wall)
-                    streams = self._streams()
+                    streams = by_stream(files.values())
                     continue
                 # Nothing read yet at the live path, yet rotated generations ranked after
                 # it are waiting: they were rotated out of this path before what it holds
@@ -328,7 +334,7 @@ class Tailer:
                     # newer file of the stream is read (they wait for it below).
                     while self._replaced:
                         self._retire(self._replaced.pop(0), builder, wall)
-                    streams = self._streams()  # a copy now carries an older generation
+                    streams = by_stream(files.values())  # a copy now carries older lines
                     continue
                 tf.fresh = False
             records: list[Line] = []
@@ -343,7 +349,7 @@ class Tailer:
                 self._retire(tf, builder, wall)
                 # The copy carrying its unread rest joins the stream: newer files of the
                 # stream still to come in this turn must wait for it.
-                streams = self._streams()
+                streams = by_stream(files.values())
                 continue
             builder.add(tf, records, wall)
             self.stats["records_read"] += len(records)
@@ -383,22 +389,6 @@ class Tailer:
             self.stats["batches_sent"] += 1
             self.stats["records_sent"] += len(b.records)
         return True
-
-    def _streams(self) -> dict[str, list[TrackedFile]]:
-        """The readable files of each stream (held copies excluded), for the read order."""
-        streams: dict[str, list[TrackedFile]] = {}
-        for t in self.tracker.files.values():
-            if t.fd is not None and not t.retired and t.mark.twin_of is None:
-                streams.setdefault(t.mark.stream, []).append(t)
-        return streams
-
-    def _twin_waits(self, tf: TrackedFile) -> bool:
-        """Whether a copy of ``tf`` is held back and ``tf``'s content was replaced since."""
-        if tf.mark.head_len == 0 or not any(
-            t.mark.twin_of == tf.id for t in self.tracker.files.values()
-        ):
-            return False
-        return tf.head_changed()
 
     def _retire(self, tf: TrackedFile, builder: Builder, wall: float) -> None:
         """Content replaced: send what the old generation holds, then go on from 0."""
