@@ -32,9 +32,9 @@ from logmarket.tail.lines import INVALID, PARTIAL, SPLIT, Line
 from logmarket.tail.multiline import Assembler
 from logmarket.tail.order import (
     by_stream,
-    copy_outdated,
     newer_rotated,
     older_unread,
+    outdated_originals,
     read_order,
 )
 from logmarket.tail.recovery import rebuild_window
@@ -284,6 +284,11 @@ class Tailer:
             cfg.batch_records, self.shipper.max_frame_bytes - _FRAME_OVERHEAD, max(1, slots)
         )
         wall = time.time()
+        # A held copy whose original was truncated since holds the older lines: retire the
+        # original first (the copy takes its place), whatever is read this turn.
+        self._replaced.extend(
+            t for t in outdated_originals(self.tracker.files) if t not in self._replaced
+        )
         while self._replaced:
             self._retire(self._replaced.pop(0), builder, wall)
         # Oldest first, and a file waits while an older one of its stream (a rotated
@@ -302,13 +307,6 @@ class Tailer:
                 continue
             same = streams.get(tf.mark.stream, ())
             if tf.pos == 0 and tf.mark.path == tf.mark.stream and newer_rotated(tf, same):
-                if copy_outdated(tf, files.values()):
-                    # A copy of what it held is waiting for its truncation, and it was
-                    # truncated since: retire it now, so the copy (older than the rotated
-                    # files waiting) is read first.
-                    self._retire(tf, builder, wall)
-                    streams = by_stream(files.values())
-                    continue
                 # Nothing read yet at the live path, yet rotated generations ranked after
                 # it are waiting: they were rotated out of this path before what it holds
                 # now was written (its old content went unseen), so they go first.
