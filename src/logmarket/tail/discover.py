@@ -18,6 +18,8 @@ from logmarket.tail.rules import Rules
 
 __all__ = ["Finder", "Target", "parse_target"]
 
+_LIST_TRIES = 4  # listings of a directory whose names keep moving, before taking the last
+
 
 @dataclass(frozen=True, slots=True)
 class Target:
@@ -93,18 +95,45 @@ class Finder:
         stack = [top]
         while stack:
             d = stack.pop()
+            for attempt in range(_LIST_TRIES):
+                files: dict[str, os.stat_result] = {}
+                if self._list(d, files, stack if attempt == 0 else None):
+                    break
+            for path, st in files.items():
+                found.setdefault(path, st)
+
+    def _list(self, d: str, files: dict[str, os.stat_result], stack: list[str] | None) -> bool:
+        """The wanted files of one directory; False if one was renamed or deleted between
+        the listing and its ``stat`` (a rotation shifting names right now).
+
+        Such a listing can miss a file that is there all along under its next name (the
+        older copy moved from ``app.log.2`` to ``app.log.3`` after the listing, its ``stat``
+        then failing): its successor would be read first. The directory is listed again.
+        """
+        try:
+            entries = list(os.scandir(d))
+        except OSError:
+            return True  # vanished or unreadable: the next scan sees it again
+        steady = True
+        for e in entries:
             try:
-                entries = list(os.scandir(d))
-            except OSError:
-                continue  # vanished or unreadable: the next scan sees it again
-            for e in entries:
-                try:
-                    if e.is_dir(follow_symlinks=False):
+                if e.is_dir(follow_symlinks=False):
+                    if stack is not None:
                         stack.append(e.path)
-                    elif e.is_file():
-                        self._add(e.path, found, explicit=False)
-                except OSError:
                     continue
+                if not e.is_file() or not self.rules.wanted(e.path):
+                    continue
+                st = os.stat(e.path)
+            except FileNotFoundError:
+                steady = False  # listed, then gone
+                continue
+            except OSError:
+                continue
+            if not e.is_symlink() and st.st_ino != e.inode():
+                steady = False  # another file took its name
+            if stat.S_ISREG(st.st_mode):
+                files[e.path] = st
+        return steady
 
     def _add(self, path: str, found: dict[str, os.stat_result], *, explicit: bool) -> None:
         if path in found or not (explicit or self.rules.wanted(path)):

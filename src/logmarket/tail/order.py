@@ -11,7 +11,14 @@ from collections.abc import Iterable
 
 from logmarket.tail.files import TrackedFile
 
-__all__ = ["newer_rotated", "older_unread", "read_order", "unread"]
+__all__ = [
+    "by_stream",
+    "newer_rotated",
+    "older_unread",
+    "outdated_originals",
+    "read_order",
+    "unread",
+]
 
 
 def read_order(files: dict[str, TrackedFile], fid: str) -> tuple[float, int]:
@@ -49,3 +56,28 @@ def older_unread(tf: TrackedFile, stream: Iterable[TrackedFile]) -> bool:
         if unread(t):
             return True
     return False
+
+
+def by_stream(files: Iterable[TrackedFile]) -> dict[str, list[TrackedFile]]:
+    """The readable files of each stream (held-back copies excluded)."""
+    streams: dict[str, list[TrackedFile]] = {}
+    for t in files:
+        if t.fd is not None and not t.retired and t.mark.twin_of is None:
+            streams.setdefault(t.mark.stream, []).append(t)
+    return streams
+
+
+def outdated_originals(files: dict[str, TrackedFile]) -> list[TrackedFile]:
+    """Live files with a copy held back whose content was replaced since (``copytruncate``
+    went on): each copy is now a rotated generation, older than anything rotated after it,
+    so its original must be retired (and the copy read) before the stream goes on."""
+    out: list[TrackedFile] = []
+    for t in files.values():
+        if t.mark.twin_of is None:
+            continue
+        orig = files.get(t.mark.twin_of)
+        if orig is None or orig.fd is None or orig.retired or orig in out:
+            continue
+        if orig.head_changed() or orig.stat_size() < orig.pos:
+            out.append(orig)
+    return out

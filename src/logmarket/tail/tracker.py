@@ -60,6 +60,9 @@ class Tracker:
         self.files: dict[str, TrackedFile] = {}
         self.by_inode: dict[Key, str] = {}
         self.by_path: dict[str, str] = {}
+        # Set by reconcile() when a file the scan found had left its name before it could
+        # be opened: the scan is out of date, take another.
+        self.moved = False
         for mark in list(checkpoint.files.values()):
             self._make(mark, None)
             self.by_inode[(mark.dev, mark.ino)] = mark.id
@@ -106,6 +109,7 @@ class Tracker:
         dirty: set[str] = set()
         replaced: list[TrackedFile] = []
         seen: set[str] = set()
+        self.moved = False
         # Oldest content first: a rotated generation found in the same scan as its successor
         # gets the lower id, and ids are the order files are read in.
         for path, st in sorted(found.items(), key=lambda item: item[1].st_mtime_ns):
@@ -190,8 +194,17 @@ class Tracker:
     ) -> TrackedFile | None:
         fd = open_file(path)
         if fd is None:
+            if not os.path.lexists(path):
+                self.moved = True  # gone since the scan: look again
             return None
-        st = os.fstat(fd)  # the file we opened, not the one the scan saw
+        scanned, st = st, os.fstat(fd)  # the file we opened, not the one the scan saw
+        if (st.st_dev, st.st_ino) != (scanned.st_dev, scanned.st_ino):
+            # Another file took the name since the scan (a rotation shifting names right
+            # now): the one the scan saw is under another name, maybe unseen, and it is
+            # older than this one - adopting this one first would read it first.
+            os.close(fd)
+            self.moved = True
+            return None
         offset = st.st_size if start_at_end else 0
         tf = self.new_file(path, st, fd, offset, stream)
         log.debug("new file %s %s at %d (stream %s)", tf.id, path, offset, stream)
@@ -238,6 +251,11 @@ class Tracker:
                 continue  # not even one line to tell it by
             if len(data) >= len(theirs):
                 if data[: len(theirs)] == theirs:
+                    # Fingerprint it by the bytes just compared, not by a fresh read: it may
+                    # be truncated by now, and a head taken after that would hide the
+                    # truncation - this copy would then wait while newer ones are read.
+                    h = head_of(theirs)
+                    other.mark.head_len, other.mark.head = h.length, h.digest
                     return self._twin(tf, other, None)
             elif theirs[: len(data)] == data:
                 return "wait"

@@ -30,7 +30,13 @@ from logmarket.tail.events import Events, watchdog_available
 from logmarket.tail.files import MORE, TRUNCATED, TrackedFile
 from logmarket.tail.lines import INVALID, PARTIAL, SPLIT, Line
 from logmarket.tail.multiline import Assembler
-from logmarket.tail.order import newer_rotated, older_unread, read_order
+from logmarket.tail.order import (
+    by_stream,
+    newer_rotated,
+    older_unread,
+    outdated_originals,
+    read_order,
+)
 from logmarket.tail.recovery import rebuild_window
 from logmarket.tail.rules import Rules
 from logmarket.tail.tracker import Tracker
@@ -39,6 +45,7 @@ __all__ = ["Tailer"]
 
 log = logging.getLogger("logmarket.tail")
 
+_SCAN_TRIES = 4  # scans in a row while names move under them (a rotation in progress)
 _FRAME_OVERHEAD = 128  # bytes of a batch frame around its records
 _FLAG_STATS = (
     (INVALID, "records_invalid_utf8"),
@@ -99,6 +106,27 @@ class Tailer:
 
     def run(self) -> None:
         """Tail until stopped. Raises ``CheckpointError`` if the checkpoint is unreadable."""
+        loaded = self._open()
+        events: Events | None = None
+        if self.cfg.mode == "events" or (self.cfg.mode == "auto" and watchdog_available()):
+            events = Events(self.finder.roots, self.wake)
+            events.start()
+            self.using_events = True
+        try:
+            self._scan(start_at_end=not loaded and not self.cfg.from_beginning)
+            self._save(time.monotonic())
+            self.ready.set()
+            self._loop(events)
+            self._drain()
+        finally:
+            if events is not None:
+                events.stop()
+            self.shipper.disconnect()
+            for tf in self.tracker.files.values():
+                tf.close()
+
+    def _open(self) -> bool:
+        """Load the checkpoint, rebuild its window; True if there was a checkpoint."""
         loaded = self.store.load()
         self.ckpt = loaded or Checkpoint()
         self.tracker = Tracker(self.ckpt, self.rules, self._assembler, self.stats)
@@ -116,23 +144,7 @@ class Tailer:
             self.ckpt, self.tracker, self.shipper, self._assembler, self.cfg.max_line_bytes,
             self.stats,
         )  # fmt: skip
-        events: Events | None = None
-        if self.cfg.mode == "events" or (self.cfg.mode == "auto" and watchdog_available()):
-            events = Events(self.finder.roots, self.wake)
-            events.start()
-            self.using_events = True
-        try:
-            self._scan(start_at_end=loaded is None and not self.cfg.from_beginning)
-            self._save(time.monotonic())
-            self.ready.set()
-            self._loop(events)
-            self._drain()
-        finally:
-            if events is not None:
-                events.stop()
-            self.shipper.disconnect()
-            for tf in self.tracker.files.values():
-                tf.close()
+        return loaded is not None
 
     def _loop(self, events: Events | None) -> None:
         cfg = self.cfg
@@ -249,15 +261,20 @@ class Tailer:
     # -- files ------------------------------------------------------------------------------------
 
     def _scan(self, *, start_at_end: bool) -> None:
-        found = self.finder.scan()
-        dirty, replaced = self.tracker.reconcile(
-            found, start_at_end=start_at_end, now=time.monotonic()
-        )
-        self._dirty |= dirty
-        self._replaced.extend(t for t in replaced if t not in self._replaced)
-        self.stats["scans"] += 1
-        if dirty or replaced:
-            self._ckpt_dirty = True
+        for _ in range(_SCAN_TRIES):
+            found = self.finder.scan()
+            dirty, replaced = self.tracker.reconcile(
+                found, start_at_end=start_at_end, now=time.monotonic()
+            )
+            self._dirty |= dirty
+            self._replaced.extend(t for t in replaced if t not in self._replaced)
+            self.stats["scans"] += 1
+            if dirty or replaced:
+                self._ckpt_dirty = True
+            if not self.tracker.moved:
+                break
+            # A file left its name between the scan and its opening: scan again now, so
+            # that it is found (where it went) before anything newer is read.
 
     def _ship(self, now: float) -> bool:
         """Read dirty files into batches and send them; True if anything was sent."""
@@ -267,6 +284,11 @@ class Tailer:
             cfg.batch_records, self.shipper.max_frame_bytes - _FRAME_OVERHEAD, max(1, slots)
         )
         wall = time.time()
+        # A held copy whose original was truncated since holds the older lines: retire the
+        # original first (the copy takes its place), whatever is read this turn.
+        self._replaced.extend(
+            t for t in outdated_originals(self.tracker.files) if t not in self._replaced
+        )
         while self._replaced:
             self._retire(self._replaced.pop(0), builder, wall)
         # Oldest first, and a file waits while an older one of its stream (a rotated
@@ -274,10 +296,7 @@ class Tailer:
         files = self.tracker.files
         order = sorted(self._dirty, key=lambda f: read_order(files, f))
         self._dirty.clear()
-        streams: dict[str, list[TrackedFile]] = {}
-        for t in files.values():
-            if t.fd is not None and not t.retired and t.mark.twin_of is None:
-                streams.setdefault(t.mark.stream, []).append(t)
+        streams = by_stream(files.values())
         for fid in order:
             tf = files.get(fid)
             if tf is None or tf.fd is None or tf.retired or tf.mark.twin_of is not None:
@@ -313,6 +332,7 @@ class Tailer:
                     # newer file of the stream is read (they wait for it below).
                     while self._replaced:
                         self._retire(self._replaced.pop(0), builder, wall)
+                    streams = by_stream(files.values())  # a copy now carries older lines
                     continue
                 tf.fresh = False
             records: list[Line] = []
@@ -325,6 +345,9 @@ class Tailer:
             )
             if status == TRUNCATED:
                 self._retire(tf, builder, wall)
+                # The copy carrying its unread rest joins the stream: newer files of the
+                # stream still to come in this turn must wait for it.
+                streams = by_stream(files.values())
                 continue
             builder.add(tf, records, wall)
             self.stats["records_read"] += len(records)
