@@ -48,7 +48,7 @@ class AnalysisReport:
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
-_DIGITS = re.compile(r"\d+")
+_ZEROS = str.maketrans("0123456789", "0000000000")
 _TS = re.compile(r"\d{2}:\d{2}:\d{2}|\b\d{10}(?:\.\d+)?\b|\d{4}-\d{2}-\d{2}")
 _LVL = re.compile(
     r"\b(?:DEBUG|INFO|NOTICE|WARN|WARNING|ERROR|FATAL|CRITICAL|SEVERE|TRACE)\b|\blevel="
@@ -82,9 +82,11 @@ def config_from_settings(settings: Settings | None) -> AgentConfig:
 
 
 def template_fingerprints(lines: list[str]) -> frozenset[str]:
-    """Stable ids of the log's line shapes (digits collapsed), for the uniqueness score."""
-    # digits collapsed; on a sample, since a shape count beyond this changes no score
-    shapes = {_DIGITS.sub("0", line) for line in lines[:_TEMPLATE_SAMPLE] if line.strip()}
+    """Stable ids of the log's line shapes (every digit read as 0), for the uniqueness score."""
+    # on a sample, since a shape count beyond this changes no score; one translate of the
+    # joined sample is several times cheaper than a regex per line
+    joined = "\n".join(line for line in lines[:_TEMPLATE_SAMPLE] if line.strip())
+    shapes = set(joined.translate(_ZEROS).split("\n")) - {""}
     return frozenset(hashlib.blake2b(s.encode(), digest_size=8).hexdigest() for s in shapes)
 
 
