@@ -600,3 +600,13 @@ def test_logcat_and_glog_error_lines() -> None:
     )
     found = {f.location: f.title for f in _find(log, "runtime", "error-detective")}
     assert set(found) == {"ActivityManager", "controller.go:114"}
+
+
+def test_sudo_failures_are_privilege_escalation_attempts() -> None:
+    """sudo's wrong passwords and not-in-sudoers lines are counted per user."""
+    log = (
+        "Nov 28 05:00:01 web1 sudo:    deploy : 3 incorrect password attempts ; TTY=pts/0 ; PWD=/home/deploy ; USER=root ; COMMAND=/bin/bash\n"
+        "Nov 28 05:00:09 web1 sudo:    deploy : user NOT in sudoers ; TTY=pts/0 ; PWD=/home/deploy ; USER=root ; COMMAND=/bin/cat /etc/shadow\n"
+    )
+    found = [f for f in _find(log, "runtime", "security-guardian") if f.key.startswith("sudo:")]
+    assert len(found) == 1 and found[0].location == "user deploy" and found[0].count == 2

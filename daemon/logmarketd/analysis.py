@@ -48,13 +48,13 @@ class AnalysisReport:
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
-_DIGITS = re.compile(r"\d+")
+_ZEROS = str.maketrans("0123456789", "0000000000")
 _TS = re.compile(r"\d{2}:\d{2}:\d{2}|\b\d{10}(?:\.\d+)?\b|\d{4}-\d{2}-\d{2}")
 _LVL = re.compile(
     r"\b(?:DEBUG|INFO|NOTICE|WARN|WARNING|ERROR|FATAL|CRITICAL|SEVERE|TRACE)\b|\blevel="
 )
-_WARN_ERR = re.compile(r"\b(?:WARN|WARNING|ERROR|FATAL|CRITICAL|SEVERE)\b")
-_SAMPLE = 5000  # structure shares are estimated on at most this many lines
+_SAMPLE = 500  # structure shares (timestamps, levels) are estimated on this many lines
+_TEMPLATE_SAMPLE = 2000  # line shapes taken for the uniqueness score
 
 
 def enabled_agents(settings: Settings | None) -> list[str]:
@@ -82,9 +82,11 @@ def config_from_settings(settings: Settings | None) -> AgentConfig:
 
 
 def template_fingerprints(lines: list[str]) -> frozenset[str]:
-    """Stable ids of the log's line shapes (digits collapsed), for the uniqueness score."""
-    # digits collapsed; on a sample, since a shape count beyond this changes no score
-    shapes = {_DIGITS.sub("0", line) for line in lines[:_SAMPLE] if line.strip()}
+    """Stable ids of the log's line shapes (every digit read as 0), for the uniqueness score."""
+    # on a sample, since a shape count beyond this changes no score; one translate of the
+    # joined sample is several times cheaper than a regex per line
+    joined = "\n".join(line for line in lines[:_TEMPLATE_SAMPLE] if line.strip())
+    shapes = set(joined.translate(_ZEROS).split("\n")) - {""}
     return frozenset(hashlib.blake2b(s.encode(), digest_size=8).hexdigest() for s in shapes)
 
 
@@ -98,7 +100,8 @@ def _log_facts(ctx: Context, findings: list[Finding]) -> LogFacts:
     return LogFacts(
         lines=len(lines),
         signal_lines=len(covered),
-        warn_error_lines=round(sum(1 for s in sample if _WARN_ERR.search(s)) * len(lines) / k),
+        # case-folded scans the level detector made already (cached): no pass of our own
+        warn_error_lines=len(ctx.lines_with_ci("warn", "err", "fatal", "crit", "severe")),
         timestamp_share=sum(1 for s in sample if _TS.search(s[:40])) / k,
         level_share=sum(1 for s in sample if _LVL.search(s[:80])) / k,
         templates=template_fingerprints(lines),

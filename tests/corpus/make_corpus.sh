@@ -1305,6 +1305,34 @@ EOF
   go run -race . 2>&1 | sed -E 's/0x[0-9a-f]{8,}/0x00c000012345/g; s/goroutine [0-9]+/goroutine 7/g; s/Goroutine [0-9]+/Goroutine 7/g' | save go_race
 }
 
+s_deploy_health_failed() {
+  fresh deploy_health_failed
+  cat > app.py <<'EOF'
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+
+class Health(BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(503 if self.path == "/health" else 200)
+        self.end_headers()
+        self.wfile.write(b'{"status": "db unavailable"}' if self.path == "/health" else b"ok")
+
+
+HTTPServer(("127.0.0.1", 18449), Health).serve_forever()
+EOF
+  $PY app.py 2> server.log &
+  local pid=$!; sleep 0.5
+  { echo "deploy: release v2.5.0 started on 127.0.0.1:18449";
+    for i in 1 2 3; do
+      code=$(curl -s -o body.json -w '%{http_code}' http://127.0.0.1:18449/health)
+      echo "deploy: health check $i/3 http://127.0.0.1:18449/health -> HTTP $code $(cat body.json)"
+      sleep 0.2
+    done
+    echo "deploy: health check failed for http://127.0.0.1:18449/health after 3 attempts, rolling back to v2.4.1"; } | save deploy_health_failed
+  kill "$pid"; sleep 0.2
+  sed -E 's/\[[^]]+\]/[28\/Nov\/2026 05:00:00]/' server.log >> "$OUT/deploy_health_failed.log"
+}
+
 # ---------------------------------------------------------------- noise only (no findings)
 s_noise_heartbeat() {
   fresh noise_heartbeat

@@ -7,6 +7,7 @@ then the text is cut to a bounded length.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
+from functools import cache
 
 from logmarketd.agents.base import Context, Finding
 from logmarketd.agents.secrets import mask_secret
@@ -25,6 +26,7 @@ _MAX_TEXT = 500
 _MAX_EVIDENCE = 5
 
 
+@cache
 def default_redactor() -> Callable[[str], str]:
     """``logmarketd.redact.redact`` if present, else the identity."""
     try:

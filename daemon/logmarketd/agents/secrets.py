@@ -66,6 +66,8 @@ def leaked_secrets(ctx: Context) -> list[Finding]:
         scan = ctx.lines_with_ci if rid in _ANY_CASE else ctx.lines_with
         for n in scan(*keys):
             line = ctx.lines[n]
+            if rid == "url-credentials" and "@" not in line:
+                continue  # most URLs carry no user:password@
             for m in rx.finditer(line):
                 value = m.group("s")
                 start, end = m.span("s")

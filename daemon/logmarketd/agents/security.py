@@ -191,13 +191,8 @@ _SUDO = re.compile(
 def privilege_escalation(ctx: Context) -> list[Finding]:
     """Failed sudo/su attempts per user."""
     per: dict[str, list[int]] = defaultdict(list)
-    for n in ctx.lines_with(
-        "incorrect password attempt",
-        "NOT in sudoers",
-        "command not allowed",
-        "pam_unix(su",
-        "FAILED SU",
-    ):
+    # sudo's own lines name it; su's and PAM's say "fail" (a scan the auth detector made)
+    for n in ctx.lines_with_ci("sudo", "fail"):
         if m := _SUDO.search(ctx.lines[n]):
             per[m.group("u") or m.group("ru") or m.group("su") or "?"].append(n)
     return [

@@ -84,7 +84,14 @@ def _human(report: Any, name: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from logmarketd.analysis import analyze_log_report
+    try:
+        from logmarketd.analysis import analyze_log_report
+    except ImportError as exc:  # a client-only install has no daemon code
+        print(
+            f"logmarket analyze needs the daemon extra: pip install 'logmarket[daemon]' ({exc})",
+            file=sys.stderr,
+        )
+        return 2
 
     show = sys.stderr.isatty()
     if args.path != "-" and os.path.isdir(args.path):
