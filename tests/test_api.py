@@ -187,6 +187,16 @@ def test_logs_per_hour_limit_is_429_with_retry_after(market: DaemonProcess) -> N
     assert int(req_headers["Retry-After"]) > 3000
 
 
+def test_a_batch_over_the_hourly_limit_is_refused_whole(market: DaemonProcess) -> None:
+    """Seven logs in one batch with a limit of six: 429, and none of them is analysed."""
+    admin = market.admin_token
+    logs = [{"source": "runtime", "content": HEARTBEAT}] * 7
+    status, err = post(market, "/batch-analyze", {"subPKPId": "quinn", "logs": logs}, admin)
+    assert status == 429 and err["error"] == "rate-limited"
+    _, sub = get(market, "/sub-pkp/quinn", admin)
+    assert sub["analyses"] == []
+
+
 def test_simulate_runs_samples_and_never_pays(market: DaemonProcess) -> None:
     admin = market.admin_token
     status, r = post(market, "/simulate", {"subPKPId": "ivan", "iterations": 6}, admin)
@@ -265,29 +275,19 @@ def test_requests_per_minute_per_key_is_429(short_tmp: Path) -> None:
         key = make_key(d, "lena")
         statuses = [get(d, "/pricing", key)[0] for _ in range(7)]
         assert statuses[:5] == [200] * 5 and statuses[5:] == [429, 429]
-        assert _raw_get_headers(d, "/pricing", key)["Retry-After"].isdigit()
+        assert _raw_headers(d, "/pricing", None, key)["Retry-After"].isdigit()
         assert get(d, "/pricing", d.admin_token)[0] == 200  # another key, another budget
     finally:
         d.stop()
 
 
-def _raw_get_headers(d: DaemonProcess, path: str, token: str) -> dict[str, str]:
-    import urllib.error
-    import urllib.request
-
-    req = urllib.request.Request(d.url + API + path, headers={"Authorization": f"Bearer {token}"})
-    try:
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            return dict(resp.headers)
-    except urllib.error.HTTPError as exc:
-        return dict(exc.headers)
-
-
 def _raw_headers(d: DaemonProcess, path: str, body: Any, token: str) -> dict[str, str]:
+    """The response headers of a request (POST with a JSON body, or GET without one)."""
     import urllib.error
     import urllib.request
 
-    req = urllib.request.Request(d.url + API + path, data=json.dumps(body).encode(), method="POST",
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(d.url + API + path, data=data,
                                  headers={"Authorization": f"Bearer {token}",
                                           "Content-Type": "application/json"})  # fmt: skip
     try:

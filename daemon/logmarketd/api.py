@@ -258,8 +258,7 @@ async def batch_analyze(request: web.Request) -> web.Response:
         return _error(413, "batch-too-large", f"at most {MAX_BATCH} logs per request")
     body = BatchBody.model_validate(raw)
     sub = _acting_for(principal, body.sub_pkp_id)
-    for _ in body.logs:
-        await ctx.market.check_rate(sub)
+    await ctx.market.check_rate(sub, incoming=len(body.logs))  # the whole batch, or none
     results = await asyncio.gather(
         *(ctx.market.submit(log.content, log.source, sub) for log in body.logs)
     )

@@ -123,7 +123,7 @@ class InboxWriter:
         dropped_now: dict[str, int] = {}
         outcomes: list[Outcome] = []
         rows = []
-        clients: dict[str, tuple[int, int, str | None, int | None]] = {}
+        clients: dict[str, tuple[int, str | None, int | None]] = {}
         stored = duplicates = dropped_delta = 0
         for item in group:
             cid = item.client_id
@@ -139,7 +139,7 @@ class InboxWriter:
                     duplicates += item.n_records
                     continue
                 last_seq[cid] = item.seq
-                clients[cid] = (item.seq, 0, item.host, item.pid)
+                clients[cid] = (item.seq, item.host, item.pid)
             rows.append(
                 (now, cid, item.seq, item.host, item.source, item.sub_pkp_id, item.stream,
                  item.n_records, item.frame.decode("utf-8"))
@@ -162,7 +162,7 @@ class InboxWriter:
                         " last_seen = excluded.last_seen",
                         [
                             (c, s, dropped_now.get(c, self._dropped.get(c, 0)), h, p, now, now)
-                            for c, (s, _, h, p) in clients.items()
+                            for c, (s, h, p) in clients.items()
                         ],
                     )
                 await db.executemany(

@@ -151,7 +151,8 @@ class Marketplace:
             quality_threshold=settings.log_marketplace_quality_threshold,
         )
 
-    async def check_rate(self, sub_pkp_id: str | None) -> None:
+    async def check_rate(self, sub_pkp_id: str | None, incoming: int = 1) -> None:
+        """Refuse when ``incoming`` more logs would pass MAX_LOGS_PER_HOUR for this Sub-PKP."""
         if sub_pkp_id is None:
             return
         now = self.clock()
@@ -161,8 +162,9 @@ class Marketplace:
             (sub_pkp_id, now - 3600),
         )
         count, oldest = row or (0, None)
-        if count >= self.settings.max_logs_per_hour and oldest is not None:
-            raise RateLimitedError(retry_after=max(1.0, oldest + 3600 - now))
+        if count + incoming > self.settings.max_logs_per_hour:
+            wait = oldest + 3600 - now if oldest is not None else 3600.0
+            raise RateLimitedError(retry_after=max(1.0, wait))
 
     async def submit(
         self,

@@ -222,8 +222,7 @@ class Daemon:
     async def _serve_http(self, address: tuple[str, int]) -> None:
         s = self.settings
         assert self._store and self._inbox and self._ingest and self.market and self.admin_token
-        app = make_app(self._store, self.metrics, self._inbox, self._ingest,
-                       max_body_bytes=s.max_body_bytes)  # fmt: skip
+        app = make_app(self.metrics, max_body_bytes=s.max_body_bytes)  # fmt: skip
         self._outbox = await OutboxReader.open(s.db_path)
         add_routes(app, ApiContext(
             self._store, self.market, self.admin_token,

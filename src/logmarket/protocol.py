@@ -73,7 +73,7 @@ PROTOCOL_VERSION: Final = 1
 DEFAULT_MAX_FRAME_BYTES: Final = 1024 * 1024
 SOURCES: Final = ("build", "test", "deploy", "runtime")
 
-# ensure_ascii: lone surrogates (from undecodable file names, say) become \\udXXX escapes
+# ensure_ascii: lone surrogates (from undecodable file names, say) become \udXXX escapes
 # that every JSON parser accepts, instead of bytes that are not UTF-8.
 _encoder = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), default=repr)
 
