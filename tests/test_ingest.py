@@ -13,45 +13,11 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.conftest import DaemonProcess, counters, http_get, stored_messages, wait_for
-
-
-class Raw:
-    """A hand-driven protocol client."""
-
-    def __init__(self, path: Path, timeout: float = 10) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(timeout)
-        self.sock.connect(str(path))
-        self.buf = b""
-
-    def send(self, obj: Any) -> None:
-        data = obj if isinstance(obj, bytes) else (json.dumps(obj) + "\n").encode()
-        self.sock.sendall(data)
-
-    def read(self) -> dict[str, Any]:
-        while b"\n" not in self.buf:
-            chunk = self.sock.recv(65536)
-            assert chunk, "daemon closed the connection"
-            self.buf += chunk
-        line, self.buf = self.buf.split(b"\n", 1)
-        result: dict[str, Any] = json.loads(line)
-        return result
-
-    def hello(self, client_id: str, **extra: Any) -> dict[str, Any]:
-        self.send({"type": "hello", "version": 1, "clientId": client_id, **extra})
-        return self.read()
-
-    def batch(self, seq: int, *messages: str) -> dict[str, Any]:
-        self.send({"type": "batch", "seq": seq, "records": [{"message": m} for m in messages]})
-        return self.read()
-
-    def close(self) -> None:
-        self.sock.close()
+from tests.rawclient import Raw
 
 
 @pytest.fixture

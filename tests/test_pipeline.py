@@ -11,6 +11,7 @@ import sqlite3
 from pathlib import Path
 
 from tests.conftest import DaemonProcess, run_app, wait_for
+from tests.rawclient import secret_for
 
 
 def windows(db: Path) -> list[tuple[str, int, int, int, int, int, str]]:
@@ -30,7 +31,8 @@ def send_batches(sock_path: Path, client: str, batches: list[list[dict[str, obje
     s = socket.socket(socket.AF_UNIX)
     s.connect(str(sock_path))
     f = s.makefile("rwb")
-    f.write(json.dumps({"type": "hello", "clientId": client, "source": "test",
+    f.write(json.dumps({"type": "hello", "clientId": client, "clientSecret": secret_for(client),
+                        "source": "test",
                         "subPKPId": "pia", "stream": "ci.log"}).encode() + b"\n")  # fmt: skip
     f.flush()
     f.readline()

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from tests.conftest import free_port, http_get, stored_messages
+from tests.rawclient import secret_for
 from tests.test_systemd import ACTIVATOR, NotifyReceiver, unix_listener
 
 
@@ -40,7 +41,13 @@ def test_daemon_takes_the_passed_socket_notifies_and_leaves_the_socket_to_system
     early = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     early.settimeout(30)
     early.connect(str(path))  # queued by the kernel: nobody has accepted yet
-    hello = {"type": "hello", "version": 1, "clientId": "early", "acks": True}
+    hello = {
+        "type": "hello",
+        "version": 1,
+        "clientId": "early",
+        "acks": True,
+        "clientSecret": secret_for("early"),
+    }
     batch = {"type": "batch", "seq": 0, "records": [{"message": "before the daemon"}]}
     early.sendall((json.dumps(hello) + "\n" + json.dumps(batch) + "\n").encode())
 

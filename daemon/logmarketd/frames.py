@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal, Required
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
 from typing_extensions import TypedDict
 
 from logmarketd.errors import FrameError
@@ -18,6 +18,14 @@ __all__ = ["Batch", "Frame", "Hello", "Record", "RecordFrame", "parse_frame"]
 
 Source = Literal["build", "test", "deploy", "runtime"]
 _Text = Annotated[str, Field(max_length=256)]
+_Path = Annotated[str, Field(max_length=4096)]
+# Every integer is bounded where it enters: SQLite stores signed 64-bit integers, and a
+# number past that (seq 2**63, say) once raised OverflowError deep in the inbox writer.
+_Int = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
+_Count = Annotated[int, Field(ge=0, le=2**63 - 1)]
+# Unix seconds from 1970 to the end of year 9999: what datetime can render.
+_Ts = Annotated[float, Field(ge=0, le=253_402_300_799, allow_inf_nan=False)]
+_Secret = Annotated[str, StringConstraints(min_length=16, max_length=256)]
 
 
 class Record(TypedDict, total=False):
@@ -26,23 +34,24 @@ class Record(TypedDict, total=False):
     __pydantic_config__ = ConfigDict(extra="allow")  # type: ignore[misc]
 
     message: Required[str]
-    ts: float
-    level: str
-    levelno: int
-    logger: str
-    file: str
-    line: int
-    func: str
-    thread: int
-    threadName: str
-    process: int
+    ts: _Ts
+    level: _Text
+    levelno: _Int
+    logger: _Path
+    file: _Path
+    line: _Int
+    func: _Path
+    thread: _Int
+    threadName: _Path
+    process: _Int
     exc: str
     stack: str
     extra: dict[str, Any]
     event: dict[str, Any]
     source: Source
-    subPKPId: str | None
-    stream: str | None
+    subPKPId: _Text | None
+    stream: _Path | None
+    eof: bool
 
 
 class _Frame(BaseModel):
@@ -53,19 +62,20 @@ class Hello(_Frame):
     type: Literal["hello"]
     version: int = 1
     clientId: _Text | None = None
+    clientSecret: _Secret | None = None
     host: _Text | None = None
-    pid: int | None = None
+    pid: _Int | None = None
     source: Source = "runtime"
     subPKPId: _Text | None = None
-    stream: _Text | None = None
+    stream: _Path | None = None
     acks: bool = True
-    dropped: int = Field(0, ge=0)
+    dropped: _Count = 0
 
 
 class Batch(_Frame):
     type: Literal["batch"]
-    seq: int = Field(ge=0)
-    dropped: int = Field(0, ge=0)
+    seq: _Count
+    dropped: _Count = 0
     records: list[Record]
 
 

@@ -4,6 +4,8 @@ without a key; the marketplace API (``logmarketd.api``) and ``/events`` need one
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
@@ -11,12 +13,20 @@ from logmarketd.api import error_middleware
 from logmarketd.metrics import Metrics
 from logmarketd.web import add_dashboard_routes
 
-__all__ = ["METRICS", "make_app"]
+__all__ = ["METRICS", "Health", "make_app"]
+
+# (stage, reason) of the first daemon stage that died, or None while every stage runs.
+Health = Callable[[], tuple[str, str] | None]
 
 METRICS = web.AppKey("metrics", Metrics)
+HEALTH: web.AppKey[Health] = web.AppKey("health")
 
 
 async def healthz(request: web.Request) -> web.Response:
+    failure = request.app[HEALTH]()
+    if failure is not None:
+        stage, reason = failure
+        return web.json_response({"status": "failed", "stage": stage, "error": reason}, status=503)
     return web.json_response({"status": "ok"})
 
 
@@ -25,9 +35,12 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-def make_app(metrics_: Metrics, *, max_body_bytes: int = 1024 * 1024) -> web.Application:
+def make_app(
+    metrics_: Metrics, *, max_body_bytes: int = 1024 * 1024, health: Health = lambda: None
+) -> web.Application:
     app = web.Application(client_max_size=max_body_bytes, middlewares=[error_middleware])
     app[METRICS] = metrics_
+    app[HEALTH] = health
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     add_dashboard_routes(app)

@@ -17,6 +17,8 @@ reading and the client's own window fills (it then waits, or counts drops).
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import sqlite3
 import time
 from collections import OrderedDict
@@ -66,6 +68,7 @@ class InboxWriter:
         self._queue: asyncio.Queue[Submission | None] = asyncio.Queue(maxsize=512)
         self._last_seq: OrderedDict[str, int] = OrderedDict()
         self._dropped: dict[str, int] = {}
+        self._secrets: OrderedDict[str, str] = OrderedDict()
         self.depth = 0
 
     async def start(self) -> None:
@@ -77,6 +80,20 @@ class InboxWriter:
         await self._queue.put(item)
         self.metrics.inbox_queue.set(self._queue.qsize())
         return item.future
+
+    async def authenticate(self, client_id: str, secret: str) -> bool:
+        """True when ``secret`` is the one ``client_id`` is bound to; the first hello of an
+        id binds it. Another local process that knows only the id cannot act as that client
+        (read its lastSeq, or claim seqs to make its batches look like resends)."""
+        digest = hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
+        bound = self._secrets.get(client_id) or await self.store.client_secret(client_id)
+        if bound is None:
+            bound = await self.store.bind_client_secret(client_id, digest, time.time())
+        self._secrets[client_id] = bound
+        self._secrets.move_to_end(client_id)
+        if len(self._secrets) > _LAST_SEQ_CACHE:
+            self._secrets.popitem(last=False)
+        return hmac.compare_digest(bound, digest)
 
     async def last_seq(self, client_id: str) -> int:
         """Highest committed seq of a client, -1 if none."""

@@ -14,6 +14,7 @@ import contextlib
 import json
 import os
 import socket
+import sqlite3
 import stat
 import sys
 from collections.abc import Iterable, Mapping
@@ -205,7 +206,8 @@ class IngestServer:
                     await self._reject(writer, session, exc, rejected[0])
                     continue
                 if isinstance(frame, Hello):
-                    await self._hello(writer, session, frame)
+                    if not await self._hello(writer, session, frame):
+                        return
                 elif isinstance(frame, Batch):
                     n = len(frame.records)
                     self.metrics.records_received.inc(n)
@@ -261,14 +263,25 @@ class IngestServer:
             stream=session.stream,
         )
 
-    async def _hello(self, writer: asyncio.StreamWriter, session: _Session, hello: Hello) -> None:
+    async def _hello(self, writer: asyncio.StreamWriter, session: _Session, hello: Hello) -> bool:
+        """Take the session's identity; False when the client id is refused (and closed)."""
+        if hello.clientId is not None:
+            if hello.clientSecret is None:
+                return await self._refuse(writer, "clientSecret is required with clientId")
+            try:
+                known = await self.inbox.authenticate(hello.clientId, hello.clientSecret)
+            except (sqlite3.Error, OSError) as exc:
+                return await self._refuse(writer, f"store unavailable: {exc}", "store-error")
+            if not known:
+                return await self._refuse(writer, "clientSecret does not match this clientId")
+        redact = self.redactor.redact if self.redactor is not None else str
         session.acks = hello.acks and hello.clientId is not None
         session.client_id = hello.clientId
-        session.host = hello.host
+        session.host = redact(hello.host) if hello.host is not None else None
         session.pid = hello.pid
         session.source = hello.source
         session.sub_pkp_id = hello.subPKPId
-        session.stream = hello.stream
+        session.stream = redact(hello.stream) if hello.stream is not None else None
         last_seq = await self.inbox.last_seq(hello.clientId) if hello.clientId else -1
         welcome: dict[str, Any] = {
             "type": "welcome",
@@ -278,6 +291,17 @@ class IngestServer:
         }
         writer.write(encode_frame(welcome))
         await writer.drain()
+        return True
+
+    async def _refuse(
+        self, writer: asyncio.StreamWriter, detail: str, reason: str = "client-auth"
+    ) -> bool:
+        """Answer a hello with an error and end the connection: nothing of the id leaks."""
+        self.metrics.frames_rejected.labels(reason).inc()
+        log.warning("hello refused", reason=reason, detail=detail)
+        writer.write(encode_frame({"type": "error", "reason": reason, "detail": detail}))
+        await writer.drain()
+        return False
 
     async def _reject(
         self, writer: asyncio.StreamWriter, session: _Session, exc: FrameError, count: int
@@ -316,20 +340,14 @@ class IngestServer:
             await writer.drain()
 
 
-# Fields our clients fill in themselves (times, levels, code locations, ids): never scanned
-# for secrets, which keeps the per-frame check to what the application wrote.
-_METADATA = frozenset({"type", "ts", "level", "levelno", "logger", "file", "line", "func",
-                       "thread", "threadName", "process", "source", "subPKPId", "stream", "eof"})  # fmt: skip
-
-
 def _app_text(records: Iterable[Mapping[str, Any]]) -> str:
-    """Everything the application put in these records, as one text to prefilter."""
+    """Every key and value of these records, as one text to prefilter: metadata too (a
+    logger or thread name is written by the application as much as its message is)."""
     parts: list[str] = []
     for rec in records:
         for key, value in rec.items():
-            if key not in _METADATA:  # the key too: {"password": "x"} is a secret by its name
-                parts.append(key)
-                parts.append(value if isinstance(value, str) else json.dumps(value, default=str))
+            parts.append(key)  # the key too: {"password": "x"} is a secret by its name
+            parts.append(value if isinstance(value, str) else json.dumps(value, default=str))
     return "\n".join(parts)
 
 

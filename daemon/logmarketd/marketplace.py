@@ -166,6 +166,14 @@ class Marketplace:
             wait = oldest + 3600 - now if oldest is not None else 3600.0
             raise RateLimitedError(retry_after=max(1.0, wait))
 
+    async def within_rate(self, sub_pkp_id: str | None) -> bool:
+        """Whether one more log of this Sub-PKP stays within MAX_LOGS_PER_HOUR."""
+        try:
+            await self.check_rate(sub_pkp_id)
+        except RateLimitedError:
+            return False
+        return True
+
     async def submit(
         self,
         content: str,
@@ -174,11 +182,15 @@ class Marketplace:
         *,
         simulated: bool = False,
         auto_pay: bool = True,
+        enforce_rate: bool = True,
         in_tx: Callable[[aiosqlite.Connection, str], Awaitable[None]] | None = None,
     ) -> SubmitResult:
         """Analyse, price, record and (maybe) pay one log; ``in_tx(conn, analysis_id)`` runs
-        inside the same transaction (the window pipeline records its progress there)."""
-        if not simulated:
+        inside the same transaction (the window pipeline records its progress there).
+
+        ``enforce_rate``: refuse with :class:`RateLimitedError` over MAX_LOGS_PER_HOUR (the
+        API's answer); the pipeline decides on its own (``auto_pay``) and passes False."""
+        if not simulated and enforce_rate:
             await self.check_rate(sub_pkp_id)
         started = time.perf_counter()
         analysis = await asyncio.to_thread(self.analyzer, content, source, sub_pkp_id, frozenset())

@@ -93,6 +93,12 @@ class Metrics:
         self.pipeline_failures = Counter(
             "logmarket_pipeline_failures", "Pipeline steps that failed (retried)", registry=r
         )
+        self.stage_failures = Counter(
+            "logmarket_stage_failures",
+            "Daemon stages that died (the daemon then exits non-zero)",
+            ["stage"],
+            registry=r,
+        )
         self.commit_seconds = Histogram(
             "logmarket_inbox_commit_seconds",
             "Time to commit one group of batches",

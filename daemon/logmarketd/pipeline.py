@@ -35,7 +35,7 @@ import aiosqlite
 import structlog
 
 from logmarketd.inbox import InboxWriter
-from logmarketd.marketplace import Marketplace, RateLimitedError
+from logmarketd.marketplace import Marketplace
 from logmarketd.mining import TEMPLATES_SELECT, TEMPLATES_UPSERT, Miner, TemplateRow, WindowDigest
 from logmarketd.models import SOURCES, Source
 from logmarketd.pipeline_schema import PIPELINE_DDL
@@ -83,6 +83,9 @@ class _Window:
     lines: list[str] = field(default_factory=list)
     chars: int = 0
     digest: WindowDigest = field(default_factory=WindowDigest)
+    closing: str | None = None  # why it is due to close, when it could not close yet
+    retry_at: float = 0.0
+    failures: int = 0
 
 
 def _digest_json(digest: WindowDigest, limit: int = 50) -> str:
@@ -182,14 +185,16 @@ class Pipeline:
         window.chars += len(text) + 1
         window.last = pos
         if rec.get("eof"):
-            await self._close(window, "end-of-stream")
+            await self._try_close(window, "end-of-stream", now)
         elif len(window.lines) >= self.max_records or window.chars >= self.max_chars:
-            await self._close(window, "size")
+            await self._try_close(window, "size", now)
 
     async def _close_due(self, now: float) -> None:
         for window in list(self.windows.values()):
-            if now - window.opened >= self.window_seconds:
-                await self._close(window, "time")
+            if window.closing is not None and now >= window.retry_at:
+                await self._try_close(window, window.closing, now)
+            elif window.closing is None and now - window.opened >= self.window_seconds:
+                await self._try_close(window, "time", now)
 
     async def flush(self) -> None:
         """Close every open window now (used by tests and at a quiet shutdown)."""
@@ -197,14 +202,29 @@ class Pipeline:
         for window in list(self.windows.values()):
             await self._close(window, "flush")
 
+    async def _try_close(self, window: _Window, reason: str, now: float) -> None:
+        """Close ``window``; when that fails, keep it (its records stay in the inbox) and try
+        again later, so one window that cannot close never stops the others."""
+        try:
+            await self._close(window, reason)
+        except Exception:
+            window.closing = reason
+            window.failures += 1
+            window.retry_at = now + min(60.0, self.poll * 2**window.failures)
+            self.failures += 1
+            if self.market.metrics is not None:
+                self.market.metrics.pipeline_failures.inc()
+            log.exception("window analysis failed; kept and retried", sub_pkp=window.key[0],
+                          failures=window.failures)  # fmt: skip
+
     async def _close(self, window: _Window, reason: str) -> None:
-        del self.windows[window.key]
         sub, source, _stream = window.key
         content = "\n".join(window.lines)
         src: Source = source  # type: ignore[assignment]
         # Rows below every open window's first row and below the next unread row hold only
         # records of closed windows: they go in the same transaction as this analysis.
-        low_water = min([w.first[0] for w in self.windows.values()] + [self.next_row])
+        others = [w.first[0] for w in self.windows.values() if w is not window]
+        low_water = min([*others, self.next_row])
         deleted = [0]
 
         async def in_tx(conn: aiosqlite.Connection, analysis_id: str) -> None:
@@ -230,12 +250,13 @@ class Pipeline:
             deleted[0] = int(row[0]) if row else 0
             await conn.execute("DELETE FROM inbox WHERE id < ?", (low_water,))
 
-        try:
-            await self.market.check_rate(sub)
-            auto_pay = True
-        except RateLimitedError:
-            auto_pay = False
-        await self.market.submit(content, src, sub, auto_pay=auto_pay, in_tx=in_tx)
+        # The one rate decision for this window: over the hourly limit it is analysed and
+        # recorded, not paid (a window is never refused: its records are already accepted).
+        auto_pay = await self.market.within_rate(sub)
+        await self.market.submit(
+            content, src, sub, auto_pay=auto_pay, enforce_rate=False, in_tx=in_tx
+        )
+        del self.windows[window.key]
         self.cursors[window.key] = window.last
         self.inbox.consumed(deleted[0])
         if self.market.metrics is not None:

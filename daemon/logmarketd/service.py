@@ -5,6 +5,11 @@ there is a clear message and exit code 1. SIGTERM/SIGINT begin a graceful shutdo
 accepting and reading, let every batch already read commit and be acknowledged (up to
 ``shutdown_timeout``), stop HTTP, close the store, remove the socket file. A second signal
 cuts the drain short. Every task started here is awaited or cancelled before ``run`` returns.
+
+Every stage is supervised: one that dies (the inbox writer, the pipeline, the file watcher)
+is logged and counted, ``/healthz`` answers 503 naming it, and the daemon shuts down and
+exits 1 so the service manager restarts it. A live process that silently stores nothing is
+the one outcome not allowed.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import contextlib
 import os
 import signal
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import structlog
@@ -43,6 +48,8 @@ __all__ = ["Daemon"]
 
 log = structlog.get_logger("logmarketd")
 
+_FAILED_GRACE = 1.0  # seconds /healthz answers 503 after a stage died, before shutdown
+
 
 class Daemon:
     def __init__(self, settings: Settings, *, on_ready: Callable[[Daemon], None] | None = None):
@@ -51,6 +58,7 @@ class Daemon:
         self.metrics = Metrics()
         self.should_exit = asyncio.Event()
         self.force_exit = False
+        self._forced = asyncio.Event()
         self.http_url: str | None = None
         self._store: Store | None = None
         self._inbox: InboxWriter | None = None
@@ -71,10 +79,14 @@ class Daemon:
         self._pipeline_task: asyncio.Task[None] | None = None
         self.admin_token: str | None = None
         self.admin_token_generated = False
+        self.failure: tuple[str, str] | None = None  # (stage, reason) of the first to die
+        self._stopping = False
+        self._supervisor_task: asyncio.Task[None] | None = None
 
     def request_exit(self) -> None:
         if self.should_exit.is_set():
             self.force_exit = True
+            self._forced.set()
             log.warning("second signal: closing without waiting for acks")
         self.should_exit.set()
 
@@ -98,11 +110,48 @@ class Daemon:
                 self.on_ready(self)
             log.info("serving", socket=str(self.settings.socket_path), http=self.http_url)
             await self.should_exit.wait()
-            return 0
+            if self.failure is None:
+                return 0
+            # Health probes see the 503 and its reason before the port closes.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._forced.wait(), _FAILED_GRACE)
+            return 1
         finally:
             await self.shutdown()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(sig)
+
+    def _stage(self, name: str, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        """Start a stage as a supervised task: its end before shutdown is a failure."""
+        task = asyncio.create_task(coro, name=name)
+        task.add_done_callback(lambda t: self._stage_ended(name, t))
+        return task
+
+    def _stage_ended(self, name: str, task: asyncio.Task[None]) -> None:
+        if self._stopping:
+            return
+        if task.cancelled():
+            self.stage_failed(name, "cancelled")
+        else:
+            exc = task.exception()
+            self.stage_failed(name, repr(exc) if exc is not None else "ended on its own")
+
+    def stage_failed(self, name: str, reason: str) -> None:
+        """A stage died: fail health, count it, and stop (exit code 1)."""
+        if self.failure is None:
+            self.failure = (name, reason)
+        self.metrics.stage_failures.labels(name).inc()
+        log.error("stage failed; stopping so the service manager restarts the daemon",
+                  stage=name, error=reason)  # fmt: skip
+        self.should_exit.set()
+
+    async def _supervise_threads(self, interval: float = 0.5) -> None:
+        """The file watcher runs in a thread: look at it, since no task ends when it dies."""
+        while True:
+            await asyncio.sleep(interval)
+            if self._watch is not None and self._watch.error is not None:
+                self.stage_failed("watch", repr(self._watch.error))
+                return
 
     def status(self) -> str:
         """One line of live counts (systemd's STATUS=)."""
@@ -120,7 +169,7 @@ class Daemon:
         self._store = await Store.open(s.db_path, sync=s.sync)
         self._inbox = InboxWriter(self._store, self.metrics, max_records=s.commit_max_records)
         await self._inbox.start()
-        self._writer_task = asyncio.create_task(self._inbox.run(), name="inbox-writer")
+        self._writer_task = self._stage("inbox-writer", self._inbox.run())
         self.webhooks = WebhookDeliverer(
             s.db_path, s.webhook_url, s.webhook_secret, max_backoff=s.webhook_max_backoff
         )
@@ -136,7 +185,7 @@ class Daemon:
                 self._store, self._inbox, self.market,
                 max_records=s.window_max_records, window_seconds=s.window_seconds,
             )  # fmt: skip
-            self._pipeline_task = asyncio.create_task(self.pipeline.run(), name="pipeline")
+            self._pipeline_task = self._stage("pipeline", self.pipeline.run())
         if self._sock is None:
             self._sock = bind_unix_socket(s.socket_path, s.socket_mode)
             self._sock_ino = os.stat(s.socket_path).st_ino
@@ -162,6 +211,7 @@ class Daemon:
                 )  # fmt: skip
             except ValueError as exc:  # TailError: a bad path, glob or rule
                 raise ConfigError(f"--watch: {exc}") from exc
+            self._supervisor_task = self._stage("supervisor", self._supervise_threads())
 
     async def _marketplace(self) -> Marketplace:
         """The marketplace: ledger, pricing, game, events; the admin token for its API."""
@@ -222,7 +272,7 @@ class Daemon:
     async def _serve_http(self, address: tuple[str, int]) -> None:
         s = self.settings
         assert self._store and self._inbox and self._ingest and self.market and self.admin_token
-        app = make_app(self.metrics, max_body_bytes=s.max_body_bytes)  # fmt: skip
+        app = make_app(self.metrics, max_body_bytes=s.max_body_bytes, health=lambda: self.failure)
         self._outbox = await OutboxReader.open(s.db_path)
         add_routes(app, ApiContext(
             self._store, self.market, self.admin_token,
@@ -239,7 +289,12 @@ class Daemon:
         self.http_url = f"http://{host}:{address[1]}"
 
     async def shutdown(self) -> None:
+        self._stopping = True
         timeout = 0.0 if self.force_exit else self.settings.shutdown_timeout
+        if self._supervisor_task is not None:
+            self._supervisor_task.cancel()
+            await asyncio.gather(self._supervisor_task, return_exceptions=True)
+            self._supervisor_task = None
         if self._notifier is not None:
             self._notifier.stopping()
         if self._notifier_task is not None:
@@ -269,7 +324,8 @@ class Daemon:
         if self._outbox is not None:
             await self._outbox.close()
             self._outbox = None
-        if self._inbox is not None and self._writer_task is not None:
+        # A dead writer would never take the stop.
+        if self._inbox is not None and self._writer_task and not self._writer_task.done():
             await self._inbox.stop()
             try:
                 await asyncio.wait_for(self._writer_task, timeout=max(timeout, 1.0))
