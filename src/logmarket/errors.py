@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["LogmarketError", "ProtocolError"]
+__all__ = ["HelloRefusedError", "LogmarketError", "LogmarketWarning", "ProtocolError"]
 
 
 class LogmarketError(Exception):
@@ -11,3 +11,16 @@ class LogmarketError(Exception):
 
 class ProtocolError(LogmarketError, ValueError):
     """The peer sent something the wire protocol does not allow."""
+
+
+class HelloRefusedError(ProtocolError):
+    """The daemon answered the ``hello`` with an ``error`` frame (``reason``: why)."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"the daemon refused the hello: {reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+class LogmarketWarning(UserWarning):
+    """A setting of the handler was wrong and replaced by its default (the app runs on)."""
