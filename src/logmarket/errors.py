@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-__all__ = ["HelloRefusedError", "LogmarketError", "LogmarketWarning", "ProtocolError"]
+__all__ = [
+    "CommandError",
+    "HelloRefusedError",
+    "LogmarketError",
+    "LogmarketWarning",
+    "ProtocolError",
+    "UsageError",
+]
 
 
 class LogmarketError(Exception):
@@ -24,3 +31,15 @@ class HelloRefusedError(ProtocolError):
 
 class LogmarketWarning(UserWarning):
     """A setting of the handler was wrong and replaced by its default (the app runs on)."""
+
+
+class CommandError(LogmarketError):
+    """A CLI command failed; the message is one line that says what to do. Exit status 1."""
+
+    exit_code = 1
+
+
+class UsageError(CommandError):
+    """The command line names something that is not there (file, token). Exit status 2."""
+
+    exit_code = 2
