@@ -127,6 +127,14 @@ def test_bad_arguments_are_usage_errors() -> None:
     assert cli("simulate", "--iterations", "many").returncode == 2
 
 
+def test_send_refused_by_the_daemon_says_why(market: DaemonProcess) -> None:
+    """A hello the daemon refuses (a Sub-PKP id over 256 characters) is one line with its
+    reason, not a retry loop or a traceback."""
+    sock = str(market.socket)
+    line = one_line_error(cli("send", str(SAMPLE), "--socket", sock, "--sub-pkp", "s" * 300), 1)
+    assert "refused the hello" in line and "invalid-frame" in line and sock in line
+
+
 def test_a_refused_request_is_one_line_with_the_daemons_reason(market: DaemonProcess) -> None:
     line = one_line_error(cli("pay", "la_does_not_exist", *api(market)), 1)
     assert "404" in line and "la_does_not_exist" in line

@@ -23,7 +23,7 @@ _DEFAULT_URL = "http://127.0.0.1:8765"
 _START = "start it with `make run` in the repository (or `logmarketd`)"
 
 
-def add_api_args(p: Any, *, json_flag: bool = True) -> None:
+def add_api_args(p: Any) -> None:
     p.add_argument("--url", default=None,
                    help=f"daemon HTTP address [env: LOGMARKET_URL; default: {_DEFAULT_URL}]")  # fmt: skip
     p.add_argument("--token", default=None,
@@ -31,8 +31,7 @@ def add_api_args(p: Any, *, json_flag: bool = True) -> None:
                         "token in --state-dir]")  # fmt: skip
     p.add_argument("--state-dir", default=os.environ.get("LOGMARKET_STATE_DIR", ".logmarket"),
                    help="where the daemon keeps admin.token [env: LOGMARKET_STATE_DIR]")  # fmt: skip
-    if json_flag:
-        p.add_argument("--json", action="store_true", help="print the API's JSON answer")
+    p.add_argument("--json", action="store_true", help="print the API's JSON answer")
 
 
 def _url(args: Any) -> tuple[str, str]:
