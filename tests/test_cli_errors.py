@@ -121,6 +121,14 @@ def test_no_token_at_all_is_a_usage_error(tmp_path: Path) -> None:
     assert str(tmp_path / "none" / "admin.token") in line and "--token" in line
 
 
+def test_keys_create_where_no_store_can_be_made_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    state = tmp_path / "file" / "state"
+    line = one_line_error(cli("keys", "create", "bob", "--state-dir", str(state)), 1)
+    assert str(state / "logmarket.db") in line and "--state-dir" in line
+    assert one_line_error(cli("keys", "create", "b" * 300, "--state-dir", str(tmp_path)), 2)
+
+
 def test_bad_arguments_are_usage_errors() -> None:
     assert cli("stats", "--bogus").returncode == 2
     assert cli("pay").returncode == 2
