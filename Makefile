@@ -1,19 +1,36 @@
 # The two commands: `make run` and `make test`. Everything else is a helper.
+# `make run` installs what running needs (the [all] extra); `make test` also the dev tools
+# ([dev]) and the system packages the tests use (tools/system-deps: on Debian/Ubuntu as root
+# it apt-get installs the missing ones, elsewhere it stops and names them).
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+RUN_STAMP := $(VENV)/.installed-run
 
-.PHONY: run test lint typecheck bench clean
+.PHONY: run test system-deps lint typecheck bench clean
 
-$(STAMP): pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+$(BIN)/python:
+	@PYTHON=$(PYTHON) tools/system-deps run
+	$(PYTHON) -m venv $(VENV)
+
+# Running needs [all] only; a venv that already has [all,dev] (an up-to-date $(STAMP)) has it.
+$(RUN_STAMP): pyproject.toml | $(BIN)/python
+	@if [ -f $(STAMP) ] && [ $(STAMP) -nt pyproject.toml ]; then :; else \
+	  $(BIN)/python -m pip install -q --upgrade pip && \
+	  $(BIN)/python -m pip install -q -e '.[all]'; fi
+	@touch $@
+
+$(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[all,dev]'
-	@touch $(STAMP)
+	@touch $@
 
-run: $(STAMP)
+run: $(RUN_STAMP)
 	$(BIN)/logmarketd $(ARGS)
+
+system-deps:
+	@PYTHON=$(PYTHON) tools/system-deps test
 
 lint: $(STAMP)
 	$(BIN)/ruff check src daemon tests
@@ -22,7 +39,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: $(STAMP) lint typecheck
+test: system-deps $(STAMP) lint typecheck
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)

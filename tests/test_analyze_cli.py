@@ -69,9 +69,11 @@ def test_human_output_lists_findings_and_explains() -> None:
 
 
 def test_missing_file_and_bad_source_fail_clearly() -> None:
-    """A missing file exits 1 with a message; an unknown source is refused by the parser."""
+    """A missing file is a usage error (exit 2, one line); so is an unknown source."""
     p = _run("/nonexistent/x.log", "--source", "runtime")
-    assert p.returncode == 1 and b"cannot read /nonexistent/x.log" in p.stderr
+    assert p.returncode == 2 and p.stderr.strip().splitlines() == [
+        b"logmarket analyze: cannot read /nonexistent/x.log: no such file or directory"
+    ]
     q = _run(str(CORPUS / "py_traceback.log"), "--source", "prod")
     assert q.returncode == 2 and b"invalid choice" in q.stderr
 

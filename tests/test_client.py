@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import logmarket
 from logmarket.protocol import decode_frame, encode_frame
+from logmarket.shipper import Shipper
 
 
 def test_client_imports_only_the_standard_library() -> None:
@@ -45,14 +48,35 @@ def test_emit_with_no_daemon_never_raises_and_counts_overflow(tmp_path: Path) ->
         handler.close()
 
 
-def test_bad_source_is_refused_at_configuration_time(tmp_path: Path) -> None:
-    """A typo in the source fails where it is configured, not silently later."""
+def test_handler_and_shipper_make_a_secret_with_their_client_id(tmp_path: Path) -> None:
+    """Each client id comes with its own token_urlsafe(32) secret, sent in the hello; a forked
+    child gets a new id and a new secret; an id given to the shipper keeps the given secret."""
+    a = logmarket.Handler(socket_path=str(tmp_path / "s"))
+    b = logmarket.Handler(socket_path=str(tmp_path / "s"))
     try:
-        logmarket.Handler(socket_path=str(tmp_path / "s"), source="prod")
-    except ValueError as exc:
-        assert "build, test, deploy, runtime" in str(exc)
-    else:
-        raise AssertionError("accepted an unknown source")
+        assert a.client_secret != b.client_secret and a.client_id != b.client_id
+        assert re.fullmatch(r"[A-Za-z0-9_-]{43}", a.client_secret)
+        a._start()
+        assert a._shipper is not None
+        assert a._shipper.hello["clientId"] == a.client_id
+        assert a._shipper.hello["clientSecret"] == a.client_secret
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: report what the fork hook left it
+            os.write(write, f"{b.client_id} {b.client_secret}".encode())
+            os._exit(0)
+        os.close(write)
+        child_id, child_secret = os.read(read, 1000).decode().split()
+        os.close(read)
+        os.waitpid(pid, 0)
+        assert child_id != b.client_id and child_secret != b.client_secret
+    finally:
+        a.close()
+        b.close()
+    fresh = Shipper(str(tmp_path / "s"), {})
+    assert fresh.hello["clientId"] == fresh.client_id and len(fresh.client_secret) == 43
+    kept = Shipper(str(tmp_path / "s"), {"clientId": "c" * 32, "clientSecret": "k" * 43})
+    assert (kept.hello["clientId"], kept.hello["clientSecret"]) == ("c" * 32, "k" * 43)
 
 
 def test_frames_round_trip_and_exotic_values_survive() -> None:

@@ -2,8 +2,27 @@
 
 from __future__ import annotations
 
-from bench.loghub import FORMATS, grouping_accuracy, load_system, ours
+import hashlib
+import os
+from pathlib import Path
+
+from bench.loghub import DATA, FORMATS, grouping_accuracy, load_system, ours
 from logmarketd.mining import Miner, extract_variables
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_the_data_is_in_the_repository_and_unchanged() -> None:
+    """The tests read Loghub-2k from the clone itself, byte for byte as its SHA256SUMS says."""
+    if not os.environ.get("LOGMARKET_DATASETS"):  # the one override, for other copies
+        assert DATA.resolve().is_relative_to(REPO / "tests" / "data"), DATA
+    sums = (DATA / "SHA256SUMS").read_text().split("\n")
+    listed = [line.split(maxsplit=1) for line in sums if line.strip()]
+    assert len(listed) >= 3 * len(FORMATS)
+    for digest, name in listed:
+        path = DATA / name.lstrip("*")
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == digest, name
+        assert path.stat().st_size <= 2 * 1024 * 1024, name
 
 
 def test_grouping_accuracy_meets_the_targets() -> None:

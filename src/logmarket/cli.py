@@ -11,6 +11,7 @@ import pkgutil
 import sys
 
 import logmarket.commands
+from logmarket.errors import CommandError
 
 __all__ = ["build_parser", "main"]
 
@@ -27,6 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. Exit status: 0 done, 1 the work failed (daemon down or refusing),
+    2 the command line needs fixing (argparse's own errors, a missing file or token)."""
     args = build_parser().parse_args(argv)
     try:
         return int(args.run(args) or 0)
@@ -34,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except CommandError as exc:
+        print(f"logmarket {args.command}: {exc}", file=sys.stderr)
+        return exc.exit_code
 
 
 if __name__ == "__main__":

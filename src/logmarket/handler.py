@@ -13,14 +13,18 @@ What it promises (the contract, see also README "Delivery guarantees"):
 * ``flush(timeout)``, ``close()`` and interpreter exit (including the exit of a
   ``multiprocessing`` child) wait up to ``flush_timeout`` seconds for everything queued to
   be acknowledged. ``os._exit`` and SIGKILL lose what is not yet acknowledged.
+* Neither does configuration: a wrong argument, dictConfig entry or environment variable is
+  reported once (a ``LogmarketWarning``) and replaced by its default.
 * Fork-safe: in a forked child the handler starts over with an empty queue, a new client id
-  and no thread or lock inherited from the parent (the parent still sends what it queued).
+  and secret, and no thread or lock inherited from the parent (the parent still sends what
+  it queued).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import secrets
 import socket
 import threading
 import time
@@ -29,8 +33,20 @@ import weakref
 from collections import deque
 from typing import Any
 
-from logmarket.protocol import SOURCES, _encoder
-from logmarket.shipper import Backoff, Shipper, default_socket_path
+from logmarket._options import (
+    check_level,
+    check_number,
+    check_socket_path,
+    check_source,
+    check_sub_pkp,
+    check_text,
+    default_socket_path,
+    report,
+    setting,
+)
+from logmarket.errors import HelloRefusedError
+from logmarket.protocol import _encoder
+from logmarket.shipper import Backoff, Shipper
 
 __all__ = ["Handler", "install"]
 
@@ -65,19 +81,24 @@ class Handler(logging.Handler):
         flush_interval: float = 0.2,
         flush_timeout: float = 5.0,
         max_in_flight: int = 8,
+        **unknown: Any,
     ) -> None:
-        super().__init__(level)
-        self.socket_path = os.path.abspath(socket_path) if socket_path else default_socket_path()
-        self.sub_pkp_id = sub_pkp_id or os.environ.get("LOGMARKET_SUB_PKP_ID") or None
-        self.source = source or os.environ.get("LOGMARKET_SOURCE") or "runtime"
-        if self.source not in SOURCES:
-            raise ValueError(f"source must be one of {', '.join(SOURCES)}, not {self.source!r}")
-        self.stream = stream
-        self.capacity = capacity
-        self.batch_size = batch_size
-        self.flush_interval = flush_interval
-        self.flush_timeout = flush_timeout
-        self.max_in_flight = max_in_flight
+        # Nothing here may raise (a dictConfig entry with a typo must not stop the app, nor
+        # leave a half-built handler for logging.shutdown to trip on at exit): every wrong
+        # value is reported once and replaced by its default.
+        super().__init__(check_level(level, "logmarket.Handler level", logging.NOTSET))
+        if unknown:
+            report(f"logmarket.Handler: unknown option(s) {', '.join(sorted(unknown))} ignored")
+        path = None if socket_path is None else check_socket_path(socket_path, "socket_path")
+        self.socket_path = path or default_socket_path()
+        self.sub_pkp_id = setting(sub_pkp_id, "sub_pkp_id", "LOGMARKET_SUB_PKP_ID", check_sub_pkp)
+        self.source: str = setting(source, "source", "LOGMARKET_SOURCE", check_source) or "runtime"
+        self.stream = check_text(stream, "stream", what="stream name")
+        self.capacity = int(check_number(capacity, "capacity", 100_000, 1))
+        self.batch_size = int(check_number(batch_size, "batch_size", 1000, 1))
+        self.flush_interval = float(check_number(flush_interval, "flush_interval", 0.2, 0.001))
+        self.flush_timeout = float(check_number(flush_timeout, "flush_timeout", 5.0, 0))
+        self.max_in_flight = int(check_number(max_in_flight, "max_in_flight", 8, 1))
         self.internal_errors = 0
         self.last_internal_error: BaseException | None = None
         self._reset_state()
@@ -95,7 +116,10 @@ class Handler(logging.Handler):
         self._waiters = 0
         self._pid = os.getpid()
         self.dropped = 0
+        # The secret makes the id ours: another local process that learns the id cannot
+        # take it over (the daemon keeps the secret's hash from our first hello).
         self.client_id = uuid.uuid4().hex
+        self.client_secret = secrets.token_urlsafe(32)
         self._shipper: Shipper | None = None
 
     def _after_fork_in_child(self) -> None:
@@ -178,6 +202,9 @@ class Handler(logging.Handler):
     def close(self) -> None:
         try:
             self._shutdown(self.flush_timeout)
+        except Exception as exc:  # close runs at exit too: count it, never raise there
+            self.internal_errors += 1
+            self.last_internal_error = exc
         finally:
             _live_handlers.discard(self)
             super().close()
@@ -205,6 +232,7 @@ class Handler(logging.Handler):
                 self.socket_path,
                 {
                     "clientId": self.client_id,
+                    "clientSecret": self.client_secret,
                     "host": socket.gethostname(),
                     "pid": os.getpid(),
                     "source": self.source,
@@ -234,6 +262,11 @@ class Handler(logging.Handler):
                         shipper.connect(dropped=self.dropped)
                         backoff.reset()
                     except OSError:
+                        retry_at = time.monotonic() + self._retry_delay(backoff)
+                        continue
+                    except HelloRefusedError as exc:
+                        # Not a bug of ours and not transient by itself: say it once, retry.
+                        report(f"logmarket: {exc} (socket {self.socket_path})")
                         retry_at = time.monotonic() + self._retry_delay(backoff)
                         continue
                 self._pump(shipper)
@@ -327,7 +360,11 @@ def _register_fork_hook(handler: Handler) -> None:
 def _flush_all_at_exit() -> None:
     for handler in list(_live_handlers):
         if handler._pid == os.getpid():
-            handler._shutdown(handler.flush_timeout)
+            try:
+                handler._shutdown(handler.flush_timeout)
+            except Exception as exc:  # the interpreter is exiting: count it, never raise
+                handler.internal_errors += 1
+                handler.last_internal_error = exc
 
 
 # threading's exit hooks run before non-daemon threads are joined, both at interpreter exit
@@ -347,15 +384,22 @@ def install(
 ) -> Handler:
     """Attach a :class:`Handler` to ``logger`` (the root logger by default) and return it.
 
-    Calling it again returns the handler already installed rather than adding a second.
+    Calling it again returns the handler already installed rather than adding a second. Like
+    the handler, it never raises: a wrong ``logger`` or ``level`` is reported and defaulted.
     """
-    target = logger if isinstance(logger, logging.Logger) else logging.getLogger(logger)
+    if isinstance(logger, logging.Logger):
+        target = logger
+    else:
+        if logger is not None and not isinstance(logger, str):
+            report(f"logmarket.install: logger={logger!r} is not a logger or a name; using root")
+            logger = None
+        target = logging.getLogger(logger)
     for existing in target.handlers:
         if isinstance(existing, Handler):
             return existing
     handler = Handler(**kwargs)
     target.addHandler(handler)
-    wanted = level if isinstance(level, int) else logging.getLevelNamesMapping()[level.upper()]
+    wanted = check_level(level, "logmarket.install level", logging.INFO)
     if target.level == logging.NOTSET or target.level > wanted:
         target.setLevel(wanted)
     return handler

@@ -9,9 +9,18 @@ Transport
 Client → daemon
     ``hello``   first frame of an acknowledged session::
 
-        {"type": "hello", "version": 1, "clientId": "<uuid>", "host": "web-1", "pid": 42,
-         "source": "runtime", "subPKPId": "alice", "stream": "app", "acks": true,
-         "dropped": 0}
+        {"type": "hello", "version": 1, "clientId": "<uuid>", "clientSecret": "<secret>",
+         "host": "web-1", "pid": 42, "source": "runtime", "subPKPId": "alice",
+         "stream": "app", "acks": true, "dropped": 0}
+
+    ``clientSecret`` is required whenever ``clientId`` is present: a random string of 16 to
+    256 characters the client makes together with its id (``secrets.token_urlsafe(32)``) and
+    keeps exactly as long as the id (in memory for the handler, in its 0600 checkpoint for
+    the tailer). The daemon stores only its SHA-256. The first hello of an unknown client id
+    registers the secret; a later hello for that id with another secret is answered
+    ``{"type": "error", "reason": "client-auth", ...}`` and the connection is closed (no
+    welcome, so nothing about the id, not even ``lastSeq``, reaches a process that only
+    knows the id). A process that learns another's client id therefore cannot take it over.
 
     ``batch``   records, with a per-client sequence number that only grows::
 
@@ -30,6 +39,14 @@ Client → daemon
     ``dropped`` is the client's cumulative count of records it dropped on its side (queue
     full); the daemon adds up the increases per client id, so repeating it is harmless.
 
+Limits (checked when a frame is validated; a frame outside them is refused whole with reason
+``invalid-frame`` and counted, and the connection lives on)
+    Integers (``seq``, ``dropped``, ``pid``, a record's ``line``, ``levelno``, ``thread``,
+    ``process``) must fit a signed 64-bit integer (``seq`` and ``dropped`` also be >= 0);
+    ``ts`` must be a finite number. Strings are capped: ``clientId``, ``clientSecret``,
+    ``host``, ``source``, ``subPKPId`` and ``stream`` at 256 characters (``MAX_TEXT``),
+    a record's other strings by the frame size cap.
+
 Daemon → client
     ``welcome`` answers ``hello``::
 
@@ -42,9 +59,13 @@ Daemon → client
 
         {"type": "ack", "seq": 7, "duplicate": false}
 
-    ``error``   a frame was rejected (counted, logged; the connection stays open)::
+    ``error``   a frame was rejected (counted, logged; the connection stays open, except
+    after ``client-auth``)::
 
         {"type": "error", "reason": "invalid-json", "detail": "...", "seq": 7}
+
+    ``reason`` is a short label: ``invalid-json``, ``invalid-frame``, ``too-large``,
+    ``client-auth``, ... A refused batch carries its ``seq`` so the client can forget it.
 
 Guarantees
     At-least-once on the wire, exactly-once in the store: a batch is acknowledged only after
@@ -63,6 +84,9 @@ from typing import Any, Final
 
 __all__ = [
     "DEFAULT_MAX_FRAME_BYTES",
+    "INT64_MAX",
+    "INT64_MIN",
+    "MAX_TEXT",
     "PROTOCOL_VERSION",
     "SOURCES",
     "decode_frame",
@@ -72,6 +96,9 @@ __all__ = [
 PROTOCOL_VERSION: Final = 1
 DEFAULT_MAX_FRAME_BYTES: Final = 1024 * 1024
 SOURCES: Final = ("build", "test", "deploy", "runtime")
+MAX_TEXT: Final = 256  # characters in a hello's clientId, clientSecret, host, subPKPId, stream
+INT64_MIN: Final = -(2**63)
+INT64_MAX: Final = 2**63 - 1
 
 # ensure_ascii: lone surrogates (from undecodable file names, say) become \udXXX escapes
 # that every JSON parser accepts, instead of bytes that are not UTF-8.

@@ -1,5 +1,8 @@
 """A blocking client for the wire protocol, used from one thread (the handler's or the tailer's).
 
+A client id comes with a client secret (``secrets.token_urlsafe(32)``) made together with it
+and kept as long as it: both go in every ``hello``.
+
 The shipper owns the socket and the window of batches sent but not yet acknowledged. It never
 sleeps or retries by itself: the caller decides when to (re)connect, using :class:`Backoff`.
 On reconnect the daemon's ``welcome`` says which batches it already holds; the rest of the
@@ -8,8 +11,8 @@ window is resent in order, and the daemon's (clientId, seq) check makes any rese
 
 from __future__ import annotations
 
-import os
 import random
+import secrets
 import select
 import socket
 import uuid
@@ -17,19 +20,13 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from logmarket.errors import ProtocolError
+from logmarket._options import DEFAULT_SOCKET, default_socket_path
+from logmarket.errors import HelloRefusedError, ProtocolError
 from logmarket.protocol import DEFAULT_MAX_FRAME_BYTES, PROTOCOL_VERSION, decode_frame, encode_frame
 
 __all__ = ["DEFAULT_SOCKET", "Backoff", "Shipper", "default_socket_path"]
 
-DEFAULT_SOCKET = ".logmarket/logmarketd.sock"
-
 _BATCH_OVERHEAD = 96  # bytes around the records in a batch frame: type, seq, dropped, brackets
-
-
-def default_socket_path() -> str:
-    """``LOGMARKET_SOCKET`` or the daemon's default, made absolute now (chdir-proof)."""
-    return os.path.abspath(os.environ.get("LOGMARKET_SOCKET") or DEFAULT_SOCKET)
 
 
 class Backoff:
@@ -66,12 +63,16 @@ class Shipper:
     ) -> None:
         self.socket_path = socket_path
         self.client_id: str = hello.get("clientId") or uuid.uuid4().hex
+        # The secret proves the id is ours; a caller that keeps its id across runs (the
+        # tailer) keeps and passes its secret too, or the daemon refuses it as client-auth.
+        self.client_secret: str = hello.get("clientSecret") or secrets.token_urlsafe(32)
         self.hello = {
             "type": "hello",
             "version": PROTOCOL_VERSION,
             "acks": True,
             **hello,
             "clientId": self.client_id,
+            "clientSecret": self.client_secret,
         }
         self.timeout = timeout
         self.on_ack = on_ack
@@ -104,6 +105,10 @@ class Shipper:
             self._sock = sock
             self._buf = b""
             welcome = self._read_frame(self.timeout)
+            if welcome.get("type") == "error":
+                raise HelloRefusedError(
+                    str(welcome.get("reason", "?")), str(welcome.get("detail", ""))
+                )
             if welcome.get("type") != "welcome":
                 raise ProtocolError(f"expected welcome, got {welcome.get('type')!r}")
             self.max_frame_bytes = int(welcome.get("maxFrameBytes", DEFAULT_MAX_FRAME_BYTES))

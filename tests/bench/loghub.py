@@ -36,11 +36,11 @@ from typing import Any
 
 from logmarketd.mining import HeaderParser, Miner
 
-# The benchmark data sits beside the repository (shared/datasets/), or where
-# LOGMARKET_DATASETS points.
+# The benchmark data is part of the repository (tests/data/loghub-2k, with its README and
+# SHA256SUMS), so a fresh clone tests and benchmarks with nothing else; LOGMARKET_DATASETS
+# names another folder holding a loghub-2k/.
 DATASETS = Path(
-    os.environ.get("LOGMARKET_DATASETS")
-    or Path(__file__).resolve().parents[3] / "shared" / "datasets"
+    os.environ.get("LOGMARKET_DATASETS") or Path(__file__).resolve().parents[1] / "data"
 )
 DATA = DATASETS / "loghub-2k"
 

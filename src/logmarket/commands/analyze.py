@@ -12,6 +12,7 @@ import os
 import sys
 from typing import Any
 
+from logmarket.errors import UsageError
 from logmarket.protocol import SOURCES
 
 __all__ = ["register", "run"]
@@ -94,6 +95,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
 
     show = sys.stderr.isatty()
+    if args.path != "-" and not os.path.exists(args.path):
+        raise UsageError(f"cannot read {args.path}: no such file or directory")
     if args.path != "-" and os.path.isdir(args.path):
         paths = sorted(os.path.join(args.path, n) for n in os.listdir(args.path))
         paths = [p for p in paths if os.path.isfile(p)]

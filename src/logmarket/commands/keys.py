@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from logmarket.errors import CommandError, UsageError
+
 
 def register(sub: Any) -> None:
     p = sub.add_parser("keys", help="manage Sub-PKP API keys (on the daemon's host)")
@@ -20,23 +22,29 @@ def register(sub: Any) -> None:
 
 
 def run_create(args: argparse.Namespace) -> int:
+    import asyncio
+    import sqlite3
+
     from logmarketd.auth import create_key
     from logmarketd.store import Store
 
     db = Path(args.state_dir) / "logmarket.db"
-    if not db.exists():
-        # Create and migrate the store, so keys can be made before the first start.
-        import asyncio
 
-        async def init() -> None:
-            await (await Store.open(db)).close()
+    async def init() -> None:
+        await (await Store.open(db)).close()
 
-        asyncio.run(init())
     try:
+        if not db.exists():
+            # Create and migrate the store, so keys can be made before the first start.
+            asyncio.run(init())
         key = create_key(db, args.sub_pkp_id)
-    except (ValueError, OSError) as exc:
-        print(f"logmarket keys: {exc}", file=sys.stderr)
-        return 2
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    except (OSError, sqlite3.Error) as exc:
+        raise CommandError(
+            f"cannot write the key into {db}: {exc}; give --state-dir of the daemon's state "
+            "directory (LOGMARKET_STATE_DIR), on the daemon's host"
+        ) from None
     print(key)
     print(f"key for Sub-PKP {args.sub_pkp_id!r}: store it now, it is not shown again",
           file=sys.stderr)  # fmt: skip

@@ -1,13 +1,12 @@
-"""``logmarket pay ID``: pay an analysis (admin; idempotent)."""
+"""``logmarket pay ID``: pay an analysis (admin; idempotent). ``--json``: the transaction."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import Any
 
-from logmarket.commands._http import API, ApiError, add_api_args, call
+from logmarket.commands._http import API, add_api_args, call
 
 
 def register(sub: Any) -> None:
@@ -18,10 +17,11 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        tx = call(args, "POST", f"{API}/pay/{args.analysis_id}")
-    except ApiError as exc:
-        print(f"logmarket pay: {exc}", file=sys.stderr)
-        return 1
-    print(json.dumps(tx))
+    tx = call(args, "POST", f"{API}/pay/{args.analysis_id}")
+    if args.json:
+        print(json.dumps(tx))
+        return 0
+    # Paying again answers the first transaction: the same line, the same id.
+    print(f"paid ${tx['amount']:.2f} to {tx['subPKPId']} for analysis {tx['analysisId']}: "
+          f"transaction {tx['id']} at {tx['timestamp']}")  # fmt: skip
     return 0

@@ -8,6 +8,8 @@ import sys
 import time
 from typing import Any
 
+from logmarket.commands._files import open_input
+from logmarket.errors import CommandError, HelloRefusedError
 from logmarket.protocol import SOURCES, _encoder
 from logmarket.shipper import Backoff, Shipper, default_socket_path
 
@@ -24,10 +26,10 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    stream = sys.stdin.buffer if args.path == "-" else open(args.path, "rb")  # noqa: SIM115
+    stream = open_input(args.path)
+    path = args.socket or default_socket_path()
     shipper = Shipper(
-        args.socket or default_socket_path(),
-        {"host": socket.gethostname(), "source": args.source, "subPKPId": args.sub_pkp},
+        path, {"host": socket.gethostname(), "source": args.source, "subPKPId": args.sub_pkp}
     )
     deadline = time.monotonic() + args.timeout
     backoff = Backoff()
@@ -59,13 +61,20 @@ def run(args: argparse.Namespace) -> int:
                         raise TimeoutError
                 deadline = time.monotonic() + args.timeout
             except TimeoutError:
-                print(f"logmarket send: no acks within {args.timeout}s", file=sys.stderr)
-                return 1
+                raise CommandError(
+                    f"the daemon at {path} acknowledged nothing within {args.timeout:g} s "
+                    f"({sent} lines sent); see its log, or raise --timeout"
+                ) from None
+            except HelloRefusedError as exc:
+                raise CommandError(f"{exc} (socket {path})") from None
             except OSError as exc:
                 shipper.disconnect()
                 if time.monotonic() > deadline:
-                    print(f"logmarket send: daemon unreachable: {exc}", file=sys.stderr)
-                    return 1
+                    raise CommandError(
+                        f"cannot reach the daemon at {path} within {args.timeout:g} s "
+                        f"({exc.strerror or exc}); start it with `make run` in the repository "
+                        "(or `logmarketd`), or point --socket / LOGMARKET_SOCKET at its socket"
+                    ) from None
                 time.sleep(backoff.next_delay())
     print(f"sent {sent} lines", file=sys.stderr)
     return 0

@@ -1,13 +1,13 @@
-"""``logmarket simulate``: sample logs through the real pipeline, recorded as simulated."""
+"""``logmarket simulate``: sample logs through the real pipeline, recorded as simulated.
+``--json``: the API's answer."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import Any
 
-from logmarket.commands._http import API, ApiError, add_api_args, call
+from logmarket.commands._http import API, add_api_args, call
 
 
 def register(sub: Any) -> None:
@@ -20,10 +20,13 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     body = {"iterations": args.iterations, "subPKPId": args.sub_pkp}
-    try:
-        result = call(args, "POST", f"{API}/simulate", body)
-    except ApiError as exc:
-        print(f"logmarket simulate: {exc}", file=sys.stderr)
-        return 1
-    print(json.dumps(result, indent=2))
+    result = call(args, "POST", f"{API}/simulate", body)
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(f"simulated {result['iterations']} analyses for {result['subPKPId'] or '(no Sub-PKP)'}: "
+          f"worth ${result['totalValue']:.2f}, never paid")  # fmt: skip
+    for a in result["analyses"]:
+        print(f"  {a['id']}  {a['source']:<7}  value {a['valueScore']:>5.1f}  "
+              f"${a['paymentAmount']:.2f}  {a['findings']} findings  {a['sample']}")  # fmt: skip
     return 0

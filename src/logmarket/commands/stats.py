@@ -1,12 +1,13 @@
-"""``logmarket stats``: the dashboard, top earners and agents as tables."""
+"""``logmarket stats``: the dashboard, top earners and agents as tables (``--json``: the
+dashboard's JSON as the API returns it)."""
 
 from __future__ import annotations
 
 import argparse
-import sys
+import json
 from typing import Any
 
-from logmarket.commands._http import API, ApiError, add_api_args, call
+from logmarket.commands._http import API, add_api_args, call
 
 
 def register(sub: Any) -> None:
@@ -22,11 +23,10 @@ def _table(rows: list[list[str]]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        d = call(args, "GET", f"{API}/dashboard")
-    except ApiError as exc:
-        print(f"logmarket stats: {exc}", file=sys.stderr)
-        return 1
+    d = call(args, "GET", f"{API}/dashboard")
+    if args.json:
+        print(json.dumps(d))
+        return 0
     t = d["totals"]
     print(f"analyses {t['analyses']}  paid {t['paidAnalyses']}  Sub-PKPs {t['subPKPs']}  "
           f"earned ${t['totalEarnings']:.2f}  insights {t['insights']}  "

@@ -1,14 +1,17 @@
-"""``logmarket submit PATH --source S``: the seed's CI flow — one log to the analyze API."""
+"""``logmarket submit PATH --source S``: the seed's CI flow — one log to the analyze API.
+
+Prints the analysis's summary and every finding (``--json``: the whole LogAnalysis).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import sys
 from typing import Any
 
-from logmarket.commands._http import API, ApiError, add_api_args, call
+from logmarket.commands._files import open_input
+from logmarket.commands._http import API, add_api_args, call
 from logmarket.protocol import SOURCES
 
 
@@ -18,35 +21,39 @@ def register(sub: Any) -> None:
     p.add_argument("--source", choices=SOURCES, required=True)
     p.add_argument("--sub-pkp", default=os.environ.get("LOGMARKET_SUB_PKP_ID"),
                    help="Sub-PKP id [env: LOGMARKET_SUB_PKP_ID]")  # fmt: skip
-    p.add_argument("--json", action="store_true", help="print the whole LogAnalysis as JSON")
     add_api_args(p)
     p.set_defaults(run=run)
 
 
+def findings(ins: dict[str, Any]) -> list[str]:
+    """One line per finding, of every kind, as ``[kind/severity] title`` (and where)."""
+    rows: list[tuple[str, Any, str, Any]] = []
+    rows += [
+        ("error", e["severity"], e["pattern"], e.get("location")) for e in ins["errorPatterns"]
+    ]
+    rows += [("performance", p.get("severity") or "-",
+              f"{p['issue']}: {p['actual']:g} {p['metric']} (threshold {p['threshold']:g})",
+              p.get("location")) for p in ins["performanceIssues"]]  # fmt: skip
+    rows += [("security", s["severity"], s["threat"], s.get("location"))
+             for s in ins["securityConcerns"]]  # fmt: skip
+    rows += [("quality", q["impact"], f"{q['area']}: {q['suggestion']}", q.get("location"))
+             for q in ins["improvementOpportunities"]]  # fmt: skip
+    return [f"  [{kind}/{sev}] {title}" + (f"\n      at {loc}" if loc else "")
+            for kind, sev, title, loc in rows]  # fmt: skip
+
+
 def run(args: argparse.Namespace) -> int:
-    if args.path == "-":
-        content = sys.stdin.read()
-    else:
-        with open(args.path, encoding="utf-8", errors="replace") as f:
-            content = f.read()
+    with open_input(args.path) as stream:
+        content = stream.read().decode("utf-8", "replace")
     body = {"source": args.source, "logContent": content, "subPKPId": args.sub_pkp}
-    try:
-        analysis = call(args, "POST", f"{API}/analyze", body)
-    except ApiError as exc:
-        print(f"logmarket submit: {exc}", file=sys.stderr)
-        return 1
+    analysis = call(args, "POST", f"{API}/analyze", body)
     if args.json:
         print(json.dumps(analysis))
         return 0
-    ins = analysis["aiInsights"]
-    n = sum(len(v) for v in ins.values())
-    print(f"analysis {analysis['id']}: {n} findings, quality {analysis['quality']['overall']:.0f}, "
-          f"value {analysis['valueScore']:.0f}, ${analysis['paymentAmount']:.2f}"
-          f"{' (paid)' if analysis['paid'] else ''}")  # fmt: skip
-    for e in ins["errorPatterns"][:5]:
-        print(f"  error    [{e['severity']}] {e['pattern']} at {e['location']}")
-    for s in ins["securityConcerns"][:5]:
-        print(f"  security [{s['severity']}] {s['threat']}")
-    for p in ins["performanceIssues"][:5]:
-        print(f"  perf     {p['issue']}: {p['actual']} {p['metric']} (threshold {p['threshold']})")
+    lines = findings(analysis["aiInsights"])
+    print(f"analysis {analysis['id']}: {len(lines)} findings, quality "
+          f"{analysis['quality']['overall']:.0f}, value {analysis['valueScore']:.0f}, "
+          f"${analysis['paymentAmount']:.2f}{' (paid)' if analysis['paid'] else ''}")  # fmt: skip
+    for line in lines:
+        print(line)
     return 0

@@ -14,6 +14,8 @@ import sys
 import time
 from typing import Any
 
+from logmarket.commands._files import open_input
+
 __all__ = ["register", "run"]
 
 _DETECT_SAMPLE = 200
@@ -43,12 +45,7 @@ def run(args: argparse.Namespace) -> int:
     from logmarketd.mining.persistence import SqliteTemplateStore
 
     started = time.perf_counter()
-    try:
-        stream = sys.stdin.buffer if args.path == "-" else open(args.path, "rb")  # noqa: SIM115
-    except OSError as exc:
-        print(f"logmarket templates: cannot read {args.path}: {exc.strerror}", file=sys.stderr)
-        return 2
-    with stream:
+    with open_input(args.path) as stream:
         lines = [raw.decode("utf-8", "replace").rstrip("\r\n") for raw in stream]
     log_format = args.log_format or detect_format(lines[:_DETECT_SAMPLE])
     try:
