@@ -14,10 +14,10 @@ import json
 import re
 import time
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import Any
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
 from logmarketd import views
 from logmarketd.auth import (
@@ -31,50 +31,21 @@ from logmarketd.auth import (
 from logmarketd.events import Event, EventBus, sse_response
 from logmarketd.ledger import NotFoundError, NotPayableError
 from logmarketd.marketplace import Marketplace, RateLimitedError
-from logmarketd.models import Source
+from logmarketd.openapi import openapi_spec
 from logmarketd.samples import SAMPLES
+from logmarketd.schemas import MAX_BATCH, MAX_ID, AnalyzeBody, BatchBody, SimulateBody
 from logmarketd.store import Store
 
 __all__ = ["API", "ApiContext", "add_routes", "error_middleware"]
 
 API = "/npe/log-marketplace"
-MAX_BATCH = 100
 # Our bodies are three levels deep; past this a body is refused before anything walks it
 # (Python's JSON parser and every recursive consumer would otherwise hit RecursionError).
 MAX_JSON_DEPTH = 32
-MAX_ID = 256  # the longest Sub-PKP id, analysis id or Idempotency-Key we accept
 MAX_EVENT_ID = 2**63 - 1  # SQLite's INTEGER: an id beyond it cannot exist
 _DIGITS = re.compile(r"[0-9]{1,19}")  # ASCII only: int() also takes "1_0", " 5", "١"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-
-SubPkpId = Annotated[str, Field(min_length=1, max_length=MAX_ID)]
-
-
-class AnalyzeBody(_Body):
-    source: Source
-    log_content: str = Field(alias="logContent", min_length=1)
-    sub_pkp_id: SubPkpId | None = Field(None, alias="subPKPId")
-
-
-class BatchLog(_Body):
-    source: Source
-    content: str = Field(min_length=1)
-
-
-class BatchBody(_Body):
-    sub_pkp_id: SubPkpId | None = Field(None, alias="subPKPId")
-    logs: list[BatchLog] = Field(min_length=1, max_length=MAX_BATCH)
-
-
-class SimulateBody(_Body):
-    sub_pkp_id: SubPkpId | None = Field(None, alias="subPKPId")
-    iterations: int = Field(10, ge=1, le=100)
 
 
 class ApiContext:
@@ -384,7 +355,7 @@ async def events(request: web.Request) -> web.StreamResponse:
 
 
 async def openapi(request: web.Request) -> web.Response:
-    return web.json_response(views.openapi_spec())
+    return web.json_response(openapi_spec())
 
 
 def add_routes(app: web.Application, ctx: ApiContext) -> None:
