@@ -31,18 +31,17 @@ from logmarketd.auth import (
 from logmarketd.events import Event, EventBus, sse_response
 from logmarketd.ledger import NotFoundError, NotPayableError
 from logmarketd.marketplace import Marketplace, RateLimitedError
-from logmarketd.openapi import openapi_spec
+from logmarketd.openapi import MAX_EVENT_ID, openapi_spec
 from logmarketd.samples import SAMPLES
 from logmarketd.schemas import MAX_BATCH, MAX_ID, AnalyzeBody, BatchBody, SimulateBody
 from logmarketd.store import Store
 
-__all__ = ["API", "ApiContext", "add_routes", "error_middleware"]
+__all__ = ["API", "ROUTES", "ApiContext", "add_routes", "error_middleware"]
 
 API = "/npe/log-marketplace"
 # Our bodies are three levels deep; past this a body is refused before anything walks it
 # (Python's JSON parser and every recursive consumer would otherwise hit RecursionError).
 MAX_JSON_DEPTH = 32
-MAX_EVENT_ID = 2**63 - 1  # SQLite's INTEGER: an id beyond it cannot exist
 _DIGITS = re.compile(r"[0-9]{1,19}")  # ASCII only: int() also takes "1_0", " 5", "١"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -358,18 +357,27 @@ async def openapi(request: web.Request) -> web.Response:
     return web.json_response(openapi_spec())
 
 
+# Every route of the API: (method, path, handler); ``add_routes`` adds them all.
+ROUTES: tuple[tuple[str, str, Handler], ...] = (
+    ("POST", f"{API}/analyze", analyze),
+    ("POST", f"{API}/pay/{{logAnalysisId}}", pay),
+    ("GET", f"{API}/dashboard", dashboard),
+    ("GET", f"{API}/sub-pkp/{{subPKPId}}", sub_pkp),
+    ("POST", f"{API}/simulate", simulate),
+    ("POST", f"{API}/batch-analyze", batch_analyze),
+    ("GET", f"{API}/pricing", pricing),
+    ("GET", f"{API}/agents", agents),
+    ("GET", f"{API}/top-earners", top_earners),
+    ("GET", f"{API}/quality-trends", quality_trends),
+    ("GET", "/events", events),
+    ("GET", "/openapi.json", openapi),
+)
+
+
 def add_routes(app: web.Application, ctx: ApiContext) -> None:
     app[CTX] = ctx
-    r = app.router
-    r.add_post(f"{API}/analyze", analyze)
-    r.add_post(f"{API}/pay/{{logAnalysisId}}", pay)
-    r.add_get(f"{API}/dashboard", dashboard)
-    r.add_get(f"{API}/sub-pkp/{{subPKPId}}", sub_pkp)
-    r.add_post(f"{API}/simulate", simulate)
-    r.add_post(f"{API}/batch-analyze", batch_analyze)
-    r.add_get(f"{API}/pricing", pricing)
-    r.add_get(f"{API}/agents", agents)
-    r.add_get(f"{API}/top-earners", top_earners)
-    r.add_get(f"{API}/quality-trends", quality_trends)
-    r.add_get("/events", events)
-    r.add_get("/openapi.json", openapi)
+    for method, path, handler in ROUTES:
+        if method == "GET":
+            app.router.add_get(path, handler)  # and HEAD, as aiohttp does for GET
+        else:
+            app.router.add_route(method, path, handler)
