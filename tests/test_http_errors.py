@@ -166,6 +166,16 @@ def test_a_malformed_idempotency_key_is_a_400(market: DaemonProcess, key: bytes)
     assert "Idempotency-Key" in err["detail"]
 
 
+@pytest.mark.parametrize(("method", "path"), [("TRACE", "/healthz"), ("DELETE", API + "/analyze")])
+def test_a_wrong_method_is_a_405_that_says_what_is_allowed(
+    market: DaemonProcess, method: str, path: str
+) -> None:
+    status, headers, body = raw_request(market, f"{method} {path} HTTP/1.1\r\n".encode())
+    assert_error(status, json.loads(body), 405)
+    allow = next(h for h in headers.split(b"\r\n") if h.lower().startswith(b"allow:"))
+    assert (b"GET" if path == "/healthz" else b"POST") in allow
+
+
 def test_the_daemon_logged_no_handler_error(market: DaemonProcess) -> None:
     """Run last in the module: none of the requests above reached aiohttp's 500 handler."""
     assert "Error handling request" not in market.log.read_text()

@@ -132,7 +132,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        return _error(exc.status, exc.reason.lower().replace(" ", "-"), exc.text or exc.reason)
+        # A 405 must say what is allowed; aiohttp's own answer does, ours must too.
+        allow = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else {}
+        return _error(
+            exc.status, exc.reason.lower().replace(" ", "-"), exc.text or exc.reason, **allow
+        )
 
 
 def _ctx(request: web.Request) -> ApiContext:

@@ -57,6 +57,7 @@ def _error(status: str) -> dict[str, Any]:
 
 
 def _op(
+    op_id: str,
     summary: str,
     ok: dict[str, Any],
     errors: str,
@@ -69,6 +70,7 @@ def _op(
     """One authenticated operation; ``errors`` lists its error statuses ("400 401 ...")."""
     responses = {"200": ok} | {code: _error(code) for code in errors.split()}
     o: dict[str, Any] = {
+        "operationId": op_id,
         "summary": summary + (" (admin token only)" if admin else ""),
         "security": [{"bearer": []}],
         "responses": responses,
@@ -112,35 +114,49 @@ def _marketplace_paths() -> dict[str, Any]:
                                         "schema": {"type": "string", "enum": ["true"]}}}  # fmt: skip
     pay_ok = json_ok(_ref("Transaction"), "The payment transaction (the same one when paid before)")
     pay_ok["headers"] = replayed
+    # Links tell a client (and schemathesis' stateful phase) where an analysis id comes from.
+    analyzed = json_ok(_ref("AnalyzeResult"))
+    analyzed["links"] = {
+        "PayIt": {"operationId": "pay", "parameters": {"logAnalysisId": "$response.body#/id"}},
+        "ItsSubPkp": {"operationId": "subPkp",
+                      "parameters": {"subPKPId": "$response.body#/subPKPId"}},
+    }  # fmt: skip
+    batched = json_ok(_ref("BatchResult"))
+    batched["links"] = {"PayTheFirst": {
+        "operationId": "pay", "parameters": {"logAnalysisId": "$response.body#/analyses/0/id"}}}  # fmt: skip
     return {
         f"{API}/analyze": {"post": _op(
-            "Analyse one log; auto-paid when it qualifies", json_ok(_ref("AnalyzeResult")),
+            "analyze", "Analyse one log; auto-paid when it qualifies", analyzed,
             "400 401 403 413 422 429", body="AnalyzeRequest")},
         f"{API}/pay/{{logAnalysisId}}": {"post": _op(
-            "Pay an analysis (idempotent; honours Idempotency-Key)", pay_ok,
+            "pay", "Pay an analysis (idempotent; honours Idempotency-Key)", pay_ok,
             "400 401 403 404 409 413 429", admin=True,
             params=[_param("logAnalysisId", "path", _ID, "The analysis to pay"), key])},
         f"{API}/dashboard": {"get": _op(
-            "Totals, earnings, top sellers, agents", json_ok(_ref("Dashboard")),
+            "dashboard", "Totals, earnings, top sellers, agents", json_ok(_ref("Dashboard")),
             "401 403 429", admin=True)},
         f"{API}/sub-pkp/{{subPKPId}}": {"get": _op(
-            "A Sub-PKP's balance, analyses, transactions and game state",
+            "subPkp", "A Sub-PKP's balance, analyses, transactions and game state",
             json_ok(_ref("SubPkp")), "400 401 403 404 429",
             params=[_param("subPKPId", "path", _ID, "The Sub-PKP")])},
         f"{API}/simulate": {"post": _op(
-            "Sample logs through the real pipeline, never paid", json_ok(_ref("Simulation")),
+            "simulate", "Sample logs through the real pipeline, never paid",
+            json_ok(_ref("Simulation")),
             "400 401 403 413 422 429", body="SimulateRequest", body_required=False)},
         f"{API}/batch-analyze": {"post": _op(
-            "Analyse up to 100 logs at once", json_ok(_ref("BatchResult")),
+            "batchAnalyze", "Analyse up to 100 logs at once", batched,
             "400 401 403 413 422 429", body="BatchRequest")},
         f"{API}/pricing": {"get": _op(
-            "The pricing model with worked examples", json_ok(_ref("Pricing")), "401 429")},
-        f"{API}/agents": {"get": _op("Per-agent statistics", json_ok(_ref("Agents")), "401 429")},
+            "pricing", "The pricing model with worked examples", json_ok(_ref("Pricing")),
+            "401 429")},
+        f"{API}/agents": {"get": _op("agents", "Per-agent statistics", json_ok(_ref("Agents")),
+                                   "401 429")},
         f"{API}/top-earners": {"get": _op(
-            "Leaderboard of Sub-PKPs", json_ok(_ref("TopEarners")), "400 401 429",
+            "topEarners", "Leaderboard of Sub-PKPs", json_ok(_ref("TopEarners")), "400 401 429",
             params=[limit])},
         f"{API}/quality-trends": {"get": _op(
-            "Quality and value over time, against targets", json_ok(_ref("QualityTrends")),
+            "qualityTrends", "Quality and value over time, against targets",
+            json_ok(_ref("QualityTrends")),
             "401 429")},
     }  # fmt: skip
 
@@ -154,7 +170,7 @@ def _events_path() -> dict[str, Any]:
     }
     resume = "Resume after this event id: missed events are replayed first"
     return {"get": _op(
-        "Live marketplace events", stream, "400 401 403 429", admin=True,
+        "events", "Live marketplace events", stream, "400 401 403 429", admin=True,
         params=[_param("since", "query", _EVENT_ID, resume + " (Last-Event-ID wins)"),
                 _param("Last-Event-ID", "header", _EVENT_ID, resume)])}  # fmt: skip
 
@@ -165,19 +181,20 @@ def _open_paths() -> dict[str, Any]:
     files = {t: {"schema": {"type": "string"}}
              for t in ("text/html", "text/javascript", "text/css", "image/svg+xml", "image/png")}  # fmt: skip
     return {
-        "/healthz": {"get": {"summary": "Liveness", "security": [], "responses": {
+        "/healthz": {"get": {"operationId": "healthz", "summary": "Liveness", "security": [], "responses": {
             "200": _json(_ref("Health")),
             "503": _json(_ref("Health"), "A daemon stage failed; the body says which and why"),
         }}},
-        "/metrics": {"get": {"summary": "Prometheus metrics", "security": [], "responses": {
+        "/metrics": {"get": {"operationId": "metrics", "summary": "Prometheus metrics", "security": [], "responses": {
             "200": {"description": "The text exposition format",
                     "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
-        "/openapi.json": {"get": {"summary": "This document", "security": [], "responses": {
+        "/openapi.json": {"get": {"operationId": "openapi", "summary": "This document", "security": [], "responses": {
             "200": _json({"type": "object"})}}},
-        "/": {"get": {"summary": "The dashboard page (asks for the admin token)", "security": [],
+        "/": {"get": {"operationId": "dashboardPage",
+                      "summary": "The dashboard page (asks for the admin token)", "security": [],
                       "responses": {"200": {"description": "OK", "content": page}}}},
         "/static/{name}": {"get": {
-            "summary": "A file of the dashboard page", "security": [],
+            "operationId": "staticFile", "summary": "A file of the dashboard page", "security": [],
             "parameters": [_param("name", "path", {"type": "string", "minLength": 1},
                                   "The file's name")],
             "responses": {"200": {"description": "OK", "content": files},
