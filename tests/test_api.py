@@ -260,7 +260,9 @@ def test_sse_delivers_payment_events_live(market: DaemonProcess) -> None:
             assert pool.submit(post, market, f"/pay/{a['id']}", None, admin).result()[0] == 200
         deadline = time.monotonic() + 20
         buf = head
-        while time.monotonic() < deadline and "log.payment.executed" not in buf:
+        wanted = ("event: log.payment.executed", "event: game.points.awarded")
+        # Both, not the first seen: the two events may arrive in separate reads.
+        while time.monotonic() < deadline and not all(w in buf for w in wanted):
             buf += sock.recv(65536).decode()
         received = [ln.split(": ", 1)[1] for ln in buf.splitlines() if ln.startswith("event: ")]
     finally:

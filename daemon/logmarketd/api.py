@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
+import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
 from logmarketd import views
 from logmarketd.auth import (
@@ -29,41 +31,20 @@ from logmarketd.auth import (
 from logmarketd.events import Event, EventBus, sse_response
 from logmarketd.ledger import NotFoundError, NotPayableError
 from logmarketd.marketplace import Marketplace, RateLimitedError
-from logmarketd.models import Source
+from logmarketd.openapi import MAX_EVENT_ID, openapi_spec
 from logmarketd.samples import SAMPLES
+from logmarketd.schemas import MAX_BATCH, MAX_ID, AnalyzeBody, BatchBody, SimulateBody
 from logmarketd.store import Store
 
-__all__ = ["API", "ApiContext", "add_routes", "error_middleware"]
+__all__ = ["API", "ROUTES", "ApiContext", "add_routes", "error_middleware"]
 
 API = "/npe/log-marketplace"
-MAX_BATCH = 100
+# Our bodies are three levels deep; past this a body is refused before anything walks it
+# (Python's JSON parser and every recursive consumer would otherwise hit RecursionError).
+MAX_JSON_DEPTH = 32
+_DIGITS = re.compile(r"[0-9]{1,19}")  # ASCII only: int() also takes "1_0", " 5", "١"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-
-class AnalyzeBody(_Body):
-    source: Source
-    log_content: str = Field(alias="logContent", min_length=1)
-    sub_pkp_id: str | None = Field(None, alias="subPKPId", max_length=256)
-
-
-class BatchLog(_Body):
-    source: Source
-    content: str = Field(min_length=1)
-
-
-class BatchBody(_Body):
-    sub_pkp_id: str | None = Field(None, alias="subPKPId", max_length=256)
-    logs: list[BatchLog] = Field(min_length=1)
-
-
-class SimulateBody(_Body):
-    sub_pkp_id: str | None = Field(None, alias="subPKPId", max_length=256)
-    iterations: int = Field(10, ge=1, le=100)
 
 
 class ApiContext:
@@ -93,6 +74,9 @@ class ApiContext:
         if scheme.lower() != "bearer" or not token.strip():
             raise AuthError(401, "send Authorization: Bearer <admin token or Sub-PKP key>")
         token = token.strip()
+        if not token.isascii():
+            # Header bytes that are not UTF-8 arrive as surrogates; no token of ours has any.
+            raise AuthError(401, "unknown token")
         if check_admin(token, self.admin_token):
             principal = Principal("admin", None)
         else:
@@ -148,7 +132,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        return _error(exc.status, exc.reason.lower().replace(" ", "-"), exc.text or exc.reason)
+        # A 405 must say what is allowed; aiohttp's own answer does, ours must too.
+        allow = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else {}
+        return _error(
+            exc.status, exc.reason.lower().replace(" ", "-"), exc.text or exc.reason, **allow
+        )
 
 
 def _ctx(request: web.Request) -> ApiContext:
@@ -156,10 +144,69 @@ def _ctx(request: web.Request) -> ApiContext:
 
 
 async def _json(request: web.Request) -> Any:
+    """The body as JSON (UTF-8, -16 or -32 by its first bytes; the declared charset is not
+    trusted), refused with a 400 when it is not JSON or nests deeper than ``MAX_JSON_DEPTH``."""
+    raw = await request.read()
     try:
-        return await request.json()
+        value = json.loads(raw)
+    except RecursionError:
+        raise web.HTTPBadRequest(text=_too_deep()) from None
     except ValueError as exc:
         raise web.HTTPBadRequest(text=f"the body is not JSON: {exc}") from None
+    if _depth(value) > MAX_JSON_DEPTH:
+        raise web.HTTPBadRequest(text=_too_deep())
+    return value
+
+
+def _too_deep() -> str:
+    return f"the body is nested deeper than {MAX_JSON_DEPTH} levels"
+
+
+def _depth(value: Any) -> int:
+    """How deep arrays and objects nest in ``value``; iterative, so depth cannot hurt it."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        children = (
+            item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        )
+        if children is None:
+            continue
+        if level > MAX_JSON_DEPTH:
+            return level
+        deepest = max(deepest, level)
+        stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
+def _bad(text: str) -> web.HTTPBadRequest:
+    return web.HTTPBadRequest(text=text)
+
+
+def _int_param(name: str, raw: str | None, default: int, lo: int, hi: int) -> int:
+    """A decimal integer from ``lo`` to ``hi`` (ASCII digits only), else a 400."""
+    if raw is None:
+        return default
+    if not _DIGITS.fullmatch(raw) or not lo <= int(raw) <= hi:
+        raise _bad(f"{name} must be an integer from {lo} to {hi}, got {raw[:40]!r}")
+    return int(raw)
+
+
+def _path_id(request: web.Request, name: str) -> str:
+    value = request.match_info[name]
+    if not 1 <= len(value) <= MAX_ID:
+        raise _bad(f"{name} is 1 to {MAX_ID} characters")
+    return value
+
+
+def _idempotency_key(request: web.Request) -> str | None:
+    """The ``Idempotency-Key`` (visible ASCII, at most ``MAX_ID``); None when absent or empty."""
+    key = request.headers.get("Idempotency-Key")
+    if not key:
+        return None
+    if len(key) > MAX_ID or not all("\x21" <= c <= "\x7e" for c in key):
+        raise _bad(f"Idempotency-Key must be 1 to {MAX_ID} visible ASCII characters")
+    return key
 
 
 def _acting_for(principal: Principal, requested: str | None) -> str | None:
@@ -185,9 +232,9 @@ async def pay(request: web.Request) -> web.Response:
     principal = await ctx.authenticate(request)
     if not principal.is_admin:
         raise AuthError(403, "only the admin token may pay")
-    analysis_id = request.match_info["logAnalysisId"]
+    analysis_id = _path_id(request, "logAnalysisId")
+    key = _idempotency_key(request)
     raw = await request.read()
-    key = request.headers.get("Idempotency-Key")
     request_hash = hashlib.sha256(f"POST {request.path}\n".encode() + raw).hexdigest()
     if key:
         row = await ctx.store.fetchone(
@@ -221,7 +268,7 @@ async def dashboard(request: web.Request) -> web.Response:
 async def sub_pkp(request: web.Request) -> web.Response:
     ctx = _ctx(request)
     principal = await ctx.authenticate(request)
-    sub = request.match_info["subPKPId"]
+    sub = _path_id(request, "subPKPId")
     if not principal.may_act_for(sub):
         raise AuthError(403, "a Sub-PKP key sees only its own history")
     return web.json_response(await views.sub_pkp(ctx.store, sub))
@@ -286,7 +333,7 @@ async def agents(request: web.Request) -> web.Response:
 async def top_earners(request: web.Request) -> web.Response:
     ctx = _ctx(request)
     await ctx.authenticate(request)
-    limit = min(100, max(1, int(request.query.get("limit", "10"))))
+    limit = _int_param("limit", request.query.get("limit"), 10, 1, 100)
     return web.json_response({"topEarners": await views.top_earners(ctx.store, limit)})
 
 
@@ -303,29 +350,38 @@ async def events(request: web.Request) -> web.StreamResponse:
     if not principal.is_admin:
         raise AuthError(403, "the event stream is the admin's")
     since = request.query.get("since")
-    try:
-        since_id = int(since) if since is not None else None
-    except ValueError:
-        raise web.HTTPBadRequest(text="since must be an event id") from None
+    since_id = None if since is None else _int_param("since", since, 0, 0, MAX_EVENT_ID)
+    header = request.headers.get("Last-Event-ID", "").strip()
+    if header:  # checked here too: sse_response takes any integer, SQLite does not
+        _int_param("Last-Event-ID", header, 0, 0, MAX_EVENT_ID)
     return await sse_response(request, ctx.bus, since_id=since_id, backlog=ctx.backlog)
 
 
 async def openapi(request: web.Request) -> web.Response:
-    return web.json_response(views.openapi_spec())
+    return web.json_response(openapi_spec())
+
+
+# Every route of the API: (method, path, handler); ``add_routes`` adds them all.
+ROUTES: tuple[tuple[str, str, Handler], ...] = (
+    ("POST", f"{API}/analyze", analyze),
+    ("POST", f"{API}/pay/{{logAnalysisId}}", pay),
+    ("GET", f"{API}/dashboard", dashboard),
+    ("GET", f"{API}/sub-pkp/{{subPKPId}}", sub_pkp),
+    ("POST", f"{API}/simulate", simulate),
+    ("POST", f"{API}/batch-analyze", batch_analyze),
+    ("GET", f"{API}/pricing", pricing),
+    ("GET", f"{API}/agents", agents),
+    ("GET", f"{API}/top-earners", top_earners),
+    ("GET", f"{API}/quality-trends", quality_trends),
+    ("GET", "/events", events),
+    ("GET", "/openapi.json", openapi),
+)
 
 
 def add_routes(app: web.Application, ctx: ApiContext) -> None:
     app[CTX] = ctx
-    r = app.router
-    r.add_post(f"{API}/analyze", analyze)
-    r.add_post(f"{API}/pay/{{logAnalysisId}}", pay)
-    r.add_get(f"{API}/dashboard", dashboard)
-    r.add_get(f"{API}/sub-pkp/{{subPKPId}}", sub_pkp)
-    r.add_post(f"{API}/simulate", simulate)
-    r.add_post(f"{API}/batch-analyze", batch_analyze)
-    r.add_get(f"{API}/pricing", pricing)
-    r.add_get(f"{API}/agents", agents)
-    r.add_get(f"{API}/top-earners", top_earners)
-    r.add_get(f"{API}/quality-trends", quality_trends)
-    r.add_get("/events", events)
-    r.add_get("/openapi.json", openapi)
+    for method, path, handler in ROUTES:
+        if method == "GET":
+            app.router.add_get(path, handler)  # and HEAD, as aiohttp does for GET
+        else:
+            app.router.add_route(method, path, handler)

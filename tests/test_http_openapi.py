@@ -1,0 +1,168 @@
+"""``/openapi.json`` is valid OpenAPI 3.1 and complete: every route, parameter and header,
+a schema for every status of every operation, every ``$ref`` resolvable, and the daemon's
+real answers (rich ones, from the seed's sample logs) valid against those schemas."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import jsonschema_rs
+import pytest
+import schemathesis
+from logmarketd.api import ROUTES
+from logmarketd.http import make_app
+from logmarketd.metrics import Metrics
+from logmarketd.samples import SAMPLES
+
+from tests.conftest import DaemonProcess, http
+
+API = "/npe/log-marketplace"
+SAMPLE = {name: content for name, _, content in SAMPLES}
+
+
+@pytest.fixture(scope="module")
+def market() -> Iterator[DaemonProcess]:
+    root = Path(tempfile.mkdtemp(prefix="lmo", dir="/tmp"))
+    d = DaemonProcess(root, "--requests-per-minute", "100000", marketplace=True).start()
+    try:
+        yield d
+    finally:
+        d.stop()
+
+
+@pytest.fixture(scope="module")
+def spec(market: DaemonProcess) -> dict[str, Any]:
+    status, doc = http("GET", market.url + "/openapi.json")
+    assert status == 200
+    assert isinstance(doc, dict)
+    return doc
+
+
+def _refs(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        if isinstance(node.get("$ref"), str):
+            yield node["$ref"]
+        for value in node.values():
+            yield from _refs(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _refs(value)
+
+
+def _resolve(doc: dict[str, Any], ref: str) -> Any:
+    assert ref.startswith("#/"), ref
+    node: Any = doc
+    for part in ref[2:].split("/"):
+        node = node[part.replace("~1", "/").replace("~0", "~")]
+    return node
+
+
+def test_the_document_is_valid_openapi_3_1(spec: dict[str, Any]) -> None:
+    assert spec["openapi"].startswith("3.1")
+    schemathesis.openapi.from_dict(spec).validate()  # the OpenAPI 3.1 meta-schema
+
+
+def test_every_ref_resolves(spec: dict[str, Any]) -> None:
+    refs = set(_refs(spec))
+    assert refs, "the document uses components"
+    dangling = []
+    for ref in sorted(refs):
+        try:
+            _resolve(spec, ref)
+        except (KeyError, AssertionError):
+            dangling.append(ref)
+    assert dangling == []
+
+
+def test_every_route_is_documented(spec: dict[str, Any]) -> None:
+    """The routes the daemon adds (the API's table and the app's own) are the paths."""
+    app = make_app(Metrics())
+    routed = {(r.method, r.resource.canonical) for r in app.router.routes() if r.resource}
+    routed |= {(method, path) for method, path, _ in ROUTES}
+    routed = {(m, p) for m, p in routed if m != "HEAD"}
+    documented = {(m.upper(), p) for p, ops in spec["paths"].items() for m in ops}
+    assert documented == routed
+
+
+def test_every_operation_documents_its_answers(spec: dict[str, Any]) -> None:
+    for path, ops in spec["paths"].items():
+        for method, op in ops.items():
+            assert "200" in op["responses"], (method, path)
+            for status, response in op["responses"].items():
+                response = _resolve(spec, response["$ref"]) if "$ref" in response else response
+                content = response.get("content")
+                assert content, (method, path, status)
+                assert all("schema" in media for media in content.values()), (path, status)
+            if op.get("security") != []:
+                assert {"401", "429"} <= set(op["responses"]), (method, path)
+
+
+def _params(spec: dict[str, Any], path: str, method: str) -> dict[tuple[str, str], Any]:
+    op = spec["paths"][path][method]
+    return {(p["in"], p["name"]): p["schema"] for p in op.get("parameters", [])}
+
+
+def test_parameters_and_headers_are_documented_with_their_bounds(spec: dict[str, Any]) -> None:
+    limit = _params(spec, f"{API}/top-earners", "get")[("query", "limit")]
+    assert (limit["type"], limit["minimum"], limit["maximum"]) == ("integer", 1, 100)
+    events = _params(spec, "/events", "get")
+    for where, name in (("query", "since"), ("header", "Last-Event-ID")):
+        schema = events[(where, name)]
+        assert (schema["minimum"], schema["maximum"]) == (0, 2**63 - 1)
+    pay = _params(spec, f"{API}/pay/{{logAnalysisId}}", "post")
+    assert pay[("header", "Idempotency-Key")]["maxLength"] == 256
+    assert pay[("path", "logAnalysisId")]["maxLength"] == 256
+    assert _params(spec, f"{API}/sub-pkp/{{subPKPId}}", "get")[("path", "subPKPId")]
+    assert "text/event-stream" in spec["paths"]["/events"]["get"]["responses"]["200"]["content"]
+
+
+def _validator(spec: dict[str, Any], path: str, method: str, status: str = "200") -> Any:
+    response = spec["paths"][path][method]["responses"][status]
+    schema = dict(response["content"]["application/json"]["schema"])
+    schema["components"] = spec["components"]  # the refs point into the document's root
+    return jsonschema_rs.validator_for(schema)
+
+
+def _valid(spec: dict[str, Any], path: str, method: str, body: Any, status: str = "200") -> None:
+    errors = [str(e) for e in _validator(spec, path, method, status).iter_errors(body)]
+    assert errors == [], (path, errors[:5])
+
+
+def test_real_answers_match_their_schemas(market: DaemonProcess, spec: dict[str, Any]) -> None:
+    """Rich answers the random run rarely reaches: findings with evidence, an auto-paid
+    analysis, a manual payment and its replay, a history with transactions."""
+    admin = market.admin_token
+
+    def call(method: str, path: str, body: Any = None, **kw: Any) -> Any:
+        status, out = http(method, market.url + API + path, body, token=admin, **kw)
+        assert status == 200, (path, out)
+        return out
+
+    a = call("POST", "/analyze", {"source": "test", "logContent": SAMPLE[
+        "test-pytest-failure.log"], "subPKPId": "ola"})  # fmt: skip
+    assert "pricing" in a and a["aiInsights"]["errorPatterns"]
+    _valid(spec, f"{API}/analyze", "post", a)
+    unpaid = call("POST", "/analyze", {"source": "runtime", "logContent": SAMPLE[
+        "runtime-traceback.log"], "subPKPId": "ola"})  # fmt: skip
+    _valid(spec, f"{API}/analyze", "post", unpaid)
+    if not unpaid["paid"]:
+        for _ in range(2):  # the second is a replay of the first
+            tx = call("POST", f"/pay/{unpaid['id']}", headers={"Idempotency-Key": "ola-1"})
+            _valid(spec, f"{API}/pay/{{logAnalysisId}}", "post", tx)
+    logs = [{"source": source, "content": content} for _, source, content in SAMPLES]
+    _valid(spec, f"{API}/batch-analyze", "post",
+           call("POST", "/batch-analyze", {"subPKPId": "pia", "logs": logs[:6]}))  # fmt: skip
+    _valid(spec, f"{API}/simulate", "post", call("POST", "/simulate", {"iterations": 4}))
+    _valid(spec, f"{API}/simulate", "post", call("POST", "/simulate"))
+    history = call("GET", "/sub-pkp/ola")
+    assert history["transactions"] and history["analyses"]
+    _valid(spec, f"{API}/sub-pkp/{{subPKPId}}", "get", history)
+    for name in ("dashboard", "pricing", "agents", "top-earners", "quality-trends"):
+        _valid(spec, f"{API}/{name}", "get", call("GET", f"/{name}"))
+    status, err = http("GET", market.url + API + "/top-earners?limit=x", token=admin)
+    assert status == 400
+    _valid(spec, f"{API}/top-earners", "get", err, "400")
+    _valid(spec, "/healthz", "get", http("GET", market.url + "/healthz")[1])
