@@ -82,3 +82,31 @@ async def test_store_refuses_a_newer_schema(tmp_path: Path) -> None:
 
     with pytest.raises(StartupError, match="newer than this daemon"):
         await Store.open(path)
+
+
+async def test_a_store_from_before_autoincrement_never_reuses_row_ids(tmp_path: Path) -> None:
+    """A store written by the old schema (inbox emptied, the pipeline's position at row 7)
+    migrates so that the next inbox row lies above every recorded position."""
+    from logmarketd import store as store_module
+
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path, isolation_level=None) as conn:
+        for i, script in enumerate(store_module._MIGRATIONS[:6]):
+            for statement in store_module._split_sql(script):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version={i + 1}")
+        conn.execute('INSERT INTO window_cursors VALUES (\'["a", "runtime", null]\', 7, 0)')
+    conn.close()
+    store = await Store.open(path)
+    try:
+        async with store.transaction() as db:
+            await db.execute(
+                "INSERT INTO inbox (received, source, n_records, frame) VALUES (0, 'runtime', 1,"
+                " '{}')"
+            )
+        row = await store.fetchone("SELECT MAX(id) FROM inbox")
+        assert row is not None and row[0] == 8
+        secure = await (await store.db.execute("PRAGMA secure_delete")).fetchone()
+        assert secure is not None and secure[0] == 1  # deleted records do not linger on disk
+    finally:
+        await store.close()

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import socket
 import sqlite3
 import tempfile
 from pathlib import Path
@@ -14,6 +16,7 @@ import pytest
 
 from tests.conftest import DaemonProcess, http, run_app
 from tests.fakes.llm_server import Answer, FakeLLMServer, Recorded, Reply, helpful
+from tests.rawclient import secret_for
 
 AWS_KEY = "AKIAZ7QWERTYUIOP4XYZ"
 PASSWORD = "Tr0ub4dor-3-horse-staple"
@@ -60,6 +63,33 @@ def test_secrets_logged_by_an_app_are_redacted_before_storage(short_tmp: Path) -
         assert "nothing secret here" in text and "<REDACTED:" in text
         assert AWS_KEY not in text and PASSWORD not in text
         assert d.metrics()["logmarket_frames_redacted_total"] >= 1
+    finally:
+        d.stop()
+
+
+def test_secrets_in_record_metadata_and_hello_are_redacted(short_tmp: Path) -> None:
+    """Reported: secrets in a record's logger, func, file, threadName or level, and in the
+    hello's host and stream, skipped redaction and stayed on disk."""
+    d = DaemonProcess(short_tmp).start()
+    try:
+        s = socket.socket(socket.AF_UNIX)
+        s.connect(str(d.socket))
+        f = s.makefile("rwb")
+        secret = f"aws_key={AWS_KEY}"
+        hello = {"type": "hello", "clientId": "meta", "clientSecret": secret_for("meta"),
+                 "host": f"web-1 {secret}", "stream": f"/var/log/{secret}.log"}  # fmt: skip
+        record = {"message": "plain words", "logger": secret, "func": secret, "file": secret,
+                  "threadName": secret, "level": f"INFO password={PASSWORD}"}  # fmt: skip
+        for frame in (hello, {"type": "batch", "seq": 0, "records": [record]}):
+            f.write(json.dumps(frame).encode() + b"\n")
+            f.flush()
+            assert json.loads(f.readline())["type"] in ("welcome", "ack")
+        s.close()
+        with contextlib.closing(sqlite3.connect(d.db)) as conn:
+            text = "\n".join(str(r) for t in ("inbox", "clients") for r in conn.execute(
+                f"SELECT * FROM {t}"))  # fmt: skip
+        assert "plain words" in text and "<REDACTED:" in text
+        assert AWS_KEY not in text and PASSWORD not in text
     finally:
         d.stop()
 
