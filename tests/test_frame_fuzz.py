@@ -184,7 +184,10 @@ def test_random_frames_are_stored_or_refused_and_nobody_is_stalled(
         assert good.batch(tally["good"], f"good-{tally['good']}")["type"] == "ack"
         tally["good"] += 1
 
-    one()
+    try:
+        one()
+    finally:
+        good.close()
     print(f"\nframes fuzzed: {tally['frames']} (accepted {tally['stored']}, "
           f"refused with a reason {tally['refused']})")  # fmt: skip
     assert tally["frames"] == EXAMPLES and tally["refused"] > 0 and tally["stored"] > 0
