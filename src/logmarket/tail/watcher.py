@@ -28,6 +28,7 @@ from logmarket.tail.discover import Finder, parse_target
 from logmarket.tail.errors import TargetError
 from logmarket.tail.events import Events, watchdog_available
 from logmarket.tail.files import MORE, TRUNCATED, TrackedFile
+from logmarket.tail.identity import FP_BYTES
 from logmarket.tail.lines import INVALID, PARTIAL, SPLIT, Line
 from logmarket.tail.multiline import Assembler
 from logmarket.tail.order import (
@@ -38,6 +39,7 @@ from logmarket.tail.order import (
     read_order,
 )
 from logmarket.tail.recovery import rebuild_window
+from logmarket.tail.restart import order_by_age
 from logmarket.tail.rules import Rules
 from logmarket.tail.tracker import Tracker
 
@@ -83,6 +85,7 @@ class Tailer:
         self._timers: set[str] = set()
         self._replaced: list[TrackedFile] = []
         self._later: set[str] = set()  # waiting for an older file of their stream
+        self._reorder = False  # after a restart: rank each log's files by age, once
         self._ckpt_dirty = False
         self._last_save = 0.0
         self._backoff = Backoff()
@@ -113,7 +116,10 @@ class Tailer:
             events.start()
             self.using_events = True
         try:
-            self._scan(start_at_end=not loaded and not self.cfg.from_beginning)
+            if loaded:
+                self._restart_scan()
+            else:
+                self._scan(start_at_end=not self.cfg.from_beginning)
             self._save(time.monotonic())
             self.ready.set()
             self._loop(events)
@@ -129,10 +135,14 @@ class Tailer:
         """Load the checkpoint, rebuild its window; True if there was a checkpoint."""
         loaded = self.store.load()
         self.ckpt = loaded or Checkpoint()
-        self.tracker = Tracker(self.ckpt, self.rules, self._assembler, self.stats)
+        self.tracker = Tracker(
+            self.ckpt, self.rules, self._assembler, self.stats, roots=self.finder.roots,
+            spool_dir=os.path.dirname(self.store.path),
+        )  # fmt: skip
         _raise_nofile()
         hello: dict[str, Any] = {
             "clientId": self.ckpt.client_id,
+            "clientSecret": self.ckpt.client_secret,
             "host": self.cfg.host or socket.gethostname(),
             "pid": os.getpid(),
             "source": "runtime",
@@ -190,6 +200,7 @@ class Tailer:
                 self._dirty |= self._later
                 self._later.clear()
                 timeout = min(timeout, 0.02)
+            self._fingerprint()
             room = self.shipper.in_flight <= cfg.max_in_flight // 2
             if connected and room and (self._dirty or self._replaced) and self._ship(now):
                 continue
@@ -205,6 +216,17 @@ class Tailer:
             else:
                 self.wake.wait(timeout)
                 self.wake.clear()
+
+    def _fingerprint(self) -> None:
+        """Fingerprint files that changed and are still known by fewer than FP_BYTES first
+        bytes, read or not: one that was empty when found and is copied and truncated
+        before its turn comes (the daemon gone, the window full) must still be seen to have
+        been replaced - else its rotated copy, under a name no target matches, is never
+        looked for, and what it held is lost."""
+        for fid in self._dirty:
+            tf = self.tracker.files.get(fid)
+            if tf is not None and tf.mark.head_len < FP_BYTES and tf.mark.twin_of is None:
+                tf.refresh_head()
 
     def _drain(self) -> None:
         deadline = time.monotonic() + self.cfg.drain_timeout
@@ -260,11 +282,17 @@ class Tailer:
 
     # -- files ------------------------------------------------------------------------------------
 
-    def _scan(self, *, start_at_end: bool) -> None:
+    def _scan(self, *, start_at_end: bool = False, since: float | None = None) -> None:
+        """Match the tracked files to the disk. ``start_at_end``: the very first start (the
+        files there now are read from the size they have at this first listing).
+        ``since``: after a restart, when the checkpoint was saved."""
+        initial: dict[tuple[int, int], int] | None = None
         for _ in range(_SCAN_TRIES):
             found = self.finder.scan()
+            if start_at_end and initial is None:
+                initial = {(st.st_dev, st.st_ino): st.st_size for st in found.values()}
             dirty, replaced = self.tracker.reconcile(
-                found, start_at_end=start_at_end, now=time.monotonic()
+                found, start_at_end=initial or False, now=time.monotonic(), since=since
             )
             self._dirty |= dirty
             self._replaced.extend(t for t in replaced if t not in self._replaced)
@@ -275,6 +303,17 @@ class Tailer:
                 break
             # A file left its name between the scan and its opening: scan again now, so
             # that it is found (where it went) before anything newer is read.
+
+    def _restart_scan(self) -> None:
+        """The first scan after a restart: find everything unfinished and everything written
+        while down (any name in the watched directories), retire what was replaced, then
+        put each log's files in the order their content was written."""
+        self._scan(since=self.ckpt.saved_at)
+        # Files renamed away first: one whose inode now holds other content (freed while we
+        # were down, taken by logrotate's next copy) becomes a new, unread file - which may
+        # be the copy another replaced file's unread rest is to be read from.
+        self._replaced.sort(key=lambda t: not t.gone)
+        self._reorder = True  # once the first turn has retired what was replaced
 
     def _ship(self, now: float) -> bool:
         """Read dirty files into batches and send them; True if anything was sent."""
@@ -291,6 +330,9 @@ class Tailer:
         )
         while self._replaced:
             self._retire(self._replaced.pop(0), builder, wall)
+        if self._reorder:
+            order_by_age(self.tracker.files.values(), float(self.ckpt.next_file))
+            self._reorder = False
         # Oldest first, and a file waits while an older one of its stream (a rotated
         # generation, a copy) has unread bytes: one log's lines reach the daemon in order.
         files = self.tracker.files
