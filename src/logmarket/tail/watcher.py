@@ -9,18 +9,14 @@ window stays full and nothing is read: memory stays bounded, files wait on disk.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import re
-import resource
-import socket
 import threading
 import time
 from collections import Counter
-from typing import Any
 
-from logmarket.shipper import Backoff, Shipper
+from logmarket.shipper import Shipper
 from logmarket.tail.batcher import Builder
 from logmarket.tail.checkpoint import Checkpoint, CheckpointStore, Intent
 from logmarket.tail.config import TailConfig
@@ -30,6 +26,7 @@ from logmarket.tail.events import Events, watchdog_available
 from logmarket.tail.files import MORE, TRUNCATED, TrackedFile
 from logmarket.tail.identity import FP_BYTES
 from logmarket.tail.lines import INVALID, PARTIAL, SPLIT, Line
+from logmarket.tail.link import Link, Status, hello_for, raise_nofile
 from logmarket.tail.multiline import Assembler
 from logmarket.tail.order import (
     by_stream,
@@ -77,6 +74,14 @@ class Tailer:
         if config.mode not in ("auto", "events", "poll"):
             raise TargetError(f"mode must be auto, events or poll, not {config.mode!r}")
         self.store = CheckpointStore(config.checkpoint_path)
+        # The files there at the very first start, with their sizes: only these follow
+        # ``from_beginning`` - one created after this moment is read from its start, even
+        # when the first scan (later: the checkpoint, events, ...) is the first to see it.
+        self._initial: dict[tuple[int, int], int] = {}
+        if not os.path.exists(self.store.path):
+            self._initial = {
+                (st.st_dev, st.st_ino): st.st_size for st in self.finder.scan().values()
+            }
         self.wake = threading.Event()
         self.ready = threading.Event()  # set once the first scan is done
         self.using_events = False
@@ -88,8 +93,8 @@ class Tailer:
         self._reorder = False  # after a restart: rank each log's files by age, once
         self._ckpt_dirty = False
         self._last_save = 0.0
-        self._backoff = Backoff()
-        self._next_connect = 0.0
+        # Told when the daemon cannot be reached, and when it is back (see tail.link).
+        self.on_status: Status | None = None
 
     def stop(self) -> None:
         """Ask :meth:`run` to finish (it waits for in-flight acks up to ``drain_timeout``)."""
@@ -139,16 +144,10 @@ class Tailer:
             self.ckpt, self.rules, self._assembler, self.stats, roots=self.finder.roots,
             spool_dir=os.path.dirname(self.store.path),
         )  # fmt: skip
-        _raise_nofile()
-        hello: dict[str, Any] = {
-            "clientId": self.ckpt.client_id,
-            "clientSecret": self.ckpt.client_secret,
-            "host": self.cfg.host or socket.gethostname(),
-            "pid": os.getpid(),
-            "source": "runtime",
-            **self.cfg.extra_hello,
-        }
+        raise_nofile()
+        hello = hello_for(self.ckpt, self.cfg.host, self.cfg.extra_hello)
         self.shipper = Shipper(self.cfg.socket_path, hello, on_ack=self._on_ack)
+        self.link = Link(self.shipper, self.stats, self.on_status)
         self.shipper.next_seq = self.ckpt.next_seq
         rebuild_window(
             self.ckpt, self.tracker, self.shipper, self._assembler, self.cfg.max_line_bytes,
@@ -207,7 +206,7 @@ class Tailer:
             if self._ckpt_dirty and now - self._last_save >= cfg.checkpoint_interval:
                 self._save(now)
             if not connected:
-                timeout = min(timeout, max(0.0, self._next_connect - now))
+                timeout = min(timeout, max(0.0, self.link.next_connect - now))
             elif self._dirty and room:
                 timeout = 0.0
             timeout = max(0.0, min(timeout, 1.0))
@@ -240,28 +239,10 @@ class Tailer:
     # -- the daemon ---------------------------------------------------------------------------
 
     def _connect(self, now: float) -> bool:
-        if self.shipper.connected:
-            return True
-        if now < self._next_connect:
-            return False
-        try:
-            self.shipper.connect()
-        except (OSError, ValueError):
-            self.shipper.disconnect()
-            self.stats["connect_failures"] += 1
-            self._next_connect = now + self._backoff.next_delay()
-            return False
-        self._backoff.reset()
-        self.stats["connects"] += 1
-        return True
+        return self.link.connect(now)
 
     def _poll(self, timeout: float) -> None:
-        try:
-            while self.shipper.poll_acks(timeout) and self.shipper.in_flight:
-                timeout = 0.0
-        except (OSError, ValueError):
-            self.shipper.disconnect()
-            self.stats["disconnects"] += 1
+        self.link.poll(timeout)
 
     def _on_ack(self, seq: int) -> None:
         intent = self.ckpt.intents.pop(seq, None)
@@ -284,15 +265,13 @@ class Tailer:
 
     def _scan(self, *, start_at_end: bool = False, since: float | None = None) -> None:
         """Match the tracked files to the disk. ``start_at_end``: the very first start (the
-        files there now are read from the size they have at this first listing).
+        files there when the tailer was made are read from the size they had then).
         ``since``: after a restart, when the checkpoint was saved."""
-        initial: dict[tuple[int, int], int] | None = None
+        initial = self._initial if start_at_end else {}
         for _ in range(_SCAN_TRIES):
             found = self.finder.scan()
-            if start_at_end and initial is None:
-                initial = {(st.st_dev, st.st_ino): st.st_size for st in found.values()}
             dirty, replaced = self.tracker.reconcile(
-                found, start_at_end=initial or False, now=time.monotonic(), since=since
+                found, start_at_end=initial, now=time.monotonic(), since=since
             )
             self._dirty |= dirty
             self._replaced.extend(t for t in replaced if t not in self._replaced)
@@ -465,12 +444,3 @@ class Tailer:
         self.store.save(self.ckpt)
         self._ckpt_dirty = False
         self._last_save = now
-
-
-def _raise_nofile() -> None:
-    """One descriptor per tailed file: lift the soft limit to the hard one."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != resource.RLIM_INFINITY and (hard == resource.RLIM_INFINITY or soft < hard):
-        new = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
-        with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
