@@ -75,9 +75,13 @@ def find_copy(
     head = Head(mark.head_len, mark.head)
     base = os.path.basename(mark.stream)
     listing = tracker.listing(mark.path)
-    # The usual places first: a rotation of the same log's name.
-    paths = sorted(listing, key=lambda p: not os.path.basename(p).startswith(base))
-    for path in paths:
+
+    def likely(path: str) -> tuple[bool, bool, int]:
+        # The usual place first: the newest rotation of the same log's name, uncompressed.
+        st = listing[path]
+        return (not os.path.basename(path).startswith(base), is_gz(path), -st.st_mtime_ns)
+
+    for path in sorted(listing, key=likely):
         st = listing[path]
         if st.st_ino == mark.ino or (not tracked and (st.st_dev, st.st_ino) in tracker.by_inode):
             continue

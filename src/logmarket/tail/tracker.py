@@ -194,8 +194,10 @@ class Tracker:
 
     def listing(self, *also: str) -> dict[str, os.stat_result]:
         """Every regular file of the watched directories and of the directories of ``also``."""
-        roots = self.roots + [(os.path.dirname(p), False) for p in also]
-        return list_roots(roots)
+        roots = dict(self.roots)
+        for p in also:
+            roots.setdefault(os.path.dirname(p), False)
+        return list_roots(list(roots.items()))
 
     def _adopt(
         self,
