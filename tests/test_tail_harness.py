@@ -247,3 +247,55 @@ def test_harness_reads_back_what_a_tailer_ships(tmp: str, daemon: DaemonProc) ->
     assert [r["message"] for r in recs] == ["one", "two", "three"]
     assert {r["stream"] for r in recs} == {path}
     assert {r["source"] for r in recs} == {"runtime"}
+
+
+def settle(count: Any, total: int, timeout: float = 60.0, quiet: float = 5.0) -> int:
+    """Wait until ``count()`` reaches ``total`` or stops growing for ``quiet`` seconds (lines
+    that never come must not hold a failing test for its whole timeout); returns the count."""
+    deadline = time.monotonic() + timeout
+    last, since = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        n = int(count())
+        if n >= total:
+            break
+        if n != last:
+            last, since = n, time.monotonic()
+        elif time.monotonic() - since > quiet:
+            break
+        time.sleep(0.1)
+    time.sleep(0.5)  # a duplicate arriving late would show here
+    return int(count())
+
+
+def lines_on_disk(directory: str) -> dict[str, int]:
+    """Every line of every file in ``directory`` (``.gz`` decompressed), with its count."""
+    import collections
+    import gzip
+
+    out: collections.Counter[str] = collections.Counter()
+    for name in os.listdir(directory):
+        path = os.path.join(directory, name)
+        if not os.path.isfile(path):
+            continue
+        opener: Any = gzip.open if name.endswith(".gz") else open
+        with opener(path, "rb") as f:
+            data = f.read()
+        out.update(line.decode() for line in data.split(b"\n") if line)
+    return dict(out)
+
+
+def loss_report(got: list[str], expected: list[str]) -> str:
+    """What a comparison found: lines lost, lines stored twice, first place out of order."""
+    import collections
+
+    counts = collections.Counter(got)
+    lost = [m for m in expected if m not in counts]
+    twice = sum(c - 1 for c in counts.values() if c > 1)
+    order = ""
+    if not lost and not twice and got != expected:
+        first = next(i for i, (a, b) in enumerate(zip(got, expected, strict=False)) if a != b)
+        order = f", out of order at {first}: {got[max(0, first - 1) : first + 2]}"
+    head = f"{len(lost)} of {len(expected)} lines lost, {twice} stored twice{order}"
+    if lost:
+        head += f" (first lost {lost[0][:12]}, last {lost[-1][:12]})"
+    return head

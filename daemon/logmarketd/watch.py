@@ -92,6 +92,15 @@ def start_watchers(
         multiline=multiline,
         flush_timeout=flush_timeout,
     )
-    handle = WatchHandle(Tailer(config)).start()
+    tailer = Tailer(config)
+    tailer.on_status = _status
+    handle = WatchHandle(tailer).start()
     log.info("watching", paths=list(paths), events=handle.tailer.using_events)
     return handle
+
+
+def _status(event: str, detail: str) -> None:
+    if event == "unreachable":
+        log.warning("file watcher cannot reach the daemon's own socket; retrying", error=detail)
+    else:
+        log.info("file watcher reconnected to the daemon's socket")

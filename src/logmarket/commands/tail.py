@@ -84,6 +84,21 @@ def run(args: argparse.Namespace) -> int:
         print(f"logmarket tail: {exc}", file=sys.stderr)
         return 2
 
+    def _status(event: str, detail: str) -> None:
+        # One line each way, not one per retry: the lines wait in their files meanwhile.
+        sock = config.socket_path
+        if event == "unreachable":
+            msg = (
+                f"cannot reach the daemon at {sock} ({detail}); start it with "
+                f"`logmarketd --socket {sock}` or point --socket / LOGMARKET_SOCKET at the "
+                "running one - retrying, nothing is lost meanwhile"
+            )
+        else:
+            msg = f"reconnected to the daemon at {sock}"
+        print(f"logmarket tail: {msg}", file=sys.stderr, flush=True)
+
+    tailer.on_status = _status
+
     def _stop(signum: int, frame: Any) -> None:
         tailer.stop()
 

@@ -9,12 +9,16 @@ before its batch leaves, together with the client id, so that after a ``kill -9`
 rebuilds the same batches from the files and resends them with the same ``(clientId, seq)``:
 the daemon stores each at most once, and the ``lastSeq`` of its welcome tells which ones it
 already holds. That is what makes a restart repeat nothing and lose nothing.
+
+The client id comes with a secret (sent in the hello, kept by the daemon as a hash): another
+local process that learns the id cannot take it over. The file is created mode 0600.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
 import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -47,6 +51,7 @@ class FileMark:
     twin_of: str | None = None
     rank: float = 0.0  # read order: older content first (a rotated copy before the live file)
     fresh: bool = False  # nothing read yet and not known not to be a copy
+    gz: bool = False  # a gzip file (a compressed rotation), read through its decompression
 
 
 @dataclass(slots=True)
@@ -62,10 +67,14 @@ class Checkpoint:
     """Everything the tailer needs to resume exactly where the daemon's store stands."""
 
     client_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    client_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     next_seq: int = 0
     next_file: int = 0
     files: dict[str, FileMark] = field(default_factory=dict)
     intents: dict[int, Intent] = field(default_factory=dict)
+    # When the loaded checkpoint was last saved (its file's mtime; not stored in it): a file
+    # changed since was written while no tailer was looking.
+    saved_at: float = 0.0
 
     def new_file_id(self) -> str:
         self.next_file += 1
@@ -75,6 +84,7 @@ class Checkpoint:
         return {
             "version": _VERSION,
             "clientId": self.client_id,
+            "clientSecret": self.client_secret,
             "nextSeq": self.next_seq,
             "nextFile": self.next_file,
             "files": [asdict(m) for m in self.files.values()],
@@ -95,8 +105,11 @@ class Checkpoint:
                 intents[int(seq)] = Intent(
                     int(seq), [(str(f), int(a), int(b)) for f, a, b in segments]
                 )
+            # A checkpoint from before secrets existed gets one now, kept from here on.
+            secret = obj.get("clientSecret") or secrets.token_urlsafe(32)
             return cls(
                 client_id=str(obj["clientId"]),
+                client_secret=str(secret),
                 next_seq=int(obj["nextSeq"]),
                 next_file=int(obj["nextFile"]),
                 files=files,
@@ -122,6 +135,7 @@ class CheckpointStore:
         try:
             with open(self.path, "rb") as f:
                 raw = f.read()
+                saved_at = os.fstat(f.fileno()).st_mtime
         except FileNotFoundError:
             return None
         try:
@@ -131,9 +145,11 @@ class CheckpointStore:
                 f"{self.path} is not JSON ({exc}); move it away to start over"
             ) from exc
         try:
-            return Checkpoint.from_json(obj)
+            ckpt = Checkpoint.from_json(obj)
         except CheckpointError as exc:
             raise CheckpointError(f"{self.path}: {exc}; move it away to start over") from exc
+        ckpt.saved_at = saved_at
+        return ckpt
 
     def save(self, checkpoint: Checkpoint) -> None:
         """Replace the checkpoint durably: after this returns, a crash keeps this version."""
@@ -143,6 +159,7 @@ class CheckpointStore:
         tmp = f"{self.path}.{os.getpid()}.tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
+            os.fchmod(fd, 0o600)  # it holds the client secret, whatever a stale temp file had
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view) :]

@@ -19,6 +19,7 @@ from logmarket.tail.checkpoint import Checkpoint
 from logmarket.tail.files import encode_records
 from logmarket.tail.lines import Line, split_lines
 from logmarket.tail.multiline import Assembler
+from logmarket.tail.restart import locate
 from logmarket.tail.tracker import Tracker
 
 __all__ = ["rebuild_window"]
@@ -47,9 +48,13 @@ def rebuild_window(
         kept: list[tuple[str, int, int]] = []
         for fid, start, end in intent.segments:
             tf = files.get(fid)
-            fd = tracker.locate(tf.mark, end) if tf is not None else None
+            fd = locate(tracker, tf.mark, start, end) if tf is not None else None
             if tf is None or fd is None:
                 stats["rebuild_lost_segments"] += 1
+                if tf is not None:
+                    # Nowhere to be found, and maybe stored already: not read again from
+                    # another copy (that would store them twice).
+                    tf.pos = tf.sent = max(tf.sent, end)
                 continue
             try:
                 data = os.pread(fd, end - start, start)

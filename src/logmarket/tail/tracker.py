@@ -19,28 +19,21 @@ from __future__ import annotations
 
 import logging
 import os
-import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from logmarket.tail.checkpoint import Checkpoint, FileMark
 from logmarket.tail.files import TrackedFile, open_file
-from logmarket.tail.identity import Head, head_of, read_head
+from logmarket.tail.identity import head_of, read_head
 from logmarket.tail.multiline import Assembler
+from logmarket.tail.restart import adopt_unseen, find_copy
 from logmarket.tail.rules import Rules
+from logmarket.tail.sources import line_start, list_roots, open_source, unrotated
 
 __all__ = ["Tracker"]
 
 log = logging.getLogger("logmarket.tail")
 
 Key = tuple[int, int]  # (st_dev, st_ino)
-
-# What rotation appends to a log's name: app.log.1, app.log-20240101, app.log.2024-01-01
-_ROTATED = re.compile(r"(?:\.\d{1,4}|[-.]\d{8,14}|[-.]\d{4}-\d\d-\d\d(?:[-_T.]?[\d:]+)?)$")
-
-
-def _unrotated(path: str) -> str:
-    """The name a rotated file had before rotation (``app.log.1`` -> ``app.log``)."""
-    return _ROTATED.sub("", path)
 
 
 class Tracker:
@@ -52,8 +45,12 @@ class Tracker:
         rules: Rules,
         new_assembler: Callable[[], Assembler],
         stats: dict[str, int],
+        roots: list[tuple[str, bool]] | None = None,
+        spool_dir: str | None = None,
     ) -> None:
         self.ckpt = checkpoint
+        self.roots = list(roots or [])
+        self.spool_dir = spool_dir
         self.rules = rules
         self.new_assembler = new_assembler
         self.stats = stats
@@ -103,9 +100,20 @@ class Tracker:
     # -- matching the disk ----------------------------------------------------------------
 
     def reconcile(
-        self, found: dict[str, os.stat_result], *, start_at_end: bool, now: float
+        self,
+        found: dict[str, os.stat_result],
+        *,
+        start_at_end: Mapping[Key, int] | bool,
+        now: float,
+        since: float | None = None,
     ) -> tuple[set[str], list[TrackedFile]]:
-        """Update from a scan; returns (ids to read, files whose content was replaced)."""
+        """Update from a scan; returns (ids to read, files whose content was replaced).
+
+        ``start_at_end``: the files of the very first start, with their size then (they are
+        read from there; any other file from its start). ``since``: after a restart, when the
+        checkpoint was saved - the watched directories are searched for what was written
+        since under any name (see :mod:`logmarket.tail.restart`).
+        """
         dirty: set[str] = set()
         replaced: list[TrackedFile] = []
         seen: set[str] = set()
@@ -129,7 +137,7 @@ class Tracker:
                 continue
             # A rotated name (app.log.1) ships as the log it was rotated from, even when
             # that one does not exist (yet): its lines and the next file's are one log.
-            stream = _unrotated(path)
+            stream = unrotated(path)
             tf = self._adopt(path, st, stream, start_at_end=start_at_end, replaced=replaced)
             if tf is not None:
                 seen.add(tf.id)
@@ -142,9 +150,10 @@ class Tracker:
                     self.drop(tf)  # a held-back copy that is gone: nothing to do with it
                 continue
             if tf.fd is None and not self._find_moved(tf, replaced):
-                self.stats["files_lost"] += 1  # gone while we were not running
-                if tf.inflight == 0:
-                    self.drop(tf)
+                # Gone from the watched directories while we were not running (compressed,
+                # deleted): what it held unread may be in a copy - replace() looks for it.
+                if tf not in replaced:
+                    replaced.append(tf)
                 continue
             if not tf.gone:
                 tf.gone = True
@@ -152,14 +161,17 @@ class Tracker:
                 if self.by_path.get(tf.mark.path) == tf.id:
                     del self.by_path[tf.mark.path]
             dirty.add(tf.id)
+        if since is not None:
+            for tf in adopt_unseen(self, found, since):
+                dirty.add(tf.id)
         return dirty, replaced
 
     def _resume(self, tf: TrackedFile, replaced: list[TrackedFile]) -> bool:
         """Open a file known from the checkpoint; False if it cannot be."""
-        fd = open_file(tf.mark.path)
-        if fd is None:
+        got = open_source(tf.mark.path, gz=tf.mark.gz, start=tf.pos, spool_dir=self.spool_dir)
+        if got is None:
             return False
-        st = os.fstat(fd)
+        fd, st = got
         if (st.st_dev, st.st_ino) != (tf.mark.dev, tf.mark.ino):
             os.close(fd)
             return False
@@ -170,18 +182,22 @@ class Tracker:
         return True
 
     def _find_moved(self, tf: TrackedFile, replaced: list[TrackedFile]) -> bool:
-        """Find a checkpointed file renamed out of the watched set (same directory)."""
-        try:
-            entries = list(os.scandir(os.path.dirname(tf.mark.path)))
-        except OSError:
-            return False
-        for e in entries:
-            if e.inode() == tf.mark.ino and e.is_file(follow_symlinks=False):
-                tf.mark.path = e.path
+        """Find a checkpointed file renamed out of the watched set: by its inode, under any
+        name in the watched directories (or its own)."""
+        for path, st in self.listing(tf.mark.path).items():
+            if (st.st_dev, st.st_ino) == (tf.mark.dev, tf.mark.ino):
+                tf.mark.path = path
                 if self._resume(tf, replaced):
                     tf.gone = True
                     return True
         return False
+
+    def listing(self, *also: str) -> dict[str, os.stat_result]:
+        """Every regular file of the watched directories and of the directories of ``also``."""
+        roots = dict(self.roots)
+        for p in also:
+            roots.setdefault(os.path.dirname(p), False)
+        return list_roots(list(roots.items()))
 
     def _adopt(
         self,
@@ -189,7 +205,7 @@ class Tracker:
         st: os.stat_result,
         stream: str,
         *,
-        start_at_end: bool,
+        start_at_end: Mapping[Key, int] | bool,
         replaced: list[TrackedFile],
     ) -> TrackedFile | None:
         fd = open_file(path)
@@ -205,7 +221,13 @@ class Tracker:
             os.close(fd)
             self.moved = True
             return None
-        offset = st.st_size if start_at_end else 0
+        offset = 0
+        if start_at_end is True:
+            offset = st.st_size
+        elif start_at_end and (st.st_dev, st.st_ino) in start_at_end:
+            # There at the first start: read from where it stood then, not from where it
+            # stands now that it is opened (lines written in between came after the start).
+            offset = line_start(fd, min(st.st_size, start_at_end[(st.st_dev, st.st_ino)]))
         tf = self.new_file(path, st, fd, offset, stream)
         log.debug("new file %s %s at %d (stream %s)", tf.id, path, offset, stream)
         tf.fresh = offset == 0  # may still turn out to be a copy: see classify()
@@ -304,10 +326,19 @@ class Tracker:
         key = (old.mark.dev, old.mark.ino)
         if self.by_path.get(old.mark.path) == old.id:
             del self.by_path[old.mark.path]
-        if fd is not None and not old.gone:
+        if fd is not None and not old.mark.gz:
+            # The inode goes on with its new content - renamed away or not: a file copied,
+            # truncated, written and then rotated by rename still holds lines of its own.
             st = os.fstat(fd)
             new = self.new_file(old.mark.path, st, fd, 0, old.mark.stream)
             new.mark.rank = old.mark.rank + 0.5  # after the carrier and older rotations
+            # Its content may be a copy (a deleted file's inode taken by logrotate's next
+            # copy): judged before read, and a carrier candidate for the file it copies.
+            new.fresh = True
+            if old.gone:
+                new.gone, new.last_growth = True, old.last_growth
+                if self.by_path.get(new.mark.path) == new.id:
+                    del self.by_path[new.mark.path]
         else:
             if fd is not None:
                 os.close(fd)
@@ -318,41 +349,34 @@ class Tracker:
         return carrier
 
     def _carrier(self, old: TrackedFile) -> TrackedFile | None:
-        """The copy of ``old``'s content that holds what it had not read yet, if any."""
-        d = os.path.dirname(old.mark.path)
+        """The copy of ``old``'s content that holds what it had not read yet, if any: a file
+        of the watched directories (any name, a ``.gz`` too) with the same first bytes."""
+        if old.mark.head_len == 0:
+            return None  # nothing read, no fingerprint: a copy is a file of its own
         for t in list(self.files.values()):
-            if t.fd is None or not (t.mark.twin_of == old.id or t.fresh):
+            if t is old or t.fd is None or not (t.mark.twin_of == old.id or t.fresh):
                 continue
-            if os.path.dirname(t.mark.path) != d or os.fstat(t.fd).st_size < old.pos:
+            if not old.head.matches(read_head(t.fd, old.mark.head_len)):
                 continue
-            if old.head.matches(read_head(t.fd, old.mark.head_len)):
-                t.mark.stream = old.mark.stream
-                return self._activate(t, old)
-        base = os.path.basename(old.mark.stream)
-        try:
-            entries = sorted(os.scandir(d), key=lambda e: not e.name.startswith(base))
-        except OSError:
-            entries = []
-        for e in entries:
-            try:
-                if not e.is_file(follow_symlinks=False) or e.inode() == old.mark.ino:
-                    continue
-                if (e.stat().st_dev, e.inode()) in self.by_inode:
-                    continue
-                if e.stat().st_size < old.pos:
-                    continue
-            except OSError:
+            if os.fstat(t.fd).st_size <= old.pos and t.inflight == 0:
+                # A copy of what was read already (copied after the reader got ahead of
+                # it): nothing in it is unread; reading it as a file of its own would
+                # send all of it twice.
+                self.stats["copies_read_already"] += 1
+                self.drop(t)
                 continue
-            fd = open_file(e.path)
-            if fd is None:
-                continue
-            if old.head.matches(read_head(fd, old.mark.head_len)):
-                st = os.fstat(fd)
-                t = self.new_file(e.path, st, fd, 0, old.mark.stream)
-                return self._activate(t, old)
-            os.close(fd)
+            t.mark.stream = old.mark.stream
+            return self._activate(t, old)
+        copy = find_copy(self, old.mark, old.pos, old.pos)
+        if copy is not None:
+            path, fd, st, gz = copy
+            t = self.new_file(path, st, fd, 0, old.mark.stream)
+            t.mark.gz = gz
+            return self._activate(t, old)
         if old.size > old.pos:
             self.stats["truncated_unread_bytes"] += old.size - old.pos
+        if old.fd is None and old.size < 0:
+            self.stats["files_lost"] += 1  # gone while we were not running, and no copy
         return None
 
     def _activate(self, copy: TrackedFile, old: TrackedFile) -> TrackedFile:
@@ -364,33 +388,3 @@ class Tracker:
         copy.size = os.fstat(copy.fd).st_size  # known unread: newer files wait for it
         self.stats["copies_read"] += 1
         return copy
-
-    # -- after a restart ---------------------------------------------------------------------
-
-    def locate(self, mark: FileMark, end: int) -> int | None:
-        """A descriptor holding the bytes ``[0, end)`` of a checkpointed file, to rebuild a
-        batch: the file itself (by inode, wherever it was renamed in its directory), or a
-        copy of it (same first bytes, long enough)."""
-        d = os.path.dirname(mark.path)
-        try:
-            entries = list(os.scandir(d))
-        except OSError:
-            return None
-        entries.sort(key=lambda e: (e.inode() != mark.ino, e.path != mark.path))
-        for e in entries:
-            try:
-                if not e.is_file(follow_symlinks=False) or e.stat().st_size < end:
-                    continue
-            except OSError:
-                continue
-            if mark.head_len == 0 and e.inode() != mark.ino:
-                continue
-            fd = open_file(e.path)
-            if fd is None:
-                continue
-            if mark.head_len == 0 or Head(mark.head_len, mark.head).matches(
-                read_head(fd, mark.head_len)
-            ):
-                return fd
-            os.close(fd)
-        return None

@@ -9,18 +9,14 @@ window stays full and nothing is read: memory stays bounded, files wait on disk.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import re
-import resource
-import socket
 import threading
 import time
 from collections import Counter
-from typing import Any
 
-from logmarket.shipper import Backoff, Shipper
+from logmarket.shipper import Shipper
 from logmarket.tail.batcher import Builder
 from logmarket.tail.checkpoint import Checkpoint, CheckpointStore, Intent
 from logmarket.tail.config import TailConfig
@@ -28,7 +24,9 @@ from logmarket.tail.discover import Finder, parse_target
 from logmarket.tail.errors import TargetError
 from logmarket.tail.events import Events, watchdog_available
 from logmarket.tail.files import MORE, TRUNCATED, TrackedFile
+from logmarket.tail.identity import FP_BYTES
 from logmarket.tail.lines import INVALID, PARTIAL, SPLIT, Line
+from logmarket.tail.link import Link, Status, hello_for, raise_nofile
 from logmarket.tail.multiline import Assembler
 from logmarket.tail.order import (
     by_stream,
@@ -38,6 +36,7 @@ from logmarket.tail.order import (
     read_order,
 )
 from logmarket.tail.recovery import rebuild_window
+from logmarket.tail.restart import order_by_age
 from logmarket.tail.rules import Rules
 from logmarket.tail.tracker import Tracker
 
@@ -75,6 +74,14 @@ class Tailer:
         if config.mode not in ("auto", "events", "poll"):
             raise TargetError(f"mode must be auto, events or poll, not {config.mode!r}")
         self.store = CheckpointStore(config.checkpoint_path)
+        # The files there at the very first start, with their sizes: only these follow
+        # ``from_beginning`` - one created after this moment is read from its start, even
+        # when the first scan (later: the checkpoint, events, ...) is the first to see it.
+        self._initial: dict[tuple[int, int], int] = {}
+        if not os.path.exists(self.store.path):
+            self._initial = {
+                (st.st_dev, st.st_ino): st.st_size for st in self.finder.scan().values()
+            }
         self.wake = threading.Event()
         self.ready = threading.Event()  # set once the first scan is done
         self.using_events = False
@@ -83,10 +90,11 @@ class Tailer:
         self._timers: set[str] = set()
         self._replaced: list[TrackedFile] = []
         self._later: set[str] = set()  # waiting for an older file of their stream
+        self._reorder = False  # after a restart: rank each log's files by age, once
         self._ckpt_dirty = False
         self._last_save = 0.0
-        self._backoff = Backoff()
-        self._next_connect = 0.0
+        # Told when the daemon cannot be reached, and when it is back (see tail.link).
+        self.on_status: Status | None = None
 
     def stop(self) -> None:
         """Ask :meth:`run` to finish (it waits for in-flight acks up to ``drain_timeout``)."""
@@ -113,7 +121,10 @@ class Tailer:
             events.start()
             self.using_events = True
         try:
-            self._scan(start_at_end=not loaded and not self.cfg.from_beginning)
+            if loaded:
+                self._restart_scan()
+            else:
+                self._scan(start_at_end=not self.cfg.from_beginning)
             self._save(time.monotonic())
             self.ready.set()
             self._loop(events)
@@ -129,16 +140,14 @@ class Tailer:
         """Load the checkpoint, rebuild its window; True if there was a checkpoint."""
         loaded = self.store.load()
         self.ckpt = loaded or Checkpoint()
-        self.tracker = Tracker(self.ckpt, self.rules, self._assembler, self.stats)
-        _raise_nofile()
-        hello: dict[str, Any] = {
-            "clientId": self.ckpt.client_id,
-            "host": self.cfg.host or socket.gethostname(),
-            "pid": os.getpid(),
-            "source": "runtime",
-            **self.cfg.extra_hello,
-        }
+        self.tracker = Tracker(
+            self.ckpt, self.rules, self._assembler, self.stats, roots=self.finder.roots,
+            spool_dir=os.path.dirname(self.store.path),
+        )  # fmt: skip
+        raise_nofile()
+        hello = hello_for(self.ckpt, self.cfg.host, self.cfg.extra_hello)
         self.shipper = Shipper(self.cfg.socket_path, hello, on_ack=self._on_ack)
+        self.link = Link(self.shipper, self.stats, self.on_status)
         self.shipper.next_seq = self.ckpt.next_seq
         rebuild_window(
             self.ckpt, self.tracker, self.shipper, self._assembler, self.cfg.max_line_bytes,
@@ -190,13 +199,14 @@ class Tailer:
                 self._dirty |= self._later
                 self._later.clear()
                 timeout = min(timeout, 0.02)
+            self._fingerprint()
             room = self.shipper.in_flight <= cfg.max_in_flight // 2
             if connected and room and (self._dirty or self._replaced) and self._ship(now):
                 continue
             if self._ckpt_dirty and now - self._last_save >= cfg.checkpoint_interval:
                 self._save(now)
             if not connected:
-                timeout = min(timeout, max(0.0, self._next_connect - now))
+                timeout = min(timeout, max(0.0, self.link.next_connect - now))
             elif self._dirty and room:
                 timeout = 0.0
             timeout = max(0.0, min(timeout, 1.0))
@@ -205,6 +215,17 @@ class Tailer:
             else:
                 self.wake.wait(timeout)
                 self.wake.clear()
+
+    def _fingerprint(self) -> None:
+        """Fingerprint files that changed and are still known by fewer than FP_BYTES first
+        bytes, read or not: one that was empty when found and is copied and truncated
+        before its turn comes (the daemon gone, the window full) must still be seen to have
+        been replaced - else its rotated copy, under a name no target matches, is never
+        looked for, and what it held is lost."""
+        for fid in self._dirty:
+            tf = self.tracker.files.get(fid)
+            if tf is not None and tf.mark.head_len < FP_BYTES and tf.mark.twin_of is None:
+                tf.refresh_head()
 
     def _drain(self) -> None:
         deadline = time.monotonic() + self.cfg.drain_timeout
@@ -218,28 +239,10 @@ class Tailer:
     # -- the daemon ---------------------------------------------------------------------------
 
     def _connect(self, now: float) -> bool:
-        if self.shipper.connected:
-            return True
-        if now < self._next_connect:
-            return False
-        try:
-            self.shipper.connect()
-        except (OSError, ValueError):
-            self.shipper.disconnect()
-            self.stats["connect_failures"] += 1
-            self._next_connect = now + self._backoff.next_delay()
-            return False
-        self._backoff.reset()
-        self.stats["connects"] += 1
-        return True
+        return self.link.connect(now)
 
     def _poll(self, timeout: float) -> None:
-        try:
-            while self.shipper.poll_acks(timeout) and self.shipper.in_flight:
-                timeout = 0.0
-        except (OSError, ValueError):
-            self.shipper.disconnect()
-            self.stats["disconnects"] += 1
+        self.link.poll(timeout)
 
     def _on_ack(self, seq: int) -> None:
         intent = self.ckpt.intents.pop(seq, None)
@@ -260,11 +263,15 @@ class Tailer:
 
     # -- files ------------------------------------------------------------------------------------
 
-    def _scan(self, *, start_at_end: bool) -> None:
+    def _scan(self, *, start_at_end: bool = False, since: float | None = None) -> None:
+        """Match the tracked files to the disk. ``start_at_end``: the very first start (the
+        files there when the tailer was made are read from the size they had then).
+        ``since``: after a restart, when the checkpoint was saved."""
+        initial = self._initial if start_at_end else {}
         for _ in range(_SCAN_TRIES):
             found = self.finder.scan()
             dirty, replaced = self.tracker.reconcile(
-                found, start_at_end=start_at_end, now=time.monotonic()
+                found, start_at_end=initial, now=time.monotonic(), since=since
             )
             self._dirty |= dirty
             self._replaced.extend(t for t in replaced if t not in self._replaced)
@@ -275,6 +282,17 @@ class Tailer:
                 break
             # A file left its name between the scan and its opening: scan again now, so
             # that it is found (where it went) before anything newer is read.
+
+    def _restart_scan(self) -> None:
+        """The first scan after a restart: find everything unfinished and everything written
+        while down (any name in the watched directories), retire what was replaced, then
+        put each log's files in the order their content was written."""
+        self._scan(since=self.ckpt.saved_at)
+        # Files renamed away first: one whose inode now holds other content (freed while we
+        # were down, taken by logrotate's next copy) becomes a new, unread file - which may
+        # be the copy another replaced file's unread rest is to be read from.
+        self._replaced.sort(key=lambda t: not t.gone)
+        self._reorder = True  # once the first turn has retired what was replaced
 
     def _ship(self, now: float) -> bool:
         """Read dirty files into batches and send them; True if anything was sent."""
@@ -291,6 +309,9 @@ class Tailer:
         )
         while self._replaced:
             self._retire(self._replaced.pop(0), builder, wall)
+        if self._reorder:
+            order_by_age(self.tracker.files.values(), float(self.ckpt.next_file))
+            self._reorder = False
         # Oldest first, and a file waits while an older one of its stream (a rotated
         # generation, a copy) has unread bytes: one log's lines reach the daemon in order.
         files = self.tracker.files
@@ -423,12 +444,3 @@ class Tailer:
         self.store.save(self.ckpt)
         self._ckpt_dirty = False
         self._last_save = now
-
-
-def _raise_nofile() -> None:
-    """One descriptor per tailed file: lift the soft limit to the hard one."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != resource.RLIM_INFINITY and (hard == resource.RLIM_INFINITY or soft < hard):
-        new = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
-        with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
