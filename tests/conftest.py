@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 import logmarket.handler
+from tests.rawclient import raw  # noqa: F401  (the raw-protocol client fixture)
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import socket
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 
 def secret_for(client_id: str) -> str:
@@ -53,3 +56,18 @@ class Raw:
 
     def close(self) -> None:
         self.sock.close()
+
+
+@pytest.fixture
+def raw() -> Iterator[Callable[..., Raw]]:
+    """Open raw clients; all closed at the end of the test."""
+    opened: list[Raw] = []
+
+    def connect(path: Path, timeout: float = 10) -> Raw:
+        client = Raw(path, timeout)
+        opened.append(client)
+        return client
+
+    yield connect
+    for client in opened:
+        client.close()

@@ -11,28 +11,11 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-
-import pytest
 
 from tests.conftest import DaemonProcess, counters, http_get, stored_messages, wait_for
 from tests.rawclient import Raw
-
-
-@pytest.fixture
-def raw() -> Iterator[Callable[..., Raw]]:
-    """Open raw clients; all closed at the end of the test."""
-    opened: list[Raw] = []
-
-    def connect(path: Path, timeout: float = 10) -> Raw:
-        client = Raw(path, timeout)
-        opened.append(client)
-        return client
-
-    yield connect
-    for client in opened:
-        client.close()
 
 
 def test_resent_batch_is_acked_as_duplicate_and_stored_once(

@@ -8,27 +8,13 @@ import json
 import signal
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import DaemonProcess, http_get, stored_messages, wait_for
 from tests.rawclient import Raw, secret_for
-
-
-@pytest.fixture
-def raw() -> Iterator[Callable[..., Raw]]:
-    opened: list[Raw] = []
-
-    def connect(path: Path, timeout: float = 10) -> Raw:
-        client = Raw(path, timeout)
-        opened.append(client)
-        return client
-
-    yield connect
-    for client in opened:
-        client.close()
 
 
 def analysed_sub_pkps(db: Path) -> list[str | None]:
