@@ -3,8 +3,8 @@ what it must not report."""
 
 from __future__ import annotations
 
-from logmarketd.agents import AGENTS, agents_for, run_agents
-from logmarketd.agents.base import Finding
+from logmarketd.analysis.agents import AGENTS, agents_for, run_agents
+from logmarketd.analysis.agents.base import Finding
 
 
 def _find(text: str, source: str, agent: str | None = None) -> list[Finding]:
@@ -264,7 +264,7 @@ def test_secret_masked_even_when_security_agent_is_off() -> None:
     """With the Security Guardian switched off, a secret in an error's evidence is still masked."""
     import json
 
-    from logmarketd.analysis import analyze_log
+    from logmarketd.analysis.analyse import analyze_log
     from logmarketd.settings import Settings
 
     log = "2024-05-01 10:00:00 ERROR db: connect failed for postgresql://app:Sup3rS3cretPw@db:5432/x\n"
@@ -276,7 +276,7 @@ def test_secret_masked_even_when_security_agent_is_off() -> None:
 
 def test_redaction_hook_sees_every_published_text() -> None:
     """The redaction function given to the analysis is applied to evidence and titles."""
-    from logmarketd.analysis import analyze_log
+    from logmarketd.analysis.analyse import analyze_log
 
     log = "2024-05-01 10:00:00 ERROR billing: card 4111-1111-1111-1111 declined\n"
     a = analyze_log(log, "runtime", redact=lambda t: t.replace("4111-1111-1111-1111", "[CARD]"))
@@ -286,7 +286,7 @@ def test_redaction_hook_sees_every_published_text() -> None:
 
 def test_ai_instruction_never_moves_scores() -> None:
     """A log that tries to instruct the analyser scores exactly like the same log without it."""
-    from logmarketd.analysis import analyze_log
+    from logmarketd.analysis.analyse import analyze_log
 
     base = '198.51.100.7 - - [01/May/2024:10:00:00 +0000] "GET /.env HTTP/1.1" 200 14 "-" "{ua}"\n'
     a = analyze_log(
@@ -445,7 +445,7 @@ def test_crash_names_the_program() -> None:
 def test_pathological_input_is_bounded() -> None:
     """Huge tokens and floods of one trigger line finish (the per-test timeout catches a hang) and
     give a bounded, merged report."""
-    from logmarketd.agents.base import MAX_FINDINGS
+    from logmarketd.analysis.agents.base import MAX_FINDINGS
 
     cases = [
         '"GET /' + "a" * 200_000 + ' HTTP/1.1" 200 1',
@@ -469,7 +469,7 @@ def test_pathological_input_is_bounded() -> None:
 
 def test_allowlists_come_from_settings_when_defined() -> None:
     """Settings fields named agents_<field> tune the rule engine (an allowlisted address is quiet)."""
-    from logmarketd.analysis import analyze_log, config_from_settings
+    from logmarketd.analysis.analyse import analyze_log, config_from_settings
     from logmarketd.settings import Settings
 
     class Tuned(Settings):

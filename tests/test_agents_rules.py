@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from logmarketd.agents.base import AgentConfig, Context
-from logmarketd.agents.durations import collect, to_ms
-from logmarketd.agents.secrets import SECRET_RULES, leaked_secrets
-from logmarketd.agents.webrules import RULES
+from logmarketd.analysis.agents.base import AgentConfig, Context
+from logmarketd.analysis.agents.durations import collect, to_ms
+from logmarketd.analysis.agents.secrets import SECRET_RULES, leaked_secrets
+from logmarketd.analysis.agents.webrules import RULES
 
 _WEB_CASES = [(r, text, True) for r in RULES for text in r.positives] + [
     (r, text, False) for r in RULES for text in r.negatives
@@ -18,7 +18,7 @@ _WEB_CASES = [(r, text, True) for r in RULES for text in r.positives] + [
 )
 def test_web_rule_examples(rule: object, text: str, hit: bool) -> None:
     """Every web-attack rule matches its positive examples and none of its negative ones."""
-    from logmarketd.agents.webrules import WebRule
+    from logmarketd.analysis.agents.webrules import WebRule
 
     assert isinstance(rule, WebRule)
     low = text.lower()

@@ -14,7 +14,7 @@ import aiohttp
 import aiosqlite
 import pytest
 from aiohttp import web
-from logmarketd.events import (
+from logmarketd.market.events import (
     OUTBOX_DDL,
     Event,
     EventBus,
@@ -25,7 +25,7 @@ from logmarketd.events import (
     prune_events,
     sse_response,
 )
-from logmarketd.store import _split_sql
+from logmarketd.store.db import _split_sql
 
 BUS = web.AppKey("bus", EventBus)
 READER = web.AppKey("outbox_reader", OutboxReader)

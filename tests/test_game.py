@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from logmarketd.game import (
+from logmarketd.market.game import (
     ACHIEVEMENTS,
     GameRules,
     GameState,

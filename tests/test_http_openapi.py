@@ -12,10 +12,10 @@ from typing import Any
 import jsonschema_rs
 import pytest
 import schemathesis
-from logmarketd.api import ROUTES
-from logmarketd.http import make_app
 from logmarketd.metrics import Metrics
 from logmarketd.samples import SAMPLES
+from logmarketd.serve.api import ROUTES
+from logmarketd.serve.http import make_app
 
 from tests.conftest import DaemonProcess, http
 

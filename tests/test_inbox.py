@@ -8,9 +8,9 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from logmarketd.inbox import InboxWriter, Submission
+from logmarketd.ingest.inbox import InboxWriter, Submission
 from logmarketd.metrics import Metrics
-from logmarketd.store import Store
+from logmarketd.store.db import Store
 
 
 def frame(seq: int, n: int = 10) -> bytes:
@@ -87,7 +87,7 @@ async def test_store_refuses_a_newer_schema(tmp_path: Path) -> None:
 async def test_a_store_from_before_autoincrement_never_reuses_row_ids(tmp_path: Path) -> None:
     """A store written by the old schema (inbox emptied, the pipeline's position at row 7)
     migrates so that the next inbox row lies above every recorded position."""
-    from logmarketd import store as store_module
+    from logmarketd.store import db as store_module
 
     path = tmp_path / "old.db"
     with sqlite3.connect(path, isolation_level=None) as conn:

@@ -12,8 +12,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from logmarketd.game import GameRules
-from logmarketd.ledger import POOL, Ledger, NotPayableError, from_micros
+from logmarketd.market.game import GameRules
+from logmarketd.market.ledger import POOL, Ledger, NotPayableError, from_micros
 from logmarketd.models import (
     AIInsights,
     ErrorPattern,
@@ -22,7 +22,7 @@ from logmarketd.models import (
     PotentialMetric,
     Quality,
 )
-from logmarketd.store import Store
+from logmarketd.store.db import Store
 
 PM = PotentialMetric(current=1, potential=2, improvement="x")
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import aiosqlite
 import pytest
-from logmarketd.llm import CACHE_DDL, CachedAnswer, CacheKey, MemoryCache, SqliteCache
+from logmarketd.analysis.llm import CACHE_DDL, CachedAnswer, CacheKey, MemoryCache, SqliteCache
 
 KEY = CacheKey("tpl-1", "openai", "gpt-4o-mini", "v1")
 ANSWER = CachedAnswer("pool exhausted", "raise the pool size", "high", (0, 2), 321)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from logmarketd.analysis.llm import LLMConfig
+from logmarketd.analysis.llm.providers import AnthropicProvider, OpenAIProvider, make_provider
 from logmarketd.errors import ConfigError
-from logmarketd.llm import LLMConfig
-from logmarketd.llm.providers import AnthropicProvider, OpenAIProvider, make_provider
 
 
 def test_defaults_are_rules_only() -> None:

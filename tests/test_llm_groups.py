@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from logmarketd.llm import LLMConfig, apply_to_insights, build_enricher, groups_from_insights
+from logmarketd.analysis.llm import (
+    LLMConfig,
+    apply_to_insights,
+    build_enricher,
+    groups_from_insights,
+)
+from logmarketd.ingest.redact import Redactor
 from logmarketd.models import (
     AIInsights,
     ErrorPattern,
@@ -11,7 +17,6 @@ from logmarketd.models import (
     ImprovementOpportunity,
     SecurityConcern,
 )
-from logmarketd.redact import Redactor
 
 from tests.fakes.llm_server import FakeLLMServer
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from logmarketd.llm.guard import CircuitBreaker, DailyTokenBudget
+from logmarketd.analysis.llm.guard import CircuitBreaker, DailyTokenBudget
 
 
 class Clock:

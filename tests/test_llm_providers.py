@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
-from logmarketd.llm import LLMConfig, SqliteCache, apply_enrichment, build_enricher
+from logmarketd.analysis.llm import LLMConfig, SqliteCache, apply_enrichment, build_enricher
+from logmarketd.ingest.redact import Redactor
 from logmarketd.models import ErrorPattern, PerformanceIssue, SecurityConcern
-from logmarketd.redact import Redactor
 
 from tests.fakes.enrich_setup import (
     AWS_ID,

@@ -6,8 +6,8 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from logmarketd.llm import Enricher, SqliteCache, build_enricher
-from logmarketd.redact import Redactor
+from logmarketd.analysis.llm import Enricher, SqliteCache, build_enricher
+from logmarketd.ingest.redact import Redactor
 
 from tests.fakes.enrich_setup import (
     KEY,

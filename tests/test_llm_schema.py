@@ -7,16 +7,16 @@ import json
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from logmarketd.llm import (
+from logmarketd.analysis.llm import (
     AnswerError,
     FindingGroup,
     allowed_severities,
     build_prompt,
     clamp_severity,
 )
-from logmarketd.llm.validate import parse_answer
+from logmarketd.analysis.llm.validate import parse_answer
+from logmarketd.ingest.redact import Redactor
 from logmarketd.models import ErrorPattern, Evidence, ImprovementOpportunity
-from logmarketd.redact import Redactor
 
 REDACTOR = Redactor(b"schema-test-key-0123456789abcdef")
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from logmarketd.mining import HeaderParser, LogFormatError, detect_format
-from logmarketd.mining.headers import KNOWN_FORMATS
+from logmarketd.transform.mining import HeaderParser, LogFormatError, detect_format
+from logmarketd.transform.mining.headers import KNOWN_FORMATS
 
 
 def test_loghub_format_cuts_fields_and_content() -> None:

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from bench.loghub import DATA, FORMATS, grouping_accuracy, load_system, ours
-from logmarketd.mining import Miner, extract_variables
+from logmarketd.transform.mining import Miner, extract_variables
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from logmarketd.mining import Masker
+from logmarketd.transform.mining import Masker
 
 
 @pytest.mark.parametrize(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import tracemalloc
 
-from logmarketd.mining import Miner
-from logmarketd.mining.digest import WindowDigest
+from logmarketd.transform.mining import Miner
+from logmarketd.transform.mining.digest import WindowDigest
 
 HDFS_LINE = (
     "BLOCK* NameSystem.addStoredBlock: blockMap updated: 10.251.73.220:50010 "

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from logmarketd.mining import Miner, TemplateRow
-from logmarketd.mining.persistence import MemoryTemplateStore, SqliteTemplateStore
+from logmarketd.transform.mining import Miner, TemplateRow
+from logmarketd.transform.mining.persistence import MemoryTemplateStore, SqliteTemplateStore
 
 LINES = [
     "Accepted password for root from 10.0.0.1 port 22 ssh2",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from logmarketd.mining import Masker, Miner, extract_variables
+from logmarketd.transform.mining import Masker, Miner, extract_variables
 
 WORDS = st.sampled_from(
     ["user", "root", "failed", "from", "port", "=", "id=7", "0x1f", "10.0.0.1", '"a b"', "-"]

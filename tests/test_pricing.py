@@ -7,13 +7,13 @@ from decimal import Decimal
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from logmarketd.market.pricing import BONUSES, PricingRules, earned_bonuses, price
 from logmarketd.models import (
     AIInsights,
     ErrorPattern,
     PerformanceIssue,
     SecurityConcern,
 )
-from logmarketd.pricing import BONUSES, PricingRules, earned_bonuses, price
 
 RULES = PricingRules()
 D = Decimal

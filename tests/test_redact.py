@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from logmarketd.models import AIInsights, ErrorPattern, Evidence
-from logmarketd.redact import (
+from logmarketd.ingest.redact import (
     PLACEHOLDER,
     Redactor,
     load_or_create_key,
@@ -18,6 +17,7 @@ from logmarketd.redact import (
     redact_model,
     shannon_entropy,
 )
+from logmarketd.models import AIInsights, ErrorPattern, Evidence
 
 KEY = b"installation-key-0123456789abcdef"
 

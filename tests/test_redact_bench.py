@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from logmarketd.redact import Redactor
+from logmarketd.ingest.redact import Redactor
 
 from tests.bench import redact as bench
 from tests.bench.redact_corpus import make_corpus

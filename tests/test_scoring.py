@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from logmarketd.scoring import FindingFacts, LogFacts, score
+from logmarketd.analysis.scoring import FindingFacts, LogFacts, score
 
 LOG = LogFacts(lines=100, signal_lines=10, warn_error_lines=5, timestamp_share=1.0, level_share=1.0,
                templates=frozenset({"t1", "t2", "t3", "t4"}))  # fmt: skip

@@ -256,7 +256,7 @@ def test_file_renamed_away_with_unread_lines_is_read_to_its_end(
 
 def test_daemon_adapter_tails_into_the_daemon(tmp: str, daemon: DaemonProc) -> None:
     """start_watchers() runs a tailer thread with its checkpoint in the state directory."""
-    from logmarketd.watch import start_watchers
+    from logmarketd.ingest.watch import start_watchers
 
     logs = os.path.join(tmp, "logs")
     os.makedirs(logs)

@@ -11,8 +11,8 @@ from importlib import resources
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from logmarketd.api import error_middleware
-from logmarketd.web import add_dashboard_routes, load_static
+from logmarketd.serve.api import error_middleware
+from logmarketd.serve.web import add_dashboard_routes, load_static
 
 STATIC = resources.files("logmarketd").joinpath("static")
 

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from logmarketd.market.webhooks import verify_signature
 from logmarketd.samples import SAMPLES
-from logmarketd.webhooks import verify_signature
 
 from tests.conftest import DaemonProcess, http, wait_for
 

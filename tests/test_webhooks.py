@@ -21,9 +21,15 @@ import aiosqlite
 import pytest
 from aiohttp import web
 from logmarketd.errors import ConfigError, StartupError
-from logmarketd.events import OUTBOX_DDL, Event, EventBus, OutboxReader, append_event, sse_response
-from logmarketd.store import _split_sql
-from logmarketd.webhooks import (
+from logmarketd.market.events import (
+    OUTBOX_DDL,
+    Event,
+    EventBus,
+    OutboxReader,
+    append_event,
+    sse_response,
+)
+from logmarketd.market.webhooks import (
     EVENT_ID_HEADER,
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
@@ -32,6 +38,7 @@ from logmarketd.webhooks import (
     sign,
     verify_signature,
 )
+from logmarketd.store.db import _split_sql
 
 SECRET = "whsec-test-0123456789"
 FAST = {"base_backoff": 0.02, "max_backoff": 0.1, "timeout": 2.0}
@@ -333,8 +340,8 @@ WRITER = """
 import asyncio, sys, time
 import aiohttp
 import aiosqlite
-from logmarketd.events import append_event
-from logmarketd.webhooks import WebhookDeliverer
+from logmarketd.market.events import append_event
+from logmarketd.market.webhooks import WebhookDeliverer
 
 async def main(db, url, secret):
     conn = await aiosqlite.connect(db, isolation_level=None)

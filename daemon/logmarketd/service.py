@@ -26,23 +26,23 @@ import structlog
 from aiohttp import web
 
 from logmarketd import systemd
-from logmarketd.api import ApiContext, add_routes
-from logmarketd.auth import ensure_admin_token
 from logmarketd.errors import ConfigError, StartupError
-from logmarketd.events import Event, EventBus, OutboxReader
-from logmarketd.game import GameRules
-from logmarketd.http import make_app
-from logmarketd.inbox import InboxWriter
-from logmarketd.ingest import IngestServer, bind_unix_socket
-from logmarketd.ledger import Ledger
-from logmarketd.marketplace import Marketplace, llm_enrich, rules_analyzer
+from logmarketd.ingest.inbox import InboxWriter
+from logmarketd.ingest.redact import Redactor, load_or_create_key
+from logmarketd.ingest.server import IngestServer, bind_unix_socket
+from logmarketd.ingest.watch import WatchHandle, start_watchers
+from logmarketd.market.events import Event, EventBus, OutboxReader
+from logmarketd.market.game import GameRules
+from logmarketd.market.ledger import Ledger
+from logmarketd.market.marketplace import Marketplace, llm_enrich, rules_analyzer
+from logmarketd.market.webhooks import WebhookDeliverer
 from logmarketd.metrics import Metrics
-from logmarketd.pipeline import Pipeline
-from logmarketd.redact import Redactor, load_or_create_key
+from logmarketd.serve.api import ApiContext, add_routes
+from logmarketd.serve.auth import ensure_admin_token
+from logmarketd.serve.http import make_app
 from logmarketd.settings import Settings
-from logmarketd.store import Store
-from logmarketd.watch import WatchHandle, start_watchers
-from logmarketd.webhooks import WebhookDeliverer
+from logmarketd.store.db import Store
+from logmarketd.transform.windows import Pipeline
 
 __all__ = ["Daemon"]
 
@@ -74,7 +74,9 @@ class Daemon:
         self.market: Marketplace | None = None
         self.webhooks: WebhookDeliverer | None = None
         self._watch: WatchHandle | None = None
-        self._llm_cache: Any = None  # logmarketd.llm.cache.SqliteCache, when a model is set
+        self._llm_cache: Any = (
+            None  # logmarketd.analysis.llm.cache.SqliteCache, when a model is set
+        )
         self.pipeline: Pipeline | None = None
         self._pipeline_task: asyncio.Task[None] | None = None
         self.admin_token: str | None = None
@@ -227,9 +229,9 @@ class Daemon:
         enrich = None
         if s.llm_provider != "rules":
             # Imported only when a model is configured: the SDKs cost seconds at startup.
-            from logmarketd.llm.cache import SqliteCache
-            from logmarketd.llm.config import LLMConfig
-            from logmarketd.llm.enrich import build_enricher
+            from logmarketd.analysis.llm.cache import SqliteCache
+            from logmarketd.analysis.llm.config import LLMConfig
+            from logmarketd.analysis.llm.enrich import build_enricher
 
             config = LLMConfig(
                 provider=s.llm_provider, model=s.llm_model, base_url=s.llm_base_url,

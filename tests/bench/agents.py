@@ -14,7 +14,7 @@ import re
 import time
 from pathlib import Path
 
-from logmarketd.analysis import analyze_log_report
+from logmarketd.analysis.analyse import analyze_log_report
 
 from tests.bench.loghub import DATA
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from logmarketd.analysis import analyze_log_report
+from logmarketd.analysis.analyse import analyze_log_report
 
 from tests.bench.loghub import DATA
 

@@ -34,7 +34,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from logmarketd.mining import HeaderParser, Miner
+from logmarketd.transform.mining import HeaderParser, Miner
 
 # The benchmark data is part of the repository (tests/data/loghub-2k, with its README and
 # SHA256SUMS), so a fresh clone tests and benchmarks with nothing else; LOGMARKET_DATASETS

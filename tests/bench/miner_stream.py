@@ -26,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from logmarketd.mining import Miner
+from logmarketd.transform.mining import Miner
 
 from tests.bench.loghub import DATA, FORMATS, drain3_labeller, load_system, repetition_stream
 
@@ -47,7 +47,7 @@ for n, i in enumerate(ids, 1):
 
 FLOOD_SCRIPT = """
 import random, sys, time
-from logmarketd.mining import Miner
+from logmarketd.transform.mining import Miner
 n, cap = int(sys.argv[1]), int(sys.argv[2])
 rng = random.Random(1)
 letters = "abcdefghijklmnopqrstuvwxyz"

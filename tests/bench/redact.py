@@ -31,7 +31,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from logmarketd.redact import Redactor
+from logmarketd.ingest.redact import Redactor
 
 from tests.bench.redact_corpus import Corpus, make_corpus
 

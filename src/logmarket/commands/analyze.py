@@ -86,7 +86,7 @@ def _human(report: Any, name: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        from logmarketd.analysis import analyze_log_report
+        from logmarketd.analysis.analyse import analyze_log_report
     except ImportError as exc:  # a client-only install has no daemon code
         print(
             f"logmarket analyze needs the daemon extra: pip install 'logmarket[daemon]' ({exc})",

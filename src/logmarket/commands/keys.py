@@ -25,8 +25,8 @@ def run_create(args: argparse.Namespace) -> int:
     import asyncio
     import sqlite3
 
-    from logmarketd.auth import create_key
-    from logmarketd.store import Store
+    from logmarketd.serve.auth import create_key
+    from logmarketd.store.db import Store
 
     db = Path(args.state_dir) / "logmarket.db"
 

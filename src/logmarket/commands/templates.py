@@ -41,8 +41,8 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Read, cut, mine, print."""
-    from logmarketd.mining import HeaderParser, LogFormatError, Miner, detect_format
-    from logmarketd.mining.persistence import SqliteTemplateStore
+    from logmarketd.transform.mining import HeaderParser, LogFormatError, Miner, detect_format
+    from logmarketd.transform.mining.persistence import SqliteTemplateStore
 
     started = time.perf_counter()
     with open_input(args.path) as stream:

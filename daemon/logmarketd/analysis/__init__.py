@@ -1,0 +1,1 @@
+"""One log to findings and scores: the agents, scoring, the optional model."""

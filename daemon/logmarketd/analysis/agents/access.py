@@ -1,0 +1,95 @@
+"""Access-log lines (nginx/Apache common and combined, Python http.server, most proxies):
+parsed once per analysis and shared by the Error, Performance and Security agents.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from logmarketd.analysis.agents.base import Context
+
+__all__ = ["Request", "endpoint", "requests"]
+
+# anchored at the line start (an optional short prefix such as a vhost or a container name):
+# an unanchored search with \S+ is quadratic on a long token
+_LINE = re.compile(
+    r"^(?:[^\s\[]+ ){0,3}?(?P<ip>[^\s\[]+) [^\s\[]+ (?P<user>[^\s\[]+) \[[^\]]{1,64}\] "
+    r'"(?P<method>[A-Z]{3,8}) (?P<target>\S+)(?: HTTP/[\d.]+)?" '
+    r'(?P<status>\d{3}) (?:\d+|-)(?: "(?P<ref>[^"]*)" "(?P<ua>(?:[^"\\]|\\.)*)")?(?P<rest>.*)$'
+)
+# uvicorn / hypercorn: 'INFO:     127.0.0.1:52000 - "GET /x HTTP/1.1" 500 Internal Server Error'
+_ASGI = re.compile(
+    r'(?P<ip>\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-fA-F:]+\]):\d{1,5} - "(?P<method>[A-Z]{3,8}) (?P<target>\S+) HTTP/[\d.]+" '
+    r"(?P<status>\d{3})\b(?P<rest>.*)$"
+)
+_RT = re.compile(r"\b(?:rt|request_time|urt|upstream_response_time|rtime)=(\d+(?:\.\d+)?)\b")
+_TRAIL = re.compile(r"^\s+(\d+\.\d{3})\s*$")  # nginx '... $request_time' appended as a bare float
+
+
+@dataclass(frozen=True)
+class Request:
+    index: int  # line index
+    ip: str
+    method: str
+    target: str
+    status: int
+    ua: str
+    seconds: float | None  # request time, when the format logs one
+
+
+def requests(ctx: Context) -> list[Request]:
+    """Every parsed access-log line of the log (cached on the context)."""
+    cached = getattr(ctx, "_requests", None)
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
+    out: list[Request] = []
+    for n in ctx.lines_with("HTTP/"):
+        line = ctx.lines[n]
+        m = _LINE.match(line)
+        if not m:
+            a = _ASGI.search(line)
+            if a:
+                out.append(
+                    Request(
+                        n,
+                        a.group("ip"),
+                        a.group("method"),
+                        a.group("target"),
+                        int(a.group("status")),
+                        "",
+                        None,
+                    )
+                )
+            continue
+        rest = m.group("rest") or ""
+        secs: float | None = None
+        rt = _RT.search(rest)
+        if rt:
+            secs = float(rt.group(1))
+        else:
+            tr = _TRAIL.match(rest)
+            if tr:
+                secs = float(tr.group(1))
+        out.append(
+            Request(
+                n,
+                m.group("ip"),
+                m.group("method"),
+                m.group("target"),
+                int(m.group("status")),
+                m.group("ua") or "",
+                secs,
+            )
+        )
+    ctx._requests = out  # type: ignore[attr-defined]
+    return out
+
+
+_ID = re.compile(r"/(?:\d+|[0-9a-fA-F]{8}-[0-9a-fA-F-]{27,}|[0-9a-fA-F]{16,})(?=/|$)")
+
+
+def endpoint(req: Request) -> str:
+    """``GET /api/orders/{id}``: the request's method and path, ids masked, query dropped."""
+    path = req.target.split("?", 1)[0]
+    return f"{req.method} {_ID.sub('/{id}', path)}"

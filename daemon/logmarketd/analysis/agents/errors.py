@@ -1,0 +1,344 @@
+"""Error Detective: crashes, OOM kills, HTTP 5xx bursts, deploy failures and leveled error
+lines, plus the agent that runs every error detector in order (tests, then deploy and crash
+rules, then compilers, then stack traces, then the generic ERROR/FATAL lines, then the tools'
+closing lines as cascade-only findings).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+
+from logmarketd.analysis.agents import (
+    builds,
+    deploy,
+    panics,
+    scripting,
+    shell,
+    testfail,
+    testfail_js,
+    traces,
+)
+from logmarketd.analysis.agents.access import endpoint, requests
+from logmarketd.analysis.agents.base import Agent, Context, Finding, mask, shape
+from logmarketd.analysis.agents.structured import structured_error
+
+__all__ = ["ERROR_DETECTIVE", "crashes", "http_5xx", "leveled_errors"]
+
+AGENT = "error-detective"
+
+_CRASH = [
+    (
+        re.compile(r"[Oo]ut of memory: Kill(?:ed)? process (\d+) \(([^)]+)\)"),
+        "OOM killer killed {1}",
+        "critical",
+    ),
+    (re.compile(r"oom-kill(?:er)?\b.*?task=([\w.-]+)"), "OOM killer killed {0}", "critical"),
+    (re.compile(r"\bOOMKilled\b"), "container OOMKilled", "critical"),
+    (
+        re.compile(r"FATAL ERROR: (.*?JavaScript heap out of memory)"),
+        "Node.js crashed: {0}",
+        "critical",
+    ),
+    (
+        re.compile(r"(Segmentation fault|Aborted|Bus error)(?: \(core dumped\))?"),
+        "process crashed: {0}",
+        "critical",
+    ),
+    (re.compile(r"\b(SIG(?:SEGV|ABRT|BUS|ILL|FPE))\b"), "process crashed with {0}", "critical"),
+    (
+        re.compile(r"terminate called after throwing an instance of '([^']+)'"),
+        "C++ abort: uncaught {0}",
+        "critical",
+    ),
+    (re.compile(r"fatal error: runtime: out of memory"), "Go runtime out of memory", "critical"),
+    (
+        re.compile(r"memory allocation of (\d+) bytes failed"),
+        "Rust allocation of {0} bytes failed",
+        "critical",
+    ),
+    (
+        re.compile(r"Back-off restarting failed container|\bCrashLoopBackOff\b"),
+        "container crash loop",
+        "critical",
+    ),
+    (
+        re.compile(r"systemd\[\d+\]: Failed to start (.+?)\.?$"),
+        "systemd failed to start {0}",
+        "high",
+    ),
+]
+_CRASH_KEYS = (
+    "Segmentation fault", "Aborted", "Bus error", "SIG", "terminate called", "Back-off restarting",
+    "CrashLoopBackOff", "Failed to start ",
+)  # fmt: skip
+_EXIT = re.compile(
+    r"(?:exit(?:ed)?(?: with)?(?: exit)? (?:status|code)|exit status|returned non-zero exit status|"
+    r"Process finished with exit code|Process completed with exit code|failed with exit code|status=)[ :=]*(\d+)"
+)
+_BENIGN_EXIT = ("logical replication launcher", "exit code 0", "status 0")
+
+
+def _finding(
+    title: str,
+    sev: str,
+    key: str,
+    lines: list[int],
+    loc: str | None,
+    detail: str,
+    fix: str,
+    summary: bool = False,
+) -> Finding:
+    return Finding(
+        kind="error", agent_id=AGENT, title=title, severity=sev, key=key, lines=lines, location=loc,  # type: ignore[arg-type]
+        detail=detail, root_cause=title, fix=fix, evidence_lines=lines[:3], summary=summary,
+    )  # fmt: skip
+
+
+def crashes(ctx: Context) -> list[Finding]:
+    """Crashes (signals, OOM kills, heap exhaustion, crash loops) and non-zero exits (cascade)."""
+    out: dict[str, Finding] = {}
+    for n in ctx.lines_any(cs=_CRASH_KEYS, ci=("mem", "oom")):  # "mem", "oom": shared with memory
+        line = ctx.lines[n]
+        for rx, fmt, sev in _CRASH:
+            m = rx.search(line)
+            if m:
+                title = fmt.format(*m.groups()) if m.groups() else fmt
+                key = f"crash:{mask(title)}"
+                if key in out:
+                    out[key].count += 1
+                    out[key].lines.append(n)
+                else:
+                    proc = m.group(2) if rx is _CRASH[0][0] else None
+                    if proc is None and "JavaScript heap" in line:
+                        proc = "Node.js V8 heap (--max-old-space-size)"
+                    elif proc is None and (
+                        cmd := re.search(
+                            r"(?:core dumped\)|fault|Aborted)\s+(\.?/\S+|\w[\w.-]*)$", line
+                        )
+                    ):
+                        proc = cmd.group(
+                            1
+                        )  # bash: "line 1: 4242 Segmentation fault (core dumped) ./app"
+                    out[key] = _finding(
+                        title, sev, key, [n], proc, "The process died; work in flight is lost.",
+                        "Find the allocation or fault that killed it (memory limit, leak, native bug).",
+                    )  # fmt: skip
+                ctx.claimed.add(n)
+                break
+    for n in ctx.lines_with("exit", "status="):
+        line = ctx.lines[n]
+        m = _EXIT.search(line)
+        if not m or m.group(1) == "0" or any(b in line for b in _BENIGN_EXIT) or n in ctx.claimed:
+            continue
+        title = f"process exited with status {m.group(1)}"
+        key = f"exit:{m.group(1)}"
+        if key in out:
+            out[key].count += 1
+            out[key].lines.append(n)
+            continue
+        out[key] = _finding(
+            title, "medium", key, [n], None, "A step ended with a failure status.",
+            "Look at the first error before this line.", summary=True,
+        )  # fmt: skip
+    return list(out.values())
+
+
+_EXC_LINE = re.compile(r"^(?:[\w.]+\.)?[A-Z]\w*(?:Error|Exception)\b(?::.*)?$")
+
+
+def _exception_before(ctx: Context, n: int) -> str | None:
+    """The exception logged just before a 5xx response: most likely what made it fail."""
+    for k in range(n - 1, max(-1, n - 30), -1):
+        s = ctx.lines[k].strip()
+        if _EXC_LINE.match(s):
+            return s[:160]
+        if '" 2' in s or '" 3' in s:  # an earlier successful request: stop looking
+            return None
+    return None
+
+
+def http_5xx(ctx: Context) -> list[Finding]:
+    """Bursts of 5xx answers per endpoint in access logs (ids masked), or spread over many."""
+    per: dict[str, list[int]] = defaultdict(list)
+    total = 0
+    for r in requests(ctx):
+        total += 1
+        if r.status >= 500:
+            per[f"{endpoint(r)} -> {r.status}"].append(r.index)
+    out = []
+    spread = [i for ep, idx in per.items() if len(idx) < ctx.config.http_5xx_burst for i in idx]
+    if len(spread) >= 10 and len(spread) >= 0.05 * total:
+        # many endpoints failing a little each: one finding for the service as a whole
+        per = {**per, "all endpoints -> 5xx": sorted(spread)}
+    for ep, idx in per.items():
+        if len(idx) < ctx.config.http_5xx_burst:
+            continue
+        route, status = ep.rsplit(" -> ", 1)
+        cause = _exception_before(ctx, idx[0])
+        share = 100.0 * len(idx) / max(1, total)
+        out.append(
+            Finding(
+                kind="error", agent_id=AGENT, title=f"HTTP {status} burst on {route} ({len(idx)} responses)",
+                severity="critical" if len(idx) >= 50 or share >= 50 else "high", key=f"5xx:{ep}", lines=idx,
+                location=route, detail=f"{len(idx)} of {total} requests ({share:.0f}%) failed with {status}.",
+                root_cause=f"{route} returns {status}" + (f" after {cause}" if cause else ": the handler fails (see its server-side error)"),
+                fix=f"Fix the server error behind {route}; add a test for the failing input.",
+                count=len(idx), evidence_lines=idx[:3],
+            )
+        )  # fmt: skip
+    return out
+
+
+_LEVEL = re.compile(
+    r"(?:^|[\s\[|<(\"=])(FATAL|CRITICAL|CRIT|SEVERE|ERROR|EMERG|ALERT|PANIC|ERR)(?:[\]\s:|>)\",]|$)"
+    r"|^(error|fatal|Error|Fatal|ERROR|FATAL)(?:\[\w+\])?: "
+    r"|\blevel=(error|fatal|crit)\b|\"level\": ?\"(error|fatal|critical)\""
+    r"|\[(error|crit|alert|emerg)\]"
+)
+_LEVEL_KEYS = (
+    "err",
+    "fatal",
+    "crit",
+    "severe",
+    "emerg",
+    "alert",
+    "panic",
+    "level",
+    "lvl=",
+)  # any case
+# one-letter levels: Android logcat ("... 1702  2395 E Tag: msg") and glog ("E1128 05:00:00.123 42 f.go:7] msg")
+_LETTER = re.compile(
+    r"^\d\d-\d\d \d\d:\d\d:\d\d\.\d+\s+\d+\s+\d+ (?P<l>[EF]) (?P<c>[^:]+?)\s*: (?P<m>.*)$"
+    r"|^(?P<gl>[EF])\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ (?P<gc>[\w./-]+:\d+)\] (?P<gm>.*)$"
+)
+_MILD = re.compile(r"\b(?:INFO|DEBUG|TRACE|NOTICE|WARN|WARNING|info|debug)\b")
+_BOILERPLATE = re.compile(
+    r"To see the full stack trace|Re-run Maven|For more information about the errors|\[Help \d+\]|Please refer to|"
+    r"^\[ERROR\]\s*$|^\[ERROR\] +(?:Failures|Errors|Tests run):|-> \[Help|A complete log of this run|"
+    r"npm (?:ERR!|error) (?:code|path|errno|syscall|command|cwd|signal|Lifecycle script|workspace|location|\s*$)"
+)
+_CASCADE = re.compile(
+    r"\b(build|job|step|task|deploy\w*|command|process|pipeline|tests?)\b.{0,20}\b(failed|failure|aborted)\b|exit(ed)? (code|status)|\bStop\.$",
+    re.I,
+)
+
+
+_UPSTREAM = re.compile(r'upstream: "([^"]+)"')
+_REQUEST = re.compile(r'request: "([A-Z]+ \S+)')
+
+
+def _component(line: str, start: int, end: int) -> str | None:
+    if 'upstream: "' in line or 'request: "' in line:
+        um = _UPSTREAM.search(line) or _REQUEST.search(line)
+        if um:
+            return um.group(1)
+    after = line[end:].strip().split(" ", 1)[0].strip("[]():")
+    before = line[:start].split()
+    if (
+        after
+        and ("." in after or line[end:].strip().startswith("[") or after.endswith(":"))
+        and not after[0].isdigit()
+    ):
+        return after
+    if before and before[-1].isupper() and before[-1].isalpha():
+        return before[-1]
+    if after and after.isidentifier():
+        return after
+    return None
+
+
+def leveled_errors(ctx: Context) -> list[Finding]:
+    """ERROR/FATAL lines that no specific detector explained, one finding per message template."""
+    groups: dict[str, Finding] = {}
+    letter = {n for n in ctx.lines_with(" E ", " F ", "E0", "E1") if _LETTER.match(ctx.lines[n])}
+    for n in sorted(letter.union(ctx.lines_with_ci(*_LEVEL_KEYS))):
+        if n in ctx.claimed:
+            continue
+        line = ctx.lines[n]
+        stacked = False
+        lm = _LETTER.match(line) if n in letter else None
+        parsed = structured_error(line) if lm is None and ("{" in line or "=" in line) else None
+        if lm:
+            level = "FATAL" if (lm.group("l") or lm.group("gl")) == "F" else "ERROR"
+            msg, comp = (
+                (lm.group("m") or lm.group("gm") or "").strip(),
+                lm.group("c") or lm.group("gc"),
+            )
+        elif parsed is not None:
+            level, msg, comp, stacked = parsed
+        else:
+            m = _LEVEL.search(line)
+            if not m or _BOILERPLATE.search(line) or line.lstrip().startswith("{"):
+                continue
+            if _MILD.search(line, 0, m.start()):
+                continue  # "INFO ... no ERROR found": the line's own level comes first
+            level = next(g for g in m.groups() if g).upper()
+            msg = line[m.end() :].strip(" :-|]")
+            comp = _component(line, m.start(), m.end())
+        if not msg:
+            continue
+        key = f"level:{shape(comp or '')}:{shape(msg)[:160]}"
+        f = groups.get(key)
+        if f is not None:
+            f.count += 1
+            f.lines.append(n)
+            if len(f.evidence_lines) < 3:
+                f.evidence_lines.append(n)
+            continue
+        sev = (
+            "critical"
+            if level in ("FATAL", "EMERG", "PANIC", "ALERT")
+            else "high"
+            if level in ("CRITICAL", "CRIT", "SEVERE")
+            else "medium"
+        )
+        if stacked:  # a logged exception with its trace: as good as a traceback
+            sev = "critical" if sev == "critical" else "high"
+        groups[key] = Finding(
+            kind="error", agent_id=AGENT, title=f"{level}: {msg[:200]}", severity=sev, key=key, lines=[n],  # type: ignore[arg-type]
+            location=comp, detail=f"{level} logged by {comp or 'the application'}.",
+            root_cause=msg[:200] if stacked else None,
+            fix=f"Handle the exception raised at {comp}." if stacked and comp else None, evidence_lines=[n],
+            # in build and test output, ERROR lines after a located error are that error's echo
+            summary=ctx.source in ("build", "test") or bool(_CASCADE.search(msg)),
+        )  # fmt: skip
+    return list(groups.values())
+
+
+ERROR_DETECTIVE = Agent(
+    id=AGENT,
+    name="Error Detective",
+    expertise="Error pattern recognition, root cause analysis",
+    # The seed lists build, test, runtime; deploy is added because the issue asks this agent
+    # to find deploy failures (health checks, migrations, address in use), which live in
+    # deploy logs: without it a failed rollout submitted as "deploy" would go unseen.
+    monitored_stages=("build", "test", "deploy", "runtime"),
+    setting="ai_monitor_error_detective",
+    detectors=(
+        testfail.pytest_failures,
+        testfail.unittest_failures,
+        testfail_js.node_tap_failures,
+        testfail_js.jest_failures,
+        testfail_js.mocha_failures,
+        testfail.go_test_failures,
+        testfail.cargo_test_failures,
+        testfail.junit_failures,
+        deploy.deploy_failures,
+        crashes,
+        builds.package_errors,
+        builds.compiler_errors,
+        traces.python_tracebacks,
+        traces.python_syntax_errors,
+        traces.java_js_traces,
+        panics.go_panics,
+        panics.go_data_races,
+        panics.rust_panics,
+        scripting.php_errors,
+        scripting.ruby_errors,
+        shell.shell_errors,
+        http_5xx,
+        builds.build_summaries,
+        leveled_errors,
+    ),
+)

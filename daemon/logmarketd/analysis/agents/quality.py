@@ -1,0 +1,336 @@
+"""Quality Inspector: compiler warnings, deprecations, lint findings, skipped/xfail/flaky tests,
+coverage under the threshold, and TODO/debug noise. One finding per category (warning flag,
+lint rule, ...) with a count and the first location, so a build with 500 warnings gives a
+handful of actionable items rather than 500.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+
+from logmarketd.analysis.agents.base import Agent, Context, Finding
+
+__all__ = [
+    "QUALITY_INSPECTOR",
+    "compiler_warnings",
+    "coverage",
+    "deprecations",
+    "lint",
+    "noise",
+    "test_hygiene",
+]
+
+AGENT = "quality-inspector"
+
+
+class _Groups:
+    def __init__(self) -> None:
+        self.items: dict[str, Finding] = {}
+
+    def add(self, key: str, n: list[int], title: str, loc: str | None, suggestion: str, detail: str = "",
+            effort: str = "low", impact: str = "medium") -> None:  # fmt: skip
+        f = self.items.get(key)
+        if f is not None:
+            f.count += 1
+            f.lines.extend(n)
+            if len(f.evidence_lines) < 4:
+                f.evidence_lines.append(n[0])
+            return
+        self.items[key] = Finding(
+            kind="improvement", agent_id=AGENT, title=title, severity="low" if impact == "low" else "medium", key=key,
+            lines=list(n), location=loc, detail=detail or suggestion, fix=suggestion, evidence_lines=[n[0]],
+            effort=effort, impact=impact,  # type: ignore[arg-type]
+        )  # fmt: skip
+
+    def done(self) -> list[Finding]:
+        for f in self.items.values():
+            if f.count > 1:
+                f.title = f"{f.title} (x{f.count})"
+        return list(self.items.values())
+
+
+_CCW = re.compile(r"^(\S+?):(\d+)(?::(\d+))?: warning: (?:\[(\w+)\] )?(.+?)(?: \[(-W[\w=+-]+)\])?$")
+_RUSTW = re.compile(r"^warning: (.+)$")
+_RUST_AT = re.compile(r"^\s*--> (\S+?):(\d+):(\d+)$")
+_TICKS = re.compile(r"`[^`]*`|\u2018[^\u2019]*\u2019|'[^']*'|\"[^\"]*\"")
+
+
+def compiler_warnings(ctx: Context) -> list[Finding]:
+    """Compiler warnings per flag/category with the first location."""
+    g = _Groups()
+    for n in ctx.lines_with("warning: "):
+        line = ctx.lines[n]
+        m = _CCW.match(line)
+        if m:
+            file, ln, col, jcat, msg, flag = m.groups()
+            if "deprecat" in (jcat or "") + msg or jcat == "removal":
+                continue  # reported by the deprecation detector
+            cat = flag or (f"[{jcat}]" if jcat else _TICKS.sub("<x>", msg))
+            loc = f"{file}:{ln}" + (f":{col}" if col else "")
+            g.add(f"warn:{cat}", [n, n + 1], f"compiler warning {cat}: {msg}", loc,
+                  f"Fix the warning at {loc} and build with warnings as errors.", impact="low")  # fmt: skip
+            continue
+        r = _RUSTW.match(line)
+        if r and not re.search(
+            r"generated \d+ warnings?|unused manifest key|profiles? for the non root", line
+        ):
+            for k in range(n + 1, min(n + 3, len(ctx.lines))):
+                a = _RUST_AT.match(ctx.lines[k])
+                if a:
+                    cat = _TICKS.sub("<x>", r.group(1))
+                    loc = f"{a.group(1)}:{a.group(2)}:{a.group(3)}"
+                    if "deprecat" in cat:
+                        break
+                    g.add(f"warn:rust:{cat}", [n, k], f"rustc warning: {r.group(1)}", loc,
+                          f"Fix the warning at {loc} (cargo fix / cargo clippy).", impact="low")  # fmt: skip
+                    break
+    return g.done()
+
+
+_PYDEP = re.compile(r"^(\S+?\.py):(\d+): (\w*(?:DeprecationWarning|FutureWarning)): (.+)$")
+_NPMDEP = re.compile(r"npm (?:WARN|warn) deprecated (\S+): (.+)$")
+_JDEP = re.compile(r"^(\S+?):(\d+): warning: \[(deprecation|removal)\] (.+)$")
+_GENDEP = re.compile(
+    r"\b(?:is|are|has been|was) deprecated\b|\bDEPRECAT(?:ED|ION)\b|\[DEPRECATION\]|Deprecated \w+ features",
+    re.I,
+)
+
+
+def deprecations(ctx: Context) -> list[Finding]:
+    """Deprecation warnings (Python, Java, npm, generic) per API."""
+    g = _Groups()
+    for n in ctx.lines_with("eprecat", "EPRECAT", "FutureWarning"):
+        line = ctx.lines[n]
+        if m := _PYDEP.match(line):
+            loc = f"{m.group(1)}:{m.group(2)}"
+            g.add(f"dep:py:{m.group(3)}:{_TICKS.sub('<x>', m.group(4))[:100]}", [n, n + 1], f"{m.group(3)}: {m.group(4)}", loc,
+                  f"Replace the deprecated API used at {loc} before it is removed.", effort="low")  # fmt: skip
+        elif m := _JDEP.match(line):
+            loc = f"{m.group(1)}:{m.group(2)}"
+            what = re.sub(r"\(.*?\)", "()", m.group(4))
+            g.add(f"dep:java:{m.group(3)}:{what}", [n, n + 1], f"deprecated API ({m.group(3)}): {m.group(4)}", loc,
+                  f"Replace the deprecated call at {loc}.", impact="high" if m.group(3) == "removal" else "medium")  # fmt: skip
+        elif m := _NPMDEP.search(line):
+            g.add(f"dep:npm:{m.group(1).rsplit('@', 1)[0]}", [n], f"deprecated npm package {m.group(1)}: {m.group(2)}",
+                  f"dependency {m.group(1)}", f"Replace or upgrade {m.group(1)}.")  # fmt: skip
+        elif (
+            _GENDEP.search(line)
+            and not line.lstrip().startswith(("#", "//"))
+            and not re.match(r"^\s+\S", line)
+        ):
+            text = line.strip()
+            g.add(f"dep:gen:{_TICKS.sub('<x>', re.sub(r'[0-9]+', 'N', text))[:100]}", [n], f"deprecation: {text[:160]}", None,
+                  "Move off the deprecated feature named here.", impact="low")  # fmt: skip
+    return g.done()
+
+
+_RUFF_FULL = re.compile(r"^([A-Z]{1,4}\d{2,4}) (?:\[\*\] )?(.+)$")
+_FLAKE = re.compile(r"^(\S+?\.\w+):(\d+):(\d+): ([A-Z]{1,4}\d{2,4}) (?:\[\*\] )?(.+)$")
+_PYLINT = re.compile(r"^(\S+?\.py):(\d+):(\d+): ([CRWEF]\d{4}): (.+?) \(([\w-]+)\)$")
+GO_LINTERS = (
+    "errcheck", "ineffassign", "staticcheck", "gosimple", "unused", "govet", "revive", "gocritic", "gosec",
+    "stylecheck", "misspell", "goconst", "gocyclo", "dupl", "unparam", "prealloc", "nakedret", "gofmt", "goimports",
+)  # fmt: skip
+GOLINT = re.compile(r"^(\S+\.go):(\d+):(\d+): (.+) \((" + "|".join(GO_LINTERS) + r")\)$")
+_ESLINT = re.compile(r"^\s+(\d+):(\d+)\s+(error|warning)\s+(.+?)\s{2,}(@?[\w/-]+)$")
+
+
+def lint(ctx: Context) -> list[Finding]:
+    """Linter findings (ruff, flake8, pylint, eslint, golangci-lint) per rule."""
+    g = _Groups()
+
+    def add(code: str, msg: str, loc: str, n: list[int]) -> None:
+        g.add(
+            f"lint:{code}",
+            n,
+            f"lint {code}: {msg}",
+            loc,
+            f"Fix {code} at {loc} (or run the linter's autofix).",
+        )
+
+    for n in ctx.lines_with("-->"):
+        a = _RUST_AT.match(ctx.lines[n])
+        if a and n and (m := _RUFF_FULL.match(ctx.lines[n - 1])):
+            add(m.group(1), _TICKS.sub("<x>", m.group(2)) if m.group(1).startswith("F4") else m.group(2),
+                f"{a.group(1)}:{a.group(2)}:{a.group(3)}", [n - 1, n])  # fmt: skip
+    for n in ctx.lines_with(".py:", ".js:", ".ts:", ".go:", ".rb:", ".jsx:", ".tsx:", ".sh:"):
+        line = ctx.lines[n]
+        if (m := GOLINT.match(line)) is not None:
+            add(m.group(5), m.group(4), f"{m.group(1)}:{m.group(2)}:{m.group(3)}", [n])
+        elif (m := _PYLINT.match(line)) is not None:
+            add(
+                f"{m.group(4)} {m.group(6)}",
+                m.group(5),
+                f"{m.group(1)}:{m.group(2)}:{m.group(3)}",
+                [n],
+            )
+        elif (
+            (m := _FLAKE.match(line)) is not None
+            and "warning" not in line
+            and "error" not in line.split(":", 4)[-1][:8]
+        ):
+            add(m.group(4), m.group(5), f"{m.group(1)}:{m.group(2)}:{m.group(3)}", [n])
+    header = None
+    for n in ctx.lines_with("  error  ", "  warning  "):
+        m = _ESLINT.match(ctx.lines[n])
+        if not m:
+            continue
+        k = n - 1
+        while k >= 0 and _ESLINT.match(ctx.lines[k]):
+            k -= 1
+        header = ctx.lines[k].strip() if k >= 0 else "?"
+        add(m.group(5), m.group(4), f"{header}:{m.group(1)}:{m.group(2)}", [n])
+    return g.done()
+
+
+_SKIP = re.compile(
+    r"^SKIPPED \[(\d+)\] (\S+?):(\d+): (.+)$|^\s*--- SKIP: (\S+)|^test (\S+) \.\.\. ignored|skipped '(.+)'$"
+)
+_XFAIL = re.compile(r"^XFAIL (\S+?)(?: - (.+))?$")
+_FLAKY = re.compile(
+    r"\b[Ff]laky\b|\bFLAKY\b|\bRERUN\b|passed on retry|\bFlakes?:|\brerun(?:ning)? failed"
+)
+_SUMMARY = re.compile(
+    r"\b(\d+) (skipped|xfailed|deselected)\b|Skipped: (\d+)|\bTests:.*?(\d+) skipped|OK \(skipped=(\d+)\)"
+)
+
+
+def test_hygiene(ctx: Context) -> list[Finding]:
+    """Skipped, xfail and flaky tests."""
+    skipped: list[tuple[int, str, str | None]] = []
+    xfail: list[tuple[int, str]] = []
+    flaky: list[int] = []
+    xfail_loc: list[str] = []
+    summary_counts: dict[str, int] = defaultdict(int)
+    for n in ctx.lines_with(
+        "SKIP",
+        "ignored",
+        "skipped",
+        "Skipped",
+        "XFAIL",
+        "xfailed",
+        "laky",
+        "RERUN",
+        "rerun",
+        "retry",
+    ):
+        line = ctx.lines[n]
+        if m := _SKIP.search(line):
+            if m.group(1):
+                skipped.append((n, m.group(4), f"{m.group(2)}:{m.group(3)}"))
+            else:
+                skipped.append((n, m.group(5) or m.group(6) or m.group(7) or "", None))
+        elif m := _XFAIL.match(line.strip()):
+            xfail.append((n, m.group(2) or m.group(1)))
+            xfail_loc.append(m.group(1))
+        elif _FLAKY.search(line):
+            flaky.append(n)
+        for sm in _SUMMARY.finditer(line):
+            if sm.group(2) in ("skipped", "xfailed"):
+                summary_counts[sm.group(2)] = max(summary_counts[sm.group(2)], int(sm.group(1)))
+            elif sm.group(3) or sm.group(4) or sm.group(5):
+                summary_counts["skipped"] = max(
+                    summary_counts["skipped"], int(sm.group(3) or sm.group(4) or sm.group(5))
+                )
+    out = []
+    n_skip = max(len(skipped), summary_counts["skipped"])
+    if n_skip:
+        idx = [s[0] for s in skipped] or [0]
+        reasons = "; ".join(dict.fromkeys(s[1] for s in skipped if s[1]))[:300]
+        loc = next((s[2] for s in skipped if s[2]), None)
+        out.append(Finding(
+            kind="improvement", agent_id=AGENT, title=f"{n_skip} skipped test(s)" + (f": {reasons}" if reasons else ""),
+            severity="low", key="tests:skipped", lines=idx, location=loc, count=n_skip,
+            detail="Skipped tests do not protect anything; each skip hides untested behaviour.",
+            fix="Make the skipped tests runnable in CI (fakes for missing services) or delete them.",
+            evidence_lines=idx[:3], effort="medium", impact="medium",
+        ))  # fmt: skip
+    n_x = max(len(xfail), summary_counts["xfailed"])
+    xfail_at = xfail_loc[0] if xfail_loc else None
+    if n_x:
+        idx = [x[0] for x in xfail] or [0]
+        out.append(Finding(
+            kind="improvement", agent_id=AGENT,
+            title=f"{n_x} expected-failure test(s) (xfail): " + "; ".join(x[1] for x in xfail)[:200],
+            severity="low", key="tests:xfail", lines=idx, location=xfail_at, count=n_x,
+            detail="Known bugs are parked as xfail instead of being fixed.", fix="Fix the bugs behind the xfail markers.",
+            evidence_lines=idx[:3], effort="medium", impact="medium",
+        ))  # fmt: skip
+    if flaky:
+        out.append(Finding(
+            kind="improvement", agent_id=AGENT, title=f"flaky tests: {len(flaky)} rerun/flaky report(s)", severity="medium",
+            key="tests:flaky", lines=flaky, location=None, count=len(flaky),
+            detail="Tests that pass only on retry hide race conditions and erode trust in CI.",
+            fix="Quarantine and fix the flaky tests (time, ordering, shared state).", evidence_lines=flaky[:3],
+            effort="medium", impact="high",
+        ))  # fmt: skip
+    return out
+
+
+_COV = re.compile(
+    r"^TOTAL\s+\d+\s+\d+\s+(?:\d+\s+\d+\s+)?(\d+(?:\.\d+)?)%|Total coverage: (\d+(?:\.\d+)?)%|coverage: (\d+(?:\.\d+)?)% of statements"
+    r"|^All files\s*\|\s*(\d+(?:\.\d+)?)|^\s*lines\.*: (\d+(?:\.\d+)?)%|Statements\s*: (\d+(?:\.\d+)?)%"
+)
+_COV_ROW = re.compile(r"^(\S+\.\w+)\s+\d+\s+\d+\s+(?:\d+\s+\d+\s+)?(\d+)%\s*(.*)$")
+
+
+def coverage(ctx: Context) -> list[Finding]:
+    """Test coverage under the configured minimum, with the worst file."""
+    best: tuple[float, int] | None = None
+    for n in ctx.lines_with("TOTAL", "overage", "All files", "lines..", "Statements"):
+        m = _COV.search(ctx.lines[n])
+        if m:
+            pct = float(next(g for g in m.groups() if g))
+            best = (pct, n) if best is None else best
+    limit = ctx.config.coverage_min_percent
+    if best is None or best[0] >= limit:
+        return []
+    pct, n = best
+    rows = []
+    for k in range(max(0, n - 60), n):
+        r = _COV_ROW.match(ctx.lines[k])
+        if r and float(r.group(2)) < limit:
+            rows.append((k, r.group(1), r.group(2), r.group(3)))
+    worst = rows[0] if rows else None
+    loc = (
+        f"{worst[1]} (missing lines {worst[3]})"
+        if worst and worst[3]
+        else worst[1]
+        if worst
+        else None
+    )
+    return [Finding(
+        kind="improvement", agent_id=AGENT, title=f"test coverage {pct:g}% is under {limit:g}%", severity="medium",
+        key="coverage", lines=[n] + [r[0] for r in rows], location=loc,
+        detail=f"Coverage {pct:g}% (threshold {limit:g}%)" + (": " + ", ".join(f"{r[1]} {r[2]}%" for r in rows[:5]) if rows else "."),
+        fix="Add tests for the uncovered lines listed" + (f" in {worst[1]}" if worst else "") + ".",
+        evidence_lines=[n] + [r[0] for r in rows[:2]], effort="medium", impact="high",
+    )]  # fmt: skip
+
+
+_TODO = re.compile(r"\b(TODO|FIXME|XXX|HACK)\b[:\s]")
+
+
+def noise(ctx: Context) -> list[Finding]:
+    """TODO/FIXME markers printed in the log output."""
+    idx = [n for n in ctx.lines_with("TODO", "FIXME", "XXX", "HACK") if _TODO.search(ctx.lines[n])]
+    if len(idx) < 3:
+        return []
+    return [Finding(
+        kind="improvement", agent_id=AGENT, title=f"{len(idx)} TODO/FIXME messages in the log output", severity="low",
+        key="noise:todo", lines=idx, location=None, count=len(idx),
+        detail="Unfinished-work markers are printed at run time: noise for operators, debt for developers.",
+        fix="Resolve the TODOs or track them as issues; remove them from log output.", evidence_lines=idx[:3],
+        effort="low", impact="low",
+    )]  # fmt: skip
+
+
+QUALITY_INSPECTOR = Agent(
+    id=AGENT,
+    name="Quality Inspector",
+    expertise="Code quality, test coverage, best practices",
+    monitored_stages=("build", "test"),
+    setting="ai_monitor_quality",
+    detectors=(compiler_warnings, deprecations, lint, test_hygiene, coverage, noise),
+)

@@ -1,0 +1,107 @@
+"""Errors of PHP and Ruby programs: PHP's "Fatal error: ... in file.php on line N" and Ruby's
+"file.rb:12:in 'method': message (ErrorClass)" / Rails' "ErrorClass (message):" with its
+application backtrace.
+"""
+
+from __future__ import annotations
+
+import re
+
+from logmarketd.analysis.agents.base import Context, Finding, mask
+
+__all__ = ["php_errors", "ruby_errors"]
+
+AGENT = "error-detective"
+_PHP = re.compile(
+    r"(?:PHP )?(Fatal error|Parse error|Warning|Recoverable fatal error):\s+(.+) in (\S+?\.php)(?::(\d+)| on line (\d+))\s*$"
+)
+
+
+def php_errors(ctx: Context) -> list[Finding]:
+    """PHP fatal/parse errors and warnings at file:line."""
+    found: dict[str, Finding] = {}
+    for n in ctx.lines_with_ci("err"):
+        m = _PHP.search(ctx.lines[n])
+        if not m or n in ctx.claimed:
+            continue
+        kind, msg, file, line = m.group(1), m.group(2).strip(), m.group(3), m.group(4) or m.group(5)
+        lines = [n]
+        k = n + 1
+        while k < len(ctx.lines) and (
+            ctx.lines[k].startswith(
+                ("Stack trace:", "#", "  thrown in", "PHP Stack trace", "PHP  ")
+            )
+        ):
+            lines.append(k)
+            k += 1
+        ctx.claimed.update(lines)
+        key = f"php:{kind}:{file.rsplit('/', 1)[-1]}:{line}:{mask(msg)[:80]}"
+        if key in found:
+            found[key].count += 1
+            found[key].lines.extend(lines)
+            continue
+        found[key] = Finding(
+            kind="error", agent_id=AGENT, title=f"PHP {kind}: {msg}", severity="medium" if kind == "Warning" else "high",
+            key=key, lines=lines, location=f"{file}:{line}", detail=f"PHP {kind.lower()} in {file}.",
+            root_cause=msg, fix=f"Fix the code at {file}:{line}.", evidence_lines=lines[:3],
+        )  # fmt: skip
+    return list(found.values())
+
+
+_RUBY = re.compile(r"^(\S+\.rb):(\d+):in [`'](.+?)': (.+) \(([A-Z][\w:]*)\)$")
+_RAILS = re.compile(r"^([A-Z][\w:]*(?:Error|Exception|NotFound|Invalid|Missing)\w*) \((.+)\):$")
+_RB_FRAME = re.compile(r"^\s*(?:from )?((?:app|lib)/\S+\.rb|/\S+\.rb):(\d+):in [`'](.+?)'")
+
+
+def ruby_errors(ctx: Context) -> list[Finding]:
+    """Uncaught Ruby exceptions and Rails errors at the first application frame."""
+    found: dict[str, Finding] = {}
+    starts: list[int] = []
+    for n in ctx.lines_with(".rb:"):
+        # a Rails error header ("NoMethodError (...):") sits a few lines above its first frame
+        head = next(
+            (k for k in range(n - 1, max(-1, n - 5), -1) if ctx.lines[k].rstrip().endswith("):")),
+            None,
+        )
+        starts.append(head if head is not None and _RAILS.match(ctx.lines[head].strip()) else n)
+    for n in sorted(set(starts)):
+        if n in ctx.claimed:
+            continue
+        line = ctx.lines[n]
+        if m := _RUBY.match(line.strip()):
+            etype, msg, file, ln, func = m.group(5), m.group(4), m.group(1), m.group(2), m.group(3)
+        elif m := _RAILS.match(line.strip()):
+            etype, msg = m.group(1), m.group(2)
+            frame = next(
+                (
+                    _RB_FRAME.match(ctx.lines[k])
+                    for k in range(n + 1, min(n + 6, len(ctx.lines)))
+                    if _RB_FRAME.match(ctx.lines[k])
+                ),
+                None,
+            )
+            if frame is None:
+                continue
+            file, ln, func = frame.group(1), frame.group(2), frame.group(3)
+        else:
+            continue
+        lines = [n]
+        k = n + 1
+        while (
+            k < len(ctx.lines)
+            and (_RB_FRAME.match(ctx.lines[k]) or not ctx.lines[k].strip())
+            and k < n + 60
+        ):
+            lines.append(k)
+            k += 1
+        ctx.claimed.update(lines)
+        key = f"ruby:{etype}:{file.rsplit('/', 1)[-1]}:{ln}"
+        if key in found:
+            found[key].count += 1
+            continue
+        found[key] = Finding(
+            kind="error", agent_id=AGENT, title=f"{etype}: {msg}", severity="high", key=key, lines=lines,
+            location=f"{file}:{ln} in {func}", detail=f"Uncaught Ruby {etype}.", root_cause=f"{etype}: {msg} in {func}",
+            fix=f"Handle the nil/invalid value in {func} ({file}:{ln}).", evidence_lines=lines[:3],
+        )  # fmt: skip
+    return list(found.values())

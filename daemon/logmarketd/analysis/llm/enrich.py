@@ -1,0 +1,291 @@
+"""The enrichment stage: one model call per new template group, never more, never unguarded.
+
+For each :class:`FindingGroup`: the cache first (fingerprint, provider, model, prompt version);
+on a miss, the circuit breaker and the daily token budget decide whether a call may go out; the
+call runs under a concurrency cap with a timeout and retries with jittered exponential backoff;
+the reply is validated (schema, cited lines); the severity is clamped to the rules' range. Any
+failure gives the rules' result (``source='rules'``, ``fallback=<reason>``), counted in
+:attr:`Enricher.stats`; the stage never raises for a model's sake.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+import structlog
+
+from logmarketd.analysis.llm.cache import CachedAnswer, CacheKey, EnrichmentCache, MemoryCache
+from logmarketd.analysis.llm.config import LLMConfig
+from logmarketd.analysis.llm.errors import AnswerError, ProviderError
+from logmarketd.analysis.llm.guard import CircuitBreaker, DailyTokenBudget
+from logmarketd.analysis.llm.prompt import PROMPT_VERSION, build_prompt
+from logmarketd.analysis.llm.providers import Provider, make_provider
+from logmarketd.analysis.llm.types import SEVERITIES, Enrichment, FindingGroup, clamp_severity
+from logmarketd.analysis.llm.validate import parse_answer
+from logmarketd.ingest.redact import Redactor, default_redactor
+
+__all__ = ["Enricher", "EnricherStats", "build_enricher"]
+
+# Logged: reasons, fingerprints, counts. Never prompt or answer text.
+log = structlog.get_logger("logmarketd.llm")
+
+
+@dataclass
+class EnricherStats:
+    """Counters for /metrics: requests by outcome, fallbacks by reason, tokens spent."""
+
+    groups: int = 0
+    cache_hits: int = 0
+    calls: int = 0
+    retries: int = 0
+    tokens: int = 0
+    enriched: int = 0
+    cache_errors: int = 0
+    fallbacks: Counter[str] = field(default_factory=Counter)
+
+
+class Enricher:
+    """Adds root cause / fix text to finding groups with a model, or leaves them to the rules.
+
+    ``provider`` None means the ``rules`` provider: every group comes back with
+    ``source='rules'`` and no request is ever made.
+    """
+
+    def __init__(
+        self,
+        provider: Provider | None,
+        config: LLMConfig,
+        *,
+        redactor: Redactor | None = None,
+        cache: EnrichmentCache | None = None,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[object]] | None = None,
+    ) -> None:
+        self.provider = provider
+        self.config = config
+        self.redactor = redactor or default_redactor()
+        self.cache: EnrichmentCache = cache if cache is not None else MemoryCache()
+        self.budget = DailyTokenBudget(config.daily_token_budget, clock)
+        self.breaker = CircuitBreaker(config.breaker_failures, config.breaker_reset, clock)
+        self.stats = EnricherStats()
+        self._semaphore = asyncio.Semaphore(config.max_concurrency)
+        self._inflight: dict[CacheKey, asyncio.Future[CachedAnswer | None]] = {}
+        self._usage_day: str | None = None
+        self._sleep: Callable[[float], Awaitable[object]] = sleep or asyncio.sleep
+        self._rng = random.Random()
+
+    @property
+    def provider_name(self) -> str:
+        return self.provider.name if self.provider is not None else "rules"
+
+    async def enrich(self, groups: Sequence[FindingGroup]) -> list[Enrichment]:
+        """One :class:`Enrichment` per group, in order. Never raises for a model's failure."""
+        return list(await asyncio.gather(*(self._one(g) for g in groups)))
+
+    async def close(self) -> None:
+        """Close the provider's HTTP client."""
+        if self.provider is not None:
+            await self.provider.close()
+
+    # -- one group -----------------------------------------------------------------------
+
+    def _rules(self, group: FindingGroup, reason: str | None) -> Enrichment:
+        if reason is not None:
+            self.stats.fallbacks[reason] += 1
+        return Enrichment(
+            fingerprint=group.fingerprint,
+            source="rules",
+            provider=self.provider_name,
+            model=self.provider.model if self.provider else None,
+            severity=group.severity,
+            fallback=reason,
+        )
+
+    async def _one(self, group: FindingGroup) -> Enrichment:
+        self.stats.groups += 1
+        provider = self.provider
+        if provider is None:
+            return self._rules(group, None)
+        key = CacheKey(group.fingerprint, provider.name, provider.model, PROMPT_VERSION)
+        shared = await self._shared(key)
+        if shared is None:
+            try:
+                cached = await self.cache.get(key)
+            except Exception:  # a broken cache costs a request, not the analysis
+                self.stats.cache_errors += 1
+                cached = None
+            if cached is not None:
+                self.stats.cache_hits += 1
+                return self._from_answer(group, cached, "cache")
+            # Checked again: another task may have started on this key while we read the cache.
+            shared = await self._shared(key)
+        if shared is not None:
+            (answer,) = shared
+            if answer is None:
+                return self._rules(group, "shared-failure")
+            self.stats.cache_hits += 1
+            return self._from_answer(group, answer, "cache")
+        # The same template twice in one batch (or in two concurrent batches): one request.
+        # The key stays in flight until the answer is in the cache, so no window lets a twin in.
+        future: asyncio.Future[CachedAnswer | None] = asyncio.get_running_loop().create_future()
+        self._inflight[key] = future
+        result: CachedAnswer | None = None
+        try:
+            result, reason = await self._ask(provider, group)
+            if result is not None:
+                try:
+                    await self.cache.put(key, result)
+                except Exception:
+                    self.stats.cache_errors += 1
+        finally:
+            future.set_result(result)
+            del self._inflight[key]
+        if result is None:
+            return self._rules(group, reason)
+        self.stats.enriched += 1
+        return self._from_answer(group, result, "llm")
+
+    async def _shared(self, key: CacheKey) -> tuple[CachedAnswer | None] | None:
+        """The outcome of a request already in flight for ``key`` (as a 1-tuple), or None."""
+        pending = self._inflight.get(key)
+        if pending is None:
+            return None
+        return (await asyncio.shield(pending),)
+
+    def _from_answer(self, group: FindingGroup, answer: CachedAnswer, source: str) -> Enrichment:
+        lines = sorted(e.line for e in group.evidence)[: self.config.max_evidence_lines]
+        cited = sorted({lines[i] for i in answer.evidence_index if 0 <= i < len(lines)})
+        proposed = answer.severity if answer.severity in SEVERITIES else None
+        severity = clamp_severity(group, proposed)
+        return Enrichment(
+            fingerprint=group.fingerprint,
+            source="llm" if source == "llm" else "cache",
+            provider=self.provider_name,
+            model=self.provider.model if self.provider else None,
+            root_cause=answer.root_cause,
+            suggested_fix=answer.suggested_fix,
+            severity=severity,
+            cited_lines=cited,
+            tokens=answer.tokens if source == "llm" else 0,
+        )
+
+    async def _ask(
+        self, provider: Provider, group: FindingGroup
+    ) -> tuple[CachedAnswer | None, str]:
+        """A validated answer, or None and the reason it could not be had."""
+        if not self.breaker.allow():
+            return None, "breaker-open"
+        prompt = build_prompt(group, self.redactor, max_lines=self.config.max_evidence_lines)
+        estimate = prompt.estimate_tokens() + self.config.max_output_tokens
+        await self._restore_usage()
+        if not self.budget.reserve(estimate):
+            # Nothing more today: stop trying until the budget refills at UTC midnight.
+            self.breaker.trip(self.budget.seconds_until_reset())
+            log.warning(
+                "llm.budget_exhausted",
+                provider=provider.name,
+                used=self.budget.used,
+                limit=self.budget.limit,
+                resumes_in_s=round(self.budget.seconds_until_reset()),
+            )
+            return None, "budget"
+        attempt = 0
+        while True:
+            try:
+                async with self._semaphore:
+                    self.stats.calls += 1
+                    # The SDK has its own timeout; this one also bounds what the SDK does not.
+                    async with asyncio.timeout(self.config.timeout + 1.0):
+                        reply = await provider.complete(
+                            prompt,
+                            max_output_tokens=self.config.max_output_tokens,
+                            request_timeout=self.config.timeout,
+                        )
+            except TimeoutError:
+                error = ProviderError("timeout", "no answer in time", retryable=True)
+            except ProviderError as exc:
+                error = exc
+            except Exception as exc:  # an SDK surprise is still only a failed call
+                log.exception("llm.unexpected_error", provider=provider.name)
+                error = ProviderError("unexpected", type(exc).__name__, retryable=False)
+            else:
+                break
+            if not error.retryable or attempt >= self.config.max_retries:
+                self.budget.settle(estimate, 0)
+                await self._record_usage(0)
+                self.breaker.failure()
+                log.warning(
+                    "llm.request_failed",
+                    provider=provider.name,
+                    fingerprint=group.fingerprint,
+                    reason=error.reason,
+                    detail=error.detail[:200],
+                    attempts=attempt + 1,
+                    breaker=self.breaker.state,
+                )
+                return None, error.reason
+            attempt += 1
+            self.stats.retries += 1
+            delay = self.config.retry_base_delay * 2 ** (attempt - 1)
+            await self._sleep(min(8.0, delay) * (0.5 + self._rng.random() / 2))
+        spent = reply.tokens if reply.tokens is not None else estimate
+        self.budget.settle(estimate, spent)
+        self.stats.tokens += spent
+        await self._record_usage(spent)
+        try:
+            answer = parse_answer(reply.content, prompt, self.redactor)
+        except AnswerError as exc:
+            # A model that keeps answering junk is as good as down: it counts toward the breaker.
+            self.breaker.failure()
+            log.warning(
+                "llm.answer_rejected",
+                provider=provider.name,
+                fingerprint=group.fingerprint,
+                reason=str(exc)[:200],
+                breaker=self.breaker.state,
+            )
+            return None, "invalid-answer"
+        self.breaker.success()
+        index = {line: i for i, line in enumerate(prompt.lines)}
+        return (
+            CachedAnswer(
+                answer.root_cause,
+                answer.suggested_fix,
+                answer.severity,
+                tuple(index[n] for n in answer.evidence_lines),
+                reply.tokens or 0,
+            ),
+            "",
+        )
+
+    async def _restore_usage(self) -> None:
+        """Once per UTC day, count what earlier runs of the daemon already spent today."""
+        day = self.budget.day
+        if self._usage_day == day:
+            return
+        try:
+            self.budget.restore(await self.cache.load_usage(day))
+            self._usage_day = day
+        except Exception:  # no record: today's budget starts from what this run knows
+            self.stats.cache_errors += 1
+
+    async def _record_usage(self, tokens: int) -> None:
+        try:
+            await self.cache.add_usage(self.budget.day, tokens)
+        except Exception:
+            self.stats.cache_errors += 1
+
+
+def build_enricher(
+    config: LLMConfig,
+    *,
+    redactor: Redactor | None = None,
+    cache: EnrichmentCache | None = None,
+) -> Enricher:
+    """The enricher ``config`` describes (SDK client created; ConfigError if it cannot be)."""
+    return Enricher(make_provider(config), config, redactor=redactor, cache=cache)

@@ -1,0 +1,1 @@
+"""Records in: the socket server, frames, the durable inbox, --watch, redaction at the door."""

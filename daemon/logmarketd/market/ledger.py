@@ -1,0 +1,307 @@
+"""The ledger: analyses, payments and balances, exact and idempotent.
+
+Double-entry in spirit: every payment is one ``transactions`` row (the seed's
+DataTransaction) and two immutable ``ledger_entries`` — the amount leaves the marketplace's
+pool account and reaches the Sub-PKP's account. Entries are never updated or deleted (SQLite
+triggers refuse it); a correction is a reversing transaction. Money is ``Decimal`` in Python
+and integer micro-dollars in the store.
+
+A payment, its entries, the balance changes, the game's points/XP/achievements and the events
+they cause are written in ONE database transaction: either all of it happened or none did.
+Paying an analysis twice returns the first transaction (``UNIQUE(analysis_id)`` backs the
+check); concurrent payers take turns on the store's write lock, so they make one.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import aiosqlite
+
+from logmarketd.errors import LogmarketdError
+from logmarketd.market.events import Event, append_event
+from logmarketd.market.game import GameRules, GameState, PaymentFacts, award
+from logmarketd.models import DataTransaction, LogAnalysis, TransactionMetadata
+from logmarketd.store.db import Store
+from logmarketd.store.ledger_schema import LEDGER_DDL
+
+__all__ = [
+    "LEDGER_DDL",
+    "POOL",
+    "EventSink",
+    "Ledger",
+    "NotFoundError",
+    "NotPayableError",
+    "from_micros",
+    "to_micros",
+]
+
+POOL = "marketplace:pool"
+MICRO = Decimal("0.000001")
+
+
+# (conn, [(type, payload)], now) -> the recorded events (published after the commit)
+EventSink = Callable[
+    [aiosqlite.Connection, list[tuple[str, dict[str, Any]]], float], Awaitable[list[Event]]
+]
+
+
+async def outbox_sink(
+    conn: aiosqlite.Connection, events: list[tuple[str, dict[str, Any]]], now: float
+) -> list[Event]:
+    """Write events to the outbox in the caller's transaction."""
+    return [await append_event(conn, kind, payload, now) for kind, payload in events]
+
+
+class NotFoundError(LogmarketdError, LookupError):
+    """No such analysis."""
+
+
+class NotPayableError(LogmarketdError, ValueError):
+    """The analysis cannot be paid (nothing earned, simulated, no Sub-PKP, cap reached)."""
+
+
+def to_micros(amount: Decimal) -> int:
+    return int((amount / MICRO).to_integral_value())
+
+
+def from_micros(micros: int) -> Decimal:
+    return (Decimal(micros) * MICRO).quantize(Decimal("0.01"))
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentResult:
+    transaction: DataTransaction
+    created: bool
+    events: list[Event]
+
+
+class Ledger:
+    def __init__(
+        self,
+        store: Store,
+        game_rules: GameRules,
+        *,
+        events: EventSink = outbox_sink,
+        daily_cap: Decimal | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.game_rules = game_rules
+        self.events = events
+        self.daily_cap = daily_cap
+        self.clock = clock
+
+    # -- recording analyses -----------------------------------------------------------
+
+    async def new_fingerprints(
+        self, conn: aiosqlite.Connection, fingerprints: list[str]
+    ) -> set[str]:
+        """Which of these findings nobody has reported before (inside the caller's tx)."""
+        if not fingerprints:
+            return set()
+        marks = ",".join("?" * len(fingerprints))
+        async with conn.execute(
+            f"SELECT fingerprint FROM findings_seen WHERE fingerprint IN ({marks})", fingerprints
+        ) as cur:
+            seen = {row[0] for row in await cur.fetchall()}
+        return set(fingerprints) - seen
+
+    async def record(
+        self,
+        conn: aiosqlite.Connection,
+        analysis: LogAnalysis,
+        *,
+        new_fingerprints: set[str],
+        simulated: bool,
+        content_sha256: str | None,
+    ) -> None:
+        """Store an analysis and claim its new findings (inside the caller's tx)."""
+        now = analysis.timestamp.timestamp()
+        if not simulated:
+            await conn.executemany(
+                "INSERT OR IGNORE INTO findings_seen VALUES (?, ?, ?, ?)",
+                [(fp, analysis.id, analysis.sub_pkp_id, now) for fp in sorted(new_fingerprints)],
+            )
+        await conn.execute(
+            "INSERT INTO analyses (id, sub_pkp_id, source, created, simulated, value_score,"
+            " quality, payment_micros, paid, paid_at, content_sha256, body)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, NULL, ?, ?)",
+            (analysis.id, analysis.sub_pkp_id, analysis.source, now, int(simulated),
+             analysis.value_score, analysis.quality.overall,
+             to_micros(analysis.payment_amount), content_sha256,
+             analysis.model_dump_json(by_alias=True)),
+        )  # fmt: skip
+
+    # -- paying -------------------------------------------------------------------------
+
+    async def pay(self, analysis_id: str) -> PaymentResult:
+        """Pay an analysis once; paying again returns the first transaction."""
+        async with self.store.transaction() as conn:
+            return await self.pay_in(conn, analysis_id)
+
+    async def pay_in(self, conn: aiosqlite.Connection, analysis_id: str) -> PaymentResult:
+        async with conn.execute(
+            "SELECT body FROM transactions WHERE analysis_id = ? AND reverses IS NULL",
+            (analysis_id,),
+        ) as cur:
+            row = await cur.fetchone()
+        if row is not None:
+            return PaymentResult(DataTransaction.model_validate_json(row[0]), False, [])
+        async with conn.execute(
+            "SELECT body, simulated FROM analyses WHERE id = ?", (analysis_id,)
+        ) as cur:
+            arow = await cur.fetchone()
+        if arow is None:
+            raise NotFoundError(f"no analysis {analysis_id}")
+        analysis = LogAnalysis.model_validate_json(arow[0])
+        if arow[1]:
+            raise NotPayableError("a simulated analysis is never paid")
+        if analysis.sub_pkp_id is None:
+            raise NotPayableError("the analysis has no Sub-PKP to pay")
+        amount = analysis.payment_amount
+        if amount <= 0:
+            raise NotPayableError("the analysis earned nothing (quality below the threshold)")
+        now = self.clock()
+        if self.daily_cap is not None:
+            day_start = now - (now % 86400)
+            async with conn.execute(
+                "SELECT COALESCE(SUM(amount_micros), 0) FROM transactions"
+                " WHERE sub_pkp_id = ? AND created >= ?",
+                (analysis.sub_pkp_id, day_start),
+            ) as cur:
+                (paid_today,) = await cur.fetchone()  # type: ignore[misc]
+            if from_micros(int(paid_today)) + amount > self.daily_cap:
+                raise NotPayableError(
+                    f"daily payout cap {self.daily_cap} reached for {analysis.sub_pkp_id}"
+                )
+        tx = DataTransaction(
+            id=f"tx_{uuid.uuid4().hex}",
+            amount=amount,
+            sub_pkp_id=analysis.sub_pkp_id,
+            analysis_id=analysis.id,
+            timestamp=datetime.fromtimestamp(now, UTC),
+            metadata=TransactionMetadata(
+                source=analysis.source,
+                value_score=analysis.value_score,
+                quality=analysis.quality.overall,
+            ),
+        )
+        await self._post(conn, tx, now)
+        await conn.execute(
+            "UPDATE analyses SET paid = 1, paid_at = ? WHERE id = ?", (now, analysis.id)
+        )
+        events = [("log.payment.executed", {
+            "subPKPId": analysis.sub_pkp_id, "amount": float(amount), "analysisId": analysis.id,
+            "transactionId": tx.id,
+        })]  # fmt: skip
+        events += await self._award(conn, analysis, amount, now)
+        published = await self.events(conn, events, now)
+        return PaymentResult(tx, True, published)
+
+    async def reverse(self, transaction_id: str, reason: str) -> DataTransaction:
+        """Correct a payment with a reversing transaction (the original stays as it was)."""
+        async with self.store.transaction() as conn:
+            async with conn.execute(
+                "SELECT body FROM transactions WHERE id = ?", (transaction_id,)
+            ) as cur:
+                row = await cur.fetchone()
+            if row is None:
+                raise NotFoundError(f"no transaction {transaction_id}")
+            original = DataTransaction.model_validate_json(row[0])
+            now = self.clock()
+            reversal = original.model_copy(
+                update={"id": f"tx_{uuid.uuid4().hex}", "amount": original.amount,
+                        "timestamp": datetime.fromtimestamp(now, UTC)}
+            )  # fmt: skip
+            await self._post(conn, reversal, now, reverses=original.id, reason=reason)
+            return reversal
+
+    async def _post(
+        self,
+        conn: aiosqlite.Connection,
+        tx: DataTransaction,
+        now: float,
+        *,
+        reverses: str | None = None,
+        reason: str | None = None,
+    ) -> None:
+        micros = to_micros(tx.amount) * (-1 if reverses else 1)
+        body = tx.model_dump(mode="json", by_alias=True)
+        if reverses:
+            body["reverses"] = reverses
+            body["reason"] = reason
+        await conn.execute(
+            "INSERT INTO transactions (id, analysis_id, sub_pkp_id, amount_micros, created,"
+            " reverses, body) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (tx.id, tx.analysis_id, tx.sub_pkp_id, micros, now, reverses, json.dumps(body)),
+        )  # fmt: skip
+        account = f"sub-pkp:{tx.sub_pkp_id}"
+        await conn.executemany(
+            "INSERT INTO ledger_entries (tx_id, account, amount_micros, created) VALUES (?, ?, ?, ?)",
+            [(tx.id, POOL, -micros, now), (tx.id, account, micros, now)],
+        )
+        await conn.executemany(
+            "INSERT INTO balances (account, balance_micros) VALUES (?, ?) ON CONFLICT(account)"
+            " DO UPDATE SET balance_micros = balance_micros + excluded.balance_micros",
+            [(POOL, -micros), (account, micros)],
+        )
+
+    async def _award(
+        self, conn: aiosqlite.Connection, analysis: LogAnalysis, amount: Decimal, now: float
+    ) -> list[tuple[str, dict[str, Any]]]:
+        assert analysis.sub_pkp_id is not None
+        state = await self._game_state(conn, analysis.sub_pkp_id)
+        insights = analysis.ai_insights
+        async with conn.execute(
+            "SELECT COUNT(*) FROM findings_seen WHERE first_analysis = ?", (analysis.id,)
+        ) as cur:
+            (new_findings,) = await cur.fetchone()  # type: ignore[misc]
+        facts = PaymentFacts(
+            sub_pkp_id=analysis.sub_pkp_id,
+            analysis_id=analysis.id,
+            amount=amount,
+            quality=analysis.quality.overall,
+            day=datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%d"),
+            critical_errors=sum(1 for e in insights.error_patterns if e.severity == "critical"),
+            serious_security=sum(
+                1 for s in insights.security_concerns if s.severity in ("high", "critical")
+            ),
+            performance_issues=sum(
+                1 for p in insights.performance_issues if p.actual > p.threshold
+            ),
+            new_findings=int(new_findings),
+        )
+        new_state, events = award(state, facts, self.game_rules)
+        await conn.execute(
+            "INSERT INTO game_state VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(sub_pkp_id) DO UPDATE"
+            " SET points_micro = excluded.points_micro, xp = excluded.xp, level = excluded.level,"
+            " stats = excluded.stats, achievements = excluded.achievements",
+            (analysis.sub_pkp_id, to_micros(new_state.points), new_state.xp, new_state.level,
+             json.dumps(new_state.stats), json.dumps(sorted(new_state.achievements))),
+        )  # fmt: skip
+        return events
+
+    async def _game_state(self, conn: aiosqlite.Connection, sub_pkp_id: str) -> GameState:
+        async with conn.execute(
+            "SELECT points_micro, xp, level, stats, achievements FROM game_state"
+            " WHERE sub_pkp_id = ?",
+            (sub_pkp_id,),
+        ) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            return GameState()
+        return GameState(
+            points=Decimal(row[0]) * MICRO,
+            xp=int(row[1]),
+            level=int(row[2]),
+            stats=json.loads(row[3]),
+            achievements=frozenset(json.loads(row[4])),
+        )

@@ -1,0 +1,387 @@
+"""The seed's ten endpoints under ``/npe/log-marketplace/``, with auth, limits and JSON errors.
+
+Every marketplace endpoint needs ``Authorization: Bearer <admin token or Sub-PKP key>``; a
+Sub-PKP key acts only for its own id; paying and the dashboard are the admin's. Errors are
+``{"error": ..., "detail": ...}`` with the right status (401, 403, 404, 409, 413, 422, 429).
+The read-side aggregates live in :mod:`logmarketd.serve.views`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import re
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from logmarketd.market.events import Event, EventBus, sse_response
+from logmarketd.market.ledger import NotFoundError, NotPayableError
+from logmarketd.market.marketplace import Marketplace, RateLimitedError
+from logmarketd.samples import SAMPLES
+from logmarketd.serve import views
+from logmarketd.serve.auth import (
+    AuthError,
+    Principal,
+    RateLimiter,
+    check_admin,
+    check_key_hash,
+    parse_key,
+)
+from logmarketd.serve.openapi import MAX_EVENT_ID, openapi_spec
+from logmarketd.serve.schemas import MAX_BATCH, MAX_ID, AnalyzeBody, BatchBody, SimulateBody
+from logmarketd.store.db import Store
+
+__all__ = ["API", "ROUTES", "ApiContext", "add_routes", "error_middleware"]
+
+API = "/npe/log-marketplace"
+# Our bodies are three levels deep; past this a body is refused before anything walks it
+# (Python's JSON parser and every recursive consumer would otherwise hit RecursionError).
+MAX_JSON_DEPTH = 32
+_DIGITS = re.compile(r"[0-9]{1,19}")  # ASCII only: int() also takes "1_0", " 5", "١"
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class ApiContext:
+    """What the handlers need, held by the app."""
+
+    def __init__(
+        self,
+        store: Store,
+        market: Marketplace,
+        admin_token: str,
+        *,
+        requests_per_minute: int,
+        bus: EventBus,
+        backlog: Callable[[int], Awaitable[list[Event]]],
+    ) -> None:
+        self.store = store
+        self.market = market
+        self.admin_token = admin_token
+        self.bus = bus
+        self.backlog = backlog
+        self.limiter = RateLimiter(requests_per_minute)
+        self._keys: dict[str, tuple[str, str]] = {}
+
+    async def authenticate(self, request: web.Request) -> Principal:
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise AuthError(401, "send Authorization: Bearer <admin token or Sub-PKP key>")
+        token = token.strip()
+        if not token.isascii():
+            # Header bytes that are not UTF-8 arrive as surrogates; no token of ours has any.
+            raise AuthError(401, "unknown token")
+        if check_admin(token, self.admin_token):
+            principal = Principal("admin", None)
+        else:
+            parsed = parse_key(token)
+            if parsed is None:
+                raise AuthError(401, "unknown token")
+            key_id, secret = parsed
+            entry = self._keys.get(key_id) or await self._load_key(key_id)
+            if entry is None or not check_key_hash(secret, entry[1]):
+                raise AuthError(401, "unknown token")
+            principal = Principal(key_id, entry[0])
+        wait = self.limiter.check(principal.key_id)
+        if wait:
+            raise RateLimitedError(wait)
+        return principal
+
+    async def _load_key(self, key_id: str) -> tuple[str, str] | None:
+        row = await self.store.fetchone(
+            "SELECT sub_pkp_id, secret_hash FROM api_keys WHERE key_id = ? AND revoked IS NULL",
+            (key_id,),
+        )
+        if row is None:
+            return None
+        self._keys[key_id] = (row[0], row[1])
+        return self._keys[key_id]
+
+
+CTX = web.AppKey("api", ApiContext)
+
+
+def _error(status: int, error: str, detail: str, **headers: str) -> web.Response:
+    return web.json_response({"error": error, "detail": detail}, status=status, headers=headers)
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except AuthError as exc:
+        return _error(exc.status, "unauthorized" if exc.status == 401 else "forbidden", exc.detail)
+    except RateLimitedError as exc:
+        return _error(
+            429, "rate-limited", str(exc), **{"Retry-After": str(int(exc.retry_after + 1))}
+        )
+    except NotFoundError as exc:
+        return _error(404, "not-found", str(exc))
+    except NotPayableError as exc:
+        return _error(409, "not-payable", str(exc))
+    except ValidationError as exc:
+        first = exc.errors(include_url=False, include_input=False)[0]
+        where = ".".join(str(p) for p in first["loc"])
+        return _error(422, "invalid-request", f"{where}: {first['msg']}")
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        # A 405 must say what is allowed; aiohttp's own answer does, ours must too.
+        allow = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else {}
+        return _error(
+            exc.status, exc.reason.lower().replace(" ", "-"), exc.text or exc.reason, **allow
+        )
+
+
+def _ctx(request: web.Request) -> ApiContext:
+    return request.app[CTX]
+
+
+async def _json(request: web.Request) -> Any:
+    """The body as JSON (UTF-8, -16 or -32 by its first bytes; the declared charset is not
+    trusted), refused with a 400 when it is not JSON or nests deeper than ``MAX_JSON_DEPTH``."""
+    raw = await request.read()
+    try:
+        value = json.loads(raw)
+    except RecursionError:
+        raise web.HTTPBadRequest(text=_too_deep()) from None
+    except ValueError as exc:
+        raise web.HTTPBadRequest(text=f"the body is not JSON: {exc}") from None
+    if _depth(value) > MAX_JSON_DEPTH:
+        raise web.HTTPBadRequest(text=_too_deep())
+    return value
+
+
+def _too_deep() -> str:
+    return f"the body is nested deeper than {MAX_JSON_DEPTH} levels"
+
+
+def _depth(value: Any) -> int:
+    """How deep arrays and objects nest in ``value``; iterative, so depth cannot hurt it."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        children = (
+            item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        )
+        if children is None:
+            continue
+        if level > MAX_JSON_DEPTH:
+            return level
+        deepest = max(deepest, level)
+        stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
+def _bad(text: str) -> web.HTTPBadRequest:
+    return web.HTTPBadRequest(text=text)
+
+
+def _int_param(name: str, raw: str | None, default: int, lo: int, hi: int) -> int:
+    """A decimal integer from ``lo`` to ``hi`` (ASCII digits only), else a 400."""
+    if raw is None:
+        return default
+    if not _DIGITS.fullmatch(raw) or not lo <= int(raw) <= hi:
+        raise _bad(f"{name} must be an integer from {lo} to {hi}, got {raw[:40]!r}")
+    return int(raw)
+
+
+def _path_id(request: web.Request, name: str) -> str:
+    value = request.match_info[name]
+    if not 1 <= len(value) <= MAX_ID:
+        raise _bad(f"{name} is 1 to {MAX_ID} characters")
+    return value
+
+
+def _idempotency_key(request: web.Request) -> str | None:
+    """The ``Idempotency-Key`` (visible ASCII, at most ``MAX_ID``); None when absent or empty."""
+    key = request.headers.get("Idempotency-Key")
+    if not key:
+        return None
+    if len(key) > MAX_ID or not all("\x21" <= c <= "\x7e" for c in key):
+        raise _bad(f"Idempotency-Key must be 1 to {MAX_ID} visible ASCII characters")
+    return key
+
+
+def _acting_for(principal: Principal, requested: str | None) -> str | None:
+    """The Sub-PKP a request acts for: a key's own id; the admin's choice."""
+    if principal.is_admin:
+        return requested
+    if requested is not None and requested != principal.sub_pkp_id:
+        raise AuthError(403, "a Sub-PKP key acts only for its own Sub-PKP")
+    return principal.sub_pkp_id
+
+
+async def analyze(request: web.Request) -> web.Response:
+    ctx = _ctx(request)
+    principal = await ctx.authenticate(request)
+    body = AnalyzeBody.model_validate(await _json(request))
+    sub = _acting_for(principal, body.sub_pkp_id)
+    result = await ctx.market.submit(body.log_content, body.source, sub)
+    return web.json_response(result.to_json())
+
+
+async def pay(request: web.Request) -> web.Response:
+    ctx = _ctx(request)
+    principal = await ctx.authenticate(request)
+    if not principal.is_admin:
+        raise AuthError(403, "only the admin token may pay")
+    analysis_id = _path_id(request, "logAnalysisId")
+    key = _idempotency_key(request)
+    raw = await request.read()
+    request_hash = hashlib.sha256(f"POST {request.path}\n".encode() + raw).hexdigest()
+    if key:
+        row = await ctx.store.fetchone(
+            "SELECT request_hash, status, response FROM idempotency_keys WHERE key = ?", (key,)
+        )
+        if row is not None:
+            if row[0] != request_hash:
+                return _error(409, "idempotency-key-reused",
+                              "this Idempotency-Key was used with a different request")  # fmt: skip
+            return web.json_response(text=row[2], status=row[1],
+                                     headers={"Idempotent-Replayed": "true"})  # fmt: skip
+    result = await ctx.market.pay(analysis_id)
+    text = result.transaction.model_dump_json(by_alias=True)
+    if key:
+        async with ctx.store.transaction() as conn:
+            await conn.execute(
+                "INSERT OR IGNORE INTO idempotency_keys VALUES (?, ?, ?, ?, ?)",
+                (key, request_hash, 200, text, time.time()),
+            )
+    return web.json_response(text=text)
+
+
+async def dashboard(request: web.Request) -> web.Response:
+    ctx = _ctx(request)
+    principal = await ctx.authenticate(request)
+    if not principal.is_admin:
+        raise AuthError(403, "the dashboard is the admin's")
+    return web.json_response(await views.dashboard(ctx.store, ctx.market.settings))
+
+
+async def sub_pkp(request: web.Request) -> web.Response:
+    ctx = _ctx(request)
+    principal = await ctx.authenticate(request)
+    sub = _path_id(request, "subPKPId")
+    if not principal.may_act_for(sub):
+        raise AuthError(403, "a Sub-PKP key sees only its own history")
+    return web.json_response(await views.sub_pkp(ctx.store, sub))
+
+
+async def simulate(request: web.Request) -> web.Response:
+    ctx = _ctx(request)
+    principal = await ctx.authenticate(request)
+    body = SimulateBody.model_validate(await _json(request) if request.can_read_body else {})
+    sub = _acting_for(principal, body.sub_pkp_id)
+    results = []
+    for i in range(body.iterations):
+        name, source, content = SAMPLES[i % len(SAMPLES)]
+        sub_result = await ctx.market.submit(content, source, sub, simulated=True)
+        a = sub_result.analysis
+        results.append({"sample": name, "id": a.id, "source": a.source,
+                        "valueScore": a.value_score, "paymentAmount": float(a.payment_amount),
+                        "findings": views.finding_count(a)})  # fmt: skip
+    total = sum(r["paymentAmount"] for r in results)  # type: ignore[misc]
+    return web.json_response({
+        "simulated": True, "subPKPId": sub, "iterations": body.iterations,
+        "analyses": results, "totalValue": round(total, 2),
+        "note": "simulated analyses are recorded as such and never paid",
+    })  # fmt: skip
+
+
+async def batch_analyze(request: web.Request) -> web.Response:
+    ctx = _ctx(request)
+    principal = await ctx.authenticate(request)
+    if not ctx.market.settings.batch_processing_enabled:
+        return _error(403, "batch-disabled", "BATCH_PROCESSING_ENABLED is off")
+    raw = await _json(request)
+    if isinstance(raw, dict) and isinstance(raw.get("logs"), list) and len(raw["logs"]) > MAX_BATCH:
+        return _error(413, "batch-too-large", f"at most {MAX_BATCH} logs per request")
+    body = BatchBody.model_validate(raw)
+    sub = _acting_for(principal, body.sub_pkp_id)
+    await ctx.market.check_rate(sub, incoming=len(body.logs))  # the whole batch, or none
+    results = await asyncio.gather(
+        *(ctx.market.submit(log.content, log.source, sub) for log in body.logs)
+    )
+    total_paid = sum((r.payment.transaction.amount for r in results if r.payment), start=0)
+    return web.json_response({
+        "subPKPId": sub,
+        "totalLogs": len(results),
+        "totalPaid": float(total_paid),
+        "analyses": [r.to_json() for r in results],
+    })  # fmt: skip
+
+
+async def pricing(request: web.Request) -> web.Response:
+    ctx = _ctx(request)
+    await ctx.authenticate(request)
+    return web.json_response(views.pricing(ctx.market.rules))
+
+
+async def agents(request: web.Request) -> web.Response:
+    ctx = _ctx(request)
+    await ctx.authenticate(request)
+    return web.json_response(await views.agents(ctx.store, ctx.market.settings))
+
+
+async def top_earners(request: web.Request) -> web.Response:
+    ctx = _ctx(request)
+    await ctx.authenticate(request)
+    limit = _int_param("limit", request.query.get("limit"), 10, 1, 100)
+    return web.json_response({"topEarners": await views.top_earners(ctx.store, limit)})
+
+
+async def quality_trends(request: web.Request) -> web.Response:
+    ctx = _ctx(request)
+    await ctx.authenticate(request)
+    return web.json_response(await views.quality_trends(ctx.store))
+
+
+async def events(request: web.Request) -> web.StreamResponse:
+    """Live events as Server-Sent Events (admin); ``Last-Event-ID`` or ``?since=`` resumes."""
+    ctx = _ctx(request)
+    principal = await ctx.authenticate(request)
+    if not principal.is_admin:
+        raise AuthError(403, "the event stream is the admin's")
+    since = request.query.get("since")
+    since_id = None if since is None else _int_param("since", since, 0, 0, MAX_EVENT_ID)
+    header = request.headers.get("Last-Event-ID", "").strip()
+    if header:  # checked here too: sse_response takes any integer, SQLite does not
+        _int_param("Last-Event-ID", header, 0, 0, MAX_EVENT_ID)
+    return await sse_response(request, ctx.bus, since_id=since_id, backlog=ctx.backlog)
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(openapi_spec())
+
+
+# Every route of the API: (method, path, handler); ``add_routes`` adds them all.
+ROUTES: tuple[tuple[str, str, Handler], ...] = (
+    ("POST", f"{API}/analyze", analyze),
+    ("POST", f"{API}/pay/{{logAnalysisId}}", pay),
+    ("GET", f"{API}/dashboard", dashboard),
+    ("GET", f"{API}/sub-pkp/{{subPKPId}}", sub_pkp),
+    ("POST", f"{API}/simulate", simulate),
+    ("POST", f"{API}/batch-analyze", batch_analyze),
+    ("GET", f"{API}/pricing", pricing),
+    ("GET", f"{API}/agents", agents),
+    ("GET", f"{API}/top-earners", top_earners),
+    ("GET", f"{API}/quality-trends", quality_trends),
+    ("GET", "/events", events),
+    ("GET", "/openapi.json", openapi),
+)
+
+
+def add_routes(app: web.Application, ctx: ApiContext) -> None:
+    app[CTX] = ctx
+    for method, path, handler in ROUTES:
+        if method == "GET":
+            app.router.add_get(path, handler)  # and HEAD, as aiohttp does for GET
+        else:
+            app.router.add_route(method, path, handler)

@@ -1,0 +1,1 @@
+"""The one place that opens the database: every table's DDL, migrations, the connection."""

@@ -1,0 +1,1 @@
+"""Records to logs: windows over the inbox, template mining."""
