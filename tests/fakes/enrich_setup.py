@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from logmarketd.llm import Enricher, FindingGroup, LLMConfig, build_enricher
+from logmarketd.analysis.llm import Enricher, FindingGroup, LLMConfig, build_enricher
+from logmarketd.ingest.redact import Redactor
 from logmarketd.models import ErrorPattern, Evidence
-from logmarketd.redact import Redactor
 
 from tests.fakes.llm_server import FakeLLMServer
 
