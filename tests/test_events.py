@@ -15,7 +15,6 @@ import aiosqlite
 import pytest
 from aiohttp import web
 from logmarketd.market.events import (
-    OUTBOX_DDL,
     Event,
     EventBus,
     EventError,
@@ -26,6 +25,7 @@ from logmarketd.market.events import (
     sse_response,
 )
 from logmarketd.store.db import _split_sql
+from logmarketd.store.schema import OUTBOX_DDL
 
 BUS = web.AppKey("bus", EventBus)
 READER = web.AppKey("outbox_reader", OutboxReader)

@@ -87,12 +87,13 @@ async def test_store_refuses_a_newer_schema(tmp_path: Path) -> None:
 async def test_a_store_from_before_autoincrement_never_reuses_row_ids(tmp_path: Path) -> None:
     """A store written by the old schema (inbox emptied, the pipeline's position at row 7)
     migrates so that the next inbox row lies above every recorded position."""
-    from logmarketd.store import db as store_module
+    from logmarketd.store.db import _split_sql
+    from logmarketd.store.schema import MIGRATIONS
 
     path = tmp_path / "old.db"
     with sqlite3.connect(path, isolation_level=None) as conn:
-        for i, script in enumerate(store_module._MIGRATIONS[:6]):
-            for statement in store_module._split_sql(script):
+        for i, script in enumerate(MIGRATIONS[:6]):
+            for statement in _split_sql(script):
                 conn.execute(statement)
             conn.execute(f"PRAGMA user_version={i + 1}")
         conn.execute('INSERT INTO window_cursors VALUES (\'["a", "runtime", null]\', 7, 0)')

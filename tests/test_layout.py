@@ -72,7 +72,9 @@ def stage_of(name: str) -> int | None:
 
 def daemon_graph() -> dict[str, set[str]]:
     mods = modules(DAEMON, "logmarketd")
-    return {name: {i for i in imports(path, name) if i in mods} - {name} for name, path in mods.items()}
+    return {
+        name: {i for i in imports(path, name) if i in mods} - {name} for name, path in mods.items()
+    }
 
 
 def test_every_stage_package_exists() -> None:

@@ -22,7 +22,6 @@ import pytest
 from aiohttp import web
 from logmarketd.errors import ConfigError, StartupError
 from logmarketd.market.events import (
-    OUTBOX_DDL,
     Event,
     EventBus,
     OutboxReader,
@@ -39,6 +38,7 @@ from logmarketd.market.webhooks import (
     verify_signature,
 )
 from logmarketd.store.db import _split_sql
+from logmarketd.store.schema import OUTBOX_DDL
 
 SECRET = "whsec-test-0123456789"
 FAST = {"base_backoff": 0.02, "max_backoff": 0.1, "timeout": 2.0}

@@ -43,7 +43,6 @@ from logmarketd.errors import LogmarketdError
 
 __all__ = [
     "EVENT_TYPES",
-    "OUTBOX_DDL",
     "Event",
     "EventBus",
     "EventError",
@@ -62,19 +61,6 @@ EVENT_TYPES = frozenset(
 
 # No semicolons inside statements: the store's migration runner splits on them.
 # AUTOINCREMENT so an id is never reused after old rows are pruned: clients resume by id.
-OUTBOX_DDL = """
-CREATE TABLE events (
-    id           INTEGER PRIMARY KEY AUTOINCREMENT,
-    type         TEXT    NOT NULL,
-    payload      TEXT    NOT NULL,
-    created      REAL    NOT NULL,
-    delivered_at REAL,
-    attempts     INTEGER NOT NULL DEFAULT 0,
-    next_attempt REAL    NOT NULL DEFAULT 0,
-    last_error   TEXT
-);
-CREATE INDEX events_undelivered ON events (id) WHERE delivered_at IS NULL;
-"""
 
 _HEARTBEAT = 15.0
 _DISCONNECT_POLL = 1.0  # aiohttp does not cancel a handler whose client left: we look

@@ -30,10 +30,8 @@ from logmarketd.market.events import Event, append_event
 from logmarketd.market.game import GameRules, GameState, PaymentFacts, award
 from logmarketd.models import DataTransaction, LogAnalysis, TransactionMetadata
 from logmarketd.store.db import Store
-from logmarketd.store.ledger_schema import LEDGER_DDL
 
 __all__ = [
-    "LEDGER_DDL",
     "POOL",
     "EventSink",
     "Ledger",

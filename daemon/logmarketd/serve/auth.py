@@ -24,7 +24,6 @@ from pathlib import Path
 from logmarketd.errors import LogmarketdError
 
 __all__ = [
-    "API_KEYS_DDL",
     "AuthError",
     "Principal",
     "RateLimiter",
@@ -33,16 +32,6 @@ __all__ = [
     "hash_secret",
     "parse_key",
 ]
-
-API_KEYS_DDL = """
-CREATE TABLE api_keys (
-    key_id      TEXT PRIMARY KEY,
-    sub_pkp_id  TEXT NOT NULL,
-    secret_hash TEXT NOT NULL,
-    created     REAL NOT NULL,
-    revoked     REAL
-);
-"""
 
 
 class AuthError(LogmarketdError, PermissionError):

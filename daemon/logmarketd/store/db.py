@@ -19,82 +19,10 @@ import aiosqlite
 import structlog
 
 from logmarketd.errors import StartupError
-from logmarketd.market.events import OUTBOX_DDL
-from logmarketd.serve.auth import API_KEYS_DDL
-from logmarketd.store.ledger_schema import LEDGER_DDL
-from logmarketd.store.windows_schema import PIPELINE_DDL
-from logmarketd.transform.mining.persistence import TEMPLATES_DDL
+from logmarketd.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 __all__ = ["SCHEMA_VERSION", "Store"]
 
-# Each entry migrates the schema from version i to i + 1; never edit one that has shipped.
-_MIGRATIONS: list[str] = [
-    """
-    CREATE TABLE counters (
-        name  TEXT PRIMARY KEY,
-        value INTEGER NOT NULL
-    );
-    CREATE TABLE clients (
-        client_id  TEXT PRIMARY KEY,
-        last_seq   INTEGER NOT NULL,
-        dropped    INTEGER NOT NULL DEFAULT 0,
-        host       TEXT,
-        pid        INTEGER,
-        first_seen REAL NOT NULL,
-        last_seen  REAL NOT NULL
-    );
-    -- A durable queue of received frames, kept verbatim (validated JSON): records leave it
-    -- once the pipeline has consumed them.
-    CREATE TABLE inbox (
-        id         INTEGER PRIMARY KEY,
-        received   REAL NOT NULL,
-        client_id  TEXT,
-        seq        INTEGER,
-        host       TEXT,
-        source     TEXT NOT NULL,
-        sub_pkp_id TEXT,
-        stream     TEXT,
-        n_records  INTEGER NOT NULL,
-        frame      TEXT NOT NULL
-    );
-    """,
-    LEDGER_DDL,
-    API_KEYS_DDL,
-    OUTBOX_DDL,
-    PIPELINE_DDL,
-    TEMPLATES_DDL,
-    # Inbox row ids never go backwards: without AUTOINCREMENT SQLite hands out max(id) + 1,
-    # so once the pipeline had emptied the inbox, new rows got ids below its read position
-    # and were skipped, then deleted unanalysed. The sequence starts above every position
-    # the pipeline has recorded.
-    """
-    CREATE TABLE inbox_v7 (
-        id         INTEGER PRIMARY KEY AUTOINCREMENT,
-        received   REAL NOT NULL,
-        client_id  TEXT,
-        seq        INTEGER,
-        host       TEXT,
-        source     TEXT NOT NULL,
-        sub_pkp_id TEXT,
-        stream     TEXT,
-        n_records  INTEGER NOT NULL,
-        frame      TEXT NOT NULL
-    );
-    INSERT INTO inbox_v7 SELECT * FROM inbox;
-    DROP TABLE inbox;
-    ALTER TABLE inbox_v7 RENAME TO inbox;
-    INSERT INTO sqlite_sequence (name, seq)
-        SELECT 'inbox', 0 WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'inbox');
-    UPDATE sqlite_sequence SET seq = MAX(seq,
-        (SELECT COALESCE(MAX(row_id), 0) FROM window_cursors),
-        (SELECT COALESCE(MAX(last_row), 0) FROM windows))
-        WHERE name = 'inbox';
-    -- A client id is bound to a secret only its client holds (SHA-256 kept, never the secret).
-    ALTER TABLE clients ADD COLUMN secret_sha256 TEXT;
-    """,
-]
-
-SCHEMA_VERSION = len(_MIGRATIONS)
 
 log = structlog.get_logger("logmarketd.store")
 
@@ -260,7 +188,7 @@ async def _migrate(db: aiosqlite.Connection) -> None:
     for i in range(version, SCHEMA_VERSION):
         await db.execute("BEGIN IMMEDIATE")
         try:
-            for statement in _split_sql(_MIGRATIONS[i]):
+            for statement in _split_sql(MIGRATIONS[i]):
                 await db.execute(statement)
             await db.execute(f"PRAGMA user_version={i + 1}")
             await db.execute("COMMIT")

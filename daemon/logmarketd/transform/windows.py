@@ -38,7 +38,6 @@ from logmarketd.ingest.inbox import InboxWriter
 from logmarketd.market.marketplace import Marketplace
 from logmarketd.models import SOURCES, Source
 from logmarketd.store.db import Store
-from logmarketd.store.windows_schema import PIPELINE_DDL
 from logmarketd.transform.mining import (
     TEMPLATES_SELECT,
     TEMPLATES_UPSERT,
@@ -47,7 +46,7 @@ from logmarketd.transform.mining import (
     WindowDigest,
 )
 
-__all__ = ["PIPELINE_DDL", "Pipeline", "render_record"]
+__all__ = ["Pipeline", "render_record"]
 
 log = structlog.get_logger("logmarketd.pipeline")
 

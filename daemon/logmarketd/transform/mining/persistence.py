@@ -14,6 +14,7 @@ from dataclasses import astuple
 from pathlib import Path
 from typing import Protocol
 
+from logmarketd.store.schema import TEMPLATES_DDL
 from logmarketd.transform.mining.templates import TemplateRow
 
 __all__ = [
@@ -27,17 +28,6 @@ __all__ = [
 
 # For the store's migrations. ``superseded_by`` links a template that was generalised (or
 # merged into a more general one) to its successor; live templates have NULL there.
-TEMPLATES_DDL = """
-CREATE TABLE templates (
-    template_id   TEXT PRIMARY KEY,
-    template      TEXT NOT NULL,
-    count         INTEGER NOT NULL,
-    first_seen    REAL NOT NULL,
-    last_seen     REAL NOT NULL,
-    superseded_by TEXT
-);
-CREATE INDEX templates_live ON templates (last_seen) WHERE superseded_by IS NULL;
-"""
 
 # Parameters: the fields of a TemplateRow in order (``dataclasses.astuple(row)``). Counts
 # are absolute, so replaying a save is harmless.

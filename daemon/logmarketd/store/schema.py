@@ -1,0 +1,221 @@
+"""Every table of the store, as the migrations that built it.
+
+The store is the one place that opens the database, so it owns the schema: each entry of
+:data:`MIGRATIONS` takes the schema from version i to i + 1, and an entry that has shipped is
+never edited. The aggregates that read and write these tables (the inbox, windows, templates,
+the ledger, keys, events) keep their SQL beside their code, not their DDL.
+
+No semicolons inside statements: the migration runner splits on them.
+"""
+
+from __future__ import annotations
+
+__all__ = ["MIGRATIONS", "OUTBOX_DDL", "SCHEMA_VERSION", "TEMPLATES_DDL"]
+
+# The marketplace: analyses, transactions, ledger entries, balances, findings, game state,
+# agent counters, idempotency keys.
+LEDGER_DDL = """
+CREATE TABLE analyses (
+    id             TEXT PRIMARY KEY,
+    sub_pkp_id     TEXT,
+    source         TEXT NOT NULL,
+    created        REAL NOT NULL,
+    simulated      INTEGER NOT NULL DEFAULT 0,
+    value_score    REAL NOT NULL,
+    quality        REAL NOT NULL,
+    payment_micros INTEGER NOT NULL,
+    paid           INTEGER NOT NULL DEFAULT 0,
+    paid_at        REAL,
+    content_sha256 TEXT,
+    body           TEXT NOT NULL
+);
+CREATE INDEX analyses_by_sub_pkp ON analyses (sub_pkp_id, created);
+CREATE INDEX analyses_by_time ON analyses (created);
+CREATE TABLE transactions (
+    id            TEXT PRIMARY KEY,
+    analysis_id   TEXT NOT NULL REFERENCES analyses (id),
+    sub_pkp_id    TEXT NOT NULL,
+    amount_micros INTEGER NOT NULL,
+    created       REAL NOT NULL,
+    reverses      TEXT,
+    body          TEXT NOT NULL
+);
+CREATE INDEX transactions_by_sub_pkp ON transactions (sub_pkp_id, created);
+-- One payment per analysis, whatever races: the database itself refuses a second one.
+CREATE UNIQUE INDEX transactions_one_payment ON transactions (analysis_id) WHERE reverses IS NULL;
+CREATE TABLE ledger_entries (
+    id            INTEGER PRIMARY KEY,
+    tx_id         TEXT NOT NULL,
+    account       TEXT NOT NULL,
+    amount_micros INTEGER NOT NULL,
+    created       REAL NOT NULL
+);
+CREATE INDEX ledger_entries_by_account ON ledger_entries (account);
+CREATE TRIGGER ledger_entries_immutable_u BEFORE UPDATE ON ledger_entries
+BEGIN SELECT RAISE(ABORT, 'ledger entries are immutable: post a reversing entry'); END;
+CREATE TRIGGER ledger_entries_immutable_d BEFORE DELETE ON ledger_entries
+BEGIN SELECT RAISE(ABORT, 'ledger entries are immutable: post a reversing entry'); END;
+CREATE TABLE balances (
+    account         TEXT PRIMARY KEY,
+    balance_micros  INTEGER NOT NULL
+);
+CREATE TABLE findings_seen (
+    fingerprint      TEXT PRIMARY KEY,
+    first_analysis   TEXT NOT NULL,
+    first_sub_pkp_id TEXT,
+    first_seen       REAL NOT NULL
+);
+CREATE TABLE game_state (
+    sub_pkp_id   TEXT PRIMARY KEY,
+    points_micro INTEGER NOT NULL,
+    xp           INTEGER NOT NULL,
+    level        INTEGER NOT NULL,
+    stats        TEXT NOT NULL,
+    achievements TEXT NOT NULL
+);
+CREATE TABLE agent_stats (
+    agent_id      TEXT PRIMARY KEY,
+    logs_analyzed INTEGER NOT NULL DEFAULT 0,
+    insights      INTEGER NOT NULL DEFAULT 0,
+    money_micros  INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE idempotency_keys (
+    key          TEXT PRIMARY KEY,
+    request_hash TEXT NOT NULL,
+    status       INTEGER NOT NULL,
+    response     TEXT NOT NULL,
+    created      REAL NOT NULL
+);
+"""
+
+# Sub-PKP API keys (only a hash of each secret).
+API_KEYS_DDL = """
+CREATE TABLE api_keys (
+    key_id      TEXT PRIMARY KEY,
+    sub_pkp_id  TEXT NOT NULL,
+    secret_hash TEXT NOT NULL,
+    created     REAL NOT NULL,
+    revoked     REAL
+);
+"""
+
+# The event outbox. AUTOINCREMENT so an id is never reused after old rows are pruned:
+# clients resume by id.
+OUTBOX_DDL = """
+CREATE TABLE events (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    type         TEXT    NOT NULL,
+    payload      TEXT    NOT NULL,
+    created      REAL    NOT NULL,
+    delivered_at REAL,
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    next_attempt REAL    NOT NULL DEFAULT 0,
+    last_error   TEXT
+);
+CREATE INDEX events_undelivered ON events (id) WHERE delivered_at IS NULL;
+"""
+
+# Windows: per-key positions in the inbox and the windows analysed.
+PIPELINE_DDL = """
+CREATE TABLE window_cursors (
+    key       TEXT PRIMARY KEY,
+    row_id    INTEGER NOT NULL,
+    rec_index INTEGER NOT NULL
+);
+CREATE TABLE windows (
+    analysis_id TEXT PRIMARY KEY,
+    key         TEXT NOT NULL,
+    first_row   INTEGER NOT NULL,
+    first_index INTEGER NOT NULL,
+    last_row    INTEGER NOT NULL,
+    last_index  INTEGER NOT NULL,
+    n_records   INTEGER NOT NULL,
+    closed_by   TEXT NOT NULL,
+    created     REAL NOT NULL,
+    templates     INTEGER NOT NULL,
+    new_templates INTEGER NOT NULL,
+    digest        TEXT NOT NULL
+);
+"""
+
+# Mined templates. ``superseded_by`` links a template that was generalised (or merged into
+# a more general one) to its successor; live templates have NULL there.
+TEMPLATES_DDL = """
+CREATE TABLE templates (
+    template_id   TEXT PRIMARY KEY,
+    template      TEXT NOT NULL,
+    count         INTEGER NOT NULL,
+    first_seen    REAL NOT NULL,
+    last_seen     REAL NOT NULL,
+    superseded_by TEXT
+);
+CREATE INDEX templates_live ON templates (last_seen) WHERE superseded_by IS NULL;
+"""
+
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE counters (
+        name  TEXT PRIMARY KEY,
+        value INTEGER NOT NULL
+    );
+    CREATE TABLE clients (
+        client_id  TEXT PRIMARY KEY,
+        last_seq   INTEGER NOT NULL,
+        dropped    INTEGER NOT NULL DEFAULT 0,
+        host       TEXT,
+        pid        INTEGER,
+        first_seen REAL NOT NULL,
+        last_seen  REAL NOT NULL
+    );
+    -- A durable queue of received frames, kept verbatim (validated JSON): records leave it
+    -- once the pipeline has consumed them.
+    CREATE TABLE inbox (
+        id         INTEGER PRIMARY KEY,
+        received   REAL NOT NULL,
+        client_id  TEXT,
+        seq        INTEGER,
+        host       TEXT,
+        source     TEXT NOT NULL,
+        sub_pkp_id TEXT,
+        stream     TEXT,
+        n_records  INTEGER NOT NULL,
+        frame      TEXT NOT NULL
+    );
+    """,
+    LEDGER_DDL,
+    API_KEYS_DDL,
+    OUTBOX_DDL,
+    PIPELINE_DDL,
+    TEMPLATES_DDL,
+    # Inbox row ids never go backwards: without AUTOINCREMENT SQLite hands out max(id) + 1,
+    # so once the pipeline had emptied the inbox, new rows got ids below its read position
+    # and were skipped, then deleted unanalysed. The sequence starts above every position
+    # the pipeline has recorded.
+    """
+    CREATE TABLE inbox_v7 (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        received   REAL NOT NULL,
+        client_id  TEXT,
+        seq        INTEGER,
+        host       TEXT,
+        source     TEXT NOT NULL,
+        sub_pkp_id TEXT,
+        stream     TEXT,
+        n_records  INTEGER NOT NULL,
+        frame      TEXT NOT NULL
+    );
+    INSERT INTO inbox_v7 SELECT * FROM inbox;
+    DROP TABLE inbox;
+    ALTER TABLE inbox_v7 RENAME TO inbox;
+    INSERT INTO sqlite_sequence (name, seq)
+        SELECT 'inbox', 0 WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'inbox');
+    UPDATE sqlite_sequence SET seq = MAX(seq,
+        (SELECT COALESCE(MAX(row_id), 0) FROM window_cursors),
+        (SELECT COALESCE(MAX(last_row), 0) FROM windows))
+        WHERE name = 'inbox';
+    -- A client id is bound to a secret only its client holds (SHA-256 kept, never the secret).
+    ALTER TABLE clients ADD COLUMN secret_sha256 TEXT;
+    """,
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
