@@ -9,7 +9,9 @@ from pathlib import Path
 
 from logmarketd.models import LogAnalysis
 
-CORPUS = Path(__file__).parent / "corpus" / "logs"
+from tests.conftest import REPO
+
+CORPUS = REPO / "tests" / "corpus" / "logs"
 
 
 def _run(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:

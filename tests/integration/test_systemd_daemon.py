@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 
 from tests.conftest import free_port, http_get, stored_messages
+from tests.daemon.test_systemd import ACTIVATOR, NotifyReceiver, unix_listener
 from tests.rawclient import secret_for
-from tests.test_systemd import ACTIVATOR, NotifyReceiver, unix_listener
 
 
 def wait_for_message(receiver: NotifyReceiver, key: str, timeout: float = 20) -> list[str]:

@@ -6,17 +6,18 @@ import importlib.util
 import json
 import re
 import sys
-from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-ROOT = Path(__file__).parent / "corpus"
+from tests.conftest import REPO
+
+ROOT = REPO / "tests" / "corpus"
 
 
 def _scorer() -> ModuleType:
     spec = importlib.util.spec_from_file_location(
-        "corpus_score", Path(__file__).parent / "bench" / "corpus_score.py"
+        "corpus_score", REPO / "tests" / "bench" / "corpus_score.py"
     )
     assert spec is not None and spec.loader is not None
     if "corpus_score" in sys.modules:

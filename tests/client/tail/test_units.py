@@ -9,7 +9,6 @@ import subprocess
 import sys
 
 import pytest
-from test_tail_harness import ROOT, tmp
 
 from logmarket.tail.checkpoint import Checkpoint, CheckpointStore, FileMark, Intent
 from logmarket.tail.discover import Finder, parse_target
@@ -18,6 +17,7 @@ from logmarket.tail.identity import FP_BYTES, head_of
 from logmarket.tail.lines import INVALID, PARTIAL, SPLIT, split_lines
 from logmarket.tail.multiline import Assembler
 from logmarket.tail.rules import Rules, detect_source, parse_rule
+from tests.integration.tail.test_harness import ROOT, tmp
 
 __all__ = ["tmp"]
 

@@ -10,9 +10,15 @@ import os
 import shutil
 import time
 
-from test_tail_harness import DaemonProc, _shared_daemon, config, daemon, tmp, wait_for
-
 from logmarket.tail import Tailer
+from tests.integration.tail.test_harness import (
+    DaemonProc,
+    _shared_daemon,
+    config,
+    daemon,
+    tmp,
+    wait_for,
+)
 
 __all__ = ["_shared_daemon", "daemon", "tmp"]
 

@@ -12,7 +12,8 @@ import time
 from collections import defaultdict
 
 import pytest
-from test_tail_harness import (
+
+from tests.integration.tail.test_harness import (
     DaemonProc,
     _shared_daemon,
     daemon,
@@ -21,7 +22,7 @@ from test_tail_harness import (
     tmp,
     wait_for,
 )
-from test_tail_rotation import Writer
+from tests.integration.tail.test_rotation import Writer
 
 __all__ = ["_shared_daemon", "daemon", "own_daemon", "tmp"]
 

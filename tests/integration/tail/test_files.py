@@ -13,7 +13,9 @@ import sys
 import time
 
 import pytest
-from test_tail_harness import (
+
+from logmarket.tail import PathRule
+from tests.integration.tail.test_harness import (
     ROOT,
     DaemonProc,
     TailThread,
@@ -24,8 +26,6 @@ from test_tail_harness import (
     tmp,
     wait_for,
 )
-
-from logmarket.tail import PathRule
 
 __all__ = ["_shared_daemon", "daemon", "own_daemon", "tmp"]
 

@@ -16,12 +16,12 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from logmarket.tail import TailConfig, Tailer
+from tests.conftest import REPO
 
 __all__ = ["DaemonProc", "TailThread", "stored", "wait_for"]
 
@@ -30,7 +30,7 @@ __all__ = ["DaemonProc", "TailThread", "stored", "wait_for"]
 # of names), but under warnings-as-errors it would kill that thread.
 pytestmark = pytest.mark.filterwarnings("ignore:Callback with id:RuntimeWarning")
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPO
 
 
 def wait_for(cond: Any, timeout: float = 30.0, interval: float = 0.05) -> None:

@@ -19,9 +19,9 @@ import time
 from pathlib import Path
 
 import pytest
-from test_tail_harness import lines_on_disk, wait_for
 
 from tests.conftest import DaemonProcess, stored_messages
+from tests.integration.tail.test_harness import lines_on_disk, wait_for
 
 pytestmark = pytest.mark.filterwarnings("ignore:Callback with id:RuntimeWarning")
 

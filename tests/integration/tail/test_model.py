@@ -13,7 +13,8 @@ import subprocess
 import time
 
 import pytest
-from test_tail_harness import (
+
+from tests.integration.tail.test_harness import (
     DaemonProc,
     _shared_daemon,
     daemon,

@@ -10,7 +10,8 @@ import os
 import shutil
 
 import pytest
-from test_tail_harness import (
+
+from tests.integration.tail.test_harness import (
     DaemonProc,
     TailThread,
     _shared_daemon,

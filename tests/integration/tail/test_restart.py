@@ -16,7 +16,9 @@ import time
 from pathlib import Path
 
 import pytest
-from test_tail_harness import (
+
+from tests.conftest import DaemonProcess, stored_messages
+from tests.integration.tail.test_harness import (
     DaemonProc,
     _shared_daemon,
     loss_report,
@@ -26,9 +28,7 @@ from test_tail_harness import (
     tmp,
     wait_for,
 )
-from test_tail_rotation import Writer
-
-from tests.conftest import DaemonProcess, stored_messages
+from tests.integration.tail.test_rotation import Writer
 
 __all__ = ["_shared_daemon", "own_daemon", "tmp"]
 

@@ -11,7 +11,8 @@ import shutil
 import time
 
 import pytest
-from test_tail_harness import (
+
+from tests.integration.tail.test_harness import (
     DaemonProc,
     TailThread,
     _shared_daemon,

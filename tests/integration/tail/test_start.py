@@ -21,7 +21,8 @@ import time
 import uuid
 
 import pytest
-from test_tail_harness import (
+
+from tests.integration.tail.test_harness import (
     DaemonProc,
     TailThread,
     _shared_daemon,

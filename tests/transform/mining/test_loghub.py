@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-from pathlib import Path
 
-from bench.loghub import DATA, FORMATS, grouping_accuracy, load_system, ours
 from logmarketd.transform.mining import Miner, extract_variables
 
-REPO = Path(__file__).resolve().parent.parent
+from tests.bench.loghub import DATA, FORMATS, grouping_accuracy, load_system, ours
+from tests.conftest import REPO
 
 
 def test_the_data_is_in_the_repository_and_unchanged() -> None:
