@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 RUN_STAMP := $(VENV)/.installed-run
 
-.PHONY: run test system-deps lint typecheck bench clean
+.PHONY: run test test-fast system-deps lint typecheck bench clean
 
 $(BIN)/python:
 	@PYTHON=$(PYTHON) tools/system-deps run
@@ -41,6 +41,11 @@ typecheck: $(STAMP)
 
 test: system-deps $(STAMP) lint typecheck
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The quick loop while editing: the tests not marked slow (everything under tests/integration/
+# and the few long unit tests are), without lint, types or the system packages.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench.handler

@@ -24,6 +24,16 @@ import logmarket.handler
 from tests.rawclient import raw  # noqa: F401  (the raw-protocol client fixture)
 
 REPO = Path(__file__).resolve().parent.parent
+INTEGRATION = Path(__file__).resolve().parent / "integration"
+
+
+@pytest.hookimpl(tryfirst=True)  # before ``-m`` deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test under ``tests/integration/`` (a real daemon, the CLI or a tool in a
+    subprocess) is ``slow``: ``pytest -m "not slow"`` is the fast loop."""
+    for item in items:
+        if item.path.is_relative_to(INTEGRATION):
+            item.add_marker(pytest.mark.slow)
 
 
 def free_port() -> int:

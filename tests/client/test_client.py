@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import logmarket
 from logmarket.protocol import decode_frame, encode_frame
 from logmarket.shipper import Shipper
@@ -31,6 +33,7 @@ def test_client_imports_only_the_standard_library() -> None:
     print(f"import logmarket: {float(out[1]) * 1000:.1f} ms")
 
 
+@pytest.mark.slow
 def test_emit_with_no_daemon_never_raises_and_counts_overflow(tmp_path: Path) -> None:
     """No daemon at all: logging goes on, the queue stays bounded and drops are counted."""
     handler = logmarket.Handler(socket_path=str(tmp_path / "none.sock"), capacity=100)

@@ -108,6 +108,7 @@ async def test_200_concurrent_pays_over_20_analyses_make_exactly_20_transactions
     await reconcile(store)
 
 
+@pytest.mark.slow
 async def test_randomized_10000_operations_keep_the_books_balanced(store: Store) -> None:
     """Record, pay, pay again, reverse, in random order: the books always reconcile."""
     ledger = make_ledger(store)
