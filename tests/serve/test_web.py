@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from logmarketd.serve.api import error_middleware
 from logmarketd.serve.web import add_dashboard_routes, load_static
 
-STATIC = resources.files("logmarketd").joinpath("static")
+STATIC = resources.files("logmarketd.serve").joinpath("static")
 
 
 @pytest.fixture
