@@ -1,10 +1,14 @@
-"""The daemon's lifecycle: one object, explicit phases (startup → serve → shutdown).
+"""The daemon's lifecycle: every part entered once on one ``AsyncExitStack``, unwound in reverse.
 
-Startup opens the store, binds the socket, starts the inbox writer, ingest and HTTP; a failure
-there is a clear message and exit code 1. SIGTERM/SIGINT begin a graceful shutdown: stop
-accepting and reading, let every batch already read commit and be acknowledged (up to
-``shutdown_timeout``), stop HTTP, close the store, remove the socket file. A second signal
-cuts the drain short. Every task started here is awaited or cancelled before ``run`` returns.
+Startup takes the socket (passed by the service manager, or bound), reads the redaction key,
+opens the store, starts the inbox writer, webhooks, marketplace, pipeline, ingest, HTTP and
+the file watcher, in that order. Each part is pushed on the stack with what undoes it the
+moment it has started, so whatever ends the run (a stop, a signal, a stage dying, a startup
+step failing halfway) undoes exactly what was started, last first: stop watching, close
+HTTP, stop accepting and let every batch already read commit and be acknowledged (up to
+``shutdown_timeout``), stop the pipeline, webhooks and writer, close the store, remove the
+socket file. A second signal cuts the waits short. A startup error is one log line and exit
+code 1.
 
 Every stage is supervised: one that dies (the inbox writer, the pipeline, the file watcher)
 is logged and counted, ``/healthz`` answers 503 naming it, and the daemon shuts down and
@@ -19,7 +23,8 @@ import contextlib
 import os
 import signal
 import socket
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -34,7 +39,7 @@ from logmarketd.ingest.watch import WatchHandle, start_watchers
 from logmarketd.market.events import Event, EventBus, OutboxReader
 from logmarketd.market.game import GameRules
 from logmarketd.market.ledger import Ledger
-from logmarketd.market.marketplace import Marketplace, llm_enrich, rules_analyzer
+from logmarketd.market.marketplace import Enrich, Marketplace, llm_enrich, rules_analyzer
 from logmarketd.market.webhooks import WebhookDeliverer
 from logmarketd.metrics import Metrics
 from logmarketd.serve.api import ApiContext, add_routes
@@ -49,41 +54,29 @@ __all__ = ["Daemon"]
 log = structlog.get_logger("logmarketd")
 
 _FAILED_GRACE = 1.0  # seconds /healthz answers 503 after a stage died, before shutdown
+_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+Stack = contextlib.AsyncExitStack
 
 
 class Daemon:
+    """One run of the daemon: :meth:`run` starts it, serves, and undoes what it started."""
+
     def __init__(self, settings: Settings, *, on_ready: Callable[[Daemon], None] | None = None):
         self.settings = settings
         self.on_ready = on_ready
         self.metrics = Metrics()
+        self.bus = EventBus()
         self.should_exit = asyncio.Event()
         self.force_exit = False
         self._forced = asyncio.Event()
-        self.http_url: str | None = None
-        self._store: Store | None = None
-        self._inbox: InboxWriter | None = None
-        self._ingest: IngestServer | None = None
-        self._writer_task: asyncio.Task[None] | None = None
-        self._runner: web.AppRunner | None = None
-        self._sock: socket.socket | None = None
-        self._sock_ino: int | None = None
-        self._notifier: systemd.Notifier | None = None
-        self._notifier_task: asyncio.Task[None] | None = None
-        self.bus = EventBus()
-        self._outbox: OutboxReader | None = None
-        self.market: Marketplace | None = None
-        self.webhooks: WebhookDeliverer | None = None
-        self._watch: WatchHandle | None = None
-        self._llm_cache: Any = (
-            None  # logmarketd.analysis.llm.cache.SqliteCache, when a model is set
-        )
-        self.pipeline: Pipeline | None = None
-        self._pipeline_task: asyncio.Task[None] | None = None
+        self.http_url: str | None = None  # once HTTP listens
         self.admin_token: str | None = None
         self.admin_token_generated = False
+        self.store: Store | None = None  # opened at startup, closed when run() returns
+        self.stages: dict[str, asyncio.Task[None]] = {}  # the supervised tasks, by name
         self.failure: tuple[str, str] | None = None  # (stage, reason) of the first to die
         self._stopping = False
-        self._supervisor_task: asyncio.Task[None] | None = None
 
     def request_exit(self) -> None:
         if self.should_exit.is_set():
@@ -93,41 +86,118 @@ class Daemon:
         self.should_exit.set()
 
     async def run(self) -> int:
-        """Serve until asked to stop; the process exit code."""
+        """Serve until asked to stop; the process exit code: 0 after a stop, 1 after a startup
+        error or a stage failure. Every part started is undone before it returns."""
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in _SIGNALS:
             loop.add_signal_handler(sig, self.request_exit)
         try:
-            try:
-                await self.startup()
-            except (StartupError, ConfigError) as exc:
-                log.error("startup failed", error=str(exc))
-                return 1
-            assert self._notifier is not None
-            self._notifier.ready(self.status())
-            self._notifier_task = asyncio.create_task(
-                self._notifier.run(self.status), name="systemd-notify"
-            )
-            if self.on_ready is not None:
-                self.on_ready(self)
-            log.info("serving", socket=str(self.settings.socket_path), http=self.http_url)
-            await self.should_exit.wait()
-            if self.failure is None:
-                return 0
-            # Health probes see the 503 and its reason before the port closes.
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._forced.wait(), _FAILED_GRACE)
-            return 1
+            async with contextlib.AsyncExitStack() as stack:
+                try:
+                    return await self._serve(stack)
+                finally:
+                    self._stopping = True  # a stage that ends from here on is being stopped
         finally:
-            await self.shutdown()
-            for sig in (signal.SIGTERM, signal.SIGINT):
+            for sig in _SIGNALS:
                 loop.remove_signal_handler(sig)
+
+    async def _serve(self, stack: Stack) -> int:
+        try:
+            notifier = await self._start(stack)
+        except (ConfigError, OSError) as exc:
+            # StartupError is an OSError; so is any other refusal by the host (a file, a
+            # directory, a port): said in one line, without a traceback.
+            log.error("startup failed", error=str(exc))
+            return 1
+        self._notify(stack, notifier)
+        if self.on_ready is not None:
+            self.on_ready(self)
+        log.info("serving", socket=str(self.settings.socket_path), http=self.http_url)
+        await self.should_exit.wait()
+        if self.failure is None:
+            return 0
+        # Health probes see the 503 and its reason before the port closes.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._forced.wait(), _FAILED_GRACE)
+        return 1
+
+    async def _start(self, stack: Stack) -> systemd.Notifier:
+        """Start every part in the order they depend on each other, each pushed on ``stack``."""
+        s = self.settings
+        # The service manager's variables, read (LISTEN_* also removed) before anything else.
+        notifier = systemd.Notifier()
+        sock = systemd.activated_unix_socket()  # None unless given by logmarketd.socket
+        if sock is not None:
+            stack.callback(sock.close)  # the socket unit owns the file: never unlinked here
+            log.info("using the socket passed by the service manager",
+                     socket=sock.getsockname())  # fmt: skip
+        self._make_state_dir()
+        if sock is None:
+            # Bound first: a second daemon on the path is refused before it opens the store.
+            sock = self._bind(stack)
+        redactor = self._redactor()
+        store = self.store = await Store.open(s.db_path, sync=s.sync)
+        stack.push_async_callback(store.close)
+        inbox = await self._inbox(stack, store)
+        webhooks = WebhookDeliverer(
+            s.db_path, s.webhook_url, s.webhook_secret, max_backoff=s.webhook_max_backoff
+        )
+        await webhooks.start()
+        stack.push_async_callback(webhooks.stop)  # undelivered events stay in the outbox
+        market = await self._marketplace(stack, store, redactor, webhooks)
+        if s.log_marketplace_enabled:
+            self._pipeline(stack, store, inbox, market)
+        ingest = IngestServer(
+            inbox, self.metrics, max_frame_bytes=s.max_frame_bytes, redactor=redactor
+        )
+        await ingest.start(sock)
+        stack.push_async_callback(lambda: ingest.stop(self._drain_time()))
+        if s.http_host_port is not None:
+            await self._serve_http(stack, s.http_host_port, store, market)
+        if s.watch:
+            await self._watch(stack)
+        return notifier
+
+    def _notify(self, stack: Stack, notifier: systemd.Notifier) -> None:
+        """Tell the service manager we are ready, keep it informed, and say STOPPING=1 first
+        thing when the stack unwinds."""
+        notifier.ready(self.status())
+        task = asyncio.create_task(notifier.run(self.status), name="systemd-notify")
+        stack.push_async_callback(_cancel, task)
+        stack.callback(notifier.stopping)
+
+    # -- supervision ------------------------------------------------------------------------
 
     def _stage(self, name: str, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         """Start a stage as a supervised task: its end before shutdown is a failure."""
         task = asyncio.create_task(coro, name=name)
         task.add_done_callback(lambda t: self._stage_ended(name, t))
+        self.stages[name] = task
         return task
+
+    def _supervised(
+        self,
+        stack: Stack,
+        name: str,
+        coro: Coroutine[Any, Any, None],
+        stop: Callable[[], Awaitable[None]] | None = None,
+        late: str = "",
+    ) -> None:
+        """A stage on the stack: unwinding calls ``stop`` (None: cancels), waits the drain
+        time (at least a second), then logs ``late`` and cancels it if it is still running."""
+        task = self._stage(name, coro)
+        stack.push_async_callback(self._end_stage, task, stop, late)
+
+    async def _end_stage(
+        self, task: asyncio.Task[None], stop: Callable[[], Awaitable[None]] | None, late: str
+    ) -> None:
+        # A stage that died takes no stop (a dead inbox writer would never take it).
+        if stop is not None and not task.done():
+            await stop()
+            done, _ = await asyncio.wait({task}, timeout=max(self._drain_time(), 1.0))
+            if not done:
+                log.warning(late, stage=task.get_name())
+        await _cancel(task)
 
     def _stage_ended(self, name: str, task: asyncio.Task[None]) -> None:
         if self._stopping:
@@ -147,209 +217,191 @@ class Daemon:
                   stage=name, error=reason)  # fmt: skip
         self.should_exit.set()
 
-    async def _supervise_threads(self, interval: float = 0.5) -> None:
+    async def _supervise_threads(self, watch: WatchHandle, interval: float = 0.5) -> None:
         """The file watcher runs in a thread: look at it, since no task ends when it dies."""
         while True:
             await asyncio.sleep(interval)
-            if self._watch is not None and self._watch.error is not None:
-                self.stage_failed("watch", repr(self._watch.error))
+            if watch.error is not None:
+                self.stage_failed("watch", repr(watch.error))
                 return
 
     def status(self) -> str:
         """One line of live counts (systemd's STATUS=)."""
         return systemd.status_line(self.metrics)
 
-    async def startup(self) -> None:
-        s = self.settings
-        # Read (and remove) the service manager's variables before anything else.
-        self._notifier = systemd.Notifier()
-        self._sock = systemd.activated_unix_socket()  # None unless given by logmarketd.socket
-        try:
-            s.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        except OSError as exc:
-            raise StartupError(f"cannot create the state directory {s.state_dir}: {exc}") from exc
-        self._store = await Store.open(s.db_path, sync=s.sync)
-        self._inbox = InboxWriter(self._store, self.metrics, max_records=s.commit_max_records)
-        await self._inbox.start()
-        self._writer_task = self._stage("inbox-writer", self._inbox.run())
-        self.webhooks = WebhookDeliverer(
-            s.db_path, s.webhook_url, s.webhook_secret, max_backoff=s.webhook_max_backoff
-        )
-        await self.webhooks.start()
-        self.redactor = Redactor(
-            load_or_create_key(s.state_dir / "redaction.key"),
-            pii=s.redact_pii,
-            allowlist=s.redact_allowlist,
-        )
-        self.market = await self._marketplace()
-        if s.log_marketplace_enabled:
-            self.pipeline = Pipeline(
-                self._store, self._inbox, self.market,
-                max_records=s.window_max_records, window_seconds=s.window_seconds,
-            )  # fmt: skip
-            self._pipeline_task = self._stage("pipeline", self.pipeline.run())
-        if self._sock is None:
-            self._sock = bind_unix_socket(s.socket_path, s.socket_mode)
-            self._sock_ino = os.stat(s.socket_path).st_ino
-        else:
-            # The socket unit owns the file: never unlinked by us (_sock_ino stays None).
-            log.info("using the socket passed by the service manager",
-                     socket=self._sock.getsockname())  # fmt: skip
-        self._ingest = IngestServer(
-            self._inbox, self.metrics, max_frame_bytes=s.max_frame_bytes, redactor=self.redactor
-        )
-        await self._ingest.start(self._sock)
-        address = s.http_host_port
-        if address is not None:
-            await self._serve_http(address)
-        if s.watch:
-            # The watcher ships to our own socket through the same protocol and acks as any
-            # client; it runs in a thread of its own (blocking I/O, watchdog's observer).
-            try:
-                self._watch = await asyncio.to_thread(
-                    start_watchers, s.watch, s.socket_path, s.state_dir,
-                    from_beginning=s.watch_from_beginning, rules=s.watch_rules,
-                    sub_pkp_id=s.watch_sub_pkp, poll=s.watch_poll,
-                )  # fmt: skip
-            except ValueError as exc:  # TailError: a bad path, glob or rule
-                raise ConfigError(f"--watch: {exc}") from exc
-            self._supervisor_task = self._stage("supervisor", self._supervise_threads())
+    def _drain_time(self) -> float:
+        """How long unwinding waits for acks and stages: not at all after a second signal."""
+        return 0.0 if self.force_exit else self.settings.shutdown_timeout
 
-    async def _marketplace(self) -> Marketplace:
+    # -- the parts, each entered on the stack -----------------------------------------------
+
+    def _make_state_dir(self) -> None:
+        path = self.settings.state_dir
+        try:
+            path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as exc:
+            raise StartupError(f"cannot create the state directory {path}: {exc}") from exc
+
+    def _bind(self, stack: Stack) -> socket.socket:
+        path = self.settings.socket_path
+        sock = bind_unix_socket(path, self.settings.socket_mode)
+        stack.callback(sock.close)
+        stack.callback(_unlink_if_ours, path, os.stat(path).st_ino)
+        return sock
+
+    def _redactor(self) -> Redactor:
+        """The redactor with the installation's key (a key file in the state directory)."""
+        s = self.settings
+        path = s.state_dir / "redaction.key"
+        try:
+            key = load_or_create_key(path)
+        except ValueError as exc:
+            raise StartupError(
+                f"{exc}: move it aside and start again to make a new key (placeholders in "
+                "new records then differ from those stored before)"
+            ) from exc
+        except OSError as exc:
+            raise StartupError(f"cannot read or create the redaction key {path}: {exc}") from exc
+        return Redactor(key, pii=s.redact_pii, allowlist=s.redact_allowlist)
+
+    async def _inbox(self, stack: Stack, store: Store) -> InboxWriter:
+        inbox = InboxWriter(store, self.metrics, max_records=self.settings.commit_max_records)
+        await inbox.start()
+        self._supervised(stack, "inbox-writer", inbox.run(), inbox.stop,
+                         late="inbox writer did not finish in time")  # fmt: skip
+        return inbox
+
+    async def _marketplace(
+        self, stack: Stack, store: Store, redactor: Redactor, webhooks: WebhookDeliverer
+    ) -> Marketplace:
         """The marketplace: ledger, pricing, game, events; the admin token for its API."""
         s = self.settings
-        assert self._store is not None
         configured = s.admin_token.get_secret_value() if s.admin_token else None
         self.admin_token, self.admin_token_generated = ensure_admin_token(s.state_dir, configured)
         ledger = Ledger(
-            self._store,
+            store,
             GameRules(s.points_per_dollar, s.quality_multiplier_enabled),
             daily_cap=s.daily_payout_cap,
         )
-        enrich = None
-        if s.llm_provider != "rules":
-            # Imported only when a model is configured: the SDKs cost seconds at startup.
-            from logmarketd.analysis.llm.cache import SqliteCache
-            from logmarketd.analysis.llm.config import LLMConfig
-            from logmarketd.analysis.llm.enrich import build_enricher
+        enrich = await self._enricher(stack, redactor) if s.llm_provider != "rules" else None
+        self._watch_events(webhooks)
 
-            config = LLMConfig(
-                provider=s.llm_provider, model=s.llm_model, base_url=s.llm_base_url,
-                timeout=s.llm_timeout, max_concurrency=s.llm_max_concurrency,
-                daily_token_budget=s.llm_daily_token_budget,
-            )  # fmt: skip
-            self._llm_cache = await SqliteCache.open(s.state_dir / "llm-cache.db")
-            enricher = build_enricher(config, redactor=self.redactor, cache=self._llm_cache)
-            enrich = llm_enrich(enricher)
-            st = enricher.stats
-            m = self.metrics
-            m.watch("logmarket_llm_calls", "Model requests", "counter", lambda: st.calls)
-            m.watch("logmarket_llm_tokens", "Model tokens spent", "counter", lambda: st.tokens)
-            m.watch("logmarket_llm_cache_hits", "Enrichments served from the cache", "counter",
-                    lambda: st.cache_hits)  # fmt: skip
-            m.watch("logmarket_llm_fallbacks", "Groups left to the rules, by reason", "counter",
-                    lambda: {k: float(v) for k, v in st.fallbacks.items()}, "reason")  # fmt: skip
-        bus = self.bus
-        self.metrics.watch("logmarket_events_published", "Events handed to live listeners",
-                           "counter", lambda: bus.published)  # fmt: skip
-        self.metrics.watch("logmarket_events_dropped", "Events slow live listeners lost",
-                           "counter", lambda: bus.dropped)  # fmt: skip
-        hooks = self.webhooks
-        if hooks is not None:
-            self.metrics.watch("logmarket_webhook_deliveries", "Webhook events delivered",
-                               "counter", lambda: hooks.delivered)  # fmt: skip
-            self.metrics.watch("logmarket_webhook_failures", "Webhook delivery attempts failed",
-                               "counter", lambda: hooks.failures)  # fmt: skip
+        def published(events: list[Event]) -> None:
+            """Committed events: to live listeners now, to the webhook as soon as it can."""
+            self.bus.publish(events)
+            webhooks.wake()
+
         return Marketplace(
-            self._store, ledger, s, rules_analyzer(s, self.redactor), self._published,
-            redactor=self.redactor, enrich=enrich, metrics=self.metrics,
+            store, ledger, s, rules_analyzer(s, redactor), published,
+            redactor=redactor, enrich=enrich, metrics=self.metrics,
         )  # fmt: skip
 
-    def _published(self, events: list[Event]) -> None:
-        """Committed events: to live listeners now, to the webhook as soon as it can."""
-        self.bus.publish(events)
-        if self.webhooks is not None:
-            self.webhooks.wake()
+    async def _enricher(self, stack: Stack, redactor: Redactor) -> Enrich:
+        """Model enrichment of the findings, with its answers cached in the state directory."""
+        # Imported only when a model is configured: the SDKs cost seconds at startup.
+        from logmarketd.analysis.llm.cache import SqliteCache
+        from logmarketd.analysis.llm.config import LLMConfig
+        from logmarketd.analysis.llm.enrich import build_enricher
 
-    async def _serve_http(self, address: tuple[str, int]) -> None:
         s = self.settings
-        assert self._store and self._inbox and self._ingest and self.market and self.admin_token
+        config = LLMConfig(
+            provider=s.llm_provider, model=s.llm_model, base_url=s.llm_base_url,
+            timeout=s.llm_timeout, max_concurrency=s.llm_max_concurrency,
+            daily_token_budget=s.llm_daily_token_budget,
+        )  # fmt: skip
+        cache = await SqliteCache.open(s.state_dir / "llm-cache.db")
+        stack.push_async_callback(cache.close)
+        enricher = build_enricher(config, redactor=redactor, cache=cache)
+        st = enricher.stats
+        m = self.metrics
+        m.watch("logmarket_llm_calls", "Model requests", "counter", lambda: st.calls)
+        m.watch("logmarket_llm_tokens", "Model tokens spent", "counter", lambda: st.tokens)
+        m.watch("logmarket_llm_cache_hits", "Enrichments served from the cache", "counter",
+                lambda: st.cache_hits)  # fmt: skip
+        m.watch("logmarket_llm_fallbacks", "Groups left to the rules, by reason", "counter",
+                lambda: {k: float(v) for k, v in st.fallbacks.items()}, "reason")  # fmt: skip
+        return llm_enrich(enricher)
+
+    def _watch_events(self, hooks: WebhookDeliverer) -> None:
+        bus, m = self.bus, self.metrics
+        m.watch("logmarket_events_published", "Events handed to live listeners", "counter",
+                lambda: bus.published)  # fmt: skip
+        m.watch("logmarket_events_dropped", "Events slow live listeners lost", "counter",
+                lambda: bus.dropped)  # fmt: skip
+        m.watch("logmarket_webhook_deliveries", "Webhook events delivered", "counter",
+                lambda: hooks.delivered)  # fmt: skip
+        m.watch("logmarket_webhook_failures", "Webhook delivery attempts failed", "counter",
+                lambda: hooks.failures)  # fmt: skip
+
+    def _pipeline(
+        self, stack: Stack, store: Store, inbox: InboxWriter, market: Marketplace
+    ) -> None:
+        s = self.settings
+        pipeline = Pipeline(
+            store, inbox, market,
+            max_records=s.window_max_records, window_seconds=s.window_seconds,
+        )  # fmt: skip
+
+        async def stop() -> None:
+            pipeline.stop()  # open windows stay in the inbox: the next start picks them up
+
+        self._supervised(stack, "pipeline", pipeline.run(), stop,
+                         late="pipeline cancelled mid-window; it resumes from the inbox")  # fmt: skip
+
+    def _api_app(self, store: Store, market: Marketplace, outbox: OutboxReader) -> web.Application:
+        """The HTTP app: health, metrics and the marketplace API."""
+        s = self.settings
+        assert self.admin_token is not None
         app = make_app(self.metrics, max_body_bytes=s.max_body_bytes, health=lambda: self.failure)
-        self._outbox = await OutboxReader.open(s.db_path)
         add_routes(app, ApiContext(
-            self._store, self.market, self.admin_token,
-            requests_per_minute=s.requests_per_minute, bus=self.bus, backlog=self._outbox.after,
+            store, market, self.admin_token,
+            requests_per_minute=s.requests_per_minute, bus=self.bus, backlog=outbox.after,
         ))  # fmt: skip
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, address[0], address[1], reuse_address=True)
+        return app
+
+    async def _serve_http(
+        self, stack: Stack, address: tuple[str, int], store: Store, market: Marketplace
+    ) -> None:
+        outbox = await OutboxReader.open(self.settings.db_path)
+        stack.push_async_callback(outbox.close)
+        app = self._api_app(store, market, outbox)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        stack.push_async_callback(runner.cleanup)
+        stack.callback(self.bus.close)  # live event streams end first, so the server can close
+        site = web.TCPSite(runner, address[0], address[1], reuse_address=True)
         try:
             await site.start()
         except OSError as exc:
-            raise StartupError(f"cannot listen for HTTP on {s.http}: {exc}") from exc
+            raise StartupError(f"cannot listen for HTTP on {self.settings.http}: {exc}") from exc
         host = f"[{address[0]}]" if ":" in address[0] else address[0]
         self.http_url = f"http://{host}:{address[1]}"
 
-    async def shutdown(self) -> None:
-        self._stopping = True
-        timeout = 0.0 if self.force_exit else self.settings.shutdown_timeout
-        if self._supervisor_task is not None:
-            self._supervisor_task.cancel()
-            await asyncio.gather(self._supervisor_task, return_exceptions=True)
-            self._supervisor_task = None
-        if self._notifier is not None:
-            self._notifier.stopping()
-        if self._notifier_task is not None:
-            self._notifier_task.cancel()
-            await asyncio.gather(self._notifier_task, return_exceptions=True)
-            self._notifier_task = None
-        if self._watch is not None:
-            await asyncio.to_thread(self._watch.stop, max(timeout, 1.0))
-            self._watch = None
-        if self._ingest is not None:
-            await self._ingest.stop(timeout)
-        if self.pipeline is not None and self._pipeline_task is not None:
-            # Open windows stay in the inbox: the next start picks them up where they were.
-            self.pipeline.stop()
-            try:
-                await asyncio.wait_for(self._pipeline_task, timeout=max(timeout, 1.0))
-            except TimeoutError:
-                self._pipeline_task.cancel()
-                log.warning("pipeline cancelled mid-window; it resumes from the inbox")
-                await asyncio.gather(self._pipeline_task, return_exceptions=True)
-        self.bus.close()  # live event streams end, so the HTTP server can close
-        if self.webhooks is not None:
-            await self.webhooks.stop()  # undelivered events stay in the outbox for next time
-            self.webhooks = None
-        if self._runner is not None:
-            await self._runner.cleanup()
-        if self._outbox is not None:
-            await self._outbox.close()
-            self._outbox = None
-        # A dead writer would never take the stop.
-        if self._inbox is not None and self._writer_task and not self._writer_task.done():
-            await self._inbox.stop()
-            try:
-                await asyncio.wait_for(self._writer_task, timeout=max(timeout, 1.0))
-            except TimeoutError:
-                log.warning("inbox writer did not finish in time")
-        if self._llm_cache is not None:
-            await self._llm_cache.close()
-            self._llm_cache = None
-        if self._store is not None:
-            await self._store.close()
-        self._remove_socket()
-        self._store = self._inbox = self._ingest = self._runner = None
-        self._writer_task = self._pipeline_task = None
-        self.pipeline = None
+    async def _watch(self, stack: Stack) -> None:
+        """The file watcher: it ships to our own socket through the same protocol and acks as
+        any client, in a thread of its own (blocking I/O, watchdog's observer)."""
+        s = self.settings
+        try:
+            watch = await asyncio.to_thread(
+                start_watchers, s.watch, s.socket_path, s.state_dir,
+                from_beginning=s.watch_from_beginning, rules=s.watch_rules,
+                sub_pkp_id=s.watch_sub_pkp, poll=s.watch_poll,
+            )  # fmt: skip
+        except ValueError as exc:  # TailError: a bad path, glob or rule
+            raise ConfigError(f"--watch: {exc}") from exc
+        stack.push_async_callback(
+            lambda: asyncio.to_thread(watch.stop, max(self._drain_time(), 1.0))
+        )
+        self._supervised(stack, "supervisor", self._supervise_threads(watch))
 
-    def _remove_socket(self) -> None:
-        if self._sock is None:
-            return
-        path = self.settings.socket_path
-        with contextlib.suppress(OSError):
-            # Only our own socket: a daemon started after us may already own the path.
-            if os.stat(path).st_ino == self._sock_ino:
-                os.unlink(path)
-        self._sock.close()
-        self._sock = None
+
+async def _cancel(task: asyncio.Task[Any]) -> None:
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+def _unlink_if_ours(path: Path, ino: int) -> None:
+    """Remove the socket file we bound, not one a daemon started after us put there."""
+    with contextlib.suppress(OSError):
+        if os.stat(path).st_ino == ino:
+            os.unlink(path)

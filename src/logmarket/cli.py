@@ -29,7 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command. Exit status: 0 done, 1 the work failed (daemon down or refusing),
-    2 the command line needs fixing (argparse's own errors, a missing file or token)."""
+    2 the command line needs fixing (argparse's own errors, a missing file or token) or the
+    install does (a command that needs the daemon package without it)."""
     args = build_parser().parse_args(argv)
     try:
         return int(args.run(args) or 0)

@@ -7,6 +7,7 @@ __all__ = [
     "HelloRefusedError",
     "LogmarketError",
     "LogmarketWarning",
+    "MissingExtraError",
     "ProtocolError",
     "UsageError",
 ]
@@ -41,5 +42,12 @@ class CommandError(LogmarketError):
 
 class UsageError(CommandError):
     """The command line names something that is not there (file, token). Exit status 2."""
+
+    exit_code = 2
+
+
+class MissingExtraError(CommandError):
+    """The command runs code of an optional part (an extra) this install does not have.
+    Exit status 2: the installation needs fixing before the command can run."""
 
     exit_code = 2

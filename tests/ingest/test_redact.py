@@ -324,9 +324,11 @@ def test_installation_key_is_created_once_private_and_reused(tmp_path: Path) -> 
     first = load_or_create_key(path)
     assert len(first) == 32 and os.stat(path).st_mode & 0o777 == 0o600
     assert load_or_create_key(path) == first
-    path.write_text("not hex")
-    with pytest.raises(ValueError, match="not a hex"):
-        load_or_create_key(path)
+    for damaged in (b"not hex", bytes(range(256))):
+        path.write_bytes(damaged)
+        with pytest.raises(ValueError, match="not a hex"):
+            load_or_create_key(path)
+        assert path.read_bytes() == damaged
 
 
 PATHOLOGICAL = {

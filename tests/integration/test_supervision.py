@@ -47,8 +47,8 @@ async def test_a_dead_inbox_writer_fails_health_and_exits_1(short_tmp: Path, how
     await asyncio.wait_for(ready.wait(), 20)
     url = f"http://127.0.0.1:{port}"
     assert (await _health_async(url))[0] == 200
-    writer = daemon._writer_task
-    assert writer is not None and daemon._store is not None
+    writer = daemon.stages["inbox-writer"]
+    assert daemon.store is not None
     # Hold the HTTP side open past the failure, so health can be read while it stops.
     seen: list[tuple[int, dict[str, object]]] = []
     original_exit = daemon.should_exit
@@ -61,7 +61,7 @@ async def test_a_dead_inbox_writer_fails_health_and_exits_1(short_tmp: Path, how
     if how == "cancelled":
         writer.cancel()
     else:
-        await daemon._store.db.close()
+        await daemon.store.db.close()
         reader, w = await asyncio.open_unix_connection(str(settings.socket_path))
         # A bare batch (no hello): the writer meets the lost connection at its commit.
         w.write(b'{"type":"batch","seq":0,"records":[{"message":"m"}]}\n')

@@ -266,18 +266,20 @@ _default: Redactor | None = None
 def load_or_create_key(path: str | os.PathLike[str]) -> bytes:
     """The installation's redaction key from ``path``, created (32 random bytes, mode 0600) once.
 
-    Losing the file only changes future placeholders; it never exposes a secret.
+    Losing the file only changes future placeholders; it never exposes a secret. A file that
+    holds no usable key is a ``ValueError`` naming it (never replaced here: the placeholders
+    already stored were made with it); one that cannot be read or created, an ``OSError``.
     """
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         fd = -1
     if fd < 0:
-        with open(path, encoding="ascii") as f:
+        with open(path, "rb") as f:
             text = f.read().strip()
         try:
-            key = bytes.fromhex(text)
-        except ValueError:
+            key = bytes.fromhex(text.decode("ascii"))
+        except ValueError:  # UnicodeDecodeError included: any byte that is not hex
             raise ValueError(f"{os.fspath(path)}: not a hex redaction key") from None
         if len(key) < 16:
             raise ValueError(f"{os.fspath(path)}: redaction key shorter than 16 bytes")

@@ -51,7 +51,10 @@ def bind_unix_socket(path: Path, mode: int) -> socket.socket:
             f"socket path is {len(raw)} bytes, over the {_SUN_PATH_MAX}-byte limit of Unix "
             f"sockets: {path} (choose a shorter --socket)"
         )
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StartupError(f"cannot create the directory of the socket {path}: {exc}") from exc
     try:
         st = os.lstat(path)
     except FileNotFoundError:

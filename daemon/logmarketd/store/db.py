@@ -64,6 +64,10 @@ class Store:
         """Open (creating if needed) and migrate the store; ``StartupError`` when it cannot."""
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+            # First with plain sqlite3: a file that cannot be opened fails here. aiosqlite's
+            # failed connect stops its worker thread without waiting, and that thread then
+            # reports to an event loop already closed (a traceback after the clear error).
+            sqlite3.connect(path).close()
             db = await aiosqlite.connect(path, isolation_level=None)
         except (OSError, sqlite3.Error) as exc:
             raise StartupError(f"cannot open the store at {path}: {exc}") from exc

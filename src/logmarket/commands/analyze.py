@@ -12,6 +12,7 @@ import os
 import sys
 from typing import Any
 
+from logmarket.commands._daemon import daemon_code
 from logmarket.errors import UsageError
 from logmarket.protocol import SOURCES
 
@@ -85,15 +86,8 @@ def _human(report: Any, name: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
+    with daemon_code():
         from logmarketd.analysis.analyse import analyze_log_report
-    except ImportError as exc:  # a client-only install has no daemon code
-        print(
-            f"logmarket analyze needs the daemon extra: pip install 'logmarket[daemon]' ({exc})",
-            file=sys.stderr,
-        )
-        return 2
-
     show = sys.stderr.isatty()
     if args.path != "-" and not os.path.exists(args.path):
         raise UsageError(f"cannot read {args.path}: no such file or directory")

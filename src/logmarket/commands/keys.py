@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from logmarket.commands._daemon import daemon_code
 from logmarket.errors import CommandError, UsageError
 
 
@@ -25,8 +26,9 @@ def run_create(args: argparse.Namespace) -> int:
     import asyncio
     import sqlite3
 
-    from logmarketd.serve.auth import create_key
-    from logmarketd.store.db import Store
+    with daemon_code():
+        from logmarketd.serve.auth import create_key
+        from logmarketd.store.db import Store
 
     db = Path(args.state_dir) / "logmarket.db"
 

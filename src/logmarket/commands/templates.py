@@ -14,6 +14,7 @@ import sys
 import time
 from typing import Any
 
+from logmarket.commands._daemon import daemon_code
 from logmarket.commands._files import open_input
 
 __all__ = ["register", "run"]
@@ -41,8 +42,9 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Read, cut, mine, print."""
-    from logmarketd.transform.mining import HeaderParser, LogFormatError, Miner, detect_format
-    from logmarketd.transform.mining.persistence import SqliteTemplateStore
+    with daemon_code():
+        from logmarketd.transform.mining import HeaderParser, LogFormatError, Miner, detect_format
+        from logmarketd.transform.mining.persistence import SqliteTemplateStore
 
     started = time.perf_counter()
     with open_input(args.path) as stream:
