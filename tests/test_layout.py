@@ -154,3 +154,22 @@ def test_client_module_does_not_import_the_daemon_at_module_level(name: str) -> 
         i for i in imports(path, name, module_level_only=True) if i.split(".")[0] == "logmarketd"
     )
     assert not daemon, f"{name} imports {daemon} at module level"
+
+
+# Detectors written as one table of patterns and their findings read best whole.
+LONG_BY_DESIGN: set[str] = set()
+MAX_FUNCTION_LINES = 60
+
+
+def test_no_function_is_longer_than_sixty_lines() -> None:
+    long = []
+    for root, package in ((DAEMON, "logmarketd"), (CLIENT, "logmarket")):
+        for name, path in modules(root, package).items():
+            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+                if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                    continue
+                lines = (node.end_lineno or node.lineno) - node.lineno + 1
+                where = f"{name}.{node.name}"
+                if lines > MAX_FUNCTION_LINES and where not in LONG_BY_DESIGN:
+                    long.append(f"{where}: {lines} lines")
+    assert not long, "\n".join(sorted(long))

@@ -25,13 +25,15 @@ import signal
 import socket
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from aiohttp import web
 
 from logmarketd import systemd
+from logmarketd.analysis.analyser import Analyser
 from logmarketd.errors import ConfigError, StartupError
+from logmarketd.flow import Flow
 from logmarketd.ingest.inbox import InboxWriter
 from logmarketd.ingest.redact import Redactor, load_or_create_key
 from logmarketd.ingest.server import IngestServer, bind_unix_socket
@@ -39,7 +41,7 @@ from logmarketd.ingest.watch import WatchHandle, start_watchers
 from logmarketd.market.events import Event, EventBus, OutboxReader
 from logmarketd.market.game import GameRules
 from logmarketd.market.ledger import Ledger
-from logmarketd.market.marketplace import Enrich, Marketplace, llm_enrich, rules_analyzer
+from logmarketd.market.marketplace import Marketplace
 from logmarketd.market.webhooks import WebhookDeliverer
 from logmarketd.metrics import Metrics
 from logmarketd.serve.api import ApiContext, add_routes
@@ -48,6 +50,9 @@ from logmarketd.serve.http import make_app
 from logmarketd.settings import Settings
 from logmarketd.store.db import Store
 from logmarketd.transform.windows import Pipeline
+
+if TYPE_CHECKING:
+    from logmarketd.analysis.llm.enrich import Enricher
 
 __all__ = ["Daemon"]
 
@@ -144,16 +149,17 @@ class Daemon:
         )
         await webhooks.start()
         stack.push_async_callback(webhooks.stop)  # undelivered events stay in the outbox
-        market = await self._marketplace(stack, store, redactor, webhooks)
+        market = self._marketplace(store, webhooks)
+        flow = Flow(store, await self._analyser(stack, store, redactor), market, self.metrics)
         if s.log_marketplace_enabled:
-            self._pipeline(stack, store, inbox, market)
+            self._pipeline(stack, store, inbox, flow)
         ingest = IngestServer(
             inbox, self.metrics, max_frame_bytes=s.max_frame_bytes, redactor=redactor
         )
         await ingest.start(sock)
         stack.push_async_callback(lambda: ingest.stop(self._drain_time()))
         if s.http_host_port is not None:
-            await self._serve_http(stack, s.http_host_port, store, market)
+            await self._serve_http(stack, s.http_host_port, store, flow)
         if s.watch:
             await self._watch(stack)
         return notifier
@@ -271,9 +277,7 @@ class Daemon:
                          late="inbox writer did not finish in time")  # fmt: skip
         return inbox
 
-    async def _marketplace(
-        self, stack: Stack, store: Store, redactor: Redactor, webhooks: WebhookDeliverer
-    ) -> Marketplace:
+    def _marketplace(self, store: Store, webhooks: WebhookDeliverer) -> Marketplace:
         """The marketplace: ledger, pricing, game, events; the admin token for its API."""
         s = self.settings
         configured = s.admin_token.get_secret_value() if s.admin_token else None
@@ -283,7 +287,6 @@ class Daemon:
             GameRules(s.points_per_dollar, s.quality_multiplier_enabled),
             daily_cap=s.daily_payout_cap,
         )
-        enrich = await self._enricher(stack, redactor) if s.llm_provider != "rules" else None
         self._watch_events(webhooks)
 
         def published(events: list[Event]) -> None:
@@ -291,12 +294,16 @@ class Daemon:
             self.bus.publish(events)
             webhooks.wake()
 
-        return Marketplace(
-            store, ledger, s, rules_analyzer(s, redactor), published,
-            redactor=redactor, enrich=enrich, metrics=self.metrics,
-        )  # fmt: skip
+        return Marketplace(store, ledger, s, published, metrics=self.metrics)
 
-    async def _enricher(self, stack: Stack, redactor: Redactor) -> Enrich:
+    async def _analyser(self, stack: Stack, store: Store, redactor: Redactor) -> Analyser:
+        """The agents, with a model to enrich their findings when one is configured."""
+        enricher = None
+        if self.settings.llm_provider != "rules":
+            enricher = await self._enricher(stack, redactor)
+        return Analyser(store, self.settings, redactor, enricher=enricher)
+
+    async def _enricher(self, stack: Stack, redactor: Redactor) -> Enricher:
         """Model enrichment of the findings, with its answers cached in the state directory."""
         # Imported only when a model is configured: the SDKs cost seconds at startup.
         from logmarketd.analysis.llm.cache import SqliteCache
@@ -320,7 +327,7 @@ class Daemon:
                 lambda: st.cache_hits)  # fmt: skip
         m.watch("logmarket_llm_fallbacks", "Groups left to the rules, by reason", "counter",
                 lambda: {k: float(v) for k, v in st.fallbacks.items()}, "reason")  # fmt: skip
-        return llm_enrich(enricher)
+        return enricher
 
     def _watch_events(self, hooks: WebhookDeliverer) -> None:
         bus, m = self.bus, self.metrics
@@ -333,12 +340,10 @@ class Daemon:
         m.watch("logmarket_webhook_failures", "Webhook delivery attempts failed", "counter",
                 lambda: hooks.failures)  # fmt: skip
 
-    def _pipeline(
-        self, stack: Stack, store: Store, inbox: InboxWriter, market: Marketplace
-    ) -> None:
+    def _pipeline(self, stack: Stack, store: Store, inbox: InboxWriter, flow: Flow) -> None:
         s = self.settings
         pipeline = Pipeline(
-            store, inbox, market,
+            store, inbox, flow.window, metrics=self.metrics,
             max_records=s.window_max_records, window_seconds=s.window_seconds,
         )  # fmt: skip
 
@@ -348,23 +353,23 @@ class Daemon:
         self._supervised(stack, "pipeline", pipeline.run(), stop,
                          late="pipeline cancelled mid-window; it resumes from the inbox")  # fmt: skip
 
-    def _api_app(self, store: Store, market: Marketplace, outbox: OutboxReader) -> web.Application:
+    def _api_app(self, store: Store, flow: Flow, outbox: OutboxReader) -> web.Application:
         """The HTTP app: health, metrics and the marketplace API."""
         s = self.settings
         assert self.admin_token is not None
         app = make_app(self.metrics, max_body_bytes=s.max_body_bytes, health=lambda: self.failure)
         add_routes(app, ApiContext(
-            store, market, self.admin_token,
+            store, flow.market, flow.submit, self.admin_token,
             requests_per_minute=s.requests_per_minute, bus=self.bus, backlog=outbox.after,
         ))  # fmt: skip
         return app
 
     async def _serve_http(
-        self, stack: Stack, address: tuple[str, int], store: Store, market: Marketplace
+        self, stack: Stack, address: tuple[str, int], store: Store, flow: Flow
     ) -> None:
         outbox = await OutboxReader.open(self.settings.db_path)
         stack.push_async_callback(outbox.close)
-        app = self._api_app(store, market, outbox)
+        app = self._api_app(store, flow, outbox)
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
         stack.push_async_callback(runner.cleanup)

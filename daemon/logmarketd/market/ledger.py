@@ -145,6 +145,14 @@ class Ledger:
         async with self.store.transaction() as conn:
             return await self.pay_in(conn, analysis_id)
 
+    async def analysis(self, conn: aiosqlite.Connection, analysis_id: str) -> LogAnalysis:
+        """A recorded analysis; ``NotFoundError`` when there is none."""
+        async with conn.execute("SELECT body FROM analyses WHERE id = ?", (analysis_id,)) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            raise NotFoundError(f"no analysis {analysis_id}")
+        return LogAnalysis.model_validate_json(row[0])
+
     async def pay_in(self, conn: aiosqlite.Connection, analysis_id: str) -> PaymentResult:
         async with conn.execute(
             "SELECT body FROM transactions WHERE analysis_id = ? AND reverses IS NULL",

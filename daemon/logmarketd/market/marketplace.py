@@ -1,81 +1,41 @@
-"""The marketplace service: a log in, an analysis out, priced, recorded and (when it
-qualifies) paid — the seed's ``analyzeLogEntry`` + ``payForLogData``.
+"""The market: an analysed log priced, recorded and (when it qualifies) paid — the seed's
+``payForLogData`` — in a transaction its caller owns.
 
-Order of work for one log: rate limit (``MAX_LOGS_PER_HOUR`` per Sub-PKP) → analysis by the
-agents (off the event loop) → in one write transaction: which findings are new (first
-reporter), the price, the analysis row, and auto-pay when ``valueScore > AUTO_PAY_THRESHOLD``
-→ after the commit, the events go to live listeners.
+For one log: :meth:`Marketplace.settle` (in the caller's transaction) decides which findings
+are new (first reporter), prices the log, records the analysis, counts the agents and auto-pays
+when ``valueScore > AUTO_PAY_THRESHOLD``; after the commit :meth:`Marketplace.published` hands
+the events to live listeners. The rate limit (``MAX_LOGS_PER_HOUR`` per Sub-PKP) is decided by
+the caller, once, with :meth:`check_rate` or :meth:`within_rate`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import time
-import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import aiosqlite
 
+from logmarketd.analysis.analyser import Analysed
 from logmarketd.errors import LogmarketdError
 from logmarketd.market.ledger import Ledger, PaymentResult, to_micros
-from logmarketd.metrics import Metrics
-
-if TYPE_CHECKING:
-    from logmarketd.analysis.llm.enrich import Enricher
-from logmarketd.ingest.redact import Redactor
 from logmarketd.market.pricing import PriceBreakdown, PricingRules, earned_bonuses, price
-from logmarketd.models import AIInsights, LogAnalysis, Source
+from logmarketd.metrics import Metrics
+from logmarketd.models import LogAnalysis
 from logmarketd.settings import Settings
 from logmarketd.store.db import Store
 
 __all__ = [
-    "Analyzer",
+    "Idempotency",
+    "KeyReusedError",
     "Marketplace",
+    "Paid",
     "RateLimitedError",
     "SubmitResult",
-    "fingerprints_of",
-    "rules_analyzer",
 ]
-
-# (content, source, sub_pkp_id, known finding fingerprints) -> analysis (payment not set)
-Analyzer = Callable[[str, Source, str | None, frozenset[str]], LogAnalysis]
-
-
-def rules_analyzer(settings: Settings, redactor: Redactor) -> Analyzer:
-    """The offline rule engine (the four agents), configured by the settings; evidence is
-    redacted with the installation's key."""
-    from logmarketd.analysis.analyse import analyze_log
-
-    def analyzer(
-        content: str, source: Source, sub_pkp_id: str | None, known: frozenset[str]
-    ) -> LogAnalysis:
-        return analyze_log(
-            content, source, sub_pkp_id, settings=settings, known_fingerprints=known,
-            redact=redactor.redact,
-        )  # fmt: skip
-
-    return analyzer
-
-
-# Adds model-written root causes and fixes to rule findings (never scores or prices).
-Enrich = Callable[[AIInsights], Awaitable[AIInsights]]
-
-
-def llm_enrich(enricher: Enricher) -> Enrich:
-    # Imported here: the model SDKs take seconds to import, and only a configured model needs them.
-    from logmarketd.analysis.llm.groups import apply_to_insights, groups_from_insights
-
-    async def enrich(insights: AIInsights) -> AIInsights:
-        groups = groups_from_insights(insights)
-        if not groups:
-            return insights
-        return apply_to_insights(insights, groups, await enricher.enrich(groups))
-
-    return enrich
 
 
 class RateLimitedError(LogmarketdError, RuntimeError):
@@ -84,6 +44,22 @@ class RateLimitedError(LogmarketdError, RuntimeError):
     def __init__(self, retry_after: float) -> None:
         super().__init__(f"rate limit reached; retry after {retry_after:.0f} s")
         self.retry_after = retry_after
+
+
+class KeyReusedError(LogmarketdError, ValueError):
+    """An ``Idempotency-Key`` came back with a different request."""
+
+
+@dataclass(frozen=True, slots=True)
+class Idempotency:
+    key: str  # the client's Idempotency-Key
+    request_hash: str  # SHA-256 of what the key stands for (method, path, body)
+
+
+@dataclass(frozen=True, slots=True)
+class Paid:
+    transaction: str  # the payment transaction as JSON
+    replayed: bool  # the answer kept with the Idempotency-Key, not a new payment
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,49 +76,21 @@ class SubmitResult:
         return body
 
 
-def fingerprints_of(analysis: LogAnalysis) -> list[str]:
-    """Stable fingerprints of every finding (the agents set them; a fallback keeps it total)."""
-    out: list[str] = []
-    ins = analysis.ai_insights
-    groups: list[tuple[str, list[Any]]] = [
-        ("error", ins.error_patterns), ("performance", ins.performance_issues),
-        ("security", ins.security_concerns), ("quality", ins.improvement_opportunities),
-    ]  # fmt: skip
-    for kind, findings in groups:
-        for f in findings:
-            if f.fingerprint:
-                out.append(f.fingerprint)
-            else:
-                text = f"{kind}|" + "|".join(
-                    str(v)
-                    for k, v in sorted(f.model_dump().items())
-                    if k not in ("evidence", "count")
-                )
-                out.append(hashlib.sha256(text.encode()).hexdigest()[:16])
-    return sorted(set(out))
-
-
 class Marketplace:
     def __init__(
         self,
         store: Store,
         ledger: Ledger,
         settings: Settings,
-        analyzer: Analyzer,
         publish: Callable[[list[Any]], None],
         *,
-        redactor: Redactor,
-        enrich: Enrich | None = None,
         metrics: Metrics | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.metrics = metrics
-        self.redactor = redactor
-        self.enrich = enrich
         self.store = store
         self.ledger = ledger
         self.settings = settings
-        self.analyzer = analyzer
         self.publish = publish
         self.clock = clock
         self.rules = PricingRules(
@@ -174,113 +122,95 @@ class Marketplace:
             return False
         return True
 
-    async def submit(
+    async def settle(
         self,
+        tx: aiosqlite.Connection,
+        analysed: Analysed,
         content: str,
-        source: Source,
-        sub_pkp_id: str | None,
         *,
         simulated: bool = False,
         auto_pay: bool = True,
-        enforce_rate: bool = True,
-        in_tx: Callable[[aiosqlite.Connection, str], Awaitable[None]] | None = None,
     ) -> SubmitResult:
-        """Analyse, price, record and (maybe) pay one log; ``in_tx(conn, analysis_id)`` runs
-        inside the same transaction (the window pipeline records its progress there).
-
-        ``enforce_rate``: refuse with :class:`RateLimitedError` over MAX_LOGS_PER_HOUR (the
-        API's answer); the pipeline decides on its own (``auto_pay``) and passes False."""
-        if not simulated and enforce_rate:
-            await self.check_rate(sub_pkp_id)
-        started = time.perf_counter()
-        analysis = await asyncio.to_thread(self.analyzer, content, source, sub_pkp_id, frozenset())
-        fps = fingerprints_of(analysis)
-        known = await self._known(fps)
-        if known:  # score again knowing which findings are old news (uniqueness)
-            analysis = await asyncio.to_thread(self.analyzer, content, source, sub_pkp_id, known)
-        rule_insights = insights = analysis.ai_insights
-        if self.enrich is not None:
-            insights = await self.enrich(insights)
-        analysis = analysis.model_copy(
-            update={
-                "id": f"la_{uuid.uuid4().hex}",
-                "sub_pkp_id": sub_pkp_id,
-                # Nothing leaves here unredacted: evidence, model text, locations.
-                "ai_insights": self.redactor.redact_model(insights),
-            }
+        """Price, record and (maybe) pay one analysed log in ``tx``, the caller's transaction;
+        hand the result to :meth:`published` after the commit."""
+        analysis, fps = analysed.analysis, analysed.fingerprints
+        if simulated:
+            new = set(fps) - analysed.known
+        else:
+            new = await self.ledger.new_fingerprints(tx, fps)
+        # Prices follow the rules' findings: a model's word never moves money.
+        bonuses = earned_bonuses(analysed.rule_insights, has_new_finding=bool(new))
+        breakdown = price(
+            quality=analysis.quality.overall,
+            value_score=analysis.value_score,
+            bonuses=bonuses,
+            rules=self.rules,
         )
+        analysis = analysis.model_copy(update={"payment_amount": breakdown.amount})
         digest = hashlib.sha256(content.encode("utf-8", "replace")).hexdigest()
-        payment: PaymentResult | None = None
-        async with self.store.transaction() as conn:
-            new = await self.ledger.new_fingerprints(conn, fps) if not simulated else set()
-            if simulated:
-                new = set(fps) - known
-            # Prices follow the rules' findings: a model's word never moves money.
-            bonuses = earned_bonuses(rule_insights, has_new_finding=bool(new))
-            breakdown = price(
-                quality=analysis.quality.overall,
-                value_score=analysis.value_score,
-                bonuses=bonuses,
-                rules=self.rules,
-            )
-            analysis = analysis.model_copy(update={"payment_amount": breakdown.amount})
-            await self.ledger.record(
-                conn, analysis, new_fingerprints=new, simulated=simulated, content_sha256=digest
-            )
-            await self._count_agents(conn, analysis)
-            if in_tx is not None:
-                await in_tx(conn, analysis.id)
-            if (
-                auto_pay
-                and not simulated
-                and self.settings.log_marketplace_enabled
-                and sub_pkp_id is not None
-                and breakdown.amount > 0
-                and analysis.value_score > self.settings.auto_pay_threshold
-            ):
-                payment = await self.ledger.pay_in(conn, analysis.id)
-                await self.attribute(conn, analysis, breakdown.amount)
-        if payment is not None:
+        await self.ledger.record(
+            tx, analysis, new_fingerprints=new, simulated=simulated, content_sha256=digest
+        )
+        await self._count_agents(tx, analysis)
+        payment = None
+        if auto_pay and not simulated and self._auto_payable(analysis, breakdown.amount):
+            payment = await self.ledger.pay_in(tx, analysis.id)
+            await self.attribute(tx, analysis, breakdown.amount)
             analysis = analysis.model_copy(
                 update={"paid": True, "paid_at": payment.transaction.timestamp}
             )
-            self.publish(payment.events)
-            self._count_payment(payment)
-        if self.metrics is not None:
-            self.metrics.analyses.labels(source).inc()
-            path = "window" if in_tx is not None else "api"
-            self.metrics.analysis_seconds.labels(path).observe(time.perf_counter() - started)
         return SubmitResult(analysis, breakdown, payment)
+
+    def _auto_payable(self, analysis: LogAnalysis, amount: Decimal) -> bool:
+        return (
+            self.settings.log_marketplace_enabled
+            and analysis.sub_pkp_id is not None
+            and amount > 0
+            and analysis.value_score > self.settings.auto_pay_threshold
+        )
+
+    def published(self, result: SubmitResult) -> SubmitResult:
+        """After the commit of :meth:`settle`: its events to the listeners, its payment counted."""
+        if result.payment is not None:
+            self.publish(result.payment.events)
+            self._count_payment(result.payment)
+        return result
 
     def _count_payment(self, payment: PaymentResult) -> None:
         if self.metrics is not None and payment.created:
             self.metrics.payments.inc()
             self.metrics.paid_dollars.inc(float(payment.transaction.amount))
 
-    async def pay(self, analysis_id: str) -> PaymentResult:
-        """Pay an analysis (idempotent: paying again returns the first transaction)."""
+    async def pay(self, analysis_id: str, idempotency: Idempotency | None = None) -> Paid:
+        """Pay an analysis. Paying it again returns the first transaction; with an
+        ``Idempotency-Key`` the first answer is kept with the key, in the payment's own
+        transaction, and replayed (a key reused for another request: :class:`KeyReusedError`)."""
         async with self.store.transaction() as conn:
+            if idempotency is not None:
+                row = await (await conn.execute(
+                    "SELECT request_hash, response FROM idempotency_keys WHERE key = ?",
+                    (idempotency.key,),
+                )).fetchone()  # fmt: skip
+                if row is not None:
+                    if row[0] != idempotency.request_hash:
+                        raise KeyReusedError(
+                            "this Idempotency-Key was used with a different request"
+                        )
+                    return Paid(row[1], replayed=True)
             result = await self.ledger.pay_in(conn, analysis_id)
             if result.created:
-                row = await (await conn.execute(
-                    "SELECT body FROM analyses WHERE id = ?", (analysis_id,)
-                )).fetchone()  # fmt: skip
-                assert row is not None
-                analysis = LogAnalysis.model_validate_json(row[0])
+                analysis = await self.ledger.analysis(conn, analysis_id)
                 await self.attribute(conn, analysis, result.transaction.amount)
+            body = result.transaction.model_dump_json(by_alias=True)
+            if idempotency is not None:
+                await conn.execute(
+                    "INSERT INTO idempotency_keys VALUES (?, ?, 200, ?, ?)",
+                    (idempotency.key, idempotency.request_hash, body, self.clock()),
+                )
         if result.created:
             self.publish(result.events)
             self._count_payment(result)
-        return result
-
-    async def _known(self, fps: list[str]) -> frozenset[str]:
-        if not fps:
-            return frozenset()
-        marks = ",".join("?" * len(fps))
-        rows = await self.store.fetchall(
-            f"SELECT fingerprint FROM findings_seen WHERE fingerprint IN ({marks})", fps
-        )
-        return frozenset(r[0] for r in rows)
+        return Paid(body, replayed=False)
 
     async def _count_agents(self, conn: Any, analysis: LogAnalysis) -> None:
         """Each agent that ran on this log: one more log analysed, its findings as insights."""

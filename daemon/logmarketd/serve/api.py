@@ -12,16 +12,22 @@ import asyncio
 import hashlib
 import json
 import re
-import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import web
 from pydantic import ValidationError
 
 from logmarketd.market.events import Event, EventBus, sse_response
 from logmarketd.market.ledger import NotFoundError, NotPayableError
-from logmarketd.market.marketplace import Marketplace, RateLimitedError
+from logmarketd.market.marketplace import (
+    Idempotency,
+    KeyReusedError,
+    Marketplace,
+    RateLimitedError,
+    SubmitResult,
+)
+from logmarketd.models import Source
 from logmarketd.samples import SAMPLES
 from logmarketd.serve import views
 from logmarketd.serve.auth import (
@@ -30,6 +36,7 @@ from logmarketd.serve.auth import (
     RateLimiter,
     check_admin,
     check_key_hash,
+    load_key,
     parse_key,
 )
 from logmarketd.serve.openapi import MAX_EVENT_ID, openapi_spec
@@ -47,6 +54,14 @@ _DIGITS = re.compile(r"[0-9]{1,19}")  # ASCII only: int() also takes "1_0", " 5"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+class Submit(Protocol):
+    """Analyse, price, settle and publish one log (the daemon's flow; the rate is checked)."""
+
+    async def __call__(
+        self, content: str, source: Source, sub_pkp_id: str | None, *, simulated: bool = False
+    ) -> SubmitResult: ...
+
+
 class ApiContext:
     """What the handlers need, held by the app."""
 
@@ -54,6 +69,7 @@ class ApiContext:
         self,
         store: Store,
         market: Marketplace,
+        submit: Submit,
         admin_token: str,
         *,
         requests_per_minute: int,
@@ -62,6 +78,7 @@ class ApiContext:
     ) -> None:
         self.store = store
         self.market = market
+        self.submit = submit
         self.admin_token = admin_token
         self.bus = bus
         self.backlog = backlog
@@ -94,14 +111,10 @@ class ApiContext:
         return principal
 
     async def _load_key(self, key_id: str) -> tuple[str, str] | None:
-        row = await self.store.fetchone(
-            "SELECT sub_pkp_id, secret_hash FROM api_keys WHERE key_id = ? AND revoked IS NULL",
-            (key_id,),
-        )
-        if row is None:
-            return None
-        self._keys[key_id] = (row[0], row[1])
-        return self._keys[key_id]
+        entry = await load_key(self.store, key_id)
+        if entry is not None:
+            self._keys[key_id] = entry
+        return entry
 
 
 CTX = web.AppKey("api", ApiContext)
@@ -223,7 +236,8 @@ async def analyze(request: web.Request) -> web.Response:
     principal = await ctx.authenticate(request)
     body = AnalyzeBody.model_validate(await _json(request))
     sub = _acting_for(principal, body.sub_pkp_id)
-    result = await ctx.market.submit(body.log_content, body.source, sub)
+    await ctx.market.check_rate(sub)
+    result = await ctx.submit(body.log_content, body.source, sub)
     return web.json_response(result.to_json())
 
 
@@ -234,27 +248,17 @@ async def pay(request: web.Request) -> web.Response:
         raise AuthError(403, "only the admin token may pay")
     analysis_id = _path_id(request, "logAnalysisId")
     key = _idempotency_key(request)
-    raw = await request.read()
-    request_hash = hashlib.sha256(f"POST {request.path}\n".encode() + raw).hexdigest()
+    idempotency = None
     if key:
-        row = await ctx.store.fetchone(
-            "SELECT request_hash, status, response FROM idempotency_keys WHERE key = ?", (key,)
-        )
-        if row is not None:
-            if row[0] != request_hash:
-                return _error(409, "idempotency-key-reused",
-                              "this Idempotency-Key was used with a different request")  # fmt: skip
-            return web.json_response(text=row[2], status=row[1],
-                                     headers={"Idempotent-Replayed": "true"})  # fmt: skip
-    result = await ctx.market.pay(analysis_id)
-    text = result.transaction.model_dump_json(by_alias=True)
-    if key:
-        async with ctx.store.transaction() as conn:
-            await conn.execute(
-                "INSERT OR IGNORE INTO idempotency_keys VALUES (?, ?, ?, ?, ?)",
-                (key, request_hash, 200, text, time.time()),
-            )
-    return web.json_response(text=text)
+        raw = await request.read()
+        digest = hashlib.sha256(f"POST {request.path}\n".encode() + raw).hexdigest()
+        idempotency = Idempotency(key, digest)
+    try:
+        paid = await ctx.market.pay(analysis_id, idempotency)
+    except KeyReusedError as exc:
+        return _error(409, "idempotency-key-reused", str(exc))
+    headers = {"Idempotent-Replayed": "true"} if paid.replayed else None
+    return web.json_response(text=paid.transaction, headers=headers)
 
 
 async def dashboard(request: web.Request) -> web.Response:
@@ -282,7 +286,7 @@ async def simulate(request: web.Request) -> web.Response:
     results = []
     for i in range(body.iterations):
         name, source, content = SAMPLES[i % len(SAMPLES)]
-        sub_result = await ctx.market.submit(content, source, sub, simulated=True)
+        sub_result = await ctx.submit(content, source, sub, simulated=True)
         a = sub_result.analysis
         results.append({"sample": name, "id": a.id, "source": a.source,
                         "valueScore": a.value_score, "paymentAmount": float(a.payment_amount),
@@ -306,9 +310,7 @@ async def batch_analyze(request: web.Request) -> web.Response:
     body = BatchBody.model_validate(raw)
     sub = _acting_for(principal, body.sub_pkp_id)
     await ctx.market.check_rate(sub, incoming=len(body.logs))  # the whole batch, or none
-    results = await asyncio.gather(
-        *(ctx.market.submit(log.content, log.source, sub) for log in body.logs)
-    )
+    results = await asyncio.gather(*(ctx.submit(log.content, log.source, sub) for log in body.logs))
     total_paid = sum((r.payment.transaction.amount for r in results if r.payment), start=0)
     return web.json_response({
         "subPKPId": sub,

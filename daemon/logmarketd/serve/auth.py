@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from logmarketd.errors import LogmarketdError
+from logmarketd.store.db import Store
 
 __all__ = [
     "AuthError",
@@ -30,6 +31,7 @@ __all__ = [
     "create_key",
     "ensure_admin_token",
     "hash_secret",
+    "load_key",
     "parse_key",
 ]
 
@@ -102,6 +104,15 @@ def create_key(db_path: Path, sub_pkp_id: str) -> str:
     finally:
         conn.close()
     return f"lmk_{key_id}_{secret}"
+
+
+async def load_key(store: Store, key_id: str) -> tuple[str, str] | None:
+    """(Sub-PKP id, secret hash) of a live (not revoked) key, or None."""
+    row = await store.fetchone(
+        "SELECT sub_pkp_id, secret_hash FROM api_keys WHERE key_id = ? AND revoked IS NULL",
+        (key_id,),
+    )
+    return None if row is None else (row[0], row[1])
 
 
 def check_admin(token: str, admin_token: str) -> bool:

@@ -21,7 +21,17 @@ import structlog
 from logmarketd.errors import StartupError
 from logmarketd.store.schema import MIGRATIONS, SCHEMA_VERSION
 
-__all__ = ["SCHEMA_VERSION", "Store"]
+__all__ = ["SCHEMA_VERSION", "Store", "Write", "apply_writes"]
+
+# One statement and the parameter rows to run it with: written by one stage, to be committed
+# in a transaction another owns (so that both commit or neither does).
+Write = tuple[str, list[tuple[Any, ...]]]
+
+
+async def apply_writes(tx: aiosqlite.Connection, writes: Iterable[Write]) -> None:
+    """Run each write in ``tx``, the caller's transaction."""
+    for sql, rows in writes:
+        await tx.executemany(sql, rows)
 
 
 log = structlog.get_logger("logmarketd.store")

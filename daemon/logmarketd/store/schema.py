@@ -152,6 +152,19 @@ CREATE TABLE templates (
 CREATE INDEX templates_live ON templates (last_seen) WHERE superseded_by IS NULL;
 """
 
+# The inbox's columns after its id: version 1 made the table, version 7 rebuilt it.
+_INBOX_COLUMNS = """
+        received   REAL NOT NULL,
+        client_id  TEXT,
+        seq        INTEGER,
+        host       TEXT,
+        source     TEXT NOT NULL,
+        sub_pkp_id TEXT,
+        stream     TEXT,
+        n_records  INTEGER NOT NULL,
+        frame      TEXT NOT NULL
+"""
+
 MIGRATIONS: list[str] = [
     """
     CREATE TABLE counters (
@@ -170,17 +183,9 @@ MIGRATIONS: list[str] = [
     -- A durable queue of received frames, kept verbatim (validated JSON): records leave it
     -- once the pipeline has consumed them.
     CREATE TABLE inbox (
-        id         INTEGER PRIMARY KEY,
-        received   REAL NOT NULL,
-        client_id  TEXT,
-        seq        INTEGER,
-        host       TEXT,
-        source     TEXT NOT NULL,
-        sub_pkp_id TEXT,
-        stream     TEXT,
-        n_records  INTEGER NOT NULL,
-        frame      TEXT NOT NULL
-    );
+        id         INTEGER PRIMARY KEY,"""
+    + _INBOX_COLUMNS
+    + """);
     """,
     LEDGER_DDL,
     API_KEYS_DDL,
@@ -193,17 +198,9 @@ MIGRATIONS: list[str] = [
     # the pipeline has recorded.
     """
     CREATE TABLE inbox_v7 (
-        id         INTEGER PRIMARY KEY AUTOINCREMENT,
-        received   REAL NOT NULL,
-        client_id  TEXT,
-        seq        INTEGER,
-        host       TEXT,
-        source     TEXT NOT NULL,
-        sub_pkp_id TEXT,
-        stream     TEXT,
-        n_records  INTEGER NOT NULL,
-        frame      TEXT NOT NULL
-    );
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,"""
+    + _INBOX_COLUMNS
+    + """);
     INSERT INTO inbox_v7 SELECT * FROM inbox;
     DROP TABLE inbox;
     ALTER TABLE inbox_v7 RENAME TO inbox;

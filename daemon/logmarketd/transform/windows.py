@@ -3,8 +3,10 @@
 Records are grouped per (Sub-PKP, source, stream); a window closes when it holds
 ``window_max_records`` records, when ``window_seconds`` have passed since its first record,
 or when a record says its stream ended (``"eof": true``, as a tailed pipeline log's last
-line). A closed window is rendered back to text and goes through the marketplace (agents,
-scores, price, auto-pay) as one LogAnalysis.
+line). A closed window is rendered back to text and handed on as a :class:`ClosedWindow` to
+the sink the daemon wires in (analysis, price, settlement: later stages this one does not
+know), which writes the window's own rows (:meth:`ClosedWindow.record`) in the transaction
+that settles it.
 
 Exactly once across restarts: each key's position — (inbox row, record index) of the last
 record in a closed window — is written in the same transaction as the window's analysis, and
@@ -16,8 +18,6 @@ Each record also goes through the template miner: the window keeps a digest (tem
 count, first/last time, a few example values; the "new" templates never seen in this store),
 stored with the window, and the templates with their counts are saved in the same
 transaction.
-
-Over ``MAX_LOGS_PER_HOUR`` a window is still analysed and recorded, but not auto-paid.
 """
 
 from __future__ import annotations
@@ -27,17 +27,18 @@ import contextlib
 import dataclasses
 import json
 import time
+import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import aiosqlite
 import structlog
 
 from logmarketd.ingest.inbox import InboxWriter
-from logmarketd.market.marketplace import Marketplace
+from logmarketd.metrics import Metrics
 from logmarketd.models import SOURCES, Source
-from logmarketd.store.db import Store
+from logmarketd.store.db import Store, Write
 from logmarketd.transform.mining import (
     TEMPLATES_SELECT,
     TEMPLATES_UPSERT,
@@ -46,7 +47,7 @@ from logmarketd.transform.mining import (
     WindowDigest,
 )
 
-__all__ = ["Pipeline", "render_record"]
+__all__ = ["ClosedWindow", "Pipeline", "WindowSink", "render_record"]
 
 log = structlog.get_logger("logmarketd.pipeline")
 
@@ -103,6 +104,34 @@ def _digest_json(digest: WindowDigest, limit: int = 50) -> str:
     ])  # fmt: skip
 
 
+@dataclass(frozen=True, slots=True)
+class ClosedWindow:
+    """A window that is due to close: its log, and the rows that record it as consumed.
+
+    ``writes`` are to be committed in the same transaction as the log's analysis (exactly
+    once: the window's position moves with its analysis); ``log_id`` is that analysis's id.
+    """
+
+    key: Key
+    log_id: str
+    content: str
+    reason: str
+    writes: tuple[Write, ...]
+
+    @property
+    def sub_pkp_id(self) -> str | None:
+        return self.key[0]
+
+    @property
+    def source(self) -> Source:
+        return self.key[1]  # type: ignore[return-value]  # a key's source is one of SOURCES
+
+
+# Takes a closed window on (analysis, price, settlement); when it raises, the window stays
+# open, its records stay in the inbox, and it is offered again later.
+WindowSink = Callable[[ClosedWindow], Awaitable[None]]
+
+
 class Pipeline:
     """Reads the inbox in order and turns it into analysed windows; run :meth:`run`."""
 
@@ -110,8 +139,9 @@ class Pipeline:
         self,
         store: Store,
         inbox: InboxWriter,
-        market: Marketplace,
+        sink: WindowSink,
         *,
+        metrics: Metrics | None = None,
         max_records: int = 2000,
         max_chars: int = 4 * 1024 * 1024,
         window_seconds: float = 60.0,
@@ -119,7 +149,8 @@ class Pipeline:
     ) -> None:
         self.store = store
         self.inbox = inbox
-        self.market = market
+        self.sink = sink
+        self.metrics = metrics
         self.max_records = max_records
         self.max_chars = max_chars
         self.window_seconds = window_seconds
@@ -130,6 +161,7 @@ class Pipeline:
         self.analysed = 0
         self.failures = 0
         self.miner = Miner()
+        self._unsaved: list[TemplateRow] = []
         self._stop = asyncio.Event()
 
     async def run(self) -> None:
@@ -143,8 +175,8 @@ class Pipeline:
                 await self._close_due(time.time())
             except Exception:  # one bad window must not end the stage; counted and logged
                 self.failures += 1
-                if self.market.metrics is not None:
-                    self.market.metrics.pipeline_failures.inc()
+                if self.metrics is not None:
+                    self.metrics.pipeline_failures.inc()
                 log.exception("pipeline step failed")
                 read = 0
             if not read:
@@ -217,55 +249,59 @@ class Pipeline:
             window.failures += 1
             window.retry_at = now + min(60.0, self.poll * 2**window.failures)
             self.failures += 1
-            if self.market.metrics is not None:
-                self.market.metrics.pipeline_failures.inc()
+            if self.metrics is not None:
+                self.metrics.pipeline_failures.inc()
             log.exception("window analysis failed; kept and retried", sub_pkp=window.key[0],
                           failures=window.failures)  # fmt: skip
 
+    def _writes(
+        self, window: _Window, reason: str, log_id: str, low_water: int
+    ) -> tuple[Write, ...]:
+        """What records ``window`` as consumed: its position, its row and digest, the
+        templates, and the deletion of the inbox rows it was the last to need."""
+        key, entries = _key_text(window.key), window.digest.entries()
+        row = (log_id, key, *window.first, *window.last, len(window.lines), reason, time.time(),
+               len(entries), sum(1 for e in entries if e.is_new_template),
+               _digest_json(window.digest))  # fmt: skip
+        return (
+            ("INSERT INTO window_cursors VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE"
+             " SET row_id = excluded.row_id, rec_index = excluded.rec_index",
+             [(key, *window.last)]),
+            ("INSERT INTO windows VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [row]),
+            (TEMPLATES_UPSERT, [dataclasses.astuple(r) for r in self._templates_to_save()]),
+            ("DELETE FROM inbox WHERE id < ?", [(low_water,)]),
+        )  # fmt: skip
+
+    def _templates_to_save(self) -> list[TemplateRow]:
+        """The template rows changed since the last window committed (absolute counts: the
+        latest row of a template wins). Kept until a window commits them, so a window that
+        fails to close loses none."""
+        self._unsaved.extend(self.miner.export_rows())
+        return list(self._unsaved)
+
     async def _close(self, window: _Window, reason: str) -> None:
-        sub, source, _stream = window.key
-        content = "\n".join(window.lines)
-        src: Source = source  # type: ignore[assignment]
         # Rows below every open window's first row and below the next unread row hold only
         # records of closed windows: they go in the same transaction as this analysis.
         others = [w.first[0] for w in self.windows.values() if w is not window]
         low_water = min([*others, self.next_row])
-        deleted = [0]
-
-        async def in_tx(conn: aiosqlite.Connection, analysis_id: str) -> None:
-            await conn.execute(
-                "INSERT INTO window_cursors VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE"
-                " SET row_id = excluded.row_id, rec_index = excluded.rec_index",
-                (_key_text(window.key), *window.last),
-            )
-            entries = window.digest.entries()
-            await conn.execute(
-                "INSERT INTO windows VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (analysis_id, _key_text(window.key), *window.first, *window.last,
-                 len(window.lines), reason, time.time(), len(entries),
-                 sum(1 for e in entries if e.is_new_template), _digest_json(window.digest)),
-            )  # fmt: skip
-            await conn.executemany(
-                TEMPLATES_UPSERT, [dataclasses.astuple(r) for r in self.miner.export_rows()]
-            )
-            async with conn.execute(
-                "SELECT COALESCE(SUM(n_records), 0) FROM inbox WHERE id < ?", (low_water,)
-            ) as cur:
-                row = await cur.fetchone()
-            deleted[0] = int(row[0]) if row else 0
-            await conn.execute("DELETE FROM inbox WHERE id < ?", (low_water,))
-
-        # The one rate decision for this window: over the hourly limit it is analysed and
-        # recorded, not paid (a window is never refused: its records are already accepted).
-        auto_pay = await self.market.within_rate(sub)
-        await self.market.submit(
-            content, src, sub, auto_pay=auto_pay, enforce_rate=False, in_tx=in_tx
+        row = await self.store.fetchone(
+            "SELECT COALESCE(SUM(n_records), 0) FROM inbox WHERE id < ?", (low_water,)
+        )  # committed rows below low_water never change: counted now, deleted by the sink
+        log_id = f"la_{uuid.uuid4().hex}"
+        closed = ClosedWindow(
+            window.key,
+            log_id,
+            "\n".join(window.lines),
+            reason,
+            self._writes(window, reason, log_id, low_water),
         )
+        await self.sink(closed)
+        self._unsaved.clear()
         del self.windows[window.key]
         self.cursors[window.key] = window.last
-        self.inbox.consumed(deleted[0])
-        if self.market.metrics is not None:
-            self.market.metrics.windows.labels(reason).inc()
+        self.inbox.consumed(int(row[0]) if row else 0)
+        if self.metrics is not None:
+            self.metrics.windows.labels(reason).inc()
         self.analysed += 1
-        log.info("window analysed", sub_pkp=sub, source=source, records=len(window.lines),
-                 closed_by=reason)  # fmt: skip
+        log.info("window analysed", sub_pkp=window.key[0], source=window.key[1],
+                 records=len(window.lines), closed_by=reason)  # fmt: skip

@@ -1,0 +1,127 @@
+"""The analysis stage as the daemon runs it: one log in, one :class:`Analysed` out.
+
+The agents run once, off the event loop; the findings are scored against the fingerprints the
+store already holds (uniqueness); a configured model may then add root causes and fixes; and
+nothing leaves unredacted. Pricing and payment are the market's: ``payment_amount`` is 0 here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from logmarketd.analysis.analyse import analyze_log
+from logmarketd.ingest.redact import Redactor
+from logmarketd.models import AIInsights, LogAnalysis, Source
+from logmarketd.settings import Settings
+from logmarketd.store.db import Store
+
+if TYPE_CHECKING:
+    from logmarketd.analysis.llm.enrich import Enricher
+
+__all__ = ["Analysed", "Analyser", "known_fingerprints"]
+
+
+@dataclass(frozen=True, slots=True)
+class Analysed:
+    """One analysed log, ready to be priced and settled."""
+
+    analysis: LogAnalysis  # scored, enriched, redacted; a fresh id; payment not set
+    rule_insights: AIInsights  # what the rules found: prices follow these, never a model's word
+    fingerprints: list[str]  # of every finding, sorted
+    known: frozenset[str]  # those the store held already when the log was scored
+
+
+def fingerprints_of(analysis: LogAnalysis) -> list[str]:
+    """Stable fingerprints of every finding (the agents set them; a fallback keeps it total)."""
+    out: list[str] = []
+    ins = analysis.ai_insights
+    groups: list[tuple[str, list[Any]]] = [
+        ("error", ins.error_patterns), ("performance", ins.performance_issues),
+        ("security", ins.security_concerns), ("quality", ins.improvement_opportunities),
+    ]  # fmt: skip
+    for kind, findings in groups:
+        for f in findings:
+            if f.fingerprint:
+                out.append(f.fingerprint)
+            else:
+                text = f"{kind}|" + "|".join(
+                    str(v)
+                    for k, v in sorted(f.model_dump().items())
+                    if k not in ("evidence", "count")
+                )
+                out.append(hashlib.sha256(text.encode()).hexdigest()[:16])
+    return sorted(set(out))
+
+
+async def known_fingerprints(store: Store, fingerprints: list[str]) -> frozenset[str]:
+    """Which of ``fingerprints`` some earlier analysis reported already."""
+    if not fingerprints:
+        return frozenset()
+    marks = ",".join("?" * len(fingerprints))
+    rows = await store.fetchall(
+        f"SELECT fingerprint FROM findings_seen WHERE fingerprint IN ({marks})", fingerprints
+    )
+    return frozenset(r[0] for r in rows)
+
+
+class Analyser:
+    """Runs the agents configured in ``settings`` on one log at a time (see the module doc)."""
+
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        redactor: Redactor,
+        *,
+        enricher: Enricher | None = None,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.redactor = redactor
+        self.enricher = enricher
+
+    async def analyse(
+        self, content: str, source: Source, sub_pkp_id: str | None, *, log_id: str | None = None
+    ) -> Analysed:
+        """Analyse one log; its analysis gets the id ``log_id`` (default: a new one)."""
+        analysis = await self._run(content, source, sub_pkp_id, frozenset())
+        fingerprints = fingerprints_of(analysis)
+        known = await known_fingerprints(self.store, fingerprints)
+        if known:  # scored again knowing which findings are old news (uniqueness)
+            analysis = await self._run(content, source, sub_pkp_id, known)
+        rule_insights = analysis.ai_insights
+        insights = await self._enrich(rule_insights)
+        analysis = analysis.model_copy(
+            update={
+                "id": log_id or f"la_{uuid.uuid4().hex}",
+                "sub_pkp_id": sub_pkp_id,
+                # Nothing leaves here unredacted: evidence, model text, locations.
+                "ai_insights": self.redactor.redact_model(insights),
+            }
+        )
+        return Analysed(analysis, rule_insights, fingerprints, known)
+
+    async def _run(
+        self, content: str, source: Source, sub_pkp_id: str | None, known: frozenset[str]
+    ) -> LogAnalysis:
+        return await asyncio.to_thread(
+            analyze_log, content, source, sub_pkp_id, settings=self.settings,
+            known_fingerprints=known, redact=self.redactor.redact,
+        )  # fmt: skip
+
+    async def _enrich(self, insights: AIInsights) -> AIInsights:
+        """Model-written root causes and fixes for the rules' finding groups, when a model is
+        configured (it never changes a score or a price)."""
+        if self.enricher is None:
+            return insights
+        # Imported here: the model SDKs take seconds to import, and only a model needs them.
+        from logmarketd.analysis.llm.groups import apply_to_insights, groups_from_insights
+
+        groups = groups_from_insights(insights)
+        if not groups:
+            return insights
+        return apply_to_insights(insights, groups, await self.enricher.enrich(groups))
