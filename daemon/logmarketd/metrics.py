@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Literal
+from collections.abc import Callable, Iterator, Sequence
+from typing import Generic, Literal, TypeVar, overload
 
 from prometheus_client import (
     CollectorRegistry,
@@ -24,87 +24,100 @@ disable_created_metrics()  # type: ignore[no-untyped-call]
 REJECT_REASONS = ("invalid-json", "invalid-frame", "too-large")
 
 
+_M = TypeVar("_M", Counter, Gauge, Histogram)
+
+
+class _Declared(Generic[_M]):
+    """A metric declared in the body of :class:`Metrics`: ``Metrics()`` makes one in its own
+    registry (in the order of declaration) and sets it as the instance's attribute of the
+    same name, which then hides this declaration."""
+
+    def __init__(self, make: Callable[[CollectorRegistry], _M]) -> None:
+        self.make: Callable[[CollectorRegistry], _M] = make
+
+    @overload
+    def __get__(self, obj: None, owner: type) -> _Declared[_M]: ...
+    @overload
+    def __get__(self, obj: object, owner: type) -> _M: ...
+    def __get__(self, obj: object | None, owner: type) -> _Declared[_M] | _M:
+        if obj is None:
+            return self
+        raise AttributeError("a metric is made by Metrics.__init__")
+
+
+def _counter(name: str, doc: str, labels: Sequence[str] = ()) -> _Declared[Counter]:
+    return _Declared(lambda r: Counter(name, doc, labels, registry=r))
+
+
+def _gauge(name: str, doc: str) -> _Declared[Gauge]:
+    return _Declared(lambda r: Gauge(name, doc, registry=r))
+
+
+def _histogram(
+    name: str, doc: str, labels: Sequence[str] = (), *, buckets: Sequence[float]
+) -> _Declared[Histogram]:
+    return _Declared(lambda r: Histogram(name, doc, labels, buckets=buckets, registry=r))
+
+
 class Metrics:
     """Every counter a stage keeps; names are ``logmarket_*`` and part of the contract."""
 
+    # -- ingest
+    records_received = _counter(
+        "logmarket_records_received", "Records in accepted frames, duplicates included"
+    )
+    records_stored = _counter("logmarket_records_stored", "Records committed to the inbox")
+    records_duplicate = _counter(
+        "logmarket_records_duplicate",
+        "Records in resent batches already stored (acked, not stored again)",
+    )
+    frames_rejected = _counter("logmarket_frames_rejected", "Frames refused, by reason", ["reason"])
+    client_dropped = _counter(
+        "logmarket_client_dropped",
+        "Records clients dropped on their side (queue full), as they reported",
+    )
+    frames_redacted = _counter(
+        "logmarket_frames_redacted",
+        "Frames in which secrets were replaced by placeholders before storage",
+    )
+    batches_committed = _counter("logmarket_batches_committed", "Batches committed to the inbox")
+    store_errors = _counter("logmarket_store_errors", "Inbox commits that failed (nothing acked)")
+    connections = _gauge("logmarket_connections", "Open client connections")
+    connections_total = _counter("logmarket_connections_accepted", "Client connections accepted")
+    inbox_depth = _gauge("logmarket_inbox_depth", "Records in the inbox waiting for the pipeline")
+    inbox_queue = _gauge("logmarket_inbox_queue_batches", "Batches waiting for the inbox writer")
+    # -- analysis, market, pipeline
+    analysis_seconds = _histogram(
+        "logmarket_analysis_seconds",
+        "Time to analyse, price and record one log, by path (api or window)",
+        ["path"],
+        buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+    )
+    analyses = _counter("logmarket_analyses", "Logs analysed, by source", ["source"])
+    payments = _counter("logmarket_payments", "Payments made")
+    paid_dollars = _counter("logmarket_paid_dollars", "Money paid to Sub-PKPs, in US dollars")
+    windows = _counter("logmarket_windows", "Windows closed and analysed, by reason", ["closed_by"])
+    pipeline_failures = _counter(
+        "logmarket_pipeline_failures", "Pipeline steps that failed (retried)"
+    )
+    stage_failures = _counter(
+        "logmarket_stage_failures",
+        "Daemon stages that died (the daemon then exits non-zero)",
+        ["stage"],
+    )
+    commit_seconds = _histogram(
+        "logmarket_inbox_commit_seconds",
+        "Time to commit one group of batches",
+        buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+    )
+
     def __init__(self) -> None:
-        r = self.registry = CollectorRegistry(auto_describe=True)
-        self.records_received = Counter(
-            "logmarket_records_received",
-            "Records in accepted frames, duplicates included",
-            registry=r,
-        )
-        self.records_stored = Counter(
-            "logmarket_records_stored", "Records committed to the inbox", registry=r
-        )
-        self.records_duplicate = Counter(
-            "logmarket_records_duplicate",
-            "Records in resent batches already stored (acked, not stored again)",
-            registry=r,
-        )
-        self.frames_rejected = Counter(
-            "logmarket_frames_rejected", "Frames refused, by reason", ["reason"], registry=r
-        )
-        self.client_dropped = Counter(
-            "logmarket_client_dropped",
-            "Records clients dropped on their side (queue full), as they reported",
-            registry=r,
-        )
+        self.registry = CollectorRegistry(auto_describe=True)
+        for attr, declared in vars(Metrics).items():
+            if isinstance(declared, _Declared):
+                setattr(self, attr, declared.make(self.registry))
         for reason in REJECT_REASONS:
             self.frames_rejected.labels(reason)  # present at 0 from the first scrape
-        self.frames_redacted = Counter(
-            "logmarket_frames_redacted",
-            "Frames in which secrets were replaced by placeholders before storage",
-            registry=r,
-        )
-        self.batches_committed = Counter(
-            "logmarket_batches_committed", "Batches committed to the inbox", registry=r
-        )
-        self.store_errors = Counter(
-            "logmarket_store_errors", "Inbox commits that failed (nothing acked)", registry=r
-        )
-        self.connections = Gauge("logmarket_connections", "Open client connections", registry=r)
-        self.connections_total = Counter(
-            "logmarket_connections_accepted", "Client connections accepted", registry=r
-        )
-        self.inbox_depth = Gauge(
-            "logmarket_inbox_depth", "Records in the inbox waiting for the pipeline", registry=r
-        )
-        self.inbox_queue = Gauge(
-            "logmarket_inbox_queue_batches", "Batches waiting for the inbox writer", registry=r
-        )
-        self.analysis_seconds = Histogram(
-            "logmarket_analysis_seconds",
-            "Time to analyse, price and record one log, by path (api or window)",
-            ["path"],
-            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
-            registry=r,
-        )
-        self.analyses = Counter(
-            "logmarket_analyses", "Logs analysed, by source", ["source"], registry=r
-        )
-        self.payments = Counter("logmarket_payments", "Payments made", registry=r)
-        self.paid_dollars = Counter(
-            "logmarket_paid_dollars", "Money paid to Sub-PKPs, in US dollars", registry=r
-        )
-        self.windows = Counter(
-            "logmarket_windows", "Windows closed and analysed, by reason", ["closed_by"], registry=r
-        )
-        self.pipeline_failures = Counter(
-            "logmarket_pipeline_failures", "Pipeline steps that failed (retried)", registry=r
-        )
-        self.stage_failures = Counter(
-            "logmarket_stage_failures",
-            "Daemon stages that died (the daemon then exits non-zero)",
-            ["stage"],
-            registry=r,
-        )
-        self.commit_seconds = Histogram(
-            "logmarket_inbox_commit_seconds",
-            "Time to commit one group of batches",
-            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
-            registry=r,
-        )
 
     def watch(
         self,

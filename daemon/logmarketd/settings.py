@@ -32,6 +32,11 @@ def _seed(name: str) -> AliasChoices:
     return AliasChoices(name.lower(), name)
 
 
+def _seed_score(default: int, name: str, description: str) -> Any:
+    """A seed's setting that is a threshold on a 0-100 score (typed Any, as ``Field`` is)."""
+    return Field(default, ge=0, le=100, validation_alias=_seed(name), description=description)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="LOGMARKET_",
@@ -165,12 +170,8 @@ class Settings(BaseSettings):
         validation_alias=_seed("LOG_MARKETPLACE_MAX_PAYMENT"),
         description="largest single payment (USD)",
     )
-    log_marketplace_quality_threshold: int = Field(
-        50,
-        ge=0,
-        le=100,
-        validation_alias=_seed("LOG_MARKETPLACE_QUALITY_THRESHOLD"),
-        description="below this overall quality nothing is paid",
+    log_marketplace_quality_threshold: int = _seed_score(
+        50, "LOG_MARKETPLACE_QUALITY_THRESHOLD", "below this overall quality nothing is paid"
     )
     ai_monitor_error_detective: bool = Field(
         True, validation_alias=_seed("AI_MONITOR_ERROR_DETECTIVE"), description="Error Detective on"
@@ -186,12 +187,8 @@ class Settings(BaseSettings):
     ai_monitor_quality: bool = Field(
         True, validation_alias=_seed("AI_MONITOR_QUALITY"), description="Quality Inspector on"
     )
-    auto_pay_threshold: int = Field(
-        70,
-        ge=0,
-        le=100,
-        validation_alias=_seed("AUTO_PAY_THRESHOLD"),
-        description="auto-pay when valueScore is above this",
+    auto_pay_threshold: int = _seed_score(
+        70, "AUTO_PAY_THRESHOLD", "auto-pay when valueScore is above this"
     )
     batch_processing_enabled: bool = Field(
         True,

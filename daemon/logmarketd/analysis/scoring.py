@@ -87,6 +87,32 @@ def score(
 ) -> ScoreReport:
     """Scores of one analysed log; ``known`` holds already-seen finding and template fingerprints."""
     why: list[str] = []
+    comp = _completeness(log, findings, why)
+    rel = _relevance(log, findings, why)
+    act = _actionability(findings, why)
+    uniq = _uniqueness(log, findings, set(known), why)
+    parts = [_clamp(comp), _clamp(rel), _clamp(act), _clamp(uniq)]
+    overall = _clamp(sum(parts) / 4)
+    why.append(f"overall {overall:.1f}: mean of completeness, relevance, actionability, uniqueness")
+    quality = Quality(
+        completeness=parts[0],
+        relevance=parts[1],
+        actionability=parts[2],
+        uniqueness=parts[3],
+        overall=overall,
+    )
+    value = _value(overall, findings, why)
+    potential = _potential(findings, why)
+    return ScoreReport(
+        quality=quality, value_score=value, improvement_potential=potential, explanation=why
+    )
+
+
+# Each score below appends its explanation to ``why``; the four parts of the quality are
+# returned as computed, ``score`` clamps them.
+
+
+def _completeness(log: LogFacts, findings: Sequence[FindingFacts], why: list[str]) -> float:
     n = len(findings)
     if n:
         comp = (
@@ -101,8 +127,12 @@ def score(
         why.append(
             f"completeness {comp:.0f}: no finding; structure only ({log.timestamp_share:.0%} timestamped, {log.level_share:.0%} leveled)"
         )
+    return comp
+
+
+def _relevance(log: LogFacts, findings: Sequence[FindingFacts], why: list[str]) -> float:
     share = log.signal_lines / log.lines if log.lines else 0.0
-    if n:
+    if findings:
         top = max(_SEV_WEIGHT[f.severity] for f in findings)
         rel = 60 * top + 40 * min(1.0, 4 * share)
         why.append(
@@ -112,24 +142,34 @@ def score(
         noise = log.warn_error_lines / log.lines if log.lines else 0.0
         rel = min(20.0, 100 * noise)
         why.append(f"relevance {rel:.0f}: no finding; {noise:.1%} warning/error lines (cap 20)")
-    if n:
-        wsum = sum(_SEV_WEIGHT[f.severity] for f in findings)
-        act = (
-            sum(_SEV_WEIGHT[f.severity] * (50 * f.has_location + 50 * f.has_fix) for f in findings)
-            / wsum
-        )
-        located = sum(f.has_location for f in findings)
-        fixed = sum(f.has_fix for f in findings)
-        why.append(
-            f"actionability {act:.0f}: {located}/{n} located, {fixed}/{n} with a suggested fix (severity-weighted)"
-        )
-    else:
-        act = 0.0
+    return rel
+
+
+def _actionability(findings: Sequence[FindingFacts], why: list[str]) -> float:
+    n = len(findings)
+    if not n:
         why.append("actionability 0: nothing to act on")
-    known_set = set(known)
-    t_new = (len(log.templates - known_set) / len(log.templates)) if log.templates else 1.0
+        return 0.0
+    wsum = sum(_SEV_WEIGHT[f.severity] for f in findings)
+    act = (
+        sum(_SEV_WEIGHT[f.severity] * (50 * f.has_location + 50 * f.has_fix) for f in findings)
+        / wsum
+    )
+    located = sum(f.has_location for f in findings)
+    fixed = sum(f.has_fix for f in findings)
+    why.append(
+        f"actionability {act:.0f}: {located}/{n} located, {fixed}/{n} with a suggested fix (severity-weighted)"
+    )
+    return act
+
+
+def _uniqueness(
+    log: LogFacts, findings: Sequence[FindingFacts], known: set[str], why: list[str]
+) -> float:
+    n = len(findings)
+    t_new = (len(log.templates - known) / len(log.templates)) if log.templates else 1.0
     if n:
-        f_new = sum(f.fingerprint not in known_set for f in findings) / n
+        f_new = sum(f.fingerprint not in known for f in findings) / n
         uniq = 100 * (0.7 * f_new + 0.3 * t_new)
         why.append(
             f"uniqueness {uniq:.0f}: {f_new:.0%} of findings and {t_new:.0%} of {len(log.templates)} templates are new"
@@ -137,36 +177,24 @@ def score(
     else:
         uniq = 100 * t_new
         why.append(f"uniqueness {uniq:.0f}: {t_new:.0%} of {len(log.templates)} templates are new")
-    parts = [_clamp(comp), _clamp(rel), _clamp(act), _clamp(uniq)]
-    overall = _clamp(sum(parts) / 4)
-    why.append(f"overall {overall:.1f}: mean of completeness, relevance, actionability, uniqueness")
-    quality = Quality(
-        completeness=parts[0],
-        relevance=parts[1],
-        actionability=parts[2],
-        uniqueness=parts[3],
-        overall=overall,
-    )
+    return uniq
 
-    if n:
-        impact = min(
-            100.0,
-            sum(
-                _SEV_POINTS[f.severity] * (0.5 if f.kind == "improvement" else 1.0)
-                for f in findings
-            ),
-        )
-        value = _clamp(0.5 * overall + 0.5 * impact)
-        why.append(
-            f"valueScore {value:.1f}: 50% overall + 50% impact {impact:.0f} (severity points of the findings)"
-        )
-    else:
+
+def _value(overall: float, findings: Sequence[FindingFacts], why: list[str]) -> float:
+    """valueScore (clamped): half the overall quality, half the findings' impact."""
+    if not findings:
         value = _clamp(0.2 * overall)
         why.append(f"valueScore {value:.1f}: no finding, 20% of overall")
-    potential = _potential(findings, why)
-    return ScoreReport(
-        quality=quality, value_score=value, improvement_potential=potential, explanation=why
+        return value
+    impact = min(
+        100.0,
+        sum(_SEV_POINTS[f.severity] * (0.5 if f.kind == "improvement" else 1.0) for f in findings),
     )
+    value = _clamp(0.5 * overall + 0.5 * impact)
+    why.append(
+        f"valueScore {value:.1f}: 50% overall + 50% impact {impact:.0f} (severity points of the findings)"
+    )
+    return value
 
 
 def _potential(findings: Sequence[FindingFacts], why: list[str]) -> ImprovementPotential:

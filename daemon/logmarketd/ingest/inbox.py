@@ -58,6 +58,26 @@ class Submission:
     )
 
 
+# A row of the inbox table: received, client_id, seq, host, source, sub_pkp_id, stream,
+# n_records, frame.
+_Row = tuple[float, str | None, int | None, str | None, str, str | None, str | None, int, str]
+
+
+@dataclass(slots=True)
+class _Plan:
+    """What one group commit writes, and what it means for the clients."""
+
+    rows: list[_Row] = field(default_factory=list)  # the batches to store
+    outcomes: list[Outcome] = field(default_factory=list)  # one per submission, in order
+    last_seq: dict[str, int] = field(default_factory=dict)  # clients' new last seq
+    dropped: dict[str, int] = field(default_factory=dict)  # clients' new dropped count
+    # client -> (last seq, host, pid): the clients rows to upsert
+    clients: dict[str, tuple[int, str | None, int | None]] = field(default_factory=dict)
+    stored: int = 0  # records
+    duplicates: int = 0  # records
+    dropped_delta: int = 0  # records the clients newly report dropped
+
+
 class InboxWriter:
     """Owns the write side of the inbox; run :meth:`run` as a task, stop with :meth:`stop`."""
 
@@ -130,68 +150,17 @@ class InboxWriter:
             await self._commit(group)
 
     async def _commit(self, group: list[Submission]) -> None:
+        """Store a group in one transaction, then resolve its futures: each with its outcome,
+        or all with an ``OSError`` if the store failed (nothing of the group was stored)."""
         started = time.perf_counter()
         now = time.time()
         for item in group:
             if item.client_id is not None and item.client_id not in self._last_seq:
                 seq, dropped = await self.store.client_state(item.client_id)
                 self._remember(item.client_id, seq, dropped)
-        last_seq: dict[str, int] = {}
-        dropped_now: dict[str, int] = {}
-        outcomes: list[Outcome] = []
-        rows = []
-        clients: dict[str, tuple[int, str | None, int | None]] = {}
-        stored = duplicates = dropped_delta = 0
-        for item in group:
-            cid = item.client_id
-            if cid is not None and item.dropped is not None:
-                seen = dropped_now.get(cid, self._dropped.get(cid, 0))
-                if item.dropped > seen:
-                    dropped_delta += item.dropped - seen
-                    dropped_now[cid] = item.dropped
-            if cid is not None and item.seq is not None:
-                previous = last_seq.get(cid, self._last_seq[cid])
-                if item.seq <= previous:
-                    outcomes.append("duplicate")
-                    duplicates += item.n_records
-                    continue
-                last_seq[cid] = item.seq
-                clients[cid] = (item.seq, item.host, item.pid)
-            rows.append(
-                (now, cid, item.seq, item.host, item.source, item.sub_pkp_id, item.stream,
-                 item.n_records, item.frame.decode("utf-8"))
-            )  # fmt: skip
-            outcomes.append("stored")
-            stored += item.n_records
+        plan = self._plan(group, now)
         try:
-            async with self.store.transaction() as db:
-                if rows:
-                    await db.executemany(
-                        "INSERT INTO inbox (received, client_id, seq, host, source, sub_pkp_id,"
-                        " stream, n_records, frame) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        rows,
-                    )
-                if clients:
-                    await db.executemany(
-                        "INSERT INTO clients (client_id, last_seq, dropped, host, pid, first_seen,"
-                        " last_seen) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(client_id) DO UPDATE"
-                        " SET last_seq = excluded.last_seq, dropped = excluded.dropped,"
-                        " last_seen = excluded.last_seen",
-                        [
-                            (c, s, dropped_now.get(c, self._dropped.get(c, 0)), h, p, now, now)
-                            for c, (s, h, p) in clients.items()
-                        ],
-                    )
-                await db.executemany(
-                    "INSERT INTO counters (name, value) VALUES (?, ?)"
-                    " ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
-                    [
-                        ("records_stored", stored),
-                        ("records_duplicate", duplicates),
-                        ("client_dropped", dropped_delta),
-                        ("batches_stored", len(rows)),
-                    ],
-                )
+            await self._write(plan, now)
         except (sqlite3.Error, OSError) as exc:
             # A full disk or an I/O error: nothing of this group is acknowledged, so clients
             # keep every batch in their window and resend it. The daemon itself lives on.
@@ -201,20 +170,86 @@ class InboxWriter:
                 if not item.future.done():
                     item.future.set_exception(OSError(f"store unavailable: {exc}"))
             return
-        for cid, seq in last_seq.items():
-            self._remember(cid, seq, dropped_now.get(cid, self._dropped.get(cid, 0)))
-        self._dropped.update(dropped_now)
-        self.depth += stored
-        m = self.metrics
-        m.records_stored.inc(stored)
-        m.records_duplicate.inc(duplicates)
-        m.client_dropped.inc(dropped_delta)
-        m.batches_committed.inc(len(rows))
-        m.inbox_depth.set(self.depth)
-        m.commit_seconds.observe(time.perf_counter() - started)
-        for item, outcome in zip(group, outcomes, strict=True):
+        self._committed(plan, started)
+        for item, outcome in zip(group, plan.outcomes, strict=True):
             if not item.future.done():
                 item.future.set_result(outcome)
+
+    def _plan(self, group: list[Submission], now: float) -> _Plan:
+        """Sort a group into batches to store and resends, against the clients' last seqs
+        (every client of the group is in ``_last_seq``)."""
+        plan = _Plan()
+        for item in group:
+            cid = item.client_id
+            if cid is not None and item.dropped is not None:
+                seen = self._dropped_of(plan, cid)
+                if item.dropped > seen:
+                    plan.dropped_delta += item.dropped - seen
+                    plan.dropped[cid] = item.dropped
+            if cid is not None and item.seq is not None:
+                previous = plan.last_seq.get(cid, self._last_seq[cid])
+                if item.seq <= previous:
+                    plan.outcomes.append("duplicate")
+                    plan.duplicates += item.n_records
+                    continue
+                plan.last_seq[cid] = item.seq
+                plan.clients[cid] = (item.seq, item.host, item.pid)
+            plan.rows.append(
+                (now, cid, item.seq, item.host, item.source, item.sub_pkp_id, item.stream,
+                 item.n_records, item.frame.decode("utf-8"))
+            )  # fmt: skip
+            plan.outcomes.append("stored")
+            plan.stored += item.n_records
+        return plan
+
+    async def _write(self, plan: _Plan, now: float) -> None:
+        """The plan's batches, clients and counters, in one transaction."""
+        async with self.store.transaction() as db:
+            if plan.rows:
+                await db.executemany(
+                    "INSERT INTO inbox (received, client_id, seq, host, source, sub_pkp_id,"
+                    " stream, n_records, frame) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    plan.rows,
+                )
+            if plan.clients:
+                await db.executemany(
+                    "INSERT INTO clients (client_id, last_seq, dropped, host, pid, first_seen,"
+                    " last_seen) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(client_id) DO UPDATE"
+                    " SET last_seq = excluded.last_seq, dropped = excluded.dropped,"
+                    " last_seen = excluded.last_seen",
+                    [
+                        (c, s, self._dropped_of(plan, c), h, p, now, now)
+                        for c, (s, h, p) in plan.clients.items()
+                    ],
+                )
+            await db.executemany(
+                "INSERT INTO counters (name, value) VALUES (?, ?)"
+                " ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
+                [
+                    ("records_stored", plan.stored),
+                    ("records_duplicate", plan.duplicates),
+                    ("client_dropped", plan.dropped_delta),
+                    ("batches_stored", len(plan.rows)),
+                ],
+            )
+
+    def _committed(self, plan: _Plan, started: float) -> None:
+        """The plan is durable: remember the clients' new state, count it."""
+        for cid, seq in plan.last_seq.items():
+            self._remember(cid, seq, self._dropped_of(plan, cid))
+        self._dropped.update(plan.dropped)
+        self.depth += plan.stored
+        m = self.metrics
+        m.records_stored.inc(plan.stored)
+        m.records_duplicate.inc(plan.duplicates)
+        m.client_dropped.inc(plan.dropped_delta)
+        m.batches_committed.inc(len(plan.rows))
+        m.inbox_depth.set(self.depth)
+        m.commit_seconds.observe(time.perf_counter() - started)
+
+    def _dropped_of(self, plan: _Plan, client_id: str) -> int:
+        """The client's count of dropped records, with what ``plan`` moves it to."""
+        return plan.dropped.get(client_id, self._dropped.get(client_id, 0))
 
     def _remember(self, client_id: str, seq: int, dropped: int) -> None:
         self._last_seq[client_id] = seq

@@ -325,6 +325,15 @@ class EventBus:
 # -- Server-Sent Events ----------------------------------------------------------------------
 
 
+# The stored events after an id, a page at a time (see sse_response).
+_Backlog = Callable[[int], Awaitable[list[Event]]]
+_SSE_HEADERS = {
+    "Content-Type": "text/event-stream; charset=utf-8",
+    "Cache-Control": "no-cache",
+    "X-Accel-Buffering": "no",  # nginx would otherwise buffer the stream
+}
+
+
 def _resume_id(request: web.Request, since_id: int | None) -> int | None:
     header = request.headers.get("Last-Event-ID")
     if header is None or not header.strip():
@@ -355,7 +364,7 @@ async def sse_response(
     bus: EventBus,
     *,
     since_id: int | None,
-    backlog: Callable[[int], Awaitable[list[Event]]] | None,
+    backlog: _Backlog | None,
     heartbeat: float = _HEARTBEAT,
 ) -> web.StreamResponse:
     """Stream events as Server-Sent Events until the client leaves or the bus closes.
@@ -372,42 +381,10 @@ async def sse_response(
     # Subscribe before reading the backlog: every committed event is then in the backlog,
     # in the queue, or both (and both is deduplicated by id).
     with bus.subscribe() as sub:
-        resp = web.StreamResponse(
-            headers={
-                "Content-Type": "text/event-stream; charset=utf-8",
-                "Cache-Control": "no-cache",
-                "X-Accel-Buffering": "no",  # nginx would otherwise buffer the stream
-            }
-        )
-        last = resume
-        loop = asyncio.get_running_loop()
+        resp = web.StreamResponse(headers=_SSE_HEADERS)
         try:
             await resp.prepare(request)
-            if last is not None and backlog is not None:
-                last = await _replay(resp, backlog, last)
-            beat = loop.time() + heartbeat
-            while not _gone(request):
-                item = await sub.get(timeout=max(0.0, min(_DISCONNECT_POLL, beat - loop.time())))
-                if item is None:
-                    if sub.closed:
-                        break
-                    if loop.time() >= beat:
-                        await resp.write(b": keepalive\n\n")
-                        beat = loop.time() + heartbeat
-                    continue
-                if isinstance(item, Gap):
-                    if backlog is not None:
-                        after = last if last is not None else item.first_id - 1
-                        last = await _replay(resp, backlog, after)
-                    else:
-                        gap = {"lost": item.lost, "firstId": item.first_id, "lastId": item.last_id}
-                        await resp.write(f"event: gap\ndata: {json.dumps(gap)}\n\n".encode())
-                elif last is None or item.id > last:
-                    await resp.write(_frame(item))
-                    last = item.id
-                else:
-                    continue
-                beat = loop.time() + heartbeat
+            await _stream(request, resp, sub, resume, backlog, heartbeat)
         except ConnectionError:
             return resp  # the client left mid-write
         with contextlib.suppress(ConnectionError):
@@ -415,9 +392,53 @@ async def sse_response(
     return resp
 
 
-async def _replay(
-    resp: web.StreamResponse, backlog: Callable[[int], Awaitable[list[Event]]], after: int
-) -> int:
+async def _stream(
+    request: web.Request,
+    resp: web.StreamResponse,
+    sub: Subscription,
+    last: int | None,
+    backlog: _Backlog | None,
+    heartbeat: float,
+) -> None:
+    """Write what came after ``last`` (the backlog, then ``sub``'s events) until the client
+    leaves or the bus closes; a keepalive after ``heartbeat`` seconds of silence."""
+    loop = asyncio.get_running_loop()
+    if last is not None and backlog is not None:
+        last = await _replay(resp, backlog, last)
+    beat = loop.time() + heartbeat
+    while not _gone(request):
+        item = await sub.get(timeout=max(0.0, min(_DISCONNECT_POLL, beat - loop.time())))
+        if item is None:
+            if sub.closed:
+                break
+            if loop.time() >= beat:
+                await resp.write(b": keepalive\n\n")
+                beat = loop.time() + heartbeat
+            continue
+        if isinstance(item, Gap):
+            last = await _fill_gap(resp, item, last, backlog)
+        elif last is None or item.id > last:
+            await resp.write(_frame(item))
+            last = item.id
+        else:
+            continue  # sent already, from the backlog
+        beat = loop.time() + heartbeat
+
+
+async def _fill_gap(
+    resp: web.StreamResponse, gap: Gap, last: int | None, backlog: _Backlog | None
+) -> int | None:
+    """Events the subscriber lost (it fell behind): refilled from the backlog, else announced
+    as ``event: gap``. The last id sent."""
+    if backlog is not None:
+        after = last if last is not None else gap.first_id - 1
+        return await _replay(resp, backlog, after)
+    lost = {"lost": gap.lost, "firstId": gap.first_id, "lastId": gap.last_id}
+    await resp.write(f"event: gap\ndata: {json.dumps(lost)}\n\n".encode())
+    return last
+
+
+async def _replay(resp: web.StreamResponse, backlog: _Backlog, after: int) -> int:
     """Send every stored event after ``after``; the last id sent (or ``after``)."""
     while True:
         page = await backlog(after)

@@ -77,29 +77,34 @@ def _stat(stats: dict[str, Any], key: str) -> int:
     return int(stats.get(key, 0))
 
 
+def _at_least(stat: str, n: int) -> Callable[[dict[str, Any], PaymentFacts], bool]:
+    """Unlocked once the count ``stat`` of a player's stats reaches ``n``."""
+    return lambda s, f: _stat(s, stat) >= n
+
+
 ACHIEVEMENTS: tuple[Achievement, ...] = (
     Achievement("first-sale", "First Sale", "Get paid for a log for the first time.", 50,
-                lambda s, f: _stat(s, "paidLogs") >= 1),
+                _at_least("paidLogs", 1)),
     Achievement("data-detective", "Data Detective",
                 "Get paid for a log that holds a critical error.", 500,
-                lambda s, f: _stat(s, "criticalLogs") >= 1),
+                _at_least("criticalLogs", 1)),
     Achievement("security-sentinel", "Security Sentinel",
                 "Get paid for a log with a high or critical security concern.", 500,
-                lambda s, f: _stat(s, "securityLogs") >= 1),
+                _at_least("securityLogs", 1)),
     Achievement("speed-demon", "Speed Demon",
                 "Get paid for 5 logs with a measured performance issue.", 300,
-                lambda s, f: _stat(s, "performanceLogs") >= 5),
+                _at_least("performanceLogs", 5)),
     Achievement("pioneer", "Pioneer", "Be the first to report 10 distinct findings.", 400,
-                lambda s, f: _stat(s, "firstReports") >= 10),
+                _at_least("firstReports", 10)),
     Achievement("high-roller", "High Roller", "Earn $10 or more for a single log.", 300,
                 lambda s, f: f.amount >= Decimal(10)),
     Achievement("quality-craftsman", "Quality Craftsman",
                 "Get paid for 10 logs of overall quality 90 or more.", 400,
-                lambda s, f: _stat(s, "excellentLogs") >= 10),
+                _at_least("excellentLogs", 10)),
     Achievement("centurion", "Centurion", "Get paid for 100 logs.", 1000,
-                lambda s, f: _stat(s, "paidLogs") >= 100),
+                _at_least("paidLogs", 100)),
     Achievement("big-earner", "Big Earner", "Earn $100 in total.", 1000,
-                lambda s, f: _stat(s, "earnedCents") >= 10_000),
+                _at_least("earnedCents", 10_000)),
     Achievement("marathon", "Marathon", "Get paid on 7 different days.", 700,
                 lambda s, f: len(s.get("days", [])) >= 7),
 )  # fmt: skip

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import signal
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from logmarket.shipper import default_socket_path
+
+if TYPE_CHECKING:
+    from logmarket.tail import TailConfig
 
 
 def register(sub: Any) -> None:
@@ -52,52 +56,17 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import logging
-
-    from logmarket.tail import DEFAULT_EXCLUDE, TailConfig, Tailer, TailError, parse_rule
+    from logmarket.tail import Tailer, TailError
 
     try:
-        config = TailConfig(
-            paths=list(args.paths),
-            socket_path=args.socket or default_socket_path(),
-            checkpoint_path=args.checkpoint
-            or os.environ.get("LOGMARKET_TAIL_CHECKPOINT")
-            or ".logmarket/tail-checkpoint.json",
-            from_beginning=args.from_beginning,
-            include=tuple(args.include),
-            exclude=tuple(args.exclude) if args.exclude is not None else DEFAULT_EXCLUDE,
-            rules=tuple(parse_rule(r) for r in args.rule),
-            sub_pkp_id=args.sub_pkp,
-            mode="poll" if args.poll else "auto",
-            poll_interval=args.poll_interval,
-            start_pattern=args.start_pattern,
-            multiline=not args.no_multiline,
-            flush_timeout=args.flush_timeout,
-        )
+        config = _config(args)
         tailer = Tailer(config)
         if args.verbose:
-            handler = logging.StreamHandler()
-            handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
-            logging.getLogger("logmarket.tail").addHandler(handler)
-            logging.getLogger("logmarket.tail").setLevel(logging.DEBUG)
+            _log_decisions()
     except (TailError, ValueError) as exc:
         print(f"logmarket tail: {exc}", file=sys.stderr)
         return 2
-
-    def _status(event: str, detail: str) -> None:
-        # One line each way, not one per retry: the lines wait in their files meanwhile.
-        sock = config.socket_path
-        if event == "unreachable":
-            msg = (
-                f"cannot reach the daemon at {sock} ({detail}); start it with "
-                f"`logmarketd --socket {sock}` or point --socket / LOGMARKET_SOCKET at the "
-                "running one - retrying, nothing is lost meanwhile"
-            )
-        else:
-            msg = f"reconnected to the daemon at {sock}"
-        print(f"logmarket tail: {msg}", file=sys.stderr, flush=True)
-
-    tailer.on_status = _status
+    tailer.on_status = functools.partial(_print_status, config.socket_path)
 
     def _stop(signum: int, frame: Any) -> None:
         tailer.stop()
@@ -112,3 +81,51 @@ def run(args: argparse.Namespace) -> int:
     stats = dict(sorted(tailer.stats.items()))
     print(f"logmarket tail: stopped {stats}", file=sys.stderr)
     return 0
+
+
+def _config(args: argparse.Namespace) -> TailConfig:
+    """The tailer's configuration from the command line (and its environment defaults).
+    Raises ``TailError`` or ``ValueError`` on a malformed rule."""
+    from logmarket.tail import DEFAULT_EXCLUDE, TailConfig, parse_rule
+
+    return TailConfig(
+        paths=list(args.paths),
+        socket_path=args.socket or default_socket_path(),
+        checkpoint_path=args.checkpoint
+        or os.environ.get("LOGMARKET_TAIL_CHECKPOINT")
+        or ".logmarket/tail-checkpoint.json",
+        from_beginning=args.from_beginning,
+        include=tuple(args.include),
+        exclude=tuple(args.exclude) if args.exclude is not None else DEFAULT_EXCLUDE,
+        rules=tuple(parse_rule(r) for r in args.rule),
+        sub_pkp_id=args.sub_pkp,
+        mode="poll" if args.poll else "auto",
+        poll_interval=args.poll_interval,
+        start_pattern=args.start_pattern,
+        multiline=not args.no_multiline,
+        flush_timeout=args.flush_timeout,
+    )
+
+
+def _log_decisions() -> None:
+    """``--verbose``: each file decision of the tailer, timestamped, on stderr."""
+    import logging
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    logging.getLogger("logmarket.tail").addHandler(handler)
+    logging.getLogger("logmarket.tail").setLevel(logging.DEBUG)
+
+
+def _print_status(sock: str, event: str, detail: str) -> None:
+    """Say on stderr that the daemon at ``sock`` became unreachable, or is back."""
+    # One line each way, not one per retry: the lines wait in their files meanwhile.
+    if event == "unreachable":
+        msg = (
+            f"cannot reach the daemon at {sock} ({detail}); start it with "
+            f"`logmarketd --socket {sock}` or point --socket / LOGMARKET_SOCKET at the "
+            "running one - retrying, nothing is lost meanwhile"
+        )
+    else:
+        msg = f"reconnected to the daemon at {sock}"
+    print(f"logmarket tail: {msg}", file=sys.stderr, flush=True)

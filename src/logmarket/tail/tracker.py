@@ -125,14 +125,7 @@ class Tracker:
             tf = self.files.get(fid) if fid is not None else None
             if tf is not None and not tf.retired:
                 seen.add(tf.id)
-                if tf.mark.path != path:
-                    if self.by_path.get(tf.mark.path) == tf.id:
-                        del self.by_path[tf.mark.path]
-                    tf.mark.path = path
-                self.by_path[path] = tf.id
-                if tf.fd is None and not self._resume(tf, replaced):
-                    continue
-                if tf.mark.twin_of is None and (st.st_size != tf.size or tf.waiting):
+                if self._found_again(tf, path, st, replaced):
                     dirty.add(tf.id)
                 continue
             # A rotated name (app.log.1) ships as the log it was rotated from, even when
@@ -143,28 +136,47 @@ class Tracker:
                 seen.add(tf.id)
                 dirty.add(tf.id)
         for tf in list(self.files.values()):
-            if tf.id in seen or tf.retired:
-                continue
-            if tf.mark.twin_of is not None:
-                if tf.inflight == 0:
-                    self.drop(tf)  # a held-back copy that is gone: nothing to do with it
-                continue
-            if tf.fd is None and not self._find_moved(tf, replaced):
-                # Gone from the watched directories while we were not running (compressed,
-                # deleted): what it held unread may be in a copy - replace() looks for it.
-                if tf not in replaced:
-                    replaced.append(tf)
-                continue
-            if not tf.gone:
-                tf.gone = True
-                tf.last_growth = now
-                if self.by_path.get(tf.mark.path) == tf.id:
-                    del self.by_path[tf.mark.path]
-            dirty.add(tf.id)
+            if tf.id not in seen and not tf.retired and self._not_found(tf, now, replaced):
+                dirty.add(tf.id)
         if since is not None:
             for tf in adopt_unseen(self, found, since):
                 dirty.add(tf.id)
         return dirty, replaced
+
+    def _found_again(
+        self, tf: TrackedFile, path: str, st: os.stat_result, replaced: list[TrackedFile]
+    ) -> bool:
+        """A tracked file the scan found at ``path`` (its inode): follow its rename, open it
+        if it is known only from the checkpoint. True if it has something to read."""
+        if tf.mark.path != path:
+            if self.by_path.get(tf.mark.path) == tf.id:
+                del self.by_path[tf.mark.path]
+            tf.mark.path = path
+        self.by_path[path] = tf.id
+        if tf.fd is None and not self._resume(tf, replaced):
+            return False
+        return tf.mark.twin_of is None and (st.st_size != tf.size or tf.waiting)
+
+    def _not_found(self, tf: TrackedFile, now: float, replaced: list[TrackedFile]) -> bool:
+        """A tracked file the scan did not find at any watched path: drop it (a held-back
+        copy), count it replaced (gone while we were not running), or mark it gone (it is
+        read to its end). True if it is to be read."""
+        if tf.mark.twin_of is not None:
+            if tf.inflight == 0:
+                self.drop(tf)  # a held-back copy that is gone: nothing to do with it
+            return False
+        if tf.fd is None and not self._find_moved(tf, replaced):
+            # Gone from the watched directories while we were not running (compressed,
+            # deleted): what it held unread may be in a copy - replace() looks for it.
+            if tf not in replaced:
+                replaced.append(tf)
+            return False
+        if not tf.gone:
+            tf.gone = True
+            tf.last_growth = now
+            if self.by_path.get(tf.mark.path) == tf.id:
+                del self.by_path[tf.mark.path]
+        return True
 
     def _resume(self, tf: TrackedFile, replaced: list[TrackedFile]) -> bool:
         """Open a file known from the checkpoint; False if it cannot be."""

@@ -15,9 +15,11 @@ import re
 import threading
 import time
 from collections import Counter
+from collections.abc import Sequence
+from typing import Literal
 
 from logmarket.shipper import Shipper
-from logmarket.tail.batcher import Builder
+from logmarket.tail.batcher import Batch, Builder
 from logmarket.tail.checkpoint import Checkpoint, CheckpointStore, Intent
 from logmarket.tail.config import TailConfig
 from logmarket.tail.discover import Finder, parse_target
@@ -51,6 +53,8 @@ _FLAG_STATS = (
     (SPLIT, "records_split"),
     (PARTIAL, "records_partial"),
 )
+# What became of a dirty file in a turn (see Tailer._turn).
+_Turn = Literal["read", "wait", "restream"]
 
 
 class Tailer:
@@ -307,11 +311,25 @@ class Tailer:
         self._replaced.extend(
             t for t in outdated_originals(self.tracker.files) if t not in self._replaced
         )
-        while self._replaced:
-            self._retire(self._replaced.pop(0), builder, wall)
+        self._retire_replaced(builder, wall)
         if self._reorder:
             order_by_age(self.tracker.files.values(), float(self.ckpt.next_file))
             self._reorder = False
+        self._read_dirty(builder, now, wall)
+        batches = builder.take()
+        if not batches:
+            return False
+        self._send(batches, now)
+        return True
+
+    def _retire_replaced(self, builder: Builder, wall: float) -> None:
+        """Retire every file whose content was replaced, in the order they were found."""
+        while self._replaced:
+            self._retire(self._replaced.pop(0), builder, wall)
+
+    def _read_dirty(self, builder: Builder, now: float, wall: float) -> None:
+        """Read the dirty files into ``builder`` while it has room; a file not read (no room,
+        its turn not come) stays dirty, waits for a timer or for an older file."""
         # Oldest first, and a file waits while an older one of its stream (a rotated
         # generation, a copy) has unread bytes: one log's lines reach the daemon in order.
         files = self.tracker.files
@@ -326,66 +344,93 @@ class Tailer:
             if room <= 0:
                 self._dirty.add(fid)
                 continue
-            same = streams.get(tf.mark.stream, ())
-            if tf.pos == 0 and tf.mark.path == tf.mark.stream and newer_rotated(tf, same):
-                # Nothing read yet at the live path, yet rotated generations ranked after
-                # it are waiting: they were rotated out of this path before what it holds
-                # now was written (its old content went unseen), so they go first.
-                tf.mark.rank = max(t.mark.rank for t in same) + 0.1
-                self._later.add(fid)
-                continue
-            if older_unread(tf, same):
-                # Not read yet, but fingerprinted now: if its content is replaced before
-                # its turn comes, the read will know (and look for the rotated copy).
-                tf.refresh_head()
-                self._later.add(fid)
-                continue
-            if tf.fresh:
-                verdict = self.tracker.classify(tf, now, self._replaced)
-                if verdict == "wait" and now - tf.last_growth < cfg.flush_timeout:
-                    self._timers.add(fid)
-                    continue
-                if verdict == "empty":
-                    continue  # read when it grows (its change makes it dirty again)
-                if verdict == "twin":
-                    self._ckpt_dirty = True
-                    # Its original was truncated: take the rest from this copy before any
-                    # newer file of the stream is read (they wait for it below).
-                    while self._replaced:
-                        self._retire(self._replaced.pop(0), builder, wall)
-                    streams = by_stream(files.values())  # a copy now carries older lines
-                    continue
-                tf.fresh = False
-            records: list[Line] = []
-            # A file moved away from its path (rotated) has a successor: its writer moved on,
-            # so its last event is complete at its end - and must go before the successor's.
-            rotated = tf.gone or tf.mark.path != tf.mark.stream
-            flush_after = 0.0 if rotated else cfg.flush_timeout
-            status = tf.read(
-                now, cfg.read_chunk, cfg.max_line_bytes, flush_after, records, max_lines=room
-            )
-            if status == TRUNCATED:
-                self._retire(tf, builder, wall)
-                # The copy carrying its unread rest joins the stream: newer files of the
-                # stream still to come in this turn must wait for it.
+            turn = self._turn(tf, streams.get(tf.mark.stream, ()), now, builder, wall)
+            if turn == "read":
+                turn = self._read(tf, room, builder, now, wall)
+            if turn == "restream":
+                # A copy now carries older lines of a stream: newer files of that stream
+                # still to come in this turn must wait for it.
                 streams = by_stream(files.values())
-                continue
-            builder.add(tf, records, wall)
-            self.stats["records_read"] += len(records)
-            for _text, _end, flags in records:
-                if flags:  # counted by kind: invalid UTF-8, split, partial
-                    for bit, name in _FLAG_STATS:
-                        if flags & bit:
-                            self.stats[name] += 1
-            if status == MORE:
-                self._dirty.add(fid)
-            elif tf.gone and tf.pos >= tf.size and not tf.assembler.pending:
-                self._close_gone(tf, now)
-            elif tf.waiting or tf.gone:
-                self._timers.add(fid)
-        batches = builder.take()
-        if not batches:
-            return False
+
+    def _turn(
+        self,
+        tf: TrackedFile,
+        same: Sequence[TrackedFile],
+        now: float,
+        builder: Builder,
+        wall: float,
+    ) -> _Turn:
+        """Whether ``tf`` (one of the files ``same`` of its stream) is read now: "read";
+        "wait" (for an older file of its stream, a timer or growth; it is set to come back);
+        "restream" (it is a copy of a truncated original, which is retired now: the copy
+        joins the stream, with the rest of the original's lines)."""
+        fid = tf.id
+        if tf.pos == 0 and tf.mark.path == tf.mark.stream and newer_rotated(tf, same):
+            # Nothing read yet at the live path, yet rotated generations ranked after
+            # it are waiting: they were rotated out of this path before what it holds
+            # now was written (its old content went unseen), so they go first.
+            tf.mark.rank = max(t.mark.rank for t in same) + 0.1
+            self._later.add(fid)
+            return "wait"
+        if older_unread(tf, same):
+            # Not read yet, but fingerprinted now: if its content is replaced before
+            # its turn comes, the read will know (and look for the rotated copy).
+            tf.refresh_head()
+            self._later.add(fid)
+            return "wait"
+        if not tf.fresh:
+            return "read"
+        verdict = self.tracker.classify(tf, now, self._replaced)
+        if verdict == "wait" and now - tf.last_growth < self.cfg.flush_timeout:
+            self._timers.add(fid)
+            return "wait"
+        if verdict == "empty":
+            return "wait"  # read when it grows (its change makes it dirty again)
+        if verdict == "twin":
+            self._ckpt_dirty = True
+            # Its original was truncated: take the rest from this copy before any
+            # newer file of the stream is read (they wait for it).
+            self._retire_replaced(builder, wall)
+            return "restream"
+        tf.fresh = False
+        return "read"
+
+    def _read(self, tf: TrackedFile, room: int, builder: Builder, now: float, wall: float) -> _Turn:
+        """Read up to ``room`` records of ``tf`` into ``builder`` and set it to come back
+        (dirty, on a timer) or close it. "restream" if it was found truncated (it is retired:
+        the copy carrying its unread rest joins the stream), else "read"."""
+        cfg = self.cfg
+        records: list[Line] = []
+        # A file moved away from its path (rotated) has a successor: its writer moved on,
+        # so its last event is complete at its end - and must go before the successor's.
+        rotated = tf.gone or tf.mark.path != tf.mark.stream
+        flush_after = 0.0 if rotated else cfg.flush_timeout
+        status = tf.read(
+            now, cfg.read_chunk, cfg.max_line_bytes, flush_after, records, max_lines=room
+        )
+        if status == TRUNCATED:
+            self._retire(tf, builder, wall)
+            return "restream"
+        builder.add(tf, records, wall)
+        self._count_read(records)
+        if status == MORE:
+            self._dirty.add(tf.id)
+        elif tf.gone and tf.pos >= tf.size and not tf.assembler.pending:
+            self._close_gone(tf, now)
+        elif tf.waiting or tf.gone:
+            self._timers.add(tf.id)
+        return "read"
+
+    def _count_read(self, records: list[Line]) -> None:
+        self.stats["records_read"] += len(records)
+        for _text, _end, flags in records:
+            if flags:  # counted by kind: invalid UTF-8, split, partial
+                for bit, name in _FLAG_STATS:
+                    if flags & bit:
+                        self.stats[name] += 1
+
+    def _send(self, batches: list[Batch], now: float) -> None:
+        """Write the batches' intents to the checkpoint (durably), then send them."""
         first = self.shipper.next_seq
         for i, b in enumerate(batches):
             self.ckpt.intents[first + i] = Intent(first + i, b.segments)
@@ -407,7 +452,6 @@ class Tailer:
                 continue
             self.stats["batches_sent"] += 1
             self.stats["records_sent"] += len(b.records)
-        return True
 
     def _retire(self, tf: TrackedFile, builder: Builder, wall: float) -> None:
         """Content replaced: send what the old generation holds, then go on from 0."""

@@ -23,8 +23,8 @@ from logmarketd.analysis.llm.cache import CachedAnswer, CacheKey, EnrichmentCach
 from logmarketd.analysis.llm.config import LLMConfig
 from logmarketd.analysis.llm.errors import AnswerError, ProviderError
 from logmarketd.analysis.llm.guard import CircuitBreaker, DailyTokenBudget
-from logmarketd.analysis.llm.prompt import PROMPT_VERSION, build_prompt
-from logmarketd.analysis.llm.providers import Provider, make_provider
+from logmarketd.analysis.llm.prompt import PROMPT_VERSION, Prompt, build_prompt
+from logmarketd.analysis.llm.providers import Provider, Reply, make_provider
 from logmarketd.analysis.llm.types import SEVERITIES, Enrichment, FindingGroup, clamp_severity
 from logmarketd.analysis.llm.validate import parse_answer
 from logmarketd.ingest.redact import Redactor, default_redactor
@@ -182,40 +182,46 @@ class Enricher:
             return None, "breaker-open"
         prompt = build_prompt(group, self.redactor, max_lines=self.config.max_evidence_lines)
         estimate = prompt.estimate_tokens() + self.config.max_output_tokens
-        await self._restore_usage()
-        if not self.budget.reserve(estimate):
-            # Nothing more today: stop trying until the budget refills at UTC midnight.
-            self.breaker.trip(self.budget.seconds_until_reset())
-            log.warning(
-                "llm.budget_exhausted",
-                provider=provider.name,
-                used=self.budget.used,
-                limit=self.budget.limit,
-                resumes_in_s=round(self.budget.seconds_until_reset()),
-            )
+        if not await self._reserve(provider, estimate):
             return None, "budget"
+        reply = await self._complete(provider, group, prompt, estimate)
+        if isinstance(reply, ProviderError):
+            return None, reply.reason
+        spent = reply.tokens if reply.tokens is not None else estimate
+        self.budget.settle(estimate, spent)
+        self.stats.tokens += spent
+        await self._record_usage(spent)
+        answer = self._accept(provider, group, prompt, reply)
+        return (answer, "") if answer is not None else (None, "invalid-answer")
+
+    async def _reserve(self, provider: Provider, estimate: int) -> bool:
+        """Reserve ``estimate`` tokens of today's budget; False (and the breaker open until
+        the budget refills) if there are not that many left."""
+        await self._restore_usage()
+        if self.budget.reserve(estimate):
+            return True
+        # Nothing more today: stop trying until the budget refills at UTC midnight.
+        self.breaker.trip(self.budget.seconds_until_reset())
+        log.warning(
+            "llm.budget_exhausted",
+            provider=provider.name,
+            used=self.budget.used,
+            limit=self.budget.limit,
+            resumes_in_s=round(self.budget.seconds_until_reset()),
+        )
+        return False
+
+    async def _complete(
+        self, provider: Provider, group: FindingGroup, prompt: Prompt, estimate: int
+    ) -> Reply | ProviderError:
+        """The model's reply, retried with jittered exponential backoff while the failure is
+        retryable; else the last failure (its reservation released, counted by the breaker)."""
         attempt = 0
         while True:
-            try:
-                async with self._semaphore:
-                    self.stats.calls += 1
-                    # The SDK has its own timeout; this one also bounds what the SDK does not.
-                    async with asyncio.timeout(self.config.timeout + 1.0):
-                        reply = await provider.complete(
-                            prompt,
-                            max_output_tokens=self.config.max_output_tokens,
-                            request_timeout=self.config.timeout,
-                        )
-            except TimeoutError:
-                error = ProviderError("timeout", "no answer in time", retryable=True)
-            except ProviderError as exc:
-                error = exc
-            except Exception as exc:  # an SDK surprise is still only a failed call
-                log.exception("llm.unexpected_error", provider=provider.name)
-                error = ProviderError("unexpected", type(exc).__name__, retryable=False)
-            else:
-                break
-            if not error.retryable or attempt >= self.config.max_retries:
+            outcome = await self._attempt(provider, prompt)
+            if not isinstance(outcome, ProviderError):
+                return outcome
+            if not outcome.retryable or attempt >= self.config.max_retries:
                 self.budget.settle(estimate, 0)
                 await self._record_usage(0)
                 self.breaker.failure()
@@ -223,20 +229,42 @@ class Enricher:
                     "llm.request_failed",
                     provider=provider.name,
                     fingerprint=group.fingerprint,
-                    reason=error.reason,
-                    detail=error.detail[:200],
+                    reason=outcome.reason,
+                    detail=outcome.detail[:200],
                     attempts=attempt + 1,
                     breaker=self.breaker.state,
                 )
-                return None, error.reason
+                return outcome
             attempt += 1
             self.stats.retries += 1
             delay = self.config.retry_base_delay * 2 ** (attempt - 1)
             await self._sleep(min(8.0, delay) * (0.5 + self._rng.random() / 2))
-        spent = reply.tokens if reply.tokens is not None else estimate
-        self.budget.settle(estimate, spent)
-        self.stats.tokens += spent
-        await self._record_usage(spent)
+
+    async def _attempt(self, provider: Provider, prompt: Prompt) -> Reply | ProviderError:
+        """One call under the concurrency cap and a timeout: the reply, or what went wrong."""
+        try:
+            async with self._semaphore:
+                self.stats.calls += 1
+                # The SDK has its own timeout; this one also bounds what the SDK does not.
+                async with asyncio.timeout(self.config.timeout + 1.0):
+                    return await provider.complete(
+                        prompt,
+                        max_output_tokens=self.config.max_output_tokens,
+                        request_timeout=self.config.timeout,
+                    )
+        except TimeoutError:
+            return ProviderError("timeout", "no answer in time", retryable=True)
+        except ProviderError as exc:
+            return exc
+        except Exception as exc:  # an SDK surprise is still only a failed call
+            log.exception("llm.unexpected_error", provider=provider.name)
+            return ProviderError("unexpected", type(exc).__name__, retryable=False)
+
+    def _accept(
+        self, provider: Provider, group: FindingGroup, prompt: Prompt, reply: Reply
+    ) -> CachedAnswer | None:
+        """The reply as an answer to cache, if it validates against the prompt (None if not:
+        counted by the breaker)."""
         try:
             answer = parse_answer(reply.content, prompt, self.redactor)
         except AnswerError as exc:
@@ -249,18 +277,15 @@ class Enricher:
                 reason=str(exc)[:200],
                 breaker=self.breaker.state,
             )
-            return None, "invalid-answer"
+            return None
         self.breaker.success()
         index = {line: i for i, line in enumerate(prompt.lines)}
-        return (
-            CachedAnswer(
-                answer.root_cause,
-                answer.suggested_fix,
-                answer.severity,
-                tuple(index[n] for n in answer.evidence_lines),
-                reply.tokens or 0,
-            ),
-            "",
+        return CachedAnswer(
+            answer.root_cause,
+            answer.suggested_fix,
+            answer.severity,
+            tuple(index[n] for n in answer.evidence_lines),
+            reply.tokens or 0,
         )
 
     async def _restore_usage(self) -> None:
