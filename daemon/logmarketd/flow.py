@@ -34,9 +34,7 @@ class Flow:
     async def window(self, window: ClosedWindow) -> None:
         """Settle a closed window. Over MAX_LOGS_PER_HOUR it is analysed and recorded but not
         paid: a window is never refused, its records are already accepted."""
-        auto_pay = await self.market.within_rate(window.sub_pkp_id)
-        await self._settle(window.content, window.source, window.sub_pkp_id,
-                           auto_pay=auto_pay, window=window)  # fmt: skip
+        await self._settle(window.content, window.source, window.sub_pkp_id, window=window)
 
     async def submit(
         self, content: str, source: Source, sub_pkp_id: str | None, *, simulated: bool = False
@@ -57,6 +55,8 @@ class Flow:
         started = time.perf_counter()
         log_id = window.log_id if window is not None else None
         analysed = await self.analyser.analyse(content, source, sub_pkp_id, log_id=log_id)
+        if window is not None:  # the one rate decision for a window: paid, or only recorded
+            auto_pay = await self.market.within_rate(sub_pkp_id)
         async with self.store.transaction() as tx:
             if window is not None:
                 await apply_writes(tx, window.writes)

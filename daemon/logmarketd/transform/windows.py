@@ -112,19 +112,13 @@ class ClosedWindow:
     once: the window's position moves with its analysis); ``log_id`` is that analysis's id.
     """
 
-    key: Key
+    sub_pkp_id: str | None
+    source: Source
+    stream: str | None
     log_id: str
     content: str
     reason: str
     writes: tuple[Write, ...]
-
-    @property
-    def sub_pkp_id(self) -> str | None:
-        return self.key[0]
-
-    @property
-    def source(self) -> Source:
-        return self.key[1]  # type: ignore[return-value]  # a key's source is one of SOURCES
 
 
 # Takes a closed window on (analysis, price, settlement); when it raises, the window stays
@@ -288,13 +282,11 @@ class Pipeline:
             "SELECT COALESCE(SUM(n_records), 0) FROM inbox WHERE id < ?", (low_water,)
         )  # committed rows below low_water never change: counted now, deleted by the sink
         log_id = f"la_{uuid.uuid4().hex}"
+        sub, source, stream = window.key
         closed = ClosedWindow(
-            window.key,
-            log_id,
-            "\n".join(window.lines),
-            reason,
+            sub, source, stream, log_id, "\n".join(window.lines), reason,  # type: ignore[arg-type]
             self._writes(window, reason, log_id, low_water),
-        )
+        )  # fmt: skip
         await self.sink(closed)
         self._unsaved.clear()
         del self.windows[window.key]
