@@ -127,6 +127,10 @@ def stored(db: str) -> list[dict[str, Any]]:
     con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
     try:
         rows = con.execute("SELECT frame FROM inbox ORDER BY id").fetchall()
+    except sqlite3.OperationalError as exc:
+        if "no such table" not in str(exc):
+            raise
+        return []  # a daemon that has created the file and not yet its tables
     finally:
         con.close()
     out: list[dict[str, Any]] = []
