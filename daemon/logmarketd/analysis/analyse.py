@@ -16,6 +16,7 @@ from typing import Any
 
 from logmarketd.analysis.agents import AgentConfig, Context, Finding, agents_for, run_agents
 from logmarketd.analysis.agents.publish import to_insights
+from logmarketd.analysis.agents.registry import enabled_agents
 from logmarketd.analysis.agents.secrets import leaked_secrets
 from logmarketd.analysis.scoring import FindingFacts, LogFacts, ScoreReport, score
 from logmarketd.errors import LogmarketdError
@@ -55,13 +56,6 @@ _LVL = re.compile(
 )
 _SAMPLE = 500  # structure shares (timestamps, levels) are estimated on this many lines
 _TEMPLATE_SAMPLE = 2000  # line shapes taken for the uniqueness score
-
-
-def enabled_agents(settings: Settings | None) -> list[str]:
-    """Ids of the agents switched on in the settings (AI_MONITOR_* variables)."""
-    from logmarketd.analysis.agents import AGENTS
-
-    return [a.id for a in AGENTS if settings is None or bool(getattr(settings, a.setting))]
 
 
 def config_from_settings(settings: Settings | None) -> AgentConfig:
@@ -144,7 +138,7 @@ def analyze_log_report(
     enabled = enabled_agents(settings)
     ctx, findings = run_agents(text, source, enabled, config or config_from_settings(settings))
     extra: list[str] = []
-    if not any(a.id == "security-guardian" for a in agents_for(source, enabled)):
+    if not any(leaked_secrets in a.detectors for a in agents_for(source, enabled)):
         # the secret scan still runs, so that no evidence line shows a secret unmasked
         extra = [s for f in leaked_secrets(ctx) for s in f.secrets]
     insights = to_insights(findings, ctx, redact, extra)

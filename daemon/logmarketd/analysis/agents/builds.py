@@ -13,7 +13,6 @@ from logmarketd.analysis.agents.quality import GOLINT
 
 __all__ = ["build_summaries", "compiler_errors", "package_errors"]
 
-AGENT = "error-detective"
 _BUILD_SOURCES = ("build", "test")  # compilers and package managers print to CI logs
 _MAX = 25
 
@@ -40,7 +39,6 @@ def _compile_finding(
     loc = (f"{file}:{line}" if line else file) + (f":{col}" if col else "")
     return Finding(
         kind="error",
-        agent_id=AGENT,
         title=f"{tool} error: {msg}",
         severity="high" if first else "medium",
         key=f"build:{tool}:{file.rsplit('/', 1)[-1]}:{line}:{mask(msg)}",
@@ -167,7 +165,7 @@ def package_errors(ctx: Context) -> list[Finding]:
         ctx.claimed.add(n)
         out.append(
             Finding(
-                kind="error", agent_id=AGENT, title=title, severity="high", key=key, lines=[n],
+                kind="error", title=title, severity="high", key=key, lines=[n],
                 location=loc, detail=detail, root_cause=title, fix=fix, evidence_lines=[n],
             )
         )  # fmt: skip
@@ -288,7 +286,7 @@ def build_summaries(ctx: Context) -> list[Finding]:
                     out[key].lines.append(n)
                 else:
                     out[key] = Finding(
-                        kind="error", agent_id=AGENT, title=title, severity="medium", key=key, lines=[n],
+                        kind="error", title=title, severity="medium", key=key, lines=[n],
                         location=m.group(1) if m.groups() else None, detail="The build or job failed.",
                         fix="Read the first error above this line.", evidence_lines=[n], summary=True,
                     )  # fmt: skip

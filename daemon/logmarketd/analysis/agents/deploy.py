@@ -10,14 +10,12 @@ from logmarketd.analysis.agents.base import Context, Finding, mask
 
 __all__ = ["deploy_failures"]
 
-AGENT = "error-detective"
-
 
 def _finding(
     title: str, key: str, lines: list[int], loc: str | None, detail: str, fix: str
 ) -> Finding:
     return Finding(
-        kind="error", agent_id=AGENT, title=title, severity="high", key=key, lines=lines, location=loc,
+        kind="error", title=title, severity="high", key=key, lines=lines, location=loc,
         detail=detail, root_cause=title, fix=fix, evidence_lines=lines[:3],
     )  # fmt: skip
 

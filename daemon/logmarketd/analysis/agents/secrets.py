@@ -13,7 +13,6 @@ from logmarketd.analysis.agents.base import Context, Finding
 
 __all__ = ["SECRET_RULES", "leaked_secrets", "mask_secret"]
 
-AGENT = "security-guardian"
 
 # (id, name, severity, regex with the secret in group "s", keywords for the prefilter)
 SECRET_RULES: tuple[tuple[str, str, str, re.Pattern[str], tuple[str, ...]], ...] = (
@@ -93,7 +92,7 @@ def leaked_secrets(ctx: Context) -> list[Finding]:
                     continue
                 shown = value if rid == "private-key" else mask_secret(value)
                 found[key] = Finding(
-                    kind="security", agent_id=AGENT, title=f"leaked secret: {name} ({shown})", severity=sev,  # type: ignore[arg-type]
+                    kind="security", title=f"leaked secret: {name} ({shown})", severity=sev,  # type: ignore[arg-type]
                     key=key, lines=[n], location=f"line {n + 1}",
                     detail=f"A {name} is written in clear text to the log; anyone who can read logs can use it.",
                     fix=f"Revoke and rotate this {name} now; stop logging it (mask secrets in the logging config).",

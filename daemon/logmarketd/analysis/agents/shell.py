@@ -11,7 +11,6 @@ from logmarketd.analysis.agents.base import Context, Finding
 
 __all__ = ["shell_errors"]
 
-AGENT = "error-detective"
 _NOT_FOUND = re.compile(r"^(?:(\S+?): )?(?:line (\d+): )?([^\s:]+): (?:command )?not found$")
 _CURL = re.compile(r"^curl: \((\d+)\) (.+)$")
 _CURL_TLS = {
@@ -54,7 +53,7 @@ def shell_errors(ctx: Context) -> list[Finding]:
             out[key].lines.append(n)
             continue
         out[key] = Finding(
-            kind="error", agent_id=AGENT, title=f"curl error {m.group(1)}: {m.group(2)}", severity="high", key=key,
+            kind="error", title=f"curl error {m.group(1)}: {m.group(2)}", severity="high", key=key,
             lines=[n], location=where, detail="An HTTP call of the script failed (service down, wrong URL or timeout).",
             root_cause=m.group(2), fix="Check that the service is up and reachable at this address before calling it.",
             evidence_lines=[n],
@@ -85,7 +84,7 @@ def shell_errors(ctx: Context) -> list[Finding]:
             out[key].lines.append(n)
             continue
         out[key] = Finding(
-            kind="error", agent_id=AGENT, title=title, severity="high", key=key, lines=[n], location=loc,
+            kind="error", title=title, severity="high", key=key, lines=[n], location=loc,
             detail="The script stops here (set -e) or continues without a step it needed.",
             root_cause=line, fix=fix, evidence_lines=[n],
         )  # fmt: skip

@@ -18,7 +18,6 @@ __all__ = [
     "unittest_failures",
 ]
 
-AGENT = "error-detective"
 _TEST_SOURCES = ("test", "build")  # test runners print to CI logs, not to services' logs
 
 
@@ -34,7 +33,6 @@ def _fail(
     msg = msg.strip()
     return Finding(
         kind="error",
-        agent_id=AGENT,
         title=f"test failed: {name}" + (f" - {msg}" if msg else ""),
         severity="high",
         key=f"test:{runner}:{name}",

@@ -18,7 +18,6 @@ __all__ = [
     "python_tracebacks",
 ]
 
-AGENT = "error-detective"
 
 _PY_FRAME = re.compile(r'^\s*File "([^"]+)", line (\d+), in (\S+)')
 _PY_EXC = re.compile(
@@ -123,7 +122,6 @@ def python_tracebacks(ctx: Context) -> list[Finding]:
         )
         f = Finding(
             kind="error",
-            agent_id=AGENT,
             title=f"{etype}: {msg}" if msg else etype,
             severity="critical"
             if etype in ("MemoryError", "SystemError", "RecursionError")
@@ -167,7 +165,7 @@ def python_syntax_errors(ctx: Context) -> list[Finding]:
         ctx.claimed.update(lines)
         loc = f"{fm.group(1)}:{fm.group(2)}"
         f = Finding(
-            kind="error", agent_id=AGENT, title=f"{m.group(1)}: {m.group(2)}", severity="high",
+            kind="error", title=f"{m.group(1)}: {m.group(2)}", severity="high",
             key=f"py:{m.group(1)}:{_short(fm.group(1))}:{fm.group(2)}", lines=lines, location=loc,
             detail="The Python file does not parse; nothing in it runs.", root_cause=f"{m.group(1)} at {loc}",
             fix=f"Fix the syntax at {loc}.", evidence_lines=[k, k + 1, n],
@@ -302,7 +300,6 @@ def java_js_traces(ctx: Context) -> list[Finding]:
         root = f"{root_type}: {root_msg}" if root_msg else root_type
         f = Finding(
             kind="error",
-            agent_id=AGENT,
             title=f"{etype}: {msg}" if msg else etype,
             severity="critical" if "OutOfMemory" in etype else "high",
             key=f"{lang}:{etype}:{root_type}:{_short(file)}:{line_no}",
