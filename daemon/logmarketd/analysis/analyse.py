@@ -22,6 +22,7 @@ from logmarketd.analysis.scoring import FindingFacts, LogFacts, ScoreReport, sco
 from logmarketd.errors import LogmarketdError
 from logmarketd.models import SOURCES, LogAnalysis
 from logmarketd.settings import Settings
+from logmarketd.transform.mining.masking import shape
 
 __all__ = [
     "AnalysisReport",
@@ -49,7 +50,6 @@ class AnalysisReport:
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
-_ZEROS = str.maketrans("0123456789", "0000000000")
 _TS = re.compile(r"\d{2}:\d{2}:\d{2}|\b\d{10}(?:\.\d+)?\b|\d{4}-\d{2}-\d{2}")
 _LVL = re.compile(
     r"\b(?:DEBUG|INFO|NOTICE|WARN|WARNING|ERROR|FATAL|CRITICAL|SEVERE|TRACE)\b|\blevel="
@@ -76,11 +76,12 @@ def config_from_settings(settings: Settings | None) -> AgentConfig:
 
 
 def template_fingerprints(lines: list[str]) -> frozenset[str]:
-    """Stable ids of the log's line shapes (every digit read as 0), for the uniqueness score."""
-    # on a sample, since a shape count beyond this changes no score; one translate of the
-    # joined sample is several times cheaper than a regex per line
+    """Stable ids of the log's line shapes (``shape``: every digit read as 0), for the
+    uniqueness score."""
+    # on a sample, since a shape count beyond this changes no score; one shape of the
+    # joined sample is several times cheaper than one per line
     joined = "\n".join(line for line in lines[:_TEMPLATE_SAMPLE] if line.strip())
-    shapes = set(joined.translate(_ZEROS).split("\n")) - {""}
+    shapes = set(shape(joined).split("\n")) - {""}
     return frozenset(hashlib.blake2b(s.encode(), digest_size=8).hexdigest() for s in shapes)
 
 

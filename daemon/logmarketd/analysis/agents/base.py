@@ -10,7 +10,6 @@ noise; the published evidence is a few of those lines, redacted.
 from __future__ import annotations
 
 import hashlib
-import re
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from itertools import accumulate
 from typing import Literal
 
 from logmarketd.models import SOURCES
+from logmarketd.transform.mining.masking import DISPLAY_PATTERNS, Masker, shape
 
 __all__ = [
     "KIND_TO_FIELD",
@@ -111,38 +111,14 @@ def fingerprint(agent_id: str, kind: str, key: str) -> str:
     return hashlib.sha256(f"{agent_id}\x1f{kind}\x1f{key}".encode()).hexdigest()[:24]
 
 
-_MASKS = [
-    (
-        re.compile(r"\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?"),
-        "<ts>",
-    ),
-    (
-        re.compile(
-            r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"
-        ),
-        "<uuid>",
-    ),
-    (re.compile(r"\b0x[0-9a-fA-F]+\b|\b[0-9a-f]{12,}\b"), "<hex>"),
-    (re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b"), "<ip>"),
-    (re.compile(r"(?<![A-Za-z])-?\d+(?:\.\d+)?"), "<n>"),
-]
+_DISPLAY = Masker(DISPLAY_PATTERNS, typed=True)
 
 
 def mask(text: str) -> str:
-    """A line's template: timestamps, ids, addresses and numbers replaced by placeholders."""
-    for rx, repl in _MASKS:
-        text = rx.sub(repl, text)
-    return text
-
-
-_SHAPE = re.compile(r"[0-9a-fA-F]*\d[0-9a-fA-F]*")
-
-
-def shape(text: str) -> str:
-    """A cheap grouping key: every run of hex characters holding a digit becomes "0" (numbers,
-    ids, addresses, timestamps). One regex pass, where ``mask`` takes five: group by ``shape``,
-    show ``mask`` of one member."""
-    return _SHAPE.sub("0", text)
+    """A line's shown template: timestamps, ids, addresses and numbers replaced by typed
+    placeholders (``<ts>``, ``<uuid>``, ``<hex>``, ``<ip>``, ``<n>``); group lines by
+    ``shape(text, ids=True)``, show ``mask`` of one member."""
+    return _DISPLAY.mask(text)
 
 
 def percentile(sorted_values: Sequence[float], p: float) -> float:

@@ -112,7 +112,7 @@ def collect(ctx: Context) -> list[Group]:
 
     def add(kind: str, template: str, n: int, ms: float, raw: bool = False) -> None:
         # raw: group by the cheap shape and show the masked text of the first member
-        k = (kind, shape(template) if raw else template)
+        k = (kind, shape(template, ids=True) if raw else template)
         g = groups.get(k)
         if g is None:
             g = groups[k] = Group(kind, mask(template)[:200] if raw else template)

@@ -266,7 +266,7 @@ def leveled_errors(ctx: Context) -> list[Finding]:
             comp = _component(line, m.start(), m.end())
         if not msg:
             continue
-        key = f"level:{shape(comp or '')}:{shape(msg)[:160]}"
+        key = f"level:{shape(comp or '', ids=True)}:{shape(msg, ids=True)[:160]}"
         f = groups.get(key)
         if f is not None:
             f.count += 1

@@ -160,7 +160,7 @@ def memory_growth(ctx: Context) -> list[Finding]:
         unit = m.group(3)
         pct = unit == "%"
         value = float(m.group(2)) if pct else float(m.group(2)) * _TO_MB[unit[0].lower()]
-        series[shape(durations._message(line))].append((n, value, pct))
+        series[shape(durations._message(line), ids=True)].append((n, value, pct))
     out = []
     for pts in series.values():
         tmpl = mask(durations._message(ctx.lines[pts[0][0]]))[:160]
@@ -290,7 +290,7 @@ def timeouts_retries(ctx: Context) -> list[Finding]:
             continue  # a configuration value, not an event
         what = "retry" if _RETRY.search(line) else "timeout" if _TIMEOUT.search(line) else None
         if what:
-            groups[(what, shape(durations._message(line)))].append(n)
+            groups[(what, shape(durations._message(line), ids=True))].append(n)
     out = []
     for (what, _), idx in groups.items():
         tmpl = mask(durations._message(ctx.lines[idx[0]]))
