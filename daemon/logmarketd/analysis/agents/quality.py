@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from dataclasses import dataclass, field
 
 from logmarketd.analysis.agents.base import Context, Finding
 
@@ -193,13 +194,20 @@ _SUMMARY = re.compile(
 )
 
 
-def test_hygiene(ctx: Context) -> list[Finding]:
-    """Skipped, xfail and flaky tests."""
-    skipped: list[tuple[int, str, str | None]] = []
-    xfail: list[tuple[int, str]] = []
-    flaky: list[int] = []
-    xfail_loc: list[str] = []
-    summary_counts: dict[str, int] = defaultdict(int)
+@dataclass
+class _Hygiene:
+    """What the test output says about skipped, xfail and flaky tests."""
+
+    skipped: list[tuple[int, str, str | None]] = field(default_factory=list)  # line, why, where
+    xfail: list[tuple[int, str]] = field(default_factory=list)  # line, test or reason
+    xfail_loc: list[str] = field(default_factory=list)
+    flaky: list[int] = field(default_factory=list)
+    summary_counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+
+def _scan_hygiene(ctx: Context) -> _Hygiene:
+    h = _Hygiene()
+    skipped, xfail, flaky, summary_counts = h.skipped, h.xfail, h.flaky, h.summary_counts
     for n in ctx.lines_with(
         "SKIP",
         "ignored",
@@ -220,7 +228,7 @@ def test_hygiene(ctx: Context) -> list[Finding]:
                 skipped.append((n, m.group(5) or m.group(6) or m.group(7) or "", None))
         elif m := _XFAIL.match(line.strip()):
             xfail.append((n, m.group(2) or m.group(1)))
-            xfail_loc.append(m.group(1))
+            h.xfail_loc.append(m.group(1))
         elif _FLAKY.search(line):
             flaky.append(n)
         for sm in _SUMMARY.finditer(line):
@@ -230,6 +238,13 @@ def test_hygiene(ctx: Context) -> list[Finding]:
                 summary_counts["skipped"] = max(
                     summary_counts["skipped"], int(sm.group(3) or sm.group(4) or sm.group(5))
                 )
+    return h
+
+
+def test_hygiene(ctx: Context) -> list[Finding]:
+    """Skipped, xfail and flaky tests."""
+    h = _scan_hygiene(ctx)
+    skipped, xfail, flaky, summary_counts = h.skipped, h.xfail, h.flaky, h.summary_counts
     out = []
     n_skip = max(len(skipped), summary_counts["skipped"])
     if n_skip:
@@ -244,7 +259,7 @@ def test_hygiene(ctx: Context) -> list[Finding]:
             evidence_lines=idx[:3], effort="medium", impact="medium",
         ))  # fmt: skip
     n_x = max(len(xfail), summary_counts["xfailed"])
-    xfail_at = xfail_loc[0] if xfail_loc else None
+    xfail_at = h.xfail_loc[0] if h.xfail_loc else None
     if n_x:
         idx = [x[0] for x in xfail] or [0]
         out.append(Finding(
