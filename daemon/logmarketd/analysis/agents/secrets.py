@@ -14,12 +14,15 @@ import hashlib
 import re
 
 from logmarketd.analysis.agents.base import Context, Finding
-from logmarketd.ingest.redact import default_redactor
+from logmarketd.ingest.redact import Redactor
 from logmarketd.ingest.redact_rules import SECRET_RULES, Rule
 
 __all__ = ["leaked_secrets", "mask_secret"]
 
 _RULES = {r.id: r for r in SECRET_RULES if r.report}
+# The redactor with the rules whose hits are leaks (the others would cost a scan for nothing).
+# Its key only shapes placeholders, which are not used here.
+_SCANNER = Redactor(b"security-guardian-scan", rules=tuple(_RULES.values()))
 _PEM_TYPE = re.compile(r"-----BEGIN ([ A-Z0-9_-]{0,100}PRIVATE KEY)")
 
 
@@ -37,11 +40,11 @@ def leaked_secrets(ctx: Context) -> list[Finding]:
     """
     found: dict[str, Finding] = {}
     text = ctx.text
-    for hit in default_redactor().find(text):
+    for hit in _SCANNER.find(text):
         value = text[hit.start : hit.end]
-        rule = _RULES.get(hit.rule)
-        if rule is None or value in ctx.config.allow_secret_values:
+        if value in ctx.config.allow_secret_values:
             continue
+        rule = _RULES[hit.rule]
         n = hit.line - 1
         key = f"secret:{rule.id}:{hashlib.sha256(value.encode()).hexdigest()[:16]}"
         same = found.get(key)
