@@ -1,5 +1,5 @@
-"""Leaked secrets: whatever the redactor's rules find (``logmarketd.ingest.redact_rules``, the
-one table of secret rules: cloud keys, tokens, private keys, passwords in URLs, headers and
+"""Leaked secrets: whatever the redactor's reporting rules find (``logmarketd.ingest.redact_rules``,
+the one table of secret rules: cloud keys, tokens, private keys, passwords in URLs, headers and
 key=value pairs), one finding per secret value.
 
 The finding names the kind of secret (the rule's label and severity) and where it appeared;
@@ -35,7 +35,7 @@ def mask_secret(value: str) -> str:
 def leaked_secrets(ctx: Context) -> list[Finding]:
     """Secrets in clear text, one finding per secret value (masked), counted per occurrence.
 
-    Hits of rules that do not ``report`` (redacted only as a precaution) and values on the
+    Rules that do not ``report`` (they redact as a precaution) are not run; values on the
     ``allow_secret_values`` list of the configuration are not reported.
     """
     found: dict[str, Finding] = {}
