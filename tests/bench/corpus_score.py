@@ -21,13 +21,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from logmarketd.analysis.agents import agents
 from logmarketd.analysis.analyse import analyze_log_report
 
 from tests.bench.loghub import DATA
 
 ROOT = Path(__file__).resolve().parents[1] / "corpus"
 BGL = DATA / "BGL" / "BGL_2k.log"
-AGENTS = ("error-detective", "performance-analyzer", "security-guardian", "quality-inspector")
+AGENTS = tuple(a.id for a in agents())
 _TEXT_FIELDS = (
     "pattern", "location", "impact", "rootCause", "suggestedFix", "issue", "optimization", "threat",
     "description", "mitigation", "area", "suggestion",

@@ -118,6 +118,8 @@ CASES: list[tuple[str, str, str]] = [
     ("url-password", "amqp://guest:hunter22@rabbit/", "hunter22"),
     ("url-password", "redis://app:p@ss:w0rd@cache:6379/0", "p@ss:w0rd"),
     ("keyword-secret", "login user=bob password=hunter2 ok", "hunter2"),
+    ("keyword-secret", "  db_pass: Zq8rT2mWx", "Zq8rT2mWx"),
+    ("keyword-secret", "mysql --user=app --pass=Zq8rT2mWx", "Zq8rT2mWx"),
     ("keyword-secret", 'cfg {"db_password": "c0rrect horse"}', "c0rrect horse"),
     ("keyword-secret", "clientSecret: 'Zx9!kq2LmP'", "Zx9!kq2LmP"),
     ("keyword-secret", "X-Api-Key: 7Gd92hKq", "7Gd92hKq"),
@@ -155,6 +157,8 @@ NEGATIVES = [
     "auth=true password=%s passwd=null",
     "-----BEGIN PUBLIC KEY----- is fine to print",
     "GET http://host:8080/search?q=a@b and https://user@example.com/x",
+    "--- PASS: TestAddZero (0.001s)",
+    "PASS: tests/parse.test",
 ]
 
 

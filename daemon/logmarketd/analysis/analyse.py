@@ -1,6 +1,10 @@
 """One log in, one ``LogAnalysis`` out: run the enabled agents that monitor the log's source,
 publish their findings (redacted), score. Pricing is a later stage: ``paymentAmount`` is 0 and
 ``paid`` is false here.
+
+``inspect_log`` does the expensive part once (the agents); its ``Inspection`` is then scored
+against the fingerprints already known (``Inspection.analysis(known)``), which is cheap.
+``analyze_log`` is both in one call.
 """
 
 from __future__ import annotations
@@ -15,20 +19,26 @@ from decimal import Decimal
 from typing import Any
 
 from logmarketd.analysis.agents import AgentConfig, Context, Finding, agents_for, run_agents
+from logmarketd.analysis.agents.base import KIND_TO_FIELD
 from logmarketd.analysis.agents.publish import to_insights
+from logmarketd.analysis.agents.registry import enabled_agents
 from logmarketd.analysis.agents.secrets import leaked_secrets
 from logmarketd.analysis.scoring import FindingFacts, LogFacts, ScoreReport, score
 from logmarketd.errors import LogmarketdError
-from logmarketd.models import SOURCES, LogAnalysis
+from logmarketd.models import SOURCES, AIInsights, LogAnalysis, Source
 from logmarketd.settings import Settings
+from logmarketd.transform.mining.masking import shape
 
 __all__ = [
     "AnalysisReport",
+    "Inspection",
     "InvalidSourceError",
     "analyze_log",
     "analyze_log_report",
     "config_from_settings",
     "enabled_agents",
+    "insight_fingerprints",
+    "inspect_log",
     "template_fingerprints",
 ]
 
@@ -48,20 +58,12 @@ class AnalysisReport:
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
-_ZEROS = str.maketrans("0123456789", "0000000000")
 _TS = re.compile(r"\d{2}:\d{2}:\d{2}|\b\d{10}(?:\.\d+)?\b|\d{4}-\d{2}-\d{2}")
 _LVL = re.compile(
     r"\b(?:DEBUG|INFO|NOTICE|WARN|WARNING|ERROR|FATAL|CRITICAL|SEVERE|TRACE)\b|\blevel="
 )
 _SAMPLE = 500  # structure shares (timestamps, levels) are estimated on this many lines
 _TEMPLATE_SAMPLE = 2000  # line shapes taken for the uniqueness score
-
-
-def enabled_agents(settings: Settings | None) -> list[str]:
-    """Ids of the agents switched on in the settings (AI_MONITOR_* variables)."""
-    from logmarketd.analysis.agents import AGENTS
-
-    return [a.id for a in AGENTS if settings is None or bool(getattr(settings, a.setting))]
 
 
 def config_from_settings(settings: Settings | None) -> AgentConfig:
@@ -82,11 +84,12 @@ def config_from_settings(settings: Settings | None) -> AgentConfig:
 
 
 def template_fingerprints(lines: list[str]) -> frozenset[str]:
-    """Stable ids of the log's line shapes (every digit read as 0), for the uniqueness score."""
-    # on a sample, since a shape count beyond this changes no score; one translate of the
-    # joined sample is several times cheaper than a regex per line
+    """Stable ids of the log's line shapes (``shape``: every digit read as 0), for the
+    uniqueness score."""
+    # on a sample, since a shape count beyond this changes no score; one shape of the
+    # joined sample is several times cheaper than one per line
     joined = "\n".join(line for line in lines[:_TEMPLATE_SAMPLE] if line.strip())
-    shapes = set(joined.translate(_ZEROS).split("\n")) - {""}
+    shapes = set(shape(joined).split("\n")) - {""}
     return frozenset(hashlib.blake2b(s.encode(), digest_size=8).hexdigest() for s in shapes)
 
 
@@ -122,6 +125,121 @@ def _facts(f: Finding) -> FindingFacts:
     )
 
 
+def insight_fingerprints(insights: AIInsights) -> frozenset[str]:
+    """Stable fingerprints of every published finding: its own (the agents set one), else a
+    hash of its kind and content, so the set is total for insights from any source."""
+    out: set[str] = set()
+    for kind, field in KIND_TO_FIELD.items():
+        label = "quality" if kind == "improvement" else kind  # as recorded so far
+        for f in getattr(insights, field):
+            if f.fingerprint:
+                out.add(f.fingerprint)
+                continue
+            content = sorted(f.model_dump().items())
+            text = f"{label}|" + "|".join(str(v) for k, v in content if k not in _UNSTABLE)
+            out.add(hashlib.sha256(text.encode()).hexdigest()[:16])
+    return frozenset(out)
+
+
+_UNSTABLE = ("evidence", "count")  # left out of a fallback fingerprint: they vary per log
+
+
+@dataclass(frozen=True)
+class Inspection:
+    """One log after its agents ran: findings published, facts gathered; not yet scored.
+
+    The score depends on which fingerprints are already known (uniqueness); ``report`` and
+    ``analysis`` score against a known set without running anything again, so a caller can
+    look ``fingerprints`` up first and score once.
+    """
+
+    source: Source
+    sub_pkp_id: str | None
+    analysis_id: str
+    timestamp: datetime
+    context: Context
+    findings: list[Finding]
+    insights: AIInsights  # shared by every analysis scored from here: copy before changing it
+    fingerprints: frozenset[str]  # of every published finding (``insight_fingerprints``)
+    ran: tuple[str, ...]  # names of the agents that ran
+    facts: LogFacts
+    scored: tuple[FindingFacts, ...]  # the findings that count for scores
+
+    def report(self, known: Collection[str] = frozenset()) -> AnalysisReport:
+        """Scored against ``known`` (finding and template fingerprints already reported)."""
+        scores: ScoreReport = score(self.facts, self.scored, known)
+        ran = ", ".join(self.ran) or "none"
+        analysis = LogAnalysis(
+            id=self.analysis_id,
+            source=self.source,
+            timestamp=self.timestamp,
+            sub_pkp_id=self.sub_pkp_id,
+            ai_insights=self.insights,
+            quality=scores.quality,
+            value_score=scores.value_score,
+            payment_amount=Decimal("0"),
+            improvement_potential=scores.improvement_potential,
+            paid=False,
+        )
+        return AnalysisReport(
+            analysis=analysis,
+            explanation=[f"agents run for source '{self.source}': {ran}", *scores.explanation],
+            findings=self.findings,
+            context=self.context,
+        )
+
+    def analysis(self, known: Collection[str] = frozenset()) -> LogAnalysis:
+        """The seed's ``LogAnalysis``, scored against ``known``; see ``analyze_log``."""
+        return self.report(known).analysis
+
+
+def _normalised(text: str) -> str:
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return _ANSI.sub("", text) if "\x1b" in text else text
+
+
+def inspect_log(
+    text: str,
+    source: str,
+    sub_pkp_id: str | None = None,
+    *,
+    settings: Settings | None = None,
+    config: AgentConfig | None = None,
+    redact: Callable[[str], str] | None = None,
+    analysis_id: str | None = None,
+    now: datetime | None = None,
+) -> Inspection:
+    """Run the agents over one log and publish their findings, once; score with
+    ``Inspection.analysis(known)``. Arguments as for ``analyze_log``."""
+    if source not in SOURCES:
+        raise InvalidSourceError(f"source must be one of {', '.join(SOURCES)}, got {source!r}")
+    text = _normalised(text)
+    enabled = enabled_agents(settings)
+    ran = agents_for(source, enabled)
+    ctx, findings = run_agents(text, source, enabled, config or config_from_settings(settings))
+    extra: list[str] = []
+    if not any(leaked_secrets in a.detectors for a in ran):
+        # the secret scan still runs, so that no evidence line shows a secret unmasked
+        extra = [s for f in leaked_secrets(ctx) for s in f.secrets]
+    insights = to_insights(findings, ctx, redact, extra)
+    # log content addressing an AI is reported, but it must never move a score or a price
+    scored = [f for f in findings if f.key != "ai-instruction"]
+    return Inspection(
+        source=source,
+        sub_pkp_id=sub_pkp_id,
+        analysis_id=analysis_id or f"la_{uuid.uuid4().hex}",
+        timestamp=now or datetime.now(UTC),
+        context=ctx,
+        findings=findings,
+        insights=insights,
+        fingerprints=insight_fingerprints(insights),
+        ran=tuple(a.name for a in ran),
+        facts=_log_facts(ctx, scored),
+        scored=tuple(_facts(f) for f in scored),
+    )
+
+
 def analyze_log_report(
     text: str,
     source: str,
@@ -135,40 +253,10 @@ def analyze_log_report(
     now: datetime | None = None,
 ) -> AnalysisReport:
     """Analyse one log; see ``analyze_log``. Also returns the explanation and raw findings."""
-    if source not in SOURCES:
-        raise InvalidSourceError(f"source must be one of {', '.join(SOURCES)}, got {source!r}")
-    if "\r" in text:
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
-    if "\x1b" in text:
-        text = _ANSI.sub("", text)
-    enabled = enabled_agents(settings)
-    ctx, findings = run_agents(text, source, enabled, config or config_from_settings(settings))
-    extra: list[str] = []
-    if not any(a.id == "security-guardian" for a in agents_for(source, enabled)):
-        # the secret scan still runs, so that no evidence line shows a secret unmasked
-        extra = [s for f in leaked_secrets(ctx) for s in f.secrets]
-    insights = to_insights(findings, ctx, redact, extra)
-    # log content addressing an AI is reported, but it must never move a score or a price
-    scored = [f for f in findings if f.key != "ai-instruction"]
-    facts = _log_facts(ctx, scored)
-    report: ScoreReport = score(facts, [_facts(f) for f in scored], known_fingerprints)
-    ran = ", ".join(a.name for a in agents_for(source, enabled)) or "none"
-    explanation = [f"agents run for source '{source}': {ran}", *report.explanation]
-    analysis = LogAnalysis(
-        id=analysis_id or f"la_{uuid.uuid4().hex}",
-        source=source,
-        timestamp=now or datetime.now(UTC),
-        sub_pkp_id=sub_pkp_id,
-        ai_insights=insights,
-        quality=report.quality,
-        value_score=report.value_score,
-        payment_amount=Decimal("0"),
-        improvement_potential=report.improvement_potential,
-        paid=False,
-    )
-    return AnalysisReport(
-        analysis=analysis, explanation=explanation, findings=findings, context=ctx
-    )
+    return inspect_log(
+        text, source, sub_pkp_id, settings=settings, config=config, redact=redact,
+        analysis_id=analysis_id, now=now,
+    ).report(known_fingerprints)  # fmt: skip
 
 
 def analyze_log(
@@ -190,7 +278,7 @@ def analyze_log(
     reported; empty: everything is new) and returns the seed's ``LogAnalysis`` with
     ``payment_amount`` 0 and ``paid`` false. Evidence passes through ``redact`` (default:
     ``logmarketd.ingest.redact.redact`` when available). Raises ``InvalidSourceError`` for an unknown
-    source.
+    source. To score one log against several known sets, ``inspect_log`` runs the agents once.
     """
     return analyze_log_report(
         text, source, sub_pkp_id, settings=settings, config=config, known_fingerprints=known_fingerprints,

@@ -130,24 +130,31 @@ class Redactor:
 
     def redact_with_report(self, text: str) -> tuple[str, list[Hit]]:
         """The redacted text and one :class:`Hit` per replaced span, in text order."""
-        spans = self._find(text)
-        if not spans:
+        hits = self.find(text)
+        if not hits:
             return text, []
         out: list[str] = []
+        pos = 0
+        for hit in hits:
+            out.append(text[pos : hit.start])
+            out.append(hit.placeholder)
+            pos = hit.end
+        out.append(text[pos:])
+        return "".join(out), hits
+
+    def find(self, text: str) -> list[Hit]:
+        """One :class:`Hit` per span :meth:`redact` would replace, in text order; the text
+        is not changed. ``text[hit.start:hit.end]`` is the secret; ``hit.rule`` names a rule of
+        :attr:`rules` (its label and severity say what leaked)."""
         hits: list[Hit] = []
         pos = 0
         line = 1
-        for start, end, rule_id in spans:
+        for start, end, rule_id in self._find(text):
             line += text.count("\n", pos, start)
-            secret = text[start:end]
-            token = self.placeholder(rule_id, secret)
-            out.append(text[pos:start])
-            out.append(token)
-            hits.append(Hit(rule_id, start, end, line, token))
-            line += secret.count("\n")
+            hits.append(Hit(rule_id, start, end, line, self.placeholder(rule_id, text[start:end])))
+            line += text.count("\n", start, end)
             pos = end
-        out.append(text[pos:])
-        return "".join(out), hits
+        return hits
 
     def redact_lines(self, lines: Iterable[str]) -> list[str]:
         """Each line redacted on its own (a multi-line PEM block needs :meth:`redact`)."""

@@ -17,6 +17,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from logmarketd.models import Severity
+
 __all__ = ["PII_RULES", "PLACEHOLDER_VALUE", "SECRET_RULES", "Rule"]
 
 
@@ -24,7 +26,9 @@ __all__ = ["PII_RULES", "PLACEHOLDER_VALUE", "SECRET_RULES", "Rule"]
 class Rule:
     """One detector. ``id`` is the type written into the placeholder.
 
-    ``keywords`` are lowercase; an empty tuple runs the rule on every text.
+    ``keywords`` are lowercase; an empty tuple runs the rule on every text. ``label`` names
+    the kind of secret for people and ``severity`` says how bad its leak is (the Security
+    Guardian reports a leak with both, for the rules that ``report``).
     """
 
     id: str
@@ -39,6 +43,11 @@ class Rule:
     # The match must start at a word boundary (checked in code: a leading \b would also
     # disable the prefix scan).
     word_start: bool = False
+    label: str = ""
+    severity: Severity = "high"
+    # A hit is evidence of a leak (the Security Guardian reports it); False: the value is
+    # redacted as a precaution, but such hits are as often ids or words as credentials.
+    report: bool = True
 
 
 # Values that are already masked, templated or empty-ish: never secrets. Matched against the
@@ -58,40 +67,43 @@ PLACEHOLDER_VALUE = re.compile(
     """
 )
 
+_KEY_SUFFIX = r"(?:[_-]?(?:key|token|value|hash|string))?"
+# Keys that name a credential: a value under one is a leak worth reporting. A bare "pass" is a
+# key when it ends a longer one (db_pass) or takes "=" (--pass=x); a word "pass" before ":" is
+# a test result (--- PASS: TestAdd, PASS: t/parse.test).
 _SECRET_KEY = (
-    r"(?:pass(?:word|wd|phrase)?|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|"
-    r"private[_-]?key|signing[_-]?key|encryption[_-]?key|auth|credentials?|session[_-]?id|cookie)"
-    r"(?:[_-]?(?:key|token|value|hash|string))?"
+    # (A flat alternation of literals: re skips positions whose first character starts none.)
+    r"(?:pass(?:word|wd|phrase|(?<=[\w-]pass)|(?![ \t]*:(?!=)))|pwd|secret|api[_-]?key|apikey|"
+    r"access[_-]?key|private[_-]?key|signing[_-]?key|encryption[_-]?key|"
+    r"access[_-]?token|auth[_-]?token|refresh[_-]?token|api[_-]?token)" + _KEY_SUFFIX
 )
-# key=value, key: value, "key": "value", key => value. The keyword may be the tail of a longer
-# key (db_password, x-api-key, clientSecret, AWS_SECRET_ACCESS_KEY) but the key must end right
-# after it, so ``token_count=512``, ``max_tokens: 10`` and ``author: Ann`` are not candidates.
-_KV = re.compile(
-    r"""(?x)"""
-    + _SECRET_KEY
-    + r"""
-    (?![A-Za-z0-9])                    # the key ends here
-    ["']?\s*                           # the closing quote of a JSON key
-    (?:=>|:=|=|:)\s*
-    (?:
-        "(?P<dq>[^"\n]{1,512})"          # "quoted value"
-      | '(?P<sq>[^'\n]{1,512})'
-      | (?P<bare>\$\{[^}\s]{0,128}\}     # ${VAR} (then allowlisted)
-          | [^\s"',;&)}\]]{1,512})        # bare value up to a delimiter
+# Keys that name a credential as often as an id, a scheme or an object (sessionid: 0x14ede6…,
+# auth:SIMPLE, token=Token{a64f992}): their values are redacted all the same, but a hit is no
+# evidence of a leak.
+_TOKEN_KEY = r"(?:token|auth|credentials?|session[_-]?id|cookie)" + _KEY_SUFFIX
+
+
+def _kv(key: str) -> re.Pattern[str]:
+    """key=value, key: value, "key": "value", key => value for the keys ``key`` matches. The
+    keyword may be the tail of a longer key (db_password, x-api-key, clientSecret,
+    AWS_SECRET_ACCESS_KEY) but the key must end right after it, so ``token_count=512``,
+    ``max_tokens: 10`` and ``author: Ann`` are not candidates."""
+    return re.compile(
+        r"""(?x)"""
+        + key
+        + r"""
+        (?![A-Za-z0-9])                    # the key ends here
+        ["']?\s*                           # the closing quote of a JSON key
+        (?:=>|:=|=|:)\s*
+        (?:
+            "(?P<dq>[^"\n]{1,512})"          # "quoted value"
+          | '(?P<sq>[^'\n]{1,512})'
+          | (?P<bare>\$\{[^}\s]{0,128}\}     # ${VAR} (then allowlisted)
+              | [^\s"',;&)}\]]{1,512})        # bare value up to a delimiter
+        )
+        """
     )
-    """
-)
-_KV_KEYWORDS = (
-    "pass",
-    "pwd",
-    "secret",
-    "token",
-    "key",
-    "auth",
-    "credential",
-    "session",
-    "cookie",
-)
+
 
 _KV_STATUS = re.compile(
     r"(?i)ok|success(?:ful)?|succeeded|fail(?:ed|ure)?|denied|error|invalid|expired|missing|"
@@ -111,12 +123,16 @@ SECRET_RULES: tuple[Rule, ...] = (
             r"|(?:(?:\\n|\r?\n|[ \t]+)[A-Za-z0-9+/=]{16,}){0,400}))"
         ),
         ("private key",),
+        label="private key",
+        severity="critical",
     ),
     Rule(
         "aws-access-key",
         re.compile(r"(?P<secret>(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16})(?![A-Za-z0-9_])"),
         ("akia", "asia", "abia", "acca", "a3t"),
         word_start=True,
+        label="AWS access key id",
+        severity="critical",
     ),
     Rule(
         "aws-secret-key",
@@ -127,18 +143,24 @@ SECRET_RULES: tuple[Rule, ...] = (
         ("aws",),
         entropy=3.5,
         lowercase=True,
+        label="AWS secret access key",
+        severity="critical",
     ),
     Rule(
         "github-token",
         re.compile(r"(?P<secret>gh[pousr]_[0-9A-Za-z]{36,255})(?![A-Za-z0-9_])"),
         ("ghp_", "gho_", "ghs_", "ghu_", "ghr_"),
         word_start=True,
+        label="GitHub token",
+        severity="critical",
     ),
     Rule(
         "github-fine-grained-token",
         re.compile(r"(?P<secret>github_pat_[0-9A-Za-z_]{22,255})(?![A-Za-z0-9_])"),
         ("github_pat_",),
         word_start=True,
+        label="GitHub fine-grained token",
+        severity="critical",
     ),
     Rule(
         "gitlab-token",
@@ -148,6 +170,8 @@ SECRET_RULES: tuple[Rule, ...] = (
         ),
         ("gl",),
         word_start=True,
+        label="GitLab token",
+        severity="critical",
     ),
     Rule(
         "slack-webhook",
@@ -155,6 +179,7 @@ SECRET_RULES: tuple[Rule, ...] = (
             r"(?P<secret>hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9+/_\-]{20,512})"
         ),
         ("hooks.slack.com",),
+        label="Slack webhook URL",
     ),
     Rule(
         "slack-token",
@@ -164,21 +189,27 @@ SECRET_RULES: tuple[Rule, ...] = (
         ),
         ("xox", "xapp-"),
         word_start=True,
+        label="Slack token",
     ),
     Rule(
         "stripe-key",
         re.compile(
-            r"(?P<secret>[sr]k_(?:test|live|prod)_[0-9A-Za-z]{10,247}|whsec_[0-9A-Za-z]{24,256})"
+            # alternatives that each start with a literal: re scans for their first characters
+            r"(?P<secret>sk_(?:test|live|prod)_[0-9A-Za-z]{10,247}|rk_(?:test|live|prod)_[0-9A-Za-z]{10,247}"
+            r"|whsec_[0-9A-Za-z]{24,256})"
             r"(?![A-Za-z0-9_])"
         ),
         ("k_test_", "k_live_", "k_prod_", "whsec_"),
         word_start=True,
+        label="Stripe secret key",
+        severity="critical",
     ),
     Rule(
         "google-api-key",
         re.compile(r"(?P<secret>AIza[0-9A-Za-z\-_]{35})(?![0-9A-Za-z\-_])"),
         ("aiza",),
         word_start=True,
+        label="Google API key",
     ),
     Rule(
         "anthropic-key",
@@ -187,6 +218,8 @@ SECRET_RULES: tuple[Rule, ...] = (
         ),
         ("sk-ant-",),
         word_start=True,
+        label="Anthropic API key",
+        severity="critical",
     ),
     Rule(
         "openai-key",
@@ -197,36 +230,46 @@ SECRET_RULES: tuple[Rule, ...] = (
         ),
         ("sk-",),
         word_start=True,
+        label="OpenAI API key",
+        severity="critical",
     ),
     Rule(
         "npm-token",
         re.compile(r"(?P<secret>npm_[0-9A-Za-z]{36})(?![A-Za-z0-9_])"),
         ("npm_",),
         word_start=True,
+        label="npm token",
+        severity="critical",
     ),
     Rule(
         "sendgrid-key",
         re.compile(r"(?P<secret>SG\.[0-9A-Za-z_\-]{22}\.[0-9A-Za-z_\-]{43})(?![A-Za-z0-9_\-])"),
         ("sg.",),
         word_start=True,
+        label="SendGrid API key",
     ),
     Rule(
         "huggingface-token",
         re.compile(r"(?P<secret>hf_[A-Za-z]{34})(?![A-Za-z0-9_])"),
         ("hf_",),
         word_start=True,
+        label="Hugging Face token",
     ),
     Rule(
         "shopify-token",
         re.compile(r"(?P<secret>shp(?:at|ca|pa|ss)_[0-9a-fA-F]{32})(?![A-Za-z0-9_])"),
         ("shpat_", "shpca_", "shppa_", "shpss_"),
         word_start=True,
+        label="Shopify token",
+        severity="critical",
     ),
     Rule(
         "azure-storage-key",
         re.compile(r"accountkey\s*=\s*(?P<secret>[0-9a-z+/]{86}==)"),
         ("accountkey",),
         lowercase=True,
+        label="Azure storage account key",
+        severity="critical",
     ),
     Rule(
         "jwt",
@@ -236,6 +279,7 @@ SECRET_RULES: tuple[Rule, ...] = (
         ),
         ("eyj",),
         word_start=True,
+        label="JSON Web Token",
     ),
     Rule(
         "url-password",
@@ -245,16 +289,20 @@ SECRET_RULES: tuple[Rule, ...] = (
             r"://[^\s:/@?#\"']{0,256}:(?P<secret>[^\s/?#\"']{1,256})@(?=[^\s@/:?#\"']{1,256})"
         ),
         ("://",),
+        label="password in URL",
     ),
     Rule(
         "authorization-header",
         re.compile(
-            r"(?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?"
+            # "proxy-authorization" matches from its "authorization": a literal first is
+            # what lets re skip ahead (an optional prefix group makes it try every position).
+            r"authorization[\"']?\s*[:=]\s*[\"']?"
             r"(?:(?:bearer|basic|token|digest|negotiate|apikey|aws4-hmac-sha256)\s+)?"
             r"(?P<secret>[^\s\"',;]{4,1024})"
         ),
         ("authorization",),
         lowercase=True,
+        label="credentials in Authorization header",
     ),
     Rule(
         "bearer-token",
@@ -262,6 +310,7 @@ SECRET_RULES: tuple[Rule, ...] = (
         ("bearer",),
         entropy=3.0,
         lowercase=True,
+        label="bearer token",
     ),
     Rule(
         "basic-auth",
@@ -271,15 +320,27 @@ SECRET_RULES: tuple[Rule, ...] = (
         # Base64 of "user:pass" always holds a digit, '+', '/' or '=' or mixed case; prose
         # ("Basic information") is one case-run of letters.
         allow=re.compile(r"[A-Z]?[a-z]+|[A-Z]+"),
+        label="Basic auth credentials",
     ),
     Rule(
         "keyword-secret",
-        _KV,
-        _KV_KEYWORDS,
+        _kv(_SECRET_KEY),
+        ("pass", "pwd", "secret", "key", "token"),
         entropy=1.5,
         # Words that follow "auth=" or "token:" in ordinary logs: outcomes and schemes.
         allow=_KV_STATUS,
         lowercase=True,
+        label="password or secret in key=value",
+    ),
+    Rule(
+        "keyword-token",
+        _kv(_TOKEN_KEY),
+        ("token", "auth", "credential", "session", "cookie"),
+        entropy=1.5,
+        allow=_KV_STATUS,
+        lowercase=True,
+        label="token, session or cookie in key=value",
+        report=False,
     ),
     Rule(
         "keyword-high-entropy",
@@ -293,6 +354,8 @@ SECRET_RULES: tuple[Rule, ...] = (
         ("secret", "token", "key", "pass", "credential", "signature"),
         entropy=3.3,
         lowercase=True,
+        label="secret-like value after a secret keyword",
+        severity="medium",
     ),
 )
 
@@ -304,6 +367,8 @@ PII_RULES: tuple[Rule, ...] = (
         ),
         ("@",),
         pii=True,
+        label="e-mail address",
+        severity="low",
     ),
     Rule(
         "ipv4",
@@ -313,6 +378,8 @@ PII_RULES: tuple[Rule, ...] = (
         ),
         (".",),
         pii=True,
+        label="IPv4 address",
+        severity="low",
     ),
     Rule(
         "ipv6",
@@ -324,5 +391,7 @@ PII_RULES: tuple[Rule, ...] = (
         ),
         ("::", ":"),
         pii=True,
+        label="IPv6 address",
+        severity="low",
     ),
 )

@@ -80,21 +80,16 @@ async def top_earners(store: Store, limit: int = 10) -> list[dict[str, Any]]:
 
 
 async def agents(store: Store, settings: Settings) -> dict[str, Any]:
-    from logmarketd.analysis.agents import AGENTS
+    from logmarketd.analysis.agents.registry import agents as registered
+    from logmarketd.analysis.agents.registry import is_enabled
 
     stats = {r[0]: r[1:] for r in await store.fetchall("SELECT * FROM agent_stats")}
-    enabled = {
-        "error-detective": settings.ai_monitor_error_detective,
-        "performance-analyzer": settings.ai_monitor_performance,
-        "security-guardian": settings.ai_monitor_security,
-        "quality-inspector": settings.ai_monitor_quality,
-    }
     out = []
-    for agent in AGENTS:
+    for agent in registered():
         logs, insights, money = stats.get(agent.id, (0, 0, 0))
         out.append({
             "id": agent.id, "name": agent.name, "monitoredStages": list(agent.monitored_stages),
-            "enabled": enabled.get(agent.id, True), "logsAnalyzed": logs,
+            "enabled": is_enabled(agent, settings), "logsAnalyzed": logs,
             "insightsGenerated": insights, "moneyPaid": _money(money),
             # Precision is measured offline on the labelled corpus (README); it is not
             # something a running daemon can know about its own findings.

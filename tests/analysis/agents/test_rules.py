@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from logmarketd.analysis.agents.base import AgentConfig, Context
 from logmarketd.analysis.agents.durations import collect, to_ms
-from logmarketd.analysis.agents.secrets import SECRET_RULES, leaked_secrets
+from logmarketd.analysis.agents.secrets import leaked_secrets
 from logmarketd.analysis.agents.webrules import RULES
+from logmarketd.ingest.redact_rules import SECRET_RULES
 
 _WEB_CASES = [(r, text, True) for r in RULES for text in r.positives] + [
     (r, text, False) for r in RULES for text in r.negatives
@@ -32,21 +33,32 @@ def test_web_rules_have_examples_both_ways() -> None:
         assert rule.positives and rule.negatives, rule.id
 
 
+# One line per rule of the redactor's table (the only secret rule table), keyed by rule id.
 _SECRET_POS = {
-    "aws-key-id": "key=AKIAIOSFODNN7EXAMPLE",
-    "aws-secret": "AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+    "private-key": "-----BEGIN RSA PRIVATE KEY-----",
+    "aws-access-key": "key=AKIAIOSFODNN7EXAMPLE",
+    "aws-secret-key": "AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
     "github-token": "token ghp_16C7e42F292c6912E7710c838347Ae178B4a loaded",
+    "github-fine-grained-token": "GH=github_pat_11AAAAAAA0abcdefghijkl_mnopqrstuvwxyzABCDEFGH",
     "gitlab-token": "GITLAB=glpat-abcdefghij0123456789",
+    "slack-webhook": "notify https://hooks.slack.com/services/T0A1B2C3D/B4E5F6G7H/q9W8e7R6t5Y4u3I2o1P0",
     "slack-token": "slack xoxb-123456789012-abcdefghij",
     "stripe-key": "stripe sk_live_51HkQ2aLx9Vb3ZpT8qW7eR4tY",
     "google-api-key": "maps AIzaSyA1234567890abcdefghijklmnopqrstuv",
-    "openai-key": "OPENAI_API_KEY=sk-proj-abcdefghijklmnopqrstuvwxyz0123456789",
-    "private-key": "-----BEGIN RSA PRIVATE KEY-----",
+    "anthropic-key": "client sk-ant-api03-Qw3Er5Ty7Ui9Op1As3Df5Gh7Jk9Lz1Xc3Vb5Nm7-AbCd_EfGh",
+    "openai-key": "OPENAI_API_KEY=sk-proj-Ab3De6Gh9Jk2Mn5Pq8St1Vw4Yz7Bc0Ef3Hi6Kl9No2Qr5",
+    "npm-token": "//registry.npmjs.org/:_authToken npm_a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8",
+    "sendgrid-key": "mail via SG.aBcDeFgHiJkLmNoPqRsTuV.wXyZ0123456789aBcDeFgHiJkLmNoPqRsTuVwXyZ012",
+    "huggingface-token": "hub login hf_AbCdEfGhIjKlMnOpQrStUvWxYzAbCdEfGh",
+    "shopify-token": "X-Shopify-Access-Token shpat_0123456789abcdef0123456789abcdef",
+    "azure-storage-key": "AccountName=acct;AccountKey=" + "Ab1+" * 21 + "Zz==;EndpointSuffix=core",
     "jwt": "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJzdmMtc3luYyJ9.dGhpc2lzbm90YXJlYWxzaWdu",
-    "url-credentials": "dsn=postgresql://billing:S3cr3tPassw0rd@db.internal:5432/billing",
-    "auth-header": "> Authorization: Basic ZGVwbG95Omh1bnRlcjI=",
-    "api-key-header": "X-Api-Key: 0123456789abcdef0123",
-    "password-kv": "login user=bob password=hunter2hunter2",
+    "url-password": "dsn=postgresql://billing:S3cr3tPassw0rd@db.internal:5432/billing",
+    "authorization-header": "> Authorization: Basic ZGVwbG95Omh1bnRlcjI=",
+    "bearer-token": "curl -H 'X: Bearer 9f8e7d6c5b4a39281706f5e4'",
+    "basic-auth": "proxy sent Basic ZGVwbG95Omh1bnRlcjI= upstream",
+    "keyword-secret": "login user=bob password=hunter2hunter2",
+    "keyword-high-entropy": "using api key a8f5f167f44f4964e6c998dee827110c for tenant",
 }
 _SECRET_NEG = [
     "password=********",
@@ -55,24 +67,60 @@ _SECRET_NEG = [
     "connecting to postgresql://db.internal:5432/billing",
     "the password field is required",
     "secret rotation finished in 12ms",
+    "--- PASS: TestAddZero (0.001s)",
 ]
 
 
-@pytest.mark.parametrize("rid", [r[0] for r in SECRET_RULES])
+@pytest.mark.parametrize("rid", [r.id for r in SECRET_RULES if r.report])
 def test_secret_rule_positive(rid: str) -> None:
-    """Each secret rule finds its kind of secret in a real-looking line, and masks it in the title."""
+    """Each secret rule finds its kind of secret in a real-looking line, names it with the
+    rule's label and severity, and masks it in the title."""
     line = _SECRET_POS[rid]
     found = leaked_secrets(Context(line + "\n", "runtime"))
-    assert any(f.key.startswith(f"secret:{rid}:") for f in found), [f.key for f in found]
-    for f in found:
-        for secret in f.secrets:
-            assert secret not in f.title
+    (f,) = [f for f in found if f.key.startswith(f"secret:{rid}:")] or [None]
+    assert f is not None, [f.key for f in found]
+    rule = next(r for r in SECRET_RULES if r.id == rid)
+    assert rule.label in f.title and f.severity == rule.severity
+    for g in found:
+        for secret in g.secrets:
+            assert secret not in g.title
 
 
 @pytest.mark.parametrize("line", _SECRET_NEG)
 def test_secret_rules_negative(line: str) -> None:
-    """Placeholders, masked values and host-only URLs are not reported as leaks."""
+    """Placeholders, masked values, host-only URLs and test results are not reported as leaks."""
     assert leaked_secrets(Context(line + "\n", "runtime")) == []
+
+
+def test_precautionary_rules_redact_but_report_nothing() -> None:
+    """Values under keys that name ids as often as credentials are redacted, not reported."""
+    from logmarketd.ingest.redact import redact
+
+    for line in (
+        "Processed session termination for sessionid: 0x14ede63a5a70002",
+        "Skipping AppWindowToken{df0798e token=Token{78af589 ActivityRecord{3b04890 u0 t761}}",
+        "Auth successful for job_1445144423722_0020 (auth:SIMPLE)",
+    ):
+        assert "<REDACTED:keyword-token:" in redact(line), line
+        assert leaked_secrets(Context(line + "\n", "runtime")) == [], line
+
+
+def test_private_key_block_is_one_finding_with_its_body_masked() -> None:
+    """A PEM block: one finding on its header line, naming the key's type; every body line is
+    a secret to mask, the header is not."""
+    body = ["MIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gun", "VTLw7onLRnrq0/Iz"]
+    log = (
+        "boot\n-----BEGIN RSA PRIVATE KEY-----\n"
+        + "\n".join(body)
+        + "\n-----END RSA PRIVATE KEY-----\n"
+    )
+    (f,) = leaked_secrets(Context(log, "runtime"))
+    assert (f.title, f.lines, f.severity) == (
+        "leaked secret: private key (RSA PRIVATE KEY)",
+        [1],
+        "critical",
+    )
+    assert f.secrets == body
 
 
 def test_allowlisted_secret_value_is_ignored() -> None:

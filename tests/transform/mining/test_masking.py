@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from logmarketd.transform.mining import Masker
+from logmarketd.transform.mining.masking import DISPLAY_PATTERNS, shape
 
 
 @pytest.mark.parametrize(
@@ -70,3 +71,24 @@ def test_masking_depends_on_digit_shape_only() -> None:
     """Masks agree for texts that differ only in digit values (the fast path's premise)."""
     m = Masker()
     assert m.mask("x 0x1f y 12:30:00 z") == m.mask("x 9x1f y 99:99:99 z")
+
+
+def test_shape_reads_every_digit_as_zero_or_every_id_as_one_zero() -> None:
+    """``shape``: digits to 0 (positions kept: the miner's and the uniqueness score's key);
+    ``ids=True``: each hex run holding a digit to one 0 (widths gone: the agents' groups)."""
+    assert shape("took 95 ms for ab12cd, ö 7") == "took 00 ms for ab00cd, ö 0"
+    assert shape("took 95 ms for ab12cd") != shape("took 105 ms for ab12cd")
+    assert shape("took 95 ms for ab12cd", ids=True) == "took 0 ms for 0"
+    assert shape("took 105 ms for 9f4ef63", ids=True) == "took 0 ms for 0"
+    assert shape("\udcff 1") == "\udcff 0"  # a lone surrogate survives
+
+
+def test_display_patterns_give_typed_placeholders() -> None:
+    """The agents' shown template: typed placeholders, paths and quoted names kept."""
+    m = Masker(DISPLAY_PATTERNS, typed=True)
+    line = "2024-05-01 10:00:00 open '/srv/a.txt' from 10.0.0.1:80 id 0x1f took -5 ms"
+    assert m.mask(line) == "<ts> open '/srv/a.txt' from <ip> id <hex> took <n> ms"
+    assert m.mask("block BP-13-10.1.2.3-14 blk_-6952295868487656571") == (
+        "block BP-<n>-<ip>-<n> blk_-<hex>"
+    )
+    assert m.mask_with_values("took 5 ms") == ("took <n> ms", ["5"])

@@ -1,8 +1,9 @@
-"""The four analysis agents of the seed, as an offline rule engine.
+"""The analysis agents, as an offline rule engine.
 
-``AGENTS`` lists them in the seed's order (Error Detective, Performance Analyzer, Security
-Guardian, Quality Inspector); ``run_agents`` runs the enabled ones that monitor the log's
-source and returns their findings. Findings become the seed's insight models in
+The agents are declared in ``logmarketd.analysis.agents.registry`` (the seed's four in the
+seed's order: Error Detective, Performance Analyzer, Security Guardian, Quality Inspector, and
+any registered later); ``run_agents`` runs the enabled ones that monitor the log's source and
+returns their findings. Findings become the seed's insight models in
 ``logmarketd.analysis.agents.publish`` (where evidence is redacted).
 """
 
@@ -11,27 +12,33 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from logmarketd.analysis.agents.base import Agent, AgentConfig, Context, Finding
-from logmarketd.analysis.agents.errors import ERROR_DETECTIVE
-from logmarketd.analysis.agents.performance import PERFORMANCE_ANALYZER
-from logmarketd.analysis.agents.quality import QUALITY_INSPECTOR
-from logmarketd.analysis.agents.security import SECURITY_GUARDIAN
-
-__all__ = ["AGENTS", "Agent", "AgentConfig", "Context", "Finding", "agents_for", "run_agents"]
-
-AGENTS: tuple[Agent, ...] = (
-    ERROR_DETECTIVE,
-    PERFORMANCE_ANALYZER,
-    SECURITY_GUARDIAN,
-    QUALITY_INSPECTOR,
+from logmarketd.analysis.agents.registry import (
+    BUILTIN,
+    agent_for_insight_field,
+    agents,
+    agents_for,
+    enabled_agents,
+    insight_fields,
+    register,
 )
 
+__all__ = [
+    "AGENTS",
+    "Agent",
+    "AgentConfig",
+    "Context",
+    "Finding",
+    "agent_for_insight_field",
+    "agents",
+    "agents_for",
+    "enabled_agents",
+    "insight_fields",
+    "register",
+    "run_agents",
+]
 
-def agents_for(source: str, enabled: Iterable[str] | None = None) -> list[Agent]:
-    """The agents that monitor ``source``, limited to the ids in ``enabled`` (None: all)."""
-    allowed = None if enabled is None else set(enabled)
-    return [
-        a for a in AGENTS if source in a.monitored_stages and (allowed is None or a.id in allowed)
-    ]
+# The built-in agents; ``agents()`` also lists those registered at run time.
+AGENTS: tuple[Agent, ...] = BUILTIN
 
 
 def run_agents(

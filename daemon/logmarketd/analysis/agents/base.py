@@ -10,14 +10,17 @@ noise; the published evidence is a few of those lines, redacted.
 from __future__ import annotations
 
 import hashlib
-import re
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import Literal
 
+from logmarketd.models import SOURCES
+from logmarketd.transform.mining.masking import DISPLAY_PATTERNS, Masker, shape
+
 __all__ = [
+    "KIND_TO_FIELD",
     "MAX_FINDINGS",
     "MAX_LINE",
     "SEVERITY_RANK",
@@ -37,6 +40,13 @@ Kind = Literal["error", "performance", "security", "improvement"]
 Sev = Literal["low", "medium", "high", "critical"]
 Level = Literal["low", "medium", "high"]
 SEVERITY_RANK: dict[str, int] = {"low": 1, "medium": 2, "high": 3, "critical": 4}
+# The ``AIInsights`` field each kind of finding is published in, in the seed's order.
+KIND_TO_FIELD: dict[Kind, str] = {
+    "error": "error_patterns",
+    "performance": "performance_issues",
+    "security": "security_concerns",
+    "improvement": "improvement_opportunities",
+}
 
 
 @dataclass(frozen=True)
@@ -62,12 +72,16 @@ class AgentConfig:
     http_5xx_burst: int = 3
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Finding:
-    """One insight, before it becomes a seed model (``LogAnalysis.ai_insights`` entry)."""
+    """One insight, before it becomes a seed model (``LogAnalysis.ai_insights`` entry).
+
+    ``agent_id`` is set by the agent that ran the detector (``Agent.run``): a detector does not
+    know which agent it serves.
+    """
 
     kind: Kind
-    agent_id: str
+    agent_id: str = ""
     title: str  # pattern / issue / threat / area
     severity: Sev
     key: str  # identity for the fingerprint: no timestamps, pids or ports in it
@@ -97,38 +111,14 @@ def fingerprint(agent_id: str, kind: str, key: str) -> str:
     return hashlib.sha256(f"{agent_id}\x1f{kind}\x1f{key}".encode()).hexdigest()[:24]
 
 
-_MASKS = [
-    (
-        re.compile(r"\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?"),
-        "<ts>",
-    ),
-    (
-        re.compile(
-            r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"
-        ),
-        "<uuid>",
-    ),
-    (re.compile(r"\b0x[0-9a-fA-F]+\b|\b[0-9a-f]{12,}\b"), "<hex>"),
-    (re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b"), "<ip>"),
-    (re.compile(r"(?<![A-Za-z])-?\d+(?:\.\d+)?"), "<n>"),
-]
+_DISPLAY = Masker(DISPLAY_PATTERNS, typed=True)
 
 
 def mask(text: str) -> str:
-    """A line's template: timestamps, ids, addresses and numbers replaced by placeholders."""
-    for rx, repl in _MASKS:
-        text = rx.sub(repl, text)
-    return text
-
-
-_SHAPE = re.compile(r"[0-9a-fA-F]*\d[0-9a-fA-F]*")
-
-
-def shape(text: str) -> str:
-    """A cheap grouping key: every run of hex characters holding a digit becomes "0" (numbers,
-    ids, addresses, timestamps). One regex pass, where ``mask`` takes five: group by ``shape``,
-    show ``mask`` of one member."""
-    return _SHAPE.sub("0", text)
+    """A line's shown template: timestamps, ids, addresses and numbers replaced by typed
+    placeholders (``<ts>``, ``<uuid>``, ``<hex>``, ``<ip>``, ``<n>``); group lines by
+    ``shape(text, ids=True)``, show ``mask`` of one member."""
+    return _DISPLAY.mask(text)
 
 
 def percentile(sorted_values: Sequence[float], p: float) -> float:
@@ -221,18 +211,33 @@ Detector = Callable[[Context], list[Finding]]
 
 @dataclass(frozen=True)
 class Agent:
-    """One of the seed's four agents: id, name, monitored stages, its detectors in order."""
+    """One analysis agent: who it is, what it fills, when it runs, its detectors in order.
+
+    ``expertise`` is its role in a sentence (shown to users and to a model). ``insight_field``
+    is the ``AIInsights`` field its findings fill (one of ``KIND_TO_FIELD``'s values).
+    ``setting`` names the ``Settings`` switch that turns it on or off (``ai_monitor_*``; None:
+    always on). ``monitored_stages`` are the log sources it runs on.
+    """
 
     id: str
     name: str
     expertise: str
+    insight_field: str
     monitored_stages: tuple[str, ...]
-    setting: str  # the Settings attribute that turns it on or off
+    setting: str | None
     detectors: tuple[Detector, ...]
+
+    def __post_init__(self) -> None:
+        if self.insight_field not in KIND_TO_FIELD.values():
+            raise ValueError(f"agent {self.id}: unknown insight field {self.insight_field!r}")
+        unknown = set(self.monitored_stages) - set(SOURCES)
+        if unknown:
+            raise ValueError(f"agent {self.id}: unknown stages {sorted(unknown)}")
 
     def run(self, ctx: Context) -> list[Finding]:
         """Run every detector; drop cascade (summary) findings when a specific one exists;
-        merge findings with the same identity; keep the ``MAX_FINDINGS`` most severe."""
+        merge findings with the same identity; keep the ``MAX_FINDINGS`` most severe. Every
+        finding is stamped with this agent's id."""
         found: list[Finding] = []
         for detect in self.detectors:
             found.extend(detect(ctx))
@@ -241,6 +246,7 @@ class Agent:
             found = specific
         merged: dict[str, Finding] = {}
         for f in found:
+            f.agent_id = self.id
             same = merged.get(f.key)
             if same is None:
                 merged[f.key] = f

@@ -7,13 +7,13 @@ the tool's closing lines ("make: *** Error 1", "could not compile", "BUILD FAILU
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from logmarketd.analysis.agents.base import Context, Finding, mask
 from logmarketd.analysis.agents.quality import GOLINT
 
 __all__ = ["build_summaries", "compiler_errors", "package_errors"]
 
-AGENT = "error-detective"
 _BUILD_SOURCES = ("build", "test")  # compilers and package managers print to CI logs
 _MAX = 25
 
@@ -40,7 +40,6 @@ def _compile_finding(
     loc = (f"{file}:{line}" if line else file) + (f":{col}" if col else "")
     return Finding(
         kind="error",
-        agent_id=AGENT,
         title=f"{tool} error: {msg}",
         severity="high" if first else "medium",
         key=f"build:{tool}:{file.rsplit('/', 1)[-1]}:{line}:{mask(msg)}",
@@ -51,6 +50,10 @@ def _compile_finding(
         fix=f"Fix the code at {loc}: {msg}",
         evidence_lines=idx[:3],
     )
+
+
+# (tool, file, line, column, message, covered lines): records one compiler error
+_Add = Callable[[str, str, int, int | None, str, list[int]], None]
 
 
 def compiler_errors(ctx: Context) -> list[Finding]:
@@ -68,54 +71,49 @@ def compiler_errors(ctx: Context) -> list[Finding]:
         ctx.claimed.update(idx)
         out.append(f)
 
+    _error_lines(ctx, add)
+    _go_and_linker_errors(ctx, add)
+    return out
+
+
+def _error_lines(ctx: Context, add: _Add) -> None:
+    """Lines with the word "error": C/C++, javac (also as Maven prints it), tsc, rustc."""
     for n in ctx.lines_with("error"):
         line = ctx.lines[n]
         if n in ctx.claimed or not (
             "error:" in line or "error[" in line or "] " in line or " error " in line
         ):
             continue
-        m = _CC.match(line)
-        if m:
+        if m := _CC.match(line):
             file = m.group(1)
             tool = (
                 "javac" if file.endswith(".java") else "go" if file.endswith(".go") else "compiler"
             )
             if file.endswith((".c", ".h", ".cc", ".cpp", ".cxx", ".hpp", ".m", ".mm")):
                 tool = "C/C++"
-            add(
-                tool,
-                file,
-                int(m.group(2)),
-                int(m.group(3)) if m.group(3) else None,
-                m.group(4).strip(),
-                [n, n + 1],
-            )
-            continue
-        m2 = _MVN.match(line)
-        if m2:
+            col = int(m.group(3)) if m.group(3) else None
+            add(tool, file, int(m.group(2)), col, m.group(4).strip(), [n, n + 1])
+        elif m2 := _MVN.match(line):
             add("javac", m2.group(1), int(m2.group(2)), int(m2.group(3)), m2.group(4), [n])
-            continue
-        t = _TSC.match(line)
-        if t:
-            ln, col = (t.group(2), t.group(3)) if t.group(2) else (t.group(4), t.group(5))
-            add(f"tsc {t.group(6)}", t.group(1), int(ln), int(col), t.group(7), [n])
-            continue
-        r = _RUSTC.match(line)
-        if r and not any(s in line for s in _RUST_SUMMARY):
-            for k in range(n + 1, min(n + 4, len(ctx.lines))):
-                a = _RUST_AT.match(ctx.lines[k])
-                if a:
-                    code = f" {r.group(1)}" if r.group(1) else ""
-                    span = list(range(n, min(k + 4, len(ctx.lines))))
-                    add(
-                        f"rustc{code}",
-                        a.group(1),
-                        int(a.group(2)),
-                        int(a.group(3)),
-                        r.group(2),
-                        span,
-                    )
-                    break
+        elif t := _TSC.match(line):
+            ln, cn = (t.group(2), t.group(3)) if t.group(2) else (t.group(4), t.group(5))
+            add(f"tsc {t.group(6)}", t.group(1), int(ln), int(cn), t.group(7), [n])
+        elif (r := _RUSTC.match(line)) and not any(s in line for s in _RUST_SUMMARY):
+            _rustc_error(ctx, n, r, add)
+
+
+def _rustc_error(ctx: Context, n: int, r: re.Match[str], add: _Add) -> None:
+    """rustc prints the location (``--> src/main.rs:3:5``) on one of the next lines."""
+    for k in range(n + 1, min(n + 4, len(ctx.lines))):
+        a = _RUST_AT.match(ctx.lines[k])
+        if a:
+            code = f" {r.group(1)}" if r.group(1) else ""
+            span = list(range(n, min(k + 4, len(ctx.lines))))
+            add(f"rustc{code}", a.group(1), int(a.group(2)), int(a.group(3)), r.group(2), span)
+            return
+
+
+def _go_and_linker_errors(ctx: Context, add: _Add) -> None:
     # go build prints no "error:" word: "./file.go:13:14: message" after a "# package" line
     for n in ctx.lines_with(".go:"):
         if n in ctx.claimed:
@@ -133,15 +131,8 @@ def compiler_errors(ctx: Context) -> list[Finding]:
             continue
         ld = _LD.search(ctx.lines[n])
         if ld:
-            add(
-                "linker",
-                ld.group(1),
-                int(ld.group(2) or 0),
-                None,
-                f"undefined reference to '{ld.group(3)}'",
-                [n],
-            )
-    return out
+            msg = f"undefined reference to '{ld.group(3)}'"
+            add("linker", ld.group(1), int(ld.group(2) or 0), None, msg, [n])
 
 
 _PIP_NOVER = re.compile(r"ERROR: Could not find a version that satisfies the requirement (\S+)")
@@ -161,34 +152,43 @@ def package_errors(ctx: Context) -> list[Finding]:
     """Package-manager failures: pip, npm (missing package or script), make's missing targets."""
     if ctx.source not in _BUILD_SOURCES:
         return []
+    return [*_pip_errors(ctx), *_npm_errors(ctx), *_make_and_import_errors(ctx)]
+
+
+def _package_finding(
+    ctx: Context, title: str, loc: str, key: str, n: int, fix: str, detail: str
+) -> Finding:
+    ctx.claimed.add(n)
+    return Finding(
+        kind="error", title=title, severity="high", key=key, lines=[n],
+        location=loc, detail=detail, root_cause=title, fix=fix, evidence_lines=[n],
+    )  # fmt: skip
+
+
+def _pip_errors(ctx: Context) -> list[Finding]:
     out = []
-
-    def add(title: str, loc: str, key: str, n: int, fix: str, detail: str) -> None:
-        ctx.claimed.add(n)
-        out.append(
-            Finding(
-                kind="error", agent_id=AGENT, title=title, severity="high", key=key, lines=[n],
-                location=loc, detail=detail, root_cause=title, fix=fix, evidence_lines=[n],
-            )
-        )  # fmt: skip
-
     for n in ctx.lines_with(
         "ERROR: Could not find a version", "Failed building wheel", "Failed to build "
     ):
         line = ctx.lines[n]
         if m := _PIP_NOVER.search(line):
             req = m.group(1)
-            add(
-                f"pip cannot install {req}: no matching distribution", f"requirement {req}",
+            out.append(_package_finding(
+                ctx, f"pip cannot install {req}: no matching distribution", f"requirement {req}",
                 f"pip:nover:{req}", n, f"Check the name and version of {req} (typo, yanked, or wrong index).",
                 "Dependency installation fails, so the build stops.",
-            )  # fmt: skip
+            ))  # fmt: skip
         elif m := _PIP_WHEEL.search(line):
-            add(
-                f"pip failed to build {m.group(1)}", f"package {m.group(1)}", f"pip:wheel:{m.group(1)}", n,
+            out.append(_package_finding(
+                ctx, f"pip failed to build {m.group(1)}", f"package {m.group(1)}", f"pip:wheel:{m.group(1)}", n,
                 f"Install the build dependencies of {m.group(1)} or pin a version with a wheel.",
                 "A package with native code could not be compiled.",
-            )  # fmt: skip
+            ))  # fmt: skip
+    return out
+
+
+def _npm_errors(ctx: Context) -> list[Finding]:
+    out = []
     seen_404: set[str] = set()
     for n in ctx.lines_with("404", "Missing script"):
         line = ctx.lines[n]
@@ -198,34 +198,39 @@ def package_errors(ctx: Context) -> list[Finding]:
                 ctx.claimed.add(n)
                 continue
             seen_404.add(f"npm:404:{pkg}")
-            add(
-                f"npm package {pkg} not found in registry", f"package.json dependency {pkg}",
+            out.append(_package_finding(
+                ctx, f"npm package {pkg} not found in registry", f"package.json dependency {pkg}",
                 f"npm:404:{pkg}", n, f"Fix the dependency name {pkg} in package.json.",
                 "Dependency installation fails.",
-            )  # fmt: skip
+            ))  # fmt: skip
         elif m := _NPM_SCRIPT.search(line):
-            add(
-                f"npm script '{m.group(1)}' is missing", f"package.json scripts.{m.group(1)}",
+            out.append(_package_finding(
+                ctx, f"npm script '{m.group(1)}' is missing", f"package.json scripts.{m.group(1)}",
                 f"npm:script:{m.group(1)}", n, f"Add a '{m.group(1)}' script to package.json or call the right one.",
                 "The pipeline calls a script the package does not define.",
-            )  # fmt: skip
+            ))  # fmt: skip
+    return out
+
+
+def _make_and_import_errors(ctx: Context) -> list[Finding]:
+    out = []
     for n in ctx.lines_with("No rule to make target"):
         if m := _MAKE_RULE.search(ctx.lines[n]):
-            add(
-                f"make: no rule to make target '{m.group(1)}' (needed by '{m.group(2)}')",
+            out.append(_package_finding(
+                ctx, f"make: no rule to make target '{m.group(1)}' (needed by '{m.group(2)}')",
                 f"Makefile target {m.group(2)}", f"make:norule:{m.group(1)}", n,
                 f"Create {m.group(1)} (or its source) or fix the prerequisites of '{m.group(2)}'.",
                 "A prerequisite file is missing and make has no rule to build it.",
-            )  # fmt: skip
+            ))  # fmt: skip
     for n in ctx.lines_with("No module named"):
         if n in ctx.claimed:
             continue
         if m := _NOMOD.search(ctx.lines[n]):
-            add(
-                f"ModuleNotFoundError: No module named '{m.group(1)}'", f"import {m.group(1)}",
+            out.append(_package_finding(
+                ctx, f"ModuleNotFoundError: No module named '{m.group(1)}'", f"import {m.group(1)}",
                 f"py:nomod:{m.group(1)}", n, f"Add {m.group(1).split('.')[0]} to the dependencies or fix the import.",
                 "A module the code imports is not installed.",
-            )  # fmt: skip
+            ))  # fmt: skip
     return out
 
 
@@ -288,7 +293,7 @@ def build_summaries(ctx: Context) -> list[Finding]:
                     out[key].lines.append(n)
                 else:
                     out[key] = Finding(
-                        kind="error", agent_id=AGENT, title=title, severity="medium", key=key, lines=[n],
+                        kind="error", title=title, severity="medium", key=key, lines=[n],
                         location=m.group(1) if m.groups() else None, detail="The build or job failed.",
                         fix="Read the first error above this line.", evidence_lines=[n], summary=True,
                     )  # fmt: skip

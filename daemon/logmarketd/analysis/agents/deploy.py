@@ -5,19 +5,18 @@ migration tools), failed health checks, an address already in use, permission de
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from logmarketd.analysis.agents.base import Context, Finding, mask
 
 __all__ = ["deploy_failures"]
-
-AGENT = "error-detective"
 
 
 def _finding(
     title: str, key: str, lines: list[int], loc: str | None, detail: str, fix: str
 ) -> Finding:
     return Finding(
-        kind="error", agent_id=AGENT, title=title, severity="high", key=key, lines=lines, location=loc,
+        kind="error", title=title, severity="high", key=key, lines=lines, location=loc,
         detail=detail, root_cause=title, fix=fix, evidence_lines=lines[:3],
     )  # fmt: skip
 
@@ -68,6 +67,16 @@ def deploy_failures(ctx: Context) -> list[Finding]:
         else:
             out[key] = _finding(title, key, lines, loc, detail, fix)
 
+    for part in (_config_tests, _sql_migrations, _health_and_migrations, _bind_failures):
+        part(ctx, add)
+    return list(out.values())
+
+
+# (title, key, covered lines, location, detail, fix): records one deploy failure
+_Add = Callable[[str, str, list[int], str | None, str, str], None]
+
+
+def _config_tests(ctx: Context, add: _Add) -> None:
     for n in ctx.lines_with_ci("emerg", "syntax error on line"):
         if m := _EMERG.search(ctx.lines[n]):
             add(f"config test failed: {m.group(1)}", f"emerg:{mask(m.group(1))}:{m.group(2).rsplit('/', 1)[-1]}:{m.group(3)}", [n],
@@ -76,6 +85,9 @@ def deploy_failures(ctx: Context) -> list[Finding]:
         elif m := _APACHE.search(ctx.lines[n]):
             add(f"config syntax error ({m.group(1)})", f"apache:{m.group(3)}:{m.group(2)}", [n], f"{m.group(3)}:{m.group(2)}",
                 "Apache refuses to start with this configuration.", f"Fix line {m.group(2)} of {m.group(3)}.")  # fmt: skip
+
+
+def _sql_migrations(ctx: Context, add: _Add) -> None:
     for n in ctx.lines_with_ci("near line", "err"):
         line = ctx.lines[n]
         if "near line" not in line and "psql:" not in line:
@@ -99,6 +111,9 @@ def deploy_failures(ctx: Context) -> list[Finding]:
         elif m := _PSQL.search(line):
             add(f"migration failed: {m.group(3)}", f"psql:{m.group(1)}:{m.group(2)}:{mask(m.group(3))}", [n],
                 f"{m.group(1)}:{m.group(2)}", "A SQL script failed.", f"Fix the statement at {m.group(1)}:{m.group(2)}.")  # fmt: skip
+
+
+def _health_and_migrations(ctx: Context, add: _Add) -> None:
     for n in ctx.lines_with_ci("health", "probe", "migrat"):
         line = ctx.lines[n]
         if n in ctx.claimed:
@@ -111,6 +126,9 @@ def deploy_failures(ctx: Context) -> list[Finding]:
         elif _MIGRATION.search(line) and not re.search(r"\b0 (?:failed|errors?)\b", line):
             add(f"migration failed: {line.strip()[:120]}", f"migration:{mask(line.strip())[:80]}", [n], None,
                 "The schema migration failed.", "Fix the failing migration and re-run it.")  # fmt: skip
+
+
+def _bind_failures(ctx: Context, add: _Add) -> None:
     bind_seen = 0
     # node says "EADDRINUSE: address already in use", Python "[Errno 13] Permission denied"
     for n in ctx.lines_with_ci("already in use", "permission denied"):
@@ -127,7 +145,7 @@ def deploy_failures(ctx: Context) -> list[Finding]:
         in_use = "in use" in m.group(1) or "ADDRINUSE" in m.group(1)
         bind_seen += 1
         if bind_seen > 200:
-            break  # the same failure repeated: the first ones tell it
+            return  # the same failure repeated: the first ones tell it
         what = "address already in use" if in_use else "permission denied"
         lines = _claim_traceback(ctx, n)
         loc = addr if in_use else (re.search(r"'(/[^']+)'|(/\S+)", line) or [None, None])[0]
@@ -137,4 +155,3 @@ def deploy_failures(ctx: Context) -> list[Finding]:
         add(f"{what}" + (f" on {addr}" if addr and in_use else f": {loc}" if loc else ""), f"bind:{what}:{ident}", lines, loc or addr,
             "The service cannot start.",
             "Stop the process holding the port (or change the port)." if in_use else "Fix the file or port permissions of the service user.")  # fmt: skip
-    return list(out.values())

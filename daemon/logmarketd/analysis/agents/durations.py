@@ -105,14 +105,43 @@ def _message(line: str) -> str:
     return _LEVELS.sub("", line).strip()
 
 
+# (kind, template, line, milliseconds, raw): records one duration sample
+_Add = Callable[[str, str, int, float, bool], None]
+
+# Test runners' and databases' own timing lines: (keywords, regex, match -> (kind, template, ms))
+_TOOL_RULES: list[
+    tuple[tuple[str, ...], re.Pattern[str], Callable[[re.Match[str]], tuple[str, str, float]]]
+] = [
+    (("ci:duration",), _PG, lambda m: ("sql", mask(m.group(2))[:200], float(m.group(1)))),
+    (("Query_time",), _MYSQL, lambda m: ("sql", "MySQL slow query", float(m.group(1)) * 1000)),
+    (("ci:time",), _SQLITE, lambda m: ("sql", "sqlite statement", float(m.group(1)) * 1000)),
+    (
+        ("s call", "s setup", "s teardown"),
+        _PYTEST,
+        lambda m: ("test", m.group(3), float(m.group(1)) * 1000),
+    ),
+    (
+        ("--- PASS", "--- FAIL"),
+        _GOTEST,
+        lambda m: ("test", m.group(1), float(m.group(2)) * 1000),
+    ),
+    (("Time elapsed",), _SUREFIRE, lambda m: ("test", m.group(2), float(m.group(1)) * 1000)),
+    (
+        ("ms)", "s)"),
+        _JEST,
+        lambda m: ("test", m.group(1), to_ms(float(m.group(2)), m.group(3))),
+    ),
+]
+
+
 def collect(ctx: Context) -> list[Group]:
     """Every duration of the log, grouped per (kind, template)."""
     groups: dict[tuple[str, str], Group] = {}
     used: set[int] = set()
 
-    def add(kind: str, template: str, n: int, ms: float, raw: bool = False) -> None:
+    def add(kind: str, template: str, n: int, ms: float, raw: bool) -> None:
         # raw: group by the cheap shape and show the masked text of the first member
-        k = (kind, shape(template) if raw else template)
+        k = (kind, shape(template, ids=True) if raw else template)
         g = groups.get(k)
         if g is None:
             g = groups[k] = Group(kind, mask(template)[:200] if raw else template)
@@ -121,31 +150,14 @@ def collect(ctx: Context) -> list[Group]:
 
     for r in requests(ctx):
         if r.seconds is not None:
-            add("http", endpoint(r), r.index, r.seconds * 1000.0)
-    rules: list[
-        tuple[tuple[str, ...], re.Pattern[str], Callable[[re.Match[str]], tuple[str, str, float]]]
-    ] = [
-        (("ci:duration",), _PG, lambda m: ("sql", mask(m.group(2))[:200], float(m.group(1)))),
-        (("Query_time",), _MYSQL, lambda m: ("sql", "MySQL slow query", float(m.group(1)) * 1000)),
-        (("ci:time",), _SQLITE, lambda m: ("sql", "sqlite statement", float(m.group(1)) * 1000)),
-        (
-            ("s call", "s setup", "s teardown"),
-            _PYTEST,
-            lambda m: ("test", m.group(3), float(m.group(1)) * 1000),
-        ),
-        (
-            ("--- PASS", "--- FAIL"),
-            _GOTEST,
-            lambda m: ("test", m.group(1), float(m.group(2)) * 1000),
-        ),
-        (("Time elapsed",), _SUREFIRE, lambda m: ("test", m.group(2), float(m.group(1)) * 1000)),
-        (
-            ("ms)", "s)"),
-            _JEST,
-            lambda m: ("test", m.group(1), to_ms(float(m.group(2)), m.group(3))),
-        ),
-    ]
-    for keys, rx, conv in rules:
+            add("http", endpoint(r), r.index, r.seconds * 1000.0, False)
+    _tool_timings(ctx, add, used)
+    _generic_durations(ctx, add, used)
+    return list(groups.values())
+
+
+def _tool_timings(ctx: Context, add: _Add, used: set[int]) -> None:
+    for keys, rx, conv in _TOOL_RULES:
         if keys[0] in _TEST_KEYS and ctx.source not in ("test", "build"):
             continue  # test runners' timings appear in CI logs only
         scan = (
@@ -161,30 +173,18 @@ def collect(ctx: Context) -> list[Group]:
                     stmt = next((ctx.lines[k] for k in range(n + 1, min(n + 4, len(ctx.lines)))
                                  if not ctx.lines[k].startswith(("#", "SET timestamp", "use "))), "")  # fmt: skip
                     tmpl = mask(stmt.strip())[:200] or tmpl
-                add(kind, tmpl, n, ms)
+                add(kind, tmpl, n, ms, False)
+
+
+def _generic_durations(ctx: Context, add: _Add, used: set[int]) -> None:
+    """Any "took 1.2 s" / "duration_ms=340" line, grouped by its message's shape."""
     for n in ctx.lines_with_ci(*_KEYS):
         if n in used:
             continue
         line = ctx.lines[n]
         if line.startswith("=") or line.startswith("Ran ") or not _NUM_UNIT.search(line):
             continue  # a test session's total time, not one operation; or no number at all
-        m = _GENERIC.search(line)
-        value: float | None = None
-        if m:
-            value = to_ms(float(m.group(2)), m.group(3))
-        else:
-            k = _KV.search(line)
-            if k and _DURATION_KEY.search(k.group(1)):
-                name, unit = k.group(1).lower(), k.group(3)
-                if unit is None:
-                    unit = (
-                        "us"
-                        if name.endswith("_us")
-                        else "s"
-                        if name.endswith(("_s", "_sec", "_secs", "_seconds"))
-                        else "ms"
-                    )
-                value = to_ms(float(k.group(2)), unit)
+        value = _generic_value(line)
         if value is None:
             continue
         msg = _message(line)
@@ -199,5 +199,24 @@ def collect(ctx: Context) -> list[Group]:
         )
         if re.search(r"\b(GET|POST|PUT|DELETE|PATCH|HEAD) /", msg):
             kind = "http"
-        add(kind, msg, n, value, raw=True)
-    return list(groups.values())
+        add(kind, msg, n, value, True)
+
+
+def _generic_value(line: str) -> float | None:
+    """The duration a line reports, in ms: "took 1.2 s", or a duration key=value."""
+    m = _GENERIC.search(line)
+    if m:
+        return to_ms(float(m.group(2)), m.group(3))
+    k = _KV.search(line)
+    if not (k and _DURATION_KEY.search(k.group(1))):
+        return None
+    name, unit = k.group(1).lower(), k.group(3)
+    if unit is None:
+        unit = (
+            "us"
+            if name.endswith("_us")
+            else "s"
+            if name.endswith(("_s", "_sec", "_secs", "_seconds"))
+            else "ms"
+        )
+    return to_ms(float(k.group(2)), unit)

@@ -1,7 +1,6 @@
-"""Error Detective: crashes, OOM kills, HTTP 5xx bursts, deploy failures and leveled error
-lines, plus the agent that runs every error detector in order (tests, then deploy and crash
-rules, then compilers, then stack traces, then the generic ERROR/FATAL lines, then the tools'
-closing lines as cascade-only findings).
+"""Error Detective's own detectors: crashes, OOM kills, HTTP 5xx bursts and leveled error
+lines. The agent itself, with the order of all its detectors, is declared in
+``logmarketd.analysis.agents.registry``.
 """
 
 from __future__ import annotations
@@ -9,23 +8,12 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 
-from logmarketd.analysis.agents import (
-    builds,
-    deploy,
-    panics,
-    scripting,
-    shell,
-    testfail,
-    testfail_js,
-    traces,
-)
 from logmarketd.analysis.agents.access import endpoint, requests
-from logmarketd.analysis.agents.base import Agent, Context, Finding, mask, shape
+from logmarketd.analysis.agents.base import Context, Finding, mask, shape
 from logmarketd.analysis.agents.structured import structured_error
 
-__all__ = ["ERROR_DETECTIVE", "crashes", "http_5xx", "leveled_errors"]
+__all__ = ["crashes", "http_5xx", "leveled_errors"]
 
-AGENT = "error-detective"
 
 _CRASH = [
     (
@@ -90,7 +78,7 @@ def _finding(
     summary: bool = False,
 ) -> Finding:
     return Finding(
-        kind="error", agent_id=AGENT, title=title, severity=sev, key=key, lines=lines, location=loc,  # type: ignore[arg-type]
+        kind="error", title=title, severity=sev, key=key, lines=lines, location=loc,  # type: ignore[arg-type]
         detail=detail, root_cause=title, fix=fix, evidence_lines=lines[:3], summary=summary,
     )  # fmt: skip
 
@@ -179,7 +167,7 @@ def http_5xx(ctx: Context) -> list[Finding]:
         share = 100.0 * len(idx) / max(1, total)
         out.append(
             Finding(
-                kind="error", agent_id=AGENT, title=f"HTTP {status} burst on {route} ({len(idx)} responses)",
+                kind="error", title=f"HTTP {status} burst on {route} ({len(idx)} responses)",
                 severity="critical" if len(idx) >= 50 or share >= 50 else "high", key=f"5xx:{ep}", lines=idx,
                 location=route, detail=f"{len(idx)} of {total} requests ({share:.0f}%) failed with {status}.",
                 root_cause=f"{route} returns {status}" + (f" after {cause}" if cause else ": the handler fails (see its server-side error)"),
@@ -278,7 +266,7 @@ def leveled_errors(ctx: Context) -> list[Finding]:
             comp = _component(line, m.start(), m.end())
         if not msg:
             continue
-        key = f"level:{shape(comp or '')}:{shape(msg)[:160]}"
+        key = f"level:{shape(comp or '', ids=True)}:{shape(msg, ids=True)[:160]}"
         f = groups.get(key)
         if f is not None:
             f.count += 1
@@ -296,7 +284,7 @@ def leveled_errors(ctx: Context) -> list[Finding]:
         if stacked:  # a logged exception with its trace: as good as a traceback
             sev = "critical" if sev == "critical" else "high"
         groups[key] = Finding(
-            kind="error", agent_id=AGENT, title=f"{level}: {msg[:200]}", severity=sev, key=key, lines=[n],  # type: ignore[arg-type]
+            kind="error", title=f"{level}: {msg[:200]}", severity=sev, key=key, lines=[n],  # type: ignore[arg-type]
             location=comp, detail=f"{level} logged by {comp or 'the application'}.",
             root_cause=msg[:200] if stacked else None,
             fix=f"Handle the exception raised at {comp}." if stacked and comp else None, evidence_lines=[n],
@@ -304,41 +292,3 @@ def leveled_errors(ctx: Context) -> list[Finding]:
             summary=ctx.source in ("build", "test") or bool(_CASCADE.search(msg)),
         )  # fmt: skip
     return list(groups.values())
-
-
-ERROR_DETECTIVE = Agent(
-    id=AGENT,
-    name="Error Detective",
-    expertise="Error pattern recognition, root cause analysis",
-    # The seed lists build, test, runtime; deploy is added because the issue asks this agent
-    # to find deploy failures (health checks, migrations, address in use), which live in
-    # deploy logs: without it a failed rollout submitted as "deploy" would go unseen.
-    monitored_stages=("build", "test", "deploy", "runtime"),
-    setting="ai_monitor_error_detective",
-    detectors=(
-        testfail.pytest_failures,
-        testfail.unittest_failures,
-        testfail_js.node_tap_failures,
-        testfail_js.jest_failures,
-        testfail_js.mocha_failures,
-        testfail.go_test_failures,
-        testfail.cargo_test_failures,
-        testfail.junit_failures,
-        deploy.deploy_failures,
-        crashes,
-        builds.package_errors,
-        builds.compiler_errors,
-        traces.python_tracebacks,
-        traces.python_syntax_errors,
-        traces.java_js_traces,
-        panics.go_panics,
-        panics.go_data_races,
-        panics.rust_panics,
-        scripting.php_errors,
-        scripting.ruby_errors,
-        shell.shell_errors,
-        http_5xx,
-        builds.build_summaries,
-        leveled_errors,
-    ),
-)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 
 from logmarketd.analysis.agents.base import Context, Finding, mask
-from logmarketd.analysis.agents.traces import AGENT, _merge, _short
+from logmarketd.analysis.agents.traces import _merge, _short
 
 __all__ = ["go_data_races", "go_panics", "rust_panics"]
 
@@ -56,7 +56,6 @@ def go_panics(ctx: Context) -> list[Finding]:
         ctx.claimed.update(covered)
         f = Finding(
             kind="error",
-            agent_id=AGENT,
             title=f"panic: {msg}",
             severity="critical",
             key=f"go:{re.sub(r'[0-9]+', 'N', msg)}:{_short(file)}:{line_no}",
@@ -91,7 +90,7 @@ def go_data_races(ctx: Context) -> list[Finding]:
                 loc, func = f"{fm.group(1)}:{fm.group(2)}", ctx.lines[k - 1].strip()
         ctx.claimed.update(covered)
         f = Finding(
-            kind="error", agent_id=AGENT, title=f"data race: {mask(access)}" + (f" in {func}" if func else ""),
+            kind="error", title=f"data race: {mask(access)}" + (f" in {func}" if func else ""),
             severity="high", key=f"go-race:{_short(loc or '?')}", lines=covered, location=loc,
             detail="Two goroutines access the same memory without synchronisation: results are undefined.",
             root_cause=f"unsynchronised access in {func or 'a goroutine'}",
@@ -147,7 +146,6 @@ def rust_panics(ctx: Context) -> list[Finding]:
         ctx.claimed.update(covered)
         f = Finding(
             kind="error",
-            agent_id=AGENT,
             title=f"panic in thread '{thread}': {msg}",
             severity="critical",
             key=f"rust:{re.sub(r'[0-9]+', 'N', msg or '')[:80]}:{_short(file)}:{line_no}",

@@ -9,10 +9,9 @@ from collections import defaultdict
 from itertools import pairwise
 
 from logmarketd.analysis.agents import durations
-from logmarketd.analysis.agents.base import Agent, Context, Finding, mask, percentile, shape
+from logmarketd.analysis.agents.base import Context, Finding, mask, percentile, shape
 
 __all__ = [
-    "PERFORMANCE_ANALYZER",
     "gc_pressure",
     "memory",
     "memory_growth",
@@ -20,7 +19,6 @@ __all__ = [
     "timeouts_retries",
 ]
 
-AGENT = "performance-analyzer"
 
 _ADVICE = {
     "http": (
@@ -66,7 +64,7 @@ def slow_operations(ctx: Context) -> list[Finding]:
         slowest = max(g.samples, key=lambda s: s.ms).index
         out.append(
             Finding(
-                kind="performance", agent_id=AGENT,
+                kind="performance",
                 title=f"{_NAMES[g.kind]}: {g.template} (p95 {p95:.0f} ms, max {top:.0f} ms, n={len(values)})",
                 severity=sev, key=f"slow:{g.kind}:{g.template}", lines=idx, location=g.template,  # type: ignore[arg-type]
                 detail=f"{len(values)} runs: p50 {p50:.1f} ms, p95 {p95:.1f} ms, max {top:.1f} ms; threshold {limit:.0f} ms.",
@@ -132,7 +130,7 @@ def memory(ctx: Context) -> list[Finding]:
                 out[key].lines.append(n)
             else:
                 out[key] = Finding(
-                    kind="performance", agent_id=AGENT, title=f"memory exhausted: {title}", severity="critical", key=key,
+                    kind="performance", title=f"memory exhausted: {title}", severity="critical", key=key,
                     lines=[n], location=metric, detail="The process ran out of memory and failed.",
                     fix="Find what grows without bound (heap profile); stream or batch the data; raise the limit only after.",
                     metric=metric, threshold=100.0, actual=100.0, estimate="no more out-of-memory crashes", evidence_lines=[n],
@@ -162,7 +160,7 @@ def memory_growth(ctx: Context) -> list[Finding]:
         unit = m.group(3)
         pct = unit == "%"
         value = float(m.group(2)) if pct else float(m.group(2)) * _TO_MB[unit[0].lower()]
-        series[shape(durations._message(line))].append((n, value, pct))
+        series[shape(durations._message(line), ids=True)].append((n, value, pct))
     out = []
     for pts in series.values():
         tmpl = mask(durations._message(ctx.lines[pts[0][0]]))[:160]
@@ -186,7 +184,7 @@ def memory_growth(ctx: Context) -> list[Finding]:
             metric, limit, actual = "memory (MB)", values[0], values[-1]
         out.append(
             Finding(
-                kind="performance", agent_id=AGENT, title=title, severity="high", key=f"memgrowth:{tmpl}", lines=idx,
+                kind="performance", title=title, severity="high", key=f"memgrowth:{tmpl}", lines=idx,
                 location=tmpl[:120], detail=f"{len(values)} samples from {values[0]:g} to {values[-1]:g}.",
                 fix="Take two heap profiles some time apart and compare what grows; cap caches and queues.",
                 metric=metric, threshold=limit, actual=actual, estimate="stable memory, no OOM kill",
@@ -235,7 +233,7 @@ def gc_pressure(ctx: Context) -> list[Finding]:
         idx = [p[0] for p in ps]
         out.append(
             Finding(
-                kind="performance", agent_id=AGENT,
+                kind="performance",
                 title=f"GC pressure: {len(ps)} x {kind} (max {top:.1f} ms)" + (", heap full after collection" if exhausted else ""),
                 severity="high" if exhausted or top > 5 * ctx.config.gc_pause_ms else "medium", key=f"gc:{kind}",
                 lines=idx, location=kind, detail=f"{len(ps)} pauses, p95 {p95:.1f} ms, max {top:.1f} ms.",
@@ -292,7 +290,7 @@ def timeouts_retries(ctx: Context) -> list[Finding]:
             continue  # a configuration value, not an event
         what = "retry" if _RETRY.search(line) else "timeout" if _TIMEOUT.search(line) else None
         if what:
-            groups[(what, shape(durations._message(line)))].append(n)
+            groups[(what, shape(durations._message(line), ids=True))].append(n)
     out = []
     for (what, _), idx in groups.items():
         tmpl = mask(durations._message(ctx.lines[idx[0]]))
@@ -305,7 +303,7 @@ def timeouts_retries(ctx: Context) -> list[Finding]:
         )
         out.append(
             Finding(
-                kind="performance", agent_id=AGENT, title=title,
+                kind="performance", title=title,
                 severity="high" if len(idx) >= 10 or timeout_too else "medium", key=f"{what}:{tmpl}", lines=idx,
                 location=tmpl[:120], detail=f"{len(idx)} {what} events for the same operation.",
                 fix="Find why the dependency is slow or unreachable; bound retries with backoff and a circuit breaker."
@@ -315,13 +313,3 @@ def timeouts_retries(ctx: Context) -> list[Finding]:
             )
         )  # fmt: skip
     return out
-
-
-PERFORMANCE_ANALYZER = Agent(
-    id=AGENT,
-    name="Performance Analyzer",
-    expertise="Performance optimization, bottleneck detection",
-    monitored_stages=("test", "deploy", "runtime"),
-    setting="ai_monitor_performance",
-    detectors=(slow_operations, memory, memory_growth, gc_pressure, timeouts_retries),
-)

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from dataclasses import dataclass, field
 
-from logmarketd.analysis.agents.base import Agent, Context, Finding
+from logmarketd.analysis.agents.base import Context, Finding
 
 __all__ = [
-    "QUALITY_INSPECTOR",
     "compiler_warnings",
     "coverage",
     "deprecations",
@@ -20,8 +20,6 @@ __all__ = [
     "noise",
     "test_hygiene",
 ]
-
-AGENT = "quality-inspector"
 
 
 class _Groups:
@@ -38,7 +36,7 @@ class _Groups:
                 f.evidence_lines.append(n[0])
             return
         self.items[key] = Finding(
-            kind="improvement", agent_id=AGENT, title=title, severity="low" if impact == "low" else "medium", key=key,
+            kind="improvement", title=title, severity="low" if impact == "low" else "medium", key=key,
             lines=list(n), location=loc, detail=detail or suggestion, fix=suggestion, evidence_lines=[n[0]],
             effort=effort, impact=impact,  # type: ignore[arg-type]
         )  # fmt: skip
@@ -196,13 +194,20 @@ _SUMMARY = re.compile(
 )
 
 
-def test_hygiene(ctx: Context) -> list[Finding]:
-    """Skipped, xfail and flaky tests."""
-    skipped: list[tuple[int, str, str | None]] = []
-    xfail: list[tuple[int, str]] = []
-    flaky: list[int] = []
-    xfail_loc: list[str] = []
-    summary_counts: dict[str, int] = defaultdict(int)
+@dataclass
+class _Hygiene:
+    """What the test output says about skipped, xfail and flaky tests."""
+
+    skipped: list[tuple[int, str, str | None]] = field(default_factory=list)  # line, why, where
+    xfail: list[tuple[int, str]] = field(default_factory=list)  # line, test or reason
+    xfail_loc: list[str] = field(default_factory=list)
+    flaky: list[int] = field(default_factory=list)
+    summary_counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+
+def _scan_hygiene(ctx: Context) -> _Hygiene:
+    h = _Hygiene()
+    skipped, xfail, flaky, summary_counts = h.skipped, h.xfail, h.flaky, h.summary_counts
     for n in ctx.lines_with(
         "SKIP",
         "ignored",
@@ -223,7 +228,7 @@ def test_hygiene(ctx: Context) -> list[Finding]:
                 skipped.append((n, m.group(5) or m.group(6) or m.group(7) or "", None))
         elif m := _XFAIL.match(line.strip()):
             xfail.append((n, m.group(2) or m.group(1)))
-            xfail_loc.append(m.group(1))
+            h.xfail_loc.append(m.group(1))
         elif _FLAKY.search(line):
             flaky.append(n)
         for sm in _SUMMARY.finditer(line):
@@ -233,6 +238,13 @@ def test_hygiene(ctx: Context) -> list[Finding]:
                 summary_counts["skipped"] = max(
                     summary_counts["skipped"], int(sm.group(3) or sm.group(4) or sm.group(5))
                 )
+    return h
+
+
+def test_hygiene(ctx: Context) -> list[Finding]:
+    """Skipped, xfail and flaky tests."""
+    h = _scan_hygiene(ctx)
+    skipped, xfail, flaky, summary_counts = h.skipped, h.xfail, h.flaky, h.summary_counts
     out = []
     n_skip = max(len(skipped), summary_counts["skipped"])
     if n_skip:
@@ -240,18 +252,18 @@ def test_hygiene(ctx: Context) -> list[Finding]:
         reasons = "; ".join(dict.fromkeys(s[1] for s in skipped if s[1]))[:300]
         loc = next((s[2] for s in skipped if s[2]), None)
         out.append(Finding(
-            kind="improvement", agent_id=AGENT, title=f"{n_skip} skipped test(s)" + (f": {reasons}" if reasons else ""),
+            kind="improvement", title=f"{n_skip} skipped test(s)" + (f": {reasons}" if reasons else ""),
             severity="low", key="tests:skipped", lines=idx, location=loc, count=n_skip,
             detail="Skipped tests do not protect anything; each skip hides untested behaviour.",
             fix="Make the skipped tests runnable in CI (fakes for missing services) or delete them.",
             evidence_lines=idx[:3], effort="medium", impact="medium",
         ))  # fmt: skip
     n_x = max(len(xfail), summary_counts["xfailed"])
-    xfail_at = xfail_loc[0] if xfail_loc else None
+    xfail_at = h.xfail_loc[0] if h.xfail_loc else None
     if n_x:
         idx = [x[0] for x in xfail] or [0]
         out.append(Finding(
-            kind="improvement", agent_id=AGENT,
+            kind="improvement",
             title=f"{n_x} expected-failure test(s) (xfail): " + "; ".join(x[1] for x in xfail)[:200],
             severity="low", key="tests:xfail", lines=idx, location=xfail_at, count=n_x,
             detail="Known bugs are parked as xfail instead of being fixed.", fix="Fix the bugs behind the xfail markers.",
@@ -259,7 +271,7 @@ def test_hygiene(ctx: Context) -> list[Finding]:
         ))  # fmt: skip
     if flaky:
         out.append(Finding(
-            kind="improvement", agent_id=AGENT, title=f"flaky tests: {len(flaky)} rerun/flaky report(s)", severity="medium",
+            kind="improvement", title=f"flaky tests: {len(flaky)} rerun/flaky report(s)", severity="medium",
             key="tests:flaky", lines=flaky, location=None, count=len(flaky),
             detail="Tests that pass only on retry hide race conditions and erode trust in CI.",
             fix="Quarantine and fix the flaky tests (time, ordering, shared state).", evidence_lines=flaky[:3],
@@ -301,7 +313,7 @@ def coverage(ctx: Context) -> list[Finding]:
         else None
     )
     return [Finding(
-        kind="improvement", agent_id=AGENT, title=f"test coverage {pct:g}% is under {limit:g}%", severity="medium",
+        kind="improvement", title=f"test coverage {pct:g}% is under {limit:g}%", severity="medium",
         key="coverage", lines=[n] + [r[0] for r in rows], location=loc,
         detail=f"Coverage {pct:g}% (threshold {limit:g}%)" + (": " + ", ".join(f"{r[1]} {r[2]}%" for r in rows[:5]) if rows else "."),
         fix="Add tests for the uncovered lines listed" + (f" in {worst[1]}" if worst else "") + ".",
@@ -318,19 +330,9 @@ def noise(ctx: Context) -> list[Finding]:
     if len(idx) < 3:
         return []
     return [Finding(
-        kind="improvement", agent_id=AGENT, title=f"{len(idx)} TODO/FIXME messages in the log output", severity="low",
+        kind="improvement", title=f"{len(idx)} TODO/FIXME messages in the log output", severity="low",
         key="noise:todo", lines=idx, location=None, count=len(idx),
         detail="Unfinished-work markers are printed at run time: noise for operators, debt for developers.",
         fix="Resolve the TODOs or track them as issues; remove them from log output.", evidence_lines=idx[:3],
         effort="low", impact="low",
     )]  # fmt: skip
-
-
-QUALITY_INSPECTOR = Agent(
-    id=AGENT,
-    name="Quality Inspector",
-    expertise="Code quality, test coverage, best practices",
-    monitored_stages=("build", "test"),
-    setting="ai_monitor_quality",
-    detectors=(compiler_warnings, deprecations, lint, test_hygiene, coverage, noise),
-)

@@ -11,7 +11,6 @@ from logmarketd.analysis.agents.base import Context, Finding, mask
 
 __all__ = ["php_errors", "ruby_errors"]
 
-AGENT = "error-detective"
 _PHP = re.compile(
     r"(?:PHP )?(Fatal error|Parse error|Warning|Recoverable fatal error):\s+(.+) in (\S+?\.php)(?::(\d+)| on line (\d+))\s*$"
 )
@@ -41,7 +40,7 @@ def php_errors(ctx: Context) -> list[Finding]:
             found[key].lines.extend(lines)
             continue
         found[key] = Finding(
-            kind="error", agent_id=AGENT, title=f"PHP {kind}: {msg}", severity="medium" if kind == "Warning" else "high",
+            kind="error", title=f"PHP {kind}: {msg}", severity="medium" if kind == "Warning" else "high",
             key=key, lines=lines, location=f"{file}:{line}", detail=f"PHP {kind.lower()} in {file}.",
             root_cause=msg, fix=f"Fix the code at {file}:{line}.", evidence_lines=lines[:3],
         )  # fmt: skip
@@ -100,7 +99,7 @@ def ruby_errors(ctx: Context) -> list[Finding]:
             found[key].count += 1
             continue
         found[key] = Finding(
-            kind="error", agent_id=AGENT, title=f"{etype}: {msg}", severity="high", key=key, lines=lines,
+            kind="error", title=f"{etype}: {msg}", severity="high", key=key, lines=lines,
             location=f"{file}:{ln} in {func}", detail=f"Uncaught Ruby {etype}.", root_cause=f"{etype}: {msg} in {func}",
             fix=f"Handle the nil/invalid value in {func} ({file}:{ln}).", evidence_lines=lines[:3],
         )  # fmt: skip

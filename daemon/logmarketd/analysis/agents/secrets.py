@@ -1,7 +1,11 @@
-"""Leaked secrets: cloud keys, tokens, private keys, passwords in URLs and in key=value pairs.
-The finding names the kind of secret and where it appeared; the secret itself never leaves this
-module unmasked (``Finding.secrets`` lists the values the publisher must mask), and the
-fingerprint uses a hash of the value, so the same leaked key is the same finding.
+"""Leaked secrets: whatever the redactor's reporting rules find (``logmarketd.ingest.redact_rules``,
+the one table of secret rules: cloud keys, tokens, private keys, passwords in URLs, headers and
+key=value pairs), one finding per secret value.
+
+The finding names the kind of secret (the rule's label and severity) and where it appeared;
+the secret itself never leaves this module unmasked (``Finding.secrets`` lists the values the
+publisher must mask), and the fingerprint uses a hash of the value, so the same leaked key is
+the same finding.
 """
 
 from __future__ import annotations
@@ -10,46 +14,16 @@ import hashlib
 import re
 
 from logmarketd.analysis.agents.base import Context, Finding
+from logmarketd.ingest.redact import Redactor
+from logmarketd.ingest.redact_rules import SECRET_RULES, Rule
 
-__all__ = ["SECRET_RULES", "leaked_secrets", "mask_secret"]
+__all__ = ["leaked_secrets", "mask_secret"]
 
-AGENT = "security-guardian"
-
-# (id, name, severity, regex with the secret in group "s", keywords for the prefilter)
-SECRET_RULES: tuple[tuple[str, str, str, re.Pattern[str], tuple[str, ...]], ...] = (
-    ("aws-key-id", "AWS access key id", "critical", re.compile(r"\b(?P<s>(?:AKIA|ASIA)[0-9A-Z]{16})\b"), ("AKIA", "ASIA")),
-    ("aws-secret", "AWS secret access key", "critical",
-     re.compile(r"(?i)aws_?secret_?access_?key\W{0,3}(?P<s>[A-Za-z0-9/+=]{40})\b"), ("secret",)),
-    ("github-token", "GitHub token", "critical", re.compile(r"\b(?P<s>gh[pousr]_[A-Za-z0-9]{36,}|github_pat_\w{50,})\b"), ("gh",)),
-    ("gitlab-token", "GitLab token", "critical", re.compile(r"\b(?P<s>glpat-[\w-]{20,})"), ("glpat-",)),
-    ("slack-token", "Slack token", "high", re.compile(r"\b(?P<s>xox[abposr]-[\w-]{10,})"), ("xox",)),
-    ("stripe-key", "Stripe secret key", "critical", re.compile(r"\b(?P<s>[sr]k_live_[0-9A-Za-z]{16,})"), ("k_live_",)),
-    ("google-api-key", "Google API key", "high", re.compile(r"\b(?P<s>AIza[0-9A-Za-z_-]{35})"), ("AIza",)),
-    ("openai-key", "OpenAI/Anthropic API key", "critical", re.compile(r"\b(?P<s>sk-(?:proj-|ant-)?[A-Za-z0-9_-]{32,})"), ("sk-",)),
-    ("private-key", "private key", "critical",
-     re.compile(r"-----BEGIN (?P<s>(?:RSA |EC |DSA |OPENSSH |ENCRYPTED |PGP )?PRIVATE KEY)(?: BLOCK)?-----"), ("private",)),
-    ("jwt", "JSON Web Token", "high", re.compile(r"\b(?P<s>eyJ[\w-]{8,}\.eyJ[\w-]{8,}\.[\w-]{10,})"), ("eyJ",)),
-    ("url-credentials", "password in URL", "high",
-     re.compile(r"\b[a-z][a-z0-9+.-]{1,20}://[^/\s:@'\"]{1,64}:(?P<s>[^/\s@'\"]{3,128})@[\w.-]+"), ("://",)),
-    ("auth-header", "credentials in Authorization header", "high",
-     re.compile(r"(?i)\bauthorization['\"]?\s*[:=]\s*['\"]?(?:bearer|basic|token)\s+(?P<s>[A-Za-z0-9._~+/=-]{8,})"),
-     ("authorization",)),
-    ("api-key-header", "API key header", "high",
-     re.compile(r"(?i)\b(?:x-api-key|x-auth-token|api-key)['\"]?\s*[:=]\s*['\"]?(?P<s>[A-Za-z0-9._-]{12,})"), ("api", "token")),
-    ("password-kv", "password or secret in key=value", "high",
-     re.compile(r"(?i)\b(?:password|passwd|pwd|secret|client_secret|api_?key|access_?token|auth_?token|private_?key)"
-                r"['\"]?\s*[:=]\s*['\"]?(?P<s>[^\s'\",;&}]{6,})"),
-     ("passw", "pwd", "secret", "api", "token", "private")),
-)  # fmt: skip
-
-_ANY_CASE = frozenset(
-    {"aws-secret", "auth-header", "api-key-header", "password-kv", "private-key"}
-)  # keys are lowercase
-_PLACEHOLDER = re.compile(
-    r"^(?:\*+|x+|X+|\.+|<[^>]*>|\$\{[^}]*\}|\{\{[^}]*\}\}|%\(?\w*\)?s?|null|none|None|true|false|redacted|\[?REDACTED\]?|"
-    r"masked|hidden|changeit|example|placeholder|\$\w+|env:.*|[*•]+.*)$",
-    re.I,
-)
+_RULES = {r.id: r for r in SECRET_RULES if r.report}
+# The redactor with the rules whose hits are leaks (the others would cost a scan for nothing).
+# Its key only shapes placeholders, which are not used here.
+_SCANNER = Redactor(b"security-guardian-scan", rules=tuple(_RULES.values()))
+_PEM_TYPE = re.compile(r"-----BEGIN ([ A-Z0-9_-]{0,100}PRIVATE KEY)")
 
 
 def mask_secret(value: str) -> str:
@@ -59,53 +33,43 @@ def mask_secret(value: str) -> str:
 
 
 def leaked_secrets(ctx: Context) -> list[Finding]:
-    """Secrets in clear text, one finding per secret value (masked)."""
+    """Secrets in clear text, one finding per secret value (masked), counted per occurrence.
+
+    Rules that do not ``report`` (they redact as a precaution) are not run; values on the
+    ``allow_secret_values`` list of the configuration are not reported.
+    """
     found: dict[str, Finding] = {}
-    taken: dict[int, list[tuple[int, int]]] = {}
-    for rid, name, sev, rx, keys in SECRET_RULES:
-        scan = ctx.lines_with_ci if rid in _ANY_CASE else ctx.lines_with
-        for n in scan(*keys):
-            line = ctx.lines[n]
-            if rid == "url-credentials" and "@" not in line:
-                continue  # most URLs carry no user:password@
-            for m in rx.finditer(line):
-                value = m.group("s")
-                start, end = m.span("s")
-                if any(s <= start < e or s < end <= e for s, e in taken.get(n, [])):
-                    continue  # the same span already matched a more specific rule
-                if (
-                    _PLACEHOLDER.match(value)
-                    or value.startswith(("${", "{{", "$(", "%(", "<"))
-                    or value in ctx.config.allow_secret_values
-                ):
-                    continue
-                if rid == "password-kv" and (
-                    value.isdigit() or value.lower() in ("required", "optional", "invalid")
-                ):
-                    continue
-                taken.setdefault(n, []).append((start, end))
-                digest = hashlib.sha256(value.encode()).hexdigest()[:16]
-                key = f"secret:{rid}:{digest}"
-                f = found.get(key)
-                if f is not None:
-                    f.count += 1
-                    f.lines.append(n)
-                    continue
-                shown = value if rid == "private-key" else mask_secret(value)
-                found[key] = Finding(
-                    kind="security", agent_id=AGENT, title=f"leaked secret: {name} ({shown})", severity=sev,  # type: ignore[arg-type]
-                    key=key, lines=[n], location=f"line {n + 1}",
-                    detail=f"A {name} is written in clear text to the log; anyone who can read logs can use it.",
-                    fix=f"Revoke and rotate this {name} now; stop logging it (mask secrets in the logging config).",
-                    evidence_lines=[n], secrets=[] if rid == "private-key" else [value],
-                )  # fmt: skip
-    # a private key's body lines are the secret: mask them all
-    for f in found.values():
-        if f.key.startswith("secret:private-key"):
-            for n in list(f.lines):
-                k = n + 1
-                while k < len(ctx.lines) and k < n + 100 and "-----END" not in ctx.lines[k]:
-                    if ctx.lines[k].strip():
-                        f.secrets.append(ctx.lines[k].strip())
-                    k += 1
+    text = ctx.text
+    for hit in _SCANNER.find(text):
+        value = text[hit.start : hit.end]
+        if value in ctx.config.allow_secret_values:
+            continue
+        rule = _RULES[hit.rule]
+        n = hit.line - 1
+        key = f"secret:{rule.id}:{hashlib.sha256(value.encode()).hexdigest()[:16]}"
+        same = found.get(key)
+        if same is not None:
+            same.count += 1
+            same.lines.append(n)
+        else:
+            found[key] = _finding(rule, value, n, key)
     return list(found.values())
+
+
+def _finding(rule: Rule, value: str, n: int, key: str) -> Finding:
+    pem = _PEM_TYPE.match(value) if rule.id == "private-key" else None
+    if pem is not None:
+        # the header names the key's type and is no secret; the lines below it are
+        shown = pem.group(1)
+        body = value.splitlines()[1:] if "\n" in value else [value[pem.end() :]]
+        secrets = [b.strip() for b in body if b.strip() and not b.lstrip().startswith("-----END")]
+    else:
+        shown, secrets = mask_secret(value), [value]
+    name = rule.label or rule.id
+    return Finding(
+        kind="security", title=f"leaked secret: {name} ({shown})", severity=rule.severity, key=key,
+        lines=[n], location=f"line {n + 1}",
+        detail=f"A {name} is written in clear text to the log; anyone who can read logs can use it.",
+        fix=f"Revoke and rotate this {name} now; stop logging it (mask secrets in the logging config).",
+        evidence_lines=[n], secrets=secrets,
+    )  # fmt: skip

@@ -10,13 +10,11 @@ import re
 from collections import defaultdict
 from urllib.parse import unquote_plus
 
-from logmarketd.analysis.agents import secrets
 from logmarketd.analysis.agents.access import requests
-from logmarketd.analysis.agents.base import Agent, Context, Finding
+from logmarketd.analysis.agents.base import Context, Finding
 from logmarketd.analysis.agents.webrules import RULES
 
 __all__ = [
-    "SECURITY_GUARDIAN",
     "ai_instructions",
     "auth_attacks",
     "privilege_escalation",
@@ -26,7 +24,6 @@ __all__ = [
     "web_attacks",
 ]
 
-AGENT = "security-guardian"
 _UP = {"low": "medium", "medium": "high", "high": "critical", "critical": "critical"}
 
 
@@ -41,7 +38,7 @@ def _f(
     count: int = 1,
 ) -> Finding:
     return Finding(
-        kind="security", agent_id=AGENT, title=title, severity=sev, key=key, lines=lines, location=loc,  # type: ignore[arg-type]
+        kind="security", title=title, severity=sev, key=key, lines=lines, location=loc,  # type: ignore[arg-type]
         detail=detail, fix=fix, count=count, evidence_lines=lines[:3],
     )  # fmt: skip
 
@@ -345,22 +342,3 @@ def ai_instructions(ctx: Context) -> list[Finding]:
            "Text in the log addresses an AI model (prompt injection). It was treated as data: it changes no score and no price.",
            "Find who controls this input (e.g. a User-Agent) and treat it as hostile.", count=len(idx))
     ]  # fmt: skip
-
-
-SECURITY_GUARDIAN = Agent(
-    id=AGENT,
-    name="Security Guardian",
-    expertise="Security analysis, threat detection",
-    monitored_stages=("build", "test", "deploy", "runtime"),
-    setting="ai_monitor_security",
-    detectors=(
-        auth_attacks,
-        web_attacks,
-        probing_bursts,
-        secrets.leaked_secrets,
-        vulnerable_dependencies,
-        tls_errors,
-        privilege_escalation,
-        ai_instructions,
-    ),
-)

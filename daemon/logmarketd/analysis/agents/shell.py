@@ -11,7 +11,6 @@ from logmarketd.analysis.agents.base import Context, Finding
 
 __all__ = ["shell_errors"]
 
-AGENT = "error-detective"
 _NOT_FOUND = re.compile(r"^(?:(\S+?): )?(?:line (\d+): )?([^\s:]+): (?:command )?not found$")
 _CURL = re.compile(r"^curl: \((\d+)\) (.+)$")
 _CURL_TLS = {
@@ -32,33 +31,52 @@ _NO_FILE = re.compile(
 def shell_errors(ctx: Context) -> list[Finding]:
     """Shell failures: command not found, missing files, failed curl calls."""
     out: dict[str, Finding] = {}
+    _curl_errors(ctx, out)
+    _missing_commands_and_files(ctx, out)
+    return list(out.values())
+
+
+def _seen_again(out: dict[str, Finding], key: str, n: int) -> bool:
+    """Count line ``n`` into the finding ``key`` if there is one already."""
+    if key not in out:
+        return False
+    out[key].count += 1
+    out[key].lines.append(n)
+    return True
+
+
+def _curl_target(ctx: Context, n: int, message: str) -> str | None:
+    target = re.search(
+        r"https?://\S+|connect to ([\w.:-]+(?: port \d+)?)|resolve host:? '?([\w.-]+)", message
+    )
+    if target:
+        return target.group(1) or target.group(2) or target.group(0)
+    for k in range(n - 1, max(-1, n - 4), -1):  # the command echoed above (set -x, CI step)
+        u = re.search(r"https?://[^\s'\"]+", ctx.lines[k])
+        if u:
+            return u.group(0)
+    return None
+
+
+def _curl_errors(ctx: Context, out: dict[str, Finding]) -> None:
     for n in ctx.lines_with("curl: ("):
         m = _CURL.match(ctx.lines[n].strip())
         if not m or m.group(1) in _CURL_TLS or n in ctx.claimed:
             continue
-        target = re.search(
-            r"https?://\S+|connect to ([\w.:-]+(?: port \d+)?)|resolve host:? '?([\w.-]+)",
-            m.group(2),
-        )
-        where = (target.group(1) or target.group(2) or target.group(0)) if target else None
-        if where is None:
-            for k in range(n - 1, max(-1, n - 4), -1):  # the command echoed above (set -x, CI step)
-                u = re.search(r"https?://[^\s'\"]+", ctx.lines[k])
-                if u:
-                    where = u.group(0)
-                    break
+        where = _curl_target(ctx, n, m.group(2))
         key = f"curl:{m.group(1)}:{where or ''}"
         ctx.claimed.add(n)
-        if key in out:
-            out[key].count += 1
-            out[key].lines.append(n)
+        if _seen_again(out, key, n):
             continue
         out[key] = Finding(
-            kind="error", agent_id=AGENT, title=f"curl error {m.group(1)}: {m.group(2)}", severity="high", key=key,
+            kind="error", title=f"curl error {m.group(1)}: {m.group(2)}", severity="high", key=key,
             lines=[n], location=where, detail="An HTTP call of the script failed (service down, wrong URL or timeout).",
             root_cause=m.group(2), fix="Check that the service is up and reachable at this address before calling it.",
             evidence_lines=[n],
         )  # fmt: skip
+
+
+def _missing_commands_and_files(ctx: Context, out: dict[str, Finding]) -> None:
     for n in ctx.lines_with("not found", "No such file or directory"):
         if n in ctx.claimed:
             continue
@@ -80,13 +98,10 @@ def shell_errors(ctx: Context) -> list[Finding]:
         loc = f"{script}:{ln}" if script and ln else script or cmd
         key = f"shell:{title}"
         ctx.claimed.add(n)
-        if key in out:
-            out[key].count += 1
-            out[key].lines.append(n)
+        if _seen_again(out, key, n):
             continue
         out[key] = Finding(
-            kind="error", agent_id=AGENT, title=title, severity="high", key=key, lines=[n], location=loc,
+            kind="error", title=title, severity="high", key=key, lines=[n], location=loc,
             detail="The script stops here (set -e) or continues without a step it needed.",
             root_cause=line, fix=fix, evidence_lines=[n],
         )  # fmt: skip
-    return list(out.values())

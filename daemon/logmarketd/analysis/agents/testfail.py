@@ -18,7 +18,6 @@ __all__ = [
     "unittest_failures",
 ]
 
-AGENT = "error-detective"
 _TEST_SOURCES = ("test", "build")  # test runners print to CI logs, not to services' logs
 
 
@@ -34,7 +33,6 @@ def _fail(
     msg = msg.strip()
     return Finding(
         kind="error",
-        agent_id=AGENT,
         title=f"test failed: {name}" + (f" - {msg}" if msg else ""),
         severity="high",
         key=f"test:{runner}:{name}",
@@ -53,11 +51,8 @@ _PYTEST_SUMMARY = re.compile(r"^(FAILED|ERROR) (\S+?\.py)(?:::(\S+))?(?: - (.*))
 _PYTEST_V = re.compile(r"^(\S+\.py)::(\S+) (FAILED|ERROR)\b")
 
 
-def pytest_failures(ctx: Context) -> list[Finding]:
-    """pytest failures: test id, the test file's line, the E-lines and where it was raised."""
-    if ctx.source not in _TEST_SOURCES:
-        return []
-    out: dict[str, Finding] = {}
+def _pytest_sections(ctx: Context) -> list[tuple[str, int]]:
+    """(test name, line) of each ``___ test ___`` header after FAILURES or ERRORS."""
     in_failures = False
     sections: list[tuple[str, int]] = []
     for n in ctx.lines_with("= FAILURES =", "= ERRORS =", "_ _ _", "___ "):
@@ -68,6 +63,11 @@ def pytest_failures(ctx: Context) -> list[Finding]:
         m = _PYTEST_SECTION.match(line.strip())
         if m and in_failures:
             sections.append((m.group(1), n))
+    return sections
+
+
+def _pytest_summary(ctx: Context) -> dict[str, tuple[str, str, int]]:
+    """Short test name -> (test file, message, line) of each ``FAILED``/``ERROR`` summary line."""
     summary: dict[str, tuple[str, str, int]] = {}
     for n in ctx.lines_with("FAILED ", "ERROR "):
         m = _PYTEST_SUMMARY.match(ctx.lines[n].strip())
@@ -75,6 +75,16 @@ def pytest_failures(ctx: Context) -> list[Finding]:
             test = m.group(3) or m.group(2)
             summary[test.split("::")[-1]] = (m.group(2), m.group(4) or "", n)
             ctx.claimed.add(n)
+    return summary
+
+
+def pytest_failures(ctx: Context) -> list[Finding]:
+    """pytest failures: test id, the test file's line, the E-lines and where it was raised."""
+    if ctx.source not in _TEST_SOURCES:
+        return []
+    out: dict[str, Finding] = {}
+    sections = _pytest_sections(ctx)
+    summary = _pytest_summary(ctx)
     ends = [s[1] for s in sections[1:]] + ([len(ctx.lines)] if sections else [])
     for (name, start), end in zip(sections, ends, strict=True):
         locs: list[tuple[str, int, str, int]] = []

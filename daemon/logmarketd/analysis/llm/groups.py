@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from logmarketd.analysis.agents.base import KIND_TO_FIELD
 from logmarketd.analysis.llm.types import (
     Enrichment,
     Finding,
@@ -20,12 +21,7 @@ from logmarketd.models import AIInsights, Evidence, ImprovementOpportunity, Seve
 
 __all__ = ["apply_to_insights", "groups_from_insights"]
 
-_KINDS: tuple[tuple[FindingKind, str], ...] = (
-    ("error", "error_patterns"),
-    ("performance", "performance_issues"),
-    ("security", "security_concerns"),
-    ("improvement", "improvement_opportunities"),
-)
+_KINDS: tuple[tuple[FindingKind, str], ...] = tuple(KIND_TO_FIELD.items())
 _RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
 
 # Given a finding kind and the rules' severity, the highest severity the rules would accept.

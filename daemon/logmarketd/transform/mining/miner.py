@@ -2,11 +2,11 @@
 
 A message meets three stages, cheapest first:
 
-1. **exact fast path** — the message's *digit shape* (UTF-8 bytes with every digit
+1. **exact fast path** — the message's *digit shape* (:func:`.masking.shape`: every digit
    turned into ``0``) is looked up in a dictionary.
    Masking depends only on this shape (lengths and positions of digits, never their values),
    so two messages with one shape have one masked text and one template: a repeat costs
-   one ``bytes.translate`` and one dictionary lookup.
+   one translation and one dictionary lookup.
 2. **masked-line lookup** — the masked text (see :mod:`.masking`) is looked up, so repeats
    whose numbers changed width still skip the tree search.
 3. **tree search** — Drain-style: templates are grouped by (token count, first token), and
@@ -29,7 +29,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from logmarketd.transform.mining.masking import Masker
+from logmarketd.transform.mining.masking import Masker, shape
 from logmarketd.transform.mining.templates import Template, TemplateRow, extract_variables
 from logmarketd.transform.mining.tree import (
     ANY,
@@ -42,8 +42,6 @@ from logmarketd.transform.mining.tree import (
 )
 
 __all__ = ["Match", "Miner"]
-
-_SHAPE = bytes.maketrans(b"123456789", b"000000000")
 
 
 class Match:
@@ -139,7 +137,7 @@ class Miner:
         self._cold = Tree()  # evicted templates, kept (bounded) to revive them by id
         self._lru: OrderedDict[Template, Key] = OrderedDict()
         self._cold_lru: OrderedDict[Template, Key] = OrderedDict()
-        self._shapes: dict[bytes, Template] = {}
+        self._shapes: dict[str, Template] = {}
         self._masked: dict[str, Template] = {}
         self._pending: dict[str, TemplateRow] = {}
         self.lines = 0
@@ -154,8 +152,8 @@ class Miner:
 
     def _learn(self, content: str, now: float) -> tuple[Match, Template]:
         self.lines += 1
-        shape = content.encode("utf-8", "surrogatepass").translate(_SHAPE)
-        tpl = self._shapes.get(shape)
+        digits = shape(content)
+        tpl = self._shapes.get(digits)
         if tpl is not None and tpl.alive:
             tpl.count += 1
             tpl.last_seen = now
@@ -172,7 +170,7 @@ class Miner:
             tpl.dirty = True
             self._lru.move_to_end(tpl)
             match = Match(tpl.template_id, tpl.text, content, "seen", False)
-        self._remember(shape, masked, tpl)
+        self._remember(digits, masked, tpl)
         return match, tpl
 
     def match(self, content: str) -> Match | None:
@@ -184,10 +182,10 @@ class Miner:
             return None
         return Match(tpl.template_id, tpl.text, content, "seen", False)
 
-    def _remember(self, shape: bytes, masked: str, tpl: Template) -> None:
+    def _remember(self, digits: str, masked: str, tpl: Template) -> None:
         if len(self._shapes) >= self.cache_size:
             self._shapes.clear()  # bounded: cheaper than LRU, refilled by the next repeats
-        self._shapes[shape] = tpl
+        self._shapes[digits] = tpl
         if len(self._masked) >= self.cache_size:
             self._masked.clear()
         self._masked[masked] = tpl
