@@ -8,12 +8,11 @@ nothing leaves unredacted. Pricing and payment are the market's: ``payment_amoun
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from logmarketd.analysis.analyse import analyze_log
+from logmarketd.analysis.analyse import inspect_log
 from logmarketd.ingest.redact import Redactor
 from logmarketd.models import AIInsights, LogAnalysis, Source
 from logmarketd.settings import Settings
@@ -33,28 +32,6 @@ class Analysed:
     rule_insights: AIInsights  # what the rules found: prices follow these, never a model's word
     fingerprints: list[str]  # of every finding, sorted
     known: frozenset[str]  # those the store held already when the log was scored
-
-
-def fingerprints_of(analysis: LogAnalysis) -> list[str]:
-    """Stable fingerprints of every finding (the agents set them; a fallback keeps it total)."""
-    out: list[str] = []
-    ins = analysis.ai_insights
-    groups: list[tuple[str, list[Any]]] = [
-        ("error", ins.error_patterns), ("performance", ins.performance_issues),
-        ("security", ins.security_concerns), ("quality", ins.improvement_opportunities),
-    ]  # fmt: skip
-    for kind, findings in groups:
-        for f in findings:
-            if f.fingerprint:
-                out.append(f.fingerprint)
-            else:
-                text = f"{kind}|" + "|".join(
-                    str(v)
-                    for k, v in sorted(f.model_dump().items())
-                    if k not in ("evidence", "count")
-                )
-                out.append(hashlib.sha256(text.encode()).hexdigest()[:16])
-    return sorted(set(out))
 
 
 async def known_fingerprints(store: Store, fingerprints: list[str]) -> frozenset[str]:
@@ -88,30 +65,18 @@ class Analyser:
         self, content: str, source: Source, sub_pkp_id: str | None, *, log_id: str | None = None
     ) -> Analysed:
         """Analyse one log; its analysis gets the id ``log_id`` (default: a new one)."""
-        analysis = await self._run(content, source, sub_pkp_id, frozenset())
-        fingerprints = fingerprints_of(analysis)
+        inspection = await asyncio.to_thread(
+            inspect_log, content, source, sub_pkp_id, settings=self.settings,
+            redact=self.redactor.redact, analysis_id=log_id or f"la_{uuid.uuid4().hex}",
+        )  # fmt: skip
+        fingerprints = sorted(inspection.fingerprints)
         known = await known_fingerprints(self.store, fingerprints)
-        if known:  # scored again knowing which findings are old news (uniqueness)
-            analysis = await self._run(content, source, sub_pkp_id, known)
+        analysis = inspection.analysis(known)
         rule_insights = analysis.ai_insights
         insights = await self._enrich(rule_insights)
-        analysis = analysis.model_copy(
-            update={
-                "id": log_id or f"la_{uuid.uuid4().hex}",
-                "sub_pkp_id": sub_pkp_id,
-                # Nothing leaves here unredacted: evidence, model text, locations.
-                "ai_insights": self.redactor.redact_model(insights),
-            }
-        )
+        # Nothing leaves here unredacted: evidence, model text, locations.
+        analysis = analysis.model_copy(update={"ai_insights": self.redactor.redact_model(insights)})
         return Analysed(analysis, rule_insights, fingerprints, known)
-
-    async def _run(
-        self, content: str, source: Source, sub_pkp_id: str | None, known: frozenset[str]
-    ) -> LogAnalysis:
-        return await asyncio.to_thread(
-            analyze_log, content, source, sub_pkp_id, settings=self.settings,
-            known_fingerprints=known, redact=self.redactor.redact,
-        )  # fmt: skip
 
     async def _enrich(self, insights: AIInsights) -> AIInsights:
         """Model-written root causes and fixes for the rules' finding groups, when a model is

@@ -19,6 +19,7 @@ from typing import Any
 
 import aiosqlite
 
+from logmarketd.analysis.agents.registry import agents_for, enabled_agents, insight_fields
 from logmarketd.analysis.analyser import Analysed
 from logmarketd.errors import LogmarketdError
 from logmarketd.market.ledger import Ledger, PaymentResult, to_micros
@@ -214,9 +215,6 @@ class Marketplace:
 
     async def _count_agents(self, conn: Any, analysis: LogAnalysis) -> None:
         """Each agent that ran on this log: one more log analysed, its findings as insights."""
-        from logmarketd.analysis.agents import agents_for
-        from logmarketd.analysis.analyse import enabled_agents
-
         counts = agent_finding_counts(analysis)
         ran = {a.id for a in agents_for(analysis.source, enabled_agents(self.settings))}
         await conn.executemany(
@@ -243,18 +241,10 @@ class Marketplace:
         )
 
 
-_KIND_TO_AGENT = {
-    "error_patterns": "error-detective",
-    "performance_issues": "performance-analyzer",
-    "security_concerns": "security-guardian",
-    "improvement_opportunities": "quality-inspector",
-}
-
-
 def agent_finding_counts(analysis: LogAnalysis) -> dict[str, int]:
     """Findings per agent (by each finding's agentId, else by its kind)."""
     counts: dict[str, int] = {}
-    for kind, default in _KIND_TO_AGENT.items():
+    for kind, default in insight_fields().items():
         for f in getattr(analysis.ai_insights, kind):
             agent = f.agent_id or default
             counts[agent] = counts.get(agent, 0) + 1
