@@ -1,25 +1,38 @@
 """A log's way through the later stages, in order: analyse → price and settle → publish.
 
-Two ways in: a window the pipeline closed (:meth:`Flow.window`) and a log submitted over the
-API (:meth:`Flow.submit`). Both run the analysis once, then price, record and (maybe) pay in
-one transaction this module owns — for a window, the rows that record it as consumed are
-written in that transaction too, so a crash loses neither and repeats neither — and publish
+Two ways in: a window the pipeline closed (:meth:`Flow.window`) and logs submitted over the
+API (:meth:`Flow.submit`). Both run the analysis once, then in one transaction this module
+owns reserve the hourly limit, price, record and (maybe) pay — for a window, the rows that
+record it as consumed are written in that transaction too, so a crash loses neither and repeats
+neither; for a request with an ``Idempotency-Key``, its answer is kept there — and publish
 after the commit.
-The rate limit is decided once per log, here for a window, by the API for a request.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
-from logmarketd.analysis.analyser import Analyser
-from logmarketd.market.marketplace import Marketplace, SubmitResult
+from logmarketd.analysis.analyser import Analysed, Analyser
+from logmarketd.market.marketplace import Idempotency, Marketplace, SubmitResult
 from logmarketd.metrics import Metrics
 from logmarketd.models import Source
 from logmarketd.store.db import Store, apply_writes
 from logmarketd.transform.windows import ClosedWindow
 
-__all__ = ["Flow"]
+__all__ = ["Flow", "Submitted"]
+
+
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    """The answer to submitted logs: each log's analysis as JSON, in order."""
+
+    analyses: list[dict[str, Any]]
+    replayed: bool  # the answer kept with the Idempotency-Key; nothing was done again
 
 
 class Flow:
@@ -34,38 +47,67 @@ class Flow:
     async def window(self, window: ClosedWindow) -> None:
         """Settle a closed window. Over MAX_LOGS_PER_HOUR it is analysed and recorded but not
         paid: a window is never refused, its records are already accepted."""
-        await self._settle(window.content, window.source, window.sub_pkp_id, window=window)
+        started = time.perf_counter()
+        analysed = await self.analyser.analyse(
+            window.content, window.source, window.sub_pkp_id, log_id=window.log_id
+        )
+        async with self.store.transaction() as tx:
+            await apply_writes(tx, window.writes)
+            paid = await self.market.reserve(tx, window.sub_pkp_id, 1, refuse=False)
+            result = await self.market.settle(tx, analysed, window.content, auto_pay=paid)
+        self.market.published(result)
+        self._measured("window", [window.source], started)
 
     async def submit(
-        self, content: str, source: Source, sub_pkp_id: str | None, *, simulated: bool = False
-    ) -> SubmitResult:
-        """Settle one log the API took (its caller has checked the rate)."""
-        return await self._settle(content, source, sub_pkp_id, simulated=simulated)
-
-    async def _settle(
         self,
-        content: str,
-        source: Source,
+        logs: Sequence[tuple[str, Source]],
         sub_pkp_id: str | None,
         *,
         simulated: bool = False,
-        auto_pay: bool = True,
-        window: ClosedWindow | None = None,
-    ) -> SubmitResult:
+        idempotency: Idempotency | None = None,
+    ) -> Submitted:
+        """Settle logs (content, source) the API took, all or none: the hourly limit is
+        reserved for all of them (``RateLimitedError`` when they do not fit) and, with an
+        ``Idempotency-Key``, the first answer is replayed (``KeyReusedError`` for another
+        request under the same key)."""
+        self.market.require_enabled()
+        if idempotency is not None and (kept := await self.market.replayed(idempotency)):
+            return Submitted(json.loads(kept), replayed=True)
         started = time.perf_counter()
-        log_id = window.log_id if window is not None else None
-        analysed = await self.analyser.analyse(content, source, sub_pkp_id, log_id=log_id)
-        if window is not None:  # the one rate decision for a window: paid, or only recorded
-            auto_pay = await self.market.within_rate(sub_pkp_id)
+        analysed = await asyncio.gather(
+            *(self.analyser.analyse(content, source, sub_pkp_id) for content, source in logs)
+        )
         async with self.store.transaction() as tx:
-            if window is not None:
-                await apply_writes(tx, window.writes)
-            result = await self.market.settle(
-                tx, analysed, content, simulated=simulated, auto_pay=auto_pay
-            )
-        self.market.published(result)
-        if self.metrics is not None:
+            if idempotency is not None and (kept := await self.market.replay(tx, idempotency)):
+                return Submitted(json.loads(kept), replayed=True)
+            if not simulated:
+                await self.market.reserve(tx, sub_pkp_id, len(logs), refuse=True)
+            results = await self._settle_all(tx, analysed, logs, simulated)
+            answer = [r.to_json() for r in results]
+            if idempotency is not None:
+                await self.market.remember(tx, idempotency, json.dumps(answer))
+        for result in results:
+            self.market.published(result)
+        self._measured("api", [source for _, source in logs], started)
+        return Submitted(answer, replayed=False)
+
+    async def _settle_all(
+        self,
+        tx: Any,
+        analysed: Sequence[Analysed],
+        logs: Sequence[tuple[str, Source]],
+        simulated: bool,
+    ) -> list[SubmitResult]:
+        return [
+            await self.market.settle(tx, a, content, simulated=simulated)
+            for a, (content, _) in zip(analysed, logs, strict=True)
+        ]
+
+    def _measured(self, path: str, sources: list[Source], started: float) -> None:
+        if self.metrics is None:
+            return
+        for source in sources:
             self.metrics.analyses.labels(source).inc()
-            path = "window" if window is not None else "api"
-            self.metrics.analysis_seconds.labels(path).observe(time.perf_counter() - started)
-        return result
+        seconds = (time.perf_counter() - started) / max(1, len(sources))
+        for _ in sources:
+            self.metrics.analysis_seconds.labels(path).observe(seconds)

@@ -4,8 +4,9 @@
 For one log: :meth:`Marketplace.settle` (in the caller's transaction) decides which findings
 are new (first reporter), prices the log, records the analysis, counts the agents and auto-pays
 when ``valueScore > AUTO_PAY_THRESHOLD``; after the commit :meth:`Marketplace.published` hands
-the events to live listeners. The rate limit (``MAX_LOGS_PER_HOUR`` per Sub-PKP) is decided by
-the caller, once, with :meth:`check_rate` or :meth:`within_rate`.
+the events to live listeners. The caller reserves the rate limit (``MAX_LOGS_PER_HOUR`` per
+Sub-PKP) in the same transaction with :meth:`reserve`, and keeps an ``Idempotency-Key``'s
+answer there too (:meth:`replay`, :meth:`remember`).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ __all__ = [
     "Idempotency",
     "KeyReusedError",
     "Marketplace",
+    "MarketplaceDisabledError",
     "Paid",
     "RateLimitedError",
     "SubmitResult",
@@ -45,6 +47,10 @@ class RateLimitedError(LogmarketdError, RuntimeError):
     def __init__(self, retry_after: float) -> None:
         super().__init__(f"rate limit reached; retry after {retry_after:.0f} s")
         self.retry_after = retry_after
+
+
+class MarketplaceDisabledError(LogmarketdError, PermissionError):
+    """LOG_MARKETPLACE_ENABLED is off: nothing is analysed or paid."""
 
 
 class KeyReusedError(LogmarketdError, ValueError):
@@ -100,28 +106,62 @@ class Marketplace:
             quality_threshold=settings.log_marketplace_quality_threshold,
         )
 
-    async def check_rate(self, sub_pkp_id: str | None, incoming: int = 1) -> None:
-        """Refuse when ``incoming`` more logs would pass MAX_LOGS_PER_HOUR for this Sub-PKP."""
+    async def reserve(
+        self, tx: aiosqlite.Connection, sub_pkp_id: str | None, incoming: int, *, refuse: bool
+    ) -> bool:
+        """Whether ``incoming`` more logs of this Sub-PKP fit MAX_LOGS_PER_HOUR, counted in
+        ``tx``, the transaction that records them (writers take turns, so two requests cannot
+        both pass on the same count). Over the limit: :class:`RateLimitedError` when
+        ``refuse`` (the API's answer), else False (recorded, not paid: a window's records are
+        already accepted)."""
         if sub_pkp_id is None:
-            return
+            return True
         now = self.clock()
-        row = await self.store.fetchone(
+        async with tx.execute(
             "SELECT COUNT(*), MIN(created) FROM analyses"
             " WHERE sub_pkp_id = ? AND simulated = 0 AND created > ?",
             (sub_pkp_id, now - 3600),
-        )
-        count, oldest = row or (0, None)
-        if count + incoming > self.settings.max_logs_per_hour:
+        ) as cur:
+            count, oldest = await cur.fetchone() or (0, None)
+        if count + incoming <= self.settings.max_logs_per_hour:
+            return True
+        if refuse:
             wait = oldest + 3600 - now if oldest is not None else 3600.0
             raise RateLimitedError(retry_after=max(1.0, wait))
+        return False
 
-    async def within_rate(self, sub_pkp_id: str | None) -> bool:
-        """Whether one more log of this Sub-PKP stays within MAX_LOGS_PER_HOUR."""
-        try:
-            await self.check_rate(sub_pkp_id)
-        except RateLimitedError:
-            return False
-        return True
+    def require_enabled(self) -> None:
+        """``MarketplaceDisabledError`` when LOG_MARKETPLACE_ENABLED is off: the daemon then
+        ingests and stores only, on every path."""
+        if not self.settings.log_marketplace_enabled:
+            raise MarketplaceDisabledError(
+                "LOG_MARKETPLACE_ENABLED is off: this daemon ingests and stores only"
+            )
+
+    async def replayed(self, idempotency: Idempotency) -> str | None:
+        """The answer kept with this Idempotency-Key, read outside any transaction (a hint that
+        spares the work; :meth:`replay` in the transaction decides)."""
+        row = await self.store.fetchone(
+            "SELECT request_hash, response FROM idempotency_keys WHERE key = ?",
+            (idempotency.key,),
+        )
+        return _kept(row, idempotency)
+
+    async def replay(self, tx: aiosqlite.Connection, idempotency: Idempotency) -> str | None:
+        """The answer kept with this Idempotency-Key, or None; :class:`KeyReusedError` when
+        the key was used with another request."""
+        async with tx.execute(
+            "SELECT request_hash, response FROM idempotency_keys WHERE key = ?",
+            (idempotency.key,),
+        ) as cur:
+            return _kept(await cur.fetchone(), idempotency)
+
+    async def remember(self, tx: aiosqlite.Connection, idempotency: Idempotency, body: str) -> None:
+        """Keep ``body`` as the answer to this Idempotency-Key, in the transaction that made it."""
+        await tx.execute(
+            "INSERT INTO idempotency_keys VALUES (?, ?, 200, ?, ?)",
+            (idempotency.key, idempotency.request_hash, body, self.clock()),
+        )
 
     async def settle(
         self,
@@ -186,28 +226,17 @@ class Marketplace:
         """Pay an analysis. Paying it again returns the first transaction; with an
         ``Idempotency-Key`` the first answer is kept with the key, in the payment's own
         transaction, and replayed (a key reused for another request: :class:`KeyReusedError`)."""
+        self.require_enabled()
         async with self.store.transaction() as conn:
-            if idempotency is not None:
-                row = await (await conn.execute(
-                    "SELECT request_hash, response FROM idempotency_keys WHERE key = ?",
-                    (idempotency.key,),
-                )).fetchone()  # fmt: skip
-                if row is not None:
-                    if row[0] != idempotency.request_hash:
-                        raise KeyReusedError(
-                            "this Idempotency-Key was used with a different request"
-                        )
-                    return Paid(row[1], replayed=True)
+            if idempotency is not None and (kept := await self.replay(conn, idempotency)):
+                return Paid(kept, replayed=True)
             result = await self.ledger.pay_in(conn, analysis_id)
             if result.created:
                 analysis = await self.ledger.analysis(conn, analysis_id)
                 await self.attribute(conn, analysis, result.transaction.amount)
             body = result.transaction.model_dump_json(by_alias=True)
             if idempotency is not None:
-                await conn.execute(
-                    "INSERT INTO idempotency_keys VALUES (?, ?, 200, ?, ?)",
-                    (idempotency.key, idempotency.request_hash, body, self.clock()),
-                )
+                await self.remember(conn, idempotency, body)
         if result.created:
             self.publish(result.events)
             self._count_payment(result)
@@ -249,3 +278,11 @@ def agent_finding_counts(analysis: LogAnalysis) -> dict[str, int]:
             agent = f.agent_id or default
             counts[agent] = counts.get(agent, 0) + 1
     return counts
+
+
+def _kept(row: Any, idempotency: Idempotency) -> str | None:
+    if row is None:
+        return None
+    if row[0] != idempotency.request_hash:
+        raise KeyReusedError("this Idempotency-Key was used with a different request")
+    return str(row[1])

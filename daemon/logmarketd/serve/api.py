@@ -8,11 +8,11 @@ The read-side aggregates live in :mod:`logmarketd.serve.views`.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from decimal import Decimal
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -24,8 +24,8 @@ from logmarketd.market.marketplace import (
     Idempotency,
     KeyReusedError,
     Marketplace,
+    MarketplaceDisabledError,
     RateLimitedError,
-    SubmitResult,
 )
 from logmarketd.models import Source
 from logmarketd.samples import SAMPLES
@@ -54,12 +54,24 @@ _DIGITS = re.compile(r"[0-9]{1,19}")  # ASCII only: int() also takes "1_0", " 5"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+class Submitted(Protocol):
+    @property
+    def analyses(self) -> list[dict[str, Any]]: ...  # each log's analysis as JSON, in order
+    @property
+    def replayed(self) -> bool: ...  # the answer kept with the Idempotency-Key
+
+
 class Submit(Protocol):
-    """Analyse, price, settle and publish one log (the daemon's flow; the rate is checked)."""
+    """Analyse, price, settle and publish logs, all or none (the daemon's flow)."""
 
     async def __call__(
-        self, content: str, source: Source, sub_pkp_id: str | None, *, simulated: bool = False
-    ) -> SubmitResult: ...
+        self,
+        logs: Sequence[tuple[str, Source]],
+        sub_pkp_id: str | None,
+        *,
+        simulated: bool = False,
+        idempotency: Idempotency | None = None,
+    ) -> Submitted: ...
 
 
 class ApiContext:
@@ -130,6 +142,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     except AuthError as exc:
         return _error(exc.status, "unauthorized" if exc.status == 401 else "forbidden", exc.detail)
+    except MarketplaceDisabledError as exc:
+        return _error(403, "marketplace-disabled", str(exc))
+    except KeyReusedError as exc:
+        return _error(409, "idempotency-key-reused", str(exc))
     except RateLimitedError as exc:
         return _error(
             429, "rate-limited", str(exc), **{"Retry-After": str(int(exc.retry_after + 1))}
@@ -212,14 +228,20 @@ def _path_id(request: web.Request, name: str) -> str:
     return value
 
 
-def _idempotency_key(request: web.Request) -> str | None:
-    """The ``Idempotency-Key`` (visible ASCII, at most ``MAX_ID``); None when absent or empty."""
+async def _idempotency(request: web.Request, principal: Principal) -> Idempotency | None:
+    """The ``Idempotency-Key`` (visible ASCII, at most ``MAX_ID``) and what it stands for: who
+    asked, the method, the path and the body; None when the header is absent or empty."""
     key = request.headers.get("Idempotency-Key")
     if not key:
         return None
     if len(key) > MAX_ID or not all("\x21" <= c <= "\x7e" for c in key):
         raise _bad(f"Idempotency-Key must be 1 to {MAX_ID} visible ASCII characters")
-    return key
+    head = f"{principal.key_id}\n{request.method} {request.path}\n".encode()
+    return Idempotency(key, hashlib.sha256(head + await request.read()).hexdigest())
+
+
+def _replayed(replayed: bool) -> dict[str, str] | None:
+    return {"Idempotent-Replayed": "true"} if replayed else None
 
 
 def _acting_for(principal: Principal, requested: str | None) -> str | None:
@@ -236,9 +258,9 @@ async def analyze(request: web.Request) -> web.Response:
     principal = await ctx.authenticate(request)
     body = AnalyzeBody.model_validate(await _json(request))
     sub = _acting_for(principal, body.sub_pkp_id)
-    await ctx.market.check_rate(sub)
-    result = await ctx.submit(body.log_content, body.source, sub)
-    return web.json_response(result.to_json())
+    done = await ctx.submit([(body.log_content, body.source)], sub,
+                            idempotency=await _idempotency(request, principal))  # fmt: skip
+    return web.json_response(done.analyses[0], headers=_replayed(done.replayed))
 
 
 async def pay(request: web.Request) -> web.Response:
@@ -247,18 +269,11 @@ async def pay(request: web.Request) -> web.Response:
     if not principal.is_admin:
         raise AuthError(403, "only the admin token may pay")
     analysis_id = _path_id(request, "logAnalysisId")
-    key = _idempotency_key(request)
-    idempotency = None
-    if key:
-        raw = await request.read()
-        digest = hashlib.sha256(f"POST {request.path}\n".encode() + raw).hexdigest()
-        idempotency = Idempotency(key, digest)
     try:
-        paid = await ctx.market.pay(analysis_id, idempotency)
+        paid = await ctx.market.pay(analysis_id, await _idempotency(request, principal))
     except KeyReusedError as exc:
         return _error(409, "idempotency-key-reused", str(exc))
-    headers = {"Idempotent-Replayed": "true"} if paid.replayed else None
-    return web.json_response(text=paid.transaction, headers=headers)
+    return web.json_response(text=paid.transaction, headers=_replayed(paid.replayed))
 
 
 async def dashboard(request: web.Request) -> web.Response:
@@ -286,12 +301,11 @@ async def simulate(request: web.Request) -> web.Response:
     results = []
     for i in range(body.iterations):
         name, source, content = SAMPLES[i % len(SAMPLES)]
-        sub_result = await ctx.submit(content, source, sub, simulated=True)
-        a = sub_result.analysis
-        results.append({"sample": name, "id": a.id, "source": a.source,
-                        "valueScore": a.value_score, "paymentAmount": float(a.payment_amount),
-                        "findings": views.finding_count(a)})  # fmt: skip
-    total = sum(r["paymentAmount"] for r in results)  # type: ignore[misc]
+        a = (await ctx.submit([(content, source)], sub, simulated=True)).analyses[0]
+        results.append({"sample": name, "id": a["id"], "source": a["source"],
+                        "valueScore": a["valueScore"], "paymentAmount": a["paymentAmount"],
+                        "findings": sum(len(v) for v in a["aiInsights"].values())})  # fmt: skip
+    total = sum(r["paymentAmount"] for r in results)
     return web.json_response({
         "simulated": True, "subPKPId": sub, "iterations": body.iterations,
         "analyses": results, "totalValue": round(total, 2),
@@ -309,15 +323,15 @@ async def batch_analyze(request: web.Request) -> web.Response:
         return _error(413, "batch-too-large", f"at most {MAX_BATCH} logs per request")
     body = BatchBody.model_validate(raw)
     sub = _acting_for(principal, body.sub_pkp_id)
-    await ctx.market.check_rate(sub, incoming=len(body.logs))  # the whole batch, or none
-    results = await asyncio.gather(*(ctx.submit(log.content, log.source, sub) for log in body.logs))
-    total_paid = sum((r.payment.transaction.amount for r in results if r.payment), start=0)
+    done = await ctx.submit([(log.content, log.source) for log in body.logs], sub,
+                            idempotency=await _idempotency(request, principal))  # fmt: skip
+    paid = sum(Decimal(str(a["paymentAmount"])) for a in done.analyses if "transactionId" in a)
     return web.json_response({
         "subPKPId": sub,
-        "totalLogs": len(results),
-        "totalPaid": float(total_paid),
-        "analyses": [r.to_json() for r in results],
-    })  # fmt: skip
+        "totalLogs": len(done.analyses),
+        "totalPaid": float(paid),
+        "analyses": done.analyses,
+    }, headers=_replayed(done.replayed))  # fmt: skip
 
 
 async def pricing(request: web.Request) -> web.Response:

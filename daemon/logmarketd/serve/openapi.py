@@ -29,7 +29,7 @@ _WHY = {
     "header out of its range",
     "401": "No token, or a token the daemon does not know",
     "403": "The token may not do this (a Sub-PKP key acting for another id, an admin-only "
-    "operation, batch processing switched off)",
+    "operation, batch processing switched off), or LOG_MARKETPLACE_ENABLED is off",
     "404": "No such analysis, file or route",
     "409": "Not payable, or an Idempotency-Key reused with a different request",
     "413": "The body is larger than MAX_BODY_BYTES, or a batch holds more than 100 logs",
@@ -116,18 +116,20 @@ def _marketplace_paths() -> dict[str, Any]:
     pay_ok["headers"] = replayed
     # Links tell a client (and schemathesis' stateful phase) where an analysis id comes from.
     analyzed = json_ok(_ref("AnalyzeResult"))
+    analyzed["headers"] = replayed
     analyzed["links"] = {
         "PayIt": {"operationId": "pay", "parameters": {"logAnalysisId": "$response.body#/id"}},
         "ItsSubPkp": {"operationId": "subPkp",
                       "parameters": {"subPKPId": "$response.body#/subPKPId"}},
     }  # fmt: skip
     batched = json_ok(_ref("BatchResult"))
+    batched["headers"] = replayed
     batched["links"] = {"PayTheFirst": {
         "operationId": "pay", "parameters": {"logAnalysisId": "$response.body#/analyses/0/id"}}}  # fmt: skip
     return {
         f"{API}/analyze": {"post": _op(
-            "analyze", "Analyse one log; auto-paid when it qualifies", analyzed,
-            "400 401 403 413 422 429", body="AnalyzeRequest")},
+            "analyze", "Analyse one log; auto-paid when it qualifies (honours Idempotency-Key)",
+            analyzed, "400 401 403 409 413 422 429", body="AnalyzeRequest", params=[key])},
         f"{API}/pay/{{logAnalysisId}}": {"post": _op(
             "pay", "Pay an analysis (idempotent; honours Idempotency-Key)", pay_ok,
             "400 401 403 404 409 413 429", admin=True,
@@ -144,8 +146,9 @@ def _marketplace_paths() -> dict[str, Any]:
             json_ok(_ref("Simulation")),
             "400 401 403 413 422 429", body="SimulateRequest", body_required=False)},
         f"{API}/batch-analyze": {"post": _op(
-            "batchAnalyze", "Analyse up to 100 logs at once", batched,
-            "400 401 403 413 422 429", body="BatchRequest")},
+            "batchAnalyze", "Analyse up to 100 logs at once, all or none (honours "
+            "Idempotency-Key)", batched, "400 401 403 409 413 422 429", body="BatchRequest",
+            params=[key])},
         f"{API}/pricing": {"get": _op(
             "pricing", "The pricing model with worked examples", json_ok(_ref("Pricing")),
             "401 429")},

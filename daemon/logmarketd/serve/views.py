@@ -22,7 +22,6 @@ from logmarketd.store.db import Store
 __all__ = [
     "agents",
     "dashboard",
-    "finding_count",
     "pricing",
     "quality_trends",
     "sub_pkp",
@@ -35,12 +34,6 @@ TARGETS = {"Quality": 80.0, "Value": 70.0}
 
 def _money(micros: int | None) -> float:
     return float(from_micros(int(micros or 0)))
-
-
-def finding_count(a: LogAnalysis) -> int:
-    i = a.ai_insights
-    return (len(i.error_patterns) + len(i.performance_issues) + len(i.security_concerns)
-            + len(i.improvement_opportunities))  # fmt: skip
 
 
 def _summary(a: LogAnalysis) -> dict[str, Any]:
