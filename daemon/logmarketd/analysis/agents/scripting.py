@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from logmarketd.analysis.agents.base import Context, Finding, mask
+from logmarketd.analysis.agents.base import Context, Finding, mask, seen_again
 
 __all__ = ["php_errors", "ruby_errors"]
 
@@ -35,9 +35,7 @@ def php_errors(ctx: Context) -> list[Finding]:
             k += 1
         ctx.claimed.update(lines)
         key = f"php:{kind}:{file.rsplit('/', 1)[-1]}:{line}:{mask(msg)[:80]}"
-        if key in found:
-            found[key].count += 1
-            found[key].lines.extend(lines)
+        if seen_again(found, key, lines):
             continue
         found[key] = Finding(
             kind="error", title=f"PHP {kind}: {msg}", severity="medium" if kind == "Warning" else "high",
@@ -95,8 +93,7 @@ def ruby_errors(ctx: Context) -> list[Finding]:
             k += 1
         ctx.claimed.update(lines)
         key = f"ruby:{etype}:{file.rsplit('/', 1)[-1]}:{ln}"
-        if key in found:
-            found[key].count += 1
+        if seen_again(found, key):
             continue
         found[key] = Finding(
             kind="error", title=f"{etype}: {msg}", severity="high", key=key, lines=lines,
