@@ -151,6 +151,7 @@ def _unittest_end(ctx: Context, n: int) -> int:
 
 
 def _unittest_ends(line: str) -> object:
+    """A rule or the next report's head: the end of a unittest report."""
     return line.startswith(("=====", "-----")) or _UNITTEST.match(line)
 
 

@@ -19,6 +19,7 @@ _STACK_FRAME = re.compile(r"\(?((?:file://)?/?[^\s()]+?\.[cm]?[jt]sx?):(\d+):(\d
 
 
 def _tap_ends(indent: int, line: str) -> bool:
+    """The ``...`` closing a YAML block, or a line no deeper than the head's ``indent``."""
     s = line.strip()
     return s == "..." or (len(line) - len(line.lstrip()) <= indent and s != "---")
 
