@@ -33,6 +33,7 @@ __all__ = [
     "fingerprint",
     "mask",
     "percentile",
+    "seen_again",
     "shape",
 ]
 
@@ -119,6 +120,17 @@ def mask(text: str) -> str:
     placeholders (``<ts>``, ``<uuid>``, ``<hex>``, ``<ip>``, ``<n>``); group lines by
     ``shape(text, ids=True)``, show ``mask`` of one member."""
     return _DISPLAY.mask(text)
+
+
+def seen_again(found: dict[str, Finding], key: str, lines: Sequence[int] = ()) -> bool:
+    """Count one more occurrence into the finding ``key`` of ``found``, its ``lines`` added,
+    when there is one already (True); False when ``key`` is new (nothing changed)."""
+    same = found.get(key)
+    if same is None:
+        return False
+    same.count += 1
+    same.lines.extend(lines)
+    return True
 
 
 def percentile(sorted_values: Sequence[float], p: float) -> float:

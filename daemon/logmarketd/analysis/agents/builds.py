@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from logmarketd.analysis.agents.base import Context, Finding, mask
+from logmarketd.analysis.agents.base import Context, Finding, mask, seen_again
 from logmarketd.analysis.agents.quality import GOLINT
 
 __all__ = ["build_summaries", "compiler_errors", "package_errors"]
@@ -288,10 +288,7 @@ def build_summaries(ctx: Context) -> list[Finding]:
             if m:
                 title = fmt.format(*m.groups())
                 key = f"summary:{mask(title)}"
-                if key in out:
-                    out[key].count += 1
-                    out[key].lines.append(n)
-                else:
+                if not seen_again(out, key, [n]):
                     out[key] = Finding(
                         kind="error", title=title, severity="medium", key=key, lines=[n],
                         location=m.group(1) if m.groups() else None, detail="The build or job failed.",

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from logmarketd.analysis.agents.base import Context, Finding, mask
+from logmarketd.analysis.agents.base import Context, Finding, mask, seen_again
 
 __all__ = ["deploy_failures"]
 
@@ -61,10 +61,7 @@ def deploy_failures(ctx: Context) -> list[Finding]:
 
     def add(title: str, key: str, lines: list[int], loc: str | None, detail: str, fix: str) -> None:
         ctx.claimed.update(lines)
-        if key in out:
-            out[key].count += 1
-            out[key].lines.extend(lines)
-        else:
+        if not seen_again(out, key, lines):
             out[key] = _finding(title, key, lines, loc, detail, fix)
 
     for part in (_config_tests, _sql_migrations, _health_and_migrations, _bind_failures):

@@ -9,7 +9,7 @@ import re
 from collections import defaultdict
 
 from logmarketd.analysis.agents.access import endpoint, requests
-from logmarketd.analysis.agents.base import Context, Finding, mask, shape
+from logmarketd.analysis.agents.base import Context, Finding, mask, seen_again, shape
 from logmarketd.analysis.agents.structured import structured_error
 
 __all__ = ["crashes", "http_5xx", "leveled_errors"]
@@ -93,10 +93,7 @@ def crashes(ctx: Context) -> list[Finding]:
             if m:
                 title = fmt.format(*m.groups()) if m.groups() else fmt
                 key = f"crash:{mask(title)}"
-                if key in out:
-                    out[key].count += 1
-                    out[key].lines.append(n)
-                else:
+                if not seen_again(out, key, [n]):
                     proc = m.group(2) if rx is _CRASH[0][0] else None
                     if proc is None and "JavaScript heap" in line:
                         proc = "Node.js V8 heap (--max-old-space-size)"
@@ -121,9 +118,7 @@ def crashes(ctx: Context) -> list[Finding]:
             continue
         title = f"process exited with status {m.group(1)}"
         key = f"exit:{m.group(1)}"
-        if key in out:
-            out[key].count += 1
-            out[key].lines.append(n)
+        if seen_again(out, key, [n]):
             continue
         out[key] = _finding(
             title, "medium", key, [n], None, "A step ended with a failure status.",

@@ -9,7 +9,7 @@ from collections import defaultdict
 from itertools import pairwise
 
 from logmarketd.analysis.agents import durations
-from logmarketd.analysis.agents.base import Context, Finding, mask, percentile, shape
+from logmarketd.analysis.agents.base import Context, Finding, mask, percentile, seen_again, shape
 
 __all__ = [
     "gc_pressure",
@@ -125,10 +125,7 @@ def memory(ctx: Context) -> list[Finding]:
                 continue
             title = fmt.format(*m.groups()) if m.groups() else fmt
             key = f"mem:{mask(title)}"
-            if key in out:
-                out[key].count += 1
-                out[key].lines.append(n)
-            else:
+            if not seen_again(out, key, [n]):
                 out[key] = Finding(
                     kind="performance", title=f"memory exhausted: {title}", severity="critical", key=key,
                     lines=[n], location=metric, detail="The process ran out of memory and failed.",

@@ -7,13 +7,19 @@ from __future__ import annotations
 
 import re
 
-from logmarketd.analysis.agents.base import Context, Finding, mask
+from logmarketd.analysis.agents.base import Context, Finding, mask, seen_again
+from logmarketd.analysis.agents.blocks import block_end, claim
 
 __all__ = ["php_errors", "ruby_errors"]
 
 _PHP = re.compile(
     r"(?:PHP )?(Fatal error|Parse error|Warning|Recoverable fatal error):\s+(.+) in (\S+?\.php)(?::(\d+)| on line (\d+))\s*$"
 )
+
+
+def _php_ends(line: str) -> bool:
+    """Not a line of a PHP stack trace: the end of the error's block."""
+    return not line.startswith(("Stack trace:", "#", "  thrown in", "PHP Stack trace", "PHP  "))
 
 
 def php_errors(ctx: Context) -> list[Finding]:
@@ -24,20 +30,9 @@ def php_errors(ctx: Context) -> list[Finding]:
         if not m or n in ctx.claimed:
             continue
         kind, msg, file, line = m.group(1), m.group(2).strip(), m.group(3), m.group(4) or m.group(5)
-        lines = [n]
-        k = n + 1
-        while k < len(ctx.lines) and (
-            ctx.lines[k].startswith(
-                ("Stack trace:", "#", "  thrown in", "PHP Stack trace", "PHP  ")
-            )
-        ):
-            lines.append(k)
-            k += 1
-        ctx.claimed.update(lines)
+        lines = claim(ctx, n, block_end(ctx.lines, n + 1, _php_ends))
         key = f"php:{kind}:{file.rsplit('/', 1)[-1]}:{line}:{mask(msg)[:80]}"
-        if key in found:
-            found[key].count += 1
-            found[key].lines.extend(lines)
+        if seen_again(found, key, lines):
             continue
         found[key] = Finding(
             kind="error", title=f"PHP {kind}: {msg}", severity="medium" if kind == "Warning" else "high",
@@ -50,6 +45,11 @@ def php_errors(ctx: Context) -> list[Finding]:
 _RUBY = re.compile(r"^(\S+\.rb):(\d+):in [`'](.+?)': (.+) \(([A-Z][\w:]*)\)$")
 _RAILS = re.compile(r"^([A-Z][\w:]*(?:Error|Exception|NotFound|Invalid|Missing)\w*) \((.+)\):$")
 _RB_FRAME = re.compile(r"^\s*(?:from )?((?:app|lib)/\S+\.rb|/\S+\.rb):(\d+):in [`'](.+?)'")
+
+
+def _ruby_ends(line: str) -> bool:
+    """Neither a Ruby frame nor blank: the end of the exception's frames."""
+    return not (_RB_FRAME.match(line) or not line.strip())
 
 
 def ruby_errors(ctx: Context) -> list[Finding]:
@@ -84,19 +84,9 @@ def ruby_errors(ctx: Context) -> list[Finding]:
             file, ln, func = frame.group(1), frame.group(2), frame.group(3)
         else:
             continue
-        lines = [n]
-        k = n + 1
-        while (
-            k < len(ctx.lines)
-            and (_RB_FRAME.match(ctx.lines[k]) or not ctx.lines[k].strip())
-            and k < n + 60
-        ):
-            lines.append(k)
-            k += 1
-        ctx.claimed.update(lines)
+        lines = claim(ctx, n, block_end(ctx.lines, n + 1, _ruby_ends, limit=n + 60))
         key = f"ruby:{etype}:{file.rsplit('/', 1)[-1]}:{ln}"
-        if key in found:
-            found[key].count += 1
+        if seen_again(found, key):
             continue
         found[key] = Finding(
             kind="error", title=f"{etype}: {msg}", severity="high", key=key, lines=lines,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import re
 
-from logmarketd.analysis.agents.base import Context, Finding
+from logmarketd.analysis.agents.base import Context, Finding, seen_again
 from logmarketd.ingest.redact import Redactor
 from logmarketd.ingest.redact_rules import SECRET_RULES, Rule
 
@@ -47,11 +47,7 @@ def leaked_secrets(ctx: Context) -> list[Finding]:
         rule = _RULES[hit.rule]
         n = hit.line - 1
         key = f"secret:{rule.id}:{hashlib.sha256(value.encode()).hexdigest()[:16]}"
-        same = found.get(key)
-        if same is not None:
-            same.count += 1
-            same.lines.append(n)
-        else:
+        if not seen_again(found, key, [n]):
             found[key] = _finding(rule, value, n, key)
     return list(found.values())
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from logmarketd.analysis.agents.base import Context, Finding
+from logmarketd.analysis.agents.base import Context, Finding, seen_again
 
 __all__ = ["shell_errors"]
 
@@ -36,15 +36,6 @@ def shell_errors(ctx: Context) -> list[Finding]:
     return list(out.values())
 
 
-def _seen_again(out: dict[str, Finding], key: str, n: int) -> bool:
-    """Count line ``n`` into the finding ``key`` if there is one already."""
-    if key not in out:
-        return False
-    out[key].count += 1
-    out[key].lines.append(n)
-    return True
-
-
 def _curl_target(ctx: Context, n: int, message: str) -> str | None:
     target = re.search(
         r"https?://\S+|connect to ([\w.:-]+(?: port \d+)?)|resolve host:? '?([\w.-]+)", message
@@ -66,7 +57,7 @@ def _curl_errors(ctx: Context, out: dict[str, Finding]) -> None:
         where = _curl_target(ctx, n, m.group(2))
         key = f"curl:{m.group(1)}:{where or ''}"
         ctx.claimed.add(n)
-        if _seen_again(out, key, n):
+        if seen_again(out, key, [n]):
             continue
         out[key] = Finding(
             kind="error", title=f"curl error {m.group(1)}: {m.group(2)}", severity="high", key=key,
@@ -98,7 +89,7 @@ def _missing_commands_and_files(ctx: Context, out: dict[str, Finding]) -> None:
         loc = f"{script}:{ln}" if script and ln else script or cmd
         key = f"shell:{title}"
         ctx.claimed.add(n)
-        if _seen_again(out, key, n):
+        if seen_again(out, key, [n]):
             continue
         out[key] = Finding(
             kind="error", title=title, severity="high", key=key, lines=[n], location=loc,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 from logmarketd.analysis.agents.base import Context, Finding
+from logmarketd.analysis.agents.blocks import block_end, claim, heads
 
 __all__ = [
     "cargo_test_failures",
@@ -19,6 +20,13 @@ __all__ = [
 ]
 
 _TEST_SOURCES = ("test", "build")  # test runners print to CI logs, not to services' logs
+
+
+def _test_heads(
+    ctx: Context, head: re.Pattern[str], *keywords: str, strip: bool = False
+) -> list[tuple[int, re.Match[str]]]:
+    """``heads`` of a test or build log; none in other logs."""
+    return heads(ctx, head, *keywords, strip=strip) if ctx.source in _TEST_SOURCES else []
 
 
 def _fail(
@@ -78,6 +86,11 @@ def _pytest_summary(ctx: Context) -> dict[str, tuple[str, str, int]]:
     return summary
 
 
+def _pytest_rule(line: str) -> bool:
+    """A ``=== ... ===`` rule: the end of a pytest section."""
+    return line.startswith("=") and line.rstrip().endswith("=")
+
+
 def pytest_failures(ctx: Context) -> list[Finding]:
     """pytest failures: test id, the test file's line, the E-lines and where it was raised."""
     if ctx.source not in _TEST_SOURCES:
@@ -89,24 +102,20 @@ def pytest_failures(ctx: Context) -> list[Finding]:
     for (name, start), end in zip(sections, ends, strict=True):
         locs: list[tuple[str, int, str, int]] = []
         emsg = ""
-        j = start + 1
-        while j < end:
-            line = ctx.lines[j]
-            if line.startswith("=") and line.rstrip().endswith("="):
-                break
+        j = block_end(ctx.lines, start + 1, _pytest_rule, limit=end)
+        for k in range(start + 1, j):
+            line = ctx.lines[k]
             lm = _PYTEST_LOC.match(line.strip())
             if lm:
-                locs.append((lm.group(1), int(lm.group(2)), lm.group(3) or "", j))
+                locs.append((lm.group(1), int(lm.group(2)), lm.group(3) or "", k))
             if line.startswith("E  ") and not emsg:
                 emsg = line[1:].strip()
-            j += 1
         short = name.split(".")[-1].split("::")[-1]
         testfile = summary.get(short, ("", "", 0))[0]
         own = [x for x in locs if testfile and x[0].endswith(testfile.rsplit("/", 1)[-1])]
         at = (own or locs or [("", 0, "", start)])[0]
         raised = locs[-1] if locs else None
-        lines = list(range(start, j))
-        ctx.claimed.update(lines)
+        lines = claim(ctx, start, j)
         loc = f"{at[0]}:{at[1]}" if at[0] else None
         root = emsg
         if raised and raised is not at:
@@ -132,33 +141,46 @@ _UNITTEST = re.compile(r"^(FAIL|ERROR): (\w+) \(([\w.]+)\)")
 _PY_FRAME = re.compile(r'^\s*File "([^"]+)", line (\d+), in (\S+)')
 
 
+def _unittest_end(ctx: Context, n: int) -> int:
+    """End of the unittest report headed at ``n``: the next report or rule (the rules of its
+    own head, within its first two lines, excepted), at most 300 lines."""
+    j = block_end(ctx.lines, n + 1, _UNITTEST.match, limit=n + 3)
+    if j == n + 3:
+        j = block_end(ctx.lines, j, _unittest_ends, limit=n + 300)
+    return j
+
+
+def _unittest_ends(line: str) -> object:
+    """A rule or the next report's head: the end of a unittest report."""
+    return line.startswith(("=====", "-----")) or _UNITTEST.match(line)
+
+
+def _py_frames(ctx: Context, start: int, end: int) -> tuple[list[tuple[str, int, str, int]], str]:
+    """The Python frames (file, line, function, index) in lines ``start`` to ``end`` and the
+    first unindented line after a frame (the exception)."""
+    frames: list[tuple[str, int, str, int]] = []
+    msg = ""
+    for j in range(start, end):
+        line = ctx.lines[j]
+        fm = _PY_FRAME.match(line)
+        if fm:
+            frames.append((fm.group(1), int(fm.group(2)), fm.group(3), j))
+        elif frames and not msg and line and not line.startswith((" ", "Traceback")):
+            msg = line.strip()
+    return frames, msg
+
+
 def unittest_failures(ctx: Context) -> list[Finding]:
     """unittest FAIL/ERROR blocks: the test's own frame and the raising frame."""
-    if ctx.source not in _TEST_SOURCES:
-        return []
     out = []
-    for n in ctx.lines_with("FAIL: ", "ERROR: "):
-        m = _UNITTEST.match(ctx.lines[n])
-        if not m:
-            continue
+    for n, m in _test_heads(ctx, _UNITTEST, "FAIL: ", "ERROR: "):
         test = m.group(2)
-        frames: list[tuple[str, int, str, int]] = []
-        msg, j = "", n + 1
-        while j < len(ctx.lines) and j < n + 300:
-            line = ctx.lines[j]
-            if (line.startswith(("=====", "-----")) and j > n + 2) or _UNITTEST.match(line):
-                break
-            fm = _PY_FRAME.match(line)
-            if fm:
-                frames.append((fm.group(1), int(fm.group(2)), fm.group(3), j))
-            elif frames and not msg and line and not line.startswith((" ", "Traceback")):
-                msg = line.strip()
-            j += 1
+        j = _unittest_end(ctx, n)
+        frames, msg = _py_frames(ctx, n + 1, j)
         own = [f for f in frames if f[2] == test] or frames
         at = own[0] if own else None
         raised = frames[-1] if frames else None
-        lines = list(range(n, j))
-        ctx.claimed.update(lines)
+        lines = claim(ctx, n, j)
         loc = f"{at[0]}:{at[1]} in {test}" if at else m.group(3)
         root = msg
         if raised and at and raised != at:
@@ -172,27 +194,20 @@ _GO_FAIL = re.compile(r"^\s*--- FAIL: (\S+) \(([\d.]+)s\)")
 _GO_LOC = re.compile(r"^\s+(\S+\.go):(\d+): (.*)$")
 
 
+def _go_ends(line: str) -> bool:
+    """An unindented line or the next test's ``--- `` line: the end of a go test report."""
+    return not line.startswith((" ", "\t")) or "--- " in line
+
+
 def go_test_failures(ctx: Context) -> list[Finding]:
     """go test '--- FAIL' blocks with the file:line of the first message."""
-    if ctx.source not in _TEST_SOURCES:
-        return []
     out = []
-    for n in ctx.lines_with("--- FAIL: "):
-        m = _GO_FAIL.match(ctx.lines[n])
-        if not m:
-            continue
-        j, loc, msg = n + 1, None, ""
-        while (
-            j < len(ctx.lines)
-            and ctx.lines[j].startswith((" ", "\t"))
-            and "--- " not in ctx.lines[j]
-        ):
-            lm = _GO_LOC.match(ctx.lines[j])
-            if lm and loc is None:
-                loc, msg = f"{lm.group(1)}:{lm.group(2)}", lm.group(3)
-            j += 1
-        lines = list(range(n, j))
-        ctx.claimed.update(lines)
+    for n, m in _test_heads(ctx, _GO_FAIL, "--- FAIL: "):
+        j, loc, msg = block_end(ctx.lines, n + 1, _go_ends), None, ""
+        lm = next(filter(None, map(_GO_LOC.match, ctx.lines[n + 1 : j])), None)
+        if lm:
+            loc, msg = f"{lm.group(1)}:{lm.group(2)}", lm.group(3)
+        lines = claim(ctx, n, j)
         out.append(_fail(m.group(1), "go test", loc, msg, lines, lines[:3]))
     return out
 
@@ -203,16 +218,11 @@ _CARGO_PANIC = re.compile(r"panicked at (?:'(.*)', )?([^\s:']+):(\d+):(\d+):?$")
 
 def cargo_test_failures(ctx: Context) -> list[Finding]:
     """cargo test failures: the test and its panic location."""
-    if ctx.source not in _TEST_SOURCES:
-        return []
     out = []
-    for n in ctx.lines_with("---- "):
-        m = _CARGO_HEAD.match(ctx.lines[n].strip())
-        if not m:
-            continue
-        j, loc, msg = n + 1, None, []
-        while j < len(ctx.lines) and not ctx.lines[j].startswith(("---- ", "failures:")):
-            s = ctx.lines[j]
+    for n, m in _test_heads(ctx, _CARGO_HEAD, "---- ", strip=True):
+        j = block_end(ctx.lines, n + 1, lambda line: line.startswith(("---- ", "failures:")))
+        loc, msg = None, []
+        for s in ctx.lines[n + 1 : j]:
             pm = _CARGO_PANIC.search(s)
             if pm and loc is None:
                 loc = f"{pm.group(2)}:{pm.group(3)}:{pm.group(4)}"
@@ -225,9 +235,7 @@ def cargo_test_failures(ctx: Context) -> list[Finding]:
                 and len(msg) < 1
             ) or (loc and s.startswith(("  left:", " right:")) and len(msg) < 3):
                 msg.append(s.strip())
-            j += 1
-        lines = list(range(n, j))
-        ctx.claimed.update(lines)
+        lines = claim(ctx, n, j)
         out.append(_fail(m.group(1), "cargo test", loc, ", ".join(msg), lines, lines[:4]))
     # "test x ... FAILED" lines are the cascade of the blocks above
     for n in ctx.lines_with("... FAILED"):
@@ -241,6 +249,12 @@ _SUREFIRE = re.compile(
 )
 _GRADLE = re.compile(r"^\s*(\S+) > (.+?) FAILED$")
 _JFRAME = re.compile(r"at ([\w$.]+)\.(\w+)\(([\w$]+\.(?:java|kt|scala|groovy)):(\d+)\)")
+
+
+def _junit_ends(line: str) -> bool:
+    """A blank line, the next Maven message or Gradle test: the end of a JUnit failure."""
+    s = line.strip()
+    return not s or s.startswith(("[INFO]", "[ERROR]", "[WARNING]")) or bool(_GRADLE.match(line))
 
 
 def junit_failures(ctx: Context) -> list[Finding]:
@@ -259,16 +273,9 @@ def junit_failures(ctx: Context) -> list[Finding]:
             cls, meth = g.group(1), g.group(2).strip("() ")
         else:
             continue
-        j, msg, loc = n + 1, "", None
+        j, msg, loc = block_end(ctx.lines, n + 1, _junit_ends, limit=n + 200), "", None
         simple = cls.rsplit(".", 1)[-1]
-        while j < len(ctx.lines) and j < n + 200:
-            s = ctx.lines[j].strip()
-            if (
-                not s
-                or s.startswith(("[INFO]", "[ERROR]", "[WARNING]"))
-                or _GRADLE.match(ctx.lines[j])
-            ):
-                break
+        for s in (line.strip() for line in ctx.lines[n + 1 : j]):
             if not msg:
                 msg = s
             fm = _JFRAME.search(s)
@@ -278,9 +285,7 @@ def junit_failures(ctx: Context) -> list[Finding]:
                 gm = re.search(r"at (\S+\.\w+):(\d+)$", s)
                 assert gm is not None
                 loc = f"{gm.group(1)}:{gm.group(2)}"
-            j += 1
-        lines = list(range(n, j))
-        ctx.claimed.update(lines)
+        lines = claim(ctx, n, j)
         out.append(_fail(f"{cls}.{meth}", "JUnit", loc, msg, lines, [n, n + 1]))
     if out:
         # Maven repeats each failure in its "Results:" summary: claim those lines too

@@ -5,9 +5,11 @@ its name, the test file's line and the assertion message.
 from __future__ import annotations
 
 import re
+from functools import partial
 
 from logmarketd.analysis.agents.base import Context, Finding
-from logmarketd.analysis.agents.testfail import _TEST_SOURCES, _fail
+from logmarketd.analysis.agents.blocks import block_end, claim
+from logmarketd.analysis.agents.testfail import _fail, _test_heads
 
 __all__ = ["jest_failures", "mocha_failures", "node_tap_failures"]
 
@@ -16,55 +18,64 @@ _TAP_NOT_OK = re.compile(r"^(\s*)not ok \d+ - (.+?)(?: # .*)?$")
 _STACK_FRAME = re.compile(r"\(?((?:file://)?/?[^\s()]+?\.[cm]?[jt]sx?):(\d+):(\d+)\)?")
 
 
+def _tap_ends(indent: int, line: str) -> bool:
+    """The ``...`` closing a YAML block, or a line no deeper than the head's ``indent``."""
+    s = line.strip()
+    return s == "..." or (len(line) - len(line.lstrip()) <= indent and s != "---")
+
+
+def _tap_end(lines: list[str], n: int, indent: int) -> int:
+    """End of the TAP failure headed at ``n``: past its YAML block's ``...`` line, or at the
+    first line after the next one indented no deeper than the head."""
+    j = n + 1
+    if j < len(lines) and lines[j].strip() != "...":
+        j = block_end(lines, n + 2, partial(_tap_ends, indent))
+    if j < len(lines) and lines[j].strip() == "...":
+        j += 1
+    return j
+
+
+def _tap_details(lines: list[str]) -> tuple[bool, list[str], str | None]:
+    """Of a TAP failure's YAML block: whether it is a parent (its subtests failed), the
+    error's message lines, the test's location (``location:`` or the first app frame)."""
+    msg: list[str] = []
+    loc, parent, mode = None, False, ""
+    for s in (line.strip() for line in lines):
+        if s == "...":
+            break
+        if "subtestsFailed" in s:
+            parent = True
+        if s.startswith("error:"):
+            mode = "error"
+            rest = s[6:].strip(" |-'\"")
+            if rest:
+                msg.append(rest)
+        elif s.startswith("stack:"):
+            mode = "stack"
+        elif s.startswith("location:") and loc is None:
+            loc = s.split(":", 1)[1].strip(" '\"")
+        elif re.match(r"^\w+:", s):
+            mode = ""
+        elif mode == "error" and s and not s.startswith(("+", "-")) and len(msg) < 2:
+            msg.append(s)
+        elif mode == "stack":
+            fm = _STACK_FRAME.search(s)
+            if fm and "node:" not in s and "node_modules" not in s:
+                loc = f"{fm.group(1)}:{fm.group(2)}:{fm.group(3)}"
+                mode = "stack-done"
+    return parent, msg, loc
+
+
 def node_tap_failures(ctx: Context) -> list[Finding]:
     """node --test (TAP) failures: test name, assertion, first app stack frame."""
-    if ctx.source not in _TEST_SOURCES:
-        return []
     out = []
-    for n in ctx.lines_with("not ok "):
-        m = _TAP_NOT_OK.match(ctx.lines[n])
-        if not m:
-            continue
-        indent = len(m.group(1))
-        j, msg, loc, block = n + 1, [], None, []
-        parent = False
-        mode = ""
-        while j < len(ctx.lines):
-            line = ctx.lines[j]
-            s = line.strip()
-            if s == "...":
-                block.append(j)
-                j += 1
-                break
-            if j > n + 1 and (len(line) - len(line.lstrip())) <= indent and s not in ("---",):
-                break
-            block.append(j)
-            if "subtestsFailed" in s:
-                parent = True
-            if s.startswith("error:"):
-                mode = "error"
-                rest = s[6:].strip(" |-'\"")
-                if rest:
-                    msg.append(rest)
-            elif s.startswith("stack:"):
-                mode = "stack"
-            elif s.startswith("location:") and loc is None:
-                loc = s.split(":", 1)[1].strip(" '\"")
-            elif re.match(r"^\w+:", s):
-                mode = ""
-            elif mode == "error" and s and not s.startswith(("+", "-")) and len(msg) < 2:
-                msg.append(s)
-            elif mode == "stack":
-                fm = _STACK_FRAME.search(s)
-                if fm and "node:" not in s and "node_modules" not in s:
-                    loc = f"{fm.group(1)}:{fm.group(2)}:{fm.group(3)}"
-                    mode = "stack-done"
-            j += 1
+    for n, m in _test_heads(ctx, _TAP_NOT_OK, "not ok "):
+        j = _tap_end(ctx.lines, n, len(m.group(1)))
+        parent, msg, loc = _tap_details(ctx.lines[n + 1 : j])
         if parent:
             continue
-        lines = [n, *block]
-        ctx.claimed.update(lines)
-        out.append(_fail(m.group(2), "node --test", loc, " ".join(msg), lines, [n, *block[:4]]))
+        lines = claim(ctx, n, j)
+        out.append(_fail(m.group(2), "node --test", loc, " ".join(msg), lines, lines[:5]))
     return out
 
 
@@ -72,27 +83,29 @@ _JEST_HEAD = re.compile(r"^\s*● (.+)$")
 _JEST_AT = re.compile(r"at .*?\(?((?:/|\.{0,2}/?)[^\s():]+\.[cm]?[jt]sx?):(\d+):(\d+)\)?")
 
 
+def _message_and_frame(lines: list[str], skip: tuple[str, ...]) -> tuple[str, str | None]:
+    """A JavaScript failure's first non-blank line and its first stack frame (file:line:col)
+    on a line holding none of ``skip`` (the runtime's and the dependencies' frames)."""
+    msg, loc = "", None
+    for s in (line.strip() for line in lines):
+        if s and not msg:
+            msg = s
+        am = _JEST_AT.search(s)
+        if am and loc is None and not any(x in s for x in skip):
+            loc = f"{am.group(1)}:{am.group(2)}:{am.group(3)}"
+    return msg, loc
+
+
 def jest_failures(ctx: Context) -> list[Finding]:
     """jest '●' failure blocks with the first app frame."""
-    if ctx.source not in _TEST_SOURCES:
-        return []
     out = []
-    for n in ctx.lines_with("● "):
-        m = _JEST_HEAD.match(ctx.lines[n])
+    for n, m in _test_heads(ctx, _JEST_HEAD, "● "):
         # a test outside any describe block has no separator in its name: require jest's summary
-        if not m or ("\u203a" not in m.group(1) and not ctx.lines_with("Tests:")):
+        if "\u203a" not in m.group(1) and not ctx.lines_with("Tests:"):
             continue
-        j, msg, loc = n + 1, "", None
-        while j < len(ctx.lines) and j < n + 80 and not _JEST_HEAD.match(ctx.lines[j]):
-            s = ctx.lines[j].strip()
-            if s and not msg:
-                msg = s
-            am = _JEST_AT.search(s)
-            if am and loc is None and "node_modules" not in s:
-                loc = f"{am.group(1)}:{am.group(2)}:{am.group(3)}"
-            j += 1
-        lines = list(range(n, j))
-        ctx.claimed.update(lines)
+        j = block_end(ctx.lines, n + 1, _JEST_HEAD.match, limit=n + 80)
+        msg, loc = _message_and_frame(ctx.lines[n + 1 : j], ("node_modules",))
+        lines = claim(ctx, n, j)
         out.append(_fail(m.group(1).strip(), "jest", loc, msg, lines, [n, n + 2]))
     return out
 
@@ -102,12 +115,8 @@ _MOCHA_HEAD = re.compile(r"^\s+(\d+)\) (.+?)$")
 
 
 def mocha_failures(ctx: Context) -> list[Finding]:
-    if ctx.source not in _TEST_SOURCES:
-        return []
     out = []
-    for start in ctx.lines_with(" failing"):
-        if not _MOCHA_COUNT.match(ctx.lines[start]):
-            continue
+    for start, _ in _test_heads(ctx, _MOCHA_COUNT, " failing"):
         n = start + 1
         while n < len(ctx.lines):
             m = _MOCHA_HEAD.match(ctx.lines[n])
@@ -124,17 +133,9 @@ def mocha_failures(ctx: Context) -> list[Finding]:
                 j += 1
                 if part.endswith(":"):
                     break
-            msg, loc, k = "", None, j
-            while k < len(ctx.lines) and k < j + 40 and not _MOCHA_HEAD.match(ctx.lines[k]):
-                s = ctx.lines[k].strip()
-                if s and not msg:
-                    msg = s
-                am = _JEST_AT.search(s)
-                if am and loc is None and "node_modules" not in s and "node:" not in s:
-                    loc = f"{am.group(1)}:{am.group(2)}:{am.group(3)}"
-                k += 1
-            lines = list(range(n, k))
-            ctx.claimed.update(lines)
+            k = block_end(ctx.lines, j, _MOCHA_HEAD.match, limit=j + 40)
+            msg, loc = _message_and_frame(ctx.lines[j:k], ("node_modules", "node:"))
+            lines = claim(ctx, n, k)
             out.append(_fail(" ".join(title), "mocha", loc, msg, lines, [n, j]))
             n = k
     return out
