@@ -255,7 +255,7 @@ def test_sse_delivers_payment_events_live(market: DaemonProcess) -> None:
         assert " 200 " in head.splitlines()[0]
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
             _, a = pool.submit(post, market, "/analyze", {"source": "test", "logContent":
-                PYTEST.replace("SPRING10", "WINTER20"), "subPKPId": "judy"}, admin).result()  # fmt: skip
+                PYTEST.replace("test_apply_discount_code", "test_winter_code"), "subPKPId": "judy"}, admin).result()  # fmt: skip
             assert a["paymentAmount"] > 0, a["pricing"]
             assert pool.submit(post, market, f"/pay/{a['id']}", None, admin).result()[0] == 200
         deadline = time.monotonic() + 20

@@ -69,8 +69,13 @@ def market(short_tmp: Path) -> Iterator[DaemonProcess]:
         d.stop()
 
 
-def analyze(d: DaemonProcess, name: str, sub: str) -> dict[str, Any]:
+def analyze(d: DaemonProcess, name: str, sub: str, *, new: str | None = None) -> dict[str, Any]:
+    """Analyse a shipped sample; ``new``: with a traceback in a file of that name appended, a
+    finding the marketplace has not seen (a known log alone is credited nothing)."""
     source, content = next((s, c) for n, s, c in SAMPLES if n == name)
+    if new is not None:
+        traceback = next(c for n, _, c in SAMPLES if n == "runtime-traceback.log")
+        content += "\n" + traceback.replace("api/repo.py", f"api/{new}.py")
     status, body = http("POST", d.url + f"{API}/analyze",
                         {"source": source, "logContent": content, "subPKPId": sub},
                         token=d.admin_token)  # fmt: skip
@@ -193,7 +198,7 @@ def test_dashboard_renders_the_api_and_follows_events_live(
 
     # A marker on the window survives only if the page is never reloaded.
     browser.execute_script("window.__sameDocument = true")
-    paid = analyze(market, "runtime-nginx-attacks.log", "dave")
+    paid = analyze(market, "runtime-nginx-attacks.log", "dave", new="dave_live")
     assert paid["paid"] is True, paid
     wait.until(
         lambda d: any(
@@ -254,7 +259,7 @@ def test_live_feed_resumes_after_a_daemon_restart_without_gap_or_duplicate(
     browser.find_element(By.ID, "token-submit").click()
     status = (By.ID, "live-status")
     wait.until(ec.text_to_be_present_in_element_attribute(status, "data-opens", "1"))
-    first = analyze(market, "runtime-nginx-attacks.log", "dave")
+    first = analyze(market, "runtime-nginx-attacks.log", "dave", new="dave_restart")
     assert first["paid"] is True, first
     wait.until(lambda d: any("to dave" in t for t in texts(d, "#live-feed li")))
     seen = max(feed_ids(browser))
@@ -265,7 +270,7 @@ def test_live_feed_resumes_after_a_daemon_restart_without_gap_or_duplicate(
         "the page did not notice the stream ending",
     )
     market.start()
-    second = analyze(market, "runtime-nginx-attacks.log", "erin")
+    second = analyze(market, "runtime-nginx-attacks.log", "erin", new="erin_restart")
     assert second["paid"] is True, second
     wait.until(
         lambda d: any(f"Payment {money(second['paymentAmount'])} to erin" in t

@@ -24,9 +24,15 @@ from logmarketd.analysis.agents.registry import agents_for, enabled_agents, insi
 from logmarketd.analysis.analyser import Analysed
 from logmarketd.errors import LogmarketdError
 from logmarketd.market.ledger import Ledger, PaymentResult, to_micros
-from logmarketd.market.pricing import PriceBreakdown, PricingRules, earned_bonuses, price
+from logmarketd.market.pricing import (
+    PriceBreakdown,
+    PricingRules,
+    earned_bonuses,
+    nothing_new,
+    price,
+)
 from logmarketd.metrics import Metrics
-from logmarketd.models import LogAnalysis
+from logmarketd.models import AIInsights, LogAnalysis
 from logmarketd.settings import Settings
 from logmarketd.store.db import Store
 
@@ -179,14 +185,7 @@ class Marketplace:
             new = set(fps) - analysed.known
         else:
             new = await self.ledger.new_fingerprints(tx, fps)
-        # Prices follow the rules' findings: a model's word never moves money.
-        bonuses = earned_bonuses(analysed.rule_insights, has_new_finding=bool(new))
-        breakdown = price(
-            quality=analysis.quality.overall,
-            value_score=analysis.value_score,
-            bonuses=bonuses,
-            rules=self.rules,
-        )
+        breakdown = self._price(analysed, new)
         analysis = analysis.model_copy(update={"payment_amount": breakdown.amount})
         digest = hashlib.sha256(content.encode("utf-8", "replace")).hexdigest()
         await self.ledger.record(
@@ -201,6 +200,17 @@ class Marketplace:
                 update={"paid": True, "paid_at": payment.transaction.timestamp}
             )
         return SubmitResult(analysis, breakdown, payment)
+
+    def _price(self, analysed: Analysed, new: set[str]) -> PriceBreakdown:
+        """Novelty decides value: only findings first reported here earn bonuses, and a log
+        with none is credited nothing. Prices follow the rules' findings: a model's word never
+        moves money."""
+        if not new:
+            return nothing_new()
+        bonuses = earned_bonuses(only(analysed.rule_insights, new), has_new_finding=True)
+        analysis = analysed.analysis
+        return price(quality=analysis.quality.overall, value_score=analysis.value_score,
+                     bonuses=bonuses, rules=self.rules)  # fmt: skip
 
     def _auto_payable(self, analysis: LogAnalysis, amount: Decimal) -> bool:
         return (
@@ -286,3 +296,11 @@ def _kept(row: Any, idempotency: Idempotency) -> str | None:
     if row[0] != idempotency.request_hash:
         raise KeyReusedError("this Idempotency-Key was used with a different request")
     return str(row[1])
+
+
+def only(insights: AIInsights, fingerprints: set[str]) -> AIInsights:
+    """The findings of ``insights`` whose fingerprint is one of ``fingerprints``."""
+    return insights.model_copy(update={
+        field: [f for f in getattr(insights, field) if f.fingerprint in fingerprints]
+        for field in insight_fields()
+    })  # fmt: skip

@@ -26,9 +26,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
 
+from logmarketd.analysis.agents.secrets import LEAK
 from logmarketd.models import AIInsights
 
-__all__ = ["BONUSES", "PriceBreakdown", "PricingRules", "earned_bonuses", "price"]
+__all__ = ["BONUSES", "PriceBreakdown", "PricingRules", "earned_bonuses", "nothing_new", "price"]
 
 CENT = Decimal("0.01")
 BASE = Decimal("0.10")
@@ -84,11 +85,22 @@ def earned_bonuses(insights: AIInsights, *, has_new_finding: bool) -> dict[str, 
         out["uniqueness"] = BONUSES["uniqueness"]
     if any(e.severity == "critical" for e in insights.error_patterns):
         out["criticalError"] = BONUSES["criticalError"]
-    if any(s.severity in _SERIOUS for s in insights.security_concerns):
+    # A secret leaked in the contributor's own log is an alert, never a bonus: paying for it
+    # would pay people to leak.
+    if any(s.severity in _SERIOUS and not s.threat.startswith(LEAK)
+           for s in insights.security_concerns):  # fmt: skip
         out["securityIssue"] = BONUSES["securityIssue"]
     if any(p.actual > p.threshold for p in insights.performance_issues):
         out["performance"] = BONUSES["performance"]
     return out
+
+
+def nothing_new() -> PriceBreakdown:
+    """The price of a log whose findings the marketplace knew already, from anyone: nothing,
+    not even the base (repeats are counted, not paid)."""
+    zero = Decimal("0.00")
+    return PriceBreakdown(base=zero, quality_component=zero, amount=zero,
+                          reason="no new finding: nothing the marketplace did not know")  # fmt: skip
 
 
 def price(

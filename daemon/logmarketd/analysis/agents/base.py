@@ -108,8 +108,10 @@ class Finding:
 
 
 def fingerprint(agent_id: str, kind: str, key: str) -> str:
-    """A stable id of a finding: the same problem in a resubmitted log gets the same id."""
-    return hashlib.sha256(f"{agent_id}\x1f{kind}\x1f{key}".encode()).hexdigest()[:24]
+    """A stable id of a finding: the same problem in a resubmitted log gets the same id, and so
+    does the same problem with other values (addresses, ids, numbers, times are masked in the
+    key: a variant with its values redrawn is no new finding)."""
+    return hashlib.sha256(f"{agent_id}\x1f{kind}\x1f{mask(key)}".encode()).hexdigest()[:24]
 
 
 _DISPLAY = Masker(DISPLAY_PATTERNS, typed=True)

@@ -17,7 +17,10 @@ from logmarketd.analysis.agents.base import Context, Finding, seen_again
 from logmarketd.ingest.redact import Redactor
 from logmarketd.ingest.redact_rules import SECRET_RULES, Rule
 
-__all__ = ["leaked_secrets", "mask_secret"]
+__all__ = ["LEAK", "leaked_secrets", "mask_secret"]
+
+# How a leaked secret's threat begins: the market reads it (a leak is an alert, never a bonus).
+LEAK = "leaked secret"
 
 _RULES = {r.id: r for r in SECRET_RULES if r.report}
 # The redactor with the rules whose hits are leaks (the others would cost a scan for nothing).
@@ -63,7 +66,7 @@ def _finding(rule: Rule, value: str, n: int, key: str) -> Finding:
         shown, secrets = mask_secret(value), [value]
     name = rule.label or rule.id
     return Finding(
-        kind="security", title=f"leaked secret: {name} ({shown})", severity=rule.severity, key=key,
+        kind="security", title=f"{LEAK}: {name} ({shown})", severity=rule.severity, key=key,
         lines=[n], location=f"line {n + 1}",
         detail=f"A {name} is written in clear text to the log; anyone who can read logs can use it.",
         fix=f"Revoke and rotate this {name} now; stop logging it (mask secrets in the logging config).",

@@ -1,0 +1,71 @@
+"""Novelty decides value: a fabricated log earns once, its variants and copies nothing, and a
+leaked secret is never a bonus. A real daemon, real HTTP, the real SQLite file."""
+
+from __future__ import annotations
+
+import random
+import tempfile
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import DaemonProcess, http
+
+API = "/npe/log-marketplace"
+
+
+def fabricated(r: random.Random) -> str:
+    """Six made-up lines that collect every bonus; IPs, ids, durations and times redrawn."""
+
+    def ip() -> str:
+        return f"{r.randint(1, 223)}.{r.randint(0, 255)}.{r.randint(0, 255)}.{r.randint(1, 254)}"
+
+    ts = f"2026-0{r.randint(1, 9)}-1{r.randint(0, 9)} 1{r.randint(0, 9)}:{r.randint(10, 59)}:{r.randint(10, 59)}"
+    return "\n".join([
+        f'{ip()} - - [{ts}] "GET /search?q=1%27%20OR%20%271%27=%271 HTTP/1.1" 200 {r.randint(100, 9999)}',
+        f'{ip()} - - [{ts}] "GET /../../etc/passwd HTTP/1.1" 200 {r.randint(100, 999)}',
+        f"{ts} kernel: Out of memory: Killed process {r.randint(1000, 99999)} (java)",
+        f"{ts} app[{r.randint(100, 9999)}]: segfault at {r.randint(0, 2**32):x} error 4 (SIGSEGV)",
+        f"{ts} INFO request req-{r.randint(1000, 99999)} took {r.randint(30000, 90000)} ms",
+        f"{ts} INFO request req-{r.randint(1000, 99999)} took {r.randint(30000, 90000)} ms",
+    ])  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def market() -> Iterator[DaemonProcess]:
+    root = Path(tempfile.mkdtemp(prefix="lmn", dir="/tmp"))
+    d = DaemonProcess(
+        root, "--max-logs-per-hour", "1000", "--requests-per-minute", "100000", marketplace=True
+    ).start()
+    try:
+        yield d
+    finally:
+        d.stop()
+
+
+def analyze(d: DaemonProcess, log: str, sub: str) -> dict[str, Any]:
+    status, a = http("POST", d.url + API + "/analyze",
+                     {"source": "runtime", "logContent": log, "subPKPId": sub},
+                     token=d.admin_token)  # fmt: skip
+    assert status == 200, a
+    return a  # type: ignore[no-any-return]
+
+
+def test_a_fabricated_log_its_variants_and_copies_are_credited_once(market: DaemonProcess) -> None:
+    first = fabricated(random.Random(0))
+    paid = [Decimal(str(analyze(market, first, "mallory")["paymentAmount"]))]
+    paid += [Decimal(str(analyze(market, fabricated(random.Random(i)), f"m{i}")["paymentAmount"]))
+             for i in range(1, 31)]  # fmt: skip
+    paid += [Decimal(str(analyze(market, first, "mallory")["paymentAmount"])) for _ in range(10)]
+    assert paid[0] > 0  # the first report of these findings is new insight
+    assert sum(paid[1:]) == 0, paid  # every variant and copy: nothing the market did not know
+
+
+def test_a_leaked_secret_is_a_critical_finding_and_never_a_bonus(market: DaemonProcess) -> None:
+    log = "2026-01-01 12:00:00 ERROR boto: connecting with AKIAIOSFODNN7EXAMPLQ\n"
+    a = analyze(market, log, "lena")
+    assert any(s["severity"] == "critical" for s in a["aiInsights"]["securityConcerns"])
+    assert "securityIssue" not in a["pricing"]["bonuses"]
