@@ -328,3 +328,20 @@ def test_agents_count_every_log_they_ran_on(market: DaemonProcess) -> None:
     assert {k: logs[k] - was[k] for k in logs} == {
         "error-detective": 1, "performance-analyzer": 0, "security-guardian": 1,
         "quality-inspector": 1}  # fmt: skip
+
+
+def test_the_leaderboard_shows_other_sub_pkps_only_by_pseudonym(market: DaemonProcess) -> None:
+    """Sub-PKP identities are protected: a key sees its own id and stable pseudonyms for the
+    others (never their ids); the admin sees every id."""
+    key = make_key(market, "zoe")
+    _, admin_view = get(market, "/top-earners?limit=100", market.admin_token)
+    _, key_view = get(market, "/top-earners?limit=100", key)
+    _, again = get(market, "/top-earners?limit=100", key)
+    ids = {e["subPKPId"] for e in admin_view["topEarners"]}
+    shown = [e["subPKPId"] for e in key_view["topEarners"]]
+    assert len(ids) > 1 and len(shown) == len(ids)
+    assert not (set(shown) - {"zoe"}) & ids, shown
+    assert shown == [e["subPKPId"] for e in again["topEarners"]]  # stable
+    assert [e["totalEarned"] for e in key_view["topEarners"]] == [
+        e["totalEarned"] for e in admin_view["topEarners"]
+    ]

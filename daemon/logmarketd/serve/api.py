@@ -9,6 +9,7 @@ The read-side aggregates live in :mod:`logmarketd.serve.views`.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import re
 from collections.abc import Awaitable, Callable, Sequence
@@ -121,6 +122,19 @@ class ApiContext:
         if wait:
             raise RateLimitedError(wait)
         return principal
+
+    def shown_as(self, viewer: Principal) -> Callable[[str], str]:
+        """How a Sub-PKP key sees the other Sub-PKPs: by a pseudonym, stable and unlinkable
+        to the id without the admin token (Sub-PKP identities are protected); itself by id."""
+        secret = hashlib.sha256(b"pseudonyms\0" + self.admin_token.encode()).digest()
+
+        def name(sub_pkp_id: str) -> str:
+            if sub_pkp_id == viewer.sub_pkp_id:
+                return sub_pkp_id
+            tag = hmac.new(secret, sub_pkp_id.encode(), hashlib.sha256).hexdigest()[:12]
+            return f"sub-pkp-{tag}"
+
+        return name
 
     async def _load_key(self, key_id: str) -> tuple[str, str] | None:
         entry = await load_key(self.store, key_id)
@@ -348,9 +362,10 @@ async def agents(request: web.Request) -> web.Response:
 
 async def top_earners(request: web.Request) -> web.Response:
     ctx = _ctx(request)
-    await ctx.authenticate(request)
+    principal = await ctx.authenticate(request)
     limit = _int_param("limit", request.query.get("limit"), 10, 1, 100)
-    return web.json_response({"topEarners": await views.top_earners(ctx.store, limit)})
+    name = None if principal.is_admin else ctx.shown_as(principal)
+    return web.json_response({"topEarners": await views.top_earners(ctx.store, limit, name=name)})
 
 
 async def quality_trends(request: web.Request) -> web.Response:

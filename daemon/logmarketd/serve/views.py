@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -56,7 +57,10 @@ def _summary(a: LogAnalysis) -> dict[str, Any]:
     }  # fmt: skip
 
 
-async def top_earners(store: Store, limit: int = 10) -> list[dict[str, Any]]:
+async def top_earners(
+    store: Store, limit: int = 10, *, name: Callable[[str], str] | None = None
+) -> list[dict[str, Any]]:
+    """The leaderboard; ``name`` shows each Sub-PKP id as the viewer may see it."""
     rows = await store.fetchall(
         "SELECT b.account, b.balance_micros, g.xp, g.level,"
         " (SELECT COUNT(*) FROM transactions t WHERE t.sub_pkp_id = substr(b.account, 9)"
@@ -66,7 +70,7 @@ async def top_earners(store: Store, limit: int = 10) -> list[dict[str, Any]]:
         (limit,),
     )
     return [
-        {"rank": n + 1, "subPKPId": acct[8:], "totalEarned": _money(bal), "xp": xp or 0,
+        {"rank": n + 1, "subPKPId": (name or str)(acct[8:]), "totalEarned": _money(bal), "xp": xp or 0,
          "level": level or 1, "paidLogs": paid}
         for n, (acct, bal, xp, level, paid) in enumerate(rows)
     ]  # fmt: skip
