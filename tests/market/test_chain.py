@@ -89,9 +89,7 @@ async def test_another_key_does_not_verify(store: Store, key: LedgerKey, tmp_pat
         ("UPDATE ledger_chain SET hash = '00' || substr(hash, 3) WHERE seq = 2", "link 2"),
     ],
 )  # fmt: skip
-async def test_an_edited_entry_is_named(
-    store: Store, key: LedgerKey, sql: str, named: str
-) -> None:
+async def test_an_edited_entry_is_named(store: Store, key: LedgerKey, sql: str, named: str) -> None:
     await three_payments(store, key)
     with edit(store.path) as conn:
         conn.execute(sql)
@@ -254,7 +252,6 @@ def test_the_key_is_made_once_private_and_a_damaged_one_is_refused(tmp_path: Pat
     assert load_public_key(key.public_pem()).public_bytes_raw() == key.public_raw()
     assert load_public_key(key.public_b64()).public_bytes_raw() == key.public_raw()
     path.write_text("not a key\n")
-    with pytest.raises(ValueError, match="ledger.key"):
+    with pytest.raises(ValueError, match=r"ledger\.key"):
         load_or_create_ledger_key(path)
     assert path.read_text() == "not a key\n"  # never replaced
-
