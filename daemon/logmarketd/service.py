@@ -42,6 +42,7 @@ from logmarketd.market.events import Event, EventBus, OutboxReader
 from logmarketd.market.game import GameRules
 from logmarketd.market.ledger import Ledger
 from logmarketd.market.marketplace import Marketplace
+from logmarketd.market.signing import LedgerKey, load_or_create_ledger_key, write_public_key
 from logmarketd.market.webhooks import WebhookDeliverer
 from logmarketd.metrics import Metrics
 from logmarketd.serve.api import ApiContext, add_routes
@@ -141,6 +142,7 @@ class Daemon:
             # Bound first: a second daemon on the path is refused before it opens the store.
             sock = self._bind(stack)
         redactor = self._redactor()
+        ledger_key = self._ledger_key()
         store = self.store = await Store.open(s.db_path, sync=s.sync)
         stack.push_async_callback(store.close)
         inbox = await self._inbox(stack, store)
@@ -149,7 +151,8 @@ class Daemon:
         )
         await webhooks.start()
         stack.push_async_callback(webhooks.stop)  # undelivered events stay in the outbox
-        market = self._marketplace(store, webhooks)
+        market = self._marketplace(store, webhooks, ledger_key)
+        await market.ledger.seal()  # rows from before the ledger was signed, chained once
         flow = Flow(store, await self._analyser(stack, store, redactor), market, self.metrics)
         if s.log_marketplace_enabled:
             self._pipeline(stack, store, inbox, flow)
@@ -277,7 +280,28 @@ class Daemon:
                          late="inbox writer did not finish in time")  # fmt: skip
         return inbox
 
-    def _marketplace(self, store: Store, webhooks: WebhookDeliverer) -> Marketplace:
+    def _ledger_key(self) -> LedgerKey:
+        """The marketplace's signing key (``ledger.key``), made at the first start; its public
+        half written beside it (``ledger.pub``) for ``logmarket ledger verify``."""
+        path = self.settings.state_dir / "ledger.key"
+        try:
+            key = load_or_create_ledger_key(path)
+        except ValueError as exc:
+            raise StartupError(
+                f"{exc}: restore it from a backup (every signature in the ledger was made with "
+                "it); only for a store with no ledger yet, move it aside to make a new one"
+            ) from exc
+        except OSError as exc:
+            raise StartupError(f"cannot read or create the ledger key {path}: {exc}") from exc
+        try:
+            write_public_key(key, path.with_name("ledger.pub"))
+        except OSError as exc:
+            raise StartupError(f"cannot write the ledger's public key: {exc}") from exc
+        return key
+
+    def _marketplace(
+        self, store: Store, webhooks: WebhookDeliverer, ledger_key: LedgerKey
+    ) -> Marketplace:
         """The marketplace: ledger, pricing, game, events; the admin token for its API."""
         s = self.settings
         configured = s.admin_token.get_secret_value() if s.admin_token else None
@@ -286,6 +310,7 @@ class Daemon:
             store,
             GameRules(s.points_per_dollar, s.quality_multiplier_enabled),
             daily_cap=s.daily_payout_cap,
+            signer=ledger_key,
         )
         self._watch_events(webhooks)
 

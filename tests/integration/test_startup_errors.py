@@ -66,6 +66,21 @@ def test_a_bad_redaction_key_is_one_line_and_kept(
     assert not d.socket.exists()
 
 
+def test_a_bad_ledger_key_is_one_line_and_kept(short_tmp: Path) -> None:
+    """A damaged ``ledger.key`` stops startup; the file is not replaced (every signature in
+    the ledger was made with it)."""
+    d = DaemonProcess(short_tmp, marketplace=True)
+    d.state_dir.mkdir(mode=0o700)
+    key = d.state_dir / "ledger.key"
+    key.write_bytes(b"-----BEGIN PRIVATE KEY-----\nbroken\n-----END PRIVATE KEY-----\n")
+    content = key.read_bytes()
+    error = _fails(d.command())
+    assert str(key) in error and "not a PEM Ed25519 ledger key" in error, error
+    assert "restore it from a backup" in error, error
+    assert key.read_bytes() == content
+    assert not d.socket.exists()
+
+
 def test_an_unwritable_state_directory_is_one_line(short_tmp: Path) -> None:
     """The state directory exists but the daemon may not write in it."""
     d = DaemonProcess(short_tmp)

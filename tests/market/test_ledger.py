@@ -12,8 +12,10 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from logmarketd.market.chain import verify_ledger
 from logmarketd.market.game import GameRules
 from logmarketd.market.ledger import POOL, Ledger, NotPayableError, from_micros
+from logmarketd.market.signing import load_or_create_ledger_key
 from logmarketd.models import (
     AIInsights,
     ErrorPattern,
@@ -109,9 +111,13 @@ async def test_200_concurrent_pays_over_20_analyses_make_exactly_20_transactions
 
 
 @pytest.mark.slow
-async def test_randomized_10000_operations_keep_the_books_balanced(store: Store) -> None:
-    """Record, pay, pay again, reverse, in random order: the books always reconcile."""
-    ledger = make_ledger(store)
+async def test_randomized_10000_operations_keep_the_books_balanced(
+    store: Store, tmp_path: Path
+) -> None:
+    """Record, pay, pay again, reverse, reverse again, in random order: the books always
+    reconcile, and the signed chain verifies offline with the public key alone."""
+    key = load_or_create_ledger_key(tmp_path / "ledger.key")
+    ledger = make_ledger(store, signer=key)
     rng = random.Random(20261128)
     recorded: list[str] = []
     paid: list[str] = []
@@ -133,8 +139,13 @@ async def test_randomized_10000_operations_keep_the_books_balanced(store: Store)
             if result.created:
                 paid.append(result.transaction.id)
         elif paid:
-            await ledger.reverse(paid.pop(rng.randrange(len(paid))), "test correction")
+            # Half the time one already reversed: the same reversal comes back.
+            txid = rng.choice(paid) if rng.random() < 0.5 else paid.pop(rng.randrange(len(paid)))
+            await ledger.reverse(txid, "test correction")
     await reconcile(store)
+    report = verify_ledger(store.path, key.public_key)
+    assert report.ok, report.problems
+    assert report.transactions > 2000
 
 
 async def test_entries_are_immutable(store: Store) -> None:
@@ -153,7 +164,7 @@ async def test_reversal_restores_balances_and_keeps_the_original(store: Store) -
     await record(ledger, analysis("a", "s", "3.10"))
     tx = (await ledger.pay("a")).transaction
     rev = await ledger.reverse(tx.id, "duplicate submission")
-    assert rev.id != tx.id
+    assert rev.transaction.id != tx.id and rev.reverses == tx.id
     rows = await store.fetchall("SELECT amount_micros FROM transactions ORDER BY created")
     assert [r[0] for r in rows] == [3_100_000, -3_100_000]
     (bal,) = await store.fetchone(

@@ -56,7 +56,13 @@ __all__ = [
 ]
 
 EVENT_TYPES = frozenset(
-    {"game.points.awarded", "log.payment.executed", "achievement.unlocked", "level.up"}
+    {
+        "game.points.awarded",
+        "log.payment.executed",
+        "log.payment.reversed",
+        "achievement.unlocked",
+        "level.up",
+    }
 )
 
 # No semicolons inside statements: the store's migration runner splits on them.

@@ -10,6 +10,16 @@ A payment, its entries, the balance changes, the game's points/XP/achievements a
 they cause are written in ONE database transaction: either all of it happened or none did.
 Paying an analysis twice returns the first transaction (``UNIQUE(analysis_id)`` backs the
 check); concurrent payers take turns on the store's write lock, so they make one.
+
+Signed: with the marketplace's key (``signer``), every transaction and its entries get a
+link in the hash chain (:mod:`logmarketd.market.chain`) in the same database transaction,
+and ``logmarket ledger verify`` proves offline that nothing was altered, removed or
+inserted. A Ledger without a signer (tests, tools) writes unchained rows, which verifying
+reports.
+
+A reversal is the way back: one per payment (asking again answers the first), never of a
+reversal; it takes back the points the payment gave (and their XP). Achievements, and the XP
+they gave, stay: they were earned on the way.
 """
 
 from __future__ import annotations
@@ -26,8 +36,17 @@ from typing import Any
 import aiosqlite
 
 from logmarketd.errors import LogmarketdError
+from logmarketd.market.chain import append_link, seal_genesis
 from logmarketd.market.events import Event, append_event
-from logmarketd.market.game import GameRules, GameState, PaymentFacts, award
+from logmarketd.market.game import (
+    GameRules,
+    GameState,
+    PaymentFacts,
+    award,
+    level_for_xp,
+    points_for,
+)
+from logmarketd.market.signing import LedgerKey
 from logmarketd.models import DataTransaction, LogAnalysis, TransactionMetadata
 from logmarketd.store.db import Store
 
@@ -37,6 +56,9 @@ __all__ = [
     "Ledger",
     "NotFoundError",
     "NotPayableError",
+    "NotReversibleError",
+    "PaymentResult",
+    "ReversalResult",
     "from_micros",
     "to_micros",
 ]
@@ -66,6 +88,10 @@ class NotPayableError(LogmarketdError, ValueError):
     """The analysis cannot be paid (nothing earned, simulated, no Sub-PKP, cap reached)."""
 
 
+class NotReversibleError(LogmarketdError, ValueError):
+    """The transaction is itself a reversal."""
+
+
 def to_micros(amount: Decimal) -> int:
     return int((amount / MICRO).to_integral_value())
 
@@ -81,6 +107,25 @@ class PaymentResult:
     events: list[Event]
 
 
+@dataclass(frozen=True, slots=True)
+class ReversalResult:
+    transaction: DataTransaction  # the reversing transaction
+    reverses: str  # the payment it reverses
+    reason: str
+    created: bool  # False: the payment had been reversed before (this is that reversal)
+    events: list[Event]
+
+    @classmethod
+    def from_body(cls, body: dict[str, Any]) -> ReversalResult:
+        """A stored reversal (its body as kept in ``transactions``), answered again."""
+        reverses, reason = str(body.pop("reverses")), str(body.pop("reason"))
+        return cls(DataTransaction.model_validate(body), reverses, reason, False, [])
+
+    def to_json(self) -> dict[str, Any]:
+        body = self.transaction.model_dump(mode="json", by_alias=True)
+        return body | {"reverses": self.reverses, "reason": self.reason}
+
+
 class Ledger:
     def __init__(
         self,
@@ -90,12 +135,15 @@ class Ledger:
         events: EventSink = outbox_sink,
         daily_cap: Decimal | None = None,
         clock: Callable[[], float] = time.time,
+        signer: LedgerKey | None = None,
     ) -> None:
         self.store = store
+        self.signer = signer
         self.game_rules = game_rules
         self.events = events
         self.daily_cap = daily_cap
         self.clock = clock
+        self._sealed = False
 
     # -- recording analyses -----------------------------------------------------------
 
@@ -208,19 +256,37 @@ class Ledger:
             "subPKPId": analysis.sub_pkp_id, "amount": float(amount), "analysisId": analysis.id,
             "transactionId": tx.id,
         })]  # fmt: skip
-        events += await self._award(conn, analysis, amount, now)
+        events += await self._award(conn, analysis, amount, now, tx.id)
         published = await self.events(conn, events, now)
         return PaymentResult(tx, True, published)
 
-    async def reverse(self, transaction_id: str, reason: str) -> DataTransaction:
-        """Correct a payment with a reversing transaction (the original stays as it was)."""
+    async def seal(self) -> int:
+        """Chain the transactions stored before the ledger was signed (once); how many."""
+        if self.signer is None:
+            return 0
+        async with self.store.transaction() as conn:
+            self._sealed = True
+            return await seal_genesis(conn, self.signer)
+
+    async def reverse(self, transaction_id: str, reason: str) -> ReversalResult:
+        """Correct a payment with a reversing transaction (the original stays as it was) and
+        take back its points. Reversing it again answers the first reversal; a reversal
+        itself is :class:`NotReversibleError`."""
         async with self.store.transaction() as conn:
             async with conn.execute(
-                "SELECT body FROM transactions WHERE id = ?", (transaction_id,)
+                "SELECT body, reverses FROM transactions WHERE id = ?", (transaction_id,)
             ) as cur:
                 row = await cur.fetchone()
             if row is None:
                 raise NotFoundError(f"no transaction {transaction_id}")
+            if row[1] is not None:
+                raise NotReversibleError(f"{transaction_id} is a reversal: it cannot be reversed")
+            async with conn.execute(
+                "SELECT body FROM transactions WHERE reverses = ?", (transaction_id,)
+            ) as cur:
+                done = await cur.fetchone()
+            if done is not None:
+                return ReversalResult.from_body(json.loads(done[0]))
             original = DataTransaction.model_validate_json(row[0])
             now = self.clock()
             reversal = original.model_copy(
@@ -228,7 +294,14 @@ class Ledger:
                         "timestamp": datetime.fromtimestamp(now, UTC)}
             )  # fmt: skip
             await self._post(conn, reversal, now, reverses=original.id, reason=reason)
-            return reversal
+            points = await self._take_back(conn, original)
+            events = [("log.payment.reversed", {
+                "subPKPId": original.sub_pkp_id, "amount": float(original.amount),
+                "analysisId": original.analysis_id, "transactionId": reversal.id,
+                "reverses": original.id, "reason": reason, "points": float(points),
+            })]  # fmt: skip
+            published = await self.events(conn, events, now)
+            return ReversalResult(reversal, original.id, reason, True, published)
 
     async def _post(
         self,
@@ -239,6 +312,10 @@ class Ledger:
         reverses: str | None = None,
         reason: str | None = None,
     ) -> None:
+        if self.signer is not None and not self._sealed:
+            # Rows from before signing take their links first, in the order they came.
+            await seal_genesis(conn, self.signer)
+            self._sealed = True
         micros = to_micros(tx.amount) * (-1 if reverses else 1)
         body = tx.model_dump(mode="json", by_alias=True)
         if reverses:
@@ -259,9 +336,16 @@ class Ledger:
             " DO UPDATE SET balance_micros = balance_micros + excluded.balance_micros",
             [(POOL, -micros), (account, micros)],
         )
+        if self.signer is not None:
+            await append_link(conn, self.signer, tx.id)
 
     async def _award(
-        self, conn: aiosqlite.Connection, analysis: LogAnalysis, amount: Decimal, now: float
+        self,
+        conn: aiosqlite.Connection,
+        analysis: LogAnalysis,
+        amount: Decimal,
+        now: float,
+        tx_id: str,
     ) -> list[tuple[str, dict[str, Any]]]:
         assert analysis.sub_pkp_id is not None
         state = await self._game_state(conn, analysis.sub_pkp_id)
@@ -286,14 +370,44 @@ class Ledger:
             new_findings=int(new_findings),
         )
         new_state, events = award(state, facts, self.game_rules)
+        await self._save_game(conn, analysis.sub_pkp_id, new_state)
+        points = new_state.points - state.points
+        await conn.execute(
+            "INSERT INTO payment_awards (tx_id, points_micro, xp) VALUES (?, ?, ?)",
+            (tx_id, to_micros(points), int(points)),
+        )
+        return events
+
+    async def _take_back(self, conn: aiosqlite.Connection, tx: DataTransaction) -> Decimal:
+        """Undo what a payment gave in the game (its points and their XP); the points."""
+        async with conn.execute(
+            "SELECT points_micro, xp FROM payment_awards WHERE tx_id = ?", (tx.id,)
+        ) as cur:
+            row = await cur.fetchone()
+        if row is not None:
+            points, xp = Decimal(row[0]) * MICRO, int(row[1])
+        else:  # paid before awards were kept: the rules in force now say what it gave
+            points = points_for(tx.amount, tx.metadata.quality, self.game_rules)
+            xp = int(points)
+        state = await self._game_state(conn, tx.sub_pkp_id)
+        stats = dict(state.stats)
+        stats["paidLogs"] = max(0, int(stats.get("paidLogs", 0)) - 1)
+        stats["earnedCents"] = max(0, int(stats.get("earnedCents", 0)) - int(tx.amount * 100))
+        left_xp = max(0, state.xp - xp)
+        await self._save_game(conn, tx.sub_pkp_id, GameState(
+            points=max(Decimal(0), state.points - points), xp=left_xp,
+            level=level_for_xp(left_xp), stats=stats, achievements=state.achievements,
+        ))  # fmt: skip
+        return points
+
+    async def _save_game(self, conn: aiosqlite.Connection, sub: str, state: GameState) -> None:
         await conn.execute(
             "INSERT INTO game_state VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(sub_pkp_id) DO UPDATE"
             " SET points_micro = excluded.points_micro, xp = excluded.xp, level = excluded.level,"
             " stats = excluded.stats, achievements = excluded.achievements",
-            (analysis.sub_pkp_id, to_micros(new_state.points), new_state.xp, new_state.level,
-             json.dumps(new_state.stats), json.dumps(sorted(new_state.achievements))),
+            (sub, to_micros(state.points), state.xp, state.level, json.dumps(state.stats),
+             json.dumps(sorted(state.achievements))),
         )  # fmt: skip
-        return events
 
     async def _game_state(self, conn: aiosqlite.Connection, sub_pkp_id: str) -> GameState:
         async with conn.execute(

@@ -20,7 +20,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from logmarketd.market.events import Event, EventBus, sse_response
-from logmarketd.market.ledger import NotFoundError, NotPayableError
+from logmarketd.market.ledger import NotFoundError, NotPayableError, NotReversibleError
 from logmarketd.market.marketplace import (
     Idempotency,
     KeyReusedError,
@@ -41,7 +41,14 @@ from logmarketd.serve.auth import (
     parse_key,
 )
 from logmarketd.serve.openapi import MAX_EVENT_ID, openapi_spec
-from logmarketd.serve.schemas import MAX_BATCH, MAX_ID, AnalyzeBody, BatchBody, SimulateBody
+from logmarketd.serve.schemas import (
+    MAX_BATCH,
+    MAX_ID,
+    AnalyzeBody,
+    BatchBody,
+    ReverseBody,
+    SimulateBody,
+)
 from logmarketd.store.db import Store
 
 __all__ = ["API", "ROUTES", "ApiContext", "add_routes", "error_middleware"]
@@ -374,6 +381,40 @@ async def quality_trends(request: web.Request) -> web.Response:
     return web.json_response(await views.quality_trends(ctx.store))
 
 
+async def reverse(request: web.Request) -> web.Response:
+    """Reverse a payment (admin): the reversing transaction, signed and chained; asking
+    again answers the first reversal (``Idempotent-Replayed: true``)."""
+    ctx = _ctx(request)
+    principal = await ctx.authenticate(request)
+    if not principal.is_admin:
+        raise AuthError(403, "only the admin token may reverse a payment")
+    tx_id = _path_id(request, "transactionId")
+    body = ReverseBody.model_validate(await _json(request))
+    try:
+        result = await ctx.market.ledger.reverse(tx_id, body.reason)
+    except NotReversibleError as exc:
+        return _error(409, "not-reversible", str(exc))
+    if result.created:
+        ctx.bus.publish(result.events)
+    headers = None if result.created else {"Idempotent-Replayed": "true"}
+    return web.json_response(result.to_json(), headers=headers)
+
+
+async def ledger_public_key(request: web.Request) -> web.Response:
+    """The key that signs the ledger, and the chain's head (to keep elsewhere)."""
+    ctx = _ctx(request)
+    await ctx.authenticate(request)
+    key = ctx.market.ledger.signer
+    if key is None:
+        raise web.HTTPNotFound(text="this ledger is not signed")
+    head = await ctx.store.fetchone("SELECT seq, hash FROM ledger_head WHERE id = 1")
+    return web.json_response({
+        "algorithm": "Ed25519", "publicKey": key.public_b64(), "pem": key.public_pem(),
+        "fingerprint": key.fingerprint(),
+        "head": {"sequence": int(head[0]) if head else 0, "hash": head[1] if head else None},
+    })  # fmt: skip
+
+
 async def events(request: web.Request) -> web.StreamResponse:
     """Live events as Server-Sent Events (admin); ``Last-Event-ID`` or ``?since=`` resumes."""
     ctx = _ctx(request)
@@ -404,6 +445,8 @@ ROUTES: tuple[tuple[str, str, Handler], ...] = (
     ("GET", f"{API}/agents", agents),
     ("GET", f"{API}/top-earners", top_earners),
     ("GET", f"{API}/quality-trends", quality_trends),
+    ("POST", f"{API}/transactions/{{transactionId}}/reverse", reverse),
+    ("GET", f"{API}/ledger/public-key", ledger_public_key),
     ("GET", "/events", events),
     ("GET", "/openapi.json", openapi),
 )

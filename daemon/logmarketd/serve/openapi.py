@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from logmarketd.serve import schemas
-from logmarketd.serve.schemas import MAX_ID, AnalyzeBody, BatchBody, SimulateBody
+from logmarketd.serve.schemas import MAX_ID, AnalyzeBody, BatchBody, ReverseBody, SimulateBody
 
 __all__ = ["MAX_EVENT_ID", "openapi_spec"]
 
@@ -30,8 +30,9 @@ _WHY = {
     "401": "No token, or a token the daemon does not know",
     "403": "The token may not do this (a Sub-PKP key acting for another id, an admin-only "
     "operation, batch processing switched off), or LOG_MARKETPLACE_ENABLED is off",
-    "404": "No such analysis, file or route",
-    "409": "Not payable, or an Idempotency-Key reused with a different request",
+    "404": "No such analysis, transaction, file or route",
+    "409": "Not payable, an Idempotency-Key reused with a different request, or a reversal "
+    "asked to be reversed",
     "413": "The body is larger than MAX_BODY_BYTES, or a batch holds more than 100 logs",
     "422": "The JSON body does not match the request schema",
     "429": "Too many requests for this key, or MAX_LOGS_PER_HOUR reached for the Sub-PKP",
@@ -92,13 +93,14 @@ def _components() -> dict[str, Any]:
     """Every model's JSON schema under ``components/schemas`` (nested models included)."""
     models: list[tuple[type[BaseModel], JsonSchemaMode]] = [
         (AnalyzeBody, "validation"), (BatchBody, "validation"), (SimulateBody, "validation"),
+        (ReverseBody, "validation"),
         *((m, "serialization") for m in schemas.RESPONSES),
     ]  # fmt: skip
     refs, defs = models_json_schema(models, by_alias=True, ref_template=_REF)
     out = dict(defs["$defs"])
     # Names the document uses for the request bodies (kept from earlier versions).
     for name, model in (("AnalyzeRequest", AnalyzeBody), ("BatchRequest", BatchBody),
-                        ("SimulateRequest", SimulateBody)):  # fmt: skip
+                        ("SimulateRequest", SimulateBody), ("ReverseRequest", ReverseBody)):  # fmt: skip
         out[name] = refs[(model, "validation")]
     return out
 
@@ -114,6 +116,8 @@ def _marketplace_paths() -> dict[str, Any]:
                                         "schema": {"type": "string", "enum": ["true"]}}}  # fmt: skip
     pay_ok = json_ok(_ref("Transaction"), "The payment transaction (the same one when paid before)")
     pay_ok["headers"] = replayed
+    pay_ok["links"] = {"ReverseIt": {"operationId": "reverse",
+                                     "parameters": {"transactionId": "$response.body#/id"}}}  # fmt: skip
     # Links tell a client (and schemathesis' stateful phase) where an analysis id comes from.
     analyzed = json_ok(_ref("AnalyzeResult"))
     analyzed["headers"] = replayed
@@ -164,10 +168,30 @@ def _marketplace_paths() -> dict[str, Any]:
     }  # fmt: skip
 
 
+def _ledger_paths() -> dict[str, Any]:
+    """Reversing a payment, and the key that signs the ledger."""
+    reversed_ok = _json(_ref("Transaction"), "The reversing transaction (the same one when "
+                        "the payment was reversed before)")  # fmt: skip
+    reversed_ok["headers"] = {"Idempotent-Replayed": {
+        "description": "Present when the payment had been reversed before",
+        "schema": {"type": "string", "enum": ["true"]}}}  # fmt: skip
+    return {
+        f"{API}/transactions/{{transactionId}}/reverse": {"post": _op(
+            "reverse", "Reverse a payment: a signed reversing transaction; its points taken "
+            "back", reversed_ok, "400 401 403 404 409 413 422 429", admin=True,
+            body="ReverseRequest",
+            params=[_param("transactionId", "path", _ID, "The payment to reverse")])},
+        f"{API}/ledger/public-key": {"get": _op(
+            "ledgerPublicKey", "The Ed25519 key that signs the ledger, and the chain's head",
+            _json(_ref("LedgerPublicKey")), "401 404 429")},
+    }  # fmt: skip
+
+
 def _events_path() -> dict[str, Any]:
     stream = {
         "description": "Server-Sent Events until the client leaves: each event is `id: <id>`, "
-        "`event: <type>` (game.points.awarded, log.payment.executed, achievement.unlocked, "
+        "`event: <type>` (game.points.awarded, log.payment.executed, log.payment.reversed, "
+        "achievement.unlocked, "
         "level.up, or gap) and `data: <JSON object>`; a `: keepalive` comment every 15 s",
         "content": {"text/event-stream": {"schema": {"type": "string"}}},
     }
@@ -214,7 +238,10 @@ def openapi_spec() -> dict[str, Any]:
             "version": "0.1.0",
             "description": "The log data marketplace API of logmarketd.",
         },
-        "paths": _marketplace_paths() | {"/events": _events_path()} | _open_paths(),
+        "paths": _marketplace_paths()
+        | _ledger_paths()
+        | {"/events": _events_path()}
+        | _open_paths(),
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": _components(),

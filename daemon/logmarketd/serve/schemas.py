@@ -20,11 +20,14 @@ __all__ = [
     "BatchBody",
     "BatchLog",
     "Error",
+    "LedgerPublicKey",
+    "ReverseBody",
     "SimulateBody",
 ]
 
 MAX_BATCH = 100
 MAX_ID = 256  # the longest Sub-PKP id, analysis id or Idempotency-Key we accept
+MAX_REASON = 1000  # the longest reason for a reversal
 
 
 class _Body(BaseModel):
@@ -53,6 +56,12 @@ class BatchBody(_Body):
 class SimulateBody(_Body):
     sub_pkp_id: SubPkpId | None = Field(None, alias="subPKPId")
     iterations: int = Field(10, ge=1, le=100)
+
+
+class ReverseBody(_Body):
+    """Why a payment is reversed (kept in the reversing transaction, signed with it)."""
+
+    reason: str = Field(min_length=1, max_length=MAX_REASON)
 
 
 # -- Responses -------------------------------------------------------------------------------
@@ -99,6 +108,23 @@ class Transaction(DataTransaction):
 
     reverses: str | None = None
     reason: str | None = None
+
+
+class LedgerHead(Model):
+    """The last link of the ledger's chain: keep it elsewhere to notice a rolled-back file."""
+
+    sequence: int
+    hash: str | None
+
+
+class LedgerPublicKey(Model):
+    """The key that signs the ledger, for ``logmarket ledger verify --public-key``."""
+
+    algorithm: Literal["Ed25519"]
+    public_key: str  # base64 of the raw 32 bytes
+    pem: str
+    fingerprint: str
+    head: LedgerHead
 
 
 class TopEarner(Model):
@@ -272,5 +298,5 @@ class Dashboard(Model):
 # Every model a response is documented with, for the OpenAPI components.
 RESPONSES: tuple[type[BaseModel], ...] = (
     Error, Health, AnalyzeResult, Transaction, TopEarners, Agents, QualityTrends, SubPkp,
-    Simulation, BatchResult, Pricing, Dashboard,
+    Simulation, BatchResult, Pricing, Dashboard, LedgerPublicKey,
 )  # fmt: skip

@@ -152,6 +152,48 @@ CREATE TABLE templates (
 CREATE INDEX templates_live ON templates (last_seen) WHERE superseded_by IS NULL;
 """
 
+# The signed ledger: one link per transaction, in the order they were written. A link's hash
+# covers its sequence number, the previous link's hash, the transaction row and its entries;
+# the marketplace's key signs it. The head names the last link (signed too), so a cut-off
+# tail shows. Rows already there when this was added are chained (``genesis``) at the next
+# signed start, once: ``ledger_meta.genesis`` says it is still to do. What the game awarded
+# for each payment is kept so that a reversal takes back exactly that.
+LEDGER_CHAIN_DDL = """
+CREATE TABLE ledger_chain (
+    seq       INTEGER PRIMARY KEY,
+    tx_id     TEXT NOT NULL UNIQUE,
+    prev_hash TEXT NOT NULL,
+    hash      TEXT NOT NULL,
+    signature TEXT NOT NULL,
+    genesis   INTEGER NOT NULL DEFAULT 0
+);
+CREATE TRIGGER ledger_chain_immutable_u BEFORE UPDATE ON ledger_chain
+BEGIN SELECT RAISE(ABORT, 'the ledger chain is append-only'); END;
+CREATE TRIGGER ledger_chain_immutable_d BEFORE DELETE ON ledger_chain
+BEGIN SELECT RAISE(ABORT, 'the ledger chain is append-only'); END;
+CREATE TRIGGER transactions_immutable_u BEFORE UPDATE ON transactions
+BEGIN SELECT RAISE(ABORT, 'transactions are immutable: post a reversing transaction'); END;
+CREATE TRIGGER transactions_immutable_d BEFORE DELETE ON transactions
+BEGIN SELECT RAISE(ABORT, 'transactions are immutable: post a reversing transaction'); END;
+CREATE TABLE ledger_head (
+    id        INTEGER PRIMARY KEY CHECK (id = 1),
+    seq       INTEGER NOT NULL,
+    hash      TEXT NOT NULL,
+    signature TEXT NOT NULL
+);
+CREATE TABLE ledger_meta (
+    name  TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+INSERT INTO ledger_meta VALUES ('genesis', 'pending');
+CREATE INDEX transactions_by_reverses ON transactions (reverses) WHERE reverses IS NOT NULL;
+CREATE TABLE payment_awards (
+    tx_id        TEXT PRIMARY KEY,
+    points_micro INTEGER NOT NULL,
+    xp           INTEGER NOT NULL
+);
+"""
+
 # The inbox's columns after its id: version 1 made the table, version 7 rebuilt it.
 _INBOX_COLUMNS = """
         received   REAL NOT NULL,
@@ -213,6 +255,7 @@ MIGRATIONS: list[str] = [
     -- A client id is bound to a secret only its client holds (SHA-256 kept, never the secret).
     ALTER TABLE clients ADD COLUMN secret_sha256 TEXT;
     """,
+    LEDGER_CHAIN_DDL,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
