@@ -113,7 +113,7 @@ def test_a_keyed_connection_credits_its_own_sub_pkp_only(
     assert balance(market, "alice") > 0
     assert balance(market, "mallory") == 0
     assert scalar(market.db, "SELECT COUNT(*) FROM analyses WHERE sub_pkp_id = 'mallory'") == 0
-    assert market.metrics().get('logmarketd_hello_keys_total{result="accepted"}') == 1
+    assert market.metrics().get('logmarket_hello_keys_total{result="accepted"}') == 1
 
 
 def test_an_invalid_key_is_answered_uncredited_and_the_records_are_kept(
@@ -128,7 +128,7 @@ def test_an_invalid_key_is_answered_uncredited_and_the_records_are_kept(
     send_sample(conn)
     assert wait_for(lambda: analyses(market.db) >= 1, 60)
     assert balance(market, "alice") == 0
-    assert market.metrics().get('logmarketd_hello_keys_total{result="refused"}') == 1
+    assert market.metrics().get('logmarket_hello_keys_total{result="refused"}') == 1
 
 
 @pytest.mark.parametrize("how", ["cli", "http"])
