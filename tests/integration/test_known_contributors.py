@@ -44,10 +44,6 @@ def keys_cli(d: DaemonProcess, *args: str) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
-def make_key(d: DaemonProcess, sub: str) -> str:
-    return keys_cli(d, "create", sub).stdout.strip()
-
-
 def scalar(db: Path, sql: str, params: tuple[Any, ...] = ()) -> Any:
     with contextlib.closing(sqlite3.connect(db)) as conn:
         return conn.execute(sql, params).fetchone()[0]
@@ -104,7 +100,7 @@ def test_a_keyed_connection_credits_its_own_sub_pkp_only(
 ) -> None:
     """A connection with alice's key credits alice, though its hello and every record name
     mallory; mallory gets nothing."""
-    key = make_key(market, "alice")
+    key = market.make_key("alice")
     conn = raw(market.socket)
     welcome = hello(conn, key=key, subPKPId="mallory")
     assert welcome["credited"] == "alice"
@@ -121,7 +117,7 @@ def test_an_invalid_key_is_answered_uncredited_and_the_records_are_kept(
 ) -> None:
     """A wrong key does not close the connection: the welcome says ``credited: null``, the
     records are stored and analysed, and the refusal is counted."""
-    key = make_key(market, "alice")
+    key = market.make_key("alice")
     conn = raw(market.socket)
     welcome = hello(conn, key=key[:-4] + "AAAA", subPKPId="alice")
     assert welcome["credited"] is None
@@ -137,7 +133,7 @@ def test_a_revoked_key_fails_on_its_next_request(
 ) -> None:
     """Revoked by the CLI or the admin endpoint: the key's next HTTP request is a 401 and its
     next socket hello is uncredited."""
-    key = make_key(market, "bob")
+    key = market.make_key("bob")
     key_id = key.split("_")[1]
     url = f"{market.url}{API}/sub-pkp/bob"
     assert http("GET", url, token=key)[0] == 200
@@ -155,7 +151,7 @@ def test_a_revoked_key_fails_on_its_next_request(
 
 
 def test_revoking_needs_the_admin_and_a_known_key(market: DaemonProcess) -> None:
-    key = make_key(market, "carol")
+    key = market.make_key("carol")
     key_id = key.split("_")[1]
     revoke = f"{market.url}{API}/keys/{{}}/revoke"
     status, body = http("POST", revoke.format(key_id), token=key)
@@ -165,7 +161,7 @@ def test_revoking_needs_the_admin_and_a_known_key(market: DaemonProcess) -> None
 
 
 def test_the_handler_with_logmarket_key_credits_its_sub_pkp(market: DaemonProcess) -> None:
-    key = make_key(market, "dora")
+    key = market.make_key("dora")
     code = (
         "import logging, logmarket\n"
         "logmarket.install(flush_timeout=30)\n"
