@@ -155,6 +155,16 @@ class DaemonProcess:
             self.kill(signal.SIGTERM)
         self.proc = None
 
+    def make_key(self, sub_pkp_id: str) -> str:
+        """A Sub-PKP key made by the real ``logmarket keys create`` (the only way a socket
+        connection's records credit an account)."""
+        out = subprocess.run(
+            [sys.executable, "-m", "logmarket.cli", "keys", "create", sub_pkp_id,
+             "--state-dir", str(self.state_dir)],
+            capture_output=True, text=True, check=True, timeout=60,
+        )  # fmt: skip
+        return out.stdout.strip()
+
     def metrics(self) -> dict[str, float]:
         _, body = http_get(self.url + "/metrics")
         out: dict[str, float] = {}

@@ -76,6 +76,13 @@ class Metrics:
         "logmarket_client_dropped",
         "Records clients dropped on their side (queue full), as they reported",
     )
+    hello_keys = _counter(
+        "logmarket_hello_keys",
+        "Hellos with a Sub-PKP key, by result: accepted (credited) or refused (unknown, wrong"
+        " or revoked: the records are kept uncredited); revoked: keys found revoked on an"
+        " open connection",
+        ["result"],
+    )
     frames_redacted = _counter(
         "logmarket_frames_redacted",
         "Frames in which secrets were replaced by placeholders before storage",
@@ -118,6 +125,8 @@ class Metrics:
                 setattr(self, attr, declared.make(self.registry))
         for reason in REJECT_REASONS:
             self.frames_rejected.labels(reason)  # present at 0 from the first scrape
+        for result in ("accepted", "refused", "revoked"):
+            self.hello_keys.labels(result)
 
     def watch(
         self,

@@ -416,6 +416,7 @@ class Daemon:
                 start_watchers, s.watch, s.socket_path, s.state_dir,
                 from_beginning=s.watch_from_beginning, rules=s.watch_rules,
                 sub_pkp_id=s.watch_sub_pkp, poll=s.watch_poll,
+                key=s.watch_key.get_secret_value() if s.watch_key else None,
             )  # fmt: skip
         except ValueError as exc:  # TailError: a bad path, glob or rule
             raise ConfigError(f"--watch: {exc}") from exc

@@ -132,6 +132,9 @@ class Settings(BaseSettings):
         description="GLOB=SOURCE[,SUBPKP]: source and Sub-PKP of matching files (first wins)",
     )
     watch_sub_pkp: str | None = Field(None, description="Sub-PKP of files no rule names")
+    watch_key: SecretStr | None = Field(
+        None, description="Sub-PKP key watched files credit (none: they credit no one)"
+    )
     watch_poll: bool = Field(
         False, description="poll watched files instead of inotify (network/overlay file systems)"
     )

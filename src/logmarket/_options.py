@@ -25,6 +25,7 @@ from logmarket.protocol import MAX_TEXT, SOURCES
 __all__ = [
     "DEFAULT_SOCKET",
     "SOCKET_PATH_MAX",
+    "check_key",
     "check_level",
     "check_number",
     "check_socket_path",
@@ -85,6 +86,17 @@ def check_text(value: Any, origin: str, *, what: str) -> str | None:
         f"logmarket: {origin}={_show(value)} is not a {what} (text of at most {MAX_TEXT} "
         "characters); using none"
     )
+    return None
+
+
+def check_key(value: Any, origin: str) -> str | None:
+    """A Sub-PKP key as text (the daemon judges it); reported without its value, a secret."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str) and len(value) <= MAX_TEXT:
+        return value
+    report(f"logmarket: {origin} is not a Sub-PKP key (text of at most {MAX_TEXT} characters);"
+           " sending none, so the records credit no one")  # fmt: skip
     return None
 
 

@@ -34,6 +34,7 @@ from collections import deque
 from typing import Any
 
 from logmarket._options import (
+    check_key,
     check_level,
     check_number,
     check_socket_path,
@@ -63,9 +64,13 @@ _live_handlers: weakref.WeakSet[Handler] = weakref.WeakSet()
 class Handler(logging.Handler):
     """Ship log records to the local ``logmarketd`` over its Unix socket.
 
-    Every argument falls back to the environment (``LOGMARKET_SOCKET``,
+    Every argument falls back to the environment (``LOGMARKET_SOCKET``, ``LOGMARKET_KEY``,
     ``LOGMARKET_SUB_PKP_ID``, ``LOGMARKET_SOURCE``), then to the defaults, so
     ``{"class": "logmarket.Handler"}`` alone is a complete ``dictConfig`` entry.
+
+    ``key`` (``LOGMARKET_KEY``) is the Sub-PKP key (``logmarket keys create ID``) the records
+    credit; without a valid one they are still analysed but credit no one. ``sub_pkp_id``
+    alone credits nothing (it is sent, and the daemon ignores it when a key says otherwise).
     """
 
     def __init__(
@@ -73,6 +78,7 @@ class Handler(logging.Handler):
         level: int | str = logging.NOTSET,
         *,
         socket_path: str | None = None,
+        key: str | None = None,
         sub_pkp_id: str | None = None,
         source: str | None = None,
         stream: str | None = None,
@@ -91,6 +97,7 @@ class Handler(logging.Handler):
             report(f"logmarket.Handler: unknown option(s) {', '.join(sorted(unknown))} ignored")
         path = None if socket_path is None else check_socket_path(socket_path, "socket_path")
         self.socket_path = path or default_socket_path()
+        self.key = setting(key, "key", "LOGMARKET_KEY", check_key)
         self.sub_pkp_id = setting(sub_pkp_id, "sub_pkp_id", "LOGMARKET_SUB_PKP_ID", check_sub_pkp)
         self.source: str = setting(source, "source", "LOGMARKET_SOURCE", check_source) or "runtime"
         self.stream = check_text(stream, "stream", what="stream name")
@@ -233,6 +240,7 @@ class Handler(logging.Handler):
                 {
                     "clientId": self.client_id,
                     "clientSecret": self.client_secret,
+                    "key": self.key,
                     "host": socket.gethostname(),
                     "pid": os.getpid(),
                     "source": self.source,

@@ -10,8 +10,24 @@ Client → daemon
     ``hello``   first frame of an acknowledged session::
 
         {"type": "hello", "version": 1, "clientId": "<uuid>", "clientSecret": "<secret>",
-         "host": "web-1", "pid": 42, "source": "runtime", "subPKPId": "alice",
-         "stream": "app", "acks": true, "dropped": 0}
+         "key": "lmk_<keyid>_<secret>", "host": "web-1", "pid": 42, "source": "runtime",
+         "subPKPId": "alice", "stream": "app", "acks": true, "dropped": 0}
+
+    ``key`` is a Sub-PKP key (``logmarket keys create ID`` on the daemon's host prints one;
+    clients read it from ``LOGMARKET_KEY`` or a ``key`` option) and the only thing that
+    decides whom the connection's records credit:
+
+    * a live key credits its own Sub-PKP, for every record of the connection; a ``subPKPId``
+      in the hello or in a record that names another Sub-PKP is ignored;
+    * no key, or a key that is unknown, wrong or revoked, credits no one: the records are
+      still stored and analysed (findings, alerts, dashboard), whatever ``subPKPId`` they
+      name. Such a hello is not refused (the connection lives on); the ``welcome`` says so
+      with ``"credited": null`` and the daemon counts it (``logmarket_hello_keys``).
+    * A key revoked while a connection is open stops crediting from that connection's next
+      frame on; the connection is not closed. Its next hello is uncredited.
+
+    ``subPKPId`` in a hello or a record is therefore informational only (kept for clients of
+    earlier versions); it credits nothing.
 
     ``clientSecret`` is required whenever ``clientId`` is present: a random string of 16 to
     256 characters the client makes together with its id (``secrets.token_urlsafe(32)``) and
@@ -34,7 +50,8 @@ Client → daemon
     seconds, float), ``level``, ``levelno``, ``logger``, ``file``, ``line``, ``func``,
     ``thread``, ``threadName``, ``process``, ``exc`` (formatted exception), ``stack``,
     ``extra`` (JSON object), ``event`` (a structlog event dict), and per-record overrides of
-    the session's ``source``, ``subPKPId`` and ``stream``.
+    the session's ``source`` and ``stream`` (a record's ``subPKPId`` overrides nothing: only
+    the hello's ``key`` decides whom records credit).
 
     ``dropped`` is the client's cumulative count of records it dropped on its side (queue
     full); the daemon adds up the increases per client id, so repeating it is harmless.
@@ -44,13 +61,17 @@ Limits (checked when a frame is validated; a frame outside them is refused whole
     Integers (``seq``, ``dropped``, ``pid``, a record's ``line``, ``levelno``, ``thread``,
     ``process``) must fit a signed 64-bit integer (``seq`` and ``dropped`` also be >= 0);
     ``ts`` must be a finite number. Strings are capped: ``clientId``, ``clientSecret``,
-    ``host``, ``source``, ``subPKPId`` and ``stream`` at 256 characters (``MAX_TEXT``),
+    ``key``, ``host``, ``source``, ``subPKPId`` and ``stream`` at 256 characters (``MAX_TEXT``),
     a record's other strings by the frame size cap.
 
 Daemon → client
     ``welcome`` answers ``hello``::
 
-        {"type": "welcome", "version": 1, "maxFrameBytes": 1048576, "lastSeq": 6}
+        {"type": "welcome", "version": 1, "maxFrameBytes": 1048576, "lastSeq": 6,
+         "credited": "alice"}
+
+    ``credited`` is the Sub-PKP the connection's records credit: the hello key's, or null
+    (no key, or one the daemon did not accept).
 
     ``lastSeq`` is the highest batch seq already durable for this ``clientId`` (-1 if none):
     a reconnecting client forgets its unacknowledged batches up to it instead of resending.
@@ -96,7 +117,7 @@ __all__ = [
 PROTOCOL_VERSION: Final = 1
 DEFAULT_MAX_FRAME_BYTES: Final = 1024 * 1024
 SOURCES: Final = ("build", "test", "deploy", "runtime")
-MAX_TEXT: Final = 256  # characters in a hello's clientId, clientSecret, host, subPKPId, stream
+MAX_TEXT: Final = 256  # characters in a hello's clientId, clientSecret, key, host, subPKPId, ...
 INT64_MIN: Final = -(2**63)
 INT64_MAX: Final = 2**63 - 1
 

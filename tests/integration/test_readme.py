@@ -35,8 +35,8 @@ def test_readme_marked_blocks_run_against_the_daemon(short_tmp: Path) -> None:
         script = script.replace("127.0.0.1:8765", f"127.0.0.1:{d.port}")
         script = script.replace(".logmarket/", f"{d.state_dir}/")
         script = script.replace("curl -s ", "curl -sf ")  # an HTTP error fails the script
-        script = script.replace("logmarket keys create bob",
-                                f"logmarket keys create bob --state-dir {d.state_dir}")  # fmt: skip
+        script = re.sub(r"logmarket keys create (\w+)",
+                        rf"logmarket keys create \1 --state-dir {d.state_dir}", script)  # fmt: skip
         work = short_tmp / "work"
         work.mkdir()
         for name in ("daemon", ".venv"):

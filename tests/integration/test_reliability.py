@@ -22,6 +22,14 @@ def analysed_sub_pkps(db: Path) -> list[str | None]:
         return [r[0] for r in conn.execute("SELECT sub_pkp_id FROM analyses ORDER BY created")]
 
 
+def keyed(d: DaemonProcess, raw: Callable[..., Raw], sub: str) -> Raw:
+    """A bare connection (no client id) whose records credit ``sub`` by its key."""
+    c = raw(d.socket)
+    c.send({"type": "hello", "key": d.make_key(sub)})
+    assert c.read()["credited"] == sub
+    return c
+
+
 def error_record(sub: str) -> dict[str, object]:
     return {"type": "record", "message": f"ERROR payment failed for {sub}: connection refused",
             "level": "ERROR", "subPKPId": sub}  # fmt: skip
@@ -36,7 +44,7 @@ def test_records_after_the_inbox_empties_are_analysed(
     d = DaemonProcess(short_tmp, "--window-seconds", "2", marketplace=True).start()
     try:
         for sub in ("first", "second", "third"):
-            c = raw(d.socket)
+            c = keyed(d, raw, sub)
             c.send(error_record(sub))
             assert wait_for(lambda sub=sub: sub in analysed_sub_pkps(d.db), 15), (
                 f"{sub} was never analysed: {analysed_sub_pkps(d.db)}"
@@ -46,7 +54,7 @@ def test_records_after_the_inbox_empties_are_analysed(
         # ...and across a restart: the next row id is still above every analysed one.
         d.kill(signal.SIGTERM)
         d.start()
-        raw(d.socket).send(error_record("fourth"))
+        keyed(d, raw, "fourth").send(error_record("fourth"))
         assert wait_for(lambda: "fourth" in analysed_sub_pkps(d.db), 15)
     finally:
         d.stop()
@@ -135,12 +143,12 @@ def test_one_sub_pkp_over_its_hourly_limit_stalls_nobody(
         short_tmp, "--window-seconds", "1", "--max-logs-per-hour", "1", marketplace=True
     ).start()
     try:
-        c = raw(d.socket)
+        c = keyed(d, raw, "greedy")
         c.send(error_record("greedy"))
         assert wait_for(lambda: analysed_sub_pkps(d.db).count("greedy") == 1, 15)
         c.send(error_record("greedy"))
         time.sleep(1.5)  # the second window closes (over the limit) before the next record
-        c.send(error_record("patient"))
+        keyed(d, raw, "patient").send(error_record("patient"))
         assert wait_for(lambda: "patient" in analysed_sub_pkps(d.db), 15), (
             analysed_sub_pkps(d.db), d.log.read_text()[-2000:]
         )  # fmt: skip

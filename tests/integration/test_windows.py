@@ -27,13 +27,15 @@ def scalar(db: Path, sql: str) -> int:
         return int(conn.execute(sql).fetchone()[0])
 
 
-def send_batches(sock_path: Path, client: str, batches: list[list[dict[str, object]]]) -> None:
+def send_batches(
+    sock_path: Path, client: str, batches: list[list[dict[str, object]]], key: str | None = None
+) -> None:
     s = socket.socket(socket.AF_UNIX)
     s.connect(str(sock_path))
     f = s.makefile("rwb")
     f.write(json.dumps({"type": "hello", "clientId": client, "clientSecret": secret_for(client),
                         "source": "test",
-                        "subPKPId": "pia", "stream": "ci.log"}).encode() + b"\n")  # fmt: skip
+                        "subPKPId": "pia", "stream": "ci.log", "key": key}).encode() + b"\n")  # fmt: skip
     f.flush()
     f.readline()
     for seq, records in enumerate(batches):
@@ -61,7 +63,8 @@ def test_app_records_become_analyses_and_leave_the_inbox(short_tmp: Path) -> Non
             "except KeyError:\n"
             "    log.exception('unhandled error in request POST /orders')\n"
         )
-        result = run_app(code, {"LOGMARKET_SOCKET": str(d.socket), "LOGMARKET_SUB_PKP_ID": "pia"})
+        env = {"LOGMARKET_SOCKET": str(d.socket), "LOGMARKET_KEY": d.make_key("pia")}
+        result = run_app(code, env)
         assert result.returncode == 0, result.stderr
         assert wait_for(
             lambda: scalar(d.db, "SELECT COALESCE(SUM(n_records), 0) FROM windows") == 101, 30
@@ -120,7 +123,7 @@ def test_streams_and_sources_get_their_own_windows(short_tmp: Path) -> None:
         batch = [{"message": "compiling", "stream": "build.log", "source": "build"},
                  {"message": "1 passed", "stream": "test.log", "source": "test"},
                  {"message": "done", "stream": "build.log", "source": "build", "eof": True}]  # fmt: skip
-        send_batches(d.socket, "ci-2", [batch])
+        send_batches(d.socket, "ci-2", [batch], key=d.make_key("pia"))
         assert wait_for(lambda: len(windows(d.db)) == 1, 20)
         (w,) = windows(d.db)
         assert json.loads(w[0]) == ["pia", "build", "build.log"] and w[5] == 2

@@ -63,6 +63,7 @@ class Hello(_Frame):
     version: int = 1
     clientId: _Text | None = None
     clientSecret: _Secret | None = None
+    key: _Text | None = None  # a Sub-PKP key: the one source of whom the records credit
     host: _Text | None = None
     pid: _Int | None = None
     source: Source = "runtime"

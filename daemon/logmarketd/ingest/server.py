@@ -5,6 +5,13 @@ A bad frame (not JSON, wrong types, over the size cap) is refused with a counted
 reason and an ``error`` frame; the connection and every other client live on. Each connection
 keeps at most ``_MAX_PENDING`` batches waiting for their commit; beyond that it stops reading,
 so a client that floods (or never reads its acks) only ever slows itself down.
+
+Whom a connection's records credit is decided here, once, and only by a Sub-PKP key: a hello
+with a live key credits that key's Sub-PKP (whatever ``subPKPId`` the hello or the records
+name); without one, or with a key that is unknown, wrong or revoked, the records are stored
+and analysed but credit no one. The welcome says which (``credited``). A keyed connection
+re-checks its key before each frame it stores, so a key revoked while it is open stops
+crediting from the next frame on (the connection stays open, uncredited).
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from logmarketd.ingest.frames import Batch, Hello, RecordFrame, parse_frame
 from logmarketd.ingest.inbox import InboxWriter, Outcome, Submission
 from logmarketd.ingest.redact import Redactor
 from logmarketd.metrics import Metrics
+from logmarketd.store.keys import key_owner, load_key
 
 __all__ = ["IngestServer", "bind_unix_socket"]
 
@@ -91,15 +99,16 @@ def bind_unix_socket(path: Path, mode: int) -> socket.socket:
 class _Session:
     """What a connection said in its hello (or the defaults of a bare client)."""
 
-    __slots__ = ("acks", "client_id", "host", "pid", "source", "stream", "sub_pkp_id")
+    __slots__ = ("acks", "client_id", "host", "key_id", "pid", "source", "stream", "sub_pkp_id")
 
     def __init__(self) -> None:
         self.acks = False
         self.client_id: str | None = None
         self.host: str | None = None
+        self.key_id: str | None = None  # the live key the session was authenticated with
         self.pid: int | None = None
         self.source = "runtime"
-        self.sub_pkp_id: str | None = None
+        self.sub_pkp_id: str | None = None  # whom its records credit: the key's, or no one
         self.stream: str | None = None
 
 
@@ -211,7 +220,9 @@ class IngestServer:
                 if isinstance(frame, Hello):
                     if not await self._hello(writer, session, frame):
                         return
-                elif isinstance(frame, Batch):
+                    continue
+                await self._recheck_key(session)
+                if isinstance(frame, Batch):
                     n = len(frame.records)
                     self.metrics.records_received.inc(n)
                     fut = await self.inbox.submit(self._submission(session, line, n, frame))
@@ -283,7 +294,7 @@ class IngestServer:
         session.host = redact(hello.host) if hello.host is not None else None
         session.pid = hello.pid
         session.source = hello.source
-        session.sub_pkp_id = hello.subPKPId
+        session.key_id, session.sub_pkp_id = await self._credited(hello.key)
         session.stream = redact(hello.stream) if hello.stream is not None else None
         last_seq = await self.inbox.last_seq(hello.clientId) if hello.clientId else -1
         welcome: dict[str, Any] = {
@@ -291,10 +302,43 @@ class IngestServer:
             "version": PROTOCOL_VERSION,
             "maxFrameBytes": self.max_frame_bytes,
             "lastSeq": last_seq,
+            "credited": session.sub_pkp_id,
         }
         writer.write(encode_frame(welcome))
         await writer.drain()
         return True
+
+    async def _credited(self, key: str | None) -> tuple[str | None, str | None]:
+        """(key id, Sub-PKP id) a hello's key credits; (None, None) without a live key. An
+        unusable key is counted and logged, never fatal: the records are still wanted."""
+        if key is None:
+            return None, None
+        try:
+            owner = await key_owner(self.inbox.store, key)
+        except (sqlite3.Error, OSError) as exc:
+            log.error("cannot check a hello's key; the connection is uncredited", error=str(exc))
+            owner = None
+        if owner is None:
+            self.metrics.hello_keys.labels("refused").inc()
+            log.warning("hello key refused (unknown, wrong or revoked); records uncredited")
+            return None, None
+        self.metrics.hello_keys.labels("accepted").inc()
+        return owner
+
+    async def _recheck_key(self, session: _Session) -> None:
+        """Stop crediting a session whose key was revoked since its hello (one primary-key
+        read per stored frame, only on keyed connections)."""
+        if session.key_id is None:
+            return
+        try:
+            live = await load_key(self.inbox.store, session.key_id) is not None
+        except (sqlite3.Error, OSError):
+            return  # the inbox commit will meet the same store; keep what the hello proved
+        if not live:
+            self.metrics.hello_keys.labels("revoked").inc()
+            log.warning("key revoked on an open connection; its records are now uncredited",
+                        sub_pkp=session.sub_pkp_id, client=session.client_id)  # fmt: skip
+            session.key_id = session.sub_pkp_id = None
 
     async def _refuse(
         self, writer: asyncio.StreamWriter, detail: str, reason: str = "client-auth"

@@ -66,6 +66,7 @@ def start_watchers(
     exclude: Sequence[str] | None = None,
     rules: Sequence[str] = (),
     sub_pkp_id: str | None = None,
+    key: str | None = None,
     poll: bool = False,
     poll_interval: float = 1.0,
     start_pattern: str | None = None,
@@ -74,7 +75,8 @@ def start_watchers(
 ) -> WatchHandle:
     """Start tailing ``paths`` (files, directories, globs) into the daemon at ``socket_path``.
 
-    ``rules`` are ``GLOB=SOURCE[,SUBPKP]`` strings. Raises ``TailError`` (a ``ValueError``)
+    ``rules`` are ``GLOB=SOURCE[,SUBPKP]`` strings; ``key`` is the Sub-PKP key the lines
+    credit (none: they are analysed and credit no one). Raises ``TailError`` (a ``ValueError``)
     for an unusable path, glob, rule or pattern - before any thread starts.
     """
     config = TailConfig(
@@ -86,6 +88,7 @@ def start_watchers(
         exclude=tuple(exclude) if exclude is not None else DEFAULT_EXCLUDE,
         rules=tuple(parse_rule(r) for r in rules),
         sub_pkp_id=sub_pkp_id,
+        key=key,
         mode="poll" if poll else "auto",
         poll_interval=poll_interval,
         start_pattern=start_pattern,

@@ -1,7 +1,9 @@
 """The seed's ten endpoints under ``/npe/log-marketplace/``, with auth, limits and JSON errors.
 
 Every marketplace endpoint needs ``Authorization: Bearer <admin token or Sub-PKP key>``; a
-Sub-PKP key acts only for its own id; paying and the dashboard are the admin's. Errors are
+Sub-PKP key acts only for its own id; paying, revoking keys and the dashboard are the admin's.
+The admin token may act for any Sub-PKP id (submit, pay, read), and an id it names exists from
+then on. A key is checked on every request: a revoked one is a 401 from its next request. Errors are
 ``{"error": ..., "detail": ...}`` with the right status (401, 403, 404, 409, 413, 422, 429).
 The read-side aggregates live in :mod:`logmarketd.serve.views`.
 """
@@ -12,6 +14,7 @@ import hashlib
 import hmac
 import json
 import re
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from decimal import Decimal
 from typing import Any, Protocol
@@ -31,15 +34,7 @@ from logmarketd.market.marketplace import (
 from logmarketd.models import Source
 from logmarketd.samples import SAMPLES
 from logmarketd.serve import views
-from logmarketd.serve.auth import (
-    AuthError,
-    Principal,
-    RateLimiter,
-    check_admin,
-    check_key_hash,
-    load_key,
-    parse_key,
-)
+from logmarketd.serve.auth import AuthError, Principal, RateLimiter, check_admin
 from logmarketd.serve.openapi import MAX_EVENT_ID, openapi_spec
 from logmarketd.serve.schemas import (
     MAX_BATCH,
@@ -50,6 +45,7 @@ from logmarketd.serve.schemas import (
     SimulateBody,
 )
 from logmarketd.store.db import Store
+from logmarketd.store.keys import key_owner, revoke_key
 
 __all__ = ["API", "ROUTES", "ApiContext", "add_routes", "error_middleware"]
 
@@ -103,7 +99,6 @@ class ApiContext:
         self.bus = bus
         self.backlog = backlog
         self.limiter = RateLimiter(requests_per_minute)
-        self._keys: dict[str, tuple[str, str]] = {}
 
     async def authenticate(self, request: web.Request) -> Principal:
         header = request.headers.get("Authorization", "")
@@ -117,14 +112,12 @@ class ApiContext:
         if check_admin(token, self.admin_token):
             principal = Principal("admin", None)
         else:
-            parsed = parse_key(token)
-            if parsed is None:
-                raise AuthError(401, "unknown token")
-            key_id, secret = parsed
-            entry = self._keys.get(key_id) or await self._load_key(key_id)
-            if entry is None or not check_key_hash(secret, entry[1]):
-                raise AuthError(401, "unknown token")
-            principal = Principal(key_id, entry[0])
+            # Looked up on every request (one primary-key read), never cached: a key revoked
+            # a moment ago, by the CLI or the API, fails now.
+            owner = await key_owner(self.store, token)
+            if owner is None:
+                raise AuthError(401, "unknown or revoked token")
+            principal = Principal(*owner)
         wait = self.limiter.check(principal.key_id)
         if wait:
             raise RateLimitedError(wait)
@@ -142,12 +135,6 @@ class ApiContext:
             return f"sub-pkp-{tag}"
 
         return name
-
-    async def _load_key(self, key_id: str) -> tuple[str, str] | None:
-        entry = await load_key(self.store, key_id)
-        if entry is not None:
-            self._keys[key_id] = entry
-        return entry
 
 
 CTX = web.AppKey("api", ApiContext)
@@ -429,6 +416,23 @@ async def events(request: web.Request) -> web.StreamResponse:
     return await sse_response(request, ctx.bus, since_id=since_id, backlog=ctx.backlog)
 
 
+async def revoke(request: web.Request) -> web.Response:
+    """Revoke a Sub-PKP key (admin): from now on its HTTP requests are 401s and its socket
+    hellos are uncredited. Revoking a revoked key answers as the first time did."""
+    ctx = _ctx(request)
+    principal = await ctx.authenticate(request)
+    if not principal.is_admin:
+        raise AuthError(403, "only the admin token may revoke keys")
+    key_id = _path_id(request, "keyId")
+    revoked = await revoke_key(ctx.store, key_id)
+    if revoked is None:
+        return _error(404, "not-found", f"no key {key_id}")
+    return web.json_response({
+        "keyId": revoked.key_id, "subPKPId": revoked.sub_pkp_id, "revoked": True,
+        "revokedAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(revoked.revoked)),
+    })  # fmt: skip
+
+
 async def openapi(request: web.Request) -> web.Response:
     return web.json_response(openapi_spec())
 
@@ -447,6 +451,7 @@ ROUTES: tuple[tuple[str, str, Handler], ...] = (
     ("GET", f"{API}/quality-trends", quality_trends),
     ("POST", f"{API}/transactions/{{transactionId}}/reverse", reverse),
     ("GET", f"{API}/ledger/public-key", ledger_public_key),
+    ("POST", f"{API}/keys/{{keyId}}/revoke", revoke),
     ("GET", "/events", events),
     ("GET", "/openapi.json", openapi),
 )

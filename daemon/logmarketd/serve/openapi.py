@@ -30,7 +30,7 @@ _WHY = {
     "401": "No token, or a token the daemon does not know",
     "403": "The token may not do this (a Sub-PKP key acting for another id, an admin-only "
     "operation, batch processing switched off), or LOG_MARKETPLACE_ENABLED is off",
-    "404": "No such analysis, transaction, file or route",
+    "404": "No such analysis, transaction, key, file or route",
     "409": "Not payable, an Idempotency-Key reused with a different request, or a reversal "
     "asked to be reversed",
     "413": "The body is larger than MAX_BODY_BYTES, or a batch holds more than 100 logs",
@@ -165,6 +165,10 @@ def _marketplace_paths() -> dict[str, Any]:
             "qualityTrends", "Quality and value over time, against targets",
             json_ok(_ref("QualityTrends")),
             "401 429")},
+        f"{API}/keys/{{keyId}}/revoke": {"post": _op(
+            "revokeKey", "Revoke a Sub-PKP key: its next request or socket hello is refused",
+            json_ok(_ref("RevokedKey")), "400 401 403 404 429", admin=True,
+            params=[_param("keyId", "path", _ID, "The key id: lmk_<keyId>_<secret>")])},
     }  # fmt: skip
 
 

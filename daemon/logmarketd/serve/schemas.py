@@ -199,6 +199,15 @@ class SubPkp(Model):
     achievements: list[Achievement]
 
 
+class RevokedKey(Model):
+    """A Sub-PKP key that is revoked from now on (``revokedAt``: since when, UTC)."""
+
+    key_id: str
+    sub_pkp_id: str = Field(alias="subPKPId")
+    revoked: bool
+    revoked_at: str
+
+
 class SimulatedAnalysis(Model):
     sample: str
     id: str
@@ -298,5 +307,5 @@ class Dashboard(Model):
 # Every model a response is documented with, for the OpenAPI components.
 RESPONSES: tuple[type[BaseModel], ...] = (
     Error, Health, AnalyzeResult, Transaction, TopEarners, Agents, QualityTrends, SubPkp,
-    Simulation, BatchResult, Pricing, Dashboard, LedgerPublicKey,
+    Simulation, BatchResult, Pricing, Dashboard, LedgerPublicKey, RevokedKey,
 )  # fmt: skip

@@ -1,6 +1,7 @@
 """Windows: the record stream in the inbox becomes analysed "logs".
 
-Records are grouped per (Sub-PKP, source, stream); a window closes when it holds
+Records are grouped per (Sub-PKP, source, stream) — the Sub-PKP being the one ingest credited
+the row to (the connection's key), the source and stream a record's own or its row's; a window closes when it holds
 ``window_max_records`` records, when ``window_seconds`` have passed since its first record,
 or when a record says its stream ended (``"eof": true``, as a tailed pipeline log's last
 line). A closed window is rendered back to text and handed on as a :class:`ClosedWindow` to
@@ -193,8 +194,10 @@ class Pipeline:
             records = obj["records"] if obj.get("type") == "batch" else [obj]
             for index, rec in enumerate(records):
                 rsource = rec.get("source", source)
+                # The Sub-PKP is the row's, which ingest took from the connection's key; a
+                # record's own ``subPKPId`` is only a claim and credits no one.
                 key: Key = (
-                    rec.get("subPKPId", sub),
+                    sub,
                     rsource if rsource in SOURCES else "runtime",
                     rec.get("stream", stream),
                 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import socket
 import sys
 import time
@@ -20,6 +21,9 @@ def register(sub: Any) -> None:
     p.add_argument("--socket", default=None, help="daemon socket [env: LOGMARKET_SOCKET]")
     p.add_argument("--source", choices=SOURCES, default="runtime")
     p.add_argument("--sub-pkp", default=None, help="Sub-PKP id the lines are logged for")
+    p.add_argument("--key", default=os.environ.get("LOGMARKET_KEY") or None,
+                   help="Sub-PKP key the lines credit (without one they credit no one)"
+                   " [env: LOGMARKET_KEY]")  # fmt: skip
     p.add_argument("--batch", type=int, default=1000, help="records per batch")
     p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the daemon")
     p.set_defaults(run=run)
@@ -29,8 +33,10 @@ def run(args: argparse.Namespace) -> int:
     stream = open_input(args.path)
     path = args.socket or default_socket_path()
     shipper = Shipper(
-        path, {"host": socket.gethostname(), "source": args.source, "subPKPId": args.sub_pkp}
-    )
+        path,
+        {"host": socket.gethostname(), "source": args.source, "subPKPId": args.sub_pkp,
+         "key": args.key},
+    )  # fmt: skip
     deadline = time.monotonic() + args.timeout
     backoff = Backoff()
     sent = 0

@@ -43,6 +43,9 @@ def register(sub: Any) -> None:
     p.add_argument("--rule", action="append", default=[], metavar="GLOB=SOURCE[,SUBPKP]",
                    help="label files matching GLOB; first match wins; repeatable")  # fmt: skip
     p.add_argument("--sub-pkp", default=None, help="Sub-PKP id for files no rule names")
+    p.add_argument("--key", default=os.environ.get("LOGMARKET_KEY") or None,
+                   help="Sub-PKP key the lines credit (without one they credit no one); prefer"
+                   " the environment, a command line is visible to others [env: LOGMARKET_KEY]")  # fmt: skip
     p.add_argument("--poll", action="store_true",
                    help="poll instead of file-system events (network/overlay file systems)")  # fmt: skip
     p.add_argument("--poll-interval", type=float, default=1.0, help="seconds (default 1)")
@@ -99,6 +102,7 @@ def _config(args: argparse.Namespace) -> TailConfig:
         exclude=tuple(args.exclude) if args.exclude is not None else DEFAULT_EXCLUDE,
         rules=tuple(parse_rule(r) for r in args.rule),
         sub_pkp_id=args.sub_pkp,
+        key=args.key,
         mode="poll" if args.poll else "auto",
         poll_interval=args.poll_interval,
         start_pattern=args.start_pattern,

@@ -30,6 +30,7 @@ class TailConfig:
     exclude: tuple[str, ...] = DEFAULT_EXCLUDE
     rules: tuple[PathRule, ...] = ()
     sub_pkp_id: str | None = None
+    key: str | None = None  # the Sub-PKP key the lines credit (sent in the hello); none: no one
     mode: str = "auto"
     poll_interval: float = 1.0  # seconds between scans when polling
     rescan_interval: float = 10.0  # seconds between safety scans with events

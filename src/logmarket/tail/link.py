@@ -25,10 +25,14 @@ __all__ = ["Link", "Status", "hello_for", "raise_nofile"]
 Status = Callable[[str, str], None]
 
 
-def hello_for(ckpt: Checkpoint, host: str | None, extra: dict[str, object]) -> dict[str, Any]:
+def hello_for(
+    ckpt: Checkpoint, host: str | None, extra: dict[str, object], key: str | None = None
+) -> dict[str, Any]:
+    """The tailer's hello; ``key``, a Sub-PKP key, decides whom its lines credit."""
     return {
         "clientId": ckpt.client_id,
         "clientSecret": ckpt.client_secret,
+        "key": key,
         "host": host or socket.gethostname(),
         "pid": os.getpid(),
         "source": "runtime",

@@ -149,7 +149,7 @@ class Tailer:
             spool_dir=os.path.dirname(self.store.path),
         )  # fmt: skip
         raise_nofile()
-        hello = hello_for(self.ckpt, self.cfg.host, self.cfg.extra_hello)
+        hello = hello_for(self.ckpt, self.cfg.host, self.cfg.extra_hello, self.cfg.key)
         self.shipper = Shipper(self.cfg.socket_path, hello, on_ack=self._on_ack)
         self.link = Link(self.shipper, self.stats, self.on_status)
         self.shipper.next_seq = self.ckpt.next_seq
