@@ -105,20 +105,16 @@ def _components() -> dict[str, Any]:
     return out
 
 
-def _marketplace_paths() -> dict[str, Any]:
+def _money_answers() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """The answers of pay, analyze and batch-analyze: replays marked, and links that tell a
+    client (and schemathesis' stateful phase) where the ids they take come from."""
     json_ok = _json
-    limit = _param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 100,
-                                      "default": 10}, "How many Sub-PKPs to list")  # fmt: skip
-    key = _param("Idempotency-Key", "header",
-                 {"type": "string", "minLength": 1, "maxLength": MAX_ID, "pattern": "^[!-~]+$"},
-                 "Replays the first answer for a repeated request; 409 if reused with another")  # fmt: skip
     replayed = {"Idempotent-Replayed": {"description": "Present when the answer is a replay",
                                         "schema": {"type": "string", "enum": ["true"]}}}  # fmt: skip
     pay_ok = json_ok(_ref("Transaction"), "The payment transaction (the same one when paid before)")
     pay_ok["headers"] = replayed
     pay_ok["links"] = {"ReverseIt": {"operationId": "reverse",
                                      "parameters": {"transactionId": "$response.body#/id"}}}  # fmt: skip
-    # Links tell a client (and schemathesis' stateful phase) where an analysis id comes from.
     analyzed = json_ok(_ref("AnalyzeResult"))
     analyzed["headers"] = replayed
     analyzed["links"] = {
@@ -130,6 +126,17 @@ def _marketplace_paths() -> dict[str, Any]:
     batched["headers"] = replayed
     batched["links"] = {"PayTheFirst": {
         "operationId": "pay", "parameters": {"logAnalysisId": "$response.body#/analyses/0/id"}}}  # fmt: skip
+    return pay_ok, analyzed, batched
+
+
+def _marketplace_paths() -> dict[str, Any]:
+    json_ok = _json
+    limit = _param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 100,
+                                      "default": 10}, "How many Sub-PKPs to list")  # fmt: skip
+    key = _param("Idempotency-Key", "header",
+                 {"type": "string", "minLength": 1, "maxLength": MAX_ID, "pattern": "^[!-~]+$"},
+                 "Replays the first answer for a repeated request; 409 if reused with another")  # fmt: skip
+    pay_ok, analyzed, batched = _money_answers()
     return {
         f"{API}/analyze": {"post": _op(
             "analyze", "Analyse one log; auto-paid when it qualifies (honours Idempotency-Key)",
