@@ -39,10 +39,12 @@ def cli(*argv: str) -> subprocess.CompletedProcess[str]:
 
 
 def paid(d: DaemonProcess, sub: str) -> dict[str, Any]:
-    """A payment for a fresh analysis of ``sub``."""
+    """A payment for a fresh analysis of ``sub`` (a traceback in a file of its own: a new
+    finding, since a known one is credited nothing)."""
     token = d.admin_token
+    log = TRACEBACK.replace("api/repo.py", f"api/{sub}.py")
     status, a = http("POST", d.url + API + "/analyze",
-                     {"source": "runtime", "logContent": TRACEBACK, "subPKPId": sub}, token=token)  # fmt: skip
+                     {"source": "runtime", "logContent": log, "subPKPId": sub}, token=token)  # fmt: skip
     assert status == 200 and a["paymentAmount"] > 0, a
     status, tx = http("POST", d.url + API + f"/pay/{a['id']}", token=token)
     assert status == 200, tx

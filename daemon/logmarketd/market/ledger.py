@@ -193,6 +193,11 @@ class Ledger:
         async with self.store.transaction() as conn:
             return await self.pay_in(conn, analysis_id)
 
+    async def head(self) -> tuple[int, str | None]:
+        """The chain's head: the sequence number and hash of its last link (0, None: empty)."""
+        row = await self.store.fetchone("SELECT seq, hash FROM ledger_head WHERE id = 1")
+        return (int(row[0]), str(row[1])) if row else (0, None)
+
     async def analysis(self, conn: aiosqlite.Connection, analysis_id: str) -> LogAnalysis:
         """A recorded analysis; ``NotFoundError`` when there is none."""
         async with conn.execute("SELECT body FROM analyses WHERE id = ?", (analysis_id,)) as cur:

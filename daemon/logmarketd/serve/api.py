@@ -394,11 +394,11 @@ async def ledger_public_key(request: web.Request) -> web.Response:
     key = ctx.market.ledger.signer
     if key is None:
         raise web.HTTPNotFound(text="this ledger is not signed")
-    head = await ctx.store.fetchone("SELECT seq, hash FROM ledger_head WHERE id = 1")
+    sequence, digest = await ctx.market.ledger.head()
     return web.json_response({
         "algorithm": "Ed25519", "publicKey": key.public_b64(), "pem": key.public_pem(),
         "fingerprint": key.fingerprint(),
-        "head": {"sequence": int(head[0]) if head else 0, "hash": head[1] if head else None},
+        "head": {"sequence": sequence, "hash": digest},
     })  # fmt: skip
 
 
