@@ -3,7 +3,10 @@ leaked secret is never a bonus. A real daemon, real HTTP, the real SQLite file."
 
 from __future__ import annotations
 
+import contextlib
+import json
 import random
+import sqlite3
 import tempfile
 from collections.abc import Iterator
 from decimal import Decimal
@@ -64,8 +67,21 @@ def test_a_fabricated_log_its_variants_and_copies_are_credited_once(market: Daem
     assert sum(paid[1:]) == 0, paid  # every variant and copy: nothing the market did not know
 
 
-def test_a_leaked_secret_is_a_critical_finding_and_never_a_bonus(market: DaemonProcess) -> None:
+def test_a_leaked_secret_is_a_critical_finding_an_alert_and_never_a_bonus(
+    market: DaemonProcess,
+) -> None:
     log = "2026-01-01 12:00:00 ERROR boto: connecting with AKIAIOSFODNN7EXAMPLQ\n"
     a = analyze(market, log, "lena")
     assert any(s["severity"] == "critical" for s in a["aiInsights"]["securityConcerns"])
     assert "securityIssue" not in a["pricing"]["bonuses"]
+    alerts = events(market.db, "security.secret.leaked")
+    assert [e["analysisId"] for e in alerts] == [a["id"]]  # in the outbox: SSE and webhooks
+    assert "AKIAIOSFODNN7EXAMPLQ" not in json.dumps(alerts) and alerts[0]["severity"] == "critical"
+    analyze(market, log, "lena")  # the same leak again: counted, not alerted twice
+    assert len(events(market.db, "security.secret.leaked")) == 1
+
+
+def events(db: Path, kind: str) -> list[dict[str, Any]]:
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        rows = conn.execute("SELECT payload FROM events WHERE type = ? ORDER BY id", (kind,))
+        return [json.loads(p) for (p,) in rows]

@@ -62,6 +62,7 @@ EVENT_TYPES = frozenset(
         "log.payment.reversed",
         "achievement.unlocked",
         "level.up",
+        "security.secret.leaked",
     }
 )
 

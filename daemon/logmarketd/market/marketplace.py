@@ -14,15 +14,17 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 import aiosqlite
 
 from logmarketd.analysis.agents.registry import agents_for, enabled_agents, insight_fields
+from logmarketd.analysis.agents.secrets import LEAK
 from logmarketd.analysis.analyser import Analysed
 from logmarketd.errors import LogmarketdError
+from logmarketd.market.events import Event, append_event
 from logmarketd.market.ledger import Ledger, PaymentResult, to_micros
 from logmarketd.market.pricing import (
     PriceBreakdown,
@@ -55,6 +57,9 @@ class RateLimitedError(LogmarketdError, RuntimeError):
         self.retry_after = retry_after
 
 
+_SEVERITY = ["low", "medium", "high", "critical"]
+
+
 class MarketplaceDisabledError(LogmarketdError, PermissionError):
     """LOG_MARKETPLACE_ENABLED is off: nothing is analysed or paid."""
 
@@ -80,6 +85,7 @@ class SubmitResult:
     analysis: LogAnalysis
     pricing: PriceBreakdown
     payment: PaymentResult | None
+    alerts: list[Event] = field(default_factory=list)  # published with the payment's events
 
     def to_json(self) -> dict[str, Any]:
         body = self.analysis.to_json_dict()
@@ -192,6 +198,7 @@ class Marketplace:
             tx, analysis, new_fingerprints=new, simulated=simulated, content_sha256=digest
         )
         await self._count_agents(tx, analysis)
+        alerts = [] if simulated else await self._alert_leaks(tx, analysed, new)
         payment = None
         if auto_pay and not simulated and self._auto_payable(analysis, breakdown.amount):
             payment = await self.ledger.pay_in(tx, analysis.id)
@@ -199,7 +206,7 @@ class Marketplace:
             analysis = analysis.model_copy(
                 update={"paid": True, "paid_at": payment.transaction.timestamp}
             )
-        return SubmitResult(analysis, breakdown, payment)
+        return SubmitResult(analysis, breakdown, payment, alerts)
 
     def _price(self, analysed: Analysed, new: set[str]) -> PriceBreakdown:
         """Novelty decides value: only findings first reported here earn bonuses, and a log
@@ -212,6 +219,21 @@ class Marketplace:
         return price(quality=analysis.quality.overall, value_score=analysis.value_score,
                      bonuses=bonuses, rules=self.rules)  # fmt: skip
 
+    async def _alert_leaks(
+        self, tx: aiosqlite.Connection, analysed: Analysed, new: set[str]
+    ) -> list[Event]:
+        """A secret newly seen leaking is an alert (event, webhook), never a bonus: one event
+        per analysis that holds any, naming the (redacted) leaks."""
+        analysis = analysed.analysis
+        leaks = [s for s in analysis.ai_insights.security_concerns
+                 if s.threat.startswith(LEAK) and s.fingerprint in new]  # fmt: skip
+        if not leaks:
+            return []
+        payload = {"analysisId": analysis.id, "subPKPId": analysis.sub_pkp_id,
+                   "source": analysis.source, "threats": [s.threat for s in leaks],
+                   "severity": max((s.severity for s in leaks), key=_SEVERITY.index)}  # fmt: skip
+        return [await append_event(tx, "security.secret.leaked", payload, self.clock())]
+
     def _auto_payable(self, analysis: LogAnalysis, amount: Decimal) -> bool:
         return (
             self.settings.log_marketplace_enabled
@@ -222,6 +244,8 @@ class Marketplace:
 
     def published(self, result: SubmitResult) -> SubmitResult:
         """After the commit of :meth:`settle`: its events to the listeners, its payment counted."""
+        if result.alerts:
+            self.publish(result.alerts)
         if result.payment is not None:
             self.publish(result.payment.events)
             self._count_payment(result.payment)

@@ -203,7 +203,7 @@ def _events_path() -> dict[str, Any]:
         "description": "Server-Sent Events until the client leaves: each event is `id: <id>`, "
         "`event: <type>` (game.points.awarded, log.payment.executed, log.payment.reversed, "
         "achievement.unlocked, "
-        "level.up, or gap) and `data: <JSON object>`; a `: keepalive` comment every 15 s",
+        "level.up, security.secret.leaked, or gap) and `data: <JSON object>`; a `: keepalive` comment every 15 s",
         "content": {"text/event-stream": {"schema": {"type": "string"}}},
     }
     resume = "Resume after this event id: missed events are replayed first"

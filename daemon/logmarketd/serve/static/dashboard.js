@@ -370,6 +370,7 @@
       case "achievement.unlocked":
         return `${who} unlocked “${(p.reward && p.reward.badge) || p.achievement}”`;
       case "level.up": return `${who} reached level ${p.level}`;
+      case "security.secret.leaked": return `Secret leaked in a log of ${who}: ${p.threats.join("; ")}`;
       case "gap": return `${p.lost} events were missed`;
       default: return type;
     }
