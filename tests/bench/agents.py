@@ -14,7 +14,7 @@ import re
 import time
 from pathlib import Path
 
-from logmarketd.analysis.analyse import analyze_log_report
+from logmarketd.analysis.analyse import inspect_log
 
 from tests.bench.loghub import DATA
 
@@ -58,7 +58,7 @@ def main() -> None:
 
     text = mixed_log(args.lines)
     t0 = time.perf_counter()
-    report = analyze_log_report(text, "runtime")
+    report = inspect_log(text, "runtime").report()
     engine = time.perf_counter() - t0
     t0 = time.perf_counter()
     hits = _grep(text)
@@ -79,7 +79,7 @@ def main() -> None:
     n_lines = sum(t.count("\n") for _, t in logs)
     t0 = time.perf_counter()
     for source, t in logs:
-        analyze_log_report(t, source)
+        inspect_log(t, source).report()
     many = time.perf_counter() - t0
     t0 = time.perf_counter()
     for _, t in logs:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from logmarketd.analysis.agents import agents
-from logmarketd.analysis.analyse import analyze_log_report
+from logmarketd.analysis.analyse import inspect_log
 
 from tests.bench.loghub import DATA
 
@@ -95,7 +95,7 @@ def score_corpus(root: Path = ROOT) -> Totals:
             )
             continue
         start = time.perf_counter()
-        report = analyze_log_report(log.read_text("utf-8", "replace"), labels["source"])
+        report = inspect_log(log.read_text("utf-8", "replace"), labels["source"]).report()
         t.seconds += time.perf_counter() - start
         found = findings_of(report.analysis.model_dump(mode="json", by_alias=True))
         if labels.get("noise"):
@@ -141,7 +141,7 @@ def bgl_recall(path: Path = BGL) -> tuple[float, float, int] | None:
     lines = text.split("\n")
     alerts = {i for i, line in enumerate(lines) if line and not line.startswith("- ")}
     normal = {i for i, line in enumerate(lines) if line.startswith("- ")}
-    report = analyze_log_report(text, "runtime")
+    report = inspect_log(text, "runtime").report()
     covered: set[int] = set()
     for f in report.findings:
         if f.kind == "error":

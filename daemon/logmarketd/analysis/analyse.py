@@ -34,7 +34,6 @@ __all__ = [
     "Inspection",
     "InvalidSourceError",
     "analyze_log",
-    "analyze_log_report",
     "config_from_settings",
     "enabled_agents",
     "insight_fingerprints",
@@ -240,25 +239,6 @@ def inspect_log(
     )
 
 
-def analyze_log_report(
-    text: str,
-    source: str,
-    sub_pkp_id: str | None = None,
-    *,
-    settings: Settings | None = None,
-    config: AgentConfig | None = None,
-    known_fingerprints: Collection[str] = frozenset(),
-    redact: Callable[[str], str] | None = None,
-    analysis_id: str | None = None,
-    now: datetime | None = None,
-) -> AnalysisReport:
-    """Analyse one log; see ``analyze_log``. Also returns the explanation and raw findings."""
-    return inspect_log(
-        text, source, sub_pkp_id, settings=settings, config=config, redact=redact,
-        analysis_id=analysis_id, now=now,
-    ).report(known_fingerprints)  # fmt: skip
-
-
 def analyze_log(
     text: str,
     source: str,
@@ -280,7 +260,7 @@ def analyze_log(
     ``logmarketd.ingest.redact.redact`` when available). Raises ``InvalidSourceError`` for an unknown
     source. To score one log against several known sets, ``inspect_log`` runs the agents once.
     """
-    return analyze_log_report(
-        text, source, sub_pkp_id, settings=settings, config=config, known_fingerprints=known_fingerprints,
-        redact=redact, analysis_id=analysis_id, now=now,
-    ).analysis  # fmt: skip
+    return inspect_log(
+        text, source, sub_pkp_id, settings=settings, config=config, redact=redact,
+        analysis_id=analysis_id, now=now,
+    ).analysis(known_fingerprints)  # fmt: skip

@@ -87,7 +87,7 @@ def _human(report: Any, name: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     with daemon_code():
-        from logmarketd.analysis.analyse import analyze_log_report
+        from logmarketd.analysis.analyse import inspect_log
     show = sys.stderr.isatty()
     if args.path != "-" and not os.path.exists(args.path):
         raise UsageError(f"cannot read {args.path}: no such file or directory")
@@ -104,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"logmarket analyze: cannot read {path}: {exc.strerror or exc}", file=sys.stderr)
             status = 1
             continue
-        report = analyze_log_report(text, args.source, args.sub_pkp)
+        report = inspect_log(text, args.source, args.sub_pkp).report()
         if args.json:
             sys.stdout.write(
                 json.dumps(report.analysis.model_dump(mode="json", by_alias=True)) + "\n"
