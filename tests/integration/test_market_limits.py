@@ -100,3 +100,18 @@ def test_a_disabled_marketplace_analyses_and_pays_nothing_over_http(short_tmp: P
         assert analyses(d, "lee") == 0
     finally:
         d.stop()
+
+
+def test_an_idempotency_key_belongs_to_whoever_sent_it(market: DaemonProcess) -> None:
+    """Two Sub-PKPs choosing the same Idempotency-Key get their own answers: one caller can
+    neither replay another's result nor block its requests with a 409."""
+    answers = []
+    for i, sub in enumerate(("nia", "omar")):
+        key = market.make_key(sub)
+        body = {"source": "runtime", "logContent": unique_log(200 + i)}
+        status, a = http("POST", market.url + API + "/analyze", body, token=key,
+                         headers={"Idempotency-Key": "shared-1"})  # fmt: skip
+        assert status == 200, a
+        answers.append(a)
+    assert [a["subPKPId"] for a in answers] == ["nia", "omar"]
+    assert analyses(market, "nia") == analyses(market, "omar") == 1

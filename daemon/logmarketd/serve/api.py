@@ -237,15 +237,18 @@ def _path_id(request: web.Request, name: str) -> str:
 
 
 async def _idempotency(request: web.Request, principal: Principal) -> Idempotency | None:
-    """The ``Idempotency-Key`` (visible ASCII, at most ``MAX_ID``) and what it stands for: who
-    asked, the method, the path and the body; None when the header is absent or empty."""
+    """The ``Idempotency-Key`` (visible ASCII, at most ``MAX_ID``), scoped to who sent it, and
+    what it stands for: the method, the path and the body; None when absent or empty."""
     key = request.headers.get("Idempotency-Key")
     if not key:
         return None
     if len(key) > MAX_ID or not all("\x21" <= c <= "\x7e" for c in key):
         raise _bad(f"Idempotency-Key must be 1 to {MAX_ID} visible ASCII characters")
-    head = f"{principal.key_id}\n{request.method} {request.path}\n".encode()
-    return Idempotency(key, hashlib.sha256(head + await request.read()).hexdigest())
+    # Kept per caller: another caller choosing the same key neither replays this answer nor
+    # gets a 409 for it.
+    head = f"{request.method} {request.path}\n".encode()
+    digest = hashlib.sha256(head + await request.read()).hexdigest()
+    return Idempotency(f"{principal.key_id}\x1f{key}", digest)
 
 
 def _replayed(replayed: bool) -> dict[str, str] | None:
