@@ -1,6 +1,6 @@
 """The ledger's hash chain: every transaction signed, in order, checkable offline.
 
-Each transaction (a payment or a reversal) gets one link in ``ledger_chain``, written in the
+Each transaction (a payment, its settlement or a reversal) gets one link in ``ledger_chain``, written in the
 same database transaction as the transaction itself. A link holds its sequence number, the
 previous link's hash, and the SHA-256 of its canonical content (:func:`canonical`: the
 sequence number, the previous hash, the transaction row and its ledger entries, money in
@@ -45,7 +45,10 @@ __all__ = [
 START = "0" * 64  # the "previous hash" of the first link
 _LINK = b"logmarket-ledger-link-v1\n"
 _HEAD = b"logmarket-ledger-head-v1\n"
-_TX = "SELECT id, analysis_id, sub_pkp_id, amount_micros, created, reverses, body FROM transactions"
+_TX = (
+    "SELECT id, analysis_id, sub_pkp_id, amount_micros, created, reverses, body, settles"
+    " FROM transactions"
+)
 _ENTRIES = "SELECT id, tx_id, account, amount_micros, created FROM ledger_entries"
 
 
@@ -62,7 +65,9 @@ def canonical(seq: int, prev: str, tx: Sequence[Any], entries: Sequence[Sequence
 
 
 def _hash(seq: int, prev: str, tx: Sequence[Any], entries: Sequence[Sequence[Any]]) -> str:
-    return hashlib.sha256(canonical(seq, prev, tx, entries)).hexdigest()
+    # ``settles`` (the last column) came later: a row without it hashes as it always did.
+    row = tx[:-1] if tx[-1] is None else tx
+    return hashlib.sha256(canonical(seq, prev, row, entries)).hexdigest()
 
 
 def _link_message(digest: str) -> bytes:
@@ -182,7 +187,8 @@ def verify_ledger(db: Path, public_key: Ed25519PublicKey) -> ChainReport:
 
 def _verify(conn: sqlite3.Connection, public_key: Ed25519PublicKey) -> ChainReport:
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    if "ledger_chain" not in tables:
+    columns = {r[1] for r in conn.execute("PRAGMA table_info(transactions)")}
+    if "ledger_chain" not in tables or "settles" not in columns:
         raise LedgerUnreadableError(
             "this store has no signed ledger yet: start the daemon once to upgrade it"
         )

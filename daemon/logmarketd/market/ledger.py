@@ -2,7 +2,10 @@
 
 Double-entry in spirit: every payment is one ``transactions`` row (the seed's
 DataTransaction) and two immutable ``ledger_entries`` — the amount leaves the marketplace's
-pool account and reaches the Sub-PKP's account. Entries are never updated or deleted (SQLite
+pool account and reaches the Sub-PKP's pending account (``pending:sub-pkp:ID``), where it
+is held for ``hold_seconds`` (triage: the admin can hold it longer or reverse it) before a
+settlement transaction moves it to the Sub-PKP's account (``sub-pkp:ID``, the balance).
+With no hold a payment credits the balance at once. Entries are never updated or deleted (SQLite
 triggers refuse it); a correction is a reversing transaction. Money is ``Decimal`` in Python
 and integer micro-dollars in the store.
 
@@ -18,8 +21,12 @@ inserted. A Ledger without a signer (tests, tools) writes unchained rows, which 
 reports.
 
 A reversal is the way back: one per payment (asking again answers the first), never of a
-reversal; it takes back the points the payment gave (and their XP). Achievements, and the XP
-they gave, stay: they were earned on the way.
+reversal; it takes the money back from where it is (pending or settled) and takes back the
+points the payment gave (and their XP). Achievements, and the XP they gave, stay: they were
+earned on the way.
+
+Caps: a payment that would take a Sub-PKP's payouts of the UTC day past ``daily_cap``, or the
+whole market's past ``daily_budget``, is refused (:class:`CapReachedError`).
 """
 
 from __future__ import annotations
@@ -52,14 +59,18 @@ from logmarketd.store.db import Store
 
 __all__ = [
     "POOL",
+    "CapReachedError",
     "EventSink",
     "Ledger",
+    "LinkedResult",
     "NotFoundError",
     "NotPayableError",
     "NotReversibleError",
+    "NotSettleableError",
     "PaymentResult",
-    "ReversalResult",
+    "account",
     "from_micros",
+    "pending_account",
     "to_micros",
 ]
 
@@ -89,11 +100,38 @@ class NotPayableError(LogmarketdError, ValueError):
 
 
 class NotReversibleError(LogmarketdError, ValueError):
-    """The transaction is itself a reversal."""
+    """The transaction is itself a reversal or a settlement."""
+
+
+class NotSettleableError(LogmarketdError, ValueError):
+    """The payout is not pending (settled or reversed already, or not a payment)."""
+
+
+class CapReachedError(NotPayableError):
+    """The payment would cross a daily cap: ``reason`` says which (``sub-pkp-cap``,
+    ``market-budget``)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def account(sub_pkp_id: str) -> str:
+    """A Sub-PKP's settled account: its balance."""
+    return f"sub-pkp:{sub_pkp_id}"
+
+
+def pending_account(sub_pkp_id: str) -> str:
+    """Where a Sub-PKP's payouts wait for the hold to end."""
+    return f"pending:sub-pkp:{sub_pkp_id}"
 
 
 def to_micros(amount: Decimal) -> int:
     return int((amount / MICRO).to_integral_value())
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def from_micros(micros: int) -> Decimal:
@@ -107,23 +145,31 @@ class PaymentResult:
     events: list[Event]
 
 
+_LINKS = ("reverses", "reason", "settles")
+
+
 @dataclass(frozen=True, slots=True)
-class ReversalResult:
-    transaction: DataTransaction  # the reversing transaction
-    reverses: str  # the payment it reverses
-    reason: str
-    created: bool  # False: the payment had been reversed before (this is that reversal)
+class LinkedResult:
+    """A transaction about a payment: its reversal (``reverses``, ``reason``) or its
+    settlement (``settles``)."""
+
+    transaction: DataTransaction
+    links: dict[str, str]
+    created: bool  # False: it had been done before (this is that transaction)
     events: list[Event]
 
+    @property
+    def reverses(self) -> str | None:
+        return self.links.get("reverses")
+
     @classmethod
-    def from_body(cls, body: dict[str, Any]) -> ReversalResult:
-        """A stored reversal (its body as kept in ``transactions``), answered again."""
-        reverses, reason = str(body.pop("reverses")), str(body.pop("reason"))
-        return cls(DataTransaction.model_validate(body), reverses, reason, False, [])
+    def from_body(cls, body: dict[str, Any]) -> LinkedResult:
+        """A stored one (its body as kept in ``transactions``), answered again."""
+        links = {k: str(body.pop(k)) for k in _LINKS if k in body}
+        return cls(DataTransaction.model_validate(body), links, False, [])
 
     def to_json(self) -> dict[str, Any]:
-        body = self.transaction.model_dump(mode="json", by_alias=True)
-        return body | {"reverses": self.reverses, "reason": self.reason}
+        return self.transaction.model_dump(mode="json", by_alias=True) | self.links
 
 
 class Ledger:
@@ -134,10 +180,14 @@ class Ledger:
         *,
         events: EventSink = outbox_sink,
         daily_cap: Decimal | None = None,
+        daily_budget: Decimal | None = None,
+        hold_seconds: float = 0.0,
         clock: Callable[[], float] = time.time,
         signer: LedgerKey | None = None,
     ) -> None:
         self.store = store
+        self.daily_budget = daily_budget
+        self.hold_seconds = hold_seconds
         self.signer = signer
         self.game_rules = game_rules
         self.events = events
@@ -229,18 +279,7 @@ class Ledger:
         if amount <= 0:
             raise NotPayableError("the analysis earned nothing (quality below the threshold)")
         now = self.clock()
-        if self.daily_cap is not None:
-            day_start = now - (now % 86400)
-            async with conn.execute(
-                "SELECT COALESCE(SUM(amount_micros), 0) FROM transactions"
-                " WHERE sub_pkp_id = ? AND created >= ?",
-                (analysis.sub_pkp_id, day_start),
-            ) as cur:
-                (paid_today,) = await cur.fetchone()  # type: ignore[misc]
-            if from_micros(int(paid_today)) + amount > self.daily_cap:
-                raise NotPayableError(
-                    f"daily payout cap {self.daily_cap} reached for {analysis.sub_pkp_id}"
-                )
+        await self._within_caps(conn, analysis.sub_pkp_id, amount, now)
         tx = DataTransaction(
             id=f"tx_{uuid.uuid4().hex}",
             amount=amount,
@@ -253,13 +292,27 @@ class Ledger:
                 quality=analysis.quality.overall,
             ),
         )
-        await self._post(conn, tx, now)
+        sub, held = analysis.sub_pkp_id, self.hold_seconds > 0
+        await self._post(conn, tx, now, POOL, pending_account(sub) if held else account(sub))
+        await conn.execute(
+            "INSERT INTO payouts (tx_id, sub_pkp_id, amount_micros, created, due, state)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                tx.id,
+                sub,
+                to_micros(amount),
+                now,
+                now + self.hold_seconds,
+                "pending" if held else "settled",
+            ),
+        )
         await conn.execute(
             "UPDATE analyses SET paid = 1, paid_at = ? WHERE id = ?", (now, analysis.id)
         )
         events = [("log.payment.executed", {
-            "subPKPId": analysis.sub_pkp_id, "amount": float(amount), "analysisId": analysis.id,
-            "transactionId": tx.id,
+            "subPKPId": sub, "amount": float(amount), "analysisId": analysis.id,
+            "transactionId": tx.id, "status": "pending" if held else "settled",
+            "settlesAt": _iso(now + self.hold_seconds),
         })]  # fmt: skip
         events += await self._award(conn, analysis, amount, now, tx.id)
         published = await self.events(conn, events, now)
@@ -273,73 +326,185 @@ class Ledger:
             self._sealed = True
             return await seal_genesis(conn, self.signer)
 
-    async def reverse(self, transaction_id: str, reason: str) -> ReversalResult:
-        """Correct a payment with a reversing transaction (the original stays as it was) and
-        take back its points. Reversing it again answers the first reversal; a reversal
-        itself is :class:`NotReversibleError`."""
+    async def reverse(self, transaction_id: str, reason: str) -> LinkedResult:
+        """Correct a payment, pending or settled, with a reversing transaction (the original
+        stays as it was) and take back its points. Reversing it again answers the first
+        reversal; a reversal or a settlement itself is :class:`NotReversibleError`."""
         async with self.store.transaction() as conn:
-            async with conn.execute(
-                "SELECT body, reverses FROM transactions WHERE id = ?", (transaction_id,)
-            ) as cur:
-                row = await cur.fetchone()
-            if row is None:
-                raise NotFoundError(f"no transaction {transaction_id}")
-            if row[1] is not None:
-                raise NotReversibleError(f"{transaction_id} is a reversal: it cannot be reversed")
-            async with conn.execute(
-                "SELECT body FROM transactions WHERE reverses = ?", (transaction_id,)
-            ) as cur:
-                done = await cur.fetchone()
-            if done is not None:
-                return ReversalResult.from_body(json.loads(done[0]))
-            original = DataTransaction.model_validate_json(row[0])
+            original, state = await self._payment(conn, transaction_id, "reversed")
+            if isinstance(original, LinkedResult):
+                return original
             now = self.clock()
             reversal = original.model_copy(
                 update={"id": f"tx_{uuid.uuid4().hex}", "amount": original.amount,
                         "timestamp": datetime.fromtimestamp(now, UTC)}
             )  # fmt: skip
-            await self._post(conn, reversal, now, reverses=original.id, reason=reason)
+            sub = original.sub_pkp_id
+            held_in = pending_account(sub) if state == "pending" else account(sub)
+            links = {"reverses": original.id, "reason": reason}
+            await self._post(conn, reversal, now, held_in, POOL, links)
+            await self._set_state(conn, original.id, "reversed", reason)
             points = await self._take_back(conn, original)
             events = [("log.payment.reversed", {
-                "subPKPId": original.sub_pkp_id, "amount": float(original.amount),
+                "subPKPId": sub, "amount": float(original.amount),
                 "analysisId": original.analysis_id, "transactionId": reversal.id,
                 "reverses": original.id, "reason": reason, "points": float(points),
+                "was": state,
             })]  # fmt: skip
             published = await self.events(conn, events, now)
-            return ReversalResult(reversal, original.id, reason, True, published)
+            return LinkedResult(reversal, links, True, published)
+
+    async def settle(self, transaction_id: str, note: str | None = None) -> LinkedResult:
+        """Settle a pending payout now (the admin's "pay"): its money moves from the
+        Sub-PKP's pending account to its balance. Settling again answers the settlement;
+        a reversed payout is :class:`NotSettleableError`."""
+        async with self.store.transaction() as conn:
+            return await self._settle_in(conn, transaction_id, note)
+
+    async def settle_due(self, limit: int = 200) -> list[LinkedResult]:
+        """Settle the payouts whose hold is over (held ones wait for the admin), up to
+        ``limit`` in one transaction, oldest first."""
+        async with self.store.transaction() as conn:
+            async with conn.execute(
+                "SELECT tx_id FROM payouts WHERE state = 'pending' AND due <= ?"
+                " ORDER BY due, tx_id LIMIT ?",
+                (self.clock(), limit),
+            ) as cur:
+                due = [str(r[0]) for r in await cur.fetchall()]
+            return [await self._settle_in(conn, tx_id, None) for tx_id in due]
+
+    async def hold(self, transaction_id: str, note: str) -> list[Event]:
+        """Keep a pending payout from settling until the admin pays or reverses it; the
+        ``log.payment.held`` event, for the caller to publish."""
+        async with self.store.transaction() as conn:
+            payment, state = await self._payment(conn, transaction_id, "reversed")
+            if isinstance(payment, LinkedResult) or state != "pending":
+                raise NotSettleableError(f"{transaction_id} is {state or 'reversed'}, not pending")
+            await conn.execute(
+                "UPDATE payouts SET due = NULL, note = ? WHERE tx_id = ?", (note, payment.id)
+            )
+            now = self.clock()
+            payload = {"subPKPId": payment.sub_pkp_id, "amount": float(payment.amount),
+                       "transactionId": payment.id, "note": note}  # fmt: skip
+            return await self.events(conn, [("log.payment.held", payload)], now)
+
+    async def _settle_in(
+        self, conn: aiosqlite.Connection, transaction_id: str, note: str | None
+    ) -> LinkedResult:
+        payment, state = await self._payment(conn, transaction_id, "settled")
+        if isinstance(payment, LinkedResult):
+            return payment
+        if state != "pending":
+            raise NotSettleableError(f"{transaction_id} is {state}: only a pending payout settles")
+        now = self.clock()
+        settlement = payment.model_copy(
+            update={"id": f"tx_{uuid.uuid4().hex}", "timestamp": datetime.fromtimestamp(now, UTC)}
+        )
+        sub, links = payment.sub_pkp_id, {"settles": payment.id}
+        await self._post(conn, settlement, now, pending_account(sub), account(sub), links)
+        await self._set_state(conn, payment.id, "settled", note)
+        events = [("log.payment.settled", {
+            "subPKPId": sub, "amount": float(payment.amount), "analysisId": payment.analysis_id,
+            "transactionId": settlement.id, "settles": payment.id,
+        })]  # fmt: skip
+        return LinkedResult(settlement, links, True, await self.events(conn, events, now))
+
+    async def _payment(
+        self, conn: aiosqlite.Connection, transaction_id: str, done: str
+    ) -> tuple[DataTransaction | LinkedResult, str | None]:
+        """The payment ``transaction_id`` and its payout state; when it is ``done`` already
+        ("reversed" or "settled"), the transaction that did it instead."""
+        async with conn.execute(
+            "SELECT t.body, t.reverses, t.settles, p.state FROM transactions t"
+            " LEFT JOIN payouts p ON p.tx_id = t.id WHERE t.id = ?",
+            (transaction_id,),
+        ) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            raise NotFoundError(f"no transaction {transaction_id}")
+        if row[1] is not None or row[2] is not None:
+            kind, of = ("a reversal", row[1]) if row[1] else ("a settlement", row[2])
+            raise NotReversibleError(f"{transaction_id} is {kind} of {of}, not a payment")
+        state = str(row[3]) if row[3] is not None else "settled"
+        if state == done:
+            column = "reverses" if done == "reversed" else "settles"
+            async with conn.execute(
+                f"SELECT body FROM transactions WHERE {column} = ?", (transaction_id,)
+            ) as cur:
+                follow_up = await cur.fetchone()
+            if follow_up is not None:
+                return LinkedResult.from_body(json.loads(follow_up[0])), state
+        if state == "reversed":
+            raise NotSettleableError(f"{transaction_id} was reversed")
+        return DataTransaction.model_validate_json(row[0]), state
+
+    async def _set_state(
+        self, conn: aiosqlite.Connection, tx_id: str, state: str, note: str | None
+    ) -> None:
+        await conn.execute(
+            "UPDATE payouts SET state = ?, note = COALESCE(?, note) WHERE tx_id = ?",
+            (state, note, tx_id),
+        )
+
+    async def _within_caps(
+        self, conn: aiosqlite.Connection, sub_pkp_id: str, amount: Decimal, now: float
+    ) -> None:
+        """:class:`CapReachedError` when this payment would take the Sub-PKP's payouts of
+        the UTC day past ``daily_cap`` or the market's past ``daily_budget``; counted in the
+        caller's transaction, so concurrent payers see each other's payments."""
+        day_start = now - (now % 86400)
+        checks = (
+            (self.daily_cap, "sub-pkp-cap", " AND sub_pkp_id = ?", (sub_pkp_id,),
+             f"the daily payout cap of {self.daily_cap} USD for {sub_pkp_id} is reached"),
+            (self.daily_budget, "market-budget", "", (),
+             f"the market's daily budget of {self.daily_budget} USD is spent"),
+        )  # fmt: skip
+        for cap, reason, where, args, message in checks:
+            if cap is None:
+                continue
+            async with conn.execute(
+                "SELECT COALESCE(SUM(amount_micros), 0) FROM transactions"
+                " WHERE settles IS NULL AND created >= ?" + where,
+                (day_start, *args),
+            ) as cur:
+                (paid_today,) = await cur.fetchone()  # type: ignore[misc]
+            if Decimal(int(paid_today)) * MICRO + amount > cap:
+                raise CapReachedError(reason, message)
 
     async def _post(
         self,
         conn: aiosqlite.Connection,
         tx: DataTransaction,
         now: float,
-        *,
-        reverses: str | None = None,
-        reason: str | None = None,
+        debit: str,
+        credit: str,
+        links: dict[str, str] | None = None,
     ) -> None:
+        """Write ``tx``: its row, its two entries (``tx.amount`` from ``debit`` to
+        ``credit``), the balances, its link in the chain. ``links`` name the payment a
+        reversal or settlement is about (kept in the body, so signed)."""
         if self.signer is not None and not self._sealed:
             # Rows from before signing take their links first, in the order they came.
             await seal_genesis(conn, self.signer)
             self._sealed = True
-        micros = to_micros(tx.amount) * (-1 if reverses else 1)
-        body = tx.model_dump(mode="json", by_alias=True)
-        if reverses:
-            body["reverses"] = reverses
-            body["reason"] = reason
+        links = links or {}
+        micros = to_micros(tx.amount)
+        body = tx.model_dump(mode="json", by_alias=True) | links
         await conn.execute(
             "INSERT INTO transactions (id, analysis_id, sub_pkp_id, amount_micros, created,"
-            " reverses, body) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (tx.id, tx.analysis_id, tx.sub_pkp_id, micros, now, reverses, json.dumps(body)),
+            " reverses, settles, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (tx.id, tx.analysis_id, tx.sub_pkp_id, -micros if "reverses" in links else micros,
+             now, links.get("reverses"), links.get("settles"), json.dumps(body)),
         )  # fmt: skip
-        account = f"sub-pkp:{tx.sub_pkp_id}"
+        moves = [(debit, -micros), (credit, micros)]
         await conn.executemany(
             "INSERT INTO ledger_entries (tx_id, account, amount_micros, created) VALUES (?, ?, ?, ?)",
-            [(tx.id, POOL, -micros, now), (tx.id, account, micros, now)],
+            [(tx.id, acct, m, now) for acct, m in moves],
         )
         await conn.executemany(
             "INSERT INTO balances (account, balance_micros) VALUES (?, ?) ON CONFLICT(account)"
             " DO UPDATE SET balance_micros = balance_micros + excluded.balance_micros",
-            [(POOL, -micros), (account, micros)],
+            moves,
         )
         if self.signer is not None:
             await append_link(conn, self.signer, tx.id)

@@ -194,6 +194,42 @@ CREATE TABLE payment_awards (
 );
 """
 
+# Settlement: a payment credits the Sub-PKP's pending account (``pending:sub-pkp:ID``) and a
+# settlement transaction (``settles`` names the payment; signed and chained like the rest)
+# moves it to ``sub-pkp:ID`` once the hold is over. ``payouts`` is the queue of held
+# payments: state, not money (the money is in the entries). ``due`` NULL: held by the admin
+# until paid or reversed. A finding's verdict (valid or not) is the admin's triage, kept for
+# the agents' feedback.
+SETTLEMENT_DDL = """
+ALTER TABLE transactions ADD COLUMN settles TEXT;
+DROP INDEX transactions_one_payment;
+CREATE UNIQUE INDEX transactions_one_payment ON transactions (analysis_id)
+    WHERE reverses IS NULL AND settles IS NULL;
+CREATE UNIQUE INDEX transactions_one_settlement ON transactions (settles)
+    WHERE settles IS NOT NULL;
+CREATE TABLE payouts (
+    tx_id         TEXT PRIMARY KEY,
+    sub_pkp_id    TEXT NOT NULL,
+    amount_micros INTEGER NOT NULL,
+    created       REAL NOT NULL,
+    due           REAL,
+    state         TEXT NOT NULL CHECK (state IN ('pending', 'settled', 'reversed')),
+    note          TEXT
+);
+CREATE INDEX payouts_due ON payouts (state, due);
+INSERT INTO payouts (tx_id, sub_pkp_id, amount_micros, created, due, state)
+    SELECT t.id, t.sub_pkp_id, t.amount_micros, t.created, t.created,
+           CASE WHEN EXISTS (SELECT 1 FROM transactions r WHERE r.reverses = t.id)
+                THEN 'reversed' ELSE 'settled' END
+    FROM transactions t WHERE t.reverses IS NULL;
+CREATE TABLE finding_verdicts (
+    fingerprint TEXT PRIMARY KEY,
+    valid       INTEGER NOT NULL,
+    note        TEXT,
+    decided     REAL NOT NULL
+);
+"""
+
 # The inbox's columns after its id: version 1 made the table, version 7 rebuilt it.
 _INBOX_COLUMNS = """
         received   REAL NOT NULL,
@@ -256,6 +292,7 @@ MIGRATIONS: list[str] = [
     ALTER TABLE clients ADD COLUMN secret_sha256 TEXT;
     """,
     LEDGER_CHAIN_DDL,
+    SETTLEMENT_DDL,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
