@@ -57,6 +57,7 @@ bench: $(STAMP)
 	$(BIN)/python -m tests.bench.corpus_score
 	$(BIN)/python -m tests.bench.tail
 	$(BIN)/python -m tests.bench.marketplace
+	$(BIN)/python -m tests.bench.adversary
 
 clean:
 	rm -rf $(VENV) .logmarket .pytest_cache .mypy_cache .ruff_cache

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from tests.bench import handler, ingest
+from tests.bench import adversary, handler, ingest
 
 
 def test_handler_benchmark_runs_and_reports_every_handler() -> None:
@@ -22,3 +22,13 @@ def test_ingest_benchmark_runs_and_every_record_arrives() -> None:
     rows = ingest.run(8_000)
     print(ingest.report(rows, 8_000))
     assert len(rows) == 10 and all(value > 0 for _, _, value in rows)
+
+
+def test_adversary_benchmark_runs_every_strategy_over_both_ways_in() -> None:
+    """Every (strategy, transport) cell sends its logs and reads the account back."""
+    results = adversary.run(n=3)
+    print(adversary.report(results))
+    cells = {(c.strategy, c.transport): c for c in results["cells"]}
+    assert set(cells) == {(s, t) for s, _ in adversary.STRATEGIES for t, _ in adversary.TRANSPORTS}
+    assert all(c.sent == 3 and c.credited >= c.first >= 0 for c in cells.values())
+    assert len(results["samples"]) == len(adversary.SAMPLES)
