@@ -155,7 +155,7 @@ class Daemon:
         await market.ledger.seal()  # rows from before the ledger was signed, chained once
         flow = Flow(store, await self._analyser(stack, store, redactor), market, self.metrics)
         if s.log_marketplace_enabled:
-            self._pipeline(stack, store, inbox, flow)
+            self._pipeline(stack, store, inbox, flow, redactor)
         ingest = IngestServer(
             inbox, self.metrics, max_frame_bytes=s.max_frame_bytes, redactor=redactor
         )
@@ -365,10 +365,12 @@ class Daemon:
         m.watch("logmarket_webhook_failures", "Webhook delivery attempts failed", "counter",
                 lambda: hooks.failures)  # fmt: skip
 
-    def _pipeline(self, stack: Stack, store: Store, inbox: InboxWriter, flow: Flow) -> None:
+    def _pipeline(
+        self, stack: Stack, store: Store, inbox: InboxWriter, flow: Flow, redactor: Redactor
+    ) -> None:
         s = self.settings
         pipeline = Pipeline(
-            store, inbox, flow.window, metrics=self.metrics,
+            store, inbox, flow.window, metrics=self.metrics, redactor=redactor,
             max_records=s.window_max_records, window_seconds=s.window_seconds,
         )  # fmt: skip
 

@@ -18,7 +18,9 @@ already consumed, so no record is analysed twice and none is lost.
 Each record also goes through the template miner: the window keeps a digest (template,
 count, first/last time, a few example values; the "new" templates never seen in this store),
 stored with the window, and the templates with their counts are saved in the same
-transaction.
+transaction. The stored example values have PII (IP and e-mail addresses, ...) replaced by the
+redactor's keyed placeholders whether or not ``redact_pii`` is on: examples only illustrate a
+template, while the window's text handed on for analysis stays as ingest stored it.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from typing import Any
 import structlog
 
 from logmarketd.ingest.inbox import InboxWriter
+from logmarketd.ingest.redact import Redactor, default_redactor
 from logmarketd.metrics import Metrics
 from logmarketd.models import SOURCES, Source
 from logmarketd.store.db import Store, Write
@@ -95,12 +98,13 @@ class _Window:
     failures: int = 0
 
 
-def _digest_json(digest: WindowDigest, limit: int = 50) -> str:
+def _digest_json(digest: WindowDigest, mask: Callable[[str], str], limit: int = 50) -> str:
+    """The digest as stored: the most frequent templates, their example values masked."""
     entries = sorted(digest.entries(), key=lambda e: -e.count)[:limit]
     return json.dumps([
         {"templateId": e.template_id, "template": e.template, "count": e.count,
          "firstTs": e.first_ts, "lastTs": e.last_ts, "new": e.is_new_template,
-         "examples": e.examples}
+         "examples": [[mask(v) for v in values] for values in e.examples]}
         for e in entries
     ])  # fmt: skip
 
@@ -128,7 +132,11 @@ WindowSink = Callable[[ClosedWindow], Awaitable[None]]
 
 
 class Pipeline:
-    """Reads the inbox in order and turns it into analysed windows; run :meth:`run`."""
+    """Reads the inbox in order and turns it into analysed windows; run :meth:`run`.
+
+    ``redactor`` (the installation's) masks the example values stored in digests, with its
+    PII rules on (:meth:`Redactor.with_pii`); without one, a per-process key masks them.
+    """
 
     def __init__(
         self,
@@ -141,8 +149,10 @@ class Pipeline:
         max_chars: int = 4 * 1024 * 1024,
         window_seconds: float = 60.0,
         poll: float = 0.2,
+        redactor: Redactor | None = None,
     ) -> None:
         self.store = store
+        self.mask_example = (redactor or default_redactor()).with_pii().redact
         self.inbox = inbox
         self.sink = sink
         self.metrics = metrics
@@ -259,7 +269,7 @@ class Pipeline:
         key, entries = _key_text(window.key), window.digest.entries()
         row = (log_id, key, *window.first, *window.last, len(window.lines), reason, time.time(),
                len(entries), sum(1 for e in entries if e.is_new_template),
-               _digest_json(window.digest))  # fmt: skip
+               _digest_json(window.digest, self.mask_example))  # fmt: skip
         return (
             ("INSERT INTO window_cursors VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE"
              " SET row_id = excluded.row_id, rec_index = excluded.rec_index",
