@@ -82,6 +82,7 @@ def test_retention_days_defaults_to_30_and_refuses_below_1(
     monkeypatch.setenv("LOGMARKET_RETENTION_DAYS", "7")
     assert load_settings({}).retention_days == 7
     args = vars(build_parser().parse_args(["--retention-days", "90"]))
+    args.pop("config")
     assert load_settings(args).retention_days == 90
     for bad in ("0", "-1"):
         with pytest.raises(ConfigError, match="retention_days"):
