@@ -31,7 +31,7 @@ import dataclasses
 import json
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -82,6 +82,20 @@ def render_record(rec: dict[str, Any]) -> str:
 
 def _key_text(key: Key) -> str:
     return json.dumps(list(key))
+
+
+def _records(
+    source: str, sub: str | None, stream: str | None, frame: str
+) -> Iterator[tuple[Key, int, dict[str, Any]]]:
+    """(key, index in the row, record) of each record of an inbox row."""
+    obj = json.loads(frame)
+    records = obj["records"] if obj.get("type") == "batch" else [obj]
+    for index, rec in enumerate(records):
+        rsource = rec.get("source", source)
+        # The Sub-PKP is the row's, which ingest took from the connection's key; a
+        # record's own ``subPKPId`` is only a claim and credits no one.
+        key: Key = (sub, rsource if rsource in SOURCES else "runtime", rec.get("stream", stream))
+        yield key, index, rec
 
 
 @dataclass
@@ -200,17 +214,7 @@ class Pipeline:
         )
         now = time.time()
         for row_id, source, sub, stream, frame in rows:
-            obj = json.loads(frame)
-            records = obj["records"] if obj.get("type") == "batch" else [obj]
-            for index, rec in enumerate(records):
-                rsource = rec.get("source", source)
-                # The Sub-PKP is the row's, which ingest took from the connection's key; a
-                # record's own ``subPKPId`` is only a claim and credits no one.
-                key: Key = (
-                    sub,
-                    rsource if rsource in SOURCES else "runtime",
-                    rec.get("stream", stream),
-                )
+            for key, index, rec in _records(source, sub, stream, frame):
                 if (row_id, index) <= self.cursors.get(key, (-1, -1)):
                     continue  # analysed before a restart
                 await self._add(key, (row_id, index), rec, now)
