@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import aiosqlite
 import structlog
 
 from logmarketd.ingest.inbox import InboxWriter
@@ -205,6 +206,27 @@ class Pipeline:
     def stop(self) -> None:
         """Stop after the current step; open windows stay in the inbox for the next start."""
         self._stop.set()
+
+    async def prune_consumed(self, conn: aiosqlite.Connection, before: float) -> int:
+        """Delete inbox rows received before ``before`` whose every record is in a closed
+        window (at or below its key's committed position), in the caller's transaction; how
+        many. A window's own transaction deletes the rows no open window needs, but only
+        those below the row being read: the last row of a stream that went quiet waits for
+        the next window to close. Retention takes it out."""
+        async with conn.execute("SELECT key, row_id, rec_index FROM window_cursors") as cur:
+            cursors = {tuple(json.loads(k)): (r, i) for k, r, i in await cur.fetchall()}
+        async with conn.execute(
+            "SELECT id, source, sub_pkp_id, stream, n_records, frame FROM inbox"
+            " WHERE received < ? ORDER BY id LIMIT 500",
+            (before,),
+        ) as cur:
+            rows = await cur.fetchall()
+        done = [(row_id, n) for row_id, source, sub, stream, n, frame in rows
+                if all((row_id, index) <= cursors.get(key, (-1, -1))
+                       for key, index, _ in _records(source, sub, stream, frame))]  # fmt: skip
+        await conn.executemany("DELETE FROM inbox WHERE id = ?", [(r,) for r, _ in done])
+        self.inbox.consumed(sum(n for _, n in done))
+        return len(done)
 
     async def _read_some(self, limit: int = 200) -> int:
         rows = await self.store.fetchall(
