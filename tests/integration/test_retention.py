@@ -23,9 +23,12 @@ API = "/npe/log-marketplace"
 DAY = 86400
 TRACEBACK = {name: content for name, _, content in SAMPLES}["runtime-traceback.log"]
 EVIDENCE_ONLY = "fetchrow(INSERT_ORDER"  # in an evidence line of TRACEBACK, in no finding
-LOGINS = [
+# The last record ends its stream: the window closes while its inbox row is being read, so
+# the row stays until another window closes (retention takes it out).
+LOGINS: list[dict[str, object]] = [
     {"message": f"login failed for user{i}@example.com from 203.0.113.{i}"} for i in range(1, 6)
 ]
+LOGINS[-1]["eof"] = True
 KEPT = [
     "SELECT id, value_score, quality, payment_micros, paid, paid_at FROM analyses ORDER BY id",
     "SELECT * FROM transactions ORDER BY id",
@@ -92,9 +95,12 @@ def test_a_restart_past_the_retention_prunes_the_text_and_keeps_the_money(
     kept = [query(d.db, sql) for sql in KEPT]
     assert kept[1] and kept[4]  # a payment and the findings it claimed
     assert any(evidence(b) for (b,) in query(d.db, "SELECT body FROM analyses"))
+    for table in ("windows", "idempotency_keys", "events", "inbox"):
+        assert query(d.db, f"SELECT COUNT(*) FROM {table}")[0][0] >= 1, table
     with contextlib.closing(sqlite3.connect(d.db, isolation_level=None)) as conn:
         for table in ("analyses", "windows", "idempotency_keys", "events"):
             conn.execute(f"UPDATE {table} SET created = created - {31 * DAY}")
+        conn.execute(f"UPDATE inbox SET received = received - {31 * DAY}")
 
     d.start()
     try:
@@ -106,7 +112,7 @@ def test_a_restart_past_the_retention_prunes_the_text_and_keeps_the_money(
     bodies = [b for (b,) in query(d.db, "SELECT body FROM analyses")]
     assert len(bodies) >= 2 and not any(evidence(b) for b in bodies)
     assert all(EVIDENCE_ONLY not in b for b in bodies)
-    for table in ("windows", "idempotency_keys", "events"):
+    for table in ("windows", "idempotency_keys", "events", "inbox"):
         assert query(d.db, f"SELECT COUNT(*) FROM {table}") == [(0,)], table
     assert [query(d.db, sql) for sql in KEPT] == kept
     raw = b"".join(p.read_bytes() for p in d.state_dir.glob("logmarket.db*"))
