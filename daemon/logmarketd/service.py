@@ -3,12 +3,12 @@
 Startup takes the socket (passed by the service manager, or bound), reads the redaction key,
 opens the store, starts the inbox writer, webhooks, marketplace, pipeline, retention job,
 ingest, HTTP and the file watcher, in that order. Each part is pushed on the stack with what
-undoes it the moment it has started, so whatever ends the run (a stop, a signal, a stage dying, a startup
-step failing halfway) undoes exactly what was started, last first: stop watching, close
-HTTP, stop accepting and let every batch already read commit and be acknowledged (up to
-``shutdown_timeout``), stop the pipeline, webhooks and writer, close the store, remove the
-socket file. A second signal cuts the waits short. A startup error is one log line and exit
-code 1.
+undoes it the moment it has started, so whatever ends the run (a stop, a signal, a stage
+dying, a startup step failing halfway) undoes exactly what was started, last first: stop
+watching, close HTTP, stop accepting and let every batch already read commit and be
+acknowledged (up to ``shutdown_timeout``), stop the pipeline, webhooks and writer, close the
+store, remove the socket file. A second signal cuts the waits short. A startup error is one
+log line and exit code 1.
 
 Every stage is supervised: one that dies (the inbox writer, the pipeline, the file watcher)
 is logged and counted, ``/healthz`` answers 503 naming it, and the daemon shuts down and
