@@ -9,13 +9,13 @@ Once older than the retention (by its ``created`` time):
 - a window's row is deleted (its digest holds the template example values);
 - the answer kept for an Idempotency-Key is deleted (a copy of the analyses it returned): a
   retry with that key after the retention is a new request;
-- and whatever the later stages hand in as ``also`` runs with the same cut-off (the event
-  outbox: the store does not know its rules).
+- and whatever the later stages hand in as ``also`` runs with the same cut-off: the daemon
+  passes the event outbox's pruning and the pipeline's deletion of inbox rows its windows
+  consumed (the store knows neither's rules).
 
 Never touched: transactions, ledger entries and the chain (immutable, and they hold no log
 text), balances, ``findings_seen`` (novelty needs every fingerprint for good) and templates
-(masked text and counts). The inbox needs no retention: the pipeline deletes each row in the
-transaction of the last window that needed it.
+(masked text and counts).
 
 Each batch of rows is its own short transaction, so the inbox writer never waits long. The
 store deletes with ``secure_delete`` on, and after a run that took anything out the
