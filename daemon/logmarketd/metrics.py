@@ -107,6 +107,15 @@ class Metrics:
     pipeline_failures = _counter(
         "logmarket_pipeline_failures", "Pipeline steps that failed (retried)"
     )
+    retention_pruned = _counter(
+        "logmarket_retention_pruned",
+        "Rows past the retention whose log text was taken out (analyses: evidence stripped;"
+        " windows, kept Idempotency-Key answers, events: deleted), by table",
+        ["table"],
+    )
+    retention_failures = _counter(
+        "logmarket_retention_failures", "Retention runs that failed (tried again at the next)"
+    )
     stage_failures = _counter(
         "logmarket_stage_failures",
         "Daemon stages that died (the daemon then exits non-zero)",

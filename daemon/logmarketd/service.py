@@ -1,14 +1,14 @@
 """The daemon's lifecycle: every part entered once on one ``AsyncExitStack``, unwound in reverse.
 
 Startup takes the socket (passed by the service manager, or bound), reads the redaction key,
-opens the store, starts the inbox writer, webhooks, marketplace, pipeline, ingest, HTTP and
-the file watcher, in that order. Each part is pushed on the stack with what undoes it the
-moment it has started, so whatever ends the run (a stop, a signal, a stage dying, a startup
-step failing halfway) undoes exactly what was started, last first: stop watching, close
-HTTP, stop accepting and let every batch already read commit and be acknowledged (up to
-``shutdown_timeout``), stop the pipeline, webhooks and writer, close the store, remove the
-socket file. A second signal cuts the waits short. A startup error is one log line and exit
-code 1.
+opens the store, starts the inbox writer, webhooks, marketplace, pipeline, retention job,
+ingest, HTTP and the file watcher, in that order. Each part is pushed on the stack with what
+undoes it the moment it has started, so whatever ends the run (a stop, a signal, a stage
+dying, a startup step failing halfway) undoes exactly what was started, last first: stop
+watching, close HTTP, stop accepting and let every batch already read commit and be
+acknowledged (up to ``shutdown_timeout``), stop the pipeline, webhooks and writer, close the
+store, remove the socket file. A second signal cuts the waits short. A startup error is one
+log line and exit code 1.
 
 Every stage is supervised: one that dies (the inbox writer, the pipeline, the file watcher)
 is logged and counted, ``/healthz`` answers 503 naming it, and the daemon shuts down and
@@ -27,6 +27,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import aiosqlite
 import structlog
 from aiohttp import web
 
@@ -38,7 +39,7 @@ from logmarketd.ingest.inbox import InboxWriter
 from logmarketd.ingest.redact import Redactor, load_or_create_key
 from logmarketd.ingest.server import IngestServer, bind_unix_socket
 from logmarketd.ingest.watch import WatchHandle, start_watchers
-from logmarketd.market.events import Event, EventBus, OutboxReader
+from logmarketd.market.events import Event, EventBus, OutboxReader, prune_events
 from logmarketd.market.game import GameRules
 from logmarketd.market.ledger import Ledger
 from logmarketd.market.marketplace import Marketplace
@@ -50,6 +51,7 @@ from logmarketd.serve.auth import ensure_admin_token
 from logmarketd.serve.http import make_app
 from logmarketd.settings import Settings
 from logmarketd.store.db import Store
+from logmarketd.store.retention import Prune, Retention
 from logmarketd.transform.windows import Pipeline
 
 if TYPE_CHECKING:
@@ -154,8 +156,10 @@ class Daemon:
         market = self._marketplace(store, webhooks, ledger_key)
         await market.ledger.seal()  # rows from before the ledger was signed, chained once
         flow = Flow(store, await self._analyser(stack, store, redactor), market, self.metrics)
+        pipeline = None
         if s.log_marketplace_enabled:
-            self._pipeline(stack, store, inbox, flow)
+            pipeline = self._pipeline(stack, store, inbox, flow, redactor)
+        self._retention(stack, store, pipeline)
         ingest = IngestServer(
             inbox, self.metrics, max_frame_bytes=s.max_frame_bytes, redactor=redactor
         )
@@ -365,10 +369,12 @@ class Daemon:
         m.watch("logmarket_webhook_failures", "Webhook delivery attempts failed", "counter",
                 lambda: hooks.failures)  # fmt: skip
 
-    def _pipeline(self, stack: Stack, store: Store, inbox: InboxWriter, flow: Flow) -> None:
+    def _pipeline(
+        self, stack: Stack, store: Store, inbox: InboxWriter, flow: Flow, redactor: Redactor
+    ) -> Pipeline:
         s = self.settings
         pipeline = Pipeline(
-            store, inbox, flow.window, metrics=self.metrics,
+            store, inbox, flow.window, metrics=self.metrics, redactor=redactor,
             max_records=s.window_max_records, window_seconds=s.window_seconds,
         )  # fmt: skip
 
@@ -377,6 +383,27 @@ class Daemon:
 
         self._supervised(stack, "pipeline", pipeline.run(), stop,
                          late="pipeline cancelled mid-window; it resumes from the inbox")  # fmt: skip
+        return pipeline
+
+    def _retention(self, stack: Stack, store: Store, pipeline: Pipeline | None) -> None:
+        """Log text past ``retention_days`` taken out, now and hourly; the event outbox and
+        the inbox rows the windows consumed are pruned with it. Undelivered events are kept
+        while a webhook may still deliver them."""
+        keep_undelivered = self.settings.webhook_url is not None
+
+        async def events(conn: aiosqlite.Connection, before: float) -> int:
+            return await prune_events(conn, before, keep_undelivered=keep_undelivered)
+
+        also: dict[str, Prune] = {"events": events}
+        if pipeline is not None:
+            also["inbox"] = pipeline.prune_consumed
+        job = Retention(store, days=self.settings.retention_days, also=also, metrics=self.metrics)
+
+        async def stop() -> None:
+            job.stop()
+
+        self._supervised(stack, "retention", job.run(), stop,
+                         late="retention cancelled mid-batch; the next run goes on")  # fmt: skip
 
     def _api_app(self, store: Store, flow: Flow, outbox: OutboxReader) -> web.Application:
         """The HTTP app: health, metrics and the marketplace API."""

@@ -156,6 +156,15 @@ class Settings(BaseSettings):
     daily_payout_cap: Decimal | None = Field(
         None, ge=0, description="most paid to one Sub-PKP per UTC day, in USD (none: no cap)"
     )
+    # 30 days: past the 24 h settlement hold, with time to triage a finding and a month of
+    # dashboard trends, yet raw log text does not pile up. At least 1: a 0 could read as
+    # "keep nothing" or as "keep forever", and either guess would surprise someone.
+    retention_days: int = Field(
+        30,
+        ge=1,
+        description="days log text is kept (evidence lines, template examples, windows, "
+        "answers kept for Idempotency-Keys, events); findings and money are kept for good",
+    )
 
     # -- the seed's settings, names kept -------------------------------------------------
     log_marketplace_enabled: bool = Field(

@@ -71,3 +71,19 @@ def test_invalid_settings_exit_2_with_message() -> None:
     )
     assert result.returncode == 2
     assert "invalid settings" in result.stderr
+
+
+def test_retention_days_defaults_to_30_and_refuses_below_1(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``--retention-days`` / ``LOGMARKET_RETENTION_DAYS``: 30 by default; 0 (which could
+    read as "keep nothing" or "keep forever") is refused rather than guessed."""
+    assert Settings().retention_days == 30
+    monkeypatch.setenv("LOGMARKET_RETENTION_DAYS", "7")
+    assert load_settings({}).retention_days == 7
+    args = vars(build_parser().parse_args(["--retention-days", "90"]))
+    args.pop("config")
+    assert load_settings(args).retention_days == 90
+    for bad in ("0", "-1"):
+        with pytest.raises(ConfigError, match="retention_days"):
+            load_settings({"retention_days": bad})

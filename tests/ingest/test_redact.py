@@ -222,6 +222,19 @@ def test_pii_only_when_enabled() -> None:
     }
 
 
+def test_with_pii_masks_pii_with_the_same_key_and_allowlist() -> None:
+    """The redactor for stored examples: PII masked whatever the setting, with the same
+    placeholders as the PII setting on would give, and the same allowlist."""
+    text = "login bob@example.com from 10.1.2.3 password=hunter2-secret-pw"
+    plain = Redactor(KEY, allowlist=[r"10\.1\.2\.3"])
+    masked = plain.with_pii().redact(text)
+    assert masked == Redactor(KEY, pii=True, allowlist=[r"10\.1\.2\.3"]).redact(text)
+    assert "bob@example.com" not in masked and "<REDACTED:email:" in masked
+    assert "10.1.2.3" in masked and "hunter2" not in masked
+    assert "bob@example.com" in plain.redact(text)  # the redactor itself is unchanged
+    assert plain.with_pii().pii and not plain.pii
+
+
 def test_user_allowlist_keeps_a_known_test_value() -> None:
     """A configured allowlist pattern keeps a value that would otherwise be redacted."""
     text = "password=integration-test-pw"

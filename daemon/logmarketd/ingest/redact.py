@@ -108,11 +108,20 @@ class Redactor:
         self._key = key
         self.pii = pii
         table = tuple(SECRET_RULES if rules is None else rules)
+        self._secret_rules = table
         self._rules: tuple[Rule, ...] = table + (PII_RULES if pii else ())
         self._folded = [
             re.compile(r.regex.pattern, r.regex.flags | re.IGNORECASE) for r in self._rules
         ]
         self._allow = tuple(re.compile(p) if isinstance(p, str) else p for p in allowlist)
+
+    def with_pii(self) -> Redactor:
+        """This redactor with PII rules on whatever its own setting: same key (so the same
+        placeholders), rules and allowlist. For values kept only as examples (a template's
+        variable values), which no analysis needs verbatim."""
+        if self.pii:
+            return self
+        return Redactor(self._key, pii=True, allowlist=self._allow, rules=self._secret_rules)
 
     @property
     def rules(self) -> tuple[Rule, ...]:

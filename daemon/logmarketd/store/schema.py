@@ -230,6 +230,17 @@ CREATE TABLE finding_verdicts (
 );
 """
 
+# Retention (store/retention.py): ``analyses.text_pruned`` is when an analysis's log text
+# (evidence lines) was taken out past the retention, NULL while it is still there; the
+# indexes find what is older than the retention without reading every row.
+RETENTION_DDL = """
+ALTER TABLE analyses ADD COLUMN text_pruned REAL;
+CREATE INDEX analyses_with_text ON analyses (created) WHERE text_pruned IS NULL;
+CREATE INDEX windows_by_time ON windows (created);
+CREATE INDEX idempotency_keys_by_time ON idempotency_keys (created);
+CREATE INDEX events_by_time ON events (created);
+"""
+
 # The inbox's columns after its id: version 1 made the table, version 7 rebuilt it.
 _INBOX_COLUMNS = """
         received   REAL NOT NULL,
@@ -293,6 +304,7 @@ MIGRATIONS: list[str] = [
     """,
     LEDGER_CHAIN_DDL,
     SETTLEMENT_DDL,
+    RETENTION_DDL,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

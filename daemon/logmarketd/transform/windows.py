@@ -18,7 +18,9 @@ already consumed, so no record is analysed twice and none is lost.
 Each record also goes through the template miner: the window keeps a digest (template,
 count, first/last time, a few example values; the "new" templates never seen in this store),
 stored with the window, and the templates with their counts are saved in the same
-transaction.
+transaction. The stored example values have PII (IP and e-mail addresses, ...) replaced by the
+redactor's keyed placeholders whether or not ``redact_pii`` is on: examples only illustrate a
+template, while the window's text handed on for analysis stays as ingest stored it.
 """
 
 from __future__ import annotations
@@ -29,14 +31,16 @@ import dataclasses
 import json
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import aiosqlite
 import structlog
 
 from logmarketd.ingest.inbox import InboxWriter
+from logmarketd.ingest.redact import Redactor, default_redactor
 from logmarketd.metrics import Metrics
 from logmarketd.models import SOURCES, Source
 from logmarketd.store.db import Store, Write
@@ -81,6 +85,20 @@ def _key_text(key: Key) -> str:
     return json.dumps(list(key))
 
 
+def _records(
+    source: str, sub: str | None, stream: str | None, frame: str
+) -> Iterator[tuple[Key, int, dict[str, Any]]]:
+    """(key, index in the row, record) of each record of an inbox row."""
+    obj = json.loads(frame)
+    records = obj["records"] if obj.get("type") == "batch" else [obj]
+    for index, rec in enumerate(records):
+        rsource = rec.get("source", source)
+        # The Sub-PKP is the row's, which ingest took from the connection's key; a
+        # record's own ``subPKPId`` is only a claim and credits no one.
+        key: Key = (sub, rsource if rsource in SOURCES else "runtime", rec.get("stream", stream))
+        yield key, index, rec
+
+
 @dataclass
 class _Window:
     key: Key
@@ -95,12 +113,13 @@ class _Window:
     failures: int = 0
 
 
-def _digest_json(digest: WindowDigest, limit: int = 50) -> str:
+def _digest_json(digest: WindowDigest, mask: Callable[[str], str], limit: int = 50) -> str:
+    """The digest as stored: the most frequent templates, their example values masked."""
     entries = sorted(digest.entries(), key=lambda e: -e.count)[:limit]
     return json.dumps([
         {"templateId": e.template_id, "template": e.template, "count": e.count,
          "firstTs": e.first_ts, "lastTs": e.last_ts, "new": e.is_new_template,
-         "examples": e.examples}
+         "examples": [[mask(v) for v in values] for values in e.examples]}
         for e in entries
     ])  # fmt: skip
 
@@ -128,7 +147,11 @@ WindowSink = Callable[[ClosedWindow], Awaitable[None]]
 
 
 class Pipeline:
-    """Reads the inbox in order and turns it into analysed windows; run :meth:`run`."""
+    """Reads the inbox in order and turns it into analysed windows; run :meth:`run`.
+
+    ``redactor`` (the installation's) masks the example values stored in digests, with its
+    PII rules on (:meth:`Redactor.with_pii`); without one, a per-process key masks them.
+    """
 
     def __init__(
         self,
@@ -141,8 +164,10 @@ class Pipeline:
         max_chars: int = 4 * 1024 * 1024,
         window_seconds: float = 60.0,
         poll: float = 0.2,
+        redactor: Redactor | None = None,
     ) -> None:
         self.store = store
+        self.mask_example = (redactor or default_redactor()).with_pii().redact
         self.inbox = inbox
         self.sink = sink
         self.metrics = metrics
@@ -182,6 +207,27 @@ class Pipeline:
         """Stop after the current step; open windows stay in the inbox for the next start."""
         self._stop.set()
 
+    async def prune_consumed(self, conn: aiosqlite.Connection, before: float) -> int:
+        """Delete inbox rows received before ``before`` whose every record is in a closed
+        window (at or below its key's committed position), in the caller's transaction; how
+        many. A window's own transaction deletes the rows no open window needs, but only
+        those below the row being read: the last row of a stream that went quiet waits for
+        the next window to close. Retention takes it out."""
+        async with conn.execute("SELECT key, row_id, rec_index FROM window_cursors") as cur:
+            cursors = {tuple(json.loads(k)): (r, i) for k, r, i in await cur.fetchall()}
+        async with conn.execute(
+            "SELECT id, source, sub_pkp_id, stream, n_records, frame FROM inbox"
+            " WHERE received < ? ORDER BY id LIMIT 500",
+            (before,),
+        ) as cur:
+            rows = await cur.fetchall()
+        done = [(row_id, n) for row_id, source, sub, stream, n, frame in rows
+                if all((row_id, index) <= cursors.get(key, (-1, -1))
+                       for key, index, _ in _records(source, sub, stream, frame))]  # fmt: skip
+        await conn.executemany("DELETE FROM inbox WHERE id = ?", [(r,) for r, _ in done])
+        self.inbox.consumed(sum(n for _, n in done))
+        return len(done)
+
     async def _read_some(self, limit: int = 200) -> int:
         rows = await self.store.fetchall(
             "SELECT id, source, sub_pkp_id, stream, frame FROM inbox WHERE id >= ?"
@@ -190,17 +236,7 @@ class Pipeline:
         )
         now = time.time()
         for row_id, source, sub, stream, frame in rows:
-            obj = json.loads(frame)
-            records = obj["records"] if obj.get("type") == "batch" else [obj]
-            for index, rec in enumerate(records):
-                rsource = rec.get("source", source)
-                # The Sub-PKP is the row's, which ingest took from the connection's key; a
-                # record's own ``subPKPId`` is only a claim and credits no one.
-                key: Key = (
-                    sub,
-                    rsource if rsource in SOURCES else "runtime",
-                    rec.get("stream", stream),
-                )
+            for key, index, rec in _records(source, sub, stream, frame):
                 if (row_id, index) <= self.cursors.get(key, (-1, -1)):
                     continue  # analysed before a restart
                 await self._add(key, (row_id, index), rec, now)
@@ -259,7 +295,7 @@ class Pipeline:
         key, entries = _key_text(window.key), window.digest.entries()
         row = (log_id, key, *window.first, *window.last, len(window.lines), reason, time.time(),
                len(entries), sum(1 for e in entries if e.is_new_template),
-               _digest_json(window.digest))  # fmt: skip
+               _digest_json(window.digest, self.mask_example))  # fmt: skip
         return (
             ("INSERT INTO window_cursors VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE"
              " SET row_id = excluded.row_id, rec_index = excluded.rec_index",
