@@ -297,15 +297,9 @@ class Ledger:
         await conn.execute(
             "INSERT INTO payouts (tx_id, sub_pkp_id, amount_micros, created, due, state)"
             " VALUES (?, ?, ?, ?, ?, ?)",
-            (
-                tx.id,
-                sub,
-                to_micros(amount),
-                now,
-                now + self.hold_seconds,
-                "pending" if held else "settled",
-            ),
-        )
+            (tx.id, sub, to_micros(amount), now, now + self.hold_seconds,
+             "pending" if held else "settled"),
+        )  # fmt: skip
         await conn.execute(
             "UPDATE analyses SET paid = 1, paid_at = ? WHERE id = ?", (now, analysis.id)
         )
