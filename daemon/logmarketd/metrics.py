@@ -103,6 +103,10 @@ class Metrics:
     analyses = _counter("logmarket_analyses", "Logs analysed, by source", ["source"])
     payments = _counter("logmarket_payments", "Payments made")
     paid_dollars = _counter("logmarket_paid_dollars", "Money paid to Sub-PKPs, in US dollars")
+    payouts_refused = _counter(
+        "logmarket_payouts_refused", "Auto-payments refused by a daily cap, by which", ["reason"]
+    )
+    payouts_settled = _counter("logmarket_payouts_settled", "Held payouts settled")
     windows = _counter("logmarket_windows", "Windows closed and analysed, by reason", ["closed_by"])
     pipeline_failures = _counter(
         "logmarket_pipeline_failures", "Pipeline steps that failed (retried)"

@@ -159,6 +159,7 @@ class Daemon:
         pipeline = None
         if s.log_marketplace_enabled:
             pipeline = self._pipeline(stack, store, inbox, flow, redactor)
+            self._settlement(stack, market)
         self._retention(stack, store, pipeline)
         ingest = IngestServer(
             inbox, self.metrics, max_frame_bytes=s.max_frame_bytes, redactor=redactor
@@ -314,6 +315,8 @@ class Daemon:
             store,
             GameRules(s.points_per_dollar, s.quality_multiplier_enabled),
             daily_cap=s.daily_payout_cap,
+            daily_budget=s.daily_market_budget,
+            hold_seconds=s.settle_after,
             signer=ledger_key,
         )
         self._watch_events(webhooks)
@@ -384,6 +387,18 @@ class Daemon:
         self._supervised(stack, "pipeline", pipeline.run(), stop,
                          late="pipeline cancelled mid-window; it resumes from the inbox")  # fmt: skip
         return pipeline
+
+    def _settlement(self, stack: Stack, market: Marketplace) -> None:
+        """Held payouts settle into the balances when their hold is over: looked for every
+        minute, or as often as the hold if it is shorter."""
+        stop = asyncio.Event()
+        every = min(60.0, max(1.0, self.settings.settle_after))
+
+        async def stopped() -> None:
+            stop.set()
+
+        self._supervised(stack, "settlement", market.run_settlement(stop, every), stopped,
+                         late="settlement cancelled mid-round; the next start goes on")  # fmt: skip
 
     def _retention(self, stack: Stack, store: Store, pipeline: Pipeline | None) -> None:
         """Log text past ``retention_days`` taken out, now and hourly; the event outbox and

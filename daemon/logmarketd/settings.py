@@ -32,6 +32,9 @@ def _seed(name: str) -> AliasChoices:
     return AliasChoices(name.lower(), name)
 
 
+_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
 def _seed_score(default: int, name: str, description: str) -> Any:
     """A seed's setting that is a threshold on a 0-100 score (typed Any, as ``Field`` is)."""
     return Field(default, ge=0, le=100, validation_alias=_seed(name), description=description)
@@ -153,8 +156,26 @@ class Settings(BaseSettings):
     window_seconds: float = Field(
         60.0, gt=0, description="seconds after its first record that a window closes"
     )
+    # Money out is bounded the way a bug-bounty budget is. One contributor: $100 a UTC day,
+    # five payments at LOG_MARKETPLACE_MAX_PAYMENT, or dozens of genuine first reports (the
+    # shipped samples earn $0.92 to $11.13 each); what a key can mint from invented content
+    # stops there. The whole market: $1,000 a day, ten contributors at their cap, for one
+    # host's marketplace; a fleet raises it. A payment that would cross either is refused
+    # and counted (``log.payment.refused``, ``payoutsRefused`` on the dashboard); the
+    # analysis stays unpaid, and the admin may pay it on a later day.
     daily_payout_cap: Decimal | None = Field(
-        None, ge=0, description="most paid to one Sub-PKP per UTC day, in USD (none: no cap)"
+        Decimal("100"), ge=0,
+        description="most paid to one Sub-PKP per UTC day, in USD (none: no cap)",
+    )  # fmt: skip
+    daily_market_budget: Decimal | None = Field(
+        Decimal("1000"), ge=0,
+        description="most the whole market pays per UTC day, in USD (none: no budget)",
+    )  # fmt: skip
+    # A payout is pending this long before it settles into the balance: time to triage (hold,
+    # reverse) what was auto-paid, as a bounty program triages before it pays. 0 settles at
+    # once. Seconds, or a number with s, m, h or d.
+    settle_after: float = Field(
+        86400.0, ge=0, description="hold before an auto-paid payout settles (e.g. 24h, 0: none)"
     )
     # 30 days: past the 24 h settlement hold, with time to triage a finding and a month of
     # dashboard trends, yet raw log text does not pile up. At least 1: a 0 could read as
@@ -227,6 +248,26 @@ class Settings(BaseSettings):
     def _octal(cls, value: Any) -> Any:
         if isinstance(value, str):
             return int(value, 8)
+        return value
+
+    @field_validator("daily_payout_cap", "daily_market_budget", mode="before")
+    @classmethod
+    def _none(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip().lower() in ("", "none", "off"):
+            return None
+        return value
+
+    @field_validator("settle_after", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip()[-1:].lower() in _UNITS:
+            number, unit = value.strip()[:-1], value.strip()[-1].lower()
+            try:
+                return float(number) * _UNITS[unit]
+            except ValueError:
+                raise ValueError(
+                    f"expected a duration like 90s, 30m, 24h or 2d, got {value!r}"
+                ) from None
         return value
 
     @field_validator("http")

@@ -81,7 +81,8 @@ def test_analyze_returns_the_seed_log_analysis_and_auto_pays(market: DaemonProce
         assert a["paid"] is True
         status, sub = get(market, "/sub-pkp/alice", admin)
         assert status == 200
-        assert sub["balance"] == pytest.approx(a["paymentAmount"])
+        assert sub["pending"] == pytest.approx(a["paymentAmount"])  # held 24 h by default
+        assert sub["balance"] == 0
         assert [t["analysisId"] for t in sub["transactions"]] == [a["id"]]
         assert sub["xp"] > 0 and sub["level"] >= 1 and sub["achievements"]
 

@@ -54,11 +54,12 @@ def analyses(db: Path) -> int:
 
 
 def balance(d: DaemonProcess, sub: str) -> float:
+    """What the Sub-PKP was credited: settled and pending."""
     status, body = http("GET", f"{d.url}{API}/sub-pkp/{sub}", token=d.admin_token)
     if status == 404:
         return 0.0
     assert status == 200, body
-    return float(body["balance"])
+    return float(body["balance"]) + float(body["pending"])
 
 
 def send_sample(conn: Raw, sub: str | None = None) -> None:

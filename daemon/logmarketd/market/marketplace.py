@@ -11,6 +11,8 @@ answer there too (:meth:`replay`, :meth:`remember`).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import time
 from collections.abc import Callable
@@ -19,13 +21,20 @@ from decimal import Decimal
 from typing import Any
 
 import aiosqlite
+import structlog
 
 from logmarketd.analysis.agents.registry import agents_for, enabled_agents, insight_fields
 from logmarketd.analysis.agents.secrets import LEAK
 from logmarketd.analysis.analyser import Analysed
 from logmarketd.errors import LogmarketdError
 from logmarketd.market.events import Event, append_event
-from logmarketd.market.ledger import Ledger, PaymentResult, to_micros
+from logmarketd.market.ledger import (
+    CapReachedError,
+    Ledger,
+    NotFoundError,
+    PaymentResult,
+    to_micros,
+)
 from logmarketd.market.pricing import (
     PriceBreakdown,
     PricingRules,
@@ -47,6 +56,9 @@ __all__ = [
     "RateLimitedError",
     "SubmitResult",
 ]
+
+
+log = structlog.get_logger("logmarketd.market")
 
 
 class RateLimitedError(LogmarketdError, RuntimeError):
@@ -201,12 +213,45 @@ class Marketplace:
         alerts = [] if simulated else await self._alert_leaks(tx, analysed, new)
         payment = None
         if auto_pay and not simulated and self._auto_payable(analysis, breakdown.amount):
-            payment = await self.ledger.pay_in(tx, analysis.id)
-            await self.attribute(tx, analysis, breakdown.amount)
-            analysis = analysis.model_copy(
-                update={"paid": True, "paid_at": payment.transaction.timestamp}
-            )
+            try:
+                payment = await self.ledger.pay_in(tx, analysis.id)
+            except CapReachedError as exc:
+                alerts.append(await self._refused(tx, analysis, breakdown.amount, exc))
+            else:
+                await self.attribute(tx, analysis, breakdown.amount)
+                analysis = analysis.model_copy(
+                    update={"paid": True, "paid_at": payment.transaction.timestamp}
+                )
         return SubmitResult(analysis, breakdown, payment, alerts)
+
+    async def _refused(
+        self, tx: aiosqlite.Connection, analysis: LogAnalysis, amount: Decimal, exc: CapReachedError
+    ) -> Event:
+        """An auto-payment a daily cap refused: counted (``payouts_refused:REASON``) and an
+        event; the analysis stays recorded, unpaid (not retried: the admin may pay it on a
+        later day)."""
+        await tx.execute(
+            "INSERT INTO counters (name, value) VALUES (?, 1)"
+            " ON CONFLICT(name) DO UPDATE SET value = value + 1",
+            (f"payouts_refused:{exc.reason}",),
+        )
+        payload = {"analysisId": analysis.id, "subPKPId": analysis.sub_pkp_id,
+                   "amount": float(amount), "reason": exc.reason, "detail": str(exc)}  # fmt: skip
+        return await append_event(tx, "log.payment.refused", payload, self.clock())
+
+    async def run_settlement(self, stop: asyncio.Event, interval: float = 60.0) -> None:
+        """Settle the payouts whose hold is over, now and every ``interval`` seconds until
+        ``stop``; a failed round is logged and tried again at the next."""
+        while not stop.is_set():
+            try:
+                while settled := await self.ledger.settle_due():
+                    self.publish([e for s in settled for e in s.events])
+                    if self.metrics is not None:
+                        self.metrics.payouts_settled.inc(len(settled))
+            except Exception:
+                log.exception("settling due payouts failed; tried again at the next round")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval)
 
     def _price(self, analysed: Analysed, new: set[str]) -> PriceBreakdown:
         """Novelty decides value: only findings first reported here earn bonuses, and a log
@@ -246,6 +291,10 @@ class Marketplace:
         """After the commit of :meth:`settle`: its events to the listeners, its payment counted."""
         if result.alerts:
             self.publish(result.alerts)
+            if self.metrics is not None:
+                for e in result.alerts:
+                    if e.type == "log.payment.refused":
+                        self.metrics.payouts_refused.labels(e.payload["reason"]).inc()
         if result.payment is not None:
             self.publish(result.payment.events)
             self._count_payment(result.payment)
@@ -275,6 +324,23 @@ class Marketplace:
             self.publish(result.events)
             self._count_payment(result)
         return Paid(body, replayed=False)
+
+    async def judge(self, fingerprint: str, *, valid: bool, note: str | None) -> dict[str, Any]:
+        """The admin's verdict on a finding (the last one counts), kept for the agents'
+        feedback; :class:`NotFoundError` for a fingerprint nobody reported."""
+        async with self.store.transaction() as tx:
+            async with tx.execute(
+                "SELECT 1 FROM findings_seen WHERE fingerprint = ?", (fingerprint,)
+            ) as cur:
+                if await cur.fetchone() is None:
+                    raise NotFoundError(f"no finding {fingerprint}")
+            await tx.execute(
+                "INSERT INTO finding_verdicts VALUES (?, ?, ?, ?) ON CONFLICT(fingerprint)"
+                " DO UPDATE SET valid = excluded.valid, note = excluded.note,"
+                " decided = excluded.decided",
+                (fingerprint, int(valid), note, self.clock()),
+            )
+        return {"fingerprint": fingerprint, "valid": valid, "note": note}
 
     async def _count_agents(self, conn: Any, analysis: LogAnalysis) -> None:
         """Each agent that ran on this log: one more log analysed, its findings as insights."""

@@ -13,9 +13,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import math
 import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -23,7 +25,12 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from logmarketd.market.events import Event, EventBus, sse_response
-from logmarketd.market.ledger import NotFoundError, NotPayableError, NotReversibleError
+from logmarketd.market.ledger import (
+    NotFoundError,
+    NotPayableError,
+    NotReversibleError,
+    NotSettleableError,
+)
 from logmarketd.market.marketplace import (
     Idempotency,
     KeyReusedError,
@@ -41,8 +48,10 @@ from logmarketd.serve.schemas import (
     MAX_ID,
     AnalyzeBody,
     BatchBody,
+    PayoutNoteBody,
     ReverseBody,
     SimulateBody,
+    VerdictBody,
 )
 from logmarketd.store.db import Store
 from logmarketd.store.keys import key_owner, revoke_key
@@ -162,6 +171,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return _error(404, "not-found", str(exc))
     except NotPayableError as exc:
         return _error(409, "not-payable", str(exc))
+    except NotSettleableError as exc:
+        return _error(409, "not-pending", str(exc))
+    except NotReversibleError as exc:
+        return _error(409, "not-reversible", str(exc))
     except ValidationError as exc:
         first = exc.errors(include_url=False, include_input=False)[0]
         where = ".".join(str(p) for p in first["loc"])
@@ -227,6 +240,26 @@ def _int_param(name: str, raw: str | None, default: int, lo: int, hi: int) -> in
     if not _DIGITS.fullmatch(raw) or not lo <= int(raw) <= hi:
         raise _bad(f"{name} must be an integer from {lo} to {hi}, got {raw[:40]!r}")
     return int(raw)
+
+
+def _before_param(raw: str | None) -> float | None:
+    """A paging cursor: the ``nextBefore`` a page answered (epoch seconds), or an ISO-8601
+    time; else a 400."""
+    if raw is None:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        try:
+            when = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        except ValueError:
+            raise _bad(
+                f"before is a nextBefore value or an ISO-8601 time, got {raw[:40]!r}"
+            ) from None
+        value = (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
+    if not math.isfinite(value):
+        raise _bad("before must be finite")
+    return value
 
 
 def _path_id(request: web.Request, name: str) -> str:
@@ -301,7 +334,10 @@ async def sub_pkp(request: web.Request) -> web.Response:
     sub = _path_id(request, "subPKPId")
     if not principal.may_act_for(sub):
         raise AuthError(403, "a Sub-PKP key sees only its own history")
-    return web.json_response(await views.sub_pkp(ctx.store, sub))
+    limit = _int_param("limit", request.query.get("limit"), 100, 1, 100)
+    return web.json_response(
+        await views.sub_pkp(ctx.store, sub, limit, _before_param(request.query.get("before")))
+    )
 
 
 async def simulate(request: web.Request) -> web.Response:
@@ -380,14 +416,59 @@ async def reverse(request: web.Request) -> web.Response:
         raise AuthError(403, "only the admin token may reverse a payment")
     tx_id = _path_id(request, "transactionId")
     body = ReverseBody.model_validate(await _json(request))
-    try:
-        result = await ctx.market.ledger.reverse(tx_id, body.reason)
-    except NotReversibleError as exc:
-        return _error(409, "not-reversible", str(exc))
+    result = await ctx.market.ledger.reverse(tx_id, body.reason)
     if result.created:
         ctx.bus.publish(result.events)
     headers = None if result.created else {"Idempotent-Replayed": "true"}
     return web.json_response(result.to_json(), headers=headers)
+
+
+async def _admin(request: web.Request, what: str) -> ApiContext:
+    ctx = _ctx(request)
+    if not (await ctx.authenticate(request)).is_admin:
+        raise AuthError(403, f"only the admin token may {what}")
+    return ctx
+
+
+async def payouts(request: web.Request) -> web.Response:
+    """The triage queue (admin): payouts by state, with the findings they pay for."""
+    ctx = await _admin(request, "see the payouts")
+    state = request.query.get("state", "pending")
+    if state not in views.PAYOUT_STATES:
+        raise _bad(f"state is one of {', '.join(views.PAYOUT_STATES)}, got {state[:40]!r}")
+    limit = _int_param("limit", request.query.get("limit"), 50, 1, 100)
+    before = _before_param(request.query.get("before"))
+    return web.json_response(await views.payouts(ctx.store, state, limit, before))
+
+
+async def settle_payout(request: web.Request) -> web.Response:
+    """Pay a pending or held payout now (admin): its settlement transaction, signed; asking
+    again answers the same one (``Idempotent-Replayed: true``)."""
+    ctx = await _admin(request, "settle a payout")
+    tx_id = _path_id(request, "transactionId")
+    body = PayoutNoteBody.model_validate(await _json(request) if request.can_read_body else {})
+    result = await ctx.market.ledger.settle(tx_id, body.note)
+    if result.created:
+        ctx.bus.publish(result.events)
+    headers = None if result.created else {"Idempotent-Replayed": "true"}
+    return web.json_response(result.to_json(), headers=headers)
+
+
+async def hold_payout(request: web.Request) -> web.Response:
+    """Keep a pending payout from settling until the admin pays or reverses it."""
+    ctx = await _admin(request, "hold a payout")
+    tx_id = _path_id(request, "transactionId")
+    body = PayoutNoteBody.model_validate(await _json(request) if request.can_read_body else {})
+    ctx.bus.publish(await ctx.market.ledger.hold(tx_id, body.note or "held for triage"))
+    return web.json_response({"transactionId": tx_id, "status": "held", "note": body.note})
+
+
+async def finding_verdict(request: web.Request) -> web.Response:
+    """The admin's verdict on a finding (by fingerprint): kept for the agents' feedback."""
+    ctx = await _admin(request, "judge a finding")
+    fingerprint = _path_id(request, "fingerprint")
+    body = VerdictBody.model_validate(await _json(request))
+    return web.json_response(await ctx.market.judge(fingerprint, valid=body.valid, note=body.note))
 
 
 async def ledger_public_key(request: web.Request) -> web.Response:
@@ -453,6 +534,10 @@ ROUTES: tuple[tuple[str, str, Handler], ...] = (
     ("GET", f"{API}/top-earners", top_earners),
     ("GET", f"{API}/quality-trends", quality_trends),
     ("POST", f"{API}/transactions/{{transactionId}}/reverse", reverse),
+    ("GET", f"{API}/payouts", payouts),
+    ("POST", f"{API}/payouts/{{transactionId}}/settle", settle_payout),
+    ("POST", f"{API}/payouts/{{transactionId}}/hold", hold_payout),
+    ("POST", f"{API}/findings/{{fingerprint}}/verdict", finding_verdict),
     ("GET", f"{API}/ledger/public-key", ledger_public_key),
     ("POST", f"{API}/keys/{{keyId}}/revoke", revoke),
     ("GET", "/events", events),

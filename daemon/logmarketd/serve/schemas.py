@@ -64,6 +64,19 @@ class ReverseBody(_Body):
     reason: str = Field(min_length=1, max_length=MAX_REASON)
 
 
+class PayoutNoteBody(_Body):
+    """The admin's note on a payout it holds or pays now (kept with the payout)."""
+
+    note: str | None = Field(None, min_length=1, max_length=MAX_REASON)
+
+
+class VerdictBody(_Body):
+    """The admin's verdict on a finding: valid or not, and why (the agents' feedback)."""
+
+    valid: bool
+    note: str | None = Field(None, max_length=MAX_REASON)
+
+
 # -- Responses -------------------------------------------------------------------------------
 # What each endpoint answers, for the OpenAPI document (the handlers build plain dicts; the
 # schemathesis test checks every answer against these). Unknown fields are refused here too,

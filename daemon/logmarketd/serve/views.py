@@ -14,20 +14,24 @@ from decimal import Decimal
 from typing import Any
 
 from logmarketd.market.game import ACHIEVEMENTS, xp_for_level
-from logmarketd.market.ledger import POOL, from_micros
+from logmarketd.market.ledger import POOL, account, from_micros, pending_account
 from logmarketd.market.pricing import BONUSES, PricingRules, price
 from logmarketd.models import LogAnalysis
 from logmarketd.settings import Settings
 from logmarketd.store.db import Store
 
 __all__ = [
+    "PAYOUT_STATES",
     "agents",
     "dashboard",
+    "payouts",
     "pricing",
     "quality_trends",
     "sub_pkp",
     "top_earners",
 ]
+
+PAYOUT_STATES = ("pending", "held", "settled", "reversed")
 
 # The seed's targets for quality trends.
 TARGETS = {"Quality": 80.0, "Value": 70.0}
@@ -40,13 +44,17 @@ def _money(micros: int | None) -> float:
 def _summary(a: LogAnalysis) -> dict[str, Any]:
     i = a.ai_insights
     findings = (
-        [{"kind": "error", "title": e.pattern, "severity": e.severity, "location": e.location}
+        [{"kind": "error", "title": e.pattern, "severity": e.severity, "location": e.location,
+          "fingerprint": e.fingerprint}
          for e in i.error_patterns]
-        + [{"kind": "performance", "title": p.issue, "severity": p.severity, "location": p.location}
+        + [{"kind": "performance", "title": p.issue, "severity": p.severity, "location": p.location,
+          "fingerprint": p.fingerprint}
            for p in i.performance_issues]
-        + [{"kind": "security", "title": s.threat, "severity": s.severity, "location": s.location}
+        + [{"kind": "security", "title": s.threat, "severity": s.severity, "location": s.location,
+          "fingerprint": s.fingerprint}
            for s in i.security_concerns]
-        + [{"kind": "quality", "title": q.suggestion, "severity": q.impact, "location": q.location}
+        + [{"kind": "quality", "title": q.suggestion, "severity": q.impact, "location": q.location,
+          "fingerprint": q.fingerprint}
            for q in i.improvement_opportunities]
     )  # fmt: skip
     return {
@@ -60,19 +68,20 @@ def _summary(a: LogAnalysis) -> dict[str, Any]:
 async def top_earners(
     store: Store, limit: int = 10, *, name: Callable[[str], str] | None = None
 ) -> list[dict[str, Any]]:
-    """The leaderboard; ``name`` shows each Sub-PKP id as the viewer may see it."""
+    """The leaderboard by what each Sub-PKP earned and kept (settled and pending payouts,
+    reversals taken out); ``name`` shows each Sub-PKP id as the viewer may see it."""
     rows = await store.fetchall(
-        "SELECT b.account, b.balance_micros, g.xp, g.level,"
-        " (SELECT COUNT(*) FROM transactions t WHERE t.sub_pkp_id = substr(b.account, 9)"
-        "   AND t.reverses IS NULL)"
-        " FROM balances b LEFT JOIN game_state g ON g.sub_pkp_id = substr(b.account, 9)"
-        " WHERE b.account LIKE 'sub-pkp:%' ORDER BY b.balance_micros DESC, b.account LIMIT ?",
+        "SELECT p.sub_pkp_id, SUM(p.amount_micros),"
+        " SUM(CASE WHEN p.state = 'pending' THEN p.amount_micros ELSE 0 END), COUNT(*),"
+        " g.xp, g.level"
+        " FROM payouts p LEFT JOIN game_state g ON g.sub_pkp_id = p.sub_pkp_id"
+        " WHERE p.state != 'reversed' GROUP BY p.sub_pkp_id ORDER BY 2 DESC, 1 LIMIT ?",
         (limit,),
     )
     return [
-        {"rank": n + 1, "subPKPId": (name or str)(acct[8:]), "totalEarned": _money(bal), "xp": xp or 0,
-         "level": level or 1, "paidLogs": paid}
-        for n, (acct, bal, xp, level, paid) in enumerate(rows)
+        {"rank": n + 1, "subPKPId": (name or str)(sub), "totalEarned": _money(earned),
+         "pending": _money(pending), "xp": xp or 0, "level": level or 1, "paidLogs": paid}
+        for n, (sub, earned, pending, paid, xp, level) in enumerate(rows)
     ]  # fmt: skip
 
 
@@ -142,37 +151,69 @@ async def quality_trends(store: Store, days: int = 30) -> dict[str, Any]:
     }
 
 
-async def sub_pkp(store: Store, sub_pkp_id: str, limit: int = 100) -> dict[str, Any]:
-    bal = await store.fetchone(
-        "SELECT balance_micros FROM balances WHERE account = ?", (f"sub-pkp:{sub_pkp_id}",)
-    )
+async def sub_pkp(
+    store: Store, sub_pkp_id: str, limit: int = 100, before: float | None = None
+) -> dict[str, Any]:
+    """A Sub-PKP's account: ``balance`` (settled), ``pending`` (held payouts), the game, and
+    its history newest first, ``limit`` analyses and transactions older than ``before``;
+    ``nextBefore`` pages on (None: nothing older)."""
+    bal = dict(await store.fetchall(
+        "SELECT account, balance_micros FROM balances WHERE account IN (?, ?)",
+        (account(sub_pkp_id), pending_account(sub_pkp_id)),
+    ))  # fmt: skip
+    cut = before if before is not None else float("inf")
     analyses = await store.fetchall(
-        "SELECT body, paid, paid_at FROM analyses WHERE sub_pkp_id = ? AND simulated = 0"
-        " ORDER BY created DESC LIMIT ?",
-        (sub_pkp_id, limit),
+        "SELECT body, paid, paid_at, created FROM analyses WHERE sub_pkp_id = ? AND simulated = 0"
+        " AND created < ? ORDER BY created DESC LIMIT ?",
+        (sub_pkp_id, cut, limit),
     )
     txs = await store.fetchall(
-        "SELECT body FROM transactions WHERE sub_pkp_id = ? ORDER BY created DESC LIMIT ?",
-        (sub_pkp_id, limit),
+        "SELECT t.body, p.state, p.due, t.created FROM transactions t"
+        " LEFT JOIN payouts p ON p.tx_id = t.id"
+        " WHERE t.sub_pkp_id = ? AND t.created < ? ORDER BY t.created DESC LIMIT ?",
+        (sub_pkp_id, cut, limit),
     )
+    older = [rows[-1][3] for rows in (analyses, txs) if len(rows) == limit]
+    return {
+        "subPKPId": sub_pkp_id,
+        "balance": _money(bal.get(account(sub_pkp_id))),
+        "pending": _money(bal.get(pending_account(sub_pkp_id))),
+        "analyses": [_history_analysis(body, paid, paid_at) for body, paid, paid_at, _ in analyses],
+        "transactions": [_history_tx(body, state, due) for body, state, due, _ in txs],
+        "nextBefore": repr(max(older)) if older else None,
+    } | await _game(store, sub_pkp_id)
+
+
+def _history_analysis(body: str, paid: int, paid_at: float | None) -> dict[str, Any]:
+    a: dict[str, Any] = json.loads(body)
+    a["paid"] = bool(paid)
+    if paid_at:
+        a["paidAt"] = _iso(paid_at)
+    return a
+
+
+def _history_tx(body: str, state: str | None, due: float | None) -> dict[str, Any]:
+    """A transaction as history shows it; a payment with its payout's status."""
+    tx: dict[str, Any] = json.loads(body)
+    if state is not None:
+        tx["status"] = "held" if state == "pending" and due is None else state
+        if state == "pending" and due is not None:
+            tx["settlesAt"] = _iso(due)
+    return tx
+
+
+def _iso(ts: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+
+
+async def _game(store: Store, sub_pkp_id: str) -> dict[str, Any]:
     game = await store.fetchone(
         "SELECT points_micro, xp, level, achievements FROM game_state WHERE sub_pkp_id = ?",
         (sub_pkp_id,),
     )
     points, xp, level, unlocked = game or (0, 0, 1, "[]")
     names = {a.id: a for a in ACHIEVEMENTS}
-    out_analyses = []
-    for body, paid, paid_at in analyses:
-        a = json.loads(body)
-        a["paid"] = bool(paid)
-        if paid_at:
-            a["paidAt"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(paid_at))
-        out_analyses.append(a)
     return {
-        "subPKPId": sub_pkp_id,
-        "balance": _money(bal[0] if bal else 0),
-        "analyses": out_analyses,
-        "transactions": [json.loads(b) for (b,) in txs],
         "points": float(Decimal(points) / 1_000_000),
         "xp": xp,
         "level": level,
@@ -185,6 +226,37 @@ async def sub_pkp(store: Store, sub_pkp_id: str, limit: int = 100) -> dict[str, 
     }
 
 
+async def payouts(
+    store: Store, state: str = "pending", limit: int = 50, before: float | None = None
+) -> dict[str, Any]:
+    """Payouts in ``state`` (pending, held, settled, reversed), newest first, each with the
+    analysis it pays and its findings (with the admin's verdicts): the triage queue."""
+    where = {"pending": "p.state = 'pending' AND p.due IS NOT NULL",
+             "held": "p.state = 'pending' AND p.due IS NULL"}.get(state, "p.state = ?")  # fmt: skip
+    args: tuple[Any, ...] = () if state in ("pending", "held") else (state,)
+    rows = await store.fetchall(
+        "SELECT p.tx_id, p.sub_pkp_id, p.amount_micros, p.created, p.due, p.state, p.note,"
+        " a.body, a.paid FROM payouts p JOIN transactions t ON t.id = p.tx_id"
+        f" JOIN analyses a ON a.id = t.analysis_id WHERE {where} AND p.created < ?"
+        " ORDER BY p.created DESC LIMIT ?",
+        (*args, before if before is not None else float("inf"), limit),
+    )
+    verdicts = dict(await store.fetchall("SELECT fingerprint, valid FROM finding_verdicts"))
+    out = []
+    for tx_id, sub, micros, created, due, st, note, body, was_paid in rows:
+        analysis = _summary(LogAnalysis.model_validate_json(body).model_copy(
+            update={"paid": bool(was_paid)}))  # fmt: skip
+        for f in analysis["findings"]:
+            if f["fingerprint"] in verdicts:
+                f["valid"] = bool(verdicts[f["fingerprint"]])
+        out.append({"transactionId": tx_id, "subPKPId": sub, "amount": _money(micros),
+                    "created": _iso(created), "settlesAt": _iso(due) if due else None,
+                    "status": "held" if st == "pending" and due is None else st, "note": note,
+                    "analysis": analysis})  # fmt: skip
+    next_before = repr(rows[-1][3]) if len(rows) == limit else None
+    return {"state": state, "payouts": out, "nextBefore": next_before}
+
+
 async def dashboard(store: Store, settings: Settings) -> dict[str, Any]:
     totals = await store.fetchone(
         "SELECT COUNT(*), COALESCE(SUM(paid), 0), COUNT(DISTINCT sub_pkp_id)"
@@ -195,7 +267,7 @@ async def dashboard(store: Store, settings: Settings) -> dict[str, Any]:
     insights = await store.fetchone("SELECT COALESCE(SUM(insights), 0) FROM agent_stats")
     earnings = await store.fetchall(
         "SELECT date(created, 'unixepoch') AS day, SUM(amount_micros), COUNT(*)"
-        " FROM transactions WHERE created >= ? GROUP BY day ORDER BY day",
+        " FROM transactions WHERE created >= ? AND settles IS NULL GROUP BY day ORDER BY day",
         (time.time() - 30 * 86400,),
     )
     recent = await store.fetchall(
@@ -213,7 +285,14 @@ async def dashboard(store: Store, settings: Settings) -> dict[str, Any]:
             "analyses": n, "paidAnalyses": paid, "subPKPs": subs,
             "totalEarnings": _money(-(pool[0] if pool else 0)),
             "insights": (insights or (0,))[0], "simulatedAnalyses": (simulated or (0,))[0],
+            "pending": _money((await store.fetchone(
+                "SELECT COALESCE(SUM(amount_micros), 0) FROM payouts WHERE state = 'pending'"
+            ) or (0,))[0]),
+            "payoutsRefused": {k.split(":", 1)[1]: v for k, v in counters.items()
+                               if k.startswith("payouts_refused:")},
         },
+        "triage": (await payouts(store, "pending", 20))["payouts"]
+        + (await payouts(store, "held", 20))["payouts"],
         "earningsOverTime": [{"day": d, "amount": _money(m), "payments": c}
                              for d, m, c in earnings],
         "topSellers": await top_earners(store, 10),
