@@ -177,9 +177,7 @@ def test_a_crash_during_batch_analyze_and_a_retry_pay_each_log_once(
             status, account = http("GET", f"{d.url}{API}/sub-pkp/{sub}", token=d.admin_token)
             assert status == 200
             credited = Decimal(str(account["balance"])) + Decimal(str(account["pending"]))
-            assert credited == (Decimal(total) / 10**6).quantize(
-                Decimal("0.01")
-            )
+            assert credited == (Decimal(total) / 10**6).quantize(Decimal("0.01"))
             if with_key:  # the retry answers what was paid: the first answer or its own
                 assert Decimal(str(answer["totalPaid"])) * 10**6 == total, (kill, answer)
                 assert {a["id"] for a in answer["analyses"]} == set(analysis_ids(d, sub))
