@@ -32,6 +32,9 @@ class Analysed:
     rule_insights: AIInsights  # what the rules found: prices follow these, never a model's word
     fingerprints: list[str]  # of every finding, sorted
     known: frozenset[str]  # those the store held already when the log was scored
+    # of the findings that can earn: all but what only reports text addressed to an AI
+    # reviewer, which is data about the log and must never be what makes it pay
+    earning: frozenset[str]
 
 
 async def known_fingerprints(store: Store, fingerprints: list[str]) -> frozenset[str]:
@@ -76,7 +79,8 @@ class Analyser:
         insights = await self._enrich(rule_insights)
         # Nothing leaves here unredacted: evidence, model text, locations.
         analysis = analysis.model_copy(update={"ai_insights": self.redactor.redact_model(insights)})
-        return Analysed(analysis, rule_insights, fingerprints, known)
+        earning = frozenset(f.fingerprint for f in inspection.scored)
+        return Analysed(analysis, rule_insights, fingerprints, known, earning)
 
     async def _enrich(self, insights: AIInsights) -> AIInsights:
         """Model-written root causes and fixes for the rules' finding groups, when a model is

@@ -256,7 +256,8 @@ class Marketplace:
     def _price(self, analysed: Analysed, new: set[str]) -> PriceBreakdown:
         """Novelty decides value: only findings first reported here earn bonuses, and a log
         with none is credited nothing. Prices follow the rules' findings: a model's word never
-        moves money."""
+        moves money, nor does text in the log addressed to one."""
+        new = new & analysed.earning
         if not new:
             return nothing_new()
         bonuses = earned_bonuses(only(analysed.rule_insights, new), has_new_finding=True)
