@@ -19,9 +19,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 import logmarket.handler
 from tests.rawclient import raw  # noqa: F401  (the raw-protocol client fixture)
+
+# Property tests draw the same examples on every run ("ci", the default), so a run's result
+# says something about the code, not the draw; HYPOTHESIS_PROFILE=explore draws anew each run
+# to look for counterexamples (add what it finds as an explicit example).
+hypothesis_settings.register_profile("ci", derandomize=True)
+hypothesis_settings.register_profile("explore", derandomize=False)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 REPO = Path(__file__).resolve().parent.parent
 INTEGRATION = Path(__file__).resolve().parent / "integration"
