@@ -1,7 +1,8 @@
 """The signed ledger driven through 10,000 random operations (record, pay, pay again, reverse,
-reverse again, reverse a reversal), checked against a model kept beside it in ``Decimal``:
-every answer is the one the model expects, the untouched file verifies offline, each balance
-is what was paid minus what was reversed, and a copy of the file with one entry edited, one
+reverse again, reverse a reversal, settle, hold, time passing and due payouts settling),
+checked against a model kept beside it in ``Decimal``: every answer is the one the model
+expects, the untouched file verifies offline, each Sub-PKP's settled and pending balances are
+what the model says its payouts hold, and a copy of the file with one entry edited, one
 removed or one transaction slipped in (balances fixed up to match) does not verify.
 
 The operations are a table of (weight, coroutine): a new kind of operation is one more
@@ -28,6 +29,7 @@ from logmarketd.market.ledger import (
     NotFoundError,
     NotPayableError,
     NotReversibleError,
+    NotSettleableError,
 )
 from logmarketd.market.signing import LedgerKey, load_or_create_ledger_key
 from logmarketd.store.db import Store
@@ -40,6 +42,15 @@ SEED = 20260412
 STEPS = 10_000
 MICRO = Decimal("0.000001")
 SUBS = [f"s{i}" for i in range(12)]
+HOLD = 3600.0
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
 
 
 @dataclass
@@ -52,15 +63,28 @@ class World:
     amounts: dict[str, Decimal] = field(default_factory=dict)  # analysis -> its price
     owners: dict[str, str | None] = field(default_factory=dict)  # analysis -> Sub-PKP
     unpayable: set[str] = field(default_factory=set)  # simulated, free or without a Sub-PKP
+    clock: Clock = field(default_factory=Clock)
     payments: dict[str, str] = field(default_factory=dict)  # analysis -> its payment
     paid_for: dict[str, str] = field(default_factory=dict)  # payment -> its analysis
     reversals: dict[str, str] = field(default_factory=dict)  # payment -> its reversal
-    paid: dict[str, Decimal] = field(default_factory=dict)  # Sub-PKP -> paid in total
-    reversed: dict[str, Decimal] = field(default_factory=dict)  # Sub-PKP -> reversed in total
+    settlements: dict[str, str] = field(default_factory=dict)  # payment -> its settlement
+    states: dict[str, str] = field(default_factory=dict)  # payment -> pending|held|settled|reversed
+    due: dict[str, float] = field(default_factory=dict)  # payment -> when its hold ends
     counts: dict[str, int] = field(default_factory=dict)  # operation -> times run
 
+    def held(self, sub: str, states: tuple[str, ...]) -> Decimal:
+        """What the Sub-PKP's payouts in ``states`` add up to."""
+        return sum(
+            (self.amounts[aid] for tx, aid in self.paid_for.items()
+             if self.owners[aid] == sub and self.states[tx] in states),
+            Decimal(0),
+        )  # fmt: skip
+
     def balance(self, sub: str) -> Decimal:
-        return self.paid.get(sub, Decimal(0)) - self.reversed.get(sub, Decimal(0))
+        return self.held(sub, ("settled",))
+
+    def pending(self, sub: str) -> Decimal:
+        return self.held(sub, ("pending", "held"))
 
 
 def draw_amount(rng: random.Random) -> Decimal:
@@ -103,7 +127,7 @@ async def op_pay(w: World) -> None:
     owner = w.owners[aid]
     assert owner is not None and tx.sub_pkp_id == owner
     w.payments[aid], w.paid_for[tx.id] = tx.id, aid
-    w.paid[owner] = w.paid.get(owner, Decimal(0)) + tx.amount
+    w.states[tx.id], w.due[tx.id] = "pending", w.clock.now + HOLD
     return None
 
 
@@ -133,7 +157,7 @@ async def op_reverse(w: World) -> None:
     owner = w.owners[aid]
     assert owner is not None and result.transaction.amount == w.amounts[aid]
     w.reversals[txid] = result.transaction.id
-    w.reversed[owner] = w.reversed.get(owner, Decimal(0)) + w.amounts[aid]
+    w.states[txid] = "reversed"
     return None
 
 
@@ -167,6 +191,55 @@ async def op_unknown(w: World) -> None:
             await w.ledger.reverse(f"tx_nobody_{w.step}", "x")
 
 
+async def op_settle(w: World) -> None:
+    """Pay a payout now: a pending or held one settles, a settled one answers its
+    settlement, a reversed one is refused."""
+    if not w.paid_for:
+        return await op_pay(w)
+    txid = w.rng.choice(list(w.paid_for))
+    if w.states[txid] == "reversed":
+        with pytest.raises(NotSettleableError):
+            await w.ledger.settle(txid)
+        return None
+    result = await w.ledger.settle(txid)
+    assert result.links == {"settles": txid}
+    if w.states[txid] == "settled":
+        assert not result.created and result.transaction.id == w.settlements[txid]
+        return None
+    assert result.created and result.transaction.amount == w.amounts[w.paid_for[txid]]
+    w.settlements[txid], w.states[txid] = result.transaction.id, "settled"
+    return None
+
+
+async def op_hold(w: World) -> None:
+    """Hold a payout: a pending one waits for the admin; any other is refused."""
+    if not w.paid_for:
+        return await op_pay(w)
+    txid = w.rng.choice(list(w.paid_for))
+    if w.states[txid] in ("settled", "reversed"):
+        with pytest.raises(NotSettleableError):
+            await w.ledger.hold(txid, "triage")
+        return None
+    await w.ledger.hold(txid, "triage")
+    w.states[txid] = "held"
+    return None
+
+
+async def op_time_passes(w: World) -> None:
+    """Time passes and the due payouts settle: exactly the pending ones whose hold is over."""
+    w.clock.now += w.rng.uniform(0, HOLD / 4)
+    due = {tx for tx, st in w.states.items() if st == "pending" and w.due[tx] <= w.clock.now}
+    settled: set[str] = set()
+    while batch := await w.ledger.settle_due():
+        settled |= {r.links["settles"] for r in batch}
+        for r in batch:
+            w.settlements[r.links["settles"]] = r.transaction.id
+    assert settled == due
+    for tx in due:
+        w.states[tx] = "settled"
+    return None
+
+
 Operation = Callable[[World], Awaitable[None]]
 
 OPERATIONS: list[tuple[float, Operation]] = [
@@ -177,12 +250,15 @@ OPERATIONS: list[tuple[float, Operation]] = [
     (6, op_reverse_again),
     (6, op_reverse_a_reversal),
     (2, op_unknown),
+    (6, op_settle),
+    (3, op_hold),
+    (8, op_time_passes),
 ]
 
 
 async def drive(ledger: Ledger, seed: int, steps: int) -> World:
     """``steps`` operations drawn from :data:`OPERATIONS` by weight."""
-    w = World(ledger, random.Random(seed))
+    w = World(ledger, random.Random(seed), clock=ledger.clock)  # type: ignore[arg-type]
     weights = [weight for weight, _ in OPERATIONS]
     ops = [op for _, op in OPERATIONS]
     for w.step in range(steps):
@@ -205,7 +281,8 @@ async def _drive_a_store(root: Path) -> Driven:
     key = load_or_create_ledger_key(root / "ledger.key")
     store = await Store.open(root / "ledger.db", sync="normal")
     try:
-        world = await drive(Ledger(store, GameRules(), signer=key), SEED, STEPS)
+        ledger = Ledger(store, GameRules(), hold_seconds=HOLD, clock=Clock(), signer=key)
+        world = await drive(ledger, SEED, STEPS)
     finally:
         await store.close()
     return Driven(store.path, key, world)
@@ -250,16 +327,21 @@ def test_10000_random_operations_keep_the_books_and_the_chain(driven: Driven) ->
     assert len(w.payments) > 1000 and len(w.reversals) > 300, w.counts
     report = verify_ledger(driven.db, driven.key.public_key)
     assert report.ok, report.problems[:5]
-    assert report.transactions == len(w.payments) + len(w.reversals) == report.links
+    assert len(w.settlements) > 300, w.counts
+    moves = len(w.payments) + len(w.reversals) + len(w.settlements)
+    assert report.transactions == moves == report.links
     assert report.entries == 2 * report.transactions
 
     balances = micros_of(driven.db)
     for sub in SUBS:
         kept = Decimal(balances.get(f"sub-pkp:{sub}", 0)) * MICRO
         assert kept == w.balance(sub), (sub, kept, w.balance(sub))
-    outflow = sum((w.balance(sub) for sub in SUBS), Decimal(0))
+        waiting = Decimal(balances.get(f"pending:sub-pkp:{sub}", 0)) * MICRO
+        assert waiting == w.pending(sub), (sub, waiting, w.pending(sub))
+    outflow = sum((w.balance(sub) + w.pending(sub) for sub in SUBS), Decimal(0))
     assert Decimal(balances[POOL]) * MICRO == -outflow
-    assert set(balances) <= {POOL} | {f"sub-pkp:{s}" for s in SUBS}
+    accounts = {f"{kind}sub-pkp:{s}" for s in SUBS for kind in ("", "pending:")}
+    assert set(balances) <= {POOL} | accounts
 
 
 def test_an_entry_edited_in_a_copy_fails_verification(driven: Driven, tmp_path: Path) -> None:
