@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from logmarketd.samples import SAMPLES
 
 from tests.conftest import DaemonProcess, http
 from tests.integration.test_ledger_cli import cli
@@ -80,10 +81,6 @@ def test_an_auto_payment_is_pending_until_the_admin_pays_it(market: DaemonProces
 
 def test_held_then_reversed_takes_the_money_and_points_back(market: DaemonProcess) -> None:
     a = analyze(market, fabricated(random.Random(2)).replace("java", "postgres"), "settle-bob")
-    if not a["paid"]:  # not auto-paid: the admin pays it (held the same way)
-        status, tx = call(market, "POST", f"/pay/{a['id']}")
-        assert status == 200, tx
-        a["transactionId"] = tx["id"]
     tx_id = a["transactionId"]
     assert account(market, "settle-bob")["pending"] > 0
     status, held = call(market, "POST", f"/payouts/{tx_id}/hold", {"note": "asking"})
@@ -118,15 +115,21 @@ def test_the_admin_judges_findings_and_history_pages(market: DaemonProcess) -> N
     for i in range(4):
         analyze(market, genuine_log(5000 + i), "settle-dave")
     seen: list[str] = []
+    txs: list[str] = []
     query = "?limit=2"
     while True:
         page = account(market, "settle-dave", query)
-        assert len(page["analyses"]) <= 2
+        assert len(page["analyses"]) <= 2 and len(page["transactions"]) <= 2
         seen += [x["id"] for x in page["analyses"]]
+        txs += [t["id"] for t in page["transactions"]]
         if page["nextBefore"] is None:
             break
         query = f"?limit=2&before={page['nextBefore']}"
     assert len(seen) == len(set(seen)) == 4
+    everything = account(market, "settle-dave")
+    assert sorted(txs) == sorted(t["id"] for t in everything["transactions"])
+    assert len(txs) == len(set(txs)) == 4  # each new finding is a payout held for the admin
+    assert {t["status"] for t in everything["transactions"]} == {"held"}
     status, err = call(market, "GET", "/sub-pkp/settle-dave?before=yesterday")
     assert status == 400, err
 
@@ -161,3 +164,21 @@ def test_the_daily_cap_refuses_the_payment_that_would_cross_it(short_tmp: Path) 
         assert dash["totals"]["payoutsRefused"] == {"sub-pkp-cap": refused}
     finally:
         d.stop()
+
+
+def test_a_genuine_log_below_the_auto_pay_threshold_waits_for_the_admin(
+    market: DaemonProcess,
+) -> None:
+    """The shipped pytest failure is new insight worth less than AUTO_PAY_THRESHOLD: it is
+    credited, held for the admin (never settled by time), and the admin's pay settles it."""
+    log = dict((name, content) for name, _, content in SAMPLES)["test-pytest-failure.log"]
+    status, a = call(market, "POST", "/analyze", {"source": "test", "logContent": log,
+                                                  "subPKPId": "settle-erin"})  # fmt: skip
+    assert status == 200 and a["valueScore"] <= 70 and a["paymentAmount"] > 0, a
+    acct = account(market, "settle-erin")
+    assert acct["pending"] == pytest.approx(a["paymentAmount"]) and acct["balance"] == 0
+    assert [t["status"] for t in acct["transactions"]] == ["held"]
+    status, tx = call(market, "POST", f"/pay/{a['id']}")
+    assert status == 200 and tx["id"] == a["transactionId"], tx
+    acct = account(market, "settle-erin")
+    assert acct["pending"] == 0 and acct["balance"] == pytest.approx(a["paymentAmount"])

@@ -256,7 +256,11 @@ class Ledger:
             raise NotFoundError(f"no analysis {analysis_id}")
         return LogAnalysis.model_validate_json(row[0])
 
-    async def pay_in(self, conn: aiosqlite.Connection, analysis_id: str) -> PaymentResult:
+    async def pay_in(
+        self, conn: aiosqlite.Connection, analysis_id: str, *, review: bool = False
+    ) -> PaymentResult:
+        """Pay an analysis in the caller's transaction (see :meth:`pay`). The payout is held
+        ``hold_seconds`` before it settles; with ``review`` it waits for the admin instead."""
         async with conn.execute(
             "SELECT body FROM transactions WHERE analysis_id = ? AND reverses IS NULL",
             (analysis_id,),
@@ -292,25 +296,39 @@ class Ledger:
                 quality=analysis.quality.overall,
             ),
         )
-        sub, held = analysis.sub_pkp_id, self.hold_seconds > 0
-        await self._post(conn, tx, now, POOL, pending_account(sub) if held else account(sub))
-        await conn.execute(
-            "INSERT INTO payouts (tx_id, sub_pkp_id, amount_micros, created, due, state)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (tx.id, sub, to_micros(amount), now, now + self.hold_seconds,
-             "pending" if held else "settled"),
-        )  # fmt: skip
+        status, due = await self._credit(conn, tx, now, review)
         await conn.execute(
             "UPDATE analyses SET paid = 1, paid_at = ? WHERE id = ?", (now, analysis.id)
         )
         events = [("log.payment.executed", {
-            "subPKPId": sub, "amount": float(amount), "analysisId": analysis.id,
-            "transactionId": tx.id, "status": "pending" if held else "settled",
-            "settlesAt": _iso(now + self.hold_seconds),
+            "subPKPId": tx.sub_pkp_id, "amount": float(amount), "analysisId": analysis.id,
+            "transactionId": tx.id, "status": status,
+            "settlesAt": _iso(due) if due is not None else None,
         })]  # fmt: skip
         events += await self._award(conn, analysis, amount, now, tx.id)
         published = await self.events(conn, events, now)
         return PaymentResult(tx, True, published)
+
+    async def _credit(
+        self, conn: aiosqlite.Connection, tx: DataTransaction, now: float, review: bool
+    ) -> tuple[str, float | None]:
+        """Post a payment to the Sub-PKP's pending account (settled at once when there is no
+        hold and no review) and queue its payout; its status and when it settles (None: when
+        the admin says)."""
+        sub = tx.sub_pkp_id
+        due: float | None = None if review else now + max(0.0, self.hold_seconds)
+        if not review and self.hold_seconds <= 0:
+            status, credit = "settled", account(sub)
+        else:
+            status, credit = ("held" if review else "pending"), pending_account(sub)
+        await self._post(conn, tx, now, POOL, credit)
+        await conn.execute(
+            "INSERT INTO payouts (tx_id, sub_pkp_id, amount_micros, created, due, state)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (tx.id, sub, to_micros(tx.amount), now, due,
+             "settled" if status == "settled" else "pending"),
+        )  # fmt: skip
+        return status, due
 
     async def seal(self) -> int:
         """Chain the transactions stored before the ledger was signed (once); how many."""
@@ -353,7 +371,7 @@ class Ledger:
         Sub-PKP's pending account to its balance. Settling again answers the settlement;
         a reversed payout is :class:`NotSettleableError`."""
         async with self.store.transaction() as conn:
-            return await self._settle_in(conn, transaction_id, note)
+            return await self.settle_in(conn, transaction_id, note)
 
     async def settle_due(self, limit: int = 200) -> list[LinkedResult]:
         """Settle the payouts whose hold is over (held ones wait for the admin), up to
@@ -365,7 +383,7 @@ class Ledger:
                 (self.clock(), limit),
             ) as cur:
                 due = [str(r[0]) for r in await cur.fetchall()]
-            return [await self._settle_in(conn, tx_id, None) for tx_id in due]
+            return [await self.settle_in(conn, tx_id, None) for tx_id in due]
 
     async def hold(self, transaction_id: str, note: str) -> list[Event]:
         """Keep a pending payout from settling until the admin pays or reverses it; the
@@ -382,7 +400,7 @@ class Ledger:
                        "transactionId": payment.id, "note": note}  # fmt: skip
             return await self.events(conn, [("log.payment.held", payload)], now)
 
-    async def _settle_in(
+    async def settle_in(
         self, conn: aiosqlite.Connection, transaction_id: str, note: str | None
     ) -> LinkedResult:
         payment, state = await self._payment(conn, transaction_id, "settled")

@@ -32,6 +32,7 @@ from logmarketd.market.ledger import (
     CapReachedError,
     Ledger,
     NotFoundError,
+    NotSettleableError,
     PaymentResult,
     to_micros,
 )
@@ -212,9 +213,11 @@ class Marketplace:
         await self._count_agents(tx, analysis)
         alerts = [] if simulated else await self._alert_leaks(tx, analysed, new)
         payment = None
-        if auto_pay and not simulated and self._auto_payable(analysis, breakdown.amount):
+        if auto_pay and not simulated and self._payable(analysis, breakdown.amount):
+            # Above AUTO_PAY_THRESHOLD it settles after the hold; below, the admin decides.
+            review = analysis.value_score <= self.settings.auto_pay_threshold
             try:
-                payment = await self.ledger.pay_in(tx, analysis.id)
+                payment = await self.ledger.pay_in(tx, analysis.id, review=review)
             except CapReachedError as exc:
                 alerts.append(await self._refused(tx, analysis, breakdown.amount, exc))
             else:
@@ -280,12 +283,9 @@ class Marketplace:
                    "severity": max((s.severity for s in leaks), key=_SEVERITY.index)}  # fmt: skip
         return [await append_event(tx, "security.secret.leaked", payload, self.clock())]
 
-    def _auto_payable(self, analysis: LogAnalysis, amount: Decimal) -> bool:
+    def _payable(self, analysis: LogAnalysis, amount: Decimal) -> bool:
         return (
-            self.settings.log_marketplace_enabled
-            and analysis.sub_pkp_id is not None
-            and amount > 0
-            and analysis.value_score > self.settings.auto_pay_threshold
+            self.settings.log_marketplace_enabled and analysis.sub_pkp_id is not None and amount > 0
         )
 
     def published(self, result: SubmitResult) -> SubmitResult:
@@ -318,12 +318,19 @@ class Marketplace:
             if result.created:
                 analysis = await self.ledger.analysis(conn, analysis_id)
                 await self.attribute(conn, analysis, result.transaction.amount)
+            # The admin paying is the triage's yes: a held or pending payout settles now (one
+            # settled already, or reversed, stays as it is: paying again answers the payment).
+            settled = None
+            with contextlib.suppress(NotSettleableError):
+                settled = await self.ledger.settle_in(conn, result.transaction.id, "paid")
             body = result.transaction.model_dump_json(by_alias=True)
             if idempotency is not None:
                 await self.remember(conn, idempotency, body)
         if result.created:
             self.publish(result.events)
             self._count_payment(result)
+        if settled is not None and settled.created:
+            self.publish(settled.events)
         return Paid(body, replayed=False)
 
     async def judge(self, fingerprint: str, *, valid: bool, note: str | None) -> dict[str, Any]:

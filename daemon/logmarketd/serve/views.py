@@ -173,14 +173,20 @@ async def sub_pkp(
         " WHERE t.sub_pkp_id = ? AND t.created < ? ORDER BY t.created DESC LIMIT ?",
         (sub_pkp_id, cut, limit),
     )
-    older = [rows[-1][3] for rows in (analyses, txs) if len(rows) == limit]
+    # One cursor for both lists: where the newer of the full lists ends. What either list
+    # holds older than that comes on the next page instead (nothing twice, nothing skipped).
+    full = [rows[-1][3] for rows in (analyses, txs) if len(rows) == limit]
+    cursor = max(full) if full else None
+    if cursor is not None:
+        analyses = [r for r in analyses if r[3] >= cursor]
+        txs = [r for r in txs if r[3] >= cursor]
     return {
         "subPKPId": sub_pkp_id,
         "balance": _money(bal.get(account(sub_pkp_id))),
         "pending": _money(bal.get(pending_account(sub_pkp_id))),
         "analyses": [_history_analysis(body, paid, paid_at) for body, paid, paid_at, _ in analyses],
         "transactions": [_history_tx(body, state, due) for body, state, due, _ in txs],
-        "nextBefore": repr(max(older)) if older else None,
+        "nextBefore": repr(cursor) if cursor is not None else None,
     } | await _game(store, sub_pkp_id)
 
 
