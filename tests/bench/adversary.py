@@ -20,7 +20,8 @@ Credited is what the Sub-PKP's account holds afterwards: ``balance`` of ``GET
 /npe/log-marketplace/sub-pkp/{id}`` plus ``pending`` where the daemon has that field. The
 extrapolated $/hour ($/day) is the first log's credit, once, plus the later logs' mean credit
 times the logs an hour (a day) allows after it: the measured rate, bounded by
-MAX_LOGS_PER_HOUR. The peer row is the
+MAX_LOGS_PER_HOUR and by the daily payout cap, which the daemon enforces (a cell that reaches
+the cap shows it in its credited column too). The peer row is the
 shipped samples (``logmarketd.samples``) each submitted once, over HTTP with a key, to an
 empty market. The configured per-Sub-PKP daily payout cap is printed with the day's
 extrapolation as a share of it (no cap: no share).
@@ -105,10 +106,14 @@ class Cell:
     seconds: float  # first send to the last log analysed
     refused: int = 0  # logs the API refused (429: over a limit)
 
-    def earned(self, max_logs_per_hour: int, hours: int = 1) -> Decimal:
-        """Extrapolated over ``hours``: the first log's credit (once), then the later logs'
-        mean credit for every log the period allows at the measured rate, within
-        MAX_LOGS_PER_HOUR."""
+    def earned(self, max_logs_per_hour: int, hours: int = 1, cap: Decimal | None = None) -> Decimal:
+        """Extrapolated over ``hours`` (a day at most): the first log's credit (once), then the
+        later logs' mean credit for every log the period allows at the measured rate, within
+        MAX_LOGS_PER_HOUR and the daily payout cap (the daemon refuses what would cross it)."""
+        bound = cap if cap is not None else Decimal("Infinity")
+        return min(self._unbounded(max_logs_per_hour, hours), bound)
+
+    def _unbounded(self, max_logs_per_hour: int, hours: int) -> Decimal:
         if self.sent <= 1:
             return self.first
         rate = min(Decimal(self.sent) / Decimal(max(self.seconds, 1e-6)) * 3600,
@@ -237,7 +242,7 @@ def report(results: dict[str, Any]) -> str:
         f"{'first $':>8} {'logs/s':>7} {'$/hour':>10} {'$/day (share of cap)':>24}",
     ]
     for c in results["cells"]:
-        hour, day = c.earned(per_hour_logs), c.earned(per_hour_logs, 24)
+        hour, day = c.earned(per_hour_logs, 1, cap), c.earned(per_hour_logs, 24, cap)
         share = f"{day:,.2f} " + (
             "(no cap)" if cap is None else f"({day / cap:.0%})" if cap else "(cap 0)"
         )
