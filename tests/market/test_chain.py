@@ -7,7 +7,7 @@ import contextlib
 import os
 import sqlite3
 import stat
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,20 +19,6 @@ from logmarketd.store.db import Store
 from logmarketd.store.schema import MIGRATIONS
 
 from tests.market.test_ledger import analysis, record
-
-
-@pytest.fixture
-def key(tmp_path: Path) -> LedgerKey:
-    return load_or_create_ledger_key(tmp_path / "ledger.key")
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    s = await Store.open(tmp_path / "ledger.db", sync="normal")
-    try:
-        yield s
-    finally:
-        await s.close()
 
 
 async def three_payments(store: Store, key: LedgerKey) -> tuple[Ledger, list[str]]:

@@ -6,10 +6,8 @@ from __future__ import annotations
 import asyncio
 import random
 import sqlite3
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from logmarketd.market.game import GameRules
@@ -39,15 +37,6 @@ def analysis(aid: str, sub: str | None, amount: str, *, quality: float = 85) -> 
         improvement_potential=ImprovementPotential(development_speed=PM, code_quality=PM,
                                                    error_reduction=PM, estimatedROI=1),
     )  # fmt: skip
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    s = await Store.open(tmp_path / "ledger.db", sync="normal")
-    try:
-        yield s
-    finally:
-        await s.close()
 
 
 def make_ledger(store: Store, **kw: object) -> Ledger:

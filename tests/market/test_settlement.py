@@ -5,7 +5,6 @@ that would cross them, under concurrency too. Every move is signed and verifies.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from logmarketd.market.ledger import (
     account,
     pending_account,
 )
-from logmarketd.market.signing import LedgerKey, load_or_create_ledger_key
+from logmarketd.market.signing import LedgerKey
 from logmarketd.store.db import Store
 
 from tests.market.test_ledger import analysis, record
@@ -35,20 +34,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture
-def key(tmp_path: Path) -> LedgerKey:
-    return load_or_create_ledger_key(tmp_path / "ledger.key")
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    s = await Store.open(tmp_path / "ledger.db", sync="normal")
-    try:
-        yield s
-    finally:
-        await s.close()
 
 
 async def balance(store: Store, name: str) -> Decimal:
