@@ -86,6 +86,7 @@ async def test_the_admin_pays_holds_and_reverses_pending_payouts(
 
     first = await ledger.settle(now_paid, "checked by hand")
     assert (await ledger.settle(now_paid)).transaction.id == first.transaction.id  # once
+    assert (await ledger.pay("a1")).transaction.id == now_paid  # the payment, not its settlement
     await ledger.hold(kept, "asking the reporter")
     reversal = await ledger.reverse(refused, "made up")
     assert reversal.links == {"reverses": refused, "reason": "made up"}

@@ -262,7 +262,8 @@ class Ledger:
         """Pay an analysis in the caller's transaction (see :meth:`pay`). The payout is held
         ``hold_seconds`` before it settles; with ``review`` it waits for the admin instead."""
         async with conn.execute(
-            "SELECT body FROM transactions WHERE analysis_id = ? AND reverses IS NULL",
+            "SELECT body FROM transactions"
+            " WHERE analysis_id = ? AND reverses IS NULL AND settles IS NULL",
             (analysis_id,),
         ) as cur:
             row = await cur.fetchone()
