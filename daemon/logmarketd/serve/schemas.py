@@ -13,6 +13,7 @@ from logmarketd.models import DataTransaction, LogAnalysis, Model, Source
 
 __all__ = [
     "MAX_BATCH",
+    "MAX_CURSOR",
     "MAX_ID",
     "RESPONSES",
     "AnalyzeBody",
@@ -28,6 +29,7 @@ __all__ = [
 MAX_BATCH = 100
 MAX_ID = 256  # the longest Sub-PKP id, analysis id or Idempotency-Key we accept
 MAX_REASON = 1000  # the longest reason for a reversal
+MAX_CURSOR = 64  # the longest paging cursor (``before``): epoch seconds or an ISO-8601 time
 
 
 class _Body(BaseModel):
