@@ -18,6 +18,7 @@ from logmarketd.serve.api import ROUTES
 from logmarketd.serve.http import make_app
 
 from tests.conftest import DaemonProcess, http
+from tests.integration.test_market_crash import genuine_log
 
 API = "/npe/log-marketplace"
 SAMPLE = {name: content for name, _, content in SAMPLES}
@@ -117,6 +118,27 @@ def test_parameters_and_headers_are_documented_with_their_bounds(spec: dict[str,
     assert pay[("path", "logAnalysisId")]["maxLength"] == 256
     assert _params(spec, f"{API}/sub-pkp/{{subPKPId}}", "get")[("path", "subPKPId")]
     assert "text/event-stream" in spec["paths"]["/events"]["get"]["responses"]["200"]["content"]
+    for path, default in ((f"{API}/sub-pkp/{{subPKPId}}", 100), (f"{API}/payouts", 50)):
+        page = _params(spec, path, "get")
+        limit = page[("query", "limit")]
+        assert (limit["minimum"], limit["maximum"], limit["default"]) == (1, 100, default)
+        assert (page[("query", "before")]["minLength"], page[("query", "before")]["maxLength"]) == (
+            1, 64)  # fmt: skip
+    state = _params(spec, f"{API}/payouts", "get")[("query", "state")]
+    assert state["enum"] == ["pending", "held", "settled", "reversed"]
+    for action in ("settle", "hold"):
+        tx = _params(spec, f"{API}/payouts/{{transactionId}}/{action}", "post")
+        assert tx[("path", "transactionId")]["maxLength"] == 256
+    verdict = _params(spec, f"{API}/findings/{{fingerprint}}/verdict", "post")
+    assert verdict[("path", "fingerprint")]["maxLength"] == 256
+
+
+def test_every_event_type_is_listed(spec: dict[str, Any]) -> None:
+    from logmarketd.market.events import EVENT_TYPES
+
+    described = spec["paths"]["/events"]["get"]["responses"]["200"]["description"]
+    assert {"log.payment.settled", "log.payment.held", "log.payment.refused"} <= EVENT_TYPES
+    assert [t for t in sorted(EVENT_TYPES) if t not in described] == []
 
 
 def _validator(spec: dict[str, Any], path: str, method: str, status: str = "200") -> Any:
@@ -166,3 +188,76 @@ def test_real_answers_match_their_schemas(market: DaemonProcess, spec: dict[str,
     assert status == 400
     _valid(spec, f"{API}/top-earners", "get", err, "400")
     _valid(spec, "/healthz", "get", http("GET", market.url + "/healthz")[1])
+
+
+def test_settlement_answers_match_their_schemas(
+    market: DaemonProcess, spec: dict[str, Any]
+) -> None:
+    """A pending, a held, a settled and a reversed payout; the queue in each state; a
+    history holding a payment, a settlement and a reversal; a verdict; their errors."""
+    admin = market.admin_token
+
+    def call(method: str, path: str, body: Any = None, expect: int = 200) -> Any:
+        status, out = http(method, market.url + API + path, body, token=admin)
+        assert status == expect, (path, out)
+        return out
+
+    paid = []
+    for n in range(4):  # each a new finding: paid (on its own or by the admin), then held
+        a = call("POST", "/analyze", {"source": "runtime", "subPKPId": "tri",
+                                      "logContent": genuine_log(900 + n)})  # fmt: skip
+        assert a["paymentAmount"] > 0, a
+        paid.append(a["transactionId"] if a["paid"] else call("POST", f"/pay/{a['id']}")["id"])
+    settle, hold = (
+        f"{API}/payouts/{{transactionId}}/settle",
+        f"{API}/payouts/{{transactionId}}/hold",
+    )
+    held = call("POST", f"/payouts/{paid[0]}/hold", {"note": "checking"})
+    assert held == {"transactionId": paid[0], "status": "held", "note": "checking"}
+    _valid(spec, hold, "post", held)
+    for tx in paid[1], paid[3]:  # the first settled later, the second stays held
+        kept = call("POST", f"/payouts/{tx}/hold")
+        assert kept["note"] == "held for triage", kept  # the note the payout keeps
+        _valid(spec, hold, "post", kept)
+    for _ in range(2):  # the second answers the same settlement
+        settlement = call("POST", f"/payouts/{paid[1]}/settle", {"note": "fine"})
+        assert settlement["settles"] == paid[1]
+        _valid(spec, settle, "post", settlement)
+    reversal = call("POST", f"/transactions/{paid[0]}/reverse", {"reason": "made up"})
+    _valid(spec, f"{API}/transactions/{{transactionId}}/reverse", "post", reversal)
+    for path, tx in ((f"/payouts/{paid[0]}/settle", paid[0]), (f"/payouts/{paid[0]}/hold", paid[0]),
+                     (f"/payouts/{settlement['id']}/settle", settlement["id"])):  # fmt: skip
+        err = call("POST", path, {}, expect=409)
+        assert err["error"] in ("not-pending", "not-reversible"), (tx, err)
+        _valid(spec, settle, "post", err, "409")
+    _valid(spec, settle, "post", call("POST", "/payouts/tx_nope/settle", expect=404), "404")
+
+    history = call("GET", "/sub-pkp/tri?limit=100")
+    kinds = {("settles" in t, "reverses" in t, t.get("status")) for t in history["transactions"]}
+    assert {(True, False, None), (False, True, None), (False, False, "pending"),
+            (False, False, "reversed"), (False, False, "settled")} <= kinds, kinds  # fmt: skip
+    _valid(spec, f"{API}/sub-pkp/{{subPKPId}}", "get", history)
+    page = call("GET", "/sub-pkp/tri?limit=1")
+    assert page["nextBefore"] is not None
+    _valid(spec, f"{API}/sub-pkp/{{subPKPId}}", "get", page)
+    _valid(spec, f"{API}/sub-pkp/{{subPKPId}}", "get",
+           call("GET", f"/sub-pkp/tri?before={page['nextBefore']}"))  # fmt: skip
+    for state in ("pending", "held", "settled", "reversed"):
+        queue = call("GET", f"/payouts?state={state}&limit=100")
+        assert queue["payouts"], state
+        _valid(spec, f"{API}/payouts", "get", queue)
+
+    fingerprint = call("GET", "/payouts")["payouts"][0]["analysis"]["findings"][0]["fingerprint"]
+    verdict = call("POST", f"/findings/{fingerprint}/verdict", {"valid": True})
+    _valid(spec, f"{API}/findings/{{fingerprint}}/verdict", "post", verdict)
+    judged = call("GET", "/payouts")["payouts"][0]["analysis"]["findings"][0]
+    assert judged["valid"] is True
+    _valid(spec, f"{API}/payouts", "get", call("GET", "/payouts"))
+    err = call("POST", "/findings/never-seen/verdict", {"valid": False}, expect=404)
+    _valid(spec, f"{API}/findings/{{fingerprint}}/verdict", "post", err, "404")
+    dash = call("GET", "/dashboard")
+    assert dash["triage"] and dash["totals"]["pending"] > 0
+    _valid(spec, f"{API}/dashboard", "get", dash)
+    _valid(spec, f"{API}/top-earners", "get", call("GET", "/top-earners"))
+    err = call("GET", "/payouts?before=" + "1" * 65, expect=400)
+    _valid(spec, f"{API}/payouts", "get", err, "400")

@@ -45,6 +45,7 @@ from logmarketd.serve.auth import AuthError, Principal, RateLimiter, check_admin
 from logmarketd.serve.openapi import MAX_EVENT_ID, openapi_spec
 from logmarketd.serve.schemas import (
     MAX_BATCH,
+    MAX_CURSOR,
     MAX_ID,
     AnalyzeBody,
     BatchBody,
@@ -247,6 +248,8 @@ def _before_param(raw: str | None) -> float | None:
     time; else a 400."""
     if raw is None:
         return None
+    if not 1 <= len(raw) <= MAX_CURSOR:
+        raise _bad(f"before is 1 to {MAX_CURSOR} characters")
     try:
         value = float(raw)
     except ValueError:
@@ -459,8 +462,9 @@ async def hold_payout(request: web.Request) -> web.Response:
     ctx = await _admin(request, "hold a payout")
     tx_id = _path_id(request, "transactionId")
     body = PayoutNoteBody.model_validate(await _json(request) if request.can_read_body else {})
-    ctx.bus.publish(await ctx.market.ledger.hold(tx_id, body.note or "held for triage"))
-    return web.json_response({"transactionId": tx_id, "status": "held", "note": body.note})
+    note = body.note or "held for triage"  # the note kept with the payout, answered as kept
+    ctx.bus.publish(await ctx.market.ledger.hold(tx_id, note))
+    return web.json_response({"transactionId": tx_id, "status": "held", "note": note})
 
 
 async def finding_verdict(request: web.Request) -> web.Response:

@@ -14,8 +14,18 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
+from logmarketd.market.events import EVENT_TYPES
 from logmarketd.serve import schemas
-from logmarketd.serve.schemas import MAX_ID, AnalyzeBody, BatchBody, ReverseBody, SimulateBody
+from logmarketd.serve.schemas import (
+    MAX_CURSOR,
+    MAX_ID,
+    AnalyzeBody,
+    BatchBody,
+    PayoutNoteBody,
+    ReverseBody,
+    SimulateBody,
+    VerdictBody,
+)
 
 __all__ = ["MAX_EVENT_ID", "openapi_spec"]
 
@@ -30,9 +40,11 @@ _WHY = {
     "401": "No token, or a token the daemon does not know",
     "403": "The token may not do this (a Sub-PKP key acting for another id, an admin-only "
     "operation, batch processing switched off), or LOG_MARKETPLACE_ENABLED is off",
-    "404": "No such analysis, transaction, key, file or route",
-    "409": "Not payable, an Idempotency-Key reused with a different request, or a reversal "
-    "asked to be reversed",
+    "404": "No such analysis, transaction, finding, key, file or route",
+    "409": "Not payable (nothing earned, simulated, no Sub-PKP, a daily cap reached), an "
+    "Idempotency-Key reused with a different request, a payout that is not pending "
+    "(not-pending), or a reversal or settlement asked to be reversed or settled "
+    "(not-reversible)",
     "413": "The body is larger than MAX_BODY_BYTES, or a batch holds more than 100 logs",
     "422": "The JSON body does not match the request schema",
     "429": "Too many requests for this key, or MAX_LOGS_PER_HOUR reached for the Sub-PKP",
@@ -49,8 +61,8 @@ def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-def _error(status: str) -> dict[str, Any]:
-    out = _json(_ref("Error"), _WHY[status])
+def _error(status: str, why: str | None = None) -> dict[str, Any]:
+    out = _json(_ref("Error"), why or _WHY[status])
     if status == "429":
         out["headers"] = {"Retry-After": {"description": "Seconds to wait before retrying",
                                           "schema": {"type": "integer", "minimum": 1}}}  # fmt: skip
@@ -67,9 +79,12 @@ def _op(
     body_required: bool = True,
     params: list[dict[str, Any]] | None = None,
     admin: bool = False,
+    why: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """One authenticated operation; ``errors`` lists its error statuses ("400 401 ...")."""
-    responses = {"200": ok} | {code: _error(code) for code in errors.split()}
+    """One authenticated operation; ``errors`` lists its error statuses ("400 401 ..."),
+    ``why`` says why one happens here when the general reason would not do."""
+    why = why or {}
+    responses = {"200": ok} | {code: _error(code, why.get(code)) for code in errors.split()}
     o: dict[str, Any] = {
         "operationId": op_id,
         "summary": summary + (" (admin token only)" if admin else ""),
@@ -93,14 +108,15 @@ def _components() -> dict[str, Any]:
     """Every model's JSON schema under ``components/schemas`` (nested models included)."""
     models: list[tuple[type[BaseModel], JsonSchemaMode]] = [
         (AnalyzeBody, "validation"), (BatchBody, "validation"), (SimulateBody, "validation"),
-        (ReverseBody, "validation"),
+        (ReverseBody, "validation"), (PayoutNoteBody, "validation"), (VerdictBody, "validation"),
         *((m, "serialization") for m in schemas.RESPONSES),
     ]  # fmt: skip
     refs, defs = models_json_schema(models, by_alias=True, ref_template=_REF)
     out = dict(defs["$defs"])
     # Names the document uses for the request bodies (kept from earlier versions).
     for name, model in (("AnalyzeRequest", AnalyzeBody), ("BatchRequest", BatchBody),
-                        ("SimulateRequest", SimulateBody), ("ReverseRequest", ReverseBody)):  # fmt: skip
+                        ("SimulateRequest", SimulateBody), ("ReverseRequest", ReverseBody),
+                        ("PayoutNoteRequest", PayoutNoteBody), ("VerdictRequest", VerdictBody)):  # fmt: skip
         out[name] = refs[(model, "validation")]
     return out
 
@@ -113,8 +129,11 @@ def _money_answers() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
                                         "schema": {"type": "string", "enum": ["true"]}}}  # fmt: skip
     pay_ok = json_ok(_ref("Transaction"), "The payment transaction (the same one when paid before)")
     pay_ok["headers"] = replayed
-    pay_ok["links"] = {"ReverseIt": {"operationId": "reverse",
-                                     "parameters": {"transactionId": "$response.body#/id"}}}  # fmt: skip
+    pay_ok["links"] = {
+        link: {"operationId": op, "parameters": {"transactionId": "$response.body#/id"}}
+        for link, op in (("ReverseIt", "reverse"), ("SettleIt", "settlePayout"),
+                         ("HoldIt", "holdPayout"))
+    }  # fmt: skip
     analyzed = json_ok(_ref("AnalyzeResult"))
     analyzed["headers"] = replayed
     analyzed["links"] = {
@@ -149,9 +168,10 @@ def _marketplace_paths() -> dict[str, Any]:
             "dashboard", "Totals, earnings, top sellers, agents", json_ok(_ref("Dashboard")),
             "401 403 429", admin=True)},
         f"{API}/sub-pkp/{{subPKPId}}": {"get": _op(
-            "subPkp", "A Sub-PKP's balance, analyses, transactions and game state",
+            "subPkp", "A Sub-PKP's balance (settled), pending payouts and game state, and a "
+            "page of its analyses and transactions, newest first",
             json_ok(_ref("SubPkp")), "400 401 403 404 429",
-            params=[_param("subPKPId", "path", _ID, "The Sub-PKP")])},
+            params=[_param("subPKPId", "path", _ID, "The Sub-PKP"), *_page(100)])},
         f"{API}/simulate": {"post": _op(
             "simulate", "Sample logs through the real pipeline, never paid",
             json_ok(_ref("Simulation")),
@@ -179,17 +199,67 @@ def _marketplace_paths() -> dict[str, Any]:
     }  # fmt: skip
 
 
+def _page(default: int) -> list[dict[str, Any]]:
+    """The paging parameters of a history: how many, and older than what."""
+    return [
+        _param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 100,
+                                  "default": default}, "How many of each to answer"),
+        _param("before", "query", {"type": "string", "minLength": 1, "maxLength": MAX_CURSOR},
+               "Only what is older: the nextBefore of the previous page (epoch seconds), or "
+               "an ISO-8601 time (UTC unless it says otherwise)"),
+    ]  # fmt: skip
+
+
+def _settlement_paths() -> dict[str, Any]:
+    """The triage queue: payouts by state, paying or holding one, verdicts on findings."""
+    tx = _param("transactionId", "path", _ID, "The payment (its transaction id)")
+    replayed = {"Idempotent-Replayed": {"description": "Present when the payout had been "
+                                        "settled before (this is that settlement)",
+                                        "schema": {"type": "string", "enum": ["true"]}}}  # fmt: skip
+    settled = _json(_ref("Settlement"), "The settlement transaction (the same one when settled "
+                    "before)")  # fmt: skip
+    settled["headers"] = replayed
+    state = {"type": "string", "enum": ["pending", "held", "settled", "reversed"],
+             "default": "pending"}  # fmt: skip
+    not_pending = {"409": "not-pending: the payout is not pending (reversed, or settled "
+                   "without a settlement transaction); not-reversible: the transaction is a "
+                   "settlement or a reversal, not a payment"}  # fmt: skip
+    errors = "400 401 403 404 409 413 422 429"
+    return {
+        f"{API}/payouts": {"get": _op(
+            "payouts", "Payouts in one state, newest first, with the findings they pay for",
+            _json(_ref("Payouts")), "400 401 403 429", admin=True,
+            params=[_param("state", "query", state, "Which payouts (held: pending, kept "
+                           "from settling by the admin)"), *_page(50)])},
+        f"{API}/payouts/{{transactionId}}/settle": {"post": _op(
+            "settlePayout", "Settle a pending or held payout now (idempotent)", settled,
+            errors, admin=True, body="PayoutNoteRequest", body_required=False, params=[tx],
+            why=not_pending)},
+        f"{API}/payouts/{{transactionId}}/hold": {"post": _op(
+            "holdPayout", "Keep a pending payout from settling until it is settled or "
+            "reversed", _json(_ref("HeldPayout")), errors, admin=True,
+            body="PayoutNoteRequest", body_required=False, params=[tx], why=not_pending)},
+        f"{API}/findings/{{fingerprint}}/verdict": {"post": _op(
+            "findingVerdict", "Judge a finding valid or not (the last verdict counts)",
+            _json(_ref("Verdict")), "400 401 403 404 413 422 429", admin=True,
+            body="VerdictRequest",
+            params=[_param("fingerprint", "path", _ID, "The finding's fingerprint")],
+            why={"404": "No finding with this fingerprint was ever reported"})},
+    }  # fmt: skip
+
+
 def _ledger_paths() -> dict[str, Any]:
     """Reversing a payment, and the key that signs the ledger."""
-    reversed_ok = _json(_ref("Transaction"), "The reversing transaction (the same one when "
+    reversed_ok = _json(_ref("Reversal"), "The reversing transaction (the same one when "
                         "the payment was reversed before)")  # fmt: skip
     reversed_ok["headers"] = {"Idempotent-Replayed": {
         "description": "Present when the payment had been reversed before",
         "schema": {"type": "string", "enum": ["true"]}}}  # fmt: skip
     return {
         f"{API}/transactions/{{transactionId}}/reverse": {"post": _op(
-            "reverse", "Reverse a payment: a signed reversing transaction; its points taken "
-            "back", reversed_ok, "400 401 403 404 409 413 422 429", admin=True,
+            "reverse", "Reverse a payment, pending, held or settled: a signed reversing "
+            "transaction; its points taken back", reversed_ok, "400 401 403 404 409 413 422 429",
+            admin=True,
             body="ReverseRequest",
             params=[_param("transactionId", "path", _ID, "The payment to reverse")])},
         f"{API}/ledger/public-key": {"get": _op(
@@ -201,9 +271,8 @@ def _ledger_paths() -> dict[str, Any]:
 def _events_path() -> dict[str, Any]:
     stream = {
         "description": "Server-Sent Events until the client leaves: each event is `id: <id>`, "
-        "`event: <type>` (game.points.awarded, log.payment.executed, log.payment.reversed, "
-        "achievement.unlocked, "
-        "level.up, security.secret.leaked, or gap) and `data: <JSON object>`; a `: keepalive` comment every 15 s",
+        f"`event: <type>` ({', '.join(sorted(EVENT_TYPES))}, or gap) and "
+        "`data: <JSON object>`; a `: keepalive` comment every 15 s",
         "content": {"text/event-stream": {"schema": {"type": "string"}}},
     }
     resume = "Resume after this event id: missed events are replayed first"
@@ -250,6 +319,7 @@ def openapi_spec() -> dict[str, Any]:
             "description": "The log data marketplace API of logmarketd.",
         },
         "paths": _marketplace_paths()
+        | _settlement_paths()
         | _ledger_paths()
         | {"/events": _events_path()}
         | _open_paths(),

@@ -5,14 +5,16 @@ Both feed the OpenAPI document (:mod:`logmarketd.serve.openapi`); unknown fields
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
 
 from logmarketd.models import DataTransaction, LogAnalysis, Model, Source
 
 __all__ = [
     "MAX_BATCH",
+    "MAX_CURSOR",
     "MAX_ID",
     "RESPONSES",
     "AnalyzeBody",
@@ -21,13 +23,16 @@ __all__ = [
     "BatchLog",
     "Error",
     "LedgerPublicKey",
+    "PayoutNoteBody",
     "ReverseBody",
     "SimulateBody",
+    "VerdictBody",
 ]
 
 MAX_BATCH = 100
 MAX_ID = 256  # the longest Sub-PKP id, analysis id or Idempotency-Key we accept
-MAX_REASON = 1000  # the longest reason for a reversal
+MAX_REASON = 1000  # the longest reason for a reversal, or note on a payout or finding
+MAX_CURSOR = 64  # the longest paging cursor (``before``): epoch seconds or an ISO-8601 time
 
 
 class _Body(BaseModel):
@@ -116,11 +121,48 @@ class AnalyzeResult(LogAnalysis):
     transaction_id: str | None = None
 
 
-class Transaction(DataTransaction):
-    """A ledger transaction; a reversal also names the one it reverses and why."""
+PayoutStatus = Literal["pending", "held", "settled", "reversed"]
 
-    reverses: str | None = None
-    reason: str | None = None
+
+def _absent(**extra: Any) -> Any:
+    """A field left out of an answer when it does not apply (never ``null``): optional in
+    the schema, its type without ``null``."""
+
+    def edit(schema: dict[str, Any]) -> None:
+        schema.pop("default", None)
+        schema.update(extra)
+
+    return Field(None, json_schema_extra=edit)
+
+
+def _date_time(schema: dict[str, Any]) -> None:
+    schema["format"] = "date-time"  # UTC, ``2025-01-31T12:00:00Z``
+
+
+class Transaction(DataTransaction):
+    """A payment: what paying an analysis answers (the same one when paid before)."""
+
+
+class Reversal(DataTransaction):
+    """The transaction reversing a payment: which one (``reverses``) and why."""
+
+    reverses: str
+    reason: str
+
+
+class Settlement(DataTransaction):
+    """The transaction settling a payment (``settles``): its money from the Sub-PKP's
+    pending account to its balance."""
+
+    settles: str
+
+
+class HistoryPayment(DataTransaction):
+    """A payment in a Sub-PKP's history with its payout's status; ``settlesAt`` (UTC) while
+    it is pending (a held one waits for the admin)."""
+
+    status: PayoutStatus
+    settles_at: str | SkipJsonSchema[None] = _absent(format="date-time")
 
 
 class LedgerHead(Model):
@@ -141,9 +183,13 @@ class LedgerPublicKey(Model):
 
 
 class TopEarner(Model):
+    """What a Sub-PKP earned and kept (``totalEarned``: settled and pending, reversals out),
+    ``pending`` of it still held."""
+
     rank: int
     sub_pkp_id: str = Field(alias="subPKPId")
     total_earned: float
+    pending: float
     xp: int
     level: int
     paid_logs: int
@@ -201,10 +247,16 @@ class Achievement(Model):
 
 
 class SubPkp(Model):
+    """A Sub-PKP's account: ``balance`` (settled), ``pending`` (payouts still held), its game,
+    and one page of its history, newest first; ``nextBefore`` is the ``before`` of the next
+    page (epoch seconds), ``null`` when nothing is older."""
+
     sub_pkp_id: str = Field(alias="subPKPId")
     balance: float
+    pending: float
     analyses: list[LogAnalysis]
-    transactions: list[Transaction]
+    transactions: list[HistoryPayment | Settlement | Reversal]
+    next_before: str | None
     points: float
     xp: int
     level: int
@@ -265,13 +317,21 @@ class Pricing(Model):
     examples: list[PriceExample]
 
 
+RefusalReason = Literal["sub-pkp-cap", "market-budget"]
+
+
 class Totals(Model):
+    """``pending``: payouts not settled yet (held ones too); ``payoutsRefused``: auto-payments
+    a daily cap refused, by the cap."""
+
     analyses: int
     paid_analyses: int
     sub_pkps: int = Field(alias="subPKPs")
     total_earnings: float
     insights: int
     simulated_analyses: int
+    pending: float
+    payouts_refused: dict[RefusalReason, Annotated[int, Field(ge=0)]]
 
 
 class Earnings(Model):
@@ -281,10 +341,14 @@ class Earnings(Model):
 
 
 class FindingSummary(Model):
+    """A finding in brief; ``valid`` is the admin's verdict on it, once there is one."""
+
     kind: Literal["error", "performance", "security", "quality"]
     title: str
     severity: str | None
     location: str | None
+    fingerprint: str | None
+    valid: bool | SkipJsonSchema[None] = _absent()
 
 
 class AnalysisSummary(Model):
@@ -307,8 +371,49 @@ class Ingest(Model):
     inbox_depth: int
 
 
+class Payout(Model):
+    """A payment waiting for (or past) its settlement, with the analysis it pays: the triage
+    queue. ``settlesAt``: when its hold ends (or ended), ``null`` once the admin held it."""
+
+    transaction_id: str
+    sub_pkp_id: str = Field(alias="subPKPId")
+    amount: float
+    created: str = Field(json_schema_extra=_date_time)
+    settles_at: str | None = Field(json_schema_extra=_date_time)
+    status: PayoutStatus
+    note: str | None
+    analysis: AnalysisSummary
+
+
+class Payouts(Model):
+    """One page of payouts in ``state``, newest first; ``nextBefore`` as on a Sub-PKP."""
+
+    state: PayoutStatus
+    payouts: list[Payout]
+    next_before: str | None
+
+
+class HeldPayout(Model):
+    """A payout the admin holds: it settles only when paid, or is reversed."""
+
+    transaction_id: str
+    status: Literal["held"]
+    note: str
+
+
+class Verdict(Model):
+    """The admin's verdict on a finding, by its fingerprint."""
+
+    fingerprint: str
+    valid: bool
+    note: str | None
+
+
 class Dashboard(Model):
+    """``triage``: the pending payouts, then the held ones (twenty of each at most)."""
+
     totals: Totals
+    triage: list[Payout]
     earnings_over_time: list[Earnings]
     top_sellers: list[TopEarner]
     agents: list[AgentStats]
@@ -320,5 +425,6 @@ class Dashboard(Model):
 # Every model a response is documented with, for the OpenAPI components.
 RESPONSES: tuple[type[BaseModel], ...] = (
     Error, Health, AnalyzeResult, Transaction, TopEarners, Agents, QualityTrends, SubPkp,
-    Simulation, BatchResult, Pricing, Dashboard, LedgerPublicKey, RevokedKey,
+    Simulation, BatchResult, Pricing, Dashboard, LedgerPublicKey, RevokedKey, Reversal,
+    Settlement, Payouts, HeldPayout, Verdict,
 )  # fmt: skip
