@@ -4,6 +4,7 @@ real answers (rich ones, from the seed's sample logs) valid against those schema
 
 from __future__ import annotations
 
+import random
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,7 @@ from logmarketd.serve.http import make_app
 
 from tests.conftest import DaemonProcess, http
 from tests.integration.test_market_crash import genuine_log
+from tests.integration.test_novelty import fabricated
 
 API = "/npe/log-marketplace"
 SAMPLE = {name: content for name, _, content in SAMPLES}
@@ -203,11 +205,11 @@ def test_settlement_answers_match_their_schemas(
         return out
 
     paid = []
-    for n in range(4):  # each a new finding: paid (on its own or by the admin), then held
+    for n in range(4):  # each a new finding below AUTO_PAY_THRESHOLD: held for the admin
         a = call("POST", "/analyze", {"source": "runtime", "subPKPId": "tri",
                                       "logContent": genuine_log(900 + n)})  # fmt: skip
         assert a["paymentAmount"] > 0, a
-        paid.append(a["transactionId"] if a["paid"] else call("POST", f"/pay/{a['id']}")["id"])
+        paid.append(a["transactionId"])
     settle, hold = (
         f"{API}/payouts/{{transactionId}}/settle",
         f"{API}/payouts/{{transactionId}}/hold",
@@ -232,6 +234,9 @@ def test_settlement_answers_match_their_schemas(
         _valid(spec, settle, "post", err, "409")
     _valid(spec, settle, "post", call("POST", "/payouts/tx_nope/settle", expect=404), "404")
 
+    auto = call("POST", "/analyze", {"source": "runtime", "subPKPId": "tri",
+                                     "logContent": fabricated(random.Random(900))})  # fmt: skip
+    assert auto["paid"], auto  # above AUTO_PAY_THRESHOLD: pending until the hold is over
     history = call("GET", "/sub-pkp/tri?limit=100")
     kinds = {("settles" in t, "reverses" in t, t.get("status")) for t in history["transactions"]}
     assert {(True, False, None), (False, True, None), (False, False, "pending"),
