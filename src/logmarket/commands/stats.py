@@ -7,6 +7,7 @@ import argparse
 import json
 from typing import Any
 
+from logmarket.commands._format import table
 from logmarket.commands._http import API, add_api_args, call
 
 
@@ -14,12 +15,6 @@ def register(sub: Any) -> None:
     p = sub.add_parser("stats", help="marketplace totals, top earners and agents (admin)")
     add_api_args(p)
     p.set_defaults(run=run)
-
-
-def _table(rows: list[list[str]]) -> str:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
-                     for r in rows)  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
@@ -35,10 +30,10 @@ def run(args: argparse.Namespace) -> int:
     rows = [["rank", "Sub-PKP", "earned", "level", "xp", "paid logs"]]
     rows += [[str(e["rank"]), e["subPKPId"], f"${e['totalEarned']:.2f}", str(e["level"]),
               str(e["xp"]), str(e["paidLogs"])] for e in d["topSellers"]]  # fmt: skip
-    print(_table(rows))
+    print(table(rows))
     print()
     rows = [["agent", "on", "logs", "insights", "money"]]
     rows += [[a["name"], "yes" if a["enabled"] else "no", str(a["logsAnalyzed"]),
               str(a["insightsGenerated"]), f"${a['moneyPaid']:.2f}"] for a in d["agents"]]  # fmt: skip
-    print(_table(rows))
+    print(table(rows))
     return 0
