@@ -1,5 +1,6 @@
 """``logmarket stats``: the dashboard, top earners and agents as tables (``--json``: the
-dashboard's JSON as the API returns it)."""
+dashboard's JSON as the API returns it). What was earned counts the payouts still pending
+(not yet settled into a balance); the pending part is shown beside it."""
 
 from __future__ import annotations
 
@@ -24,12 +25,13 @@ def run(args: argparse.Namespace) -> int:
         return 0
     t = d["totals"]
     print(f"analyses {t['analyses']}  paid {t['paidAnalyses']}  Sub-PKPs {t['subPKPs']}  "
-          f"earned ${t['totalEarnings']:.2f}  insights {t['insights']}  "
+          f"earned ${t['totalEarnings']:.2f} (pending ${t['pending']:.2f})  "
+          f"insights {t['insights']}  "
           f"records stored {d['ingest']['recordsStored']}")  # fmt: skip
     print()
-    rows = [["rank", "Sub-PKP", "earned", "level", "xp", "paid logs"]]
-    rows += [[str(e["rank"]), e["subPKPId"], f"${e['totalEarned']:.2f}", str(e["level"]),
-              str(e["xp"]), str(e["paidLogs"])] for e in d["topSellers"]]  # fmt: skip
+    rows = [["rank", "Sub-PKP", "earned", "pending", "level", "xp", "paid logs"]]
+    rows += [[str(e["rank"]), e["subPKPId"], f"${e['totalEarned']:.2f}", f"${e['pending']:.2f}",
+              str(e["level"]), str(e["xp"]), str(e["paidLogs"])] for e in d["topSellers"]]  # fmt: skip
     print(table(rows))
     print()
     rows = [["agent", "on", "logs", "insights", "money"]]
