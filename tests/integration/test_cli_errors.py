@@ -64,6 +64,9 @@ HTTP_COMMANDS = [
     ["pay", "la_0"],
     ["simulate", "--iterations", "1"],
     ["submit", str(SAMPLE), "--source", "build"],
+    ["payouts", "list"],
+    ["payouts", "pay", "tx_0"],
+    ["findings", "judge", "f", "--valid"],
 ]
 
 

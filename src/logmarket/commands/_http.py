@@ -11,12 +11,13 @@ import os
 import socket
 import urllib.error
 import urllib.request
+from email.message import Message
 from pathlib import Path
 from typing import Any
 
 from logmarket.errors import CommandError, UsageError
 
-__all__ = ["API", "add_api_args", "call", "token_from"]
+__all__ = ["API", "add_api_args", "call", "request", "token_from"]
 
 API = "/npe/log-marketplace"
 _DEFAULT_URL = "http://127.0.0.1:8765"
@@ -65,6 +66,15 @@ def token_from(args: Any) -> tuple[str, str]:
 def call(
     args: Any, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
 ) -> Any:
+    """The daemon's JSON answer to one request (``None`` for an empty one)."""
+    return request(args, method, path, body, headers)[0]
+
+
+def request(
+    args: Any, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+) -> tuple[Any, Message]:
+    """The daemon's JSON answer and its response headers (``Idempotent-Replayed`` and the
+    like); a refusal or no answer is a :class:`CommandError`."""
     base, url_origin = _url(args)
     token, token_origin = token_from(args)
     data = None if body is None else json.dumps(body).encode()
@@ -79,7 +89,7 @@ def call(
         req.add_header("Content-Type", "application/json")
     try:
         with urllib.request.urlopen(req, timeout=120) as resp:
-            return json.loads(resp.read() or b"null")
+            return json.loads(resp.read() or b"null"), resp.headers
     except urllib.error.HTTPError as exc:
         raise _refused(exc, base, token_origin, args.state_dir) from None
     except (urllib.error.URLError, OSError) as exc:

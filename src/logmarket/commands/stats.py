@@ -1,5 +1,6 @@
 """``logmarket stats``: the dashboard, top earners and agents as tables (``--json``: the
-dashboard's JSON as the API returns it)."""
+dashboard's JSON as the API returns it). What was earned counts the payouts still pending
+(not yet settled into a balance); the pending part is shown beside it."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import argparse
 import json
 from typing import Any
 
+from logmarket.commands._format import table
 from logmarket.commands._http import API, add_api_args, call
 
 
@@ -16,12 +18,6 @@ def register(sub: Any) -> None:
     p.set_defaults(run=run)
 
 
-def _table(rows: list[list[str]]) -> str:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
-                     for r in rows)  # fmt: skip
-
-
 def run(args: argparse.Namespace) -> int:
     d = call(args, "GET", f"{API}/dashboard")
     if args.json:
@@ -29,16 +25,17 @@ def run(args: argparse.Namespace) -> int:
         return 0
     t = d["totals"]
     print(f"analyses {t['analyses']}  paid {t['paidAnalyses']}  Sub-PKPs {t['subPKPs']}  "
-          f"earned ${t['totalEarnings']:.2f}  insights {t['insights']}  "
+          f"earned ${t['totalEarnings']:.2f} (pending ${t['pending']:.2f})  "
+          f"insights {t['insights']}  "
           f"records stored {d['ingest']['recordsStored']}")  # fmt: skip
     print()
-    rows = [["rank", "Sub-PKP", "earned", "level", "xp", "paid logs"]]
-    rows += [[str(e["rank"]), e["subPKPId"], f"${e['totalEarned']:.2f}", str(e["level"]),
-              str(e["xp"]), str(e["paidLogs"])] for e in d["topSellers"]]  # fmt: skip
-    print(_table(rows))
+    rows = [["rank", "Sub-PKP", "earned", "pending", "level", "xp", "paid logs"]]
+    rows += [[str(e["rank"]), e["subPKPId"], f"${e['totalEarned']:.2f}", f"${e['pending']:.2f}",
+              str(e["level"]), str(e["xp"]), str(e["paidLogs"])] for e in d["topSellers"]]  # fmt: skip
+    print(table(rows))
     print()
     rows = [["agent", "on", "logs", "insights", "money"]]
     rows += [[a["name"], "yes" if a["enabled"] else "no", str(a["logsAnalyzed"]),
               str(a["insightsGenerated"]), f"${a['moneyPaid']:.2f}"] for a in d["agents"]]  # fmt: skip
-    print(_table(rows))
+    print(table(rows))
     return 0
