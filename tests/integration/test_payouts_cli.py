@@ -27,7 +27,9 @@ API = "/npe/log-marketplace"
 def market() -> Iterator[DaemonProcess]:
     """The default 24 h hold: nothing settles on its own while the tests run."""
     root = Path(tempfile.mkdtemp(prefix="lmp", dir="/tmp"))
-    d = DaemonProcess(root, "--requests-per-minute", "100000", marketplace=True).start()
+    # Every new finding auto-paid (threshold 0), so each one is a pending payout.
+    d = DaemonProcess(root, "--requests-per-minute", "100000", "--auto-pay-threshold", "0",
+                      marketplace=True).start()  # fmt: skip
     try:
         yield d
     finally:
@@ -48,15 +50,10 @@ def analyze(d: DaemonProcess, log: str, sub: str) -> dict[str, Any]:
 
 
 def pending(d: DaemonProcess, n: int, sub: str) -> str:
-    """A fresh pending payout for ``sub`` (a new finding; paid by the admin when the market
-    did not pay it on its own): its transaction id."""
+    """A fresh pending payout for ``sub`` (a new finding, auto-paid): its transaction id."""
     a = analyze(d, genuine_log(n), sub)
-    if a["paid"]:
-        return str(a["transactionId"])
-    assert a["paymentAmount"] > 0, a
-    status, tx = http("POST", d.url + API + f"/pay/{a['id']}", token=d.admin_token)
-    assert status == 200, tx
-    return str(tx["id"])
+    assert a["paid"] and a["paymentAmount"] > 0, a
+    return str(a["transactionId"])
 
 
 def account(d: DaemonProcess, sub: str) -> dict[str, Any]:
