@@ -1,5 +1,6 @@
 """The dashboard in a real headless Chromium against a real daemon: it asks for the admin
-token, renders the numbers of the JSON API, and follows ``/events`` live without a reload.
+token, renders the numbers of the JSON API, follows ``/events`` live without a reload, and
+its triage panel pays, holds and reverses payouts and judges their findings.
 
 Needs Debian's ``chromium`` and ``chromium-driver`` (``/usr/bin/chromedriver``) and the
 ``selenium`` package; selenium-manager is kept offline and never asked to download.
@@ -8,6 +9,7 @@ Needs Debian's ``chromium`` and ``chromium-driver`` (``/usr/bin/chromedriver``) 
 from __future__ import annotations
 
 import os
+import random
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,10 +19,16 @@ import pytest
 from logmarketd.samples import SAMPLES
 
 from tests.conftest import DaemonProcess, http
+from tests.integration.test_novelty import fabricated
 
 os.environ.setdefault("SE_OFFLINE", "true")  # before selenium looks for a driver
 
 from selenium import webdriver
+from selenium.common.exceptions import (
+    NoAlertPresentException,
+    NoSuchElementException,
+    StaleElementReferenceException,
+)
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -282,3 +290,279 @@ def test_live_feed_resumes_after_a_daemon_restart_without_gap_or_duplicate(
     ids = feed_ids(browser)
     assert ids == list(range(max(ids), min(ids) - 1, -1)), ids
     wait_text(browser, "total-analyses", str(dashboard_json(market)["totals"]["analyses"]))
+
+
+# -- triage ----------------------------------------------------------------------------------
+
+
+def analyze_log(d: DaemonProcess, content: str, sub: str) -> dict[str, Any]:
+    status, body = http("POST", d.url + f"{API}/analyze",
+                        {"source": "runtime", "logContent": content, "subPKPId": sub},
+                        token=d.admin_token)  # fmt: skip
+    assert status == 200, body
+    assert body["paid"] is True, body
+    return dict(body)
+
+
+def account(d: DaemonProcess, sub: str) -> dict[str, Any]:
+    status, body = http("GET", d.url + f"{API}/sub-pkp/{sub}", token=d.admin_token)
+    assert status == 200, body
+    return dict(body)
+
+
+def payout_for(d: DaemonProcess, analysis_id: str) -> dict[str, Any]:
+    """The triage entry (from the dashboard JSON) paying for this analysis."""
+    (payout,) = [p for p in dashboard_json(d)["triage"] if p["analysis"]["id"] == analysis_id]
+    return dict(payout)
+
+
+def payouts(d: DaemonProcess, state: str) -> list[dict[str, Any]]:
+    status, body = http("GET", d.url + f"{API}/payouts?state={state}", token=d.admin_token)
+    assert status == 200, body
+    return list(body["payouts"])
+
+
+def tx_status(d: DaemonProcess, sub: str, tx_id: str) -> str:
+    (tx,) = [t for t in account(d, sub)["transactions"] if t["id"] == tx_id]
+    return str(tx["status"])
+
+
+def open_dashboard(driver: WebDriver, d: DaemonProcess) -> None:
+    driver.get(d.url + "/")
+    wait = WebDriverWait(driver, WAIT)
+    wait.until(ec.visibility_of_element_located((By.ID, "token-input"))).send_keys(d.admin_token)
+    driver.find_element(By.ID, "token-submit").click()
+    wait.until(ec.visibility_of_element_located((By.ID, "dashboard")))
+    wait.until(
+        lambda b: b.find_element(By.ID, "live-status").get_attribute("data-state") == "open",
+        "the event stream never opened",
+    )
+
+
+def row(tx_id: str) -> str:
+    return f'#triage > li[data-tx="{tx_id}"]'
+
+
+def attr(driver: WebDriver, selector: str, name: str) -> str | None:
+    """An attribute of the element matching ``selector`` (None: no such element), read in
+    one script so a live refresh cannot make it stale."""
+    value = driver.execute_script(
+        "const e = document.querySelector(arguments[0]);"
+        " return e ? e.getAttribute(arguments[1]) : null",
+        selector, name,
+    )  # fmt: skip
+    return None if value is None else str(value)
+
+
+def wait_attr(driver: WebDriver, selector: str, name: str, expected: str | None) -> None:
+    WebDriverWait(driver, WAIT).until(
+        lambda b: attr(b, selector, name) == expected,
+        f"{selector} never had {name}={expected!r} (has {attr(driver, selector, name)!r})",
+    )
+
+
+_RETRY = (StaleElementReferenceException, NoSuchElementException)
+
+
+def click(driver: WebDriver, selector: str) -> None:
+    """Click the element matching ``selector`` once it is shown and enabled (a live refresh
+    may replace it meanwhile: then the new one is clicked)."""
+
+    def clicked(b: WebDriver) -> bool:
+        e = b.find_element(By.CSS_SELECTOR, selector)
+        if not (e.is_displayed() and e.is_enabled()):
+            return False
+        e.click()
+        return True
+
+    WebDriverWait(driver, WAIT, ignored_exceptions=_RETRY).until(
+        clicked, f"{selector} was never there to click"
+    )
+
+
+def type_into(driver: WebDriver, selector: str, value: str) -> None:
+    def typed(b: WebDriver) -> bool:
+        e = b.find_element(By.CSS_SELECTOR, selector)
+        if not e.is_displayed():
+            return False
+        e.clear()
+        e.send_keys(value)
+        return e.get_attribute("value") == value
+
+    WebDriverWait(driver, WAIT, ignored_exceptions=_RETRY).until(
+        typed, f"could not type {selector}"
+    )
+
+
+def wait_feed(driver: WebDriver, event_type: str, expected: str) -> None:
+    WebDriverWait(driver, WAIT).until(
+        lambda b: any(expected in t for t in texts(b, f'#live-feed li[data-type="{event_type}"]')),
+        f"the feed never said {expected!r} ({texts(driver, '#live-feed li .ev-text')})",
+    )
+
+
+def assert_no_alert(driver: WebDriver) -> None:
+    with pytest.raises(NoAlertPresentException):
+        driver.switch_to.alert.accept()
+
+
+def test_triage_holds_then_reverses_a_pending_payout(
+    market: DaemonProcess, browser: WebDriver
+) -> None:
+    """A log that pays at once leaves a pending payout; in the triage panel Hold (with a note)
+    keeps it from settling, and Reverse (which asks for a reason, and refuses none) takes the
+    money back: over HTTP the Sub-PKP has nothing pending and the payment is reversed."""
+    paid = analyze_log(market, fabricated(random.Random(0)), "hana")
+    amount = paid["paymentAmount"]
+    payout = payout_for(market, paid["id"])
+    tx = payout["transactionId"]
+    assert payout["status"] == "pending" and payout["amount"] == amount, payout
+    assert (account(market, "hana")["pending"], account(market, "hana")["balance"]) == (amount, 0)
+
+    open_dashboard(browser, market)
+    wait_attr(browser, row(tx), "data-status", "pending")
+    wait_text(browser, "total-pending", money(amount))
+    assert text(browser, "total-refused") == "0"
+    assert texts(browser, row(tx) + " .findings .title") == [
+        f["title"] for f in payout["analysis"]["findings"]
+    ]
+    (head,) = texts(browser, row(tx) + " .payout-head")
+    assert money(amount) in head and "hana" in head and "Pending" in head
+
+    click(browser, row(tx) + ' .actions button[data-action="hold"]')
+    type_into(browser, row(tx) + ' form[data-form="hold"] input', "checking the SQL injection")
+    click(browser, row(tx) + ' form[data-form="hold"] button[type="submit"]')
+    wait_attr(browser, row(tx), "data-status", "held")
+    (head,) = texts(browser, row(tx) + " .payout-head")
+    assert "on hold: checking the SQL injection" in head, head
+    assert attr(browser, row(tx) + ' .actions button[data-action="hold"]', "disabled") == ""
+    wait_feed(browser, "log.payment.held", f"Held {money(amount)} to hana")
+    assert [(p["transactionId"], p["note"]) for p in payouts(market, "held")] == [
+        (tx, "checking the SQL injection")
+    ]
+    assert tx_status(market, "hana", tx) == "held"
+
+    click(browser, row(tx) + ' .actions button[data-action="reverse"]')
+    reason = row(tx) + ' form[data-form="reverse"]'
+    click(browser, reason + ' button[type="submit"]')  # no reason yet: refused on the page
+    wait_text(browser, "triage", "Say why this payment is reversed")
+    assert attr(browser, reason + " input", "aria-invalid") == "true"
+    assert tx_status(market, "hana", tx) == "held"
+    type_into(browser, reason + " input", "fabricated log")
+    click(browser, reason + ' button[type="submit"]')
+    wait_attr(browser, row(tx), "data-tx", None)
+    wait_text(browser, "triage-status", f"Reversed {money(amount)} to hana: fabricated log")
+    wait_text(browser, "total-pending", money(0))
+    wait_feed(browser, "log.payment.reversed", f"Reversed {money(amount)} to hana: fabricated log")
+    assert_no_alert(browser)
+
+    after = account(market, "hana")
+    assert (after["pending"], after["balance"]) == (0, 0), after
+    assert tx_status(market, "hana", tx) == "reversed"
+    assert [p["transactionId"] for p in payouts(market, "reversed")] == [tx]
+    assert dashboard_json(market)["triage"] == []
+    wait_text(browser, "triage", "Nothing waiting for triage")
+
+
+def test_triage_pays_a_payout_now_and_shows_a_failure_in_its_row(
+    market: DaemonProcess, browser: WebDriver
+) -> None:
+    """Pay settles one payout at once (its amount becomes the Sub-PKP's balance) and leaves
+    the other pending; a Pay that cannot reach the daemon says so in the row, without an
+    alert, and works once the daemon is back."""
+    waiting = analyze_log(market, fabricated(random.Random(1)), "ines")
+    paid = analyze(market, "runtime-nginx-attacks.log", "jo", new="jo_pay")
+    assert paid["paid"] is True, paid
+    amount = paid["paymentAmount"]
+    tx = payout_for(market, paid["id"])["transactionId"]
+    other = payout_for(market, waiting["id"])["transactionId"]
+    assert account(market, "jo")["pending"] == amount
+
+    open_dashboard(browser, market)
+    wait_attr(browser, row(tx), "data-status", "pending")
+    wait_attr(browser, row(other), "data-status", "pending")
+    wait_text(browser, "triage-count", "2 waiting")
+
+    market.stop()
+    click(browser, row(tx) + ' .actions button[data-action="pay"]')
+    wait_text(browser, "triage", f"Could not pay {money(amount)} to jo")
+    assert_no_alert(browser)
+    market.start()
+    wait_attr(browser, "#live-status", "data-opens", "2")
+    assert account(market, "jo")["pending"] == amount  # the failed click paid nothing
+
+    click(browser, row(tx) + ' .actions button[data-action="pay"]')
+    wait_attr(browser, row(tx), "data-tx", None)
+    wait_text(browser, "triage-status", f"Paid {money(amount)} to jo.")
+    wait_feed(browser, "log.payment.settled", f"Settled {money(amount)} to jo")
+    wait_text(browser, "total-pending", money(waiting["paymentAmount"]))
+    assert attr(browser, row(other), "data-status") == "pending"
+
+    jo = account(market, "jo")
+    assert (jo["balance"], jo["pending"]) == (amount, 0), jo
+    assert tx_status(market, "jo", tx) == "settled"
+    assert account(market, "ines")["pending"] == waiting["paymentAmount"]
+    assert [p["transactionId"] for p in dashboard_json(market)["triage"]] == [other]
+
+
+def test_triage_verdict_on_a_finding_is_kept(market: DaemonProcess, browser: WebDriver) -> None:
+    """Invalid on a finding is pressed at once, is kept by the API, and still shows after a
+    reload; Valid then replaces it; the other findings have no verdict."""
+    paid = analyze_log(market, fabricated(random.Random(2)), "kim")
+    payout = payout_for(market, paid["id"])
+    tx = payout["transactionId"]
+    finding = next(f for f in payout["analysis"]["findings"] if f["kind"] == "security")
+    fp = finding["fingerprint"]
+    item = f'{row(tx)} li[data-fingerprint="{fp}"]'
+
+    open_dashboard(browser, market)
+    wait_attr(browser, item, "data-verdict", "none")
+    assert attr(browser, item + ' button[data-verdict="invalid"]', "aria-pressed") == "false"
+    click(browser, item + ' button[data-verdict="invalid"]')
+    wait_attr(browser, item, "data-verdict", "invalid")
+    wait_text(browser, "triage-status", f"Marked “{finding['title']}” invalid.")
+    assert attr(browser, item + ' button[data-verdict="invalid"]', "aria-pressed") == "true"
+    assert attr(browser, item + ' button[data-verdict="valid"]', "aria-pressed") == "false"
+    (judged,) = [f for f in payout_for(market, paid["id"])["analysis"]["findings"]
+                 if f["fingerprint"] == fp]  # fmt: skip
+    assert judged["valid"] is False, judged
+
+    browser.refresh()
+    WebDriverWait(browser, WAIT).until(ec.visibility_of_element_located((By.ID, "dashboard")))
+    wait_attr(browser, item, "data-verdict", "invalid")
+    assert attr(browser, item + ' button[data-verdict="invalid"]', "aria-pressed") == "true"
+    others = texts(browser, f"{row(tx)} li[data-fingerprint]", "data-verdict")
+    assert sorted(others) == ["invalid"] + ["none"] * (len(payout["analysis"]["findings"]) - 1)
+
+    click(browser, item + ' button[data-verdict="valid"]')
+    wait_attr(browser, item, "data-verdict", "valid")
+    assert attr(browser, item + ' button[data-verdict="invalid"]', "aria-pressed") == "false"
+    (judged,) = [f for f in payout_for(market, paid["id"])["analysis"]["findings"]
+                 if f["fingerprint"] == fp]  # fmt: skip
+    assert judged["valid"] is True, judged
+    assert_no_alert(browser)
+
+
+def test_a_refused_payout_is_counted_live(short_tmp: Path, browser: WebDriver) -> None:
+    """With a daily cap below what a log earns, the auto-payment is refused: the feed says
+    why, the totals count it by reason, and nothing waits for triage."""
+    d = DaemonProcess(short_tmp / "capped", "--daily-payout-cap", "5", marketplace=True).start()
+    try:
+        open_dashboard(browser, d)
+        wait_text(browser, "triage", "Nothing waiting for triage")
+        assert (text(browser, "total-refused"), text(browser, "total-refused-reasons")) == ("0", "")
+        status, refused = http("POST", d.url + f"{API}/analyze",
+                               {"source": "runtime", "logContent": fabricated(random.Random(3)),
+                                "subPKPId": "lee"}, token=d.admin_token)  # fmt: skip
+        assert status == 200 and refused["paid"] is False, refused
+        assert refused["paymentAmount"] > 5, refused
+        wait_feed(browser, "log.payment.refused",
+                  f"Refused {money(refused['paymentAmount'])} to lee (sub-pkp-cap)")  # fmt: skip
+        wait_text(browser, "total-refused", "1")
+        assert text(browser, "total-refused-reasons") == "sub-pkp-cap 1"
+        assert dashboard_json(d)["totals"]["payoutsRefused"] == {"sub-pkp-cap": 1}
+        assert text(browser, "total-pending") == money(0)
+        assert dashboard_json(d)["triage"] == []
+        wait_text(browser, "total-analyses", "1")
+    finally:
+        d.stop()

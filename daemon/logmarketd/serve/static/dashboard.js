@@ -7,7 +7,10 @@
   const API = "/npe/log-marketplace";
   const TOKEN_KEY = "logmarket.adminToken";
   const FEED_MAX = 50;
-  const REFRESH_EVENTS = new Set(["log.payment.executed", "achievement.unlocked", "level.up"]);
+  const REFRESH_EVENTS = new Set([
+    "log.payment.executed", "log.payment.settled", "log.payment.held", "log.payment.refused",
+    "log.payment.reversed", "achievement.unlocked", "level.up",
+  ]);
 
   const $ = (id) => document.getElementById(id);
   let token = null;
@@ -15,6 +18,7 @@
   let streamAbort = null;
   let refreshTimer = null;
   let refreshing = null;
+  let refreshAgain = null;
 
   // -- small helpers ----------------------------------------------------------------------
 
@@ -87,13 +91,19 @@
 
   // -- the API ------------------------------------------------------------------------------
 
-  async function api(path) {
-    const resp = await fetch(path, {
-      headers: { Authorization: "Bearer " + token, Accept: "application/json" },
-      cache: "no-store",
-    });
-    if (resp.status === 401 || resp.status === 403) {
-      const body = await resp.json().catch(() => ({}));
+  // A GET, or with ``method`` (and a JSON ``body``) an admin action. A 401, or a 403 that
+  // is about the token, is AuthFailed; any other failure an Error with the API's detail.
+  async function api(path, options) {
+    const opts = options || {};
+    const headers = { Authorization: "Bearer " + token, Accept: "application/json" };
+    const init = { method: opts.method || "GET", headers, cache: "no-store" };
+    if (opts.body !== undefined) {
+      headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(opts.body);
+    }
+    const resp = await fetch(path, init);
+    const body = resp.ok ? null : await resp.json().catch(() => ({}));
+    if (resp.status === 401 || (resp.status === 403 && (body.error || "forbidden") === "forbidden")) {
       throw new AuthFailed(
         resp.status === 401
           ? "That token was not accepted (" + (body.detail || "unknown token") +
@@ -102,15 +112,26 @@
     }
     if (resp.status === 429) {
       const wait = Number(resp.headers.get("Retry-After") || "5");
-      throw new Error("rate-limited, retrying in " + wait + " s");
+      throw new Error("rate-limited, retry in " + wait + " s");
     }
-    if (!resp.ok) throw new Error("HTTP " + resp.status);
+    if (!resp.ok) {
+      throw new Error(body.detail ? body.detail + " (HTTP " + resp.status + ")" : "HTTP " + resp.status);
+    }
     return resp.json();
   }
 
-  // One refresh at a time; events arriving meanwhile fold into one more.
+  // One refresh at a time; asking meanwhile folds into one more after it (which then reads
+  // what an action just changed, not the answer already on its way).
   async function refresh() {
-    if (refreshing) return refreshing;
+    if (refreshing) {
+      if (!refreshAgain) {
+        refreshAgain = refreshing.catch(() => {}).then(() => {
+          refreshAgain = null;
+          return refresh();
+        });
+      }
+      return refreshAgain;
+    }
     refreshing = (async () => {
       try {
         const data = await api(API + "/dashboard");
@@ -144,11 +165,16 @@
     setText("total-earnings", money(t.totalEarnings));
     setText("total-insights", count(t.insights));
     setText("total-simulated", count(t.simulatedAnalyses));
+    setText("total-pending", money(t.pending));
+    const refused = Object.entries(t.payoutsRefused || {}).sort();
+    setText("total-refused", count(refused.reduce((sum, [, n]) => sum + n, 0)));
+    setText("total-refused-reasons", refused.map(([why, n]) => `${why} ${count(n)}`).join(", "));
     $("totals").dataset.analyses = String(t.analyses);
     renderEarnings(d.earningsOverTime);
     renderTopEarners(d.topSellers);
     renderAgents(d.agents);
     renderQuality(d.qualityTrends);
+    renderTriage(d.triage || []);
     renderRecent(d.recentAnalyses);
     const i = d.ingest;
     setText("ingest-stored", count(i.recordsStored));
@@ -354,6 +380,207 @@
     }
   }
 
+  // -- triage -------------------------------------------------------------------------------
+  // Pending and held payouts with their findings. A row whose payout did not change is kept
+  // as it is (with an open form, what was typed in it, its focus and its error), so live
+  // refreshes never take a half-typed reason away.
+
+  const STATUS = { pending: "Pending", held: "Held" };
+
+  // Where focus is in the triage list, as a selector that finds the same control again in
+  // a row built anew (after a verdict, say), so keyboard users keep their place.
+  function focusedControl(list) {
+    const b = document.activeElement;
+    const li = b && list.contains(b) && b.tagName === "BUTTON" ? b.closest("li.payout") : null;
+    if (!li) return null;
+    const finding = b.closest("li[data-fingerprint]");
+    return `li.payout[data-tx="${CSS.escape(li.dataset.tx)}"] ` +
+      (finding ? `li[data-fingerprint="${CSS.escape(finding.dataset.fingerprint)}"] ` : "") +
+      (b.dataset.verdict ? `button[data-verdict="${b.dataset.verdict}"]`
+        : `.actions button[data-action="${b.dataset.action}"]`);
+  }
+
+  function renderTriage(rows) {
+    const list = $("triage");
+    const focused = focusedControl(list);
+    const kept = new Map([...list.querySelectorAll(":scope > li[data-tx]")].map(
+      (li) => [li.dataset.tx, li]));
+    const nodes = rows.map((p) => {
+      const sig = JSON.stringify(p);
+      const old = kept.get(p.transactionId);
+      return old && old.dataset.sig === sig ? old : payoutRow(p, sig);
+    });
+    if (!rows.length) nodes.push(el("li", { class: "muted" }, "Nothing waiting for triage"));
+    nodes.forEach((node, n) => {
+      if (list.children[n] !== node) list.insertBefore(node, list.children[n] || null);
+    });
+    while (list.children.length > nodes.length) list.lastElementChild.remove();
+    setText("triage-count", rows.length ? `${rows.length} waiting` : "");
+    const again = focused && list.querySelector(focused);
+    if (again && again !== document.activeElement) again.focus();
+  }
+
+  function payoutRow(p, sig) {
+    const a = p.analysis;
+    const headId = "payout-" + p.transactionId;
+    const when = p.status === "held"
+      ? el("span", { class: "when" }, "on hold" + (p.note ? ": " + p.note : ""))
+      : el("span", { class: "when" }, "settles ",
+        el("time", { datetime: p.settlesAt }, new Date(p.settlesAt).toLocaleString()));
+    const head = el("div", { class: "payout-head", id: headId },
+      el("span", { class: "badge badge-" + p.status }, STATUS[p.status] || p.status),
+      el("span", { class: "amount" }, money(p.amount)),
+      el("span", { class: "who" }, "to " + (p.subPKPId || "anonymous")),
+      el("span", { class: "source" }, a.source),
+      el("span", {}, "quality " + a.quality),
+      el("span", {}, "value " + a.valueScore),
+      when);
+    const button = (action, label, cls) => el("button",
+      { type: "button", "data-action": action, class: cls, "aria-describedby": headId }, label);
+    const hold = button("hold", "Hold", "secondary");
+    if (p.status === "held") hold.disabled = true;
+    const actions = el("div", { class: "actions", role: "group", "aria-label": "Payout actions" },
+      button("pay", "Pay", "primary"), hold, button("reverse", "Reverse", "danger"));
+    const findings = el("ul", { class: "findings triage-findings", "aria-label": "Findings paid for" },
+      ...a.findings.map(findingRow));
+    if (!a.findings.length) findings.append(el("li", { class: "muted" }, "no findings"));
+    const li = el("li", { class: "payout", "data-tx": p.transactionId, "data-status": p.status,
+      "data-sub": p.subPKPId || "" },
+    head, actions,
+    actionForm(p, "hold", "Note (optional)", "Hold payout", "secondary"),
+    actionForm(p, "reverse", "Reason for reversing", "Reverse payment", "danger"),
+    el("p", { class: "error row-error", role: "alert", hidden: "" }), findings);
+    li.dataset.sig = sig;
+    li.dataset.amount = String(p.amount);
+    return li;
+  }
+
+  function actionForm(p, kind, label, submit, cls) {
+    const id = `${kind}-input-${p.transactionId}`;
+    const input = el("input", { id, name: kind === "hold" ? "note" : "reason", type: "text",
+      maxlength: "1000", autocomplete: "off", spellcheck: "true" });
+    if (kind === "reverse") input.setAttribute("aria-required", "true");
+    return el("form", { class: "action-form", "data-form": kind, hidden: "", novalidate: "" },
+      el("label", { for: id }, label), input,
+      el("button", { type: "submit", class: cls }, submit),
+      el("button", { type: "button", class: "secondary", "data-action": "cancel" }, "Cancel"));
+  }
+
+  function findingRow(f) {
+    const verdict = f.valid === true ? "valid" : f.valid === false ? "invalid" : "none";
+    const toggle = (value, label) => el("button", {
+      type: "button", class: "verdict-btn verdict-" + value, "data-verdict": value,
+      "aria-pressed": String(verdict === value),
+    }, label);
+    return el("li", { "data-fingerprint": f.fingerprint, "data-verdict": verdict },
+      el("span", { class: "sev sev-" + String(f.severity).toLowerCase() }, f.severity),
+      el("span", { class: "kind" }, f.kind),
+      el("span", { class: "title" }, f.title),
+      el("code", { class: "loc" }, f.location || ""),
+      el("span", { class: "verdict", role: "group", "aria-label": "Verdict on: " + f.title },
+        toggle("valid", "Valid"), toggle("invalid", "Invalid")));
+  }
+
+  function rowError(li, message) {
+    const node = li.querySelector(".row-error");
+    node.textContent = message || "";
+    node.hidden = !message;
+  }
+
+  function setBusy(li, busy) {
+    li.setAttribute("aria-busy", String(busy));
+    for (const b of li.querySelectorAll("button")) {
+      if (busy) b.disabled = true;
+      else b.disabled = b.dataset.action === "hold" && li.dataset.status === "held";
+    }
+  }
+
+  // Run an action of a row: its buttons wait for the answer; the outcome is said in the
+  // panel's status line, a failure in the row itself; the dashboard then reads again.
+  async function act(li, what, path, body, done) {
+    const back = focusedControl($("triage"));
+    rowError(li, "");
+    setBusy(li, true);
+    try {
+      await api(API + path, { method: "POST", body });
+    } catch (err) {
+      setBusy(li, false);
+      if (err instanceof AuthFailed) showLogin(err.message);
+      else rowError(li, `Could not ${what}: ${err.message}`);
+      refocus(back);
+      return;
+    }
+    setBusy(li, false);
+    setText("triage-status", done);
+    refresh().then(() => refocus(back),
+      (err) => showError("load-error", "Could not refresh: " + err.message));
+  }
+
+  // A disabled button drops focus; give it back to the same control if nothing else has it.
+  function refocus(selector) {
+    const again = selector && $("triage").querySelector(selector);
+    const active = document.activeElement;
+    if (again && (!active || active === document.body)) again.focus();
+  }
+
+  function payoutLabel(li) {
+    return `${money(li.dataset.amount)} to ${li.dataset.sub || "anonymous"}`;
+  }
+
+  function openForm(li, kind) {
+    for (const f of li.querySelectorAll("form[data-form]")) f.hidden = f.dataset.form !== kind;
+    rowError(li, "");
+    li.querySelector(`form[data-form="${kind}"] input`).focus();
+  }
+
+  function onTriageClick(ev) {
+    const target = ev.target.closest("button");
+    const li = target && target.closest("li.payout");
+    if (!li || target.type === "submit") return;
+    const tx = encodeURIComponent(li.dataset.tx);
+    const action = target.dataset.action;
+    if (action === "pay") {
+      act(li, "pay " + payoutLabel(li), `/payouts/${tx}/settle`, undefined,
+        `Paid ${payoutLabel(li)}.`);
+    } else if (action === "hold" || action === "reverse") {
+      openForm(li, action);
+    } else if (action === "cancel") {
+      const form = target.closest("form");
+      form.hidden = true;
+      li.querySelector(`button[data-action="${form.dataset.form}"]`).focus();
+    } else if (target.dataset.verdict) {
+      const finding = target.closest("li[data-fingerprint]");
+      const valid = target.dataset.verdict === "valid";
+      const title = finding.querySelector(".title").textContent;
+      act(li, `mark “${title}” ${target.dataset.verdict}`,
+        `/findings/${encodeURIComponent(finding.dataset.fingerprint)}/verdict`, { valid },
+        `Marked “${title}” ${target.dataset.verdict}.`);
+    }
+  }
+
+  function onTriageSubmit(ev) {
+    const form = ev.target.closest("form[data-form]");
+    const li = form && form.closest("li.payout");
+    if (!li) return;
+    ev.preventDefault();
+    const input = form.querySelector("input");
+    const text = input.value.trim();
+    const tx = encodeURIComponent(li.dataset.tx);
+    if (form.dataset.form === "hold") {
+      act(li, "hold " + payoutLabel(li), `/payouts/${tx}/hold`, text ? { note: text } : undefined,
+        `Held ${payoutLabel(li)}.`);
+      return;
+    }
+    input.setAttribute("aria-invalid", String(!text));
+    if (!text) {
+      rowError(li, "Say why this payment is reversed: the reason is kept with the reversal.");
+      input.focus();
+      return;
+    }
+    act(li, "reverse " + payoutLabel(li), `/transactions/${tx}/reverse`, { reason: text },
+      `Reversed ${payoutLabel(li)}: ${text}`);
+  }
+
   // -- live events --------------------------------------------------------------------------
 
   function setStatus(state, text) {
@@ -365,7 +592,16 @@
   function describe(type, p) {
     const who = p.subPKPId || "anonymous";
     switch (type) {
-      case "log.payment.executed": return `Payment ${money(p.amount)} to ${who}`;
+      case "log.payment.executed":
+        return `Payment ${money(p.amount)} to ${who}` + (p.status === "pending" && p.settlesAt
+          ? `, pending until ${new Date(p.settlesAt).toLocaleString()}` : "");
+      case "log.payment.settled": return `Settled ${money(p.amount)} to ${who}`;
+      case "log.payment.held":
+        return `Held ${money(p.amount)} to ${who}` + (p.note ? `: ${p.note}` : "");
+      case "log.payment.refused":
+        return `Refused ${money(p.amount)} to ${who} (${p.reason}): ${p.detail || ""}`;
+      case "log.payment.reversed":
+        return `Reversed ${money(p.amount)} to ${who}: ${p.reason}`;
       case "game.points.awarded": return `${who} earned ${p.points} points`;
       case "achievement.unlocked":
         return `${who} unlocked “${(p.reward && p.reward.badge) || p.achievement}”`;
@@ -482,6 +718,8 @@
       useToken(value);
     });
     $("sign-out").addEventListener("click", () => showLogin(""));
+    $("triage").addEventListener("click", onTriageClick);
+    $("triage").addEventListener("submit", onTriageSubmit);
     const saved = sessionStorage.getItem(TOKEN_KEY);
     if (saved) useToken(saved);
     else $("token-input").focus();
