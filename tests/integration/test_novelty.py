@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from logmarketd.samples import SAMPLES
 
 from tests.conftest import DaemonProcess, http
 
@@ -108,3 +109,21 @@ def test_text_addressed_to_an_ai_reviewer_moves_nothing(market: DaemonProcess) -
     without = analyze(market, plain.replace("zebra", "yak"), "ivy")
     assert with_note["valueScore"] == without["valueScore"]
     assert with_note["paymentAmount"] == without["paymentAmount"], (with_note, without)
+
+
+def test_a_known_log_with_one_new_line_earns_only_what_the_line_is_worth(
+    market: DaemonProcess,
+) -> None:
+    """A copy of a valuable log with one invented failure line added: the known findings add
+    no value, so it earns what the new line alone earns, not the valuable log's price again."""
+    valuable = dict((n, c) for n, _, c in SAMPLES)["runtime-nginx-attacks.log"]
+    first = analyze(market, valuable, "otto")
+    assert first["paymentAmount"] > 5, first["pricing"]
+    line = "2026-03-03 10:00:00 ERROR billing: job crashed: KeyError: 'walrus_quota'"
+    padded = analyze(market, f"{valuable}\n{line}", "otto")
+    alone = analyze(market, line.replace("walrus", "narwhal"), "otto")
+    assert 0 < padded["paymentAmount"] <= alone["paymentAmount"] + 0.5, (
+        padded["pricing"], alone["pricing"],
+    )  # fmt: skip
+    # the known findings add no value: what is left is the new line and the quality of the log
+    assert padded["valueScore"] <= alone["valueScore"] + 10 < first["valueScore"]

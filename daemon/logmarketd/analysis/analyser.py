@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from logmarketd.analysis.analyse import inspect_log
+from logmarketd.analysis.scoring import FindingFacts, value_score
 from logmarketd.ingest.redact import Redactor
 from logmarketd.models import AIInsights, LogAnalysis, Source
 from logmarketd.settings import Settings
@@ -32,9 +34,20 @@ class Analysed:
     rule_insights: AIInsights  # what the rules found: prices follow these, never a model's word
     fingerprints: list[str]  # of every finding, sorted
     known: frozenset[str]  # those the store held already when the log was scored
-    # of the findings that can earn: all but what only reports text addressed to an AI
-    # reviewer, which is data about the log and must never be what makes it pay
-    earning: frozenset[str]
+    # The findings that can earn: all but what only reports text addressed to an AI reviewer,
+    # which is data about the log and must never be what makes it pay.
+    scored: tuple[FindingFacts, ...]
+
+    @property
+    def earning(self) -> frozenset[str]:
+        """The fingerprints of the findings that can earn."""
+        return frozenset(f.fingerprint for f in self.scored)
+
+    def value_of(self, fingerprints: Collection[str]) -> float:
+        """The valueScore counting only these findings (the new ones): a finding the market
+        knows already adds no value."""
+        counted = [f for f in self.scored if f.fingerprint in fingerprints]
+        return value_score(self.analysis.quality.overall, counted)
 
 
 async def known_fingerprints(store: Store, fingerprints: list[str]) -> frozenset[str]:
@@ -79,8 +92,7 @@ class Analyser:
         insights = await self._enrich(rule_insights)
         # Nothing leaves here unredacted: evidence, model text, locations.
         analysis = analysis.model_copy(update={"ai_insights": self.redactor.redact_model(insights)})
-        earning = frozenset(f.fingerprint for f in inspection.scored)
-        return Analysed(analysis, rule_insights, fingerprints, known, earning)
+        return Analysed(analysis, rule_insights, fingerprints, known, inspection.scored)
 
     async def _enrich(self, insights: AIInsights) -> AIInsights:
         """Model-written root causes and fixes for the rules' finding groups, when a model is

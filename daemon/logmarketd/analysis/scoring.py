@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 
 from logmarketd.models import ImprovementPotential, PotentialMetric, Quality
 
-__all__ = ["FindingFacts", "LogFacts", "ScoreReport", "score"]
+__all__ = ["FindingFacts", "LogFacts", "ScoreReport", "score", "value_score"]
 
 _SEV_WEIGHT = {"critical": 1.0, "high": 0.8, "medium": 0.55, "low": 0.25}
 _SEV_POINTS = {"critical": 35.0, "high": 20.0, "medium": 10.0, "low": 3.0}
@@ -178,6 +178,11 @@ def _uniqueness(
         uniq = 100 * t_new
         why.append(f"uniqueness {uniq:.0f}: {t_new:.0%} of {len(log.templates)} templates are new")
     return uniq
+
+
+def value_score(overall: float, findings: Sequence[FindingFacts]) -> float:
+    """The valueScore of a log of this overall quality counting only ``findings``."""
+    return _value(overall, findings, [])
 
 
 def _value(overall: float, findings: Sequence[FindingFacts], why: list[str]) -> float:

@@ -204,8 +204,11 @@ class Marketplace:
             new = set(fps) - analysed.known
         else:
             new = await self.ledger.new_fingerprints(tx, fps)
-        breakdown = self._price(analysed, new)
-        analysis = analysis.model_copy(update={"payment_amount": breakdown.amount})
+        value = analysed.value_of(new & analysed.earning)
+        breakdown = self._price(analysed, new, value)
+        analysis = analysis.model_copy(
+            update={"payment_amount": breakdown.amount, "value_score": value}
+        )
         digest = hashlib.sha256(content.encode("utf-8", "replace")).hexdigest()
         await self.ledger.record(
             tx, analysis, new_fingerprints=new, simulated=simulated, content_sha256=digest
@@ -256,16 +259,16 @@ class Marketplace:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), interval)
 
-    def _price(self, analysed: Analysed, new: set[str]) -> PriceBreakdown:
-        """Novelty decides value: only findings first reported here earn bonuses, and a log
-        with none is credited nothing. Prices follow the rules' findings: a model's word never
-        moves money, nor does text in the log addressed to one."""
+    def _price(self, analysed: Analysed, new: set[str], value: float) -> PriceBreakdown:
+        """Novelty decides value: only findings first reported here earn bonuses and count
+        for the ``value`` score, and a log with none is credited nothing. Prices follow the
+        rules' findings: a model's word never moves money, nor does text in the log addressed
+        to one."""
         new = new & analysed.earning
         if not new:
             return nothing_new()
         bonuses = earned_bonuses(only(analysed.rule_insights, new), has_new_finding=True)
-        analysis = analysed.analysis
-        return price(quality=analysis.quality.overall, value_score=analysis.value_score,
+        return price(quality=analysed.analysis.quality.overall, value_score=value,
                      bonuses=bonuses, rules=self.rules)  # fmt: skip
 
     async def _alert_leaks(
