@@ -94,7 +94,7 @@ def test_a_disabled_marketplace_analyses_and_pays_nothing_over_http(short_tmp: P
         log = {"source": "runtime", "logContent": unique_log(7), "subPKPId": "lee"}
         for path, body in (("/analyze", log), ("/simulate", {"iterations": 1}),
                            ("/batch-analyze", {"logs": [{"source": "build", "content": "x"}]}),
-                           ("/pay/la_x", None)):  # fmt: skip
+                           ("/pay/la_x", None), ("/payouts/tx_x/settle", {})):  # fmt: skip
             status, err = post(d, path, body)
             assert status == 403 and err["error"] == "marketplace-disabled", (path, status, err)
         assert analyses(d, "lee") == 0

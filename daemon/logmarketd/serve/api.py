@@ -448,6 +448,7 @@ async def settle_payout(request: web.Request) -> web.Response:
     """Pay a pending or held payout now (admin): its settlement transaction, signed; asking
     again answers the same one (``Idempotent-Replayed: true``)."""
     ctx = await _admin(request, "settle a payout")
+    ctx.market.require_enabled()  # off: nothing is paid out, held payouts wait
     tx_id = _path_id(request, "transactionId")
     body = PayoutNoteBody.model_validate(await _json(request) if request.can_read_body else {})
     result = await ctx.market.ledger.settle(tx_id, body.note)
