@@ -71,10 +71,11 @@ def test_a_fabricated_log_its_variants_and_copies_are_credited_once(market: Daem
 def test_a_leaked_secret_is_a_critical_finding_an_alert_and_never_a_bonus(
     market: DaemonProcess,
 ) -> None:
-    log = "2026-01-01 12:00:00 ERROR boto: connecting with AKIAIOSFODNN7EXAMPLQ\n"
+    log = "2026-01-01 12:00:00 INFO boto: connecting with AKIAIOSFODNN7EXAMPLQ\n"
     a = analyze(market, log, "lena")
     assert any(s["severity"] == "critical" for s in a["aiInsights"]["securityConcerns"])
     assert "securityIssue" not in a["pricing"]["bonuses"]
+    assert a["paymentAmount"] == 0, a["pricing"]  # leaking is not insight anyone pays for
     alerts = events(market.db, "security.secret.leaked")
     assert [e["analysisId"] for e in alerts] == [a["id"]]  # in the outbox: SSE and webhooks
     assert "AKIAIOSFODNN7EXAMPLQ" not in json.dumps(alerts) and alerts[0]["severity"] == "critical"

@@ -13,6 +13,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from logmarketd.analysis.agents.secrets import LEAK
 from logmarketd.analysis.analyse import inspect_log
 from logmarketd.analysis.scoring import FindingFacts, value_score
 from logmarketd.ingest.redact import Redactor
@@ -34,19 +35,23 @@ class Analysed:
     rule_insights: AIInsights  # what the rules found: prices follow these, never a model's word
     fingerprints: list[str]  # of every finding, sorted
     known: frozenset[str]  # those the store held already when the log was scored
-    # The findings that can earn: all but what only reports text addressed to an AI reviewer,
-    # which is data about the log and must never be what makes it pay.
+    # The findings that count for scores: all but what only reports text addressed to an AI
+    # reviewer, which is data about the log and must never be what makes it pay.
     scored: tuple[FindingFacts, ...]
 
     @property
     def earning(self) -> frozenset[str]:
-        """The fingerprints of the findings that can earn."""
-        return frozenset(f.fingerprint for f in self.scored)
+        """The fingerprints of the findings that can earn: the scored ones but a secret the
+        contributor's own log leaks (an alert, never income: else the market pays people to
+        leak secrets)."""
+        leaks = {s.fingerprint for s in self.rule_insights.security_concerns
+                 if s.threat.startswith(LEAK)}  # fmt: skip
+        return frozenset(f.fingerprint for f in self.scored) - leaks
 
     def value_of(self, fingerprints: Collection[str]) -> float:
         """The valueScore counting only these findings (the new ones): a finding the market
         knows already adds no value."""
-        counted = [f for f in self.scored if f.fingerprint in fingerprints]
+        counted = [f for f in self.scored if f.fingerprint in fingerprints]  # see ``earning``
         return value_score(self.analysis.quality.overall, counted)
 
 
