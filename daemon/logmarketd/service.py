@@ -161,9 +161,8 @@ class Daemon:
             pipeline = self._pipeline(stack, store, inbox, flow, redactor)
             self._settlement(stack, market)
         self._retention(stack, store, pipeline)
-        ingest = IngestServer(
-            inbox, self.metrics, max_frame_bytes=s.max_frame_bytes, redactor=redactor
-        )
+        ingest = IngestServer(inbox, self.metrics, max_frame_bytes=s.max_frame_bytes,
+                              redactor=redactor, peer_credits=s.peer_credits)  # fmt: skip
         await ingest.start(sock)
         stack.push_async_callback(lambda: ingest.stop(self._drain_time()))
         if s.http_host_port is not None:

@@ -156,6 +156,13 @@ class Settings(BaseSettings):
     window_seconds: float = Field(
         60.0, gt=0, description="seconds after its first record that a window closes"
     )
+    # A local service can be known by the Unix user it runs as instead of by a key: its
+    # socket connections credit the mapped Sub-PKP (a valid hello key takes precedence).
+    peer_uid_credit: list[str] = Field(
+        default_factory=list,
+        description="UID=SUB_PKP_ID: socket connections from this Unix user id credit this "
+        "Sub-PKP (read with SO_PEERCRED; a valid hello key takes precedence)",
+    )
     # Money out is bounded the way a bug-bounty budget is. One contributor: $100 a UTC day,
     # five payments at LOG_MARKETPLACE_MAX_PAYMENT, or dozens of genuine first reports (the
     # shipped samples earn $0.92 to $11.13 each); what a key can mint from invented content
@@ -256,6 +263,21 @@ class Settings(BaseSettings):
         if isinstance(value, str) and value.strip().lower() in ("", "none", "off"):
             return None
         return value
+
+    @field_validator("peer_uid_credit")
+    @classmethod
+    def _uid_pairs(cls, value: list[str]) -> list[str]:
+        for pair in value:
+            uid, sep, sub = pair.partition("=")
+            if not sep or not uid.strip().isdigit() or not sub.strip():
+                raise ValueError(f"expected UID=SUB_PKP_ID, got {pair!r}")
+        return value
+
+    @property
+    def peer_credits(self) -> dict[int, str]:
+        """``peer_uid_credit`` as a map: Unix user id → Sub-PKP id."""
+        pairs = (p.partition("=") for p in self.peer_uid_credit)
+        return {int(uid): sub.strip() for uid, _, sub in pairs}
 
     @field_validator("settle_after", mode="before")
     @classmethod

@@ -14,12 +14,15 @@ Client → daemon
          "subPKPId": "alice", "stream": "app", "acks": true, "dropped": 0}
 
     ``key`` is a Sub-PKP key (``logmarket keys create ID`` on the daemon's host prints one;
-    clients read it from ``LOGMARKET_KEY`` or a ``key`` option) and the only thing that
-    decides whom the connection's records credit:
+    clients read it from ``LOGMARKET_KEY`` or a ``key`` option) and, with the Unix user the
+    client runs as, the only thing that decides whom the connection's records credit:
 
     * a live key credits its own Sub-PKP, for every record of the connection; a ``subPKPId``
       in the hello or in a record that names another Sub-PKP is ignored;
-    * no key, or a key that is unknown, wrong or revoked, credits no one: the records are
+    * without a live key, a connection from a Unix user id the daemon's admin mapped to a
+      Sub-PKP (``logmarketd --peer-uid-credit UID=ID``; the kernel reports the peer's user
+      with SO_PEERCRED, so no client can claim another's) credits that Sub-PKP;
+    * otherwise no key, or a key that is unknown, wrong or revoked, credits no one: the records are
       still stored and analysed (findings, alerts, dashboard), whatever ``subPKPId`` they
       name. Such a hello is not refused (the connection lives on); the ``welcome`` says so
       with ``"credited": null`` and the daemon counts it (``logmarket_hello_keys``).

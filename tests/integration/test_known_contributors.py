@@ -5,6 +5,7 @@ socket, real SQLite and the real ``logmarket keys`` CLI."""
 from __future__ import annotations
 
 import contextlib
+import os
 import secrets
 import sqlite3
 import subprocess
@@ -177,3 +178,40 @@ def test_the_handler_with_logmarket_key_credits_its_sub_pkp(market: DaemonProces
     assert wait_for(lambda: analyses(market.db) >= 1, 60)
     assert scalar(market.db, "SELECT COUNT(*) FROM analyses WHERE sub_pkp_id = 'dora'") >= 1
     assert scalar(market.db, "SELECT COUNT(*) FROM analyses WHERE sub_pkp_id = 'mallory'") == 0
+
+
+def test_a_mapped_unix_user_is_credited_without_a_key(
+    short_tmp: Path, raw: Callable[..., Raw]
+) -> None:
+    """``--peer-uid-credit UID=ID``: a keyless connection from that user (SO_PEERCRED, the
+    kernel's word) credits ID, whatever it names; a valid key still credits its own."""
+    d = DaemonProcess(short_tmp, "--peer-uid-credit", f"{os.getuid()}=svc",
+                      "--peer-uid-credit", f"{os.getuid() + 1}=other", marketplace=True).start()  # fmt: skip
+    try:
+        conn = raw(d.socket)
+        assert hello(conn, subPKPId="alice")["credited"] == "svc"
+        send_sample(conn)
+        bare = raw(d.socket)  # no hello at all (no acks either): the user still decides
+        records: list[dict[str, Any]] = [{"message": line} for line in LINES]
+        records[-1]["eof"] = True
+        bare.send({"type": "batch", "seq": 0, "records": records})
+        key = keys_cli(d, "create", "keyed").stdout.strip()
+        keyed = raw(d.socket)
+        assert hello(keyed, key=key)["credited"] == "keyed"
+        assert wait_for(lambda: analyses(d.db) >= 2, 60)
+        assert scalar(d.db, "SELECT COUNT(*) FROM analyses WHERE sub_pkp_id = 'svc'") == 2
+        assert scalar(d.db, "SELECT COUNT(*) FROM analyses WHERE sub_pkp_id IS NULL") == 0
+    finally:
+        d.stop()
+
+
+def test_an_unmapped_unix_user_is_credited_nothing(
+    short_tmp: Path, raw: Callable[..., Raw]
+) -> None:
+    d = DaemonProcess(short_tmp, "--peer-uid-credit", f"{os.getuid() + 1}=other",
+                      marketplace=True).start()  # fmt: skip
+    try:
+        conn = raw(d.socket)
+        assert hello(conn, subPKPId="other")["credited"] is None
+    finally:
+        d.stop()

@@ -6,10 +6,12 @@ reason and an ``error`` frame; the connection and every other client live on. Ea
 keeps at most ``_MAX_PENDING`` batches waiting for their commit; beyond that it stops reading,
 so a client that floods (or never reads its acks) only ever slows itself down.
 
-Whom a connection's records credit is decided here, once, and only by a Sub-PKP key: a hello
-with a live key credits that key's Sub-PKP (whatever ``subPKPId`` the hello or the records
-name); without one, or with a key that is unknown, wrong or revoked, the records are stored
-and analysed but credit no one. The welcome says which (``credited``). A keyed connection
+Whom a connection's records credit is decided here, once, by a Sub-PKP key or by who
+connects: a hello with a live key credits that key's Sub-PKP (whatever ``subPKPId`` the hello
+or the records name); without one, a connection from a Unix user the admin mapped to a
+Sub-PKP (``--peer-uid-credit UID=ID``, read with SO_PEERCRED) credits that one; otherwise, or
+with a key that is unknown, wrong or revoked, the records are stored and analysed but credit
+no one. The welcome says which (``credited``). A keyed connection
 re-checks its key before each frame it stores, so a key revoked while it is open stops
 crediting from the next frame on (the connection stays open, uncredited).
 """
@@ -23,6 +25,7 @@ import os
 import socket
 import sqlite3
 import stat
+import struct
 import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -40,6 +43,7 @@ from logmarketd.store.keys import key_owner, load_key
 
 __all__ = ["IngestServer", "bind_unix_socket"]
 
+_UCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
 log = structlog.get_logger("logmarketd.ingest")
 
 _MAX_PENDING = 64  # batches per connection between read and ack
@@ -99,16 +103,19 @@ def bind_unix_socket(path: Path, mode: int) -> socket.socket:
 class _Session:
     """What a connection said in its hello (or the defaults of a bare client)."""
 
-    __slots__ = ("acks", "client_id", "host", "key_id", "pid", "source", "stream", "sub_pkp_id")
+    __slots__ = (
+        "acks", "client_id", "host", "key_id", "peer_sub", "pid", "source", "stream", "sub_pkp_id",
+    )  # fmt: skip
 
-    def __init__(self) -> None:
+    def __init__(self, peer_sub: str | None = None) -> None:
         self.acks = False
+        self.peer_sub = peer_sub  # whom the connecting Unix user credits, when it is mapped
         self.client_id: str | None = None
         self.host: str | None = None
         self.key_id: str | None = None  # the live key the session was authenticated with
         self.pid: int | None = None
         self.source = "runtime"
-        self.sub_pkp_id: str | None = None  # whom its records credit: the key's, or no one
+        self.sub_pkp_id = peer_sub  # whom its records credit: the key's, the user's, or no one
         self.stream: str | None = None
 
 
@@ -120,8 +127,10 @@ class IngestServer:
         *,
         max_frame_bytes: int,
         redactor: Redactor | None = None,
+        peer_credits: Mapping[int, str] | None = None,
     ) -> None:
         self.inbox = inbox
+        self.peer_credits = dict(peer_credits or {})
         self.redactor = redactor
         self.metrics = metrics
         self.max_frame_bytes = max_frame_bytes
@@ -167,7 +176,7 @@ class IngestServer:
         self._handlers.add(task)
         self.metrics.connections.inc()
         self.metrics.connections_total.inc()
-        session = _Session()
+        session = _Session(self._peer_sub(writer))
         pending: asyncio.Queue[tuple[int, asyncio.Future[Outcome]] | None] = asyncio.Queue(
             maxsize=_MAX_PENDING
         )
@@ -295,6 +304,8 @@ class IngestServer:
         session.pid = hello.pid
         session.source = hello.source
         session.key_id, session.sub_pkp_id = await self._credited(hello.key)
+        if session.key_id is None:
+            session.sub_pkp_id = session.peer_sub
         session.stream = redact(hello.stream) if hello.stream is not None else None
         last_seq = await self.inbox.last_seq(hello.clientId) if hello.clientId else -1
         welcome: dict[str, Any] = {
@@ -307,6 +318,19 @@ class IngestServer:
         writer.write(encode_frame(welcome))
         await writer.drain()
         return True
+
+    def _peer_sub(self, writer: asyncio.StreamWriter) -> str | None:
+        """The Sub-PKP the connecting process's Unix user id is mapped to (SO_PEERCRED, set
+        by the kernel: a client cannot claim another user's), or None."""
+        if not self.peer_credits:
+            return None
+        sock = writer.get_extra_info("socket")
+        try:
+            creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _UCRED.size)
+        except (AttributeError, OSError):
+            return None
+        _pid, uid, _gid = _UCRED.unpack(creds)
+        return self.peer_credits.get(uid)
 
     async def _credited(self, key: str | None) -> tuple[str | None, str | None]:
         """(key id, Sub-PKP id) a hello's key credits; (None, None) without a live key. An
@@ -338,7 +362,7 @@ class IngestServer:
             self.metrics.hello_keys.labels("revoked").inc()
             log.warning("key revoked on an open connection; its records are now uncredited",
                         sub_pkp=session.sub_pkp_id, client=session.client_id)  # fmt: skip
-            session.key_id = session.sub_pkp_id = None
+            session.key_id, session.sub_pkp_id = None, session.peer_sub
 
     async def _refuse(
         self, writer: asyncio.StreamWriter, detail: str, reason: str = "client-auth"
