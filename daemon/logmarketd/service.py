@@ -159,8 +159,6 @@ class Daemon:
         pipeline = None
         if s.log_marketplace_enabled:
             pipeline = self._pipeline(stack, store, inbox, flow, redactor)
-            self._settlement(stack, market)
-        self._retention(stack, store, pipeline)
         ingest = IngestServer(inbox, self.metrics, max_frame_bytes=s.max_frame_bytes,
                               redactor=redactor, peer_credits=s.peer_credits)  # fmt: skip
         await ingest.start(sock)
@@ -169,6 +167,10 @@ class Daemon:
             await self._serve_http(stack, s.http_host_port, store, flow)
         if s.watch:
             await self._watch(stack)
+        # The periodic jobs last: a start that fails above has nothing of theirs to unwind.
+        if s.log_marketplace_enabled:
+            self._settlement(stack, market)
+        self._retention(stack, store, pipeline)
         return notifier
 
     def _notify(self, stack: Stack, notifier: systemd.Notifier) -> None:

@@ -113,7 +113,8 @@ class Retention:
         if self.metrics is not None:
             for name, n in counts.items():
                 self.metrics.retention_pruned.labels(name).inc(n)
-        log.info("retention pruned", days=self.days, before=round(before, 3), **counts)
+        if any(counts.values()):
+            log.info("retention pruned", days=self.days, before=round(before, 3), **counts)
         return counts
 
     async def run(self) -> None:
