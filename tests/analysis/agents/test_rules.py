@@ -182,3 +182,30 @@ def test_mysql_slow_log_and_json_duration_fields() -> None:
         pytest.approx(2500.213)
     ]
     assert [1234.0] in groups.values()
+
+
+@pytest.mark.parametrize("rid", [r.id for r in SECRET_RULES if r.report])
+def test_a_secret_redacted_at_ingest_is_still_a_leak(rid: str) -> None:
+    """A secret the daemon redacted as the record arrived (its keyed placeholder in the text)
+    is reported as the same kind of leak, on its line, the same secret the same finding; the
+    placeholder is all the finding holds (no value to mask)."""
+    from logmarketd.ingest.redact import default_redactor
+
+    redactor = default_redactor()
+    line = redactor.redact(_SECRET_POS[rid])
+    assert "<REDACTED:" in line
+    log = f"start\n{line}\n{line}\n"
+    found = [
+        f for f in leaked_secrets(Context(log, "runtime")) if f.key.startswith(f"secret:{rid}:")
+    ]
+    assert len(found) == 1, [f.key for f in leaked_secrets(Context(log, "runtime"))]
+    (f,) = found
+    rule = next(r for r in SECRET_RULES if r.id == rid)
+    assert f.severity == rule.severity and rule.label in f.title and f.lines[0] == 1
+    assert f.count == 2 and f.secrets == []
+    assert "redacted at ingest" in f.title
+
+
+def test_a_placeholder_of_a_precautionary_rule_is_no_leak() -> None:
+    line = "sessionid=<REDACTED:keyword-token:abc123> accepted"
+    assert leaked_secrets(Context(line + "\n", "runtime")) == []

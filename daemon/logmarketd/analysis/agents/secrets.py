@@ -2,6 +2,11 @@
 the one table of secret rules: cloud keys, tokens, private keys, passwords in URLs, headers and
 key=value pairs), one finding per secret value.
 
+A secret the daemon redacted as its record arrived (records from the socket and the tailer
+are redacted at ingest, before anything is stored) is still a leak: its keyed placeholder
+(``<REDACTED:rule:digest>``, :meth:`Redactor.placeholder`) names the rule, and the same secret
+always has the same digest, so it is reported the same way without the value.
+
 The finding names the kind of secret (the rule's label and severity) and where it appeared;
 the secret itself never leaves this module unmasked (``Finding.secrets`` lists the values the
 publisher must mask), and the fingerprint uses a hash of the value, so the same leaked key is
@@ -26,6 +31,8 @@ _RULES = {r.id: r for r in SECRET_RULES if r.report}
 # The redactor with the rules whose hits are leaks (the others would cost a scan for nothing).
 # Its key only shapes placeholders, which are not used here.
 _SCANNER = Redactor(b"security-guardian-scan", rules=tuple(_RULES.values()))
+# A placeholder the redactor wrote at ingest: the rule's id and the keyed digest of the secret.
+_PLACEHOLDER = re.compile(r"<REDACTED:([a-z0-9][a-z0-9-]{0,63}):([0-9a-f]{1,64})>")
 _PEM_TYPE = re.compile(r"-----BEGIN ([ A-Z0-9_-]{0,100}PRIVATE KEY)")
 
 
@@ -52,6 +59,12 @@ def leaked_secrets(ctx: Context) -> list[Finding]:
         key = f"secret:{rule.id}:{hashlib.sha256(value.encode()).hexdigest()[:16]}"
         if not seen_again(found, key, [n]):
             found[key] = _finding(rule, value, n, key)
+    for n in ctx.lines_with("<REDACTED:"):
+        for m in _PLACEHOLDER.finditer(ctx.lines[n]):
+            rule = _RULES.get(m.group(1))  # None: a precaution, or PII: no leak
+            key = f"secret:{m.group(1)}:ingest-{m.group(2)}"
+            if rule is not None and not seen_again(found, key, [n]):
+                found[key] = _finding(rule, "", n, key)
     return list(found.values())
 
 
@@ -62,6 +75,8 @@ def _finding(rule: Rule, value: str, n: int, key: str) -> Finding:
         shown = pem.group(1)
         body = value.splitlines()[1:] if "\n" in value else [value[pem.end() :]]
         secrets = [b.strip() for b in body if b.strip() and not b.lstrip().startswith("-----END")]
+    elif not value:  # redacted at ingest: the placeholder is all there is
+        shown, secrets = "redacted at ingest", []
     else:
         shown, secrets = mask_secret(value), [value]
     name = rule.label or rule.id
