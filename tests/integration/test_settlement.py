@@ -107,6 +107,13 @@ def test_the_admin_judges_findings_and_history_pages(market: DaemonProcess) -> N
     status, verdict = call(market, "POST", f"/findings/{fingerprints[0]}/verdict",
                            {"valid": False, "note": "test data"})  # fmt: skip
     assert status == 200 and verdict["valid"] is False
+    judged = next(f for fs in a["aiInsights"].values() for f in fs
+                  if f["fingerprint"] == fingerprints[0])  # fmt: skip
+    status, agents = call(market, "GET", "/agents")
+    (agent,) = [g for g in agents["agents"] if g["verdicts"]]
+    assert agent["id"] == judged["agentId"] and agent["accuracy"] == 0.0, agent
+    assert agent["accuracySource"] == "triage"
+    assert all(g["accuracy"] is None for g in agents["agents"] if not g["verdicts"])
     status, err = call(market, "POST", "/findings/nope/verdict", {"valid": True})
     assert status == 404, err
     status, err = call(market, "POST", f"/findings/{fingerprints[0]}/verdict", {"valid": "maybe"})

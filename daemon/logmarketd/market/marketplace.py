@@ -337,19 +337,24 @@ class Marketplace:
         return Paid(body, replayed=False)
 
     async def judge(self, fingerprint: str, *, valid: bool, note: str | None) -> dict[str, Any]:
-        """The admin's verdict on a finding (the last one counts), kept for the agents'
-        feedback; :class:`NotFoundError` for a fingerprint nobody reported."""
+        """The admin's verdict on a finding (the last one counts), kept with the agent that
+        found it for the agents' feedback (their measured precision on ``/agents``);
+        :class:`NotFoundError` for a fingerprint nobody reported."""
         async with self.store.transaction() as tx:
             async with tx.execute(
-                "SELECT 1 FROM findings_seen WHERE fingerprint = ?", (fingerprint,)
+                "SELECT a.body FROM findings_seen f JOIN analyses a ON a.id = f.first_analysis"
+                " WHERE f.fingerprint = ?",
+                (fingerprint,),
             ) as cur:
-                if await cur.fetchone() is None:
-                    raise NotFoundError(f"no finding {fingerprint}")
+                row = await cur.fetchone()
+            if row is None:
+                raise NotFoundError(f"no finding {fingerprint}")
+            agent = _agent_of(LogAnalysis.model_validate_json(row[0]), fingerprint)
             await tx.execute(
-                "INSERT INTO finding_verdicts VALUES (?, ?, ?, ?) ON CONFLICT(fingerprint)"
+                "INSERT INTO finding_verdicts VALUES (?, ?, ?, ?, ?) ON CONFLICT(fingerprint)"
                 " DO UPDATE SET valid = excluded.valid, note = excluded.note,"
                 " decided = excluded.decided",
-                (fingerprint, int(valid), note, self.clock()),
+                (fingerprint, agent, int(valid), note, self.clock()),
             )
         return {"fingerprint": fingerprint, "valid": valid, "note": note}
 
@@ -389,6 +394,16 @@ def agent_finding_counts(analysis: LogAnalysis) -> dict[str, int]:
             agent = f.agent_id or default
             counts[agent] = counts.get(agent, 0) + 1
     return counts
+
+
+def _agent_of(analysis: LogAnalysis, fingerprint: str) -> str | None:
+    """The agent whose finding in ``analysis`` has this fingerprint (by its agentId, else by
+    its kind), or None."""
+    for kind, default in insight_fields().items():
+        for f in getattr(analysis.ai_insights, kind):
+            if f.fingerprint == fingerprint:
+                return f.agent_id or default
+    return None
 
 
 def _kept(row: Any, idempotency: Idempotency) -> str | None:

@@ -207,7 +207,9 @@ class AgentStats(Model):
     logs_analyzed: int
     insights_generated: int
     money_paid: float
-    accuracy: float | None
+    accuracy: float | None = Field(ge=0, le=1)
+    accuracy_source: Literal["triage"] | None
+    verdicts: int = Field(ge=0)
 
 
 class Agents(Model):

@@ -90,16 +90,21 @@ async def agents(store: Store, settings: Settings) -> dict[str, Any]:
     from logmarketd.analysis.agents.registry import is_enabled
 
     stats = {r[0]: r[1:] for r in await store.fetchall("SELECT * FROM agent_stats")}
+    judged = {r[0]: r[1:] for r in await store.fetchall(
+        "SELECT agent_id, SUM(valid), COUNT(*) FROM finding_verdicts GROUP BY agent_id"
+    )}  # fmt: skip
     out = []
     for agent in registered():
         logs, insights, money = stats.get(agent.id, (0, 0, 0))
+        valid, verdicts = judged.get(agent.id, (0, 0))
         out.append({
             "id": agent.id, "name": agent.name, "monitoredStages": list(agent.monitored_stages),
             "enabled": is_enabled(agent, settings), "logsAnalyzed": logs,
             "insightsGenerated": insights, "moneyPaid": _money(money),
-            # Precision is measured offline on the labelled corpus (README); it is not
-            # something a running daemon can know about its own findings.
-            "accuracy": None,
+            # Measured precision: the share of its findings the admin judged valid in
+            # triage; None until one is judged (the corpus figures are in the README).
+            "accuracy": round(valid / verdicts, 4) if verdicts else None,
+            "accuracySource": "triage" if verdicts else None, "verdicts": verdicts,
         })  # fmt: skip
     return {"agents": out, "totalAgents": len(out),
             "activeAgents": sum(1 for a in out if a["enabled"])}  # fmt: skip

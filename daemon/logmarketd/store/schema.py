@@ -224,6 +224,7 @@ INSERT INTO payouts (tx_id, sub_pkp_id, amount_micros, created, due, state)
     FROM transactions t WHERE t.reverses IS NULL;
 CREATE TABLE finding_verdicts (
     fingerprint TEXT PRIMARY KEY,
+    agent_id    TEXT,
     valid       INTEGER NOT NULL,
     note        TEXT,
     decided     REAL NOT NULL

@@ -61,10 +61,10 @@ def leaked_secrets(ctx: Context) -> list[Finding]:
             found[key] = _finding(rule, value, n, key)
     for n in ctx.lines_with("<REDACTED:"):
         for m in _PLACEHOLDER.finditer(ctx.lines[n]):
-            rule = _RULES.get(m.group(1))  # None: a precaution, or PII: no leak
+            redacted_by = _RULES.get(m.group(1))  # None: a precaution, or PII: no leak
             key = f"secret:{m.group(1)}:ingest-{m.group(2)}"
-            if rule is not None and not seen_again(found, key, [n]):
-                found[key] = _finding(rule, "", n, key)
+            if redacted_by is not None and not seen_again(found, key, [n]):
+                found[key] = _finding(redacted_by, "", n, key)
     return list(found.values())
 
 
