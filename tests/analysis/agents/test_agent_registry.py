@@ -134,4 +134,4 @@ def test_the_daemon_lists_counts_and_credits_a_registered_agent(short_tmp: Path)
         "Log Hygiene", ["runtime"], True
     )  # fmt: skip
     assert (ours["logsAnalyzed"], ours["insightsGenerated"]) == (1, 1)
-    assert listed["quality-inspector"]["logsAnalyzed"] == 0  # it does not watch runtime logs
+    assert listed["quality-inspector"]["logsAnalyzed"] == 1  # every agent reads every log

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from logmarketd.analysis.agents import AGENTS, agents_for, run_agents
 from logmarketd.analysis.agents.base import Finding
+from logmarketd.analysis.analyse import analyze_log
+from logmarketd.models import LogAnalysis
 
 
 def _find(text: str, source: str, agent: str | None = None) -> list[Finding]:
@@ -12,20 +14,17 @@ def _find(text: str, source: str, agent: str | None = None) -> list[Finding]:
     return [f for f in found if agent is None or f.agent_id == agent]
 
 
-def test_agents_are_the_seeds_four_with_their_stages() -> None:
-    """Ids, names and monitored stages are the seed's, and Error Detective also watches
-    deploy logs (deploy failures are error findings)."""
+def test_agents_are_the_seeds_four_and_read_every_source() -> None:
+    """Ids and names are the seed's; every agent reads every log whatever source it was
+    declared as (the source only tunes), and ``enabled`` still limits them."""
+    stages = ("build", "test", "deploy", "runtime")
     assert [(a.id, a.monitored_stages) for a in AGENTS] == [
-        ("error-detective", ("build", "test", "deploy", "runtime")),
-        ("performance-analyzer", ("test", "deploy", "runtime")),
-        ("security-guardian", ("build", "test", "deploy", "runtime")),
-        ("quality-inspector", ("build", "test")),
+        ("error-detective", stages),
+        ("performance-analyzer", stages),
+        ("security-guardian", stages),
+        ("quality-inspector", stages),
     ]
-    assert [a.id for a in agents_for("deploy")] == [
-        "error-detective",
-        "performance-analyzer",
-        "security-guardian",
-    ]
+    assert [a.id for a in agents_for("deploy")] == [a.id for a in AGENTS]
     assert [a.id for a in agents_for("runtime", enabled=["security-guardian"])] == [
         "security-guardian"
     ]
@@ -176,13 +175,14 @@ def test_ai_instruction_is_a_low_finding() -> None:
     assert f.severity == "low" and f.key == "ai-instruction"
 
 
-def test_quality_only_on_build_and_test() -> None:
-    """Compiler warnings are quality findings in a build log and not looked for in a runtime log."""
+def test_a_compiler_warning_is_found_whatever_the_declared_source() -> None:
+    """Compiler warnings are quality findings in a build log, and in the same log declared
+    as runtime (a tailed build output is labelled runtime)."""
     log = "util.c:7:9: warning: unused variable 'x' [-Wunused-variable]\n"
-    assert [f.title for f in _find(log, "build", "quality-inspector")] == [
-        "compiler warning -Wunused-variable: unused variable 'x'"
-    ]
-    assert _find(log, "runtime") == []
+    for source in ("build", "runtime"):
+        assert [f.title for f in _find(log, source, "quality-inspector")] == [
+            "compiler warning -Wunused-variable: unused variable 'x'"
+        ], source
 
 
 def test_coverage_under_threshold() -> None:
@@ -610,3 +610,19 @@ def test_sudo_failures_are_privilege_escalation_attempts() -> None:
     )
     found = [f for f in _find(log, "runtime", "security-guardian") if f.key.startswith("sudo:")]
     assert len(found) == 1 and found[0].location == "user deploy" and found[0].count == 2
+
+
+def test_the_shipped_samples_find_the_same_whatever_the_declared_source() -> None:
+    """A gcc error log submitted as runtime, a pytest failure as deploy: the same findings."""
+    from logmarketd.samples import SAMPLES
+
+    for name, source, content in SAMPLES:
+        want = _counts(analyze_log(content, source))
+        for declared in ("build", "test", "deploy", "runtime"):
+            assert _counts(analyze_log(content, declared)) == want, (name, declared)
+
+
+def _counts(a: LogAnalysis) -> tuple[int, int, int, int]:
+    i = a.ai_insights
+    return (len(i.error_patterns), len(i.performance_issues), len(i.security_concerns),
+            len(i.improvement_opportunities))  # fmt: skip

@@ -14,7 +14,6 @@ from logmarketd.analysis.agents.quality import GOLINT
 
 __all__ = ["build_summaries", "compiler_errors", "package_errors"]
 
-_BUILD_SOURCES = ("build", "test")  # compilers and package managers print to CI logs
 _MAX = 25
 
 # file:line[:col]: [fatal ]error: message  (gcc, clang, javac, swiftc, go vet, many linters)
@@ -58,8 +57,6 @@ _Add = Callable[[str, str, int, int | None, str, list[int]], None]
 
 def compiler_errors(ctx: Context) -> list[Finding]:
     """Compiler errors (gcc/clang, javac, tsc, rustc, go, linker) at their file:line:col."""
-    if ctx.source not in _BUILD_SOURCES:
-        return []
     out: list[Finding] = []
     seen: set[str] = set()
 
@@ -150,8 +147,6 @@ _NOMOD = re.compile(r"(?:ModuleNotFoundError|ImportError): No module named '([\w
 
 def package_errors(ctx: Context) -> list[Finding]:
     """Package-manager failures: pip, npm (missing package or script), make's missing targets."""
-    if ctx.source not in _BUILD_SOURCES:
-        return []
     return [*_pip_errors(ctx), *_npm_errors(ctx), *_make_and_import_errors(ctx)]
 
 
@@ -276,8 +271,6 @@ _SUMMARIES = [  # (keyword prefilter, regex, title)
 
 def build_summaries(ctx: Context) -> list[Finding]:
     """Closing lines of failed builds: cascade findings, used only if nothing else explains them."""
-    if ctx.source not in _BUILD_SOURCES:
-        return []
     out: dict[str, Finding] = {}
     for keyword, rx, fmt in _SUMMARIES:
         for n in ctx.lines_with(keyword):

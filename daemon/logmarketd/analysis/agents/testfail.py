@@ -19,14 +19,13 @@ __all__ = [
     "unittest_failures",
 ]
 
-_TEST_SOURCES = ("test", "build")  # test runners print to CI logs, not to services' logs
 
 
 def _test_heads(
     ctx: Context, head: re.Pattern[str], *keywords: str, strip: bool = False
 ) -> list[tuple[int, re.Match[str]]]:
-    """``heads`` of a test or build log; none in other logs."""
-    return heads(ctx, head, *keywords, strip=strip) if ctx.source in _TEST_SOURCES else []
+    """``heads`` of the log, whatever source it was declared as."""
+    return heads(ctx, head, *keywords, strip=strip)
 
 
 def _fail(
@@ -93,8 +92,6 @@ def _pytest_rule(line: str) -> bool:
 
 def pytest_failures(ctx: Context) -> list[Finding]:
     """pytest failures: test id, the test file's line, the E-lines and where it was raised."""
-    if ctx.source not in _TEST_SOURCES:
-        return []
     out: dict[str, Finding] = {}
     sections = _pytest_sections(ctx)
     summary = _pytest_summary(ctx)
@@ -259,8 +256,6 @@ def _junit_ends(line: str) -> bool:
 
 def junit_failures(ctx: Context) -> list[Finding]:
     """JUnit failures from Maven surefire and Gradle with the test class's frame."""
-    if ctx.source not in _TEST_SOURCES:
-        return []
     out = []
     for n in ctx.lines_with("<<< FAILURE!", "<<< ERROR!", " FAILED"):
         line = ctx.lines[n]
