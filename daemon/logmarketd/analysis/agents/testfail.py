@@ -20,7 +20,6 @@ __all__ = [
 ]
 
 
-
 def _test_heads(
     ctx: Context, head: re.Pattern[str], *keywords: str, strip: bool = False
 ) -> list[tuple[int, re.Match[str]]]:
