@@ -209,3 +209,23 @@ async def test_enrichment_changes_only_text_and_severity(server: FakeLLMServer) 
     [before], [after] = g.findings, apply_enrichment(g, result)
     changed = {k for k, v in after.model_dump().items() if v != before.model_dump()[k]}
     assert changed == {"root_cause", "suggested_fix"}
+
+
+async def test_a_grounded_answer_replaces_the_rules_stock_text(server: FakeLLMServer) -> None:
+    """The rules wrote a root cause and a fix (they always do); a model answer that cites the
+    log's lines replaces them; one that cites none is refused, and the stock text stays."""
+    stock = ErrorPattern(pattern="p", location="l", severity="high", impact="i",
+                         root_cause="stock cause", suggested_fix="stock fix")  # fmt: skip
+    for cited, want in (([41], ("rc", "fix")), ([], ("stock cause", "stock fix"))):
+        server.responder = lambda r, cited=cited: Answer(
+            {"root_cause": "rc", "suggested_fix": "fix", "evidence_lines": cited}
+        )
+        g = group(findings=[stock])
+        e = enricher(server)
+        [result] = await e.enrich([g])
+        await e.close()
+        assert (result.source == "rules") == (not cited), result
+        assert result.fallback == (None if cited else "invalid-answer")
+        [after] = apply_enrichment(g, result)
+        assert isinstance(after, ErrorPattern)
+        assert (after.root_cause, after.suggested_fix) == want, cited

@@ -129,16 +129,19 @@ class Enrichment(BaseModel):
 def apply_enrichment(group: FindingGroup, enrichment: Enrichment) -> list[Finding]:
     """Copies of the group's findings with the enrichment applied.
 
-    Text goes into ``root_cause`` / ``suggested_fix`` where the finding type has those fields
-    and the rules left them empty; the severity (already clamped) goes where there is one.
+    Text goes into ``root_cause`` / ``suggested_fix`` where the finding type has those fields:
+    in place of the rules' (a stock sentence per rule) when the answer is grounded — it cites
+    lines of the log it was shown (checked when it was parsed) — else only where the rules
+    left them empty. The severity (already clamped) goes where there is one.
     """
+    grounded = enrichment.source != "rules" and bool(enrichment.cited_lines)
     out: list[Finding] = []
     for finding in group.findings:
         update: dict[str, object] = {}
         fields = type(finding).model_fields
         for name in ("root_cause", "suggested_fix"):
             text = getattr(enrichment, name)
-            if name in fields and text and getattr(finding, name) is None:
+            if name in fields and text and (grounded or getattr(finding, name) is None):
                 update[name] = text
         if "severity" in fields and enrichment.severity is not None:
             update["severity"] = clamp_severity(group, enrichment.severity)
