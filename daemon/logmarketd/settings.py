@@ -194,6 +194,21 @@ class Settings(BaseSettings):
         "answers kept for Idempotency-Keys, events); findings and money are kept for good",
     )
 
+    # The rates behind improvementPotential's estimatedROI (and the ROI of quality-trends):
+    # what the log measured (time over a threshold) and the failures it locates, in engineer
+    # time, at this rate. Estimates of the deployment's own costs: set them to the team's.
+    engineer_hour_usd: Decimal = Field(
+        Decimal("150"), ge=0,
+        description="cost of one engineer hour in USD, for estimatedROI: measured time over "
+        "a threshold and triage time saved are valued at it",
+    )  # fmt: skip
+    triage_hours_per_failure: Decimal = Field(
+        Decimal("0.5"), ge=0,
+        description="engineer hours saved per failure a log locates with a specific fix "
+        "(finding and reading it from scratch instead), for estimatedROI (0: count only "
+        "measured time)",
+    )  # fmt: skip
+
     # -- the seed's settings, names kept -------------------------------------------------
     log_marketplace_enabled: bool = Field(
         True,
