@@ -165,7 +165,7 @@ class Settings(BaseSettings):
     )
     # Money out is bounded the way a bug-bounty budget is. One contributor: $100 a UTC day,
     # five payments at LOG_MARKETPLACE_MAX_PAYMENT, or dozens of genuine first reports (the
-    # shipped samples earn $0.92 to $11.13 each); what a key can mint from invented content
+    # shipped samples earn $1.08 to $9.62 each); what a key can mint from invented content
     # stops there. The whole market: $1,000 a day, ten contributors at their cap, for one
     # host's marketplace; a fleet raises it. A payment that would cross either is refused
     # and counted (``log.payment.refused``, ``payoutsRefused`` on the dashboard); the
