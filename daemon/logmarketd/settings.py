@@ -165,7 +165,7 @@ class Settings(BaseSettings):
     )
     # Money out is bounded the way a bug-bounty budget is. One contributor: $100 a UTC day,
     # five payments at LOG_MARKETPLACE_MAX_PAYMENT, or dozens of genuine first reports (the
-    # shipped samples earn $0.92 to $11.13 each); what a key can mint from invented content
+    # shipped samples earn $1.08 to $9.62 each); what a key can mint from invented content
     # stops there. The whole market: $1,000 a day, ten contributors at their cap, for one
     # host's marketplace; a fleet raises it. A payment that would cross either is refused
     # and counted (``log.payment.refused``, ``payoutsRefused`` on the dashboard); the
@@ -193,6 +193,21 @@ class Settings(BaseSettings):
         description="days log text is kept (evidence lines, template examples, windows, "
         "answers kept for Idempotency-Keys, events); findings and money are kept for good",
     )
+
+    # The rates behind improvementPotential's estimatedROI (and the ROI of quality-trends):
+    # what the log measured (time over a threshold) and the failures it locates, in engineer
+    # time, at this rate. Estimates of the deployment's own costs: set them to the team's.
+    engineer_hour_usd: Decimal = Field(
+        Decimal("150"), ge=0,
+        description="cost of one engineer hour in USD, for estimatedROI: measured time over "
+        "a threshold and triage time saved are valued at it",
+    )  # fmt: skip
+    triage_hours_per_failure: Decimal = Field(
+        Decimal("0.5"), ge=0,
+        description="engineer hours saved per failure a log locates with a specific fix "
+        "(finding and reading it from scratch instead), for estimatedROI (0: count only "
+        "measured time)",
+    )  # fmt: skip
 
     # -- the seed's settings, names kept -------------------------------------------------
     log_marketplace_enabled: bool = Field(

@@ -4,7 +4,6 @@ real answers (rich ones, from the seed's sample logs) valid against those schema
 
 from __future__ import annotations
 
-import random
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,9 +17,8 @@ from logmarketd.samples import SAMPLES
 from logmarketd.serve.api import ROUTES
 from logmarketd.serve.http import make_app
 
-from tests.conftest import DaemonProcess, http
+from tests.conftest import REPO, DaemonProcess, http
 from tests.integration.test_market_crash import genuine_log
-from tests.integration.test_novelty import fabricated
 
 API = "/npe/log-marketplace"
 SAMPLE = {name: content for name, _, content in SAMPLES}
@@ -234,8 +232,9 @@ def test_settlement_answers_match_their_schemas(
         _valid(spec, settle, "post", err, "409")
     _valid(spec, settle, "post", call("POST", "/payouts/tx_nope/settle", expect=404), "404")
 
+    panic = (REPO / "tests/corpus/logs/go_panic.log").read_text()  # one critical, located
     auto = call("POST", "/analyze", {"source": "runtime", "subPKPId": "tri",
-                                     "logContent": fabricated(random.Random(900))})  # fmt: skip
+                                     "logContent": panic})  # fmt: skip
     assert auto["paid"], auto  # above AUTO_PAY_THRESHOLD: pending until the hold is over
     history = call("GET", "/sub-pkp/tri?limit=100")
     kinds = {("settles" in t, "reverses" in t, t.get("status")) for t in history["transactions"]}

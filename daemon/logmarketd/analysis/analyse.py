@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -23,7 +23,7 @@ from logmarketd.analysis.agents.base import KIND_TO_FIELD
 from logmarketd.analysis.agents.publish import to_insights
 from logmarketd.analysis.agents.registry import enabled_agents
 from logmarketd.analysis.agents.secrets import leaked_secrets
-from logmarketd.analysis.scoring import FindingFacts, LogFacts, ScoreReport, score
+from logmarketd.analysis.scoring import FindingFacts, LogFacts, RoiRates, ScoreReport, score
 from logmarketd.errors import LogmarketdError
 from logmarketd.models import SOURCES, AIInsights, LogAnalysis, Source
 from logmarketd.settings import Settings
@@ -38,6 +38,8 @@ __all__ = [
     "enabled_agents",
     "insight_fingerprints",
     "inspect_log",
+    "names_the_log",
+    "real_location",
     "template_fingerprints",
 ]
 
@@ -110,17 +112,93 @@ def _log_facts(ctx: Context, findings: list[Finding]) -> LogFacts:
     )
 
 
-def _facts(f: Finding) -> FindingFacts:
+# What makes a location real: a file position (path:line, "near line N", "missing lines",
+# a test id path::name), a route, a URL or an address. Not: "line N" (a line of the log), a
+# masked log line (it holds placeholders), a bare word ("api", "process memory").
+_PLACEHOLDER = re.compile(r"<(?:n|ip|ts|uuid|hex|\*)>")
+_FILE = r"(?:[\w.@~+\-]*/)*(?:[\w\-@+]+\.\w{1,10}|Makefile|Dockerfile|Jenkinsfile)"
+_REAL_LOCATION = [
+    re.compile(rf"{_FILE}(?::\d+|::\w|,? line \d+|\s+\(?(?:near|missing) lines? \d)"),
+    re.compile(r"^(?:GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) /"),
+    re.compile(r"^[a-zA-Z][\w+.-]*://\S+$"),
+    re.compile(r"^(?:\d{1,3}(?:\.\d{1,3}){3}|\[?[0-9a-fA-F]*:[0-9a-fA-F:]+\]?)(?::\d+)?$"),
+    re.compile(r"^[A-Za-z][\w.-]*:\d{2,5}$"),  # host:port
+]
+
+
+def real_location(location: str | None) -> bool:
+    """Whether ``location`` names a place a developer can go to (see ``_REAL_LOCATION``)."""
+    if not location or _PLACEHOLDER.search(location):
+        return False
+    return any(p.search(location) for p in _REAL_LOCATION)
+
+
+_QUOTES = "'\"`‘’“”"
+_EDGES = _QUOTES + ",;:.!?()[]{}"
+# a digit, path/code punctuation, camelCase, or a hyphenated name (a package, a host)
+_IDENTIFIER = re.compile(r"[\d/_.:]|[a-z][A-Z]|\w-\w")
+
+
+def names_the_log(text: str | None, lines: Sequence[str]) -> bool:
+    """Whether ``text`` (a fix, a root cause) names something ``lines`` hold: a token of 3+
+    characters that looks like an identifier (a digit, ``/ _ . :``, camelCase, a hyphenated
+    name, quoted, or a call ``name()``) and occurs in the lines as a whole token (not inside
+    a longer name). A real location of the finding counts as a line: it was captured there.
+
+    The criterion of a *specific* fix or cause: a rule's constant sentence ("Profile this
+    operation and remove the bottleneck.") quotes nothing from the log, whereas "Fix the code
+    at eval.c:97:21" or "KeyError in insert()" does. A constant that happens to name an
+    identifier ("Upgrade log4j") counts only when the log holds that very token.
+    """
+    if not text or not lines:
+        return False
+    covered = "\n".join(lines)
+    for raw in text.split():
+        token = raw.strip(_EDGES)
+        if len(token) < 3:
+            continue
+        quoted = raw.lstrip("(")[:1] in _QUOTES
+        call = raw.rstrip(".,;:").endswith("()")
+        if not (quoted or call or _IDENTIFIER.search(token)):
+            continue
+        if re.search(rf"(?<![\w.]){re.escape(token)}(?!\w)", covered):
+            return True
+    return False
+
+
+_COVERED_MAX = 200  # covered lines a fix or cause is looked up in (evidence lines first)
+_COVERAGE = re.compile(r"coverage ([\d.]+)% is under ([\d.]+)%")
+
+
+def _facts(f: Finding, ctx: Context) -> FindingFacts:
+    real = real_location(f.location)
+    picked = dict.fromkeys([*f.evidence_lines, *f.lines[:_COVERED_MAX]])
+    covered = [ctx.lines[i] for i in picked if 0 <= i < len(ctx.lines)]
+    if real and f.location:
+        covered.append(f.location)  # a captured place: a fix that names it is specific
+    measured = f.actual is not None and f.threshold is not None and f.actual > f.threshold
+    cause = f.root_cause if f.kind == "error" else (f.root_cause or f.detail)
+    metric, actual, threshold = f.metric, f.actual, f.threshold
+    cov = _COVERAGE.search(f.title) if f.key == "coverage" else None
+    if cov:  # the quality rule reports the measured coverage in its title only
+        metric, actual, threshold = "line coverage (%)", float(cov[1]), float(cov[2])
     return FindingFacts(
         fingerprint=f.fingerprint,
         kind=f.kind,
         severity=f.severity,
         count=f.count,
-        has_location=bool(f.location),
+        has_location=real,
         has_fix=bool(f.fix),
         has_root_cause=bool(f.root_cause) or f.kind != "error",
         has_evidence=bool(f.evidence_lines or f.lines),
+        specific_fix=names_the_log(f.fix, covered),
+        specific_cause=names_the_log(cause, covered) or (f.kind == "performance" and measured),
         blocks_build=f.kind == "error" and (f.key.startswith(("build:", "test:"))),
+        location=f.location if real and f.location else "",
+        lines=frozenset(f.lines),
+        metric=metric,
+        actual=actual,
+        threshold=threshold,
     )
 
 
@@ -163,10 +241,11 @@ class Inspection:
     ran: tuple[str, ...]  # names of the agents that ran
     facts: LogFacts
     scored: tuple[FindingFacts, ...]  # the findings that count for scores
+    rates: RoiRates  # what estimatedROI values time at (settings)
 
     def report(self, known: Collection[str] = frozenset()) -> AnalysisReport:
         """Scored against ``known`` (finding and template fingerprints already reported)."""
-        scores: ScoreReport = score(self.facts, self.scored, known)
+        scores: ScoreReport = score(self.facts, self.scored, known, self.rates)
         ran = ", ".join(self.ran) or "none"
         analysis = LogAnalysis(
             id=self.analysis_id,
@@ -235,7 +314,8 @@ def inspect_log(
         fingerprints=insight_fingerprints(insights),
         ran=tuple(a.name for a in ran),
         facts=_log_facts(ctx, scored),
-        scored=tuple(_facts(f) for f in scored),
+        scored=tuple(_facts(f, ctx) for f in scored),
+        rates=RoiRates.from_settings(settings),
     )
 
 

@@ -1,46 +1,87 @@
 """Quality scores, valueScore and improvementPotential: pure functions of what the agents found
 (no I/O, no clock), each with a plain-language explanation.
 
-The heuristic, documented here because payments depend on it:
+What a finding carries is what scores, never how many findings there are. ``FindingFacts``
+says, per finding: a *real location* (a file position, a test id, a route, a URL or an
+address; not "line N" of the log, a placeholder or a bare word), a *specific* root cause and a
+*specific* fix (they name something the log holds: a path, a function, a quoted value; the
+rule's constant sentence is stock), evidence lines, and what it measured. The heuristic,
+documented here because payments depend on it:
 
-- completeness (are the details there?): per finding, 40 for a location, 30 for evidence lines,
-  30 for a root cause; averaged. A log with no finding scores only for its structure:
-  up to 30 for timestamps and 20 for levels on its lines.
+- completeness (are the details there?): per finding, 40 for a real location, 30 for evidence
+  lines, 30 for a specific cause (for a performance finding: a measured value over its
+  threshold); averaged. A log with no finding scores only for its structure: up to 30 for
+  timestamps and 20 for levels on its lines.
 - relevance (signal vs noise): 60 x the weight of the most severe finding (critical 1.0, high
   0.8, medium 0.55, low 0.25) + 40 x min(1, 4 x share of lines that are part of a finding).
   Without findings: the share of warning/error lines, capped at 20.
-- actionability (can a developer act?): per finding 50 for a location and 50 for a suggested fix,
-  averaged with severity weights. No finding: 0.
+- actionability (can a developer act?): per finding 50 for a real location and 50 for a
+  specific fix, averaged with severity weights. No finding: 0.
 - uniqueness: 70% the share of finding fingerprints not in ``known``, 30% the share of line
-  templates not in ``known`` (nothing known: 100). Without findings: the template share only.
+  templates not in ``known`` (nothing known: 100). Without findings: 0 (new line shapes
+  alone are no new knowledge).
 - overall: the mean of the four.
-- valueScore: 50% overall + 50% impact, impact = min(100, sum of severity points per finding:
-  critical 35, high 20, medium 10, low 3; halved for improvement opportunities). Without
-  findings: 20% of overall.
-- improvementPotential: developmentSpeed starts at 100 and gains the time the performance and
-  build/test findings cost (critical 20, high 12, medium 6, low 2 points each, at most 100);
-  codeQuality is 100 minus penalties for errors and quality findings (critical 12, high 8,
-  medium 4, low 2), potential closes the gap by the actionable share; errorReduction counts
-  error occurrences now and those without a fix after; estimatedROI = hours saved (critical 8,
-  high 4, medium 2, low 0.5 per actionable finding, halved for improvement opportunities)
-  x 150 USD.
+- valueScore: 50% overall + 50% impact. Findings that share a log line or a real location
+  are one failure (one outage reported three ways is one); a failure weighs as its most
+  severe finding: severity points (critical 80, high 40, medium 20, low 10; improvement
+  opportunities half) x grounding (0.6, + 0.2 with evidence lines, + 0.2 with a real
+  location). impact = the heaviest failure + 10% of each further independent failure's
+  weight, that increment capped at 10; at most 100. Without findings: 20% of overall.
+  So one grounded critical finding in a complete log is worth up to 90, above
+  AUTO_PAY_THRESHOLD (70 by default); one high finding at most 70, one low at most 55:
+  below it, the admin reviews the payment.
+- improvementPotential, from what the log measured:
+  developmentSpeed: the measured time of the slow operations (duration findings: actual x
+  occurrences, seconds) against the same at their thresholds; nothing measured: 0 -> 0.
+  codeQuality: a measured line coverage against the configured minimum; else the quality
+  issues counted in the log now and those left without a real location after the fixes.
+  errorReduction: error occurrences now and those without a real location and a specific
+  fix after. estimatedROI = ``engineer_hour_usd`` x (the measured excess time of the slow
+  operations, (actual - threshold) x occurrences, in hours + ``triage_hours_per_failure``
+  per independent failure with a real location and a specific fix). Both rates are
+  settings (``RoiRates``, defaults from ``Settings``), not constants of this module.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from logmarketd.models import ImprovementPotential, PotentialMetric, Quality
+from logmarketd.settings import Settings
 
-__all__ = ["FindingFacts", "LogFacts", "ScoreReport", "score", "value_score"]
+__all__ = ["FindingFacts", "LogFacts", "RoiRates", "ScoreReport", "score", "value_score"]
 
 _SEV_WEIGHT = {"critical": 1.0, "high": 0.8, "medium": 0.55, "low": 0.25}
-_SEV_POINTS = {"critical": 35.0, "high": 20.0, "medium": 10.0, "low": 3.0}
-_SPEED = {"critical": 20.0, "high": 12.0, "medium": 6.0, "low": 2.0}
-_PENALTY = {"critical": 12.0, "high": 8.0, "medium": 4.0, "low": 2.0}
-_HOURS = {"critical": 8.0, "high": 4.0, "medium": 2.0, "low": 0.5}
-HOURLY_RATE_USD = 150.0
+_SEV_POINTS = {"critical": 80.0, "high": 40.0, "medium": 20.0, "low": 10.0}
+_FURTHER_SHARE = 0.1  # of each further independent failure's weight
+_FURTHER_CAP = 10.0  # impact points further failures can add, in all
+_MS_PER_HOUR = Decimal(3_600_000)
+
+
+def _default(name: str) -> Decimal:
+    return Decimal(str(Settings.model_fields[name].default))
+
+
+@dataclass(frozen=True)
+class RoiRates:
+    """The cost rates of estimatedROI (settings ``engineer_hour_usd`` and
+    ``triage_hours_per_failure``; the defaults are the settings' defaults)."""
+
+    engineer_hour_usd: Decimal = field(default_factory=lambda: _default("engineer_hour_usd"))
+    triage_hours_per_failure: Decimal = field(
+        default_factory=lambda: _default("triage_hours_per_failure")
+    )
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None) -> RoiRates:
+        if settings is None:
+            return cls()
+        return cls(
+            engineer_hour_usd=Decimal(str(settings.engineer_hour_usd)),
+            triage_hours_per_failure=Decimal(str(settings.triage_hours_per_failure)),
+        )
 
 
 @dataclass(frozen=True)
@@ -51,11 +92,30 @@ class FindingFacts:
     kind: str  # error | performance | security | improvement
     severity: str
     count: int = 1
-    has_location: bool = False
-    has_fix: bool = False
-    has_root_cause: bool = False
+    has_location: bool = False  # a real location (see the module doc)
+    has_fix: bool = False  # any fix, stock or specific
+    has_root_cause: bool = False  # any root cause, stock or specific
     has_evidence: bool = False
+    specific_fix: bool = False  # the fix names something the log holds
+    specific_cause: bool = False  # so does the cause; performance: a measured excess
     blocks_build: bool = False  # a compile error or failed test
+    location: str = ""  # the real location, "" when none
+    lines: frozenset[int] = frozenset()  # the log lines it covers: shared lines, one failure
+    metric: str | None = None  # what it measured, e.g. "http duration max (ms)"
+    actual: float | None = None
+    threshold: float | None = None
+
+    @property
+    def actionable(self) -> bool:
+        """A developer can go there and do it: a real location and a specific fix."""
+        return self.has_location and self.specific_fix
+
+    @property
+    def excess_ms(self) -> float:
+        """Measured time over the threshold, all occurrences (0 unless a duration in ms)."""
+        if not (self.metric or "").endswith("(ms)") or self.actual is None:
+            return 0.0
+        return max(0.0, self.actual - (self.threshold or 0.0)) * self.count
 
 
 @dataclass(frozen=True)
@@ -83,9 +143,13 @@ def _clamp(x: float, lo: float = 0.0, hi: float = 100.0) -> float:
 
 
 def score(
-    log: LogFacts, findings: Sequence[FindingFacts], known: Collection[str] = frozenset()
+    log: LogFacts,
+    findings: Sequence[FindingFacts],
+    known: Collection[str] = frozenset(),
+    rates: RoiRates | None = None,
 ) -> ScoreReport:
-    """Scores of one analysed log; ``known`` holds already-seen finding and template fingerprints."""
+    """Scores of one analysed log; ``known`` holds already-seen finding and template
+    fingerprints; ``rates`` price the estimatedROI (default: the settings' defaults)."""
     why: list[str] = []
     comp = _completeness(log, findings, why)
     rel = _relevance(log, findings, why)
@@ -102,7 +166,7 @@ def score(
         overall=overall,
     )
     value = _value(overall, findings, why)
-    potential = _potential(findings, why)
+    potential = _potential(findings, rates or RoiRates(), why)
     return ScoreReport(
         quality=quality, value_score=value, improvement_potential=potential, explanation=why
     )
@@ -116,11 +180,11 @@ def _completeness(log: LogFacts, findings: Sequence[FindingFacts], why: list[str
     n = len(findings)
     if n:
         comp = (
-            sum(40 * f.has_location + 30 * f.has_evidence + 30 * f.has_root_cause for f in findings)
+            sum(40 * f.has_location + 30 * f.has_evidence + 30 * f.specific_cause for f in findings)
             / n
         )
         why.append(
-            f"completeness {comp:.0f}: {n} finding(s); share with location/evidence/root cause weighted 40/30/30"
+            f"completeness {comp:.0f}: {n} finding(s); real location/evidence/specific cause weighted 40/30/30"
         )
     else:
         comp = 30 * log.timestamp_share + 20 * log.level_share
@@ -152,13 +216,15 @@ def _actionability(findings: Sequence[FindingFacts], why: list[str]) -> float:
         return 0.0
     wsum = sum(_SEV_WEIGHT[f.severity] for f in findings)
     act = (
-        sum(_SEV_WEIGHT[f.severity] * (50 * f.has_location + 50 * f.has_fix) for f in findings)
+        sum(_SEV_WEIGHT[f.severity] * (50 * f.has_location + 50 * f.specific_fix) for f in findings)
         / wsum
     )
     located = sum(f.has_location for f in findings)
-    fixed = sum(f.has_fix for f in findings)
+    fixed = sum(f.specific_fix for f in findings)
+    stock = sum(f.has_fix and not f.specific_fix for f in findings)
     why.append(
-        f"actionability {act:.0f}: {located}/{n} located, {fixed}/{n} with a suggested fix (severity-weighted)"
+        f"actionability {act:.0f}: {located}/{n} at a real location, {fixed}/{n} with a specific fix"
+        f" ({stock} stock fix(es) not counted; severity-weighted)"
     )
     return act
 
@@ -167,16 +233,15 @@ def _uniqueness(
     log: LogFacts, findings: Sequence[FindingFacts], known: set[str], why: list[str]
 ) -> float:
     n = len(findings)
+    if not n:
+        why.append("uniqueness 0: no finding, nothing new to credit (line shapes alone are not)")
+        return 0.0
     t_new = (len(log.templates - known) / len(log.templates)) if log.templates else 1.0
-    if n:
-        f_new = sum(f.fingerprint not in known for f in findings) / n
-        uniq = 100 * (0.7 * f_new + 0.3 * t_new)
-        why.append(
-            f"uniqueness {uniq:.0f}: {f_new:.0%} of findings and {t_new:.0%} of {len(log.templates)} templates are new"
-        )
-    else:
-        uniq = 100 * t_new
-        why.append(f"uniqueness {uniq:.0f}: {t_new:.0%} of {len(log.templates)} templates are new")
+    f_new = sum(f.fingerprint not in known for f in findings) / n
+    uniq = 100 * (0.7 * f_new + 0.3 * t_new)
+    why.append(
+        f"uniqueness {uniq:.0f}: {f_new:.0%} of findings and {t_new:.0%} of {len(log.templates)} templates are new"
+    )
     return uniq
 
 
@@ -185,54 +250,106 @@ def value_score(overall: float, findings: Sequence[FindingFacts]) -> float:
     return _value(overall, findings, [])
 
 
+def _weight(f: FindingFacts) -> float:
+    """A finding's severity points, scaled by its grounding (evidence, a real location)."""
+    grounding = 0.6 + 0.2 * f.has_evidence + 0.2 * f.has_location
+    return _SEV_POINTS[f.severity] * grounding * (0.5 if f.kind == "improvement" else 1.0)
+
+
+def failures(findings: Sequence[FindingFacts]) -> list[list[FindingFacts]]:
+    """The findings grouped into independent failures: two findings that cover a common log
+    line or share a real location report one failure (connected groups merge)."""
+    groups: list[tuple[set[int], set[str], list[FindingFacts]]] = []
+    for f in findings:
+        places = {f.location} if f.location else set()
+        hit = [g for g in groups if g[0] & f.lines or g[1] & places]
+        merged: tuple[set[int], set[str], list[FindingFacts]] = (set(f.lines), places, [f])
+        for g in hit:
+            merged[0].update(g[0])
+            merged[1].update(g[1])
+            merged[2][:0] = g[2]
+            groups.remove(g)
+        groups.append(merged)
+    return [g[2] for g in groups]
+
+
 def _value(overall: float, findings: Sequence[FindingFacts], why: list[str]) -> float:
-    """valueScore (clamped): half the overall quality, half the findings' impact."""
+    """valueScore (clamped): half the overall quality, half the most severe failure's impact."""
     if not findings:
         value = _clamp(0.2 * overall)
         why.append(f"valueScore {value:.1f}: no finding, 20% of overall")
         return value
-    impact = min(
-        100.0,
-        sum(_SEV_POINTS[f.severity] * (0.5 if f.kind == "improvement" else 1.0) for f in findings),
-    )
+    weights = sorted((max(_weight(f) for f in g) for g in failures(findings)), reverse=True)
+    further = min(_FURTHER_CAP, _FURTHER_SHARE * sum(weights[1:]))
+    impact = min(100.0, weights[0] + further)
     value = _clamp(0.5 * overall + 0.5 * impact)
     why.append(
-        f"valueScore {value:.1f}: 50% overall + 50% impact {impact:.0f} (severity points of the findings)"
+        f"valueScore {value:.1f}: 50% overall + 50% impact {impact:.0f} (the most severe of "
+        f"{len(weights)} independent failure(s) {weights[0]:.0f}, further ones +{further:.0f})"
     )
     return value
 
 
-def _potential(findings: Sequence[FindingFacts], why: list[str]) -> ImprovementPotential:
-    slow = [f for f in findings if f.kind == "performance" or f.blocks_build]
-    gain = min(100.0, sum(_SPEED[f.severity] for f in slow))
-    speed = PotentialMetric(
-        current=100.0, potential=100.0 + gain, improvement=f"{gain:.0f}% faster runs and builds"
+def _speed(findings: Sequence[FindingFacts]) -> PotentialMetric:
+    slow = [f for f in findings if f.excess_ms > 0]
+    now = sum((f.actual or 0.0) * f.count for f in slow) / 1000
+    then = sum((f.threshold or 0.0) * f.count for f in slow) / 1000
+    if not slow:
+        return PotentialMetric(current=0.0, potential=0.0, improvement="no slow operation measured")
+    pct = (now - then) / now * 100 if now else 0.0
+    return PotentialMetric(
+        current=round(now, 3), potential=round(then, 3),
+        improvement=f"{pct:.0f}% less time in {len(slow)} slow operation(s): "
+        f"{now:g} s measured, {then:g} s at their thresholds",
+    )  # fmt: skip
+
+
+def _code_quality(findings: Sequence[FindingFacts]) -> PotentialMetric:
+    cov = next(
+        (f for f in findings if "coverage" in (f.metric or "") and f.actual is not None), None
     )
-    hurting = [f for f in findings if f.kind in ("error", "improvement")]
-    cq_now = _clamp(100.0 - sum(_PENALTY[f.severity] for f in hurting))
-    actionable = [f for f in hurting if f.has_location and f.has_fix]
-    share = len(actionable) / len(hurting) if hurting else 0.0
-    cq_pot = _clamp(cq_now + share * (100.0 - cq_now))
-    cq_pct = (cq_pot - cq_now) / cq_now * 100 if cq_now else 0.0
-    quality = PotentialMetric(
-        current=cq_now, potential=cq_pot, improvement=f"{cq_pct:.0f}% quality increase"
-    )
+    if cov is not None:
+        now, target = cov.actual or 0.0, max(cov.actual or 0.0, cov.threshold or 0.0)
+        return PotentialMetric(
+            current=now, potential=target,
+            improvement=f"+{target - now:g} points of line coverage ({now:g}% measured, {target:g}% minimum)",
+        )  # fmt: skip
+    issues = [f for f in findings if f.kind == "improvement"]
+    if not issues:
+        return PotentialMetric(current=0.0, potential=0.0, improvement="no quality issue counted")
+    now_n = float(sum(f.count for f in issues))
+    left = float(sum(f.count for f in issues if not f.has_location))
+    return PotentialMetric(
+        current=now_n, potential=left,
+        improvement=f"{now_n - left:g} of {now_n:g} quality issue(s) located, fixable from this log",
+    )  # fmt: skip
+
+
+def _errors(findings: Sequence[FindingFacts]) -> PotentialMetric:
     errors = [f for f in findings if f.kind == "error"]
-    err_now = float(sum(f.count for f in errors))
-    err_pot = float(sum(f.count for f in errors if not (f.has_location and f.has_fix)))
-    err_pct = (err_now - err_pot) / err_now * 100 if err_now else 0.0
-    errs = PotentialMetric(
-        current=err_now, potential=err_pot, improvement=f"{err_pct:.0f}% fewer errors"
+    if not errors:
+        return PotentialMetric(current=0.0, potential=0.0, improvement="no error counted")
+    now = float(sum(f.count for f in errors))
+    left = float(sum(f.count for f in errors if not f.actionable))
+    pct = (now - left) / now * 100
+    return PotentialMetric(current=now, potential=left, improvement=f"{pct:.0f}% fewer errors")
+
+
+def _potential(
+    findings: Sequence[FindingFacts], rates: RoiRates, why: list[str]
+) -> ImprovementPotential:
+    speed, quality, errs = _speed(findings), _code_quality(findings), _errors(findings)
+    excess_h = Decimal(repr(sum(f.excess_ms for f in findings))) / _MS_PER_HOUR
+    fixable = sum(
+        1 for g in failures(findings) if any(f.kind == "error" and f.actionable for f in g)
     )
-    hours = sum(
-        _HOURS[f.severity] * (0.5 if f.kind == "improvement" else 1.0)
-        for f in findings
-        if f.has_location and f.has_fix
-    )
-    roi = round(hours * HOURLY_RATE_USD, 2)
+    hours = excess_h + rates.triage_hours_per_failure * fixable
+    roi = float(round(hours * rates.engineer_hour_usd, 2))
     why.append(
-        f"improvementPotential: +{gain:.0f}% speed, code quality {cq_now:.0f}->{cq_pot:.0f}, errors {err_now:.0f}->{err_pot:.0f}, "
-        f"ROI {hours:g} h x ${HOURLY_RATE_USD:.0f} = ${roi:,.0f}"
+        f"improvementPotential: speed {speed.current:g}->{speed.potential:g} s measured, "
+        f"code quality {quality.current:g}->{quality.potential:g}, errors {errs.current:g}->{errs.potential:g}; "
+        f"ROI ({float(excess_h):.3g} h measured excess + {fixable} actionable failure(s) x "
+        f"{rates.triage_hours_per_failure:g} h) x ${rates.engineer_hour_usd:g}/h = ${roi:,.2f}"
     )
     return ImprovementPotential(
         development_speed=speed,

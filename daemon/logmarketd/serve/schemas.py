@@ -219,9 +219,14 @@ class Agents(Model):
 
 
 class Trend(Model):
+    """Averages of the analyses of a period; ``estimatedROI`` is the sum of their own
+    ``improvementPotential.estimatedROI`` (USD, at the settings ``engineer_hour_usd`` and
+    ``triage_hours_per_failure`` in force when each was analysed)."""
+
     average_quality: float
     average_value: float
     analyses: int
+    estimated_roi: float = Field(alias="estimatedROI")
 
 
 class DailyTrend(Trend):

@@ -110,19 +110,27 @@ async def agents(store: Store, settings: Settings) -> dict[str, Any]:
             "activeAgents": sum(1 for a in out if a["enabled"])}  # fmt: skip
 
 
+# The ROI of one analysis as it was recorded: improvementPotential.estimatedROI.
+_ROI = "COALESCE(SUM(json_extract(body, '$.improvementPotential.estimatedROI')), 0)"
+
+
 async def quality_trends(store: Store, days: int = 30) -> dict[str, Any]:
+    """Average quality and value per day and over the last ``days``, against the targets,
+    with the period's ``estimatedROI``: the sum of the analyses' own estimatedROI, each
+    valued at the ``engineer_hour_usd`` and ``triage_hours_per_failure`` in force when the
+    log was analysed (see ``analysis.scoring``)."""
     since = time.time() - days * 86400
     rows = await store.fetchall(
-        "SELECT date(created, 'unixepoch') AS day, AVG(quality), AVG(value_score), COUNT(*)"
-        " FROM analyses WHERE simulated = 0 AND created >= ? GROUP BY day ORDER BY day",
+        "SELECT date(created, 'unixepoch') AS day, AVG(quality), AVG(value_score), COUNT(*),"
+        f" {_ROI} FROM analyses WHERE simulated = 0 AND created >= ? GROUP BY day ORDER BY day",
         (since,),
     )
     overall = await store.fetchone(
-        "SELECT AVG(quality), AVG(value_score), COUNT(*) FROM analyses"
+        f"SELECT AVG(quality), AVG(value_score), COUNT(*), {_ROI} FROM analyses"
         " WHERE simulated = 0 AND created >= ?",
         (since,),
     )
-    avg_q, avg_v, count = overall or (None, None, 0)
+    avg_q, avg_v, count, roi = overall or (None, None, 0, 0)
     avg_q = round(float(avg_q or 0), 1)
     avg_v = round(float(avg_v or 0), 1)
     insights = []
@@ -146,10 +154,21 @@ async def quality_trends(store: Store, days: int = 30) -> dict[str, Any]:
     if not count:
         recommendations.append("No analysed logs yet in this period")
     return {
-        "currentTrends": {"averageQuality": avg_q, "averageValue": avg_v, "analyses": count},
+        "currentTrends": {
+            "averageQuality": avg_q,
+            "averageValue": avg_v,
+            "analyses": count,
+            "estimatedROI": round(float(roi), 2),
+        },
         "daily": [
-            {"day": d, "averageQuality": round(q, 1), "averageValue": round(v, 1), "analyses": n}
-            for d, q, v, n in rows
+            {
+                "day": d,
+                "averageQuality": round(q, 1),
+                "averageValue": round(v, 1),
+                "analyses": n,
+                "estimatedROI": round(float(r), 2),
+            }
+            for d, q, v, n, r in rows
         ],
         "insights": insights,
         "recommendations": recommendations,
