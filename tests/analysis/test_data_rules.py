@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from logmarketd.analysis.agents import run_agents
-from logmarketd.analysis.agents.base import Context
+from logmarketd.analysis.agents.base import AgentConfig, Context
 from logmarketd.analysis.rules import (
     Rule,
     RuleBook,
@@ -208,6 +208,24 @@ def test_a_count_rule_fires_at_its_threshold_per_key() -> None:
     assert f.count == 3 and f.lines == [0, 1, 2]
     assert f.location == "203.0.113.9"
     assert findings(rule, "\n".join(lines[:2] + lines[3:])) == []
+
+
+def test_a_count_key_an_earlier_detector_reported_is_left_to_it() -> None:
+    rule = one(SSHD)
+    lines = [f"sshd[1]: Failed password for root from 203.0.113.9 port {p} ssh2" for p in range(4)]
+    ctx = Context("\n".join(lines), "runtime")
+    ctx.claimed.add(0)  # an earlier detector's finding covers one line of this address
+    assert run_rules((rule,), ctx) == []
+
+
+def test_a_match_capturing_an_allowlisted_address_is_dropped() -> None:
+    rule = one(SSHD)
+    log = "\n".join(
+        f"sshd[1]: Failed password for root from 203.0.113.9 port {p} ssh2" for p in range(5)
+    )
+    allow = AgentConfig(allow_addresses=frozenset({"203.0.113.9"}))
+    assert len(findings(rule, log)) == 1
+    assert run_rules((rule,), Context(log, "runtime", allow)) == []
 
 
 def test_a_block_rule_covers_its_lines_from_start_to_end() -> None:

@@ -65,8 +65,10 @@ def check_packs(paths: Iterable[Path]) -> tuple[list[Rule], list[str]]:
                 failures.append(f"{rule.where()}: the id is taken by {seen[rule.id].origin}")
                 continue
             failed = check_rule(rule)
-            failures.extend(failed)
-            if not failed:
+            if failed:  # one line per rule
+                rest = [f.removeprefix(f"{rule.where()}: ") for f in failed[1:]]
+                failures.append("; ".join([failed[0], *rest]))
+            else:
                 seen[rule.id] = rule
                 rules.append(rule)
     return rules, failures

@@ -3,7 +3,8 @@
 Rules run highest ``priority`` first. Only lines holding one of a rule's keywords are matched
 (``ctx.lines_with_ci``, cached per keyword), and a line in ``ctx.claimed`` (reported by an
 earlier detector of the agent, or taken by an earlier rule) is skipped; a rule's matched lines
-are claimed in turn. Matches of one issue (same rule, same captures once masked) are one
+are claimed in turn. A match capturing an allowlisted address (``allow_addresses``) is
+dropped, as the Python detectors drop it. Matches of one issue (same rule, same captures once masked) are one
 finding, counted: the key is the rule id and the masked captures, so the same issue with
 other values has the same fingerprint.
 """
@@ -41,7 +42,10 @@ def run_rule(rule: Rule, ctx: Context) -> list[Finding]:
     else:
         matches = _lines(rule, ctx)
     found: dict[str, Finding] = {}
+    allowed = ctx.config.allow_addresses
     for lines, caps in matches:
+        if allowed and not allowed.isdisjoint(caps.values()):
+            continue  # an address the deployment allows (its own scanner): never reported
         ctx.claimed.update(lines)
         key = f"rule:{rule.id}" + "".join(
             f":{mask(v)}" for k, v in sorted(caps.items()) if k not in ("location", "count", "line")
@@ -90,16 +94,23 @@ def _lines(rule: Rule, ctx: Context) -> list[Match]:
 
 
 def _count(rule: Rule, ctx: Context) -> list[Match]:
+    """Matches per key; a key one of whose lines an earlier detector reported is left to it
+    (its finding is about that key already: the same address is not reported twice)."""
     per: dict[str, Match] = {}
-    for n, line in _candidates(rule, ctx):
-        m = rule.regex.search(line)
-        if m:
-            hit = per.setdefault(m.group("key"), ([], _captures(m)))
-            hit[0].append(n)
+    taken: set[str] = set()
+    for n in ctx.lines_with_ci(*rule.keywords):
+        m = rule.regex.search(ctx.lines[n])
+        if not m:
+            continue
+        if n in ctx.claimed:
+            taken.add(m.group("key"))
+            continue
+        hit = per.setdefault(m.group("key"), ([], _captures(m)))
+        hit[0].append(n)
     return [
         (lines, {**caps, "count": str(len(lines))})
-        for lines, caps in per.values()
-        if len(lines) >= rule.threshold
+        for key, (lines, caps) in per.items()
+        if len(lines) >= rule.threshold and key not in taken
     ]
 
 
