@@ -1,5 +1,6 @@
 """``logmarketd``: the command line. Every setting is a flag; ``--help`` lists them all with
-the environment variable each one is also read from.
+the environment variable each one is also read from. ``logmarketd rules test [DIR]`` checks
+rule packs instead of starting the daemon.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import sys
 import typing
 from pathlib import Path
 
+from logmarketd.analysis.rules import check_packs, shipped_packs
 from logmarketd.errors import ConfigError
 from logmarketd.logs import configure_logging
 from logmarketd.service import Daemon
@@ -24,7 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="logmarketd",
         description="The logmarket daemon: receives logs on a Unix socket, stores them durably, "
         "analyses, prices and pays for them, and serves the API on a local port.",
-        epilog="Precedence: flags > environment > --config file > defaults.",
+        epilog="Precedence: flags > environment > --config file > defaults.\n"
+        "Check rule packs instead: logmarketd rules test [DIR]",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
@@ -76,7 +79,31 @@ def banner(daemon: Daemon) -> None:
     print("\n".join(lines), flush=True)
 
 
+def rules_command(argv: list[str]) -> int:
+    """``logmarketd rules test [DIR]``: every rule's examples and counter-examples, of the
+    shipped packs and DIR's; one line per failing rule or pack, a summary, exit 1 on a failure."""
+    parser = argparse.ArgumentParser(prog="logmarketd rules", description="Check rule packs.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    test = sub.add_parser("test", help="run the examples and counter-examples of every rule")
+    test.add_argument("dir", nargs="?", type=Path, help="a directory of *.toml packs to check too")
+    args = parser.parse_args(argv)
+    paths = shipped_packs()
+    if args.dir is not None:
+        if not args.dir.is_dir():
+            print(f"logmarketd rules: {args.dir}: not a directory", file=sys.stderr)
+            return 2
+        paths += sorted(args.dir.glob("*.toml"))
+    passed, failures = check_packs(paths)
+    for line in failures:
+        print(f"FAIL {line}")
+    print(f"rules: {len(passed)} passed, {len(failures)} failed")
+    return 1 if failures else 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["rules"]:
+        return rules_command(argv[1:])
     args = vars(build_parser().parse_args(argv))
     config = args.pop("config")
     try:

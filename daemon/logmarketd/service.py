@@ -32,6 +32,7 @@ import structlog
 from aiohttp import web
 
 from logmarketd import systemd
+from logmarketd.analysis import rules
 from logmarketd.analysis.analyser import Analyser
 from logmarketd.errors import ConfigError, StartupError
 from logmarketd.flow import Flow
@@ -330,7 +331,12 @@ class Daemon:
         return Marketplace(store, ledger, s, published, metrics=self.metrics)
 
     async def _analyser(self, stack: Stack, store: Store, redactor: Redactor) -> Analyser:
-        """The agents, with a model to enrich their findings when one is configured."""
+        """The agents, with a model to enrich their findings when one is configured; the
+        shipped rule packs and ``rules_dir``'s are loaded here, so a bad pack stops the start."""
+        try:
+            rules.use_dir(self.settings.rules_dir)
+        except rules.RuleError as exc:
+            raise StartupError(f"rule pack refused: {exc}") from exc
         enricher = None
         if self.settings.llm_provider != "rules":
             enricher = await self._enricher(stack, redactor)

@@ -123,6 +123,11 @@ class Settings(BaseSettings):
     agents_coverage_min_percent: float | None = Field(
         None, ge=0, le=100, description="test coverage below this is a finding (default 80)"
     )
+    rules_dir: Path | None = Field(
+        None,
+        description="directory of *.toml rule packs used beside the shipped ones; a changed "
+        "pack is reloaded while the daemon runs",
+    )
     watch: list[str] = Field(
         default_factory=list,
         description="files, directories (recursive) or globs to tail into the daemon",

@@ -165,7 +165,8 @@ class Context:
         self._starts = [0, *accumulate(len(line) + 1 for line in self.lines)]
         self._cache: dict[str, list[int]] = {}
         self._lower: str | None = None
-        self.claimed: set[int] = set()  # lines already explained by a more specific finding
+        # lines already explained by a more specific finding of the running agent
+        self.claimed: set[int] = set()
 
     def _scan(self, keyword: str, folded: bool = False) -> list[int]:
         cache_key = ("\x00" + keyword) if folded else keyword
@@ -251,10 +252,18 @@ class Agent:
     def run(self, ctx: Context) -> list[Finding]:
         """Run every detector; drop cascade (summary) findings when a specific one exists;
         merge findings with the same identity; keep the ``MAX_FINDINGS`` most severe. Every
-        finding is stamped with this agent's id."""
+        finding is stamped with this agent's id.
+
+        The lines a detector reported are claimed for the detectors after it in this agent
+        (``ctx.claimed``, reset per agent): an earlier, more specific detector wins a line,
+        and another agent still reads it with its own eyes."""
         found: list[Finding] = []
+        ctx.claimed = set()
         for detect in self.detectors:
-            found.extend(detect(ctx))
+            got = detect(ctx)
+            found.extend(got)
+            for f in got:
+                ctx.claimed.update(f.lines)
         specific = [f for f in found if not f.summary]
         if specific:
             found = specific

@@ -3,9 +3,10 @@
 An agent is an :class:`~logmarketd.analysis.agents.base.Agent`: id and display name (the seed's
 ``GET /agents`` JSON), its expertise, the ``AIInsights`` field its findings fill, the
 ``Settings`` switch that turns it on (``ai_monitor_*``), the log sources it monitors, and its
-detectors in order. Everything else reads this table: the runner (``agents_for``), the enabled
-list (``enabled_agents``), ``GET /agents``, the per-agent counts, and the default agent of an
-insight field (``agent_for_insight_field``, for findings that carry no agent id).
+detectors in order: its Python detectors, then its data rules (TOML packs, see
+``logmarketd.analysis.rules``), which skip the lines an earlier detector reported. Everything
+else reads this table: the runner (``agents_for``), the enabled list (``enabled_agents``),
+``GET /agents``, the per-agent counts, and the default agent of an insight field (``agent_for_insight_field``, for findings that carry no agent id).
 
 Adding an agent is a module with its detectors and one entry here (``BUILTIN``), or a
 :func:`register` call at run time; nothing else changes. The built-in four keep the seed's
@@ -33,6 +34,7 @@ from logmarketd.analysis.agents import (
     traces,
 )
 from logmarketd.analysis.agents.base import KIND_TO_FIELD, Agent
+from logmarketd.analysis.rules.book import detector as data_rules
 
 if TYPE_CHECKING:
     from logmarketd.settings import Settings
@@ -97,6 +99,7 @@ ERROR_DETECTIVE = Agent(
         errors.http_5xx,
         builds.build_summaries,
         errors.leveled_errors,
+        data_rules("error-detective", "error"),
     ),
 )
 
@@ -113,6 +116,7 @@ PERFORMANCE_ANALYZER = Agent(
         performance.memory_growth,
         performance.gc_pressure,
         performance.timeouts_retries,
+        data_rules("performance-analyzer", "performance"),
     ),
 )
 
@@ -132,6 +136,7 @@ SECURITY_GUARDIAN = Agent(
         security.tls_errors,
         security.privilege_escalation,
         security.ai_instructions,
+        data_rules("security-guardian", "security"),
     ),
 )
 
@@ -149,6 +154,7 @@ QUALITY_INSPECTOR = Agent(
         quality.test_hygiene,
         quality.coverage,
         quality.noise,
+        data_rules("quality-inspector", "improvement"),
     ),
 )
 
