@@ -73,7 +73,9 @@ _KEY_SUFFIX = r"(?:[_-]?(?:key|token|value|hash|string))?"
 # a test result (--- PASS: TestAdd, PASS: t/parse.test).
 _SECRET_KEY = (
     # (A flat alternation of literals: re skips positions whose first character starts none.)
-    r"(?:pass(?:word|wd|phrase|(?<=[\w-]pass)|(?![ \t]*:(?!=)))|pwd|secret|api[_-]?key|apikey|"
+    # "pwd" before an absolute path is the working directory (sudo's PWD=/home/ann).
+    r"(?:pass(?:word|wd|phrase|(?<=[\w-]pass)|(?![ \t]*:(?!=)))|pwd(?![ \t]*[=:][ \t]*/)|secret|"
+    r"api[_-]?key|apikey|"
     r"access[_-]?key|private[_-]?key|signing[_-]?key|encryption[_-]?key|"
     r"access[_-]?token|auth[_-]?token|refresh[_-]?token|api[_-]?token)" + _KEY_SUFFIX
 )

@@ -62,6 +62,7 @@ _SECRET_POS = {
 }
 _SECRET_NEG = [
     "password=********",
+    "host sudo:    ann : TTY=pts/0 ; PWD=/home/ann ; USER=root ; COMMAND=/usr/bin/apt update",
     "password: <redacted>",
     "api_key=${API_KEY}",
     "connecting to postgresql://db.internal:5432/billing",
