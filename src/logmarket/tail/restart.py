@@ -107,8 +107,8 @@ def locate(tracker: Tracker, mark: FileMark, start: int, end: int) -> int | None
     batch: the file itself (by inode, under any name in the watched directories), or a copy
     of it (same first bytes, long enough; a ``.gz`` too)."""
     for path, st in tracker.listing(mark.path).items():
-        if (st.st_dev, st.st_ino) != (mark.dev, mark.ino):
-            continue
+        if (st.st_dev, st.st_ino) != (mark.dev, mark.ino) or is_gz(path) != mark.gz:
+            continue  # another file, or its inode reused by the other kind (see _find_moved)
         got = open_source(path, gz=mark.gz, start=start, spool_dir=tracker.spool_dir)
         if got is None:
             continue

@@ -27,7 +27,7 @@ from logmarket.tail.identity import head_of, read_head
 from logmarket.tail.multiline import Assembler
 from logmarket.tail.restart import adopt_unseen, find_copy
 from logmarket.tail.rules import Rules
-from logmarket.tail.sources import line_start, list_roots, open_source, unrotated
+from logmarket.tail.sources import is_gz, line_start, list_roots, open_source, unrotated
 
 __all__ = ["Tracker"]
 
@@ -197,7 +197,9 @@ class Tracker:
         """Find a checkpointed file renamed out of the watched set: by its inode, under any
         name in the watched directories (or its own)."""
         for path, st in self.listing(tf.mark.path).items():
-            if (st.st_dev, st.st_ino) == (tf.mark.dev, tf.mark.ino):
+            # A plain file never becomes a gzip one in place: under the other kind of name
+            # the inode was freed and reused (by the compressed copy, often).
+            if (st.st_dev, st.st_ino) == (tf.mark.dev, tf.mark.ino) and is_gz(path) == tf.mark.gz:
                 tf.mark.path = path
                 if self._resume(tf, replaced):
                     tf.gone = True

@@ -228,3 +228,27 @@ def test_client_import_is_standard_library_only() -> None:
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_a_reused_inode_under_a_gz_name_is_not_the_checkpointed_plain_file(tmp: str) -> None:
+    """A plain rotation deleted while the tailer was down can leave its inode to the gzip
+    copy logrotate writes next: the checkpoint's file is not followed there (its bytes would
+    be read as lines), neither to resume it nor to rebuild a batch from it."""
+    import gzip
+
+    from logmarket.tail.restart import locate
+    from logmarket.tail.tracker import Tracker
+
+    gz = os.path.join(tmp, "app.log.2.gz")
+    with gzip.open(gz, "wb") as f:
+        f.write(b"C000001 GET /api/items/1 200 1ms\n" * 50)
+    st = os.stat(gz)
+    mark = FileMark(id="f1", path=os.path.join(tmp, "app.log.1"), dev=st.st_dev, ino=st.st_ino,
+                    head_len=0, head="", offset=10, stream=os.path.join(tmp, "app.log"))  # fmt: skip
+    ck = Checkpoint()
+    ck.files[mark.id] = mark
+    tracker = Tracker(ck, Rules(), lambda: Assembler(), {}, roots=[(tmp, False)])
+    tf = tracker._make(mark, None)
+    assert tracker._find_moved(tf, []) is False
+    assert tf.fd is None
+    assert locate(tracker, mark, 0, 10) is None
