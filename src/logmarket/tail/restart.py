@@ -83,9 +83,14 @@ def find_copy(
 
     for path in sorted(listing, key=likely):
         st = listing[path]
-        if st.st_ino == mark.ino or (not tracked and (st.st_dev, st.st_ino) in tracker.by_inode):
-            continue
         gz = is_gz(path)
+        # The file itself is no copy of itself; a file of the other kind (plain or .gz) that
+        # holds its inode is: the compressed copy took the inode the deleted file freed.
+        if (st.st_dev, st.st_ino) == (mark.dev, mark.ino):
+            if gz == mark.gz:
+                continue
+        elif not tracked and (st.st_dev, st.st_ino) in tracker.by_inode:
+            continue
         if gz:
             first = gz_head(path, mark.head_len)
             if first is None or not head.matches(first):

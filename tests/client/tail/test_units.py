@@ -252,3 +252,31 @@ def test_a_reused_inode_under_a_gz_name_is_not_the_checkpointed_plain_file(tmp: 
     assert tracker._find_moved(tf, []) is False
     assert tf.fd is None
     assert locate(tracker, mark, 0, 10) is None
+
+
+def test_a_compressed_copy_holding_the_freed_inode_is_found_as_the_copy(tmp: str) -> None:
+    """What the deleted plain file held unread is found in its compressed copy, even when
+    the copy took the plain file's inode: by its first bytes, read through gzip."""
+    import gzip
+
+    from logmarket.tail.restart import find_copy
+    from logmarket.tail.tracker import Tracker
+
+    content = b"R000001 GET /api/items/1 200 1ms\n" * 50
+    gz = os.path.join(tmp, "app.log.2.gz")
+    with gzip.open(gz, "wb") as f:
+        f.write(content)
+    st = os.stat(gz)
+    head = head_of(content[:FP_BYTES])
+    mark = FileMark(id="f1", path=os.path.join(tmp, "app.log.1"), dev=st.st_dev, ino=st.st_ino,
+                    head_len=head.length, head=head.digest, offset=100,
+                    stream=os.path.join(tmp, "app.log"))  # fmt: skip
+    ck = Checkpoint()
+    ck.files[mark.id] = mark
+    tracker = Tracker(ck, Rules(), lambda: Assembler(), {}, roots=[(tmp, False)])
+    found = find_copy(tracker, mark, 100, 200)
+    assert found is not None
+    path, fd, _, is_gz = found
+    assert (path, is_gz) == (gz, True)
+    assert os.pread(fd, 33, 0) == content[:33]
+    os.close(fd)
