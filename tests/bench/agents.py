@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 import re
+import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -73,6 +75,18 @@ def main() -> None:
         f"  peer: one-regex grep           : {grep:6.2f} s  {args.lines / grep:>12,.0f} lines/s  ({hits:,} hits)"
     )
     print(f"  engine / grep time ratio: {engine / grep:.1f}x")
+    with tempfile.NamedTemporaryFile("w", suffix=".log") as f:
+        f.write(text)
+        f.flush()
+        t0 = time.perf_counter()
+        out = subprocess.run(
+            ["grep", "-c", "-i", "-E", "error|exception|fail", f.name],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        gnu = time.perf_counter() - t0
+    print(
+        f"  peer: GNU grep -ciE (process)  : {gnu:6.2f} s  {args.lines / gnu:>12,.0f} lines/s  ({int(out.stdout or 0):,} hits)"
+    )
 
     samples = _samples()
     logs = [samples[i % len(samples)] for i in range(100)]

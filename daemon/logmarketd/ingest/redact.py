@@ -25,8 +25,9 @@ import math
 import os
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -84,6 +85,39 @@ def _value_span(match: re.Match[str]) -> tuple[int, int]:
         if name in index and match.group(name) is not None:
             return match.span(name)
     return match.span()
+
+
+# From this size on, a rule's regex runs only around its keywords: on each line holding one,
+# with the line before and the line after it (a secret is on its keyword's line; the
+# neighbours keep a value wrapped onto the next line).
+WINDOWED_CHARS = 64 * 1024
+# keywords -> those spans of the text, sorted and disjoint (``keyword_windows``; a caller that
+# has already found the keywords' lines may give its own)
+Windows = Callable[[Sequence[str]], list[tuple[int, int]]]
+
+
+def keyword_windows(lowered: str, keywords: Sequence[str]) -> list[tuple[int, int]]:
+    """Sorted, disjoint (start, end) spans of ``lowered``: each line holding a keyword, with
+    the line before and the line after it."""
+    spans: list[tuple[int, int]] = []
+    for keyword in keywords:
+        i = lowered.find(keyword)
+        while i >= 0:
+            line_start = lowered.rfind("\n", 0, i) + 1
+            start = lowered.rfind("\n", 0, max(line_start - 1, 0)) + 1 if line_start else 0
+            line_end = lowered.find("\n", i + len(keyword))
+            end = -1 if line_end < 0 else lowered.find("\n", line_end + 1)
+            end = len(lowered) if end < 0 else end
+            spans.append((start, end))
+            i = lowered.find(keyword, line_end + 1) if line_end >= 0 else -1
+    spans.sort()
+    merged: list[tuple[int, int]] = []
+    for start, end in spans:
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
 
 
 class Redactor:
@@ -151,14 +185,14 @@ class Redactor:
         out.append(text[pos:])
         return "".join(out), hits
 
-    def find(self, text: str) -> list[Hit]:
+    def find(self, text: str, windows: Windows | None = None) -> list[Hit]:
         """One :class:`Hit` per span :meth:`redact` would replace, in text order; the text
         is not changed. ``text[hit.start:hit.end]`` is the secret; ``hit.rule`` names a rule of
         :attr:`rules` (its label and severity say what leaked)."""
         hits: list[Hit] = []
         pos = 0
         line = 1
-        for start, end, rule_id in self._find(text):
+        for start, end, rule_id in self._find(text, windows):
             line += text.count("\n", pos, start)
             hits.append(Hit(rule_id, start, end, line, self.placeholder(rule_id, text[start:end])))
             line += text.count("\n", start, end)
@@ -209,7 +243,20 @@ class Redactor:
 
     # -- detection ----------------------------------------------------------------------
 
-    def _find(self, text: str) -> list[tuple[int, int, str]]:
+    @staticmethod
+    def _matches(
+        rule: Rule, regex: re.Pattern[str], target: str, windows: Windows | None
+    ) -> Iterator[re.Match[str]]:
+        """The rule's matches in ``target``; given ``windows`` (a large text), searched only in
+        the spans it gives for the rule's keywords. A rule without keywords, or one whose
+        matches span lines (a PEM block), is searched in the whole text."""
+        if windows is None or not rule.keywords or rule.multiline:
+            yield from regex.finditer(target)
+            return
+        for start, end in windows(rule.keywords):
+            yield from regex.finditer(target, start, end)
+
+    def _find(self, text: str, windows: Windows | None = None) -> list[tuple[int, int, str]]:
         """Non-overlapping (start, end, rule id) spans to replace, in text order."""
         lowered = text.lower()
         candidates: list[tuple[int, int, int, str]] = []  # start, priority, end, rule
@@ -221,6 +268,10 @@ class Redactor:
                 blocked_starts.append(m.start())
                 blocked_ends.append(m.end())
         same_length = len(lowered) == len(text)
+        if not same_length or len(text) < WINDOWED_CHARS:
+            windows = None
+        elif windows is None:
+            windows = partial(keyword_windows, lowered)
         for priority, rule in enumerate(self._rules):
             for keyword in rule.keywords:
                 if keyword in lowered:
@@ -234,7 +285,7 @@ class Redactor:
                     target = lowered
                 else:  # lower() changed the length (e.g. "İ"): offsets would not map back
                     regex = self._folded[priority]
-            for match in regex.finditer(target):
+            for match in self._matches(rule, regex, target, windows):
                 if rule.word_start and match.start() and _is_word(text[match.start() - 1]):
                     continue
                 start, end = _value_span(match)

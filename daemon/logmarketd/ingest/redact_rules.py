@@ -48,6 +48,8 @@ class Rule:
     # A hit is evidence of a leak (the Security Guardian reports it); False: the value is
     # redacted as a precaution, but such hits are as often ids or words as credentials.
     report: bool = True
+    # Its matches span lines (a PEM block): searched in the whole text, never line by line.
+    multiline: bool = False
 
 
 # Values that are already masked, templated or empty-ish: never secrets. Matched against the
@@ -125,6 +127,7 @@ SECRET_RULES: tuple[Rule, ...] = (
             r"|(?:(?:\\n|\r?\n|[ \t]+)[A-Za-z0-9+/=]{16,}){0,400}))"
         ),
         ("private key",),
+        multiline=True,
         label="private key",
         severity="critical",
     ),

@@ -9,7 +9,7 @@ returns their findings. Findings become the seed's insight models in
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from logmarketd.analysis.agents.base import Agent, AgentConfig, Context, Finding
 from logmarketd.analysis.agents.registry import (
@@ -46,7 +46,29 @@ def run_agents(
 ) -> tuple[Context, list[Finding]]:
     """Run the agents for ``source`` over ``text``; returns the parsed context and the findings."""
     ctx = Context(text, source, config)
+    chosen = agents_for(source, enabled)
+    if len(ctx.text) >= PREFETCH_CHARS:
+        _learn_keywords(chosen, source)
+        ctx.prefetch()
     findings: list[Finding] = []
-    for agent in agents_for(source, enabled):
+    for agent in chosen:
         findings.extend(agent.run(ctx))
     return ctx, findings
+
+
+# From this size on, the keywords the detectors will ask for are found in one pass over the
+# log (``Context.prefetch``) rather than one ``str.find`` pass each.
+PREFETCH_CHARS = 256 * 1024
+_learned: set[tuple[str, ...]] = set()
+
+
+def _learn_keywords(chosen: Sequence[Agent], source: str) -> None:
+    """Once per process and set of agents: run them over an empty log, so that the context
+    has seen every keyword their detectors scan the whole log for (the first scan of each)."""
+    ids = tuple(a.id for a in chosen)
+    if ids in _learned:
+        return
+    empty = Context("\n", source)
+    for agent in chosen:
+        agent.run(empty)
+    _learned.add(ids)

@@ -2,7 +2,9 @@
 
 A detector is a function ``(ctx) -> list[Finding]``. It first asks the context for the lines
 holding a keyword (``ctx.lines_with``: a ``str.find`` scan of the whole text, cached per
-keyword, far cheaper than a regex per line) and runs its regexes only on those lines. Findings
+keyword, far cheaper than a regex per line) and runs its regexes only on those lines. On a
+large log every keyword the detectors have asked for so far in this process is found in one
+Aho-Corasick pass (``Context.prefetch``) instead of one scan each. Findings
 carry every line they cover (``lines``) so that scoring and evaluation can tell signal from
 noise; the published evidence is a few of those lines, redacted.
 """
@@ -11,10 +13,13 @@ from __future__ import annotations
 
 import hashlib
 from bisect import bisect_right
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from itertools import accumulate
 from typing import Literal
+
+import ahocorasick
 
 from logmarketd.models import SOURCES
 from logmarketd.transform.mining.masking import DISPLAY_PATTERNS, Masker, shape
@@ -30,6 +35,7 @@ __all__ = [
     "Detector",
     "Finding",
     "Kind",
+    "declare_keywords",
     "fingerprint",
     "mask",
     "percentile",
@@ -157,22 +163,33 @@ class Context:
         self.lines = text.split("\n")
         if self.lines and self.lines[-1] == "":
             self.lines.pop()
-        if any(len(line) > MAX_LINE for line in self.lines):
+        lengths = list(map(len, self.lines))
+        if lengths and max(lengths) > MAX_LINE:
             # detectors look at a line's head only: bounds regex work on pathological lines
             self.lines = [line[:MAX_LINE] for line in self.lines]
             self.text = "\n".join(self.lines) + "\n"
+            lengths = list(map(len, self.lines))
         # offset of each line's start (+1 for its newline); accumulate runs in C
-        self._starts = [0, *accumulate(len(line) + 1 for line in self.lines)]
+        self._starts = list(accumulate(map((1).__add__, lengths), initial=0))
         self._cache: dict[str, list[int]] = {}
         self._lower: str | None = None
         # lines already explained by a more specific finding of the running agent
         self.claimed: set[int] = set()
+
+    def _folded(self) -> str:
+        """The text lowercased, or "" when lowering changes its length (offsets would drift:
+        U+0130), in which case case-folded scans fall back to case variants."""
+        if self._lower is None:
+            lower = self.text.lower()
+            self._lower = lower if len(lower) == len(self.text) else ""
+        return self._lower
 
     def _scan(self, keyword: str, folded: bool = False) -> list[int]:
         cache_key = ("\x00" + keyword) if folded else keyword
         hit = self._cache.get(cache_key)
         if hit is not None:
             return hit
+        _ASKED[cache_key] = None
         out: list[int] = []
         starts = self._starts
         last = len(starts) - 1
@@ -199,11 +216,7 @@ class Context:
 
     def lines_with_ci(self, *keywords: str) -> list[int]:
         """Like ``lines_with`` for lowercase keywords, ignoring case: one scan per keyword."""
-        if self._lower is None:
-            lower = self.text.lower()
-            # a few characters change length when lowered (U+0130): then offsets would drift
-            self._lower = lower if len(lower) == len(self.text) else ""
-        if not self._lower:
+        if not self._folded() and self.text:
             variants = [v for k in keywords for v in dict.fromkeys((k, k.upper(), k.capitalize()))]
             return self.lines_with(*variants)
         found: set[int] = set()
@@ -219,6 +232,79 @@ class Context:
         for k in keywords:
             found.update(self._scan(k))
         return sorted(found)
+
+    def windows(self, keywords: Sequence[str]) -> list[tuple[int, int]]:
+        """Sorted, disjoint (start, end) offsets of the text: each line holding one of the
+        lowercase ``keywords`` (any case), with the line before and the line after it. What
+        ``Redactor.find`` searches on a large text, from the scans the context has cached."""
+        starts, last = self._starts, len(self._starts) - 1
+        spans: list[tuple[int, int]] = []
+        for n in self.lines_with_ci(*keywords):
+            start, end = starts[max(n - 1, 0)], starts[min(n + 2, last)] - 1
+            if spans and start <= spans[-1][1]:
+                spans[-1] = (spans[-1][0], end)
+            else:
+                spans.append((start, end))
+        return spans
+
+    def prefetch(self, keys: Iterable[str] | None = None) -> None:
+        """Fill the scan cache, in one pass over the text, for ``keys`` (scan-cache keys: a
+        keyword, or NUL + a lowercase keyword for a case-folded scan; default: every key any
+        context of this process has scanned). Gives exactly what the scans would give."""
+        folded = self._folded()
+        if not folded:
+            return
+        wanted = tuple(
+            k
+            for k in (_ASKED if keys is None else keys)
+            if k.strip("\x00") and k not in self._cache
+        )
+        if not wanted:
+            return
+        automaton, index = _automaton(frozenset(wanted))
+        out: dict[str, list[int]] = {k: [] for k in wanted}
+        starts, text = self._starts, self.text
+        for end, i in automaton.iter(folded):
+            for key in index[i]:
+                sensitive = key[0] != "\x00"
+                size = len(key) if sensitive else len(key) - 1
+                start = end - size + 1
+                if sensitive and not text.startswith(key, start):
+                    continue
+                n = bisect_right(starts, start) - 1
+                lines = out[key]
+                if not lines or lines[-1] != n:
+                    lines.append(n)
+        self._cache.update(out)
+
+
+# Scan-cache keys asked for by any context in this process, in order: what ``prefetch`` finds.
+_ASKED: dict[str, None] = {}
+
+
+def declare_keywords(keywords: Iterable[str], folded: bool = False) -> None:
+    """Keywords a detector will scan a large log for that an empty log does not show (they
+    are asked for only when something else is found): prefetched with the others."""
+    for keyword in keywords:
+        _ASKED[("\x00" + keyword) if folded else keyword] = None
+
+
+@lru_cache(maxsize=8)
+def _automaton(keys: frozenset[str]) -> tuple[ahocorasick.Automaton, list[list[str]]]:
+    """An automaton over the lowercased keywords of ``keys``; its values index the list of
+    keys each lowercased word stands for (a case-sensitive keyword and its folded twin)."""
+    words: dict[str, list[str]] = {}
+    for key in sorted(keys):
+        words.setdefault(
+            key.lstrip("\x00").lower() if key[0] == "\x00" else key.lower(), []
+        ).append(key)
+    automaton = ahocorasick.Automaton()
+    index: list[list[str]] = []
+    for word, group in words.items():
+        automaton.add_word(word, len(index))
+        index.append(group)
+    automaton.make_automaton()
+    return automaton, index
 
 
 Detector = Callable[[Context], list[Finding]]

@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import re
 
-from logmarketd.analysis.agents.base import Context, Finding, seen_again
+from logmarketd.analysis.agents.base import Context, Finding, declare_keywords, seen_again
 from logmarketd.ingest.redact import Redactor
 from logmarketd.ingest.redact_rules import SECRET_RULES, Rule
 
@@ -31,6 +31,8 @@ _RULES = {r.id: r for r in SECRET_RULES if r.report}
 # The redactor with the rules whose hits are leaks (the others would cost a scan for nothing).
 # Its key only shapes placeholders, which are not used here.
 _SCANNER = Redactor(b"security-guardian-scan", rules=tuple(_RULES.values()))
+# a large log is searched around these (``Context.windows``)
+declare_keywords((k for r in _RULES.values() for k in r.keywords), folded=True)
 # A placeholder the redactor wrote at ingest: the rule's id and the keyed digest of the secret.
 _PLACEHOLDER = re.compile(r"<REDACTED:([a-z0-9][a-z0-9-]{0,63}):([0-9a-f]{1,64})>")
 _PEM_TYPE = re.compile(r"-----BEGIN ([ A-Z0-9_-]{0,100}PRIVATE KEY)")
@@ -50,7 +52,7 @@ def leaked_secrets(ctx: Context) -> list[Finding]:
     """
     found: dict[str, Finding] = {}
     text = ctx.text
-    for hit in _SCANNER.find(text):
+    for hit in _SCANNER.find(text, ctx.windows):
         value = text[hit.start : hit.end]
         if value in ctx.config.allow_secret_values:
             continue

@@ -1,0 +1,45 @@
+"""One Aho-Corasick pass over a large log gives exactly what one scan per keyword gives, and
+the whole engine finds the same on a large log with and without it."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from logmarketd.analysis import agents as agents_pkg
+from logmarketd.analysis.agents.base import Context
+from logmarketd.analysis.analyse import inspect_log
+
+from tests.bench.agents import mixed_log
+
+KEYWORDS = ["err", "ERR", "Error", "time", "x", "a\nb", "ms ", "İ", "timeout"]
+TEXT = st.lists(
+    st.sampled_from(["err", "ERROR", "Err", "time", "x", "a", "b", "\n", " ", "ms ", "İ", "z"]),
+    max_size=60,
+).map("".join)
+
+
+def _keys() -> list[str]:
+    return [*KEYWORDS, *("\x00" + k.lower() for k in KEYWORDS)]
+
+
+@given(TEXT)
+def test_prefetch_gives_what_the_scans_give(text: str) -> None:
+    scanned, fetched = Context(text, "runtime"), Context(text, "runtime")
+    fetched.prefetch(_keys())
+    for key in _keys():
+        folded = key.startswith("\x00")
+        want = scanned._scan(key.lstrip("\x00"), folded=folded) if scanned._folded() or not folded else None
+        if want is not None and key in fetched._cache:
+            assert fetched._cache[key] == want, key
+
+
+def test_a_large_log_finds_the_same_with_and_without_the_single_pass(monkeypatch) -> None:
+    text = mixed_log(30_000)
+    with_pass = inspect_log(text, "runtime").report()
+    monkeypatch.setattr(agents_pkg, "PREFETCH_CHARS", 10**12)
+    without = inspect_log(text, "runtime").report()
+    assert len(with_pass.findings) > 20
+    assert with_pass.findings == without.findings
+    assert with_pass.explanation == without.explanation
+    assert with_pass.analysis.ai_insights == without.analysis.ai_insights
