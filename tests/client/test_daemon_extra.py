@@ -22,7 +22,14 @@ from tests.conftest import REPO
 
 SAMPLE = REPO / "daemon" / "logmarketd" / "samples" / "build-gcc-error.log"
 # What the daemon extra brings, as modules: none may be importable in the runs below.
-EXTRA_MODULES = ["ahocorasick", "aiohttp", "aiosqlite", "pydantic", "pydantic_settings", "structlog"]
+EXTRA_MODULES = [
+    "ahocorasick",
+    "aiohttp",
+    "aiosqlite",
+    "pydantic",
+    "pydantic_settings",
+    "structlog",
+]
 INSTALL = "pip install 'logmarket[daemon]'"
 
 INSTALLS = {

@@ -4,7 +4,6 @@ what searching the whole text finds, on every corpus log and on a large mixed lo
 from __future__ import annotations
 
 import pytest
-
 from logmarketd.analysis.agents.base import Context
 from logmarketd.ingest import redact
 from logmarketd.ingest.redact import Redactor

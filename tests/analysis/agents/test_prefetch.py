@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from hypothesis import given
 from hypothesis import strategies as st
-
 from logmarketd.analysis import agents as agents_pkg
 from logmarketd.analysis.agents.base import Context
 from logmarketd.analysis.analyse import inspect_log
@@ -29,7 +28,11 @@ def test_prefetch_gives_what_the_scans_give(text: str) -> None:
     fetched.prefetch(_keys())
     for key in _keys():
         folded = key.startswith("\x00")
-        want = scanned._scan(key.lstrip("\x00"), folded=folded) if scanned._folded() or not folded else None
+        want = (
+            scanned._scan(key.lstrip("\x00"), folded=folded)
+            if scanned._folded() or not folded
+            else None
+        )
         if want is not None and key in fetched._cache:
             assert fetched._cache[key] == want, key
 

@@ -261,21 +261,23 @@ class Context:
         )
         if not wanted:
             return
-        automaton, index = _automaton(frozenset(wanted))
-        out: dict[str, list[int]] = {k: [] for k in wanted}
+        automaton, keys, words = _automaton(frozenset(wanted))
+        out: list[list[int]] = [[] for _ in keys]
         starts, text = self._starts, self.text
+        line, line_start, line_end = -1, 0, 0  # the line of the last hit: most hits share one
         for end, i in automaton.iter(folded):
-            for key in index[i]:
-                sensitive = key[0] != "\x00"
-                size = len(key) if sensitive else len(key) - 1
-                start = end - size + 1
-                if sensitive and not text.startswith(key, start):
+            size, slots = words[i]
+            start = end - size + 1
+            if not line_start <= start < line_end:
+                line = bisect_right(starts, start) - 1
+                line_start, line_end = starts[line], starts[line + 1]
+            for slot, exact in slots:
+                if exact is not None and not text.startswith(exact, start):
                     continue
-                n = bisect_right(starts, start) - 1
-                lines = out[key]
-                if not lines or lines[-1] != n:
-                    lines.append(n)
-        self._cache.update(out)
+                lines = out[slot]
+                if not lines or lines[-1] != line:
+                    lines.append(line)
+        self._cache.update(zip(keys, out, strict=True))
 
 
 # Scan-cache keys asked for by any context in this process, in order: what ``prefetch`` finds.
@@ -289,22 +291,29 @@ def declare_keywords(keywords: Iterable[str], folded: bool = False) -> None:
         _ASKED[("\x00" + keyword) if folded else keyword] = None
 
 
+# what an automaton's value stands for: the word's length and, per key it serves, the key's
+# slot and the exact text a case-sensitive key must show (None: any case)
+_Word = tuple[int, list[tuple[int, str | None]]]
+
+
 @lru_cache(maxsize=8)
-def _automaton(keys: frozenset[str]) -> tuple[ahocorasick.Automaton, list[list[str]]]:
-    """An automaton over the lowercased keywords of ``keys``; its values index the list of
-    keys each lowercased word stands for (a case-sensitive keyword and its folded twin)."""
-    words: dict[str, list[str]] = {}
-    for key in sorted(keys):
-        words.setdefault(
-            key.lstrip("\x00").lower() if key[0] == "\x00" else key.lower(), []
-        ).append(key)
+def _automaton(keys: frozenset[str]) -> tuple[ahocorasick.Automaton, list[str], list[_Word]]:
+    """An automaton over the lowercased keywords of ``keys``, the keys in slot order, and
+    what each of its values stands for (a case-sensitive keyword and its folded twin share
+    one lowercased word)."""
+    order = sorted(keys)
+    by_word: dict[str, list[tuple[int, str | None]]] = {}
+    for slot, key in enumerate(order):
+        folded = key[0] == "\x00"
+        word = key[1:] if folded else key.lower()
+        by_word.setdefault(word, []).append((slot, None if folded else key))
     automaton = ahocorasick.Automaton()
-    index: list[list[str]] = []
-    for word, group in words.items():
-        automaton.add_word(word, len(index))
-        index.append(group)
+    words: list[_Word] = []
+    for word, slots in by_word.items():
+        automaton.add_word(word, len(words))
+        words.append((len(word), slots))
     automaton.make_automaton()
-    return automaton, index
+    return automaton, order, words
 
 
 Detector = Callable[[Context], list[Finding]]

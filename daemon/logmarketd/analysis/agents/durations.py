@@ -55,12 +55,18 @@ _PYTEST = re.compile(r"^\s*(\d+(?:\.\d+)?)s (call|setup|teardown)\s+(\S+)$")
 _GOTEST = re.compile(r"^\s*--- (?:PASS|FAIL): (\S+) \((\d+(?:\.\d+)?)s\)")
 _SUREFIRE = re.compile(r"Tests run: .*Time elapsed: (\d+(?:\.\d+)?) ?s.*?(?:in|-) ([\w.$]+)\s*$")
 _JEST = re.compile(r"^\s*[✓✔√✕\u00d7] (.+?) \((\d+(?:\.\d+)?) ?(ms|s)\)\s*$")
-# case variants spelled out: an IGNORECASE alternation is several times slower
-_GENERIC = re.compile(
-    r"\b([Tt]ook|TOOK|[Cc]ompleted in|[Ff]inished in|[Dd]one in|[Ee]xecuted in|[Ee]lapsed|ELAPSED|[Dd]uration|"
-    r"DURATION|[Ll]atency|LATENCY|[Rr]esponse time|in|after)[\s:=]+(\d+(?:\.\d+)?) ?"
-    r"(ms|msec|milliseconds?|s|secs?|seconds?|us|µs|μs|min|mins|minutes?)\b"
+# "took 1.2 s": a duration word, separators, a number and a unit. Found from the number (a
+# digit is where re's scan can start) and the word before it, which is far cheaper than
+# trying the word alternation at every word boundary; case variants spelled out: an
+# IGNORECASE alternation is several times slower
+_NUMBER_UNIT = re.compile(
+    r"(\d+(?:\.\d+)?) ?(ms|msec|milliseconds?|s|secs?|seconds?|us|µs|μs|min|mins|minutes?)\b"
 )
+_WORD_BEFORE = re.compile(
+    r"\b(?:[Tt]ook|TOOK|[Cc]ompleted in|[Ff]inished in|[Dd]one in|[Ee]xecuted in|[Ee]lapsed|ELAPSED|[Dd]uration|"
+    r"DURATION|[Ll]atency|LATENCY|[Rr]esponse time|in|after)[\s:=]+$"
+)
+_BEFORE = 64  # characters before a number that the word and separators may take
 _KV = re.compile(
     r"\b(\w*(?:time|duration|latency|elapsed|took)\w*)\"?\s*[=:]\s*\"?(\d+(?:\.\d+)?)(ms|s|us)?\b",
     re.I,
@@ -202,11 +208,24 @@ def _generic_durations(ctx: Context, add: _Add, used: set[int]) -> None:
         add(kind, msg, n, value, True)
 
 
+def word_duration(line: str) -> float | None:
+    """The first "took 1.2 s" of the line (a duration word, separators, a number, a unit),
+    in ms."""
+    for m in _NUMBER_UNIT.finditer(line):
+        start = m.start()
+        before = line[start - 1] if start else ""
+        if (before.isspace() or before in (":", "=")) and _WORD_BEFORE.search(
+            line, max(0, start - _BEFORE), start
+        ):
+            return to_ms(float(m.group(1)), m.group(2))
+    return None
+
+
 def _generic_value(line: str) -> float | None:
     """The duration a line reports, in ms: "took 1.2 s", or a duration key=value."""
-    m = _GENERIC.search(line)
-    if m:
-        return to_ms(float(m.group(2)), m.group(3))
+    worded = word_duration(line)
+    if worded is not None:
+        return worded
     k = _KV.search(line)
     if not (k and _DURATION_KEY.search(k.group(1))):
         return None

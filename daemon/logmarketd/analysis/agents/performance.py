@@ -261,24 +261,13 @@ _TR_WORDS = (
     "backing off",
     "backoff",
 )
-_TR_KEYS = (
-    "time",
-    "deadline",
-    "retr",
-    "attempt",
-    "backing off",
-    "backoff",
-)  # "time": shared with durations
 
 
 def timeouts_retries(ctx: Context) -> list[Finding]:
     """Timeouts and retry storms per message shape."""
     groups: dict[tuple[str, str], list[int]] = defaultdict(list)
-    for n in ctx.lines_with_ci(*_TR_KEYS):
+    for n in ctx.lines_with_ci(*_TR_WORDS):
         line = ctx.lines[n]
-        low = line.lower()
-        if not any(w in low for w in _TR_WORDS):
-            continue  # "time" alone (a timestamp field) is not an event
         if (
             "=" in line
             and re.search(r"\b(timeout|retries|max_retries)\s*=\s*\d", line, re.I)
