@@ -20,6 +20,7 @@ from typing import Any
 
 from logmarketd.analysis.agents import AgentConfig, Context, Finding, agents_for, run_agents
 from logmarketd.analysis.agents.base import KIND_TO_FIELD
+from logmarketd.analysis.agents.places import real_location
 from logmarketd.analysis.agents.publish import to_insights
 from logmarketd.analysis.agents.registry import enabled_agents
 from logmarketd.analysis.agents.secrets import leaked_secrets
@@ -110,27 +111,6 @@ def _log_facts(ctx: Context, findings: list[Finding]) -> LogFacts:
         level_share=sum(1 for s in sample if _LVL.search(s[:80])) / k,
         templates=template_fingerprints(lines),
     )
-
-
-# What makes a location real: a file position (path:line, "near line N", "missing lines",
-# a test id path::name), a route, a URL or an address. Not: "line N" (a line of the log), a
-# masked log line (it holds placeholders), a bare word ("api", "process memory").
-_PLACEHOLDER = re.compile(r"<(?:n|ip|ts|uuid|hex|\*)>")
-_FILE = r"(?:[\w.@~+\-]*/)*(?:[\w\-@+]+\.\w{1,10}|Makefile|Dockerfile|Jenkinsfile)"
-_REAL_LOCATION = [
-    re.compile(rf"{_FILE}(?::\d+|::\w|,? line \d+|\s+\(?(?:near|missing) lines? \d)"),
-    re.compile(r"^(?:GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) /"),
-    re.compile(r"^[a-zA-Z][\w+.-]*://\S+$"),
-    re.compile(r"^(?:\d{1,3}(?:\.\d{1,3}){3}|\[?[0-9a-fA-F]*:[0-9a-fA-F:]+\]?)(?::\d+)?$"),
-    re.compile(r"^[A-Za-z][\w.-]*:\d{2,5}$"),  # host:port
-]
-
-
-def real_location(location: str | None) -> bool:
-    """Whether ``location`` names a place a developer can go to (see ``_REAL_LOCATION``)."""
-    if not location or _PLACEHOLDER.search(location):
-        return False
-    return any(p.search(location) for p in _REAL_LOCATION)
 
 
 _QUOTES = "'\"`‘’“”"
