@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["real_location"]
+__all__ = ["place", "real_location"]
 
 # What makes a location real: a file position (path:line, "near line N", "missing lines",
 # a test id path::name), a route, a URL or an address. Not: "line N" (a line of the log), a
@@ -25,3 +25,25 @@ def real_location(location: str | None) -> bool:
     if not location or _PLACEHOLDER.search(location):
         return False
     return any(p.search(location) for p in _REAL_LOCATION)
+
+
+# What may stand as a finding's location besides a real one: one that names a file (with a
+# directory or an extension), an absolute path, a dotted code name (a Java class, a module),
+# or a package (a hyphenated or versioned name: "left-pad", "requests==2.0", "react@18")
+_NAMED = re.compile(
+    rf"^(?:{_FILE}|/[\w.@~+\-/]+|[A-Za-z_][\w$]*(?:\.[A-Za-z_][\w$]*){{2,}}"
+    r"|@?[A-Za-z][\w.]*(?:-[\w.]+)+(?:(?:==|@)[\w.^~*<>=-]+)?|[A-Za-z][\w.-]*(?:==|@)\d[\w.*]*)$"
+)
+_EDGES = "'\"`()[]{},;:"
+
+
+def place(location: str | None) -> str | None:
+    """``location`` when it is one a developer can go to or open (a real location, or one
+    that names a file, a path, a dotted code name or a package), else None: a word guessed
+    from the line ("disk", "WORKER") is no place."""
+    if not location or _PLACEHOLDER.search(location):
+        return None
+    if real_location(location):
+        return location
+    named = any(_NAMED.match(token.strip(_EDGES)) for token in location.split())
+    return location if named else None

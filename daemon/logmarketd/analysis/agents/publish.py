@@ -10,6 +10,7 @@ from collections.abc import Callable, Collection
 from functools import cache
 
 from logmarketd.analysis.agents.base import Context, Finding
+from logmarketd.analysis.agents.places import place
 from logmarketd.analysis.agents.secrets import mask_secret
 from logmarketd.models import (
     AIInsights,
@@ -82,7 +83,8 @@ def to_insights(
             "evidence": _evidence(f, ctx, clean),
             "count": max(1, f.count),
         }
-        loc = clean(f.location) if f.location else None
+        where = place(f.location)  # a word guessed from the line is no location
+        loc = clean(where) if where else None
         if f.kind == "error":
             out.error_patterns.append(
                 ErrorPattern(
