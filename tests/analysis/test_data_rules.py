@@ -156,7 +156,7 @@ def test_a_title_and_fix_are_filled_from_named_captures() -> None:
     assert f.title == "deadlock detected on orders"
     assert f.fix == "Take the locks of orders in one order."
     assert f.kind == "error" and f.severity == "high"
-    assert f.lines == [1] and f.location == "line 2"
+    assert f.lines == [1] and f.location is None  # no capture: the finding names no place
 
 
 def test_a_captured_location_is_the_findings_location() -> None:
@@ -297,15 +297,46 @@ def test_a_user_rule_makes_a_finding_of_its_agent(rules_dir: Path) -> None:
     assert f.agent_id == "error-detective"
 
 
-def test_a_python_finding_wins_the_line(rules_dir: Path) -> None:
-    # the ERROR-line detector reports this line first (and claims nothing itself): the data
-    # rule after it does not repeat it
+def test_a_data_rule_names_the_line_before_the_generic_error_line_detector(
+    rules_dir: Path,
+) -> None:
+    # a rule names one failure; the ERROR-line detector only says a line was logged at error
+    # level, so it runs after the rules and does not repeat the line they reported
     (rules_dir / "db.toml").write_text(DEADLOCK)
     use_dir(rules_dir)
     log = '2024-05-01 10:00:00 ERROR: deadlock detected while updating table "orders"\n'
     _, found = run_agents(log, "runtime")
-    assert [f.key for f in found if f.key.startswith("level:")]
-    assert not [f for f in found if f.key.startswith("rule:my-deadlock")]
+    assert [f.key for f in found if f.key.startswith("rule:my-deadlock")]
+    assert not [f for f in found if f.key.startswith("level:")]
+
+
+def test_a_specific_python_finding_wins_the_line(rules_dir: Path) -> None:
+    # a Python traceback detector runs before the rules: a rule does not repeat its line
+    rule = """
+[[rule]]
+id = "my-keyerror"
+agent = "error-detective"
+severity = "high"
+title = "missing key {key}"
+keywords = ["keyerror"]
+examples = ["KeyError: 'orders'"]
+counter_examples = ["no KeyError here"]
+[rule.line]
+regex = \'\'\'KeyError: '(?P<key>\\w+)'\'\'\'
+"""
+    (rules_dir / "kv.toml").write_text(rule)
+    use_dir(rules_dir)
+    _, alone = run_agents("KeyError: 'k'\n", "runtime")
+    assert [f for f in alone if f.key.startswith("rule:my-keyerror")]  # the rule does match
+    log = (
+        "Traceback (most recent call last):\n"
+        '  File "/srv/app/x.py", line 3, in <module>\n'
+        "    d['k']\n"
+        "KeyError: 'k'\n"
+    )
+    _, found = run_agents(log, "runtime")
+    assert [f for f in found if f.kind == "error" and not f.key.startswith("rule:")]
+    assert not [f for f in found if f.key.startswith("rule:my-keyerror")]
 
 
 def test_use_dir_refuses_a_broken_user_pack(rules_dir: Path) -> None:

@@ -4,7 +4,6 @@ route, an address. A word guessed from the line ("at disk", "at worker") is no l
 from __future__ import annotations
 
 import pytest
-
 from logmarketd.analysis.agents.places import place
 from logmarketd.analysis.analyse import inspect_log
 

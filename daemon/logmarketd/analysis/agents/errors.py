@@ -83,6 +83,17 @@ def _finding(
     )  # fmt: skip
 
 
+# What a C library or runtime prints just before it aborts the process: the abort is its echo.
+_ABORT_CAUSE = re.compile(
+    r"^\*\*\* .{4,80} \*\*\*|^terminate called after throwing|^Assertion .* failed\.?$|: Assertion `"
+)
+
+
+def _said_why(ctx: Context, n: int) -> bool:
+    """Whether one of the three lines before the crash line ``n`` says why it crashed."""
+    return any(_ABORT_CAUSE.search(ctx.lines[k]) for k in range(max(0, n - 3), n))
+
+
 def crashes(ctx: Context) -> list[Finding]:
     """Crashes (signals, OOM kills, heap exhaustion, crash loops) and non-zero exits (cascade)."""
     out: dict[str, Finding] = {}
@@ -108,6 +119,7 @@ def crashes(ctx: Context) -> list[Finding]:
                     out[key] = _finding(
                         title, sev, key, [n], proc, "The process died; work in flight is lost.",
                         "Find the allocation or fault that killed it (memory limit, leak, native bug).",
+                        summary=_said_why(ctx, n),
                     )  # fmt: skip
                 ctx.claimed.add(n)
                 break
@@ -208,6 +220,15 @@ _CASCADE = re.compile(
 
 
 _UPSTREAM = re.compile(r'upstream: "([^"]+)"')
+# A web server's error log line about a client it refused (nginx, Apache httpd): logged at
+# error level, but the server did its job; what it says is the Security Guardian's to judge.
+_CLIENT = re.compile(r"\bclient: [\d.:a-fA-F\[]|\[client [\d.:a-fA-F\[]")
+_CLIENT_REFUSED = re.compile(
+    r"password mismatch|was not found in \"|not found in user file|user \S+ not found|"
+    r"access forbidden|forbidden by rule|is forbidden|denied|limiting (?:requests|connections)|"
+    r"authentication failure|AH01797|AH01630|AH01618|AH01617",
+    re.I,
+)
 _REQUEST = re.compile(r'request: "([A-Z]+ \S+)')
 
 
@@ -254,6 +275,8 @@ def leveled_errors(ctx: Context) -> list[Finding]:
             m = _LEVEL.search(line)
             if not m or _BOILERPLATE.search(line) or line.lstrip().startswith("{"):
                 continue
+            if _CLIENT_REFUSED.search(line, m.end()) and _CLIENT.search(line, m.end()):
+                continue  # a web server refused a client: the Security Guardian's, no failure
             if _MILD.search(line, 0, m.start()):
                 continue  # "INFO ... no ERROR found": the line's own level comes first
             level = next(g for g in m.groups() if g).upper()

@@ -72,8 +72,9 @@ ERROR_DETECTIVE = Agent(
     # without it a failed rollout submitted as "deploy" would go unseen.
     monitored_stages=ALL_STAGES,
     setting="ai_monitor_error_detective",
-    # Tests, then deploy and crash rules, then compilers, then stack traces, then the
-    # generic ERROR/FATAL lines, then the tools' closing lines as cascade-only findings.
+    # Tests, then deploy and crash rules, then compilers, then stack traces, then the data
+    # rules (each names one failure), then the tools' closing lines as cascade-only findings,
+    # then the generic ERROR/FATAL lines that nothing more specific explained.
     detectors=(
         testfail.pytest_failures,
         testfail.unittest_failures,
@@ -97,9 +98,9 @@ ERROR_DETECTIVE = Agent(
         scripting.ruby_errors,
         shell.shell_errors,
         errors.http_5xx,
+        data_rules("error-detective", "error"),
         builds.build_summaries,
         errors.leveled_errors,
-        data_rules("error-detective", "error"),
     ),
 )
 
@@ -134,9 +135,9 @@ SECURITY_GUARDIAN = Agent(
         secrets.leaked_secrets,
         security.vulnerable_dependencies,
         security.tls_errors,
+        data_rules("security-guardian", "security"),
         security.privilege_escalation,
         security.ai_instructions,
-        data_rules("security-guardian", "security"),
     ),
 )
 

@@ -64,7 +64,7 @@ def _finding(rule: Rule, key: str, lines: list[int], caps: dict[str, str]) -> Fi
     location = caps.get("location") or (caps.get("key") if rule.match == "count" else None)
     return Finding(
         kind=rule.kind, title=rule.title.format_map(fields)[:300], severity=rule.severity,  # type: ignore[arg-type]
-        key=key, lines=lines, location=location or f"line {lines[0] + 1}",
+        key=key, lines=lines, location=location,
         detail=rule.detail.format_map(fields), fix=rule.fix.format_map(fields) if rule.fix else None,
         count=int(fields["count"]), evidence_lines=lines[:3], summary=rule.cascade,
     )  # fmt: skip
