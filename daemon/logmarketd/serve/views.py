@@ -60,7 +60,7 @@ def _money(micros: int | None) -> float:
 # A placeholder the template miner puts where values vary (see transform.mining.masking's
 # DISPLAY_PATTERNS), with what such a value looks like in a log line.
 _SLOTS = {
-    "<n>": r"-?\d+(?:\.\d+)?",
+    "<n>": r"(?:(?<![\w.-])-)?\d+(?:\.\d+)?",  # a minus glued to a word is not a sign
     "<ip>": r"\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?",
     "<ts>": r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?",
     "<uuid>": r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}",
@@ -90,29 +90,38 @@ def _common_suffix(a: str, b: str) -> int:
     return n
 
 
+def _common_prefix(a: str, b: str) -> int:
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    return n
+
+
 def example_title(title: str, evidence: Sequence[Evidence]) -> str | None:
     """``title`` with its placeholders (``<n>``, ``<ip>``, ...) filled with the values of the
-    first evidence line that holds its template, or None: no placeholder, or no evidence
-    line in which the template (anchored by at least 3 literal characters) is found."""
+    evidence line (of the first three) that holds the most of its template around them, or
+    None: no placeholder, or no line holding the template with at least 3 literal characters
+    of it."""
     slots = list(_SLOT.finditer(title))
     if not slots:
         return None
     start, end = slots[0].start(), slots[-1].end()
     rx, literal = _slots_regex(title[start:end])
-    lead = title[:start]
+    lead, trail = title[:start], title[end:]
+    best: tuple[int, re.Match[str]] | None = None
     for ev in evidence[:_EXAMPLES_TRIED]:
-        found = [(_common_suffix(lead, ev.text[: m.start()]), m) for m in rx.finditer(ev.text)]
-        if not found:
-            continue
-        anchor, m = max(found, key=lambda x: x[0])
-        if anchor + literal < 3:
-            continue
-        parts, pos = [], 0
-        for slot, value in zip(slots, m.groups(), strict=True):
-            parts += [title[pos : slot.start()], value]
-            pos = slot.end()
-        return "".join(parts) + title[pos:]
-    return None
+        for m in rx.finditer(ev.text):
+            held = literal + _common_suffix(lead, ev.text[: m.start()])
+            held += _common_prefix(trail, ev.text[m.end() :])
+            if held >= 3 and (best is None or held > best[0]):
+                best = (held, m)
+    if best is None:
+        return None
+    parts, pos = [], 0
+    for slot, value in zip(slots, best[1].groups(), strict=True):
+        parts += [title[pos : slot.start()], value]
+        pos = slot.end()
+    return "".join(parts) + title[pos:]
 
 
 def _finding_json(kind: str, f: Any, title: str, severity: str | None) -> dict[str, Any]:
