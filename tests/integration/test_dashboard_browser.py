@@ -635,20 +635,20 @@ def test_the_feed_opens_with_its_history_and_continues_live(
     first = analyze(market, "runtime-nginx-attacks.log", "alice", new="alice_history")
     second = analyze(market, "runtime-traceback.log", "bob", new="bob_history")
     assert first["paid"] and second["paid"], (first, second)
-    status, recent = http("GET", market.url + f"{API}/events/recent", token=market.admin_token)
-    assert status == 200 and recent["events"], recent
-    before = [e["id"] for e in recent["events"]]
-    assert recent["lastId"] == before[0] == max(before)
 
     open_dashboard(browser, market)
-    assert feed_ids(browser) == before  # there before anything new arrived
-    assert set(texts(browser, "#live-feed li", "data-history")) == {"true"}
     assert not browser.find_element(By.ID, "feed-empty").is_displayed()
     shown = texts(browser, '#live-feed li[data-type="log.payment.executed"] .ev-text')
     assert [t.split(",")[0] for t in shown] == [
         f"Payment {money(second['paymentAmount'])} to bob",
         f"Payment {money(first['paymentAmount'])} to alice",
     ]
+    status, recent = http("GET", market.url + f"{API}/events/recent", token=market.admin_token)
+    assert status == 200 and recent["events"], recent
+    before = [e["id"] for e in recent["events"]]
+    assert recent["lastId"] == before[0] == max(before)
+    assert feed_ids(browser) == before  # there before anything new arrived
+    assert set(texts(browser, "#live-feed li", "data-history")) == {"true"}
     assert browser.find_element(By.ID, "live-status").get_attribute("data-resumed-from") == str(
         recent["lastId"]
     )
