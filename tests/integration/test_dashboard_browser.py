@@ -704,6 +704,11 @@ def test_near_identical_findings_are_grouped_and_filtered(
     assert [a["paid"] for a in done] == [True, False, False, False], done  # a repeat earns 0
     for name, sub in (("runtime-nginx-attacks.log", "carol"), ("build-gcc-error.log", "carol")):
         analyze(market, name, sub)
+    open_dashboard(browser, market)
+    WebDriverWait(browser, WAIT).until(
+        lambda b: texts(b, '#findings tbody tr[data-kind="performance"][data-analyses="4"]'),
+        "no row for the slow query found in four analyses",
+    )
     api = findings_api(market)
     slow = next(g for g in api["groups"] if g["kind"] == "performance"
                 and "slow query" in g["title"])  # fmt: skip
@@ -711,8 +716,6 @@ def test_near_identical_findings_are_grouped_and_filtered(
     assert (slow["paidAnalyses"], slow["unpaidAnalyses"]) == (1, 3), slow
     assert "<n>" in slow["title"] and "<n>" not in slow["example"], slow
     assert slow["location"] is None, slow
-
-    open_dashboard(browser, market)
     wait_groups(browser, [g["fingerprint"] for g in api["groups"]], "unfiltered")
     item = f'#findings tbody tr[data-fingerprint="{slow["fingerprint"]}"]'
     (cells,) = [r for r in table_rows(browser, "findings") if slow["example"] in r[1]]
