@@ -768,10 +768,13 @@ def analyze_any(d: DaemonProcess, content: str, sub: str) -> dict[str, Any]:
     return dict(body)
 
 
-def test_an_unpaid_analysis_is_paid_from_its_row(short_tmp: Path, browser: WebDriver) -> None:
+def test_an_unpaid_analysis_is_paid_then_reversed_from_its_row(
+    short_tmp: Path, browser: WebDriver
+) -> None:
     """An analysis a daily cap left unpaid has a Pay button in Recent analyses: while the
     cap holds, Pay says why in the row; once the cap is lifted, Pay pays it (settled at once,
-    as the API's pay does), the row says paid and the feed shows the payment."""
+    as the API's pay does), the row says paid and the feed shows the payment. Its Reverse
+    (a settled payment is in no triage queue) asks for a reason and takes the money back."""
     d = DaemonProcess(short_tmp / "capped", "--daily-payout-cap", "5", marketplace=True).start()
     try:
         refused = analyze_any(d, fabricated(random.Random(4)), "mo")
@@ -800,5 +803,23 @@ def test_an_unpaid_analysis_is_paid_from_its_row(short_tmp: Path, browser: WebDr
         mo = account(d, "mo")
         assert (mo["balance"], mo["pending"]) == (amount, 0), mo
         wait_text(browser, "total-paid", "1")
+        wait_attr(browser, li, "data-payout", "settled")
+        assert dashboard_json(d)["triage"] == []  # settled: only its row can reverse it
+
+        click(browser, li + ' button[data-action="reverse-analysis"]')
+        form = li + ' form[data-form="reverse"]'
+        click(browser, form + ' button[type="submit"]')  # no reason: refused on the page
+        wait_text(browser, "recent", "Say why this payment is reversed")
+        assert account(d, "mo")["balance"] == amount
+        type_into(browser, form + " input", "paid by mistake")
+        click(browser, form + ' button[type="submit"]')
+        wait_text(browser, "recent-status", f"Reversed {money(amount)} to mo: paid by mistake")
+        wait_attr(browser, li, "data-payout", "reversed")
+        assert texts(browser, li + ' button[data-action="reverse-analysis"]') == []
+        assert money(amount) + " reversed" in texts(browser, li + " .recent-head")[0]
+        wait_feed(browser, "log.payment.reversed", f"Reversed {money(amount)} to mo")
+        mo = account(d, "mo")
+        assert (mo["balance"], mo["pending"]) == (0, 0), mo
+        assert_no_alert(browser)
     finally:
         d.stop()

@@ -432,6 +432,9 @@ class AnalysisSummary(Model):
     payable: bool  # unpaid, earned something, has a Sub-PKP: the admin may pay it
     findings: list[FindingSummary]  # the first twenty
     total_findings: int = Field(ge=0)
+    # On the dashboard's recent analyses, once paid: the payment and its payout's status.
+    transaction_id: str | SkipJsonSchema[None] = _absent()
+    payout_status: PayoutStatus | SkipJsonSchema[None] = _absent()
 
 
 class Ingest(Model):

@@ -405,15 +405,21 @@ async def dashboard(store: Store, settings: Settings) -> dict[str, Any]:
         (time.time() - 30 * 86400,),
     )
     recent = await store.fetchall(
-        "SELECT body, paid FROM analyses WHERE simulated = 0 ORDER BY created DESC LIMIT 20"
+        "SELECT a.body, a.paid, p.tx_id, p.state, p.due FROM analyses a"
+        " LEFT JOIN transactions t ON t.analysis_id = a.id AND t.reverses IS NULL"
+        " AND t.settles IS NULL LEFT JOIN payouts p ON p.tx_id = t.id"
+        " WHERE a.simulated = 0 ORDER BY a.created DESC LIMIT 20"
     )
     counters = await store.counters()
     depth = await store.inbox_depth()
     n, paid, subs = totals or (0, 0, 0)
     recent_out = []
-    for body, was_paid in recent:
+    for body, was_paid, tx_id, state, due in recent:
         a = LogAnalysis.model_validate_json(body)
         recent_out.append(_summary(a.model_copy(update={"paid": bool(was_paid)})))
+        if tx_id is not None:  # its payment, and where that payment is
+            status = "held" if state == "pending" and due is None else state
+            recent_out[-1] |= {"transactionId": tx_id, "payoutStatus": status}
     return {
         "totals": {
             "analyses": n, "paidAnalyses": paid, "subPKPs": subs,

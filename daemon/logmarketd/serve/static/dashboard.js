@@ -414,9 +414,14 @@
     list.replaceChildren(...nodes);
   }
 
+  const PAYOUT = { pending: "paid, pending", held: "paid, on hold", settled: "paid",
+    reversed: "reversed" };
+
   function recentRow(a, sig) {
     const headId = "analysis-" + a.id;
-    const pay = a.paid ? el("span", { class: "pay" }, money(a.paymentAmount) + " paid")
+    const status = a.payoutStatus || (a.paid ? "settled" : null);
+    const pay = a.paid
+      ? el("span", { class: "pay pay-" + status }, money(a.paymentAmount) + " " + PAYOUT[status])
       : el("span", { class: "pay unpaid" }, money(a.paymentAmount) + " unpaid" +
         (a.subPKPId ? "" : " (no Sub-PKP to pay)"));
     const head = el("div", { class: "recent-head", id: headId },
@@ -430,9 +435,21 @@
       head.insertBefore(el("button", { type: "button", class: "primary small",
         "data-action": "pay-analysis", "aria-describedby": headId }, "Pay"), head.lastChild);
     }
+    const reversible = a.transactionId && status !== "reversed";
+    if (reversible) {
+      head.insertBefore(el("button", { type: "button", class: "danger small",
+        "data-action": "reverse-analysis", "aria-describedby": headId }, "Reverse"),
+      head.lastChild);
+    }
     const li = el("li", { "data-id": a.id, "data-paid": String(a.paid),
-      "data-payable": String(a.payable), "data-sub": a.subPKPId || "" }, head,
-    el("p", { class: "error row-error", role: "alert", hidden: "" }));
+      "data-payable": String(a.payable), "data-sub": a.subPKPId || "",
+      "data-payout": status || "" }, head);
+    if (reversible) {
+      li.dataset.tx = a.transactionId;
+      li.append(actionForm({ transactionId: "recent-" + a.transactionId }, "reverse",
+        "Reason for reversing", "Reverse payment", "danger"));
+    }
+    li.append(el("p", { class: "error row-error", role: "alert", hidden: "" }));
     li.dataset.sig = sig;
     li.dataset.amount = String(a.paymentAmount);
     const row = (f) => el("li", { "data-fingerprint": f.fingerprint || "" }, ...findingCells(f),
@@ -452,29 +469,60 @@
     return li;
   }
 
-  // Pay an unpaid analysis from its row (what the triage's Pay is for a pending payout):
-  // the row waits for the answer, says a failure in itself, and the dashboard reads again.
-  async function onRecentClick(ev) {
-    const target = ev.target.closest("button[data-action=\"pay-analysis\"]");
-    const li = target && target.closest("li[data-id]");
+  // Pay an unpaid analysis from its row (what the triage's Pay is for a pending payout), or
+  // reverse a paid one (with a reason): the row waits for the answer, says a failure in
+  // itself, and the dashboard reads again.
+  function onRecentClick(ev) {
+    const target = ev.target.closest("button");
+    const li = target && target.closest("#recent > li[data-id]");
+    if (!li || target.type === "submit") return;
+    const action = target.dataset.action;
+    if (action === "pay-analysis") {
+      recentAct(li, "pay", `${API}/pay/${encodeURIComponent(li.dataset.id)}`, undefined,
+        (label) => `Paid ${label}.`);
+    } else if (action === "reverse-analysis") {
+      const form = li.querySelector('form[data-form="reverse"]');
+      form.hidden = false;
+      form.querySelector("input").focus();
+    } else if (action === "cancel") {
+      target.closest("form").hidden = true;
+      li.querySelector('button[data-action="reverse-analysis"]').focus();
+    }
+  }
+
+  function onRecentSubmit(ev) {
+    const form = ev.target.closest("form[data-form=\"reverse\"]");
+    const li = form && form.closest("#recent > li[data-id]");
     if (!li) return;
+    ev.preventDefault();
+    const input = form.querySelector("input");
+    const reason = input.value.trim();
+    input.setAttribute("aria-invalid", String(!reason));
+    if (!reason) {
+      rowError(li, "Say why this payment is reversed: the reason is kept with the reversal.");
+      input.focus();
+      return;
+    }
+    recentAct(li, "reverse", `${API}/transactions/${encodeURIComponent(li.dataset.tx)}/reverse`,
+      { reason }, (label) => `Reversed ${label}: ${reason}`);
+  }
+
+  async function recentAct(li, what, path, body, done) {
     const label = `${money(li.dataset.amount)} to ${li.dataset.sub}`;
-    const error = li.querySelector(".row-error");
-    error.hidden = true;
-    target.disabled = true;
+    rowError(li, "");
     li.setAttribute("aria-busy", "true");
+    for (const b of li.querySelectorAll("button")) b.disabled = true;
     try {
-      await api(`${API}/pay/${encodeURIComponent(li.dataset.id)}`, { method: "POST" });
+      await api(path, { method: "POST", body });
     } catch (err) {
       li.setAttribute("aria-busy", "false");
-      target.disabled = false;
+      for (const b of li.querySelectorAll("button")) b.disabled = false;
       if (err instanceof AuthFailed) { showLogin(err.message); return; }
-      error.textContent = `Could not pay ${label}: ${err.message}`;
-      error.hidden = false;
+      rowError(li, `Could not ${what} ${label}: ${err.message}`);
       return;
     }
     li.setAttribute("aria-busy", "false");
-    setText("recent-status", `Paid ${label}.`);
+    setText("recent-status", done(label));
     refresh().catch((err) => showError("load-error", "Could not refresh: " + err.message));
   }
 
@@ -916,6 +964,7 @@
     $("triage").addEventListener("click", onTriageClick);
     $("triage").addEventListener("submit", onTriageSubmit);
     $("recent").addEventListener("click", onRecentClick);
+    $("recent").addEventListener("submit", onRecentSubmit);
     for (const [id] of FILTERS) $(id).addEventListener("change", refreshFindings);
     $("findings-filters").addEventListener("submit", (ev) => ev.preventDefault());
     $("filter-clear").addEventListener("click", () => {
