@@ -459,13 +459,26 @@ _KINDS = (
     ("security", "securityConcerns", "threat", "severity"),
     ("quality", "improvementOpportunities", "suggestion", "impact"),
 )
-_FINDINGS_SQL = " UNION ALL ".join(
-    f"SELECT a.id AS aid, a.sub_pkp_id AS sub, a.paid AS paid, a.created AS created,"
-    f" '{kind}' AS kind, j.value AS v, json_extract(j.value, '$.{sev}') AS sev,"
-    f" json_extract(j.value, '$.agentId') AS agent, COALESCE(json_extract(j.value,"
-    f" '$.fingerprint'), '{kind}:' || json_extract(j.value, '$.{title}')) AS fp"
-    f" FROM a, json_each(a.body, '$.aiInsights.{key}') j"
-    for kind, key, title, sev in _KINDS
+
+
+def _case(column: int) -> str:
+    """A CASE choosing, by the array a finding is in, its kind (0), title (2) or severity (3)."""
+    whens = " ".join(
+        f"WHEN '{k[1]}' THEN " + (f"'{k[0]}'" if column == 0 else f"j.value ->> '$.{k[column]}'")
+        for k in _KINDS
+    )
+    return f"CASE k.key {whens} END"
+
+
+# Each finding of the analyses ``a``, one row each (the body is parsed once per analysis).
+_FINDINGS_SQL = (
+    "SELECT aid, sub, paid, created, kind, v, sev, agent,"
+    " COALESCE(fp, kind || ':' || title) AS fp FROM ("
+    "SELECT a.id AS aid, a.sub_pkp_id AS sub, a.paid AS paid, a.created AS created,"
+    f" {_case(0)} AS kind, j.value AS v, {_case(3)} AS sev, {_case(2)} AS title,"
+    " j.value ->> '$.agentId' AS agent, j.value ->> '$.fingerprint' AS fp"
+    " FROM a, json_each(a.body, '$.aiInsights') k, json_each(k.value) j"
+    f" WHERE k.key IN ({', '.join(repr(k[1]) for k in _KINDS)}))"
 )
 
 
