@@ -1,6 +1,12 @@
 """The dashboard in a real headless Chromium against a real daemon: it asks for the admin
-token, renders the numbers of the JSON API, follows ``/events`` live without a reload, and
-its triage panel pays, holds and reverses payouts and judges their findings.
+token, renders the numbers of the JSON API, opens its feed with the recent events and follows
+``/events`` live without a reload, groups near-identical findings (with filters), says "no
+data yet" on a fresh daemon, pays unpaid analyses from their rows, and its triage panel pays,
+holds and reverses payouts and judges their findings.
+
+Screenshots of the empty, busy and triage views (and the live one) are written to
+``$LOGMARKET_SCREENSHOTS``, else to a directory of pytest's temporary tree; each test prints
+where (shown even when pytest captures output).
 
 Needs Debian's ``chromium`` and ``chromium-driver`` (``/usr/bin/chromedriver``) and the
 ``selenium`` package; selenium-manager is kept offline and never asked to download.
@@ -11,7 +17,7 @@ from __future__ import annotations
 import os
 import random
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +39,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions as ec
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 API = "/npe/log-marketplace"
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -42,6 +48,43 @@ WAIT = 20.0
 
 def money(value: float) -> str:
     return f"${value:,.2f}"
+
+
+@pytest.fixture(scope="session")
+def screenshot_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    chosen = os.environ.get("LOGMARKET_SCREENSHOTS")
+    path = Path(chosen) if chosen else tmp_path_factory.mktemp("screenshots")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture
+def shoot(
+    browser: WebDriver, screenshot_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> Callable[..., Path]:
+    """``shoot(name)``: the viewport (1280x800) as ``<name>.png``; ``full=True``: the whole
+    page at that width; ``at=selector``: scrolled to that element first. Prints the path."""
+
+    def save(name: str, *, full: bool = False, at: str | None = None) -> Path:
+        target = screenshot_dir / f"logmarket-dashboard-{name}.png"
+        size = browser.get_window_size()
+        if at is not None:
+            browser.execute_script(
+                "document.querySelector(arguments[0]).scrollIntoView({block: 'start'})", at
+            )
+        if full:
+            height = int(browser.execute_script("return document.documentElement.scrollHeight"))
+            browser.set_window_size(1280, height + 200)
+        try:
+            assert browser.save_screenshot(str(target)), f"no screenshot {name}"
+        finally:
+            browser.set_window_size(size["width"], size["height"])
+        assert target.stat().st_size > 10_000, target
+        with capsys.disabled():
+            print(f"\ndashboard screenshot ({name}): {target}")
+        return target
+
+    return save
 
 
 @pytest.fixture
@@ -151,7 +194,7 @@ def assert_shows(driver: WebDriver, data: dict[str, Any]) -> None:
 
 
 def test_dashboard_renders_the_api_and_follows_events_live(
-    market: DaemonProcess, browser: WebDriver, short_tmp: Path
+    market: DaemonProcess, browser: WebDriver, shoot: Callable[..., Path]
 ) -> None:
     """After a wrong token is refused, the admin token opens a dashboard showing the API's
     totals, leaderboard, agents, quality targets and findings; a new paid analysis then
@@ -200,7 +243,8 @@ def test_dashboard_renders_the_api_and_follows_events_live(
     first = before["recentAnalyses"][0]
     (shown,) = texts(browser, f'#recent > li[data-id="{first["id"]}"]')
     for finding in first["findings"]:
-        assert finding["title"] in shown and finding["severity"] in shown.lower()
+        title = finding.get("example") or finding["title"]
+        assert title in shown and finding["severity"] in shown.lower()
     bars = texts(browser, "#earnings-svg rect.bar", "height")
     assert len(bars) == len(before["earningsOverTime"]) >= 1
 
@@ -222,25 +266,8 @@ def test_dashboard_renders_the_api_and_follows_events_live(
     assert_shows(browser, after)
     assert browser.execute_script("return window.__sameDocument === true")
 
-    shot = short_tmp / "logmarket-dashboard.png"
-    assert browser.save_screenshot(str(shot)), "no screenshot"
-    out_dir = os.environ.get("LOGMARKET_SCREENSHOT_DIR")
-    target = (
-        Path(out_dir) / "logmarket-dashboard.png"
-        if out_dir
-        else Path("/tmp/logmarket-dashboard.png")
-    )
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(shot, target)
-    assert target.stat().st_size > 10_000
-    # And the whole page at the same width: the window grows to the document's height.
-    height = int(browser.execute_script("return document.documentElement.scrollHeight"))
-    size = browser.get_window_size()
-    browser.set_window_size(1280, height + 200)
-    full = target.with_name("logmarket-dashboard-full.png")
-    assert browser.save_screenshot(str(full)), "no full-page screenshot"
-    browser.set_window_size(size["width"], size["height"])
-    print(f"dashboard screenshot: {target} (1280x800), full page: {full}")
+    shoot("live")
+    shoot("live-full", full=True)
 
     # The token is kept for the browser session: a reload opens the dashboard directly.
     browser.refresh()
@@ -424,7 +451,7 @@ def test_triage_holds_then_reverses_a_pending_payout(
     wait_text(browser, "total-pending", money(amount))
     assert text(browser, "total-refused") == "0"
     assert texts(browser, row(tx) + " .findings .title") == [
-        f["title"] for f in payout["analysis"]["findings"]
+        f.get("example") or f["title"] for f in payout["analysis"]["findings"]
     ]
     (head,) = texts(browser, row(tx) + " .payout-head")
     assert money(amount) in head and "hana" in head and "Pending" in head
@@ -465,7 +492,7 @@ def test_triage_holds_then_reverses_a_pending_payout(
 
 
 def test_triage_pays_a_payout_now_and_shows_a_failure_in_its_row(
-    market: DaemonProcess, browser: WebDriver
+    market: DaemonProcess, browser: WebDriver, shoot: Callable[..., Path]
 ) -> None:
     """Pay settles one payout at once (its amount becomes the Sub-PKP's balance) and leaves
     the other pending; a Pay that cannot reach the daemon says so in the row, without an
@@ -482,6 +509,9 @@ def test_triage_pays_a_payout_now_and_shows_a_failure_in_its_row(
     wait_attr(browser, row(tx), "data-status", "pending")
     wait_attr(browser, row(other), "data-status", "pending")
     wait_text(browser, "triage-count", "2 waiting")
+    click(browser, row(tx) + ' .actions button[data-action="hold"]')  # its form, open
+    shoot("triage", at="#triage-heading")
+    click(browser, row(tx) + ' form[data-form="hold"] button[data-action="cancel"]')
 
     market.stop()
     click(browser, row(tx) + ' .actions button[data-action="pay"]')
@@ -520,7 +550,8 @@ def test_triage_verdict_on_a_finding_is_kept(market: DaemonProcess, browser: Web
     assert attr(browser, item + ' button[data-verdict="invalid"]', "aria-pressed") == "false"
     click(browser, item + ' button[data-verdict="invalid"]')
     wait_attr(browser, item, "data-verdict", "invalid")
-    wait_text(browser, "triage-status", f"Marked “{finding['title']}” invalid.")
+    shown = finding.get("example") or finding["title"]
+    wait_text(browser, "triage-status", f"Marked “{shown}” invalid.")
     assert attr(browser, item + ' button[data-verdict="invalid"]', "aria-pressed") == "true"
     assert attr(browser, item + ' button[data-verdict="valid"]', "aria-pressed") == "false"
     (judged,) = [f for f in payout_for(market, paid["id"])["analysis"]["findings"]
@@ -564,5 +595,231 @@ def test_a_refused_payout_is_counted_live(short_tmp: Path, browser: WebDriver) -
         assert text(browser, "total-pending") == money(0)
         assert dashboard_json(d)["triage"] == []
         wait_text(browser, "total-analyses", "1")
+    finally:
+        d.stop()
+
+
+# -- a place to work: empty states, feed history, grouped findings, paying from a row --------
+
+
+def test_a_fresh_daemon_says_no_data_yet_instead_of_red_zeros(
+    market: DaemonProcess, browser: WebDriver, shoot: Callable[..., Path]
+) -> None:
+    """Nothing analysed yet: quality and value say "no data yet" (no meter at 0, nothing
+    below target in red), and so do the feed, the leaderboard, the findings and the recent
+    analyses."""
+    open_dashboard(browser, market)
+    wait_attr(browser, "#quality", "data-empty", "true")
+    assert browser.find_element(By.ID, "quality-empty").is_displayed()
+    assert "No data yet" in text(browser, "quality-empty")
+    assert not browser.find_element(By.ID, "quality-chart").is_displayed()
+    assert texts(browser, "#quality-svg rect.meter") == []
+    assert table_rows(browser, "quality") == [
+        ["Quality", "–", "80", "no data yet"], ["Value", "–", "70", "no data yet"]
+    ]  # fmt: skip
+    assert texts(browser, "#quality .below-target, .status.below-target") == []
+    assert not browser.find_element(By.ID, "daily-heading").is_displayed()
+    assert browser.find_element(By.ID, "feed-empty").is_displayed()
+    assert "No events yet" in text(browser, "feed-empty")
+    for panel in ("top-earners", "findings", "recent", "earnings-empty"):
+        assert "No data yet" in text(browser, panel), (panel, text(browser, panel))
+    assert text(browser, "triage") == "Nothing waiting for triage"
+    shoot("empty")
+
+
+def test_the_feed_opens_with_its_history_and_continues_live(
+    market: DaemonProcess, browser: WebDriver
+) -> None:
+    """Events recorded before the page opened are in the feed at once (newest first, as the
+    API lists them); a payment made afterwards follows live, with no id twice or missing."""
+    first = analyze(market, "runtime-nginx-attacks.log", "alice", new="alice_history")
+    second = analyze(market, "runtime-traceback.log", "bob", new="bob_history")
+    assert first["paid"] and second["paid"], (first, second)
+
+    open_dashboard(browser, market)
+    assert not browser.find_element(By.ID, "feed-empty").is_displayed()
+    shown = texts(browser, '#live-feed li[data-type="log.payment.executed"] .ev-text')
+    assert [t.split(",")[0] for t in shown] == [
+        f"Payment {money(second['paymentAmount'])} to bob",
+        f"Payment {money(first['paymentAmount'])} to alice",
+    ]
+    status, recent = http("GET", market.url + f"{API}/events/recent", token=market.admin_token)
+    assert status == 200 and recent["events"], recent
+    before = [e["id"] for e in recent["events"]]
+    assert recent["lastId"] == before[0] == max(before)
+    assert feed_ids(browser) == before  # there before anything new arrived
+    assert set(texts(browser, "#live-feed li", "data-history")) == {"true"}
+    assert browser.find_element(By.ID, "live-status").get_attribute("data-resumed-from") == str(
+        recent["lastId"]
+    )
+
+    third = analyze(market, "runtime-nginx-attacks.log", "carol", new="carol_history")
+    assert third["paid"], third
+    wait_feed(browser, "log.payment.executed", f"Payment {money(third['paymentAmount'])} to carol")
+    ids = feed_ids(browser)
+    assert ids == list(range(max(ids), min(ids) - 1, -1)), ids
+    assert ids[len(ids) - len(before) :] == before
+    live = texts(browser, "#live-feed li:not([data-history])", "data-id")
+    assert live and all(int(i) > recent["lastId"] for i in live), live
+
+
+def slow_queries(n: int, seed: int) -> str:
+    """``n`` lines of one slow query, durations and ids redrawn, and a disk error."""
+    r = random.Random(seed)
+    lines = [
+        f"2026-05-01 12:{i // 60 % 60:02d}:{i % 60:02d} CRITICAL slow query took "
+        f"{r.randint(1000, 9000)} ms: SELECT * FROM orders WHERE id={r.randint(1, 99999)}"
+        for i in range(n)
+    ]
+    return "\n".join([*lines, "2026-05-01 12:59:59 ERROR disk full on /var/lib/db"])
+
+
+def findings_api(d: DaemonProcess, query: str = "") -> dict[str, Any]:
+    status, body = http("GET", d.url + f"{API}/findings?limit=100{query}", token=d.admin_token)
+    assert status == 200, body
+    return dict(body)
+
+
+def shown_groups(driver: WebDriver) -> list[str]:
+    return texts(driver, "#findings tbody tr[data-fingerprint]", "data-fingerprint")
+
+
+def wait_groups(driver: WebDriver, expected: list[str], why: str) -> None:
+    WebDriverWait(driver, WAIT).until(
+        lambda b: shown_groups(b) == expected,
+        f"{why}: the page shows {shown_groups(driver)}, the API {expected}",
+    )
+
+
+def test_near_identical_findings_are_grouped_and_filtered(
+    market: DaemonProcess, browser: WebDriver, shoot: Callable[..., Path]
+) -> None:
+    """A slow query found in four analyses is one row with its count and first/last seen;
+    its title shows a real duration and id (the first evidence line's), not the miner's
+    placeholders, and no location (none was found). The agent, severity, Sub-PKP and
+    paid/unpaid filters show what the API answers for them."""
+    logs = [(slow_queries(100, seed), sub) for seed, sub in
+            enumerate(("alice", "bob", "alice", "bob"))]  # fmt: skip
+    done = [analyze_any(market, content, sub) for content, sub in logs]
+    assert [a["paid"] for a in done] == [True, False, False, False], done  # a repeat earns 0
+    for name, sub in (("runtime-nginx-attacks.log", "carol"), ("build-gcc-error.log", "carol")):
+        analyze(market, name, sub)
+    open_dashboard(browser, market)
+    WebDriverWait(browser, WAIT).until(
+        lambda b: texts(b, '#findings tbody tr[data-kind="performance"][data-analyses="4"]'),
+        "no row for the slow query found in four analyses",
+    )
+    api = findings_api(market)
+    slow = next(g for g in api["groups"] if g["kind"] == "performance"
+                and "slow query" in g["title"])  # fmt: skip
+    assert slow["analyses"] == 4 and slow["occurrences"] == 400, slow
+    assert (slow["paidAnalyses"], slow["unpaidAnalyses"]) == (1, 3), slow
+    assert "<n>" in slow["title"] and "<n>" not in slow["example"], slow
+    assert slow["location"] is None, slow
+    wait_groups(browser, [g["fingerprint"] for g in api["groups"]], "unfiltered")
+    item = f'#findings tbody tr[data-fingerprint="{slow["fingerprint"]}"]'
+    (cells,) = [r for r in table_rows(browser, "findings") if slow["example"] in r[1]]
+    assert cells[2] == "×400" and cells[3] == "4 (1 paid, 3 unpaid)", cells
+    assert cells[4] == "alice, bob", cells
+    first = logs[0][0].splitlines()[0].split("CRITICAL ")[1]
+    assert first in cells[1], (first, cells)  # the first evidence line's own values
+    assert all("<n>" not in t for t in texts(browser, "#findings .title, #recent .title"))
+    assert texts(browser, item + " .loc") == []
+    assert attr(browser, item + " .title", "title") == "Pattern: " + slow["title"]
+    assert attr(browser, item + " .first-seen time", "datetime") == slow["firstSeen"]
+    assert attr(browser, item + " .last-seen time", "datetime") == slow["lastSeen"]
+    # Each recent analysis shows a few findings; the rest wait behind "more".
+    for li in texts(browser, "#recent > li[data-id]", "data-id"):
+        assert len(texts(browser, f'#recent > li[data-id="{li}"] > ul.findings > li')) <= 3
+    shoot("busy", full=True)
+
+    for select, value, query in (
+        ("filter-severity", "critical", "&severity=critical"),
+        ("filter-agent", "error-detective", "&agent=error-detective&severity=critical"),
+    ):
+        Select(browser.find_element(By.ID, select)).select_by_value(value)
+        wait_groups(browser, [g["fingerprint"] for g in findings_api(market, query)["groups"]],
+                    query)  # fmt: skip
+    click(browser, "#filter-clear")
+    wait_groups(browser, [g["fingerprint"] for g in api["groups"]], "cleared")
+    Select(browser.find_element(By.ID, "filter-sub")).select_by_value("carol")
+    carol = findings_api(market, "&subPKPId=carol")["groups"]
+    wait_groups(browser, [g["fingerprint"] for g in carol], "carol's")
+    assert slow["fingerprint"] not in shown_groups(browser) and carol
+    Select(browser.find_element(By.ID, "filter-sub")).select_by_value("")
+    Select(browser.find_element(By.ID, "filter-paid")).select_by_value("false")
+    unpaid = findings_api(market, "&paid=false")["groups"]
+    wait_groups(browser, [g["fingerprint"] for g in unpaid], "unpaid")
+    (cells,) = [r for r in table_rows(browser, "findings") if "slow query" in r[1]
+                and r[0] == "critical"]  # fmt: skip
+    assert cells[2:4] == ["×300", "3 (0 paid, 3 unpaid)"], cells
+    Select(browser.find_element(By.ID, "filter-severity")).select_by_value("low")
+    expected = findings_api(market, "&paid=false&severity=low")["groups"]
+    wait_groups(browser, [g["fingerprint"] for g in expected], "unpaid and low")
+    if not expected:
+        wait_text(browser, "findings", "No findings match these filters.")
+
+
+def analyze_any(d: DaemonProcess, content: str, sub: str) -> dict[str, Any]:
+    status, body = http("POST", d.url + f"{API}/analyze",
+                        {"source": "runtime", "logContent": content, "subPKPId": sub},
+                        token=d.admin_token)  # fmt: skip
+    assert status == 200, body
+    return dict(body)
+
+
+def test_an_unpaid_analysis_is_paid_then_reversed_from_its_row(
+    short_tmp: Path, browser: WebDriver
+) -> None:
+    """An analysis a daily cap left unpaid has a Pay button in Recent analyses: while the
+    cap holds, Pay says why in the row; once the cap is lifted, Pay pays it (settled at once,
+    as the API's pay does), the row says paid and the feed shows the payment. Its Reverse
+    (a settled payment is in no triage queue) asks for a reason and takes the money back."""
+    d = DaemonProcess(short_tmp / "capped", "--daily-payout-cap", "5", marketplace=True).start()
+    try:
+        refused = analyze_any(d, fabricated(random.Random(4)), "mo")
+        assert refused["paid"] is False and refused["paymentAmount"] > 5, refused
+        amount = refused["paymentAmount"]
+        open_dashboard(browser, d)
+        li = f'#recent > li[data-id="{refused["id"]}"]'
+        wait_attr(browser, li, "data-payable", "true")
+        assert money(amount) + " unpaid" in texts(browser, li + " .recent-head")[0]
+        click(browser, li + ' button[data-action="pay-analysis"]')
+        wait_text(browser, "recent", f"Could not pay {money(amount)} to mo:")
+        assert account(d, "mo")["balance"] == 0
+        assert_no_alert(browser)
+
+        d.stop()
+        d.extra = [a for a in d.extra if a not in ("--daily-payout-cap", "5")]
+        d.start()
+        wait_attr(browser, "#live-status", "data-opens", "2")
+        click(browser, li + ' button[data-action="pay-analysis"]')
+        wait_text(browser, "recent-status", f"Paid {money(amount)} to mo.")
+        wait_attr(browser, li, "data-paid", "true")
+        assert texts(browser, li + ' button[data-action="pay-analysis"]') == []
+        assert money(amount) + " paid" in texts(browser, li + " .recent-head")[0]
+        wait_feed(browser, "log.payment.executed", f"Payment {money(amount)} to mo")
+        wait_feed(browser, "log.payment.settled", f"Settled {money(amount)} to mo")
+        mo = account(d, "mo")
+        assert (mo["balance"], mo["pending"]) == (amount, 0), mo
+        wait_text(browser, "total-paid", "1")
+        wait_attr(browser, li, "data-payout", "settled")
+        assert dashboard_json(d)["triage"] == []  # settled: only its row can reverse it
+
+        click(browser, li + ' button[data-action="reverse-analysis"]')
+        form = li + ' form[data-form="reverse"]'
+        click(browser, form + ' button[type="submit"]')  # no reason: refused on the page
+        wait_text(browser, "recent", "Say why this payment is reversed")
+        assert account(d, "mo")["balance"] == amount
+        type_into(browser, form + " input", "paid by mistake")
+        click(browser, form + ' button[type="submit"]')
+        wait_text(browser, "recent-status", f"Reversed {money(amount)} to mo: paid by mistake")
+        wait_attr(browser, li, "data-payout", "reversed")
+        assert texts(browser, li + ' button[data-action="reverse-analysis"]') == []
+        assert money(amount) + " reversed" in texts(browser, li + " .recent-head")[0]
+        wait_feed(browser, "log.payment.reversed", f"Reversed {money(amount)} to mo")
+        mo = account(d, "mo")
+        assert (mo["balance"], mo["pending"]) == (0, 0), mo
+        assert_no_alert(browser)
     finally:
         d.stop()

@@ -476,6 +476,38 @@ async def finding_verdict(request: web.Request) -> web.Response:
     return web.json_response(await ctx.market.judge(fingerprint, valid=body.valid, note=body.note))
 
 
+def _text_param(request: web.Request, name: str) -> str | None:
+    value = request.query.get(name)
+    if value is not None and not 1 <= len(value) <= MAX_ID:
+        raise _bad(f"{name} is 1 to {MAX_ID} characters")
+    return value
+
+
+async def findings(request: web.Request) -> web.Response:
+    """Findings grouped (admin): one row per finding with how often, where and when it was
+    seen, filtered by ``agent``, ``severity``, ``subPKPId`` and ``paid``."""
+    ctx = await _admin(request, "see the findings")
+    severity = request.query.get("severity")
+    if severity is not None and severity not in views.SEVERITIES:
+        raise _bad(f"severity is one of {', '.join(views.SEVERITIES)}, got {severity[:40]!r}")
+    paid = request.query.get("paid")
+    if paid is not None and paid not in ("true", "false"):
+        raise _bad(f"paid is true or false, got {paid[:40]!r}")
+    return web.json_response(await views.finding_groups(
+        ctx.store, agent=_text_param(request, "agent"), severity=severity,
+        sub_pkp_id=_text_param(request, "subPKPId"),
+        paid=None if paid is None else paid == "true",
+        limit=_int_param("limit", request.query.get("limit"), 50, 1, 100),
+    ))  # fmt: skip
+
+
+async def recent_events(request: web.Request) -> web.Response:
+    """The last events (admin), newest first, and the id to resume the live stream from."""
+    ctx = await _admin(request, "see the events")
+    limit = _int_param("limit", request.query.get("limit"), 50, 1, 100)
+    return web.json_response(await views.recent_events(ctx.store, limit))
+
+
 async def ledger_public_key(request: web.Request) -> web.Response:
     """The key that signs the ledger, and the chain's head (to keep elsewhere)."""
     ctx = _ctx(request)
@@ -543,6 +575,8 @@ ROUTES: tuple[tuple[str, str, Handler], ...] = (
     ("POST", f"{API}/payouts/{{transactionId}}/settle", settle_payout),
     ("POST", f"{API}/payouts/{{transactionId}}/hold", hold_payout),
     ("POST", f"{API}/findings/{{fingerprint}}/verdict", finding_verdict),
+    ("GET", f"{API}/findings", findings),
+    ("GET", f"{API}/events/recent", recent_events),
     ("GET", f"{API}/ledger/public-key", ledger_public_key),
     ("POST", f"{API}/keys/{{keyId}}/revoke", revoke),
     ("GET", "/events", events),

@@ -19,6 +19,7 @@ from logmarketd.serve import schemas
 from logmarketd.serve.schemas import (
     MAX_CURSOR,
     MAX_ID,
+    SEVERITIES,
     AnalyzeBody,
     BatchBody,
     PayoutNoteBody,
@@ -210,6 +211,21 @@ def _page(default: int) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
+def _filters() -> list[dict[str, Any]]:
+    """The filters of the grouped findings."""
+    text = {"type": "string", "minLength": 1, "maxLength": MAX_ID}
+    return [
+        _param("agent", "query", text, "Only what this agent found (its id)"),
+        _param("severity", "query", {"type": "string", "enum": list(SEVERITIES)},
+               "Only findings of this severity (a quality finding's: its impact)"),
+        _param("subPKPId", "query", text, "Only analyses of this Sub-PKP"),
+        _param("paid", "query", {"type": "string", "enum": ["true", "false"]},
+               "Only paid (true) or unpaid (false) analyses"),
+        _param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 100,
+                                  "default": 50}, "How many groups"),
+    ]  # fmt: skip
+
+
 def _settlement_paths() -> dict[str, Any]:
     """The triage queue: payouts by state, paying or holding one, verdicts on findings."""
     tx = _param("transactionId", "path", _ID, "The payment (its transaction id)")
@@ -239,6 +255,15 @@ def _settlement_paths() -> dict[str, Any]:
             "holdPayout", "Keep a pending payout from settling until it is settled or "
             "reversed", _json(_ref("HeldPayout")), errors, admin=True,
             body="PayoutNoteRequest", body_required=False, params=[tx], why=not_pending)},
+        f"{API}/findings": {"get": _op(
+            "findings", "Findings grouped: one row per finding, with how often, in how many "
+            "analyses (paid or not), by which Sub-PKPs and when it was first and last seen",
+            _json(_ref("FindingGroups")), "400 401 403 429", admin=True, params=_filters())},
+        f"{API}/events/recent": {"get": _op(
+            "recentEvents", "The last marketplace events, newest first, and the id to resume "
+            "/events from", _json(_ref("RecentEvents")), "400 401 403 429", admin=True,
+            params=[_param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 100,
+                                              "default": 50}, "How many events")])},
         f"{API}/findings/{{fingerprint}}/verdict": {"post": _op(
             "findingVerdict", "Judge a finding valid or not (the last verdict counts)",
             _json(_ref("Verdict")), "400 401 403 404 413 422 429", admin=True,

@@ -17,6 +17,7 @@ __all__ = [
     "MAX_CURSOR",
     "MAX_ID",
     "RESPONSES",
+    "SEVERITIES",
     "AnalyzeBody",
     "AnalyzeResult",
     "BatchBody",
@@ -32,6 +33,7 @@ __all__ = [
 MAX_BATCH = 100
 MAX_ID = 256  # the longest Sub-PKP id, analysis id or Idempotency-Key we accept
 MAX_REASON = 1000  # the longest reason for a reversal, or note on a payout or finding
+SEVERITIES = ("critical", "high", "medium", "low")  # a finding's, most severe first
 MAX_CURSOR = 64  # the longest paging cursor (``before``): epoch seconds or an ISO-8601 time
 
 
@@ -347,15 +349,75 @@ class Earnings(Model):
     payments: int
 
 
-class FindingSummary(Model):
-    """A finding in brief; ``valid`` is the admin's verdict on it, once there is one."""
+FindingKind = Literal["error", "performance", "security", "quality"]
 
-    kind: Literal["error", "performance", "security", "quality"]
+
+class _FindingBrief(Model):
+    """``title`` as the agent wrote it (a template: ``<n>``, ``<ip>``... where values vary);
+    ``example`` the title with the values of its first evidence line, when it is a template;
+    ``location`` only a real one (a file position, a route, an address), else ``null``;
+    ``valid`` the admin's verdict, once there is one."""
+
+    kind: FindingKind
     title: str
+    example: str | SkipJsonSchema[None] = _absent()
     severity: str | None
     location: str | None
     fingerprint: str | None
+    agent_id: str | SkipJsonSchema[None] = _absent()
     valid: bool | SkipJsonSchema[None] = _absent()
+
+
+class FindingSummary(_FindingBrief):
+    """A finding of one analysis in brief; ``count``: how many times the log holds it."""
+
+    count: int = Field(ge=1)
+
+
+class FindingGroup(_FindingBrief):
+    """One finding across analyses, as first seen: ``occurrences`` in all, in ``analyses``
+    analyses (paid or not), by ``subPKPCount`` Sub-PKPs (the first ten named)."""
+
+    fingerprint: str
+    occurrences: int = Field(ge=1)
+    analyses: int = Field(ge=1)
+    paid_analyses: int = Field(ge=0)
+    unpaid_analyses: int = Field(ge=0)
+    sub_pkps: list[str] = Field(alias="subPKPs")
+    sub_pkp_count: int = Field(alias="subPKPCount", ge=0)
+    first_seen: str = Field(json_schema_extra=_date_time)
+    last_seen: str = Field(json_schema_extra=_date_time)
+
+
+class AgentRef(Model):
+    id: str
+    name: str
+
+
+class FindingGroups(Model):
+    """One page of grouped findings, last seen first; ``totalGroups`` match the filters;
+    ``agents`` and ``subPKPs`` are what the filters can be."""
+
+    groups: list[FindingGroup]
+    total_groups: int = Field(ge=0)
+    agents: list[AgentRef]
+    sub_pkps: list[str] = Field(alias="subPKPs")
+
+
+class RecentEvent(Model):
+    """An event as the live stream sends it, with when it was recorded (UTC)."""
+
+    id: int = Field(ge=1)
+    type: str
+    payload: dict[str, Any]
+    created: str = Field(json_schema_extra=_date_time)
+
+
+class RecentEvents(Model):
+    """The last events, newest first; ``lastId``: the ``since`` to resume ``/events`` from."""
+
+    events: list[RecentEvent]
+    last_id: int | None
 
 
 class AnalysisSummary(Model):
@@ -367,7 +429,12 @@ class AnalysisSummary(Model):
     quality: float
     payment_amount: float
     paid: bool
-    findings: list[FindingSummary]
+    payable: bool  # unpaid, earned something, has a Sub-PKP: the admin may pay it
+    findings: list[FindingSummary]  # the first twenty
+    total_findings: int = Field(ge=0)
+    # On the dashboard's recent analyses, once paid: the payment and its payout's status.
+    transaction_id: str | SkipJsonSchema[None] = _absent()
+    payout_status: PayoutStatus | SkipJsonSchema[None] = _absent()
 
 
 class Ingest(Model):
@@ -433,5 +500,5 @@ class Dashboard(Model):
 RESPONSES: tuple[type[BaseModel], ...] = (
     Error, Health, AnalyzeResult, Transaction, TopEarners, Agents, QualityTrends, SubPkp,
     Simulation, BatchResult, Pricing, Dashboard, LedgerPublicKey, RevokedKey, Reversal,
-    Settlement, Payouts, HeldPayout, Verdict,
+    Settlement, Payouts, HeldPayout, Verdict, FindingGroups, RecentEvents,
 )  # fmt: skip

@@ -7,26 +7,42 @@ integer micro-dollars and leaves here as numbers with cents.
 
 from __future__ import annotations
 
+import functools
 import json
+import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from logmarketd.analysis.analyse import real_location
 from logmarketd.market.game import ACHIEVEMENTS, xp_for_level
 from logmarketd.market.ledger import POOL, account, from_micros, pending_account
 from logmarketd.market.pricing import BONUSES, PricingRules, price
-from logmarketd.models import LogAnalysis
+from logmarketd.models import (
+    ErrorPattern,
+    Evidence,
+    ImprovementOpportunity,
+    LogAnalysis,
+    PerformanceIssue,
+    SecurityConcern,
+)
+from logmarketd.serve.schemas import SEVERITIES
 from logmarketd.settings import Settings
 from logmarketd.store.db import Store
 
 __all__ = [
     "PAYOUT_STATES",
+    "SEVERITIES",
     "agents",
     "dashboard",
+    "example_title",
+    "finding_groups",
     "payouts",
     "pricing",
     "quality_trends",
+    "recent_events",
     "sub_pkp",
     "top_earners",
 ]
@@ -41,28 +57,116 @@ def _money(micros: int | None) -> float:
     return float(from_micros(int(micros or 0)))
 
 
-def _summary(a: LogAnalysis) -> dict[str, Any]:
+# A placeholder the template miner puts where values vary (see transform.mining.masking's
+# DISPLAY_PATTERNS), with what such a value looks like in a log line.
+_SLOTS = {
+    "<n>": r"(?:(?<![\w.-])-)?\d+(?:\.\d+)?",  # a minus glued to a word is not a sign
+    "<ip>": r"\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?",
+    "<ts>": r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?",
+    "<uuid>": r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}",
+    "<hex>": r"0x[0-9a-fA-F]+|[0-9a-f]{12,}",
+    "<*>": r"\S+",
+}
+_SLOT = re.compile("|".join(re.escape(k) for k in _SLOTS))
+_EXAMPLES_TRIED = 3  # evidence lines looked at for an example
+
+
+@functools.lru_cache(maxsize=1024)
+def _slots_regex(core: str) -> tuple[re.Pattern[str], int]:
+    """A regex for ``core`` (a template from its first placeholder to its last) with each
+    placeholder a group, and how many characters of it are literal."""
+    out, literal, pos = [], 0, 0
+    for m in _SLOT.finditer(core):
+        out += [re.escape(core[pos : m.start()]), f"({_SLOTS[m.group()]})"]
+        literal += m.start() - pos
+        pos = m.end()
+    return re.compile("".join(out)), literal
+
+
+def _common_suffix(a: str, b: str) -> int:
+    n = 0
+    while n < min(len(a), len(b)) and a[-1 - n] == b[-1 - n]:
+        n += 1
+    return n
+
+
+def _common_prefix(a: str, b: str) -> int:
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    return n
+
+
+def example_title(title: str, evidence: Sequence[Evidence]) -> str | None:
+    """``title`` with its placeholders (``<n>``, ``<ip>``, ...) filled with the values of the
+    evidence line (of the first three) that holds the most of its template around them, or
+    None: no placeholder, or no line holding the template with at least 3 literal characters
+    of it."""
+    slots = list(_SLOT.finditer(title))
+    if not slots:
+        return None
+    start, end = slots[0].start(), slots[-1].end()
+    rx, literal = _slots_regex(title[start:end])
+    lead, trail = title[:start], title[end:]
+    best: tuple[int, re.Match[str]] | None = None
+    for ev in evidence[:_EXAMPLES_TRIED]:
+        for m in rx.finditer(ev.text):
+            held = literal + _common_suffix(lead, ev.text[: m.start()])
+            held += _common_prefix(trail, ev.text[m.end() :])
+            if held >= 3 and (best is None or held > best[0]):
+                best = (held, m)
+    if best is None:
+        return None
+    parts, pos = [], 0
+    for slot, value in zip(slots, best[1].groups(), strict=True):
+        parts += [title[pos : slot.start()], value]
+        pos = slot.end()
+    return "".join(parts) + title[pos:]
+
+
+def _finding_json(kind: str, f: Any, title: str, severity: str | None) -> dict[str, Any]:
+    """A finding in brief: its location only when it is a real one (a file position, a
+    route, an address: see ``analysis.analyse.real_location``), the title with a real value
+    (``example``) when the title is a template."""
+    out: dict[str, Any] = {
+        "kind": kind, "title": title, "severity": severity,
+        "location": f.location if real_location(f.location) else None,
+        "fingerprint": f.fingerprint, "count": f.count,
+    }  # fmt: skip
+    if f.agent_id is not None:
+        out["agentId"] = f.agent_id
+    example = example_title(title, f.evidence)
+    if example is not None:
+        out["example"] = example
+    return out
+
+
+def _findings(a: LogAnalysis) -> list[dict[str, Any]]:
     i = a.ai_insights
-    findings = (
-        [{"kind": "error", "title": e.pattern, "severity": e.severity, "location": e.location,
-          "fingerprint": e.fingerprint}
-         for e in i.error_patterns]
-        + [{"kind": "performance", "title": p.issue, "severity": p.severity, "location": p.location,
-          "fingerprint": p.fingerprint}
-           for p in i.performance_issues]
-        + [{"kind": "security", "title": s.threat, "severity": s.severity, "location": s.location,
-          "fingerprint": s.fingerprint}
-           for s in i.security_concerns]
-        + [{"kind": "quality", "title": q.suggestion, "severity": q.impact, "location": q.location,
-          "fingerprint": q.fingerprint}
+    return (
+        [_finding_json("error", e, e.pattern, e.severity) for e in i.error_patterns]
+        + [_finding_json("performance", p, p.issue, p.severity) for p in i.performance_issues]
+        + [_finding_json("security", s, s.threat, s.severity) for s in i.security_concerns]
+        + [_finding_json("quality", q, q.suggestion, q.impact)
            for q in i.improvement_opportunities]
     )  # fmt: skip
+
+
+def _summary(a: LogAnalysis) -> dict[str, Any]:
+    findings = _findings(a)
     return {
         "id": a.id, "source": a.source, "subPKPId": a.sub_pkp_id,
         "timestamp": a.timestamp.isoformat(), "valueScore": a.value_score,
         "quality": a.quality.overall, "paymentAmount": float(a.payment_amount),
-        "paid": a.paid, "findings": findings[:20],
+        "paid": a.paid, "payable": _payable(a), "findings": findings[:20],
+        "totalFindings": len(findings),
     }  # fmt: skip
+
+
+def _payable(a: LogAnalysis) -> bool:
+    """Whether the admin can pay it from the dashboard: unpaid, earned something, and has a
+    Sub-PKP to pay (a daily cap may still refuse it)."""
+    return not a.paid and a.sub_pkp_id is not None and a.payment_amount > 0
 
 
 async def top_earners(
@@ -301,15 +405,21 @@ async def dashboard(store: Store, settings: Settings) -> dict[str, Any]:
         (time.time() - 30 * 86400,),
     )
     recent = await store.fetchall(
-        "SELECT body, paid FROM analyses WHERE simulated = 0 ORDER BY created DESC LIMIT 20"
+        "SELECT a.body, a.paid, p.tx_id, p.state, p.due FROM analyses a"
+        " LEFT JOIN transactions t ON t.analysis_id = a.id AND t.reverses IS NULL"
+        " AND t.settles IS NULL LEFT JOIN payouts p ON p.tx_id = t.id"
+        " WHERE a.simulated = 0 ORDER BY a.created DESC LIMIT 20"
     )
     counters = await store.counters()
     depth = await store.inbox_depth()
     n, paid, subs = totals or (0, 0, 0)
     recent_out = []
-    for body, was_paid in recent:
+    for body, was_paid, tx_id, state, due in recent:
         a = LogAnalysis.model_validate_json(body)
         recent_out.append(_summary(a.model_copy(update={"paid": bool(was_paid)})))
+        if tx_id is not None:  # its payment, and where that payment is
+            status = "held" if state == "pending" and due is None else state
+            recent_out[-1] |= {"transactionId": tx_id, "payoutStatus": status}
     return {
         "totals": {
             "analyses": n, "paidAnalyses": paid, "subPKPs": subs,
@@ -337,6 +447,148 @@ async def dashboard(store: Store, settings: Settings) -> dict[str, Any]:
             "inboxDepth": depth,
         },
     }  # fmt: skip
+
+
+# -- findings, grouped ------------------------------------------------------------------------
+
+GROUPS_SCAN = 10_000  # the latest analyses grouped findings are looked for in
+# Each kind of finding: where it is kept in an analysis, its title and its severity.
+_KINDS = (
+    ("error", "errorPatterns", "pattern", "severity"),
+    ("performance", "performanceIssues", "issue", "severity"),
+    ("security", "securityConcerns", "threat", "severity"),
+    ("quality", "improvementOpportunities", "suggestion", "impact"),
+)
+
+
+def _case(column: int) -> str:
+    """A CASE choosing, by the array a finding is in, its kind (0), title (2) or severity (3)."""
+    whens = " ".join(
+        f"WHEN '{k[1]}' THEN " + (f"'{k[0]}'" if column == 0 else f"j.value ->> '$.{k[column]}'")
+        for k in _KINDS
+    )
+    return f"CASE k.key {whens} END"
+
+
+# Each finding of the analyses ``a``, one row each (the body is parsed once per analysis).
+_FINDINGS_SQL = (
+    "SELECT aid, sub, paid, created, kind, v, sev, agent,"
+    " COALESCE(fp, kind || ':' || title) AS fp FROM ("
+    "SELECT a.id AS aid, a.sub_pkp_id AS sub, a.paid AS paid, a.created AS created,"
+    f" {_case(0)} AS kind, j.value AS v, {_case(3)} AS sev, {_case(2)} AS title,"
+    " j.value ->> '$.agentId' AS agent, j.value ->> '$.fingerprint' AS fp"
+    " FROM a, json_each(a.body, '$.aiInsights') k, json_each(k.value) j"
+    f" WHERE k.key IN ({', '.join(repr(k[1]) for k in _KINDS)}))"
+)
+
+
+def _group_filters(
+    agent: str | None, severity: str | None, sub: str | None, paid: bool | None
+) -> tuple[str, tuple[Any, ...]]:
+    where: list[str] = []
+    args: list[Any] = []
+    for column, value in (("agent", agent), ("sev", severity), ("sub", sub)):
+        if value is not None:
+            where.append(f"{column} = ?")
+            args.append(value)
+    if paid is not None:
+        where.append("paid = ?")
+        args.append(int(paid))
+    return (" WHERE " + " AND ".join(where) if where else ""), tuple(args)
+
+
+async def finding_groups(
+    store: Store,
+    *,
+    agent: str | None = None,
+    severity: str | None = None,
+    sub_pkp_id: str | None = None,
+    paid: bool | None = None,
+    limit: int = 50,
+) -> dict[str, Any]:
+    """The findings of the latest ``GROUPS_SCAN`` analyses (simulated ones left out), one
+    group per finding (its fingerprint), seen last first: how often and in how many analyses
+    (paid or not) it was found, by which Sub-PKPs, first and last seen, and its first
+    occurrence in brief. Filtered by the agent that found it, its severity, the Sub-PKP and
+    whether its analysis was paid."""
+    where, args = _group_filters(agent, severity, sub_pkp_id, paid)
+    rows = await store.fetchall(
+        "WITH a AS (SELECT id, sub_pkp_id, paid, created, body FROM analyses"
+        " WHERE simulated = 0 ORDER BY created DESC LIMIT ?),"
+        f" f AS ({_FINDINGS_SQL}), m AS (SELECT * FROM f{where}),"
+        " g AS (SELECT fp, MIN(created) AS first, MAX(created) AS last,"
+        " COUNT(DISTINCT aid) AS n, COUNT(DISTINCT CASE WHEN paid THEN aid END) AS npaid,"
+        " SUM(COALESCE(json_extract(v, '$.count'), 1)) AS occ,"
+        " json_group_array(DISTINCT sub) AS subs FROM m GROUP BY fp),"
+        " r AS (SELECT fp, kind, v, ROW_NUMBER() OVER (PARTITION BY fp ORDER BY created, aid)"
+        " AS rn FROM m)"
+        " SELECT g.fp, g.first, g.last, g.n, g.npaid, g.occ, g.subs, r.kind, r.v,"
+        " (SELECT COUNT(*) FROM g), fv.valid FROM g JOIN r ON r.fp = g.fp AND r.rn = 1"
+        " LEFT JOIN finding_verdicts fv ON fv.fingerprint = g.fp"
+        " ORDER BY g.last DESC, g.fp LIMIT ?",
+        (GROUPS_SCAN, *args, limit),
+    )
+    return {
+        "groups": [_group(*row[:9], valid=row[10]) for row in rows],
+        "totalGroups": rows[0][9] if rows else 0,
+        "agents": agents_list(),
+        "subPKPs": [r[0] for r in await store.fetchall(
+            "SELECT DISTINCT sub_pkp_id FROM analyses WHERE simulated = 0"
+            " AND sub_pkp_id IS NOT NULL ORDER BY 1 LIMIT 200")],
+    }  # fmt: skip
+
+
+def agents_list() -> list[dict[str, str]]:
+    """Every registered agent's id and name."""
+    from logmarketd.analysis.agents.registry import agents as registered
+
+    return [{"id": a.id, "name": a.name} for a in registered()]
+
+
+_GROUP_SUBS = 10  # Sub-PKPs named in a group (subPKPCount says how many)
+_Kinds = ErrorPattern | PerformanceIssue | SecurityConcern | ImprovementOpportunity
+_MODELS: dict[str, type[_Kinds]] = {
+    "error": ErrorPattern, "performance": PerformanceIssue, "security": SecurityConcern,
+    "quality": ImprovementOpportunity,
+}  # fmt: skip
+_TITLE = {kind: (title, sev) for kind, _, title, sev in _KINDS}
+
+
+def _group(
+    fp: str, first: float, last: float, n: int, npaid: int, occ: int, subs: str, kind: str,
+    body: str, *, valid: int | None,
+) -> dict[str, Any]:  # fmt: skip
+    f = _MODELS[kind].model_validate_json(body)
+    title_field, sev_field = _TITLE[kind]
+    brief = _finding_json(kind, f, getattr(f, title_field), getattr(f, sev_field))
+    named = sorted(s for s in json.loads(subs) if s is not None)
+    brief |= {
+        "fingerprint": fp, "occurrences": int(occ), "analyses": n, "paidAnalyses": npaid,
+        "unpaidAnalyses": n - npaid, "subPKPs": named[:_GROUP_SUBS], "subPKPCount": len(named),
+        "firstSeen": _iso(first), "lastSeen": _iso(last),
+    }  # fmt: skip
+    del brief["count"]
+    if valid is not None:
+        brief["valid"] = bool(valid)
+    return brief
+
+
+async def recent_events(store: Store, limit: int = 50) -> dict[str, Any]:
+    """The last ``limit`` marketplace events, newest first, as the live stream sends them
+    (id, type, payload) with when each was recorded; ``lastId`` is the newest event's id, the
+    ``since`` to resume the live stream from (None: no event yet)."""
+    rows = await store.fetchall(
+        "SELECT id, type, payload, created FROM events ORDER BY id DESC LIMIT ?", (limit,)
+    )
+    return {
+        "events": [{"id": i, "type": t, "payload": json.loads(p), "created": _iso_ms(c)}
+                   for i, t, p, c in rows],
+        "lastId": rows[0][0] if rows else None,
+    }  # fmt: skip
+
+
+def _iso_ms(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def pricing(rules: PricingRules) -> dict[str, Any]:

@@ -86,6 +86,7 @@
     $("login").hidden = true;
     $("dashboard").hidden = false;
     $("sign-out").hidden = false;
+    await loadHistory();
     startStream();
   }
 
@@ -134,8 +135,10 @@
     }
     refreshing = (async () => {
       try {
-        const data = await api(API + "/dashboard");
+        const [data, groups] = await Promise.all(
+          [api(API + "/dashboard"), api(API + "/findings?" + findingsQuery())]);
         render(data);
+        renderFindings(groups);
         showError("load-error", "");
       } finally {
         refreshing = null;
@@ -205,7 +208,7 @@
   }
 
   function renderTopEarners(rows) {
-    fillTable("top-earners", rows, "No payments yet", (r) => [
+    fillTable("top-earners", rows, "No data yet: nobody has been paid", (r) => [
       { text: r.rank, num: true },
       { text: r.subPKPId },
       { text: money(r.totalEarned), num: true },
@@ -268,7 +271,27 @@
   }
 
   // Each metric's average as a bar on a 0-100 scale with its target as a marker.
+  // No analysis in the period: no meters at zero in red, but a word that there is no data.
   function renderQuality(q) {
+    const none = !q.currentTrends.analyses;
+    $("quality-empty").hidden = !none;
+    $("quality-chart").hidden = none;
+    $("quality").dataset.empty = String(none);
+    if (none) {
+      $("quality-svg").replaceChildren();
+      fillTable("quality", q.insights, "No data yet", (i) => [
+        { text: i.metric, header: true },
+        { text: "–", num: true },
+        { text: i.target, num: true },
+        { text: "no data yet" },
+      ]);
+      for (const tr of $("quality").tBodies[0].rows) {
+        if (tr.cells[3]) tr.cells[3].className = "status no-data";
+      }
+      renderDaily(q.insights, []);
+      $("recommendations").replaceChildren(...q.recommendations.map((r) => el("li", {}, r)));
+      return;
+    }
     const chart = $("quality-svg");
     chart.replaceChildren();
     const W = 560, rowH = 34, left = 70, right = 20;
@@ -286,8 +309,11 @@
         height: 22, class: "meter " + state }));
       chart.append(svg("line", { x1: scale(i.target), x2: scale(i.target), y1: y - 3,
         y2: y + 25, class: "target" }));
-      chart.append(svg("text", { x: Math.max(scale(i.value) - 4, left + 30), y: y + 16,
-        class: "meter-label", "text-anchor": "end" }, i.value));
+      // A short bar has its value after it, in ink: white on the track would not show.
+      const inside = scale(i.value) - left >= 40;
+      chart.append(svg("text", { x: inside ? scale(i.value) - 4 : scale(i.value) + 4,
+        y: y + 16, class: inside ? "meter-label" : "meter-label outside",
+        "text-anchor": inside ? "end" : "start" }, i.value));
     });
     const legendY = q.insights.length * rowH + 14;
     chart.append(svg("line", { x1: left, x2: left + 12, y1: legendY - 4, y2: legendY - 4,
@@ -313,6 +339,7 @@
     const chart = $("daily-svg");
     chart.replaceChildren();
     chart.classList.toggle("empty", !daily.length);
+    $("daily-heading").hidden = !daily.length;
     if (!daily.length) return;
     const W = 560, H = 150, left = 34, right = 118, top = 8, bottom = 22;
     const metrics = [["Quality", "averageQuality", "q"], ["Value", "averageValue", "v"]];
@@ -351,32 +378,221 @@
       (d) => `${d.day} quality ${d.averageQuality}, value ${d.averageValue}`).join("; "));
   }
 
+  // A finding's cells: severity, kind (and agent), the title with a real example value where
+  // the agent's title is a template (the template is its tooltip), and a location only when
+  // one was found.
+  function findingCells(f) {
+    const title = el("span", { class: "title" }, f.example || f.title);
+    if (f.example) title.setAttribute("title", "Pattern: " + f.title);
+    const cells = [
+      el("span", { class: "sev sev-" + String(f.severity || "none").toLowerCase() },
+        f.severity || "–"),
+      el("span", { class: "kind", title: f.agentId || "" }, f.kind),
+      title,
+    ];
+    if (f.location) cells.push(el("code", { class: "loc" }, f.location));
+    else title.classList.add("no-loc");
+    return cells;
+  }
+
+  const RECENT_FINDINGS = 3;  // shown at once in a row; the rest behind "more"
+
   function renderRecent(rows) {
     const list = $("recent");
-    list.replaceChildren();
+    const kept = new Map([...list.querySelectorAll(":scope > li[data-id]")].map(
+      (li) => [li.dataset.id, li]));
+    const nodes = rows.map((a) => {
+      const sig = JSON.stringify(a);
+      const old = kept.get(a.id);
+      return old && old.dataset.sig === sig ? old : recentRow(a, sig);
+    });
     if (!rows.length) {
-      list.append(el("li", { class: "muted" }, "No analyses yet"));
+      nodes.push(el("li", { class: "muted empty-state" },
+        "No data yet: an analysis appears here when a log window closes " +
+        "(at once for logmarket submit and the API)."));
+    }
+    list.replaceChildren(...nodes);
+  }
+
+  const PAYOUT = { pending: "paid, pending", held: "paid, on hold", settled: "paid",
+    reversed: "reversed" };
+
+  function recentRow(a, sig) {
+    const headId = "analysis-" + a.id;
+    const status = a.payoutStatus || (a.paid ? "settled" : null);
+    const pay = a.paid
+      ? el("span", { class: "pay pay-" + status }, money(a.paymentAmount) + " " + PAYOUT[status])
+      : el("span", { class: "pay unpaid" }, money(a.paymentAmount) + " unpaid" +
+        (a.subPKPId ? "" : " (no Sub-PKP to pay)"));
+    const head = el("div", { class: "recent-head", id: headId },
+      el("span", { class: "source" }, a.source),
+      el("span", { class: "who" }, a.subPKPId || "anonymous"),
+      el("span", {}, "quality " + a.quality),
+      el("span", {}, "value " + a.valueScore),
+      pay,
+      el("time", { datetime: a.timestamp }, new Date(a.timestamp).toLocaleString()));
+    if (a.payable) {
+      head.insertBefore(el("button", { type: "button", class: "primary small",
+        "data-action": "pay-analysis", "aria-describedby": headId }, "Pay"), head.lastChild);
+    }
+    const reversible = a.transactionId && status !== "reversed";
+    if (reversible) {
+      head.insertBefore(el("button", { type: "button", class: "danger small",
+        "data-action": "reverse-analysis", "aria-describedby": headId }, "Reverse"),
+      head.lastChild);
+    }
+    const li = el("li", { "data-id": a.id, "data-paid": String(a.paid),
+      "data-payable": String(a.payable), "data-sub": a.subPKPId || "",
+      "data-payout": status || "" }, head);
+    if (reversible) {
+      li.dataset.tx = a.transactionId;
+      li.append(actionForm({ transactionId: "recent-" + a.transactionId }, "reverse",
+        "Reason for reversing", "Reverse payment", "danger"));
+    }
+    li.append(el("p", { class: "error row-error", role: "alert", hidden: "" }));
+    li.dataset.sig = sig;
+    li.dataset.amount = String(a.paymentAmount);
+    const row = (f) => el("li", { "data-fingerprint": f.fingerprint || "" }, ...findingCells(f),
+      el("span", { class: "times" }, f.count > 1 ? "×" + count(f.count) : ""));
+    const findings = el("ul", { class: "findings" },
+      ...a.findings.slice(0, RECENT_FINDINGS).map(row));
+    if (!a.findings.length) findings.append(el("li", { class: "muted" }, "no findings"));
+    li.append(findings);
+    const more = a.totalFindings - Math.min(a.findings.length, RECENT_FINDINGS);
+    if (more > 0) {
+      li.append(el("details", { class: "more" },
+        el("summary", {}, `${count(more)} more finding${more === 1 ? "" : "s"}`),
+        el("ul", { class: "findings" }, ...a.findings.slice(RECENT_FINDINGS).map(row)),
+        a.totalFindings > a.findings.length
+          ? el("p", { class: "muted" }, "The rest are in Findings above.") : ""));
+    }
+    return li;
+  }
+
+  // Pay an unpaid analysis from its row (what the triage's Pay is for a pending payout), or
+  // reverse a paid one (with a reason): the row waits for the answer, says a failure in
+  // itself, and the dashboard reads again.
+  function onRecentClick(ev) {
+    const target = ev.target.closest("button");
+    const li = target && target.closest("#recent > li[data-id]");
+    if (!li || target.type === "submit") return;
+    const action = target.dataset.action;
+    if (action === "pay-analysis") {
+      recentAct(li, "pay", `${API}/pay/${encodeURIComponent(li.dataset.id)}`, undefined,
+        (label) => `Paid ${label}.`);
+    } else if (action === "reverse-analysis") {
+      const form = li.querySelector('form[data-form="reverse"]');
+      form.hidden = false;
+      form.querySelector("input").focus();
+    } else if (action === "cancel") {
+      target.closest("form").hidden = true;
+      li.querySelector('button[data-action="reverse-analysis"]').focus();
+    }
+  }
+
+  function onRecentSubmit(ev) {
+    const form = ev.target.closest("form[data-form=\"reverse\"]");
+    const li = form && form.closest("#recent > li[data-id]");
+    if (!li) return;
+    ev.preventDefault();
+    const input = form.querySelector("input");
+    const reason = input.value.trim();
+    input.setAttribute("aria-invalid", String(!reason));
+    if (!reason) {
+      rowError(li, "Say why this payment is reversed: the reason is kept with the reversal.");
+      input.focus();
       return;
     }
-    for (const a of rows) {
-      const head = el("div", { class: "recent-head" },
-        el("span", { class: "source" }, a.source),
-        el("span", { class: "who" }, a.subPKPId || "anonymous"),
-        el("span", {}, "quality " + a.quality),
-        el("span", {}, "value " + a.valueScore),
-        el("span", { class: a.paid ? "pay" : "pay unpaid" },
-          money(a.paymentAmount) + (a.paid ? " paid" : " unpaid")),
-        el("time", { datetime: a.timestamp }, new Date(a.timestamp).toLocaleString()));
-      const findings = el("ul", { class: "findings" });
-      for (const f of a.findings) {
-        findings.append(el("li", {},
-          el("span", { class: "sev sev-" + String(f.severity).toLowerCase() }, f.severity),
-          el("span", { class: "kind" }, f.kind),
-          el("span", { class: "title" }, f.title),
-          el("code", { class: "loc" }, f.location || "")));
-      }
-      if (!a.findings.length) findings.append(el("li", { class: "muted" }, "no findings"));
-      list.append(el("li", { "data-id": a.id }, head, findings));
+    recentAct(li, "reverse", `${API}/transactions/${encodeURIComponent(li.dataset.tx)}/reverse`,
+      { reason }, (label) => `Reversed ${label}: ${reason}`);
+  }
+
+  async function recentAct(li, what, path, body, done) {
+    const label = `${money(li.dataset.amount)} to ${li.dataset.sub}`;
+    rowError(li, "");
+    li.setAttribute("aria-busy", "true");
+    for (const b of li.querySelectorAll("button")) b.disabled = true;
+    try {
+      await api(path, { method: "POST", body });
+    } catch (err) {
+      li.setAttribute("aria-busy", "false");
+      for (const b of li.querySelectorAll("button")) b.disabled = false;
+      if (err instanceof AuthFailed) { showLogin(err.message); return; }
+      rowError(li, `Could not ${what} ${label}: ${err.message}`);
+      return;
+    }
+    li.setAttribute("aria-busy", "false");
+    setText("recent-status", done(label));
+    refresh().catch((err) => showError("load-error", "Could not refresh: " + err.message));
+  }
+
+  // -- findings, grouped ----------------------------------------------------------------------
+
+  const FILTERS = [["filter-agent", "agent"], ["filter-severity", "severity"],
+    ["filter-sub", "subPKPId"], ["filter-paid", "paid"]];
+
+  function findingsQuery() {
+    const q = new URLSearchParams({ limit: "100" });
+    for (const [id, name] of FILTERS) if ($(id).value) q.set(name, $(id).value);
+    return q.toString();
+  }
+
+  const filtering = () => FILTERS.some(([id]) => $(id).value);
+
+  // The choices of a filter, keeping what is chosen (even when it is no longer offered).
+  function fillSelect(id, choices) {
+    const select = $(id);
+    const chosen = select.value;
+    const first = select.options[0];
+    const options = choices.map(([value, label]) => el("option", { value }, label));
+    if (chosen && !choices.some(([value]) => value === chosen)) {
+      options.push(el("option", { value: chosen }, chosen));
+    }
+    select.replaceChildren(first, ...options);
+    select.value = chosen;
+  }
+
+  function renderFindings(d) {
+    fillSelect("filter-agent", d.agents.map((a) => [a.id, a.name]));
+    fillSelect("filter-sub", d.subPKPs.map((s) => [s, s]));
+    const shown = d.groups.length < d.totalGroups ? ` (${count(d.groups.length)} shown)` : "";
+    setText("findings-count", d.totalGroups ? `${count(d.totalGroups)} distinct${shown}` : "");
+    $("findings").dataset.total = String(d.totalGroups);
+    const body = $("findings").tBodies[0];
+    if (!d.groups.length) {
+      body.replaceChildren(el("tr", {}, el("td", { colspan: 7, class: "muted empty-state" },
+        filtering() ? "No findings match these filters." : "No data yet: no findings.")));
+      return;
+    }
+    body.replaceChildren(...d.groups.map(groupRow));
+  }
+
+  function groupRow(g) {
+    const [sev, kind, title, loc] = findingCells(g);
+    const what = el("div", { class: "what" }, kind, " ", title);
+    if (loc) what.append(" ", loc);
+    const analyses = `${count(g.analyses)} (${count(g.paidAnalyses)} paid, ` +
+      `${count(g.unpaidAnalyses)} unpaid)`;
+    const subs = g.subPKPs.join(", ") +
+      (g.subPKPCount > g.subPKPs.length ? ` +${g.subPKPCount - g.subPKPs.length}` : "");
+    const when = (iso) => el("time", { datetime: iso }, new Date(iso).toLocaleString());
+    const tr = el("tr", { "data-fingerprint": g.fingerprint, "data-kind": g.kind,
+      "data-severity": g.severity || "", "data-agent": g.agentId || "",
+      "data-occurrences": String(g.occurrences), "data-analyses": String(g.analyses) },
+    el("td", {}, sev), el("td", {}, what),
+    el("td", { class: "num" }, "×" + count(g.occurrences)),
+    el("td", {}, analyses), el("td", {}, subs || "anonymous"),
+    el("td", { class: "first-seen" }, when(g.firstSeen)),
+    el("td", { class: "last-seen" }, when(g.lastSeen)));
+    return tr;
+  }
+
+  async function refreshFindings() {
+    try {
+      renderFindings(await api(API + "/findings?" + findingsQuery()));
+    } catch (err) {
+      if (err instanceof AuthFailed) showLogin(err.message);
+      else showError("load-error", "Could not read the findings: " + err.message);
     }
   }
 
@@ -473,11 +689,9 @@
       "aria-pressed": String(verdict === value),
     }, label);
     return el("li", { "data-fingerprint": f.fingerprint, "data-verdict": verdict },
-      el("span", { class: "sev sev-" + String(f.severity).toLowerCase() }, f.severity),
-      el("span", { class: "kind" }, f.kind),
-      el("span", { class: "title" }, f.title),
-      el("code", { class: "loc" }, f.location || ""),
-      el("span", { class: "verdict", role: "group", "aria-label": "Verdict on: " + f.title },
+      ...findingCells(f),
+      el("span", { class: "verdict", role: "group",
+        "aria-label": "Verdict on: " + (f.example || f.title) },
         toggle("valid", "Valid"), toggle("invalid", "Invalid")));
   }
 
@@ -612,20 +826,49 @@
     }
   }
 
-  function onEvent(id, type, data) {
-    if (id !== null) lastEventId = id;
-    let payload = {};
-    try { payload = JSON.parse(data || "{}"); } catch (_) { payload = {}; }
+  // One event at the top of the feed; ``when`` is when it was recorded (now, when live).
+  function feedItem(id, type, payload, when, history) {
     const item = el("li", { class: "event ev-" + type.replace(/\./g, "-"), "data-type": type },
-      el("time", {}, new Date().toTimeString().slice(0, 8)),
+      el("time", { datetime: when.toISOString(), title: when.toLocaleString() },
+        when.toTimeString().slice(0, 8)),
       el("span", { class: "ev-type" }, type),
       el("span", { class: "ev-text" }, describe(type, payload)));
     if (id !== null) item.dataset.id = id;
+    if (history) item.dataset.history = "true";
     const feed = $("live-feed");
     feed.prepend(item);
     while (feed.children.length > FEED_MAX) feed.lastElementChild.remove();
     $("feed-empty").hidden = true;
+  }
+
+  function onEvent(id, type, data) {
+    if (id !== null) lastEventId = id;
+    let payload = {};
+    try { payload = JSON.parse(data || "{}"); } catch (_) { payload = {}; }
+    feedItem(id, type, payload, new Date(), false);
     if (REFRESH_EVENTS.has(type) || type === "gap") scheduleRefresh();
+  }
+
+  // The feed opens with the last events (the stream then resumes after the newest of them,
+  // so nothing is shown twice and nothing is missed in between).
+  async function loadHistory() {
+    $("live-feed").replaceChildren();
+    $("feed-empty").hidden = false;
+    lastEventId = null;
+    let recent;
+    try {
+      recent = await api(`${API}/events/recent?limit=${FEED_MAX}`);
+    } catch (err) {
+      if (err instanceof AuthFailed) showLogin(err.message);
+      else showError("load-error", "Could not read the recent events: " + err.message);
+      return;
+    }
+    for (const e of recent.events.slice().reverse()) {
+      feedItem(String(e.id), e.type, e.payload, new Date(e.created), true);
+    }
+    // No event yet: resume from 0, so one recorded meanwhile is not missed.
+    lastEventId = recent.lastId === null ? "0" : String(recent.lastId);
+    $("live-feed").dataset.history = String(recent.events.length);
   }
 
   // An SSE parser (the WHATWG rules): fields per line, an event ends at a blank line.
@@ -720,6 +963,14 @@
     $("sign-out").addEventListener("click", () => showLogin(""));
     $("triage").addEventListener("click", onTriageClick);
     $("triage").addEventListener("submit", onTriageSubmit);
+    $("recent").addEventListener("click", onRecentClick);
+    $("recent").addEventListener("submit", onRecentSubmit);
+    for (const [id] of FILTERS) $(id).addEventListener("change", refreshFindings);
+    $("findings-filters").addEventListener("submit", (ev) => ev.preventDefault());
+    $("filter-clear").addEventListener("click", () => {
+      for (const [id] of FILTERS) $(id).value = "";
+      refreshFindings();
+    });
     const saved = sessionStorage.getItem(TOKEN_KEY);
     if (saved) useToken(saved);
     else $("token-input").focus();
