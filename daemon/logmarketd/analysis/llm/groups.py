@@ -46,7 +46,8 @@ def groups_from_insights(
     severity_max: SeverityCap = _no_raise,
     max_evidence: int = 20,
 ) -> list[FindingGroup]:
-    """One group per (kind, fingerprint) among findings that have a fingerprint and evidence.
+    """One group per (kind, fingerprint) among the rules' findings that have a fingerprint and
+    evidence.
 
     ``severity_max`` gives the rules' upper bound for a group (default: the rules' own severity,
     i.e. a model may lower it one step but never raise it).
@@ -55,7 +56,8 @@ def groups_from_insights(
     for kind, attr in _KINDS:
         by_fp: dict[str, list[Finding]] = {}
         for finding in getattr(insights, attr):
-            if finding.fingerprint and finding.evidence:
+            # a model's own discovery carries its answer already: not asked again
+            if finding.fingerprint and finding.evidence and finding.found_by != "model":
                 by_fp.setdefault(finding.fingerprint, []).append(finding)
         for fingerprint, findings in by_fp.items():
             evidence: dict[int, Evidence] = {}
