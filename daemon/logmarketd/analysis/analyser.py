@@ -104,7 +104,9 @@ class Analyser:
         known = await known_fingerprints(self.store, fingerprints)
         analysis = inspection.analysis(known)
         rule_insights = analysis.ai_insights
-        insights, run = await self._enrich(rule_insights, run)
+        # The report of text addressed to an AI is not enriched: its evidence is that text.
+        skip = {f.fingerprint for f in inspection.findings if f.key == "ai-instruction"}
+        insights, run = await self._enrich(rule_insights, run, skip)
         # Nothing leaves here unredacted: evidence, model text, locations.
         analysis = analysis.model_copy(
             update={"ai_insights": self.redactor.redact_model(insights), "llm": run}
@@ -112,7 +114,7 @@ class Analyser:
         return Analysed(analysis, rule_insights, fingerprints, known, inspection.scored)
 
     async def _enrich(
-        self, insights: AIInsights, run: ModelRun | None
+        self, insights: AIInsights, run: ModelRun | None, skip: set[str]
     ) -> tuple[AIInsights, ModelRun | None]:
         """Model-written root causes and fixes for the rules' finding groups, when a model is
         configured (it never changes a score or a price)."""
@@ -120,7 +122,7 @@ class Analyser:
             return insights, run
         from logmarketd.analysis.llm.groups import apply_to_insights, groups_from_insights
 
-        groups = groups_from_insights(insights)
+        groups = groups_from_insights(insights, skip=skip)
         if not groups:
             return insights, run
         enrichments = await self.enricher.enrich(groups)

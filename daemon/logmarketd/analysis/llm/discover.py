@@ -70,6 +70,7 @@ DISCOVERY_TOOL = "record_findings"
 MODEL_AGENT = "model"  # the fingerprint namespace of model findings
 MAX_FINDINGS = 20
 _MAX_CITED = 10
+_CASCADE = 3  # lines after a rule finding's line that are read as its cascade
 _MIN_QUOTE = 8  # characters of a quote (or the whole line, if shorter)
 _WS = re.compile(r"\s+")
 
@@ -304,7 +305,10 @@ def _keep(out: Grounded, f: DiscoveredFinding, line: int, cited: list[int], dige
     out.kept += 1
     if earns:
         out.lines.update(cited)
-        out.facts.append(_facts(f, severity, location, fp, cited, count))
+        # A line just after one the rules explained is most likely its cascade (collect2 or
+        # make repeating that the link failed): scored as the same failure, not a second one.
+        near = {c for c in digest.covered if 0 < line - c <= _CASCADE}
+        out.facts.append(_facts(f, severity, location, fp, sorted({*cited, *near}), count))
 
 
 def _facts(f: DiscoveredFinding, severity: Severity, location: str | None, fp: str,
