@@ -3,6 +3,8 @@ only when the cited lines say what the finding claims, priced only by what those
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from logmarketd.analysis.agents.base import Finding
 from logmarketd.analysis.llm.digest import build_digest, evidence_ceiling, supports_kind
@@ -19,6 +21,7 @@ from tests.fakes.enrich_setup import AWS_ID, KEY
 from tests.fakes.llm_server import finding
 
 REDACT = Redactor(KEY).redact
+CORPUS = Path(__file__).resolve().parents[2] / "corpus" / "logs"
 
 LINES = [
     "2026-12-01 10:00:00 INFO build: starting",  # 1
@@ -84,11 +87,21 @@ def test_the_digest_is_bounded() -> None:
         ("collect2: error: ld returned 1 exit status", "high"),
         ("*** buffer overflow detected ***: terminated", "critical"),
         ("Processing triggers for man-db", "low"),
+        ("test result: ok. 0 passed; 0 failed; 0 ignored", "low"),  # a count of nothing
+        ("ok  \texample.com/okpkg\t0.001s", "low"),
+        ("2026-11-28 05:13:41 UTC [42] LOG:  worker exited with exit code 1", "low"),
+        ("open /etc/app.conf: ENOENT", "high"),
     ],
 )
 def test_a_lines_own_words_bound_its_severity(line: str, ceiling: str) -> None:
     """The level field decides when there is one; else failure words."""
     assert evidence_ceiling(line) == ceiling
+
+
+@pytest.mark.parametrize("log", sorted((CORPUS).glob("noise_*.log")), ids=lambda p: p.name)
+def test_a_noise_only_log_asks_no_model(log: Path) -> None:
+    """Nothing in a clean log looks like a problem: no candidate, so no request is made."""
+    assert build_digest(log.read_text().splitlines(), [], REDACT).candidates == 0
 
 
 def test_kinds_need_their_words() -> None:

@@ -44,17 +44,19 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 # A level field near the start of a line (the logger's own judgement of the line).
 _LEVEL = re.compile(
     r"(?:^|[\s\[(<|:])(?P<w>TRACE|DEBUG|INFO|NOTICE|WARN|WARNING|ERROR|ERR|SEVERE|FATAL|CRIT"
-    r"|CRITICAL|PANIC|EMERG|ALERT)(?=[\s\])>|:,]|$)"
+    r"|CRITICAL|PANIC|EMERG|ALERT|(?-i:LOG))(?=[\s\])>|:,]|$)"
     r"|\b(?:level|lvl|severity)[=:]\s*\"?(?P<v>\w+)",
     re.IGNORECASE,
 )
 _LEVELS: dict[str, Severity] = {
-    "trace": "low", "debug": "low", "info": "low", "notice": "low",
+    "trace": "low", "debug": "low", "info": "low", "notice": "low", "log": "low",
     "warn": "medium", "warning": "medium",
     "error": "high", "err": "high", "severe": "high",
     "fatal": "critical", "crit": "critical", "critical": "critical", "panic": "critical",
     "emerg": "critical", "alert": "critical",
 }  # fmt: skip
+# "0 failed", "no errors": a count of nothing is no failure
+_NONE = re.compile(r"\b(?:0|no|zero)\s+(?:errors?|failed|failures?|warnings?)\b", re.IGNORECASE)
 _CRITICAL_WORDS = re.compile(
     r"\b(?:fatal|panic(?:ked)?|segmentation fault|core dumped|out of memory|oom-kill"
     r"|no space left|buffer overflow detected|stack smashing|kernel bug)\b",
@@ -62,17 +64,22 @@ _CRITICAL_WORDS = re.compile(
 )
 _ERROR_WORDS = re.compile(
     r"\b(?:errors?|fail(?:ed|ure|s|ing)?|exception|traceback|denied|refused|unauthori[sz]ed"
-    r"|forbidden|abort(?:ed)?|killed|timed? ?out|deadlock(?:ed)?|conflicts?|cannot|can't"
-    r"|unable|not found|missing|expired|invalid|undefined reference|unresolved|crash(?:ed)?"
-    r"|exit (?:code|status) [1-9]\d*|exited with [1-9]\d*|returned [1-9]\d* exit)\b"
-    r"|✗|\bE[A-Z]{3,}\b",
+    r"|forbidden|abort(?:ed)?|killed|timed out|timeout(?![-\w])|deadlock(?:ed)?|conflicts?"
+    r"|cannot|can't|unable|not found|missing|expired|invalid|undefined reference|unresolved"
+    r"|crash(?:ed)?|exit (?:code|status) [1-9]\d*|exited with [1-9]\d*|returned [1-9]\d* exit)\b"
+    r"|✗",
     re.IGNORECASE,
+)
+_ERRNO = re.compile(
+    r"\bE(?:ACCES|NOENT|PERM|CONNREFUSED|CONNRESET|ADDRINUSE|NOSPC|TIMEDOUT|PIPE|NOTFOUND"
+    r"|AGAIN|EXIST|ISDIR|NOTDIR|MFILE|NOMEM|RESOLVE)\b"
 )
 _WARN_WORDS = re.compile(
     r"\b(?:warn(?:ing|ings)?|deprecat\w*|retry(?:ing)?|slow|below (?:the )?threshold"
-    r"|insecure|unsafe|obsolete)\b|-W[\w-]+",
+    r"|insecure|unsafe|obsolete)\b|\[-W[\w-]+\]",
     re.IGNORECASE,
 )
+# Words that make a finding of this kind plausible on a line (``supports_kind``) ...
 _KIND_WORDS = {
     "security": re.compile(
         r"auth|login|logon|passw|credential|denied|forbidden|unauthori|permission|privilege"
@@ -88,6 +95,15 @@ _KIND_WORDS = {
         re.IGNORECASE,
     ),
 }
+# ... and, narrower, those that make a rare line worth a model's look (a routine line names
+# durations and users too)
+_SIGNAL_WORDS = re.compile(
+    r"failed password|invalid user|denied|forbidden|unauthori|privilege|setuid|setgid|u\+s"
+    r"|chmod [0-7]*[4-7][0-7]{3}|sudo:|\bsu:|certificate|travers|\.\./|inject|attack|cve-"
+    r"|vulnerab|brute|banned|blocked|rate.?limit|suspicious|malicious|exploit|fortify"
+    r"|insecure|unsafe|slow|latency|throttl|backlog|exhausted|deprecat",
+    re.IGNORECASE,
+)
 
 
 def evidence_ceiling(line: str) -> Severity:
@@ -102,9 +118,11 @@ def evidence_ceiling(line: str) -> Severity:
         word = (head["w"] or head["v"] or "").lower()
         if word in _LEVELS:
             return _LEVELS[word]
+    if _NONE.search(line):
+        line = _NONE.sub("", line)
     if _CRITICAL_WORDS.search(line):
         return "critical"
-    if _ERROR_WORDS.search(line):
+    if _ERROR_WORDS.search(line) or _ERRNO.search(line):
         return "high"
     if _WARN_WORDS.search(line):
         return "medium"
@@ -177,8 +195,11 @@ def _templates(lines: Sequence[str], skip: set[int], rare_max: int) -> list[Temp
     for key, idx in by_key.items():
         first = lines[idx[0]]
         ceiling = evidence_ceiling(first)
-        signal = ceiling != "low" or any(p.search(first) for p in _KIND_WORDS.values())
-        if signal or len(idx) <= rare_max:
+        rare = len(idx) <= rare_max
+        # a security or performance word only matters on a rare line: one the log repeats
+        # throughout (a heartbeat's latency) is its routine
+        signal = ceiling != "low" or (rare and bool(_SIGNAL_WORDS.search(first)))
+        if signal or rare:
             out.append(Template(key, idx, ceiling, signal))
     # failures first, then the rarer, then in log order
     out.sort(key=lambda t: (not t.signal, -_rank(t.ceiling), t.count, t.lines[0]))
