@@ -15,7 +15,8 @@ it claims, and prices it by the log, never by the model's word:
 - it *earns* (counts for scores and prices, as any rule finding: novelty by a fingerprint of
   the quoted line's template, the same severity points) only when the quoted line shows a
   problem by itself (ceiling above ``low``) and its words fit the kind (a security word for
-  a security finding...). A finding that does not earn is still reported, as ``low``.
+  a security finding...). A finding that does not earn is still reported, as ``low``. A
+  line just after one a rule explained is scored as that failure (its cascade).
 - what the model writes (title, cause, fix) never earns: its cause and fix are never
   counted as specific, only what it points at in the log is.
 

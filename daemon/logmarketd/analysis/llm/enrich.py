@@ -1,4 +1,5 @@
-"""The enrichment stage: one model call per new template group, never more, never unguarded.
+"""The model's requests: one per new template group (enrichment) and one per log digest
+(discovery, :meth:`Enricher.discover`), never more, never unguarded.
 
 For each :class:`FindingGroup`: the cache first (fingerprint, provider, model, prompt version);
 on a miss, the circuit breaker and the daily token budget decide whether a call may go out; the

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+import structlog
+
 from logmarketd.analysis.agents.secrets import leaked_secrets, mask_secret
 from logmarketd.analysis.llm.digest import AI_INSTRUCTION, Digest, build_digest
 from logmarketd.analysis.llm.discover import Grounded, ground
@@ -26,6 +28,8 @@ if TYPE_CHECKING:
     from logmarketd.analysis.llm.enrich import Enricher
 
 __all__ = ["cleaner", "discover_in", "merged"]
+
+log = structlog.get_logger("logmarketd.llm")
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _MAX_CHARS = 300  # as the digest shows a line
@@ -56,11 +60,23 @@ def _digest(inspection: Inspection, clean: Callable[[str], str], max_chars: int)
 async def discover_in(
     enricher: Enricher, inspection: Inspection, redactor: Redactor
 ) -> tuple[Inspection, ModelRun]:
-    """``inspection`` with the model's grounded discoveries merged in, and what the model did."""
+    """``inspection`` with the model's grounded discoveries merged in, and what the model did.
+    Never raises: whatever goes wrong, the rules' inspection goes on (``fallback`` says why)."""
     provider = enricher.provider
     run = ModelRun(provider=enricher.provider_name, model=provider.model if provider else None)
     if provider is None or not enricher.config.discover:
         return inspection, run
+    try:
+        return await _discover(enricher, inspection, redactor, run)
+    except Exception:
+        log.exception("llm.discovery_failed", provider=enricher.provider_name)
+        enricher.stats.fallbacks["discovery-error"] += 1
+        return inspection, run.model_copy(update={"fallback": "discovery-error"})
+
+
+async def _discover(
+    enricher: Enricher, inspection: Inspection, redactor: Redactor, run: ModelRun
+) -> tuple[Inspection, ModelRun]:
     clean = await asyncio.to_thread(cleaner, inspection, redactor)
     digest = await asyncio.to_thread(_digest, inspection, clean, enricher.config.max_digest_chars)
     outcome = await enricher.discover(digest, inspection.source)
