@@ -208,13 +208,21 @@ async def test_a_grounded_model_answer_replaces_a_stock_fix(
 async def test_the_same_digest_is_answered_from_the_cache(
     tmp_path: Path, server: FakeLLMServer
 ) -> None:
+    """The next log failing the same way (other values, other line numbers) costs no request:
+    the cached finding lands on its own line, grounded again."""
     server.responder = discovering(finding(5, QUOTE))
+    later = "+ make -j4 all\n" + LINK.replace("0x1a", "0x2b")
     async with env(tmp_path, server) as model:
         first = await model.submit(LINK)
-        second = await model.submit(LINK)
+        again = await model.submit(LINK)
+        second = await model.submit(later)
     assert sum(r.discovery for r in server.requests) == 1
-    assert second["llm"]["source"] == "cache" and second["llm"]["calls"] == 0
-    assert model_findings(second) == model_findings(first)
+    assert again["llm"]["source"] == second["llm"]["source"] == "cache"
+    assert second["llm"]["calls"] == 0 and second["llm"]["discovered"] == 1
+    assert model_findings(again) == model_findings(first)
+    [moved] = model_findings(second)
+    assert moved["evidence"] == [{"line": 6, "text": "main.c:(.text+0x2b): " + QUOTE}]
+    assert moved["fingerprint"] == model_findings(first)[0]["fingerprint"]
 
 
 async def test_no_budget_no_request(tmp_path: Path, server: FakeLLMServer) -> None:

@@ -170,15 +170,42 @@ class Digest:
     covered: frozenset[int]  # 0-based lines some rule finding covers
     templates: dict[int, Template] = field(default_factory=dict)  # by 0-based line
     candidates: int = 0  # templates with a signal the rules did not explain
+    order: list[Template] = field(default_factory=list)  # the templates shown, in order
+    rules: list[str] = field(default_factory=list)  # the rule findings' fingerprints
 
     @property
     def key(self) -> str:
-        """What makes two digests the same request (the cache key's fingerprint)."""
-        return "digest:" + hashlib.sha256(self.text.encode()).hexdigest()[:32]
+        """What makes two digests the same request (the cache key's fingerprint): the rules'
+        findings and the templates shown, not their values or line numbers, so that the next
+        window of a stream failing the same way is answered from the cache."""
+        parts = [
+            *sorted(self.rules),
+            "",
+            *sorted(t.key for t in self.order),
+            str(len(self.withheld)),
+        ]
+        return "digest:" + hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
 
     def template_of(self, line: int) -> Template | None:
         """The template of 0-based ``line`` if it was a candidate."""
         return self.templates.get(line)
+
+    def anchor(self, line: int) -> tuple[str, int] | None:
+        """1-based ``line`` as (its template's key, occurrence: 0 first, -1 last, else its
+        index), or None if no template shown holds it: a citation that holds in another
+        window of the same digest key."""
+        t = self.templates.get(line - 1)
+        if t is None:
+            return None
+        j = t.lines.index(line - 1)
+        return t.key, -1 if j == t.count - 1 and j else j
+
+    def place(self, key: str, j: int) -> int | None:
+        """The 1-based line an :meth:`anchor` stands for in this digest (None if none)."""
+        t = next((t for t in self.order if t.key == key), None)
+        if t is None:
+            return None
+        return t.lines[j] + 1 if -t.count <= j < t.count else None
 
 
 def _cut(text: str) -> str:
@@ -257,10 +284,12 @@ def build_digest(
         used += len(block) + 1
         listed.update(n + 1 for n in t.lines[:_LINE_NUMBERS])
         digest.templates.update(dict.fromkeys(t.lines, t))
+        digest.order.append(t)
         digest.candidates += t.signal
     if withheld:
         parts.append(f"Withheld (text addressed to an AI reviewer; never cite): lines "
                      f"{', '.join(str(n + 1) for n in sorted(withheld)[:_LINE_NUMBERS])}")  # fmt: skip
     digest.text = "\n".join(parts)
+    digest.rules = [f.fingerprint for f in findings if f.key != AI_INSTRUCTION]
     digest.listed = frozenset(listed | set(digest.shown))
     return digest

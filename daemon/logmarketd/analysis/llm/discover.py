@@ -184,12 +184,25 @@ class Discovered:
     findings: list[DiscoveredFinding]
     malformed: int = 0
 
-    def to_json(self) -> str:
-        return json.dumps([f.model_dump() for f in self.findings], ensure_ascii=False)
+    def to_json(self, digest: Digest) -> str:
+        """As cached: each citation as an anchor in ``digest`` (template, occurrence), so that
+        a later window of the same digest key maps it onto its own lines."""
+        out = []
+        for f in self.findings:
+            data: dict[str, Any] = f.model_dump(exclude={"lines"})
+            data["anchors"] = [a for a in map(digest.anchor, f.lines) if a is not None]
+            out.append(data)
+        return json.dumps(out, ensure_ascii=False)
 
     @classmethod
-    def from_json(cls, text: str) -> Discovered:
-        return cls([DiscoveredFinding.model_validate(d) for d in json.loads(text)])
+    def from_json(cls, text: str, digest: Digest) -> Discovered:
+        """A cached answer on ``digest``'s lines (grounded again, as any answer)."""
+        found = []
+        for data in json.loads(text):
+            lines = [digest.place(k, j) for k, j in data.pop("anchors")]
+            data["lines"] = [n for n in lines if n is not None] or [0]  # none: out of range
+            found.append(DiscoveredFinding.model_validate(data))
+        return cls(found)
 
 
 def parse_discovery(reply: str | dict[str, Any], redact: Any) -> Discovered:

@@ -322,7 +322,7 @@ class Enricher:
 
     async def discover(self, digest: Digest, source: str) -> DiscoveryOutcome:
         """The findings a model reports in ``digest`` that the rules missed: from the cache
-        (same digest, provider, model), else one request under the same breaker, budget,
+        (same digest key, provider, model: see ``Digest.key``), else one request under the same breaker, budget,
         retries and concurrency cap as an enrichment. Never raises for a model's failure."""
         provider = self.provider
         if provider is None or not self.config.discover or not digest.candidates:
@@ -336,14 +336,14 @@ class Enricher:
             cached = None
         if cached is not None:
             self.stats.cache_hits += 1
-            return DiscoveryOutcome(Discovered.from_json(cached[0]), "cache")
+            return DiscoveryOutcome(Discovered.from_json(cached[0], digest), "cache")
         outcome = await self._ask_discovery(provider, digest, source)
         if outcome.found is None:
             self.stats.fallbacks[outcome.fallback or "invalid-answer"] += 1
             return outcome
         self.stats.enriched += 1
         try:
-            await self.cache.put_raw(key, outcome.found.to_json(), outcome.tokens)
+            await self.cache.put_raw(key, outcome.found.to_json(digest), outcome.tokens)
         except Exception:
             self.stats.cache_errors += 1
         return outcome
