@@ -24,7 +24,7 @@ from logmarketd.market.marketplace import Marketplace
 from logmarketd.settings import Settings
 from logmarketd.store.db import Store
 
-from tests.fakes.enrich_setup import KEY, enricher
+from tests.fakes.enrich_setup import KEY, PROVIDERS, enricher
 from tests.fakes.llm_server import Answer, FakeLLMServer, RawText, Recorded, Reply, finding, helpful
 
 pytestmark = pytest.mark.usefixtures("llm_sdk_env")
@@ -85,14 +85,19 @@ class Env:
 
 @asynccontextmanager
 async def env(
-    tmp: Path, server: FakeLLMServer | None, *, errors_on: bool = False, **llm: object
+    tmp: Path,
+    server: FakeLLMServer | None,
+    *,
+    errors_on: bool = False,
+    provider: str = "openai",
+    **llm: object,
 ) -> AsyncIterator[Env]:
     """A flow over a fresh store; with ``server``, a model behind it."""
     settings = Settings(state_dir=tmp, log_marketplace_enabled=True,
                         ai_monitor_error_detective=errors_on)  # fmt: skip
     store = await Store.open(tmp / f"{uuid.uuid4().hex}.db")
     market = Marketplace(store, Ledger(store, GameRules(100, True)), settings, lambda e: None)
-    e = enricher(server, **llm) if server is not None else None
+    e = enricher(server, provider, **llm) if server is not None else None
     try:
         yield Env(
             Flow(store, Analyser(store, settings, Redactor(KEY), enricher=e), market, None), e
@@ -111,15 +116,16 @@ def price(a: dict[str, Any]) -> float:
     return float(a["paymentAmount"])
 
 
+@pytest.mark.parametrize("provider", PROVIDERS)
 async def test_a_discovered_grounded_finding_is_kept_marked_and_priced(
-    tmp_path: Path, server: FakeLLMServer
+    tmp_path: Path, server: FakeLLMServer, provider: str
 ) -> None:
     """The rules find nothing; the model finds the unresolved symbol, cites and quotes its
     line: the finding is kept, marked, counted in the scores and the price."""
     server.responder = discovering(finding(5, QUOTE))
     async with env(tmp_path, None) as rules:
         alone = await rules.submit(LINK)
-    async with env(tmp_path, server) as model:
+    async with env(tmp_path, server, provider=provider) as model:
         found = await model.submit(LINK)
         assert model.enricher is not None and model.enricher.stats.discovered == 1
     [kept] = model_findings(found)
