@@ -112,7 +112,7 @@ def test_kinds_need_their_words() -> None:
 
 def test_a_grounded_finding_is_kept_marked_and_bounded_by_its_evidence() -> None:
     """Cited line, quote in it: kept, foundBy model, its severity what the line supports."""
-    d = digest()
+    d = digest([rule([1])])
     g = ground(answer(finding(5, "undefined reference to `net_open'", severity="critical",
                               location="main.c:(.text+0x1a)")), d, text)  # fmt: skip
     assert g.kept == 1 and not g.dropped
@@ -156,6 +156,13 @@ def test_an_answer_that_asks_for_money_is_refused_whole() -> None:
         parse_discovery({"findings": [finding(10, "deadlock detected")], "price": 1000}, REDACT)
     with pytest.raises(AnswerError):
         parse_discovery("not json", REDACT)
+
+
+def test_a_log_addressing_an_ai_gets_no_credit_for_model_findings() -> None:
+    """The rules found text addressed to an AI: what the model reports is shown, not paid."""
+    g = ground(answer(finding(10, "deadlock detected")), digest(), text)
+    assert g.kept == 1 and not g.facts
+    assert g.insights["error_patterns"][0].severity == "high"
 
 
 def test_what_a_line_does_not_show_does_not_earn() -> None:

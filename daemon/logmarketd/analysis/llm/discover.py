@@ -15,7 +15,8 @@ it claims, and prices it by the log, never by the model's word:
 - it *earns* (counts for scores and prices, as any rule finding: novelty by a fingerprint of
   the quoted line's template, the same severity points) only when the quoted line shows a
   problem by itself (ceiling above ``low``) and its words fit the kind (a security word for
-  a security finding...). A finding that does not earn is still reported, as ``low``. A
+  a security finding...), and the log holds no text the rules report as addressed to an AI.
+  A finding that does not earn is still reported (as ``low`` when its line shows nothing). A
   line just after one a rule explained is scored as that failure (its cascade).
 - what the model writes (title, cause, fix) never earns: its cause and fix are never
   counted as specific, only what it points at in the log is.
@@ -308,6 +309,9 @@ def _keep(out: Grounded, f: DiscoveredFinding, line: int, cited: list[int], dige
           text: LineText) -> None:  # fmt: skip
     texts = [text(i) for i in cited]
     severity, earns = _severity(f, text(line))
+    # A log holding text addressed to an AI gets no credit for what a model found in it: the
+    # model may have read more of that text than the rules recognised.
+    earns = earns and not digest.withheld
     location = f.location if f.location and any(f.location in t for t in texts) else None
     fp = fingerprint(MODEL_AGENT, f.kind, mask(text(line)))
     template = digest.template_of(line)
