@@ -24,7 +24,9 @@ from logmarketd.settings import Settings
 from logmarketd.store.db import Store
 
 if TYPE_CHECKING:
+    from logmarketd.analysis.agents import Finding
     from logmarketd.analysis.llm.enrich import Enricher
+    from logmarketd.analysis.llm.types import Enrichment, FindingGroup
 
 __all__ = ["Analysed", "Analyser", "known_fingerprints"]
 
@@ -95,18 +97,25 @@ class Analyser:
             redact=self.redactor.redact, analysis_id=log_id or f"la_{uuid.uuid4().hex}",
         )  # fmt: skip
         run: ModelRun | None = None
+        enriching = None
         if self.enricher is not None:
-            # Imported here: the model SDKs take seconds to import, and only a model needs them.
-            from logmarketd.analysis.llm.merge import discover_in
+            # The rules' findings are explained while the model looks for what they missed.
+            enriching = asyncio.create_task(self._enrich(inspection.insights, inspection.findings))
+        try:
+            if self.enricher is not None:
+                # Imported here: the model SDKs take seconds to import; only a model needs them.
+                from logmarketd.analysis.llm.merge import discover_in
 
-            inspection, run = await discover_in(self.enricher, inspection, self.redactor)
-        fingerprints = sorted(inspection.fingerprints)
-        known = await known_fingerprints(self.store, fingerprints)
-        analysis = inspection.analysis(known)
-        rule_insights = analysis.ai_insights
-        # The report of text addressed to an AI is not enriched: its evidence is that text.
-        skip = {f.fingerprint for f in inspection.findings if f.key == "ai-instruction"}
-        insights, run = await self._enrich(rule_insights, run, skip)
+                inspection, run = await discover_in(self.enricher, inspection, self.redactor)
+            fingerprints = sorted(inspection.fingerprints)
+            known = await known_fingerprints(self.store, fingerprints)
+            analysis = inspection.analysis(known)
+            rule_insights = insights = analysis.ai_insights
+            if enriching is not None:
+                insights, run = self._applied(rule_insights, await enriching, run)
+        finally:
+            if enriching is not None and not enriching.done():
+                enriching.cancel()
         # Nothing leaves here unredacted: evidence, model text, locations.
         analysis = analysis.model_copy(
             update={"ai_insights": self.redactor.redact_model(insights), "llm": run}
@@ -114,18 +123,27 @@ class Analyser:
         return Analysed(analysis, rule_insights, fingerprints, known, inspection.scored)
 
     async def _enrich(
-        self, insights: AIInsights, run: ModelRun | None, skip: set[str]
-    ) -> tuple[AIInsights, ModelRun | None]:
-        """Model-written root causes and fixes for the rules' finding groups, when a model is
-        configured (it never changes a score or a price)."""
-        if self.enricher is None:
-            return insights, run
-        from logmarketd.analysis.llm.groups import apply_to_insights, groups_from_insights
+        self, insights: AIInsights, findings: list[Finding]
+    ) -> tuple[list[FindingGroup], list[Enrichment]]:
+        """Model-written root causes and fixes for the rules' finding groups (they never change
+        a score or a price). The report of text addressed to an AI is not asked about: its
+        evidence is that text."""
+        from logmarketd.analysis.llm.groups import groups_from_insights
 
+        assert self.enricher is not None
+        skip = {f.fingerprint for f in findings if f.key == "ai-instruction"}
         groups = groups_from_insights(insights, skip=skip)
-        if not groups:
-            return insights, run
-        enrichments = await self.enricher.enrich(groups)
+        return groups, (await self.enricher.enrich(groups) if groups else [])
+
+    @staticmethod
+    def _applied(
+        insights: AIInsights, enriched: tuple[list[FindingGroup], list[Enrichment]],
+        run: ModelRun | None,
+    ) -> tuple[AIInsights, ModelRun | None]:  # fmt: skip
+        """``insights`` with the enrichments on the findings they were asked for."""
+        from logmarketd.analysis.llm.groups import apply_to_insights
+
+        groups, enrichments = enriched
         if run is not None:
             asked = [e for e in enrichments if e.source == "llm"]
             run = run.model_copy(update={"calls": run.calls + len(asked),
