@@ -79,6 +79,20 @@ def test_the_digest_is_bounded() -> None:
     assert len(d.text) <= 6000 and 0 < d.candidates <= 40
 
 
+def test_the_one_failure_of_a_long_passing_log_heads_its_digest() -> None:
+    """14,000 passing lines and one failure no rule explained: the failure comes first, the
+    passing lines are one template, and the digest stays small."""
+    lines = [
+        f"2026-12-01 10:{n // 60 % 60:02d}:{n % 60:02d} INFO ci: test_{n} PASSED"
+        for n in range(14_000)
+    ]
+    lines.insert(9_000, "ld.lld: error: unable to find library -lssl")
+    d = build_digest(lines, [], REDACT)
+    first = d.text.split("by template (count, line numbers, examples):\n", 1)[1].splitlines()[0]
+    assert first == "T1 x1 lines 9001: ld.lld: error: unable to find library -lssl"
+    assert d.candidates == 1 and len(d.text) < 1000
+
+
 @pytest.mark.parametrize(
     ("line", "ceiling"),
     [
