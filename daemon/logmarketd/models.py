@@ -28,6 +28,7 @@ __all__ = [
     "ImprovementOpportunity",
     "ImprovementPotential",
     "LogAnalysis",
+    "ModelRun",
     "Money",
     "PerformanceIssue",
     "PotentialMetric",
@@ -76,6 +77,8 @@ class _Finding(Model):
     fingerprint: str | None = None
     evidence: list[Evidence] = Field(default_factory=list)
     count: int = Field(1, ge=1)
+    # "model": a configured model reported it (grounded in its evidence lines); None: the rules
+    found_by: Literal["model"] | None = None
 
 
 class ErrorPattern(_Finding):
@@ -140,6 +143,20 @@ class ImprovementPotential(Model):
     estimated_roi: float = Field(alias="estimatedROI")
 
 
+class ModelRun(Model):
+    """What a configured model did for one analysis (``llm`` of a ``LogAnalysis``)."""
+
+    provider: str
+    model: str | None = None
+    source: Literal["llm", "cache", "rules"] = "rules"  # where the discoveries came from
+    fallback: str | None = None  # why no model answer was used (budget, breaker-open, ...)
+    calls: int = 0  # requests made for this analysis
+    tokens: int = 0  # tokens they cost (as the provider reported)
+    discovered: int = 0  # model findings kept (``foundBy: "model"``)
+    dropped: int = 0  # model findings dropped: not grounded in the log, or already found
+    dropped_reasons: dict[str, int] = Field(default_factory=dict)
+
+
 class LogAnalysis(Model):
     id: str
     source: Source
@@ -152,6 +169,7 @@ class LogAnalysis(Model):
     improvement_potential: ImprovementPotential
     paid: bool = False
     paid_at: datetime | None = None
+    llm: ModelRun | None = None  # set when a model was configured
 
 
 class TransactionMetadata(Model):

@@ -366,6 +366,10 @@ class Daemon:
                 lambda: st.cache_hits)  # fmt: skip
         m.watch("logmarket_llm_fallbacks", "Groups left to the rules, by reason", "counter",
                 lambda: {k: float(v) for k, v in st.fallbacks.items()}, "reason")  # fmt: skip
+        m.watch("logmarket_llm_discovered", "Findings a model reported that were kept (grounded)",
+                "counter", lambda: st.discovered)  # fmt: skip
+        m.watch("logmarket_llm_dropped", "Findings a model reported that were dropped, by reason",
+                "counter", lambda: {k: float(v) for k, v in st.dropped.items()}, "reason")  # fmt: skip
         return enricher
 
     def _watch_events(self, hooks: WebhookDeliverer) -> None:

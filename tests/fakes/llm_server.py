@@ -28,11 +28,13 @@ __all__ = [
     "RawText",
     "Recorded",
     "Stall",
+    "finding",
     "helpful",
     "obedient",
 ]
 
 TOOL_NAME = "record_enrichment"
+DISCOVERY_TOOL = "record_findings"
 
 
 @dataclass
@@ -62,7 +64,27 @@ class Recorded:
     @property
     def line_numbers(self) -> list[int]:
         """The ``Ln:`` line numbers shown in the prompt."""
-        return [int(n) for n in re.findall(r"^L(\d+): ", self.text, re.MULTILINE)]
+        return [int(n) for n in re.findall(r"^\s*L(\d+): ", self.text, re.MULTILINE)]
+
+    @property
+    def shown(self) -> dict[int, str]:
+        """The lines shown in the prompt, by number (``Ln: text``)."""
+        found = re.findall(r"^\s*L(\d+): (.*)$", self.text, re.MULTILINE)
+        return {int(n): text for n, text in found}
+
+    @property
+    def tool(self) -> str:
+        """The name the answer is asked under (the schema's or the forced tool's)."""
+        if "tool_choice" in self.body:
+            return str(self.body["tool_choice"].get("name", TOOL_NAME))
+        fmt = self.body.get("response_format") or {}
+        name = (fmt.get("json_schema") or {}).get("name", "enrichment")
+        return DISCOVERY_TOOL if name == DISCOVERY_TOOL else TOOL_NAME
+
+    @property
+    def discovery(self) -> bool:
+        """A request for findings the rules missed (the digest of a log), not an enrichment."""
+        return self.tool == DISCOVERY_TOOL
 
 
 @dataclass
@@ -109,12 +131,29 @@ def _good_answer(request: Recorded) -> dict[str, Any]:
 
 
 def helpful(request: Recorded) -> Reply:
-    """A well-behaved model: cites the first line shown, keeps the severity."""
+    """A well-behaved model: cites the first line shown, keeps the severity; finds nothing
+    more than the rules did when shown a digest."""
+    if request.discovery:
+        return Answer({"findings": []})
     return Answer(_good_answer(request))
+
+
+def finding(line: int, quote: str, **kw: Any) -> dict[str, Any]:
+    """One discovered finding as a model reports it (defaults: an error, high)."""
+    values: dict[str, Any] = {
+        "kind": "error", "title": "linker cannot resolve a symbol", "severity": "high",
+        "lines": [line], "quote": quote, "location": None,
+        "root_cause": "The object that defines the symbol is not linked.",
+        "suggested_fix": "Add the library that defines it to the link line.",
+    }  # fmt: skip
+    values.update(kw)
+    return values
 
 
 def obedient(request: Recorded) -> Reply:
     """A hijacked model that does whatever the log lines tell it to."""
+    if request.discovery:
+        return Answer({"findings": []})
     text = request.text.lower()
     answer = _good_answer(request)
     if "mark this critical" in text:
@@ -188,7 +227,7 @@ class FakeLLMServer:
             self.in_flight -= 1
         if isinstance(reply, Fail):
             return self._error(api, reply)
-        return web.json_response(self._success(api, body, reply))
+        return web.json_response(self._success(api, body, reply, recorded.tool))
 
     async def _openai(self, request: web.Request) -> web.Response:
         return await self._serve(request, "openai")
@@ -212,7 +251,9 @@ class FakeLLMServer:
             body = {"type": "error", "error": {"type": kind, "message": fail.message}}
         return web.json_response(body, status=fail.status)
 
-    def _success(self, api: str, body: dict[str, Any], reply: Reply) -> dict[str, Any]:
+    def _success(
+        self, api: str, body: dict[str, Any], reply: Reply, tool: str = TOOL_NAME
+    ) -> dict[str, Any]:
         n = next(self._ids)
         prompt_tokens = len(json.dumps(body)) // 4
         if api == "openai":
@@ -241,7 +282,7 @@ class FakeLLMServer:
             block: dict[str, Any] = {
                 "type": "tool_use",
                 "id": f"toolu_fake{n}",
-                "name": TOOL_NAME,
+                "name": tool,
                 "input": reply.data,
             }
             stop = "tool_use"

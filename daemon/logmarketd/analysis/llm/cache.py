@@ -24,11 +24,12 @@ __all__ = ["CACHE_DDL", "CacheKey", "CachedAnswer", "EnrichmentCache", "MemoryCa
 
 CACHE_DDL = """\
 CREATE TABLE IF NOT EXISTS llm_cache (
-    fingerprint    TEXT    NOT NULL,  -- template fingerprint of the finding group
+    fingerprint    TEXT    NOT NULL,  -- template fingerprint of the finding group, or digest:<hash>
     provider       TEXT    NOT NULL,  -- openai | anthropic | openai-compatible
     model          TEXT    NOT NULL,
     prompt_version TEXT    NOT NULL,
     answer         TEXT    NOT NULL,  -- JSON: root_cause, suggested_fix, severity, evidence_index
+                                      -- (a digest's: the list of findings the model reported)
     tokens         INTEGER NOT NULL DEFAULT 0,
     created_at     REAL    NOT NULL,  -- unix seconds
     hits           INTEGER NOT NULL DEFAULT 0,
@@ -95,6 +96,10 @@ class EnrichmentCache(Protocol):
 
     async def put(self, key: CacheKey, answer: CachedAnswer) -> None: ...
 
+    async def get_raw(self, key: CacheKey) -> tuple[str, int] | None: ...
+
+    async def put_raw(self, key: CacheKey, answer: str, tokens: int) -> None: ...
+
     async def load_usage(self, day: str) -> int: ...
 
     async def add_usage(self, day: str, tokens: int) -> None: ...
@@ -104,7 +109,7 @@ class MemoryCache:
     """In-memory twin of :class:`SqliteCache`, bounded (least recently used goes first)."""
 
     def __init__(self, max_entries: int = 10_000) -> None:
-        self._data: OrderedDict[CacheKey, CachedAnswer] = OrderedDict()
+        self._data: OrderedDict[CacheKey, tuple[str, int]] = OrderedDict()
         self._max = max_entries
         self._usage: dict[str, int] = {}
 
@@ -112,13 +117,21 @@ class MemoryCache:
         return len(self._data)
 
     async def get(self, key: CacheKey) -> CachedAnswer | None:
-        answer = self._data.get(key)
-        if answer is not None:
-            self._data.move_to_end(key)
-        return answer
+        raw = await self.get_raw(key)
+        return None if raw is None else CachedAnswer.from_json(*raw)
 
     async def put(self, key: CacheKey, answer: CachedAnswer) -> None:
-        self._data[key] = answer
+        await self.put_raw(key, answer.to_json(), answer.tokens)
+
+    async def get_raw(self, key: CacheKey) -> tuple[str, int] | None:
+        """A cached answer's JSON text and tokens (any answer: enrichment or discovery)."""
+        raw = self._data.get(key)
+        if raw is not None:
+            self._data.move_to_end(key)
+        return raw
+
+    async def put_raw(self, key: CacheKey, answer: str, tokens: int) -> None:
+        self._data[key] = (answer, tokens)
         self._data.move_to_end(key)
         while len(self._data) > self._max:
             self._data.popitem(last=False)
@@ -158,6 +171,14 @@ class SqliteCache:
             self._ready = True
 
     async def get(self, key: CacheKey) -> CachedAnswer | None:
+        raw = await self.get_raw(key)
+        return None if raw is None else CachedAnswer.from_json(*raw)
+
+    async def put(self, key: CacheKey, answer: CachedAnswer) -> None:
+        await self.put_raw(key, answer.to_json(), answer.tokens)
+
+    async def get_raw(self, key: CacheKey) -> tuple[str, int] | None:
+        """A cached answer's JSON text and tokens (any answer: enrichment or discovery)."""
         await self._ensure()
         params = (key.fingerprint, key.provider, key.model, key.prompt_version)
         where = "fingerprint = ? AND provider = ? AND model = ? AND prompt_version = ?"
@@ -169,9 +190,9 @@ class SqliteCache:
             return None
         await self._db.execute(f"UPDATE llm_cache SET hits = hits + 1 WHERE {where}", params)
         await self._db.commit()
-        return CachedAnswer.from_json(row[0], int(row[1]))
+        return str(row[0]), int(row[1])
 
-    async def put(self, key: CacheKey, answer: CachedAnswer) -> None:
+    async def put_raw(self, key: CacheKey, answer: str, tokens: int) -> None:
         await self._ensure()
         await self._db.execute(
             "INSERT INTO llm_cache (fingerprint, provider, model, prompt_version, answer, tokens,"
@@ -183,8 +204,8 @@ class SqliteCache:
                 key.provider,
                 key.model,
                 key.prompt_version,
-                answer.to_json(),
-                answer.tokens,
+                answer,
+                tokens,
                 time.time(),
             ),
         )

@@ -31,6 +31,7 @@ ENV_NAMES: dict[str, str] = {
     "timeout": "LOGMARKET_LLM_TIMEOUT",
     "max_concurrency": "LOGMARKET_LLM_MAX_CONCURRENCY",
     "daily_token_budget": "LOGMARKET_LLM_DAILY_TOKEN_BUDGET",
+    "discover": "LOGMARKET_LLM_DISCOVER",
 }
 
 
@@ -66,6 +67,15 @@ class LLMConfig(BaseModel):
     )
     max_output_tokens: int = Field(600, ge=50, description="answer length cap per request")
     max_evidence_lines: int = Field(20, ge=1, description="log lines sent per finding group")
+    discover: bool = Field(
+        True, description="also show the model each log's digest, for findings the rules missed"
+    )
+    max_digest_chars: int = Field(
+        12_000, ge=500, description="characters of a log's digest shown (about 3.5 a token)"
+    )
+    max_discovery_tokens: int = Field(
+        2000, ge=100, description="answer length cap of a discovery request"
+    )
 
     @model_validator(mode="after")
     def _complete(self) -> LLMConfig:

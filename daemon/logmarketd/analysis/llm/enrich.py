@@ -1,4 +1,5 @@
-"""The enrichment stage: one model call per new template group, never more, never unguarded.
+"""The model's requests: one per new template group (enrichment) and one per log digest
+(discovery, :meth:`Enricher.discover`), never more, never unguarded.
 
 For each :class:`FindingGroup`: the cache first (fingerprint, provider, model, prompt version);
 on a miss, the circuit breaker and the daily token budget decide whether a call may go out; the
@@ -21,6 +22,8 @@ import structlog
 
 from logmarketd.analysis.llm.cache import CachedAnswer, CacheKey, EnrichmentCache, MemoryCache
 from logmarketd.analysis.llm.config import LLMConfig
+from logmarketd.analysis.llm.digest import Digest
+from logmarketd.analysis.llm.discover import Discovered, build_discovery_prompt, parse_discovery
 from logmarketd.analysis.llm.errors import AnswerError, ProviderError
 from logmarketd.analysis.llm.guard import CircuitBreaker, DailyTokenBudget
 from logmarketd.analysis.llm.prompt import PROMPT_VERSION, Prompt, build_prompt
@@ -29,7 +32,9 @@ from logmarketd.analysis.llm.types import SEVERITIES, Enrichment, FindingGroup, 
 from logmarketd.analysis.llm.validate import parse_answer
 from logmarketd.ingest.redact import Redactor, default_redactor
 
-__all__ = ["Enricher", "EnricherStats", "build_enricher"]
+__all__ = ["DiscoveryOutcome", "Enricher", "EnricherStats", "build_enricher"]
+
+DISCOVERY_VERSION = f"{PROMPT_VERSION}+discover-1"  # in the cache key of a digest's answer
 
 # Logged: reasons, fingerprints, counts. Never prompt or answer text.
 log = structlog.get_logger("logmarketd.llm")
@@ -47,6 +52,21 @@ class EnricherStats:
     enriched: int = 0
     cache_errors: int = 0
     fallbacks: Counter[str] = field(default_factory=Counter)
+    discoveries: int = 0  # windows a model was asked (or a cached answer used) to discover in
+    discovered: int = 0  # model findings kept (grounded)
+    dropped: Counter[str] = field(default_factory=Counter)  # model findings dropped, by reason
+
+
+@dataclass
+class DiscoveryOutcome:
+    """What a discovery request gave: the findings (unchecked: see ``discover.ground``) or
+    why there are none (``fallback``), and what it cost."""
+
+    found: Discovered | None
+    source: str = "rules"  # llm | cache | rules
+    fallback: str | None = None
+    calls: int = 0
+    tokens: int = 0
 
 
 class Enricher:
@@ -184,7 +204,7 @@ class Enricher:
         estimate = prompt.estimate_tokens() + self.config.max_output_tokens
         if not await self._reserve(provider, estimate):
             return None, "budget"
-        reply = await self._complete(provider, group, prompt, estimate)
+        reply = await self._complete(provider, group.fingerprint, prompt, estimate)
         if isinstance(reply, ProviderError):
             return None, reply.reason
         spent = reply.tokens if reply.tokens is not None else estimate
@@ -212,13 +232,21 @@ class Enricher:
         return False
 
     async def _complete(
-        self, provider: Provider, group: FindingGroup, prompt: Prompt, estimate: int
+        self,
+        provider: Provider,
+        label: str,
+        prompt: Prompt,
+        estimate: int,
+        tally: Counter[str] | None = None,
+        max_output: int | None = None,
     ) -> Reply | ProviderError:
         """The model's reply, retried with jittered exponential backoff while the failure is
         retryable; else the last failure (its reservation released, counted by the breaker)."""
         attempt = 0
         while True:
-            outcome = await self._attempt(provider, prompt)
+            if tally is not None:
+                tally["calls"] += 1
+            outcome = await self._attempt(provider, prompt, max_output)
             if not isinstance(outcome, ProviderError):
                 return outcome
             if not outcome.retryable or attempt >= self.config.max_retries:
@@ -228,7 +256,7 @@ class Enricher:
                 log.warning(
                     "llm.request_failed",
                     provider=provider.name,
-                    fingerprint=group.fingerprint,
+                    fingerprint=label,
                     reason=outcome.reason,
                     detail=outcome.detail[:200],
                     attempts=attempt + 1,
@@ -240,7 +268,9 @@ class Enricher:
             delay = self.config.retry_base_delay * 2 ** (attempt - 1)
             await self._sleep(min(8.0, delay) * (0.5 + self._rng.random() / 2))
 
-    async def _attempt(self, provider: Provider, prompt: Prompt) -> Reply | ProviderError:
+    async def _attempt(
+        self, provider: Provider, prompt: Prompt, max_output: int | None = None
+    ) -> Reply | ProviderError:
         """One call under the concurrency cap and a timeout: the reply, or what went wrong."""
         try:
             async with self._semaphore:
@@ -249,7 +279,7 @@ class Enricher:
                 async with asyncio.timeout(self.config.timeout + 1.0):
                     return await provider.complete(
                         prompt,
-                        max_output_tokens=self.config.max_output_tokens,
+                        max_output_tokens=max_output or self.config.max_output_tokens,
                         request_timeout=self.config.timeout,
                     )
         except TimeoutError:
@@ -287,6 +317,65 @@ class Enricher:
             tuple(index[n] for n in answer.evidence_lines),
             reply.tokens or 0,
         )
+
+    # -- discovery --------------------------------------------------------------------------
+
+    async def discover(self, digest: Digest, source: str) -> DiscoveryOutcome:
+        """The findings a model reports in ``digest`` that the rules missed: from the cache
+        (same digest key, provider, model: see ``Digest.key``), else one request under the same breaker, budget,
+        retries and concurrency cap as an enrichment. Never raises for a model's failure."""
+        provider = self.provider
+        if provider is None or not self.config.discover or not digest.candidates:
+            return DiscoveryOutcome(None)
+        self.stats.discoveries += 1
+        key = CacheKey(digest.key, provider.name, provider.model, DISCOVERY_VERSION)
+        try:
+            cached = await self.cache.get_raw(key)
+        except Exception:
+            self.stats.cache_errors += 1
+            cached = None
+        if cached is not None:
+            self.stats.cache_hits += 1
+            return DiscoveryOutcome(Discovered.from_json(cached[0], digest), "cache")
+        outcome = await self._ask_discovery(provider, digest, source)
+        if outcome.found is None:
+            self.stats.fallbacks[outcome.fallback or "invalid-answer"] += 1
+            return outcome
+        self.stats.enriched += 1
+        try:
+            await self.cache.put_raw(key, outcome.found.to_json(digest), outcome.tokens)
+        except Exception:
+            self.stats.cache_errors += 1
+        return outcome
+
+    async def _ask_discovery(
+        self, provider: Provider, digest: Digest, source: str
+    ) -> DiscoveryOutcome:
+        if not self.breaker.allow():
+            return DiscoveryOutcome(None, fallback="breaker-open")
+        prompt = build_discovery_prompt(digest, source)
+        estimate = prompt.estimate_tokens() + self.config.max_discovery_tokens
+        if not await self._reserve(provider, estimate):
+            return DiscoveryOutcome(None, fallback="budget")
+        tally: Counter[str] = Counter()
+        reply = await self._complete(
+            provider, digest.key, prompt, estimate, tally, self.config.max_discovery_tokens
+        )
+        if isinstance(reply, ProviderError):
+            return DiscoveryOutcome(None, fallback=reply.reason, calls=tally["calls"])
+        spent = reply.tokens if reply.tokens is not None else estimate
+        self.budget.settle(estimate, spent)
+        self.stats.tokens += spent
+        await self._record_usage(spent)
+        try:
+            found = parse_discovery(reply.content, self.redactor.redact)
+        except AnswerError as exc:
+            self.breaker.failure()
+            log.warning("llm.answer_rejected", provider=provider.name, fingerprint=digest.key,
+                        reason=str(exc)[:200], breaker=self.breaker.state)  # fmt: skip
+            return DiscoveryOutcome(None, "rules", "invalid-answer", tally["calls"], spent)
+        self.breaker.success()
+        return DiscoveryOutcome(found, "llm", None, tally["calls"], spent)
 
     async def _restore_usage(self) -> None:
         """Once per UTC day, count what earlier runs of the daemon already spent today."""

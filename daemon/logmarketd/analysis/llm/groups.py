@@ -7,7 +7,7 @@ results are written back onto copies of the findings; nothing else in the insigh
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 
 from logmarketd.analysis.agents.base import KIND_TO_FIELD
 from logmarketd.analysis.llm.types import (
@@ -45,17 +45,27 @@ def groups_from_insights(
     *,
     severity_max: SeverityCap = _no_raise,
     max_evidence: int = 20,
+    skip: Collection[str] = (),
 ) -> list[FindingGroup]:
-    """One group per (kind, fingerprint) among findings that have a fingerprint and evidence.
+    """One group per (kind, fingerprint) among the rules' findings that have a fingerprint and
+    evidence.
 
     ``severity_max`` gives the rules' upper bound for a group (default: the rules' own severity,
-    i.e. a model may lower it one step but never raise it).
+    i.e. a model may lower it one step but never raise it). Findings whose fingerprint is in
+    ``skip`` are not asked about (the report of text addressed to an AI: its evidence is that
+    text, which no model should read).
     """
     groups: list[FindingGroup] = []
     for kind, attr in _KINDS:
         by_fp: dict[str, list[Finding]] = {}
         for finding in getattr(insights, attr):
-            if finding.fingerprint and finding.evidence:
+            # a model's own discovery carries its answer already: not asked again
+            if (
+                finding.fingerprint
+                and finding.evidence
+                and finding.found_by != "model"
+                and finding.fingerprint not in skip
+            ):
                 by_fp.setdefault(finding.fingerprint, []).append(finding)
         for fingerprint, findings in by_fp.items():
             evidence: dict[int, Evidence] = {}

@@ -89,6 +89,12 @@ class Prompt:
     user: str
     lines: tuple[int, ...]
     allowed: tuple[str, ...]
+    schema: dict[str, object] | None = None  # the answer's JSON schema (None: ANSWER_SCHEMA)
+    tool: str | None = None  # the name the answer is recorded under (None: the enrichment's)
+
+    @property
+    def answer_schema(self) -> dict[str, object]:
+        return self.schema if self.schema is not None else ANSWER_SCHEMA
 
     def estimate_tokens(self) -> int:
         """A conservative token estimate for the budget (about 3.5 characters a token)."""

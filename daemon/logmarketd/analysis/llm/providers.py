@@ -22,7 +22,7 @@ from openai.types.shared_params import ResponseFormatJSONSchema
 
 from logmarketd.analysis.llm.config import LLMConfig
 from logmarketd.analysis.llm.errors import ProviderError
-from logmarketd.analysis.llm.prompt import ANSWER_SCHEMA, Prompt
+from logmarketd.analysis.llm.prompt import Prompt
 from logmarketd.errors import ConfigError
 
 __all__ = ["AnthropicProvider", "OpenAIProvider", "Provider", "Reply", "make_provider"]
@@ -87,7 +87,11 @@ class OpenAIProvider:
         ]
         response_format: ResponseFormatJSONSchema = {
             "type": "json_schema",
-            "json_schema": {"name": "enrichment", "strict": True, "schema": ANSWER_SCHEMA},
+            "json_schema": {
+                "name": prompt.tool or "enrichment",
+                "strict": True,
+                "schema": prompt.answer_schema,
+            },
         }
         # OpenAI itself takes max_completion_tokens; many compatible servers know only max_tokens.
         native = self.name == "openai"
@@ -130,6 +134,7 @@ class AnthropicProvider:
     async def complete(
         self, prompt: Prompt, *, max_output_tokens: int, request_timeout: float
     ) -> Reply:
+        tool = prompt.tool or _TOOL_NAME
         try:
             response = await self.client.messages.create(
                 model=self.model,
@@ -138,19 +143,19 @@ class AnthropicProvider:
                 messages=[{"role": "user", "content": prompt.user}],
                 tools=[
                     {
-                        "name": _TOOL_NAME,
-                        "description": "Record the root cause, fix, severity and cited lines.",
-                        "input_schema": ANSWER_SCHEMA,
+                        "name": tool,
+                        "description": "Record the answer, with the cited lines.",
+                        "input_schema": prompt.answer_schema,
                     }
                 ],
-                tool_choice={"type": "tool", "name": _TOOL_NAME},
+                tool_choice={"type": "tool", "name": tool},
                 timeout=request_timeout,
             )
         except anthropic.AnthropicError as exc:
             raise _classify(exc) from exc
         tokens = response.usage.input_tokens + response.usage.output_tokens
         for block in response.content:
-            if block.type == "tool_use" and block.name == _TOOL_NAME:
+            if block.type == "tool_use" and block.name == tool:
                 data = block.input
                 return Reply(data if isinstance(data, dict) else str(data), tokens)
         # No tool call (e.g. stopped at max_tokens): hand over any text, the validator decides.
