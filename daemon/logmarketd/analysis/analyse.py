@@ -95,7 +95,10 @@ def template_fingerprints(lines: list[str]) -> frozenset[str]:
     return frozenset(hashlib.blake2b(s.encode(), digest_size=8).hexdigest() for s in shapes)
 
 
-def _log_facts(ctx: Context, findings: list[Finding]) -> LogFacts:
+def _log_facts(ctx: Context, findings: list[Finding], unscored: Collection[int] = ()) -> LogFacts:
+    """What the log's own scores rest on; the shapes of lines in ``unscored`` (text
+    addressed to an AI analyser) make nothing new."""
+    skip = set(unscored)
     lines = [line for line in ctx.lines if line.strip()]
     sample = lines[:_SAMPLE]
     k = len(sample) or 1
@@ -109,7 +112,11 @@ def _log_facts(ctx: Context, findings: list[Finding]) -> LogFacts:
         warn_error_lines=len(ctx.lines_with_ci("warn", "err", "fatal", "crit", "severe")),
         timestamp_share=sum(1 for s in sample if _TS.search(s[:40])) / k,
         level_share=sum(1 for s in sample if _LVL.search(s[:80])) / k,
-        templates=template_fingerprints(lines),
+        templates=template_fingerprints(
+            [line for n, line in enumerate(ctx.lines) if line.strip() and n not in skip]
+            if skip
+            else lines
+        ),
     )
 
 
@@ -283,6 +290,7 @@ def inspect_log(
     insights = to_insights(findings, ctx, redact, extra)
     # log content addressing an AI is reported, but it must never move a score or a price
     scored = [f for f in findings if f.key != "ai-instruction"]
+    addressed = [n for f in findings if f.key == "ai-instruction" for n in f.lines]
     return Inspection(
         source=source,
         sub_pkp_id=sub_pkp_id,
@@ -293,7 +301,7 @@ def inspect_log(
         insights=insights,
         fingerprints=insight_fingerprints(insights),
         ran=tuple(a.name for a in ran),
-        facts=_log_facts(ctx, scored),
+        facts=_log_facts(ctx, scored, addressed),
         scored=tuple(_facts(f, ctx) for f in scored),
         rates=RoiRates.from_settings(settings),
     )
