@@ -3,6 +3,8 @@ price) and not the log's own (its template is no new content)."""
 
 from __future__ import annotations
 
+from hypothesis import given
+from hypothesis import strategies as st
 from logmarketd.analysis.analyse import inspect_log
 
 LOG = "".join(
@@ -21,3 +23,9 @@ def test_an_injected_line_raises_no_score() -> None:
     dirty = injected.analysis(known).quality
     assert dirty.uniqueness <= clean.uniqueness
     assert injected.analysis(known).value_score <= first.analysis(known).value_score
+
+
+@given(st.lists(st.sampled_from(["a", " ", "\t", "\n", "x y", "\u2003"]), max_size=30).map("".join))
+def test_the_line_count_is_the_non_blank_lines(text: str) -> None:
+    i = inspect_log(text, "runtime")
+    assert i.facts.lines == sum(1 for line in i.context.lines if line.strip())

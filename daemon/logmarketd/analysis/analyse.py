@@ -16,6 +16,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
+from itertools import islice
 from typing import Any
 
 from logmarketd.analysis.agents import AgentConfig, Context, Finding, agents_for, run_agents
@@ -95,28 +96,34 @@ def template_fingerprints(lines: list[str]) -> frozenset[str]:
     return frozenset(hashlib.blake2b(s.encode(), digest_size=8).hexdigest() for s in shapes)
 
 
+_BLANK = re.compile(r"^[^\S\n]*$", re.M)
+
+
 def _log_facts(ctx: Context, findings: list[Finding], unscored: Collection[int] = ()) -> LogFacts:
     """What the log's own scores rest on; the shapes of lines in ``unscored`` (text
     addressed to an AI analyser) make nothing new."""
     skip = set(unscored)
-    lines = [line for line in ctx.lines if line.strip()]
-    sample = lines[:_SAMPLE]
+    # blank lines counted in one pass of re over the text, not one strip() per line
+    blank = len(_BLANK.findall(ctx.text)) - (1 if ctx.text.endswith("\n") else 0)
+    # the first non-blank lines: what the structure shares and the template sample read
+    head = list(islice((line for line in ctx.lines if line.strip()), _TEMPLATE_SAMPLE))
+    sample = head[:_SAMPLE]
     k = len(sample) or 1
     covered: set[int] = set()
     for f in findings:
         covered.update(f.lines)
+    shaped = head
+    if skip:
+        kept = (line for n, line in enumerate(ctx.lines) if line.strip() and n not in skip)
+        shaped = list(islice(kept, _TEMPLATE_SAMPLE))
     return LogFacts(
-        lines=len(lines),
+        lines=max(len(ctx.lines) - blank, 0),
         signal_lines=len(covered),
         # case-folded scans the level detector made already (cached): no pass of our own
         warn_error_lines=len(ctx.lines_with_ci("warn", "err", "fatal", "crit", "severe")),
         timestamp_share=sum(1 for s in sample if _TS.search(s[:40])) / k,
         level_share=sum(1 for s in sample if _LVL.search(s[:80])) / k,
-        templates=template_fingerprints(
-            [line for n, line in enumerate(ctx.lines) if line.strip() and n not in skip]
-            if skip
-            else lines
-        ),
+        templates=template_fingerprints(shaped),
     )
 
 
