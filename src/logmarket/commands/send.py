@@ -59,14 +59,7 @@ def run(args: argparse.Namespace) -> int:
                     if item is None:
                         done = True
                         break
-                    raw, last = item
-                    record: dict[str, Any] = {
-                        "message": raw.decode("utf-8", "replace").rstrip("\r\n"),
-                        "ts": time.time(),
-                    }
-                    if last and not args.keep_open:
-                        record["eof"] = True
-                    batch.append(_encoder.encode(record))
+                    batch.append(_record(*item, eof=item[1] and not args.keep_open))
                 if batch:
                     for group in shipper.frames_for(batch):
                         shipper.send(group)
@@ -96,6 +89,15 @@ def run(args: argparse.Namespace) -> int:
     closed = "" if args.keep_open or not sent else "; the last one ends the window: analysed now"
     print(f"sent {sent} lines{closed}", file=sys.stderr)
     return 0
+
+
+def _record(raw: bytes, last: bool, *, eof: bool) -> str:
+    """One line as an encoded record; the last one ends its window when ``eof``."""
+    record: dict[str, Any] = {"message": raw.decode("utf-8", "replace").rstrip("\r\n"),
+                              "ts": time.time()}  # fmt: skip
+    if eof:
+        record["eof"] = True
+    return _encoder.encode(record)
 
 
 def _with_last(stream: Iterable[bytes]) -> Iterator[tuple[bytes, bool]]:
