@@ -2,6 +2,7 @@
 # logmarketd as a container: the sidecar next to an application (see docs/deploy.md).
 #
 #   docker build -t logmarketd .
+#   podman build --format docker -t logmarketd .   (OCI format, podman's default, drops HEALTHCHECK)
 #   docker run --rm -v logmarket-run:/run/logmarketd -v logmarket-state:/var/lib/logmarketd logmarketd
 #
 # Stage 1 builds wheels (with a compiler, for any dependency without a wheel for this

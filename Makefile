@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 RUN_STAMP := $(VENV)/.installed-run
 
-.PHONY: run test test-fast system-deps lint typecheck bench clean
+.PHONY: run test test-fast system-deps lint typecheck bench clean dist
 
 $(BIN)/python:
 	@PYTHON=$(PYTHON) tools/system-deps run
@@ -31,6 +31,13 @@ run: $(RUN_STAMP)
 
 system-deps:
 	@PYTHON=$(PYTHON) tools/system-deps test
+
+# The wheel to install elsewhere (no package index has logmarket): dist/logmarket-*.whl, the
+# client and the daemon in one; `pip install 'dist/logmarket-<version>-py3-none-any.whl[all]'`.
+DIST ?= dist
+dist: | $(BIN)/python
+	$(BIN)/python -m pip wheel -q --no-deps --wheel-dir $(DIST) .
+	@ls $(DIST)/logmarket-*.whl
 
 lint: $(STAMP)
 	$(BIN)/ruff check src daemon tests

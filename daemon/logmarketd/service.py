@@ -23,6 +23,7 @@ import contextlib
 import os
 import signal
 import socket
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -86,6 +87,7 @@ class Daemon:
         self.stages: dict[str, asyncio.Task[None]] = {}  # the supervised tasks, by name
         self.failure: tuple[str, str] | None = None  # (stage, reason) of the first to die
         self._stopping = False
+        self._stop_counts: dict[str, float] | None = None  # the totals when the stop began
 
     def request_exit(self) -> None:
         if self.should_exit.is_set():
@@ -109,6 +111,46 @@ class Daemon:
         finally:
             for sig in _SIGNALS:
                 loop.remove_signal_handler(sig)
+            self._log_stopped()
+
+    def _counts(self) -> dict[str, float]:
+        """The running totals the stop line is made of."""
+
+        def value(name: str) -> float:
+            return self.metrics.registry.get_sample_value(name) or 0.0
+
+        windows = sum(
+            s.value
+            for family in self.metrics.windows.collect()
+            for s in family.samples
+            if s.name.endswith("_total")
+        )
+        return {
+            "records": value("logmarket_records_stored_total"),
+            "frames": value("logmarket_batches_committed_total"),
+            "windows": windows,
+            "inbox": value("logmarket_inbox_depth"),
+            "at": time.monotonic(),
+        }
+
+    def _log_stopped(self) -> None:
+        """One line when a daemon that served stops: what it stored, and what the drain
+        committed and analysed after the stop was asked (records and frames flushed, windows
+        closed), and what waits in the inbox for the next start."""
+        before = self._stop_counts
+        if before is None:
+            return
+        after = self._counts()
+        log.info(
+            "stopped",
+            records_stored=int(after["records"]),
+            records_drained=int(after["records"] - before["records"]),
+            frames_drained=int(after["frames"] - before["frames"]),
+            windows_closed=int(after["windows"] - before["windows"]),
+            inbox_left=int(after["inbox"]),
+            seconds=round(after["at"] - before["at"], 3),
+            exit_code=1 if self.failure else 0,
+        )
 
     async def _serve(self, stack: Stack) -> int:
         try:
@@ -123,6 +165,7 @@ class Daemon:
             self.on_ready(self)
         log.info("serving", socket=str(self.settings.socket_path), http=self.http_url)
         await self.should_exit.wait()
+        self._stop_counts = self._counts()
         if self.failure is None:
             return 0
         # Health probes see the 503 and its reason before the port closes.

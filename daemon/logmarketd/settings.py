@@ -8,21 +8,25 @@ setting is written by its field name (``state_dir = "/var/lib/logmarketd"``).
 
 from __future__ import annotations
 
+import json
+import re
 import tomllib
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
-from pydantic.fields import FieldInfo
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     TomlConfigSettingsSource,
 )
 
 from logmarketd.errors import ConfigError
+from logmarketd.setting_errors import describe, env_names, explain_order
 
 __all__ = ["Settings", "env_names", "load_settings"]
 
@@ -38,6 +42,33 @@ _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 def _seed_score(default: int, name: str, description: str) -> Any:
     """A seed's setting that is a threshold on a 0-100 score (typed Any, as ``Field`` is)."""
     return Field(default, ge=0, le=100, validation_alias=_seed(name), description=description)
+
+
+# How a list setting given as text (an environment variable, a string in the file) is split:
+# paths on commas and colons; addresses and ids on commas (IPv6 has colons); rules on the
+# commas that start a new ``GLOB=``; regexes and secret values one a line (both may hold commas).
+_LIST_SEPARATORS: dict[str, str] = {
+    "watch": ",:",
+    "agents_allow_addresses": ",",
+    "peer_uid_credit": ",",
+    "watch_rules": "rule",
+    "redact_allowlist": "\n",
+    "agents_allow_secret_values": "\n",
+}
+
+
+def split_list(text: str, separators: str) -> list[str]:
+    """``text`` cut into items (blank ones dropped) by ``separators`` (see above)."""
+    if separators == "rule":
+        items: list[str] = []
+        for part in text.split(","):
+            if "=" in part or not items:
+                items.append(part)
+            else:
+                items[-1] += "," + part
+        return [i.strip() for i in items if i.strip()]
+    parts = re.split("[" + re.escape(separators) + "]", text)
+    return [p.strip() for p in parts if p.strip()]
 
 
 class Settings(BaseSettings):
@@ -90,8 +121,9 @@ class Settings(BaseSettings):
     redact_pii: bool = Field(
         False, description="also redact e-mail and IP addresses (secrets are always redacted)"
     )
-    redact_allowlist: list[str] = Field(
-        default_factory=list, description="regexes of values never redacted (JSON list in env)"
+    redact_allowlist: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="regexes of values never redacted (in env: a JSON list, or one a line)",
     )
     llm_provider: Literal["rules", "openai", "anthropic", "openai-compatible"] = Field(
         "rules", description="who adds root causes and fixes: rules (offline) or a model"
@@ -105,10 +137,10 @@ class Settings(BaseSettings):
     llm_daily_token_budget: int = Field(
         200_000, ge=0, description="model tokens per UTC day; past it, rules only"
     )
-    agents_allow_addresses: list[str] | None = Field(
+    agents_allow_addresses: Annotated[list[str] | None, NoDecode] = Field(
         None, description="source addresses the Security Guardian never reports (scanners you run)"
     )
-    agents_allow_secret_values: list[str] | None = Field(
+    agents_allow_secret_values: Annotated[list[str] | None, NoDecode] = Field(
         None, description="secret-looking values that are known test fixtures, never reported"
     )
     agents_http_ms: float | None = Field(
@@ -128,14 +160,14 @@ class Settings(BaseSettings):
         description="directory of *.toml rule packs used beside the shipped ones; a changed "
         "pack is reloaded while the daemon runs",
     )
-    watch: list[str] = Field(
+    watch: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="files, directories (recursive) or globs to tail into the daemon",
     )
     watch_from_beginning: bool = Field(
         False, description="on the first run, read watched files from their start"
     )
-    watch_rules: list[str] = Field(
+    watch_rules: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="GLOB=SOURCE[,SUBPKP]: source and Sub-PKP of matching files (first wins)",
     )
@@ -163,7 +195,7 @@ class Settings(BaseSettings):
     )
     # A local service can be known by the Unix user it runs as instead of by a key: its
     # socket connections credit the mapped Sub-PKP (a valid hello key takes precedence).
-    peer_uid_credit: list[str] = Field(
+    peer_uid_credit: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="UID=SUB_PKP_ID: socket connections from this Unix user id credit this "
         "Sub-PKP (read with SO_PEERCRED; a valid hello key takes precedence)",
@@ -222,11 +254,13 @@ class Settings(BaseSettings):
     )
     log_marketplace_min_payment: Decimal = Field(
         Decimal("0.10"),
+        ge=0,
         validation_alias=_seed("LOG_MARKETPLACE_MIN_PAYMENT"),
         description="smallest single payment (USD)",
     )
     log_marketplace_max_payment: Decimal = Field(
         Decimal("20.00"),
+        ge=0,
         validation_alias=_seed("LOG_MARKETPLACE_MAX_PAYMENT"),
         description="largest single payment (USD)",
     )
@@ -270,6 +304,21 @@ class Settings(BaseSettings):
         description="quality multiplier on points",
     )
 
+    @field_validator(*_LIST_SEPARATORS, mode="before")
+    @classmethod
+    def _list(cls, value: Any, info: Any) -> Any:
+        """A list as people type it: a JSON list, or text split the way the field's items
+        allow (paths on commas and colons, rules on commas before a ``GLOB=``, ...)."""
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                return json.loads(text)
+            except ValueError:
+                raise ValueError("is not a JSON list (or give the items separated)") from None
+        return split_list(text, _LIST_SEPARATORS[info.field_name])
+
     @field_validator("socket_mode", mode="before")
     @classmethod
     def _octal(cls, value: Any) -> Any:
@@ -290,7 +339,7 @@ class Settings(BaseSettings):
         for pair in value:
             uid, sep, sub = pair.partition("=")
             if not sep or not uid.strip().isdigit() or not sub.strip():
-                raise ValueError(f"expected UID=SUB_PKP_ID, got {pair!r}")
+                raise ValueError(f"each item must be UID=SUB_PKP_ID (UID a number), not {pair!r}")
         return value
 
     @property
@@ -308,7 +357,7 @@ class Settings(BaseSettings):
                 return float(number) * _UNITS[unit]
             except ValueError:
                 raise ValueError(
-                    f"expected a duration like 90s, 30m, 24h or 2d, got {value!r}"
+                    "must be seconds, or a duration like 90s, 30m, 24h or 2d"
                 ) from None
         return value
 
@@ -318,7 +367,7 @@ class Settings(BaseSettings):
         if value:
             host, sep, port = value.rpartition(":")
             if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-                raise ValueError(f"expected HOST:PORT, got {value!r}")
+                raise ValueError("must be HOST:PORT (e.g. 127.0.0.1:8765), or empty for no HTTP")
         return value
 
     @property
@@ -350,16 +399,10 @@ class Settings(BaseSettings):
         return init_settings, env_settings, TomlConfigSettingsSource(settings_cls)
 
 
-def env_names(name: str, field: FieldInfo) -> list[str]:
-    """The environment variable(s) a field is read from, for ``--help``."""
-    alias = field.validation_alias
-    if isinstance(alias, AliasChoices):
-        return [str(c) for c in alias.choices if isinstance(c, str) and c.isupper()]
-    return [f"LOGMARKET_{name.upper()}"]
-
-
 def load_settings(flags: dict[str, Any], config_file: Path | None = None) -> Settings:
-    """Build the settings from flags, the environment and an optional TOML file."""
+    """Build the settings from flags, the environment and an optional TOML file. A wrong
+    one is a :class:`ConfigError` of one line per problem, each naming the setting as it was
+    given (flag, environment variable, or file and line), its value and what is allowed."""
     cls: type[Settings] = Settings
     if config_file is not None:
         try:
@@ -372,6 +415,12 @@ def load_settings(flags: dict[str, Any], config_file: Path | None = None) -> Set
 
         cls = FileSettings
     try:
-        return cls(**flags)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from exc
+        settings = cls(**flags)
+    except ValidationError as exc:
+        raise ConfigError(describe(Settings, exc.errors(), flags, config_file)) from None
+    except (SettingsError, ValueError) as exc:
+        raise ConfigError(str(exc)) from None
+    problem = explain_order(Settings, settings, flags, config_file)
+    if problem:
+        raise ConfigError(problem)
+    return settings

@@ -11,13 +11,15 @@ import pkgutil
 import sys
 
 import logmarket.commands
+from logmarket._parser import Parser, version_action
 from logmarket.errors import CommandError
 
 __all__ = ["build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="logmarket", description="logmarket client tools")
+    parser = Parser(prog="logmarket", description="logmarket client tools")
+    version_action(parser, "logmarket")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for info in sorted(pkgutil.iter_modules(logmarket.commands.__path__), key=lambda i: i.name):
         if info.name.startswith("_"):

@@ -12,7 +12,9 @@ What it promises (the contract, see also README "Delivery guarantees"):
   plus ``max_in_flight`` batches awaiting an ack.
 * ``flush(timeout)``, ``close()`` and interpreter exit (including the exit of a
   ``multiprocessing`` child) wait up to ``flush_timeout`` seconds for everything queued to
-  be acknowledged. ``os._exit`` and SIGKILL lose what is not yet acknowledged.
+  be acknowledged; when the daemon is unreachable then, that is said once (a
+  ``LogmarketWarning`` on stderr) before the wait. ``os._exit`` and SIGKILL lose what is not
+  yet acknowledged.
 * Neither does configuration: a wrong argument, dictConfig entry or environment variable is
   reported once (a ``LogmarketWarning``) and replaced by its default.
 * Fork-safe: in a forked child the handler starts over with an empty queue, a new client id
@@ -59,6 +61,8 @@ _N_STANDARD = len(vars(logging.makeLogRecord({})))
 _STRUCTLOG_ATTRS = frozenset({"_logger", "_name", "_from_structlog", "_record"})
 
 _live_handlers: weakref.WeakSet[Handler] = weakref.WeakSet()
+_told_unreachable = False  # the daemon-down notice at exit is given once per process
+_GRACE = 0.25  # seconds a closing handler waits before it says the daemon is unreachable
 
 
 class Handler(logging.Handler):
@@ -128,6 +132,7 @@ class Handler(logging.Handler):
         self.client_id = uuid.uuid4().hex
         self.client_secret = secrets.token_urlsafe(32)
         self._shipper: Shipper | None = None
+        self._unreachable = False  # the last attempt to connect failed
 
     def _after_fork_in_child(self) -> None:
         # The parent's queue is the parent's to send; its thread and locks do not exist here.
@@ -220,10 +225,28 @@ class Handler(logging.Handler):
         thread = self._thread
         if thread is None or not thread.is_alive():
             return
-        self._wait(timeout)
+        deadline = time.monotonic() + timeout
+        if not self._wait(min(timeout, _GRACE)):
+            self._say_unreachable(timeout)
+            self._wait(max(0.0, deadline - time.monotonic()))
         self._stopping = True
         self._wake.set()
         thread.join(timeout=1.0)
+
+    def _say_unreachable(self, timeout: float) -> None:
+        """The daemon is down while records wait: say so (once a process) before the pause,
+        so a script's slow exit is explained."""
+        global _told_unreachable
+        shipper = self._shipper
+        if _told_unreachable or shipper is None or not self._unreachable or self._drained():
+            return
+        _told_unreachable = True
+        waiting = len(self._queue) + sum(shipper.unacked_records.values())
+        report(
+            f"logmarket: the daemon at {self.socket_path} is unreachable; waiting up to "
+            f"{timeout:g} s (flush_timeout) for {waiting} records to be acknowledged, then "
+            "exiting without them"
+        )
 
     def _drained(self) -> bool:
         shipper = self._shipper
@@ -269,7 +292,9 @@ class Handler(logging.Handler):
                     try:
                         shipper.connect(dropped=self.dropped)
                         backoff.reset()
+                        self._unreachable = False
                     except OSError:
+                        self._unreachable = True
                         retry_at = time.monotonic() + self._retry_delay(backoff)
                         continue
                     except HelloRefusedError as exc:

@@ -70,7 +70,32 @@ def test_invalid_settings_exit_2_with_message() -> None:
         [sys.executable, "-m", "logmarketd", "--http", "oops"], capture_output=True, text=True
     )
     assert result.returncode == 2
-    assert "invalid settings" in result.stderr
+    assert "invalid setting --http oops" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("env", "value", "expected"),
+    [
+        ("LOGMARKET_WATCH", "/var/log", ["/var/log"]),
+        ("LOGMARKET_WATCH", "/var/log, /srv/app/*.log", ["/var/log", "/srv/app/*.log"]),
+        ("LOGMARKET_WATCH", "/var/log:/srv/logs", ["/var/log", "/srv/logs"]),
+        ("LOGMARKET_WATCH", '["/var/log", "/a,b"]', ["/var/log", "/a,b"]),
+        (
+            "LOGMARKET_WATCH_RULES",
+            "ci/*=build,alice,*.gz=deploy",
+            ["ci/*=build,alice", "*.gz=deploy"],
+        ),
+        ("LOGMARKET_AGENTS_ALLOW_ADDRESSES", "10.0.0.1,::1", ["10.0.0.1", "::1"]),
+        ("LOGMARKET_PEER_UID_CREDIT", "1001=alice, 1002=bob", ["1001=alice", "1002=bob"]),
+        ("LOGMARKET_REDACT_ALLOWLIST", "a{1,3}", ["a{1,3}"]),
+    ],
+)
+def test_lists_in_the_environment_take_the_forms_people_type(
+    monkeypatch: pytest.MonkeyPatch, env: str, value: str, expected: list[str]
+) -> None:
+    monkeypatch.setenv(env, value)
+    name = env.removeprefix("LOGMARKET_").lower()
+    assert getattr(load_settings({}), name) == expected
 
 
 def test_retention_days_defaults_to_30_and_refuses_below_1(
@@ -85,5 +110,5 @@ def test_retention_days_defaults_to_30_and_refuses_below_1(
     args.pop("config")
     assert load_settings(args).retention_days == 90
     for bad in ("0", "-1"):
-        with pytest.raises(ConfigError, match="retention_days"):
+        with pytest.raises(ConfigError, match="--retention-days"):
             load_settings({"retention_days": bad})

@@ -201,3 +201,21 @@ def test_submit_prints_every_finding(market: DaemonProcess, tmp_path: Path) -> N
         assert any(s["threat"] in line for line in findings), s["threat"]
     for q in ins["improvementOpportunities"]:
         assert any(q["area"] in line for line in findings), q["area"]
+
+
+def test_submit_without_a_sub_pkp_says_nobody_is_credited(market: DaemonProcess) -> None:
+    """A log worth money submitted for no one: the summary says so, and how to credit it."""
+    log = REPO / "daemon" / "logmarketd" / "samples" / "runtime-traceback.log"
+    text = log.read_text().replace("1842", "7731")  # not seen before: worth money
+    human = subprocess.run(
+        [sys.executable, "-m", "logmarket.cli", "submit", "-", "--source", "runtime",
+         *api(market)], input=text, env={k: v for k, v in os.environ.items()
+                                          if not k.startswith("LOGMARKET_")},
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert human.returncode == 0, human.stderr
+    summary, credit = human.stdout.splitlines()[:2]
+    assert "$0.00" not in summary, summary
+    assert credit.startswith("  nobody is credited") and "--sub-pkp" in credit, human.stdout
+    named = cli("submit", str(SAMPLE), "--source", "build", "--sub-pkp", "erin", *api(market))
+    assert "nobody is credited" not in named.stdout, named.stdout

@@ -24,6 +24,7 @@ from typing import Any, Protocol
 from aiohttp import web
 from pydantic import ValidationError
 
+from logmarket._text import NotTextError, check_str
 from logmarketd.market.events import Event, EventBus, sse_response
 from logmarketd.market.ledger import (
     NotFoundError,
@@ -300,10 +301,24 @@ def _acting_for(principal: Principal, requested: str | None) -> str | None:
     return principal.sub_pkp_id
 
 
+def _not_text(contents: Sequence[tuple[str, str]]) -> web.Response | None:
+    """A 422 for the first log that is not text (NUL characters, or mostly U+FFFD: a binary
+    file read as text), before anything is analysed or recorded; None when all are text."""
+    for where, content in contents:
+        try:
+            check_str(content, where)
+        except NotTextError as exc:
+            return _error(422, "not-text", str(exc))
+    return None
+
+
 async def analyze(request: web.Request) -> web.Response:
     ctx = _ctx(request)
     principal = await ctx.authenticate(request)
     body = AnalyzeBody.model_validate(await _json(request))
+    refused = _not_text([("logContent", body.log_content)])
+    if refused is not None:
+        return refused
     sub = _acting_for(principal, body.sub_pkp_id)
     done = await ctx.submit([(body.log_content, body.source)], sub,
                             idempotency=await _idempotency(request, principal))  # fmt: skip
@@ -372,6 +387,9 @@ async def batch_analyze(request: web.Request) -> web.Response:
     if isinstance(raw, dict) and isinstance(raw.get("logs"), list) and len(raw["logs"]) > MAX_BATCH:
         return _error(413, "batch-too-large", f"at most {MAX_BATCH} logs per request")
     body = BatchBody.model_validate(raw)
+    refused = _not_text([(f"logs.{i}.content", log.content) for i, log in enumerate(body.logs)])
+    if refused is not None:
+        return refused
     sub = _acting_for(principal, body.sub_pkp_id)
     done = await ctx.submit([(log.content, log.source) for log in body.logs], sub,
                             idempotency=await _idempotency(request, principal))  # fmt: skip

@@ -1,20 +1,23 @@
-"""Opening the file a command line names: a missing or unreadable one is a usage error."""
+"""Opening the file a command line names: a missing or unreadable one is a usage error, and
+so is one that is not text (a binary or compressed file), found before any of it is used."""
 
 from __future__ import annotations
 
 import sys
-from typing import BinaryIO
 
+from logmarket._text import CheckedInput
 from logmarket.errors import UsageError
 
 __all__ = ["open_input"]
 
 
-def open_input(path: str) -> BinaryIO:
-    """``path`` opened for reading in binary, or standard input for ``-``."""
+def open_input(path: str) -> CheckedInput:
+    """``path`` opened for reading in binary, or standard input for ``-``; its bytes are
+    checked to be text as they are read (:class:`~logmarket._text.NotTextError`, a usage
+    error, at the first block that is not)."""
     if path == "-":
-        return sys.stdin.buffer
+        return CheckedInput(sys.stdin.buffer, "standard input")
     try:
-        return open(path, "rb")  # the caller closes it
+        return CheckedInput(open(path, "rb"), path)  # the caller closes it
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None

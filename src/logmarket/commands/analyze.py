@@ -10,16 +10,20 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Iterable, Iterator
 from typing import Any
 
+from logmarket._text import NotTextError
 from logmarket.commands._daemon import daemon_code
+from logmarket.commands._files import open_input
 from logmarket.errors import UsageError
 from logmarket.protocol import SOURCES
 
 __all__ = ["register", "run"]
 
-_BIG = 4 * 1024 * 1024  # show a progress bar on a terminal for files above this size
-_CHUNK = 1024 * 1024
+# A long log is analysed in pieces of this many bytes (a piece is what memory holds), and
+# their findings merged: as the daemon analyses a stream window by window.
+_CHUNK = 2 * 1024 * 1024
 
 
 def register(sub: Any) -> None:
@@ -44,39 +48,72 @@ def _progress(done: int, total: int, label: str) -> None:
     sys.stderr.flush()
 
 
-def _read(path: str, show: bool) -> str:
-    if path == "-":
-        return sys.stdin.buffer.read().decode("utf-8", "replace")
-    size = os.path.getsize(path)
-    if not (show and size > _BIG):
-        with open(path, "rb") as fh:
-            return fh.read().decode("utf-8", "replace")
-    parts: list[bytes] = []
-    done = 0
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            parts.append(chunk)
-            done += len(chunk)
-            _progress(done, size, f"reading {os.path.basename(path)}")
-    sys.stderr.write(f"\ranalysing {os.path.basename(path)} ...{' ' * 50}\r")
-    return b"".join(parts).decode("utf-8", "replace")
+def _chunks(stream: Iterable[bytes]) -> Iterator[tuple[str, int]]:
+    """The log in pieces of about ``_CHUNK`` bytes, each with the bytes read so far. A piece
+    ends only between two lines that start flush left, so that a traceback, a stack trace or
+    an indented continuation stays in one piece (unless one runs past twice the size)."""
+    buf: list[bytes] = []
+    size = read = 0
+    flush_left = False  # the previous line started flush left
+    for raw in stream:
+        left = raw[:1] not in (b" ", b"\t")
+        if buf and (size >= 2 * _CHUNK or (size >= _CHUNK and left and flush_left)):
+            yield b"".join(buf).decode("utf-8", "replace"), read
+            buf, size = [], 0
+        buf.append(raw)
+        size += len(raw)
+        read += len(raw)
+        flush_left = left
+    if buf or not read:
+        yield b"".join(buf).decode("utf-8", "replace"), read
 
 
-def _human(report: Any, name: str) -> str:
+def _inspect(path: str, args: argparse.Namespace, show: bool) -> tuple[Any, int]:
+    """The log at ``path`` analysed piece by piece (memory stays bounded by a piece), the
+    pieces' findings merged into one analysis; progress through the analysis on a terminal."""
+    with daemon_code():
+        from logmarketd.analysis.analyse import inspect_log
+
+    from logmarket.commands._merge import Merged
+
+    name = "<stdin>" if path == "-" else os.path.basename(path)
+    total = 0 if path == "-" else os.path.getsize(path)
+    merged = Merged()
+    with open_input(path) as stream:
+        for text, read in _chunks(stream):
+            merged.add(inspect_log(text, args.source, args.sub_pkp))
+            if show and (merged.pieces > 1 or read < total):
+                if total:
+                    _progress(read, total, f"analysing {name}")
+                else:
+                    sys.stderr.write(f"\ranalysing {name}: {read / 1e6:.0f} MB")
+    if show and merged.pieces > 1:
+        sys.stderr.write("\r" + " " * 80 + "\r")
+    return merged.inspection(), merged.pieces
+
+
+def _human(report: Any, name: str, pieces: int = 1) -> str:
     a = report.analysis
     ins = a.ai_insights
     out = [f"{name}: source={a.source} valueScore={a.value_score:g} overall={a.quality.overall:g}"]
-    rows: list[tuple[str, str, str, str | None]] = []
-    rows += [("error", e.severity, e.pattern, e.location) for e in ins.error_patterns]
-    rows += [
-        ("performance", p.severity or "-", p.issue, p.location) for p in ins.performance_issues
-    ]
-    rows += [("security", s.severity, s.threat, s.location) for s in ins.security_concerns]
-    rows += [("quality", i.impact, i.area, i.location) for i in ins.improvement_opportunities]
+    if pieces > 1:
+        out.append(
+            f"  (a long log: analysed in {pieces} pieces of {_CHUNK // 2**20} MiB; ×N counts "
+            "a finding in the whole log, the figures in its title are of the first piece)"
+        )
+    rows: list[tuple[str, str, str, str | None, int]] = []
+    rows += [("error", e.severity, e.pattern, e.location, e.count) for e in ins.error_patterns]
+    rows += [("performance", p.severity or "-", p.issue, p.location, p.count)
+             for p in ins.performance_issues]  # fmt: skip
+    rows += [("security", s.severity, s.threat, s.location, s.count)
+             for s in ins.security_concerns]  # fmt: skip
+    rows += [("quality", i.impact, i.area, i.location, i.count)
+             for i in ins.improvement_opportunities]  # fmt: skip
     if not rows:
         out.append("  no findings")
-    for kind, sev, title, loc in rows:
-        out.append(f"  [{kind}/{sev}] {title}" + (f"\n      at {loc}" if loc else ""))
+    for kind, sev, title, loc, count in rows:
+        times = f" ×{count}" if pieces > 1 and count > 1 else ""
+        out.append(f"  [{kind}/{sev}] {title}{times}" + (f"\n      at {loc}" if loc else ""))
     q = a.quality
     out.append(
         f"  quality: completeness {q.completeness:g}, relevance {q.relevance:g}, "
@@ -87,7 +124,7 @@ def _human(report: Any, name: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     with daemon_code():
-        from logmarketd.analysis.analyse import inspect_log
+        import logmarketd.analysis.analyse  # noqa: F401  (the daemon's part is installed)
     show = sys.stderr.isatty()
     if args.path != "-" and not os.path.exists(args.path):
         raise UsageError(f"cannot read {args.path}: no such file or directory")
@@ -99,18 +136,25 @@ def run(args: argparse.Namespace) -> int:
     status = 0
     for i, path in enumerate(paths):
         try:
-            text = _read(path, show)
-        except OSError as exc:
-            print(f"logmarket analyze: cannot read {path}: {exc.strerror or exc}", file=sys.stderr)
+            inspection, pieces = _inspect(path, args, show)
+            report = inspection.report()
+        except NotTextError as exc:
+            if len(paths) == 1:
+                raise
+            print(f"logmarket analyze: {exc}", file=sys.stderr)
             status = 1
             continue
-        report = inspect_log(text, args.source, args.sub_pkp).report()
+        except (OSError, UsageError) as exc:
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            print(f"logmarket analyze: cannot read {path}: {why}", file=sys.stderr)
+            status = 1
+            continue
         if args.json:
             sys.stdout.write(
                 json.dumps(report.analysis.model_dump(mode="json", by_alias=True)) + "\n"
             )
         else:
-            print(_human(report, "<stdin>" if path == "-" else path))
+            print(_human(report, "<stdin>" if path == "-" else path, pieces))
         if args.explain:
             print(
                 "\n".join(f"  why: {line}" for line in report.explanation),

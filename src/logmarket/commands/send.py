@@ -1,4 +1,6 @@
-"""``logmarket send``: ship lines from a file or stdin to the daemon, acknowledged."""
+"""``logmarket send``: ship lines from a file or stdin to the daemon, acknowledged. The last
+line carries ``"eof": true``, so the daemon closes its window and analyses the file at once
+instead of ``--window-seconds`` later (``--keep-open``: leave the window open)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import os
 import socket
 import sys
 import time
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from logmarket.commands._files import open_input
@@ -26,6 +29,8 @@ def register(sub: Any) -> None:
                    " [env: LOGMARKET_KEY]")  # fmt: skip
     p.add_argument("--batch", type=int, default=1000, help="records per batch")
     p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the daemon")
+    p.add_argument("--keep-open", action="store_true",
+                   help="do not end the window with the last line (more lines follow later)")  # fmt: skip
     p.set_defaults(run=run)
 
 
@@ -42,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     sent = 0
     with stream:
         batch: list[str] = []
-        lines = iter(stream)
+        lines = _with_last(stream)
         done = False
         while not done or batch or shipper.in_flight:
             try:
@@ -50,12 +55,11 @@ def run(args: argparse.Namespace) -> int:
                     shipper.connect()
                     backoff.reset()
                 while not done and len(batch) < args.batch:
-                    raw = next(lines, None)
-                    if raw is None:
+                    item = next(lines, None)
+                    if item is None:
                         done = True
                         break
-                    text = raw.decode("utf-8", "replace").rstrip("\r\n")
-                    batch.append(_encoder.encode({"message": text, "ts": time.time()}))
+                    batch.append(_record(*item, eof=item[1] and not args.keep_open))
                 if batch:
                     for group in shipper.frames_for(batch):
                         shipper.send(group)
@@ -82,5 +86,26 @@ def run(args: argparse.Namespace) -> int:
                         "(or `logmarketd`), or point --socket / LOGMARKET_SOCKET at its socket"
                     ) from None
                 time.sleep(backoff.next_delay())
-    print(f"sent {sent} lines", file=sys.stderr)
+    closed = "" if args.keep_open or not sent else "; the last one ends the window: analysed now"
+    print(f"sent {sent} lines{closed}", file=sys.stderr)
     return 0
+
+
+def _record(raw: bytes, last: bool, *, eof: bool) -> str:
+    """One line as an encoded record; the last one ends its window when ``eof``."""
+    record: dict[str, Any] = {"message": raw.decode("utf-8", "replace").rstrip("\r\n"),
+                              "ts": time.time()}  # fmt: skip
+    if eof:
+        record["eof"] = True
+    return _encoder.encode(record)
+
+
+def _with_last(stream: Iterable[bytes]) -> Iterator[tuple[bytes, bool]]:
+    """Each line with whether it is the last one."""
+    it = iter(stream)
+    prev = next(it, None)
+    for line in it:
+        yield prev, False  # type: ignore[misc]
+        prev = line
+    if prev is not None:
+        yield prev, True

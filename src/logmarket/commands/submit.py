@@ -51,9 +51,12 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(analysis))
         return 0
     lines = findings(analysis["aiInsights"])
-    print(f"analysis {analysis['id']}: {len(lines)} findings, quality "
-          f"{analysis['quality']['overall']:.0f}, value {analysis['valueScore']:.0f}, "
+    print(f"analysis {analysis['id']}: {len(lines)} finding{'' if len(lines) == 1 else 's'}, "
+          f"quality {analysis['quality']['overall']:.0f}, value {analysis['valueScore']:.0f}, "
           f"${analysis['paymentAmount']:.2f}{' (paid)' if analysis['paid'] else ''}")  # fmt: skip
+    if not analysis.get("subPKPId") and analysis["paymentAmount"] > 0:
+        print(f"  nobody is credited: no Sub-PKP was given, so the ${analysis['paymentAmount']:.2f}"
+              " is paid to no one (pass --sub-pkp ID, or set LOGMARKET_SUB_PKP_ID)")  # fmt: skip
     for line in lines:
         print(line)
     return 0
