@@ -396,7 +396,8 @@ class Daemon:
         config = LLMConfig(
             provider=s.llm_provider, model=s.llm_model, base_url=s.llm_base_url,
             timeout=s.llm_timeout, max_concurrency=s.llm_max_concurrency,
-            daily_token_budget=s.llm_daily_token_budget,
+            daily_token_budget=s.llm_daily_token_budget, discover=s.llm_discover,
+            max_digest_chars=s.llm_max_digest_chars,
         )  # fmt: skip
         cache = await SqliteCache.open(s.state_dir / "llm-cache.db")
         stack.push_async_callback(cache.close)

@@ -137,6 +137,12 @@ class Settings(BaseSettings):
     llm_daily_token_budget: int = Field(
         200_000, ge=0, description="model tokens per UTC day; past it, rules only"
     )
+    llm_discover: bool = Field(
+        True, description="show the model each log's digest too, for findings the rules missed"
+    )
+    llm_max_digest_chars: int = Field(
+        12_000, ge=500, description="characters of a log's digest a model is shown"
+    )
     agents_allow_addresses: Annotated[list[str] | None, NoDecode] = Field(
         None, description="source addresses the Security Guardian never reports (scanners you run)"
     )
