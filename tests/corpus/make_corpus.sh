@@ -1479,6 +1479,156 @@ EOF
   javac App.java && java -Xlog:gc -cp . App 2>&1 | sed -E 's/in [0-9]+ ms/in 3 ms/' | save noise_java_app_ok
 }
 
+# ================================================================ new tools and failure kinds
+# Logs of tools and failure kinds the samples above do not have, labelled from the log alone
+# before any rule was written for them: they measure how the engine generalises.
+# Split (fixed rule, not chosen): a sample NAME is "new-tune" when the first hex digit of
+# sha256(NAME) (`printf %s NAME | sha256sum`) is even (0,2,4,...,e), else "new-held".
+# Needs (beyond the list at the top): nginx, apache2 + apache2-utils, supervisor, redis-server,
+# mariadb-server, ansible-core, shellcheck, autoconf, sudo, rsync, ruby, php-cli, cppcheck,
+# golang-go, cmake, valgrind, terraform, faketime-free openssl; a tools venv ($TOOLS/py: bandit
+# coverage gunicorn flask alembic sqlalchemy pylint mypy setuptools wheel) and node tools
+# ($TOOLS/node: eslint@9 @eslint/js@9 c8@10), made by `tools_setup` below when missing; npm
+# ERESOLVE needs the npm registry.
+TOOLS="${TOOLS:-/tmp/lmcorpus-tools}"
+TPY="$TOOLS/py/bin"
+TNODE="$TOOLS/node/node_modules/.bin"
+tools_setup() {
+  [ -x "$TPY/bandit" ] || { mkdir -p "$TOOLS" && python3 -m venv "$TOOLS/py" &&
+    "$TPY/pip" install -q bandit coverage gunicorn flask alembic sqlalchemy pylint mypy setuptools wheel; }
+  [ -x "$TNODE/eslint" ] || { mkdir -p "$TOOLS/node" && (cd "$TOOLS/node" &&
+    npm install --silent --no-audit --no-fund eslint@9 @eslint/js@9 c8@10); }
+}
+needs() { for t in "$@"; do have "$t" || [ -x "$t" ] || { echo "skip ${FUNCNAME[1]#s_}: no $t"; return 1; }; done; }
+
+# ---------------------------------------------------------------- new: linkers and build tools
+s_ld_multiple_definition() {
+  fresh ld_multiple_definition
+  cat > config.h <<'EOF'
+#ifndef CONFIG_H
+#define CONFIG_H
+int retry_limit = 3;
+int load_config(const char *path);
+#endif
+EOF
+  cat > config.c <<'EOF'
+#include "config.h"
+int load_config(const char *path) { (void)path; return retry_limit; }
+EOF
+  cat > main.c <<'EOF'
+#include <stdio.h>
+#include "config.h"
+int main(void) { printf("%d\n", load_config("app.conf") + retry_limit); return 0; }
+EOF
+  printf 'CFLAGS = -Wall -O2\napp: main.o config.o\n\t$(CC) -o $@ $^\nclean:\n\trm -f app *.o\n' > Makefile
+  make 2>&1 | save ld_multiple_definition
+}
+
+s_cmake_undefined_reference() {
+  needs cmake g++ || return
+  fresh cmake_undefined_reference
+  mkdir -p src
+  cat > CMakeLists.txt <<'EOF'
+cmake_minimum_required(VERSION 3.16)
+project(shapes CXX)
+set(CMAKE_CXX_STANDARD 17)
+add_library(geometry STATIC src/circle.cpp)
+add_executable(shapes src/main.cpp)
+target_link_libraries(shapes PRIVATE geometry)
+EOF
+  cat > src/shape.hpp <<'EOF'
+#pragma once
+namespace geo {
+class Circle {
+ public:
+  explicit Circle(double r) : r_(r) {}
+  double area() const;
+  double perimeter() const;
+ private:
+  double r_;
+};
+}  // namespace geo
+EOF
+  cat > src/circle.cpp <<'EOF'
+#include "shape.hpp"
+namespace geo {
+double Circle::area() const { return 3.14159 * r_ * r_; }
+}  // namespace geo
+EOF
+  cat > src/main.cpp <<'EOF'
+#include <iostream>
+#include "shape.hpp"
+int main() {
+  geo::Circle c(2.0);
+  std::cout << c.area() << " " << c.perimeter() << "\n";
+}
+EOF
+  { cmake -S . -B build 2>&1 && cmake --build build 2>&1; } | save cmake_undefined_reference
+}
+
+s_ld_missing_library() {
+  fresh ld_missing_library
+  cat > compress.c <<'EOF'
+#include <stdio.h>
+#include <stddef.h>
+size_t snappy_max_compressed_length(size_t source_length);
+int main(void) { printf("%zu\n", snappy_max_compressed_length(4096)); return 0; }
+EOF
+  printf 'LDLIBS = -lsnappy -lm\ncompress: compress.c\n\t$(CC) -O2 -o $@ $< $(LDLIBS)\n' > Makefile
+  make 2>&1 | save ld_missing_library
+}
+
+s_make_tool_missing() {
+  fresh make_tool_missing
+  mkdir -p proto src
+  printf 'syntax = "proto3";\nmessage Order { int64 id = 1; }\n' > proto/order.proto
+  printf 'int main(void) { return 0; }\n' > src/main.c
+  cat > Makefile <<'EOF'
+PROTOC ?= protoc
+all: gen/order.pb.c server
+
+gen/order.pb.c: proto/order.proto
+	@mkdir -p gen
+	$(PROTOC) --c_out=gen proto/order.proto
+
+server: src/main.c gen/order.pb.c
+	$(CC) -O2 -o $@ src/main.c
+EOF
+  { make 2>&1; echo "exit status: $?"; } | save make_tool_missing
+}
+
+s_autoconf_configure_fail() {
+  needs autoconf || return
+  fresh autoconf_configure_fail
+  cat > configure.ac <<'EOF'
+AC_INIT([mediatool], [2.3.1], [dev@example.org])
+AC_PROG_CC
+AC_CHECK_HEADERS([stdint.h unistd.h])
+AC_CHECK_LIB([m], [cos])
+AC_CHECK_LIB([sodium], [sodium_init], [], [AC_MSG_ERROR([libsodium is required for encrypted exports (install libsodium-dev)])])
+AC_CONFIG_FILES([Makefile])
+AC_OUTPUT
+EOF
+  printf 'all:\n\t@echo built\n' > Makefile.in
+  autoconf 2>&1 && ./configure --prefix=/opt/mediatool 2>&1 | save autoconf_configure_fail
+}
+
+s_cmake_could_not_find() {
+  needs cmake || return
+  fresh cmake_could_not_find
+  cat > CMakeLists.txt <<'EOF'
+cmake_minimum_required(VERSION 3.16)
+project(orderd C CXX)
+find_package(Threads REQUIRED)
+find_package(Protobuf 3.21 REQUIRED)
+add_executable(orderd main.cpp)
+EOF
+  printf 'int main() { return 0; }\n' > main.cpp
+  cmake -S . -B build 2>&1 | save cmake_could_not_find
+}
+
+#@@NEW@@
+
 ALL=$(declare -F | awk '{print $3}' | grep '^s_' | sed 's/^s_//')
 for name in ${@:-$ALL}; do
   ( "s_$name" ) || echo "sample $name failed"
