@@ -1627,6 +1627,83 @@ EOF
   cmake -S . -B build 2>&1 | save cmake_could_not_find
 }
 
+# ---------------------------------------------------------------- new: dependency resolvers
+pywheel() {  # pywheel NAME VERSION [REQUIREMENT...]: build a tiny local wheel into ./wheels
+  local n=$1 v=$2; shift 2; local d="pkgsrc/$n-$v" deps=""
+  for r in "$@"; do deps="$deps\"$r\", "; done
+  mkdir -p "$d/${n//-/_}" wheels; : > "$d/${n//-/_}/__init__.py"
+  printf '[build-system]\nrequires = ["setuptools"]\nbuild-backend = "setuptools.build_meta"\n[project]\nname = "%s"\nversion = "%s"\ndependencies = [%s]\n' "$n" "$v" "$deps" > "$d/pyproject.toml"
+  PIP_CONFIG_FILE=/dev/null "$TPY/pip" wheel -q --no-deps --no-build-isolation -w wheels "$d" >/dev/null 2>&1
+}
+
+s_pip_resolution_impossible() {
+  tools_setup; needs "$TPY/pip" || return
+  fresh pip_resolution_impossible
+  pywheel acme-core 1.4.2; pywheel acme-core 2.0.0
+  pywheel acme-billing 3.1.0 "acme-core>=1.2,<2"; pywheel acme-reports 0.9.0 "acme-core>=2.0"
+  printf 'acme-billing==3.1.0\nacme-reports==0.9.0\n' > requirements.txt
+  PIP_CONFIG_FILE=/dev/null "$TPY/pip" install --no-index --find-links wheels --target site -r requirements.txt 2>&1 | save pip_resolution_impossible
+}
+
+s_pip_version_not_found() {
+  tools_setup; needs "$TPY/pip" || return
+  fresh pip_version_not_found
+  pywheel acme-core 1.4.2; pywheel acme-core 2.0.0; pywheel acme-auth 0.3.0
+  printf 'acme-auth==0.3.0\nacme-core==2.4.0\n' > requirements.txt
+  PIP_CONFIG_FILE=/dev/null "$TPY/pip" install --no-index --find-links wheels --target site -r requirements.txt 2>&1 | save pip_version_not_found
+}
+
+s_npm_eresolve() {
+  needs npm || return
+  fresh npm_eresolve
+  printf '{\n  "name": "storefront",\n  "version": "1.0.0",\n  "private": true,\n  "dependencies": {\n    "react": "17.0.2",\n    "react-dom": "18.2.0"\n  }\n}\n' > package.json
+  npm install --no-audit --no-fund --cache "$W/npm_eresolve/.npm" 2>&1 | save npm_eresolve
+}
+
+s_cargo_offline_no_package() {
+  needs cargo || return
+  fresh cargo_offline_no_package
+  cargo new -q --vcs none ratelimit >/dev/null 2>&1
+  echo 'tokio-governor = "0.8"' >> ratelimit/Cargo.toml
+  (cd ratelimit && cargo build --offline 2>&1) | save cargo_offline_no_package
+}
+
+s_go_module_missing() {
+  needs go || return
+  fresh go_module_missing
+  printf 'module example.com/gateway\n\ngo 1.19\n\nrequire github.com/acme/ratelimit v1.4.0\n' > go.mod
+  printf 'package main\n\nimport (\n\t"fmt"\n\n\t"github.com/acme/ratelimit"\n)\n\nfunc main() { fmt.Println(ratelimit.New(10)) }\n' > main.go
+  GOPROXY=off GOFLAGS=-mod=mod GOPATH="$W/go_module_missing/gopath" go build ./... 2>&1 | save go_module_missing
+}
+
+s_mvn_offline_missing_artifact() {
+  needs mvn || return
+  fresh mvn_offline_missing_artifact
+  mkdir -p src/main/java/com/acme/feed
+  cat > pom.xml <<'EOF'
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>com.acme</groupId>
+  <artifactId>feed-importer</artifactId>
+  <version>2.7.0-SNAPSHOT</version>
+  <properties>
+    <maven.compiler.source>17</maven.compiler.source>
+    <maven.compiler.target>17</maven.compiler.target>
+    <project.build.sourceEncoding>UTF-8</project.build.sourceEncoding>
+  </properties>
+  <dependencies>
+    <dependency><groupId>com.fasterxml.jackson.core</groupId><artifactId>jackson-databind</artifactId><version>2.17.1</version></dependency>
+  </dependencies>
+  <build><plugins>
+    <plugin><groupId>org.apache.maven.plugins</groupId><artifactId>maven-compiler-plugin</artifactId><version>3.11.0</version></plugin>
+    <plugin><groupId>org.apache.maven.plugins</groupId><artifactId>maven-resources-plugin</artifactId><version>3.3.1</version></plugin>
+  </plugins></build>
+</project>
+EOF
+  printf 'package com.acme.feed;\n\npublic class Importer {\n    public static void main(String[] a) { System.out.println("import"); }\n}\n' > src/main/java/com/acme/feed/Importer.java
+  mvn -o -B compile 2>&1 | save mvn_offline_missing_artifact
+}
+
 #@@NEW@@
 
 ALL=$(declare -F | awk '{print $3}' | grep '^s_' | sed 's/^s_//')
