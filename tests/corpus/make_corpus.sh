@@ -1704,6 +1704,214 @@ EOF
   mvn -o -B compile 2>&1 | save mvn_offline_missing_artifact
 }
 
+# ---------------------------------------------------------------- new: security in builds and scanners
+s_gcc_security_warnings() {
+  fresh gcc_security_warnings
+  cat > audit.c <<'EOF'
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int slots[8];
+
+void log_user_message(const char *msg) {
+    printf(msg);
+}
+
+void copy_name(char *dst) {
+    strcpy(dst, "administrator-account");
+}
+
+int last_slot(void) {
+    return slots[8];
+}
+
+char *pin_buffer(void) {
+    char *pin = malloc(4);
+    strcpy(pin, "1234-5678");
+    return pin;
+}
+
+int main(int argc, char **argv) {
+    char name[8];
+    copy_name(name);
+    if (argc > 1) log_user_message(argv[1]);
+    printf("%s %d\n", name, last_slot());
+    return 0;
+}
+EOF
+  gcc -O2 -Wall -Wformat -Wformat-security -Warray-bounds -Wstringop-overflow -c audit.c -o audit.o 2>&1 | save gcc_security_warnings
+}
+
+s_fortify_abort() {
+  fresh fortify_abort
+  cat > session.c <<'EOF'
+#include <stdio.h>
+#include <string.h>
+
+struct session { char token[16]; int uid; };
+
+int main(int argc, char **argv) {
+    struct session s = { .uid = 1000 };
+    const char *tok = argc > 1 ? argv[1] : "";
+    printf("session start uid=%d token_len=%zu\n", s.uid, strlen(tok));
+    fflush(stdout);
+    strcpy(s.token, tok);
+    printf("session token stored for uid=%d\n", s.uid);
+    return 0;
+}
+EOF
+  gcc -O2 -D_FORTIFY_SOURCE=2 -o session session.c
+  { ./session short-token; ./session "eyJhbGciOiJIUzI1NiJ9-this-token-is-longer-than-sixteen"; echo "exit status: $?"; } 2>&1 | save fortify_abort
+}
+
+s_bandit_report() {
+  tools_setup; needs "$TPY/bandit" || return
+  fresh bandit_report
+  mkdir -p webapp
+  cat > webapp/views.py <<'EOF'
+import hashlib
+import pickle
+import subprocess
+
+import requests
+import yaml
+
+API_PASSWORD = "hunter2-prod"
+
+
+def run_report(name):
+    return subprocess.check_output("generate-report --name " + name, shell=True)
+
+
+def load_session(blob):
+    return pickle.loads(blob)
+
+
+def load_settings(text):
+    return yaml.load(text)
+
+
+def user_lookup(cursor, user_id):
+    cursor.execute("SELECT * FROM users WHERE id = '%s'" % user_id)
+    return cursor.fetchone()
+
+
+def fingerprint(data):
+    return hashlib.md5(data).hexdigest()
+
+
+def fetch_avatar(url):
+    return requests.get(url, verify=False, timeout=5).content
+EOF
+  cat > webapp/app.py <<'EOF'
+from flask import Flask
+
+app = Flask(__name__)
+
+
+def check(value):
+    assert value > 0, "must be positive"
+    return value
+
+
+if __name__ == "__main__":
+    app.run(host="0.0.0.0", debug=True)
+EOF
+  (cd "$W/bandit_report" && "$TPY/bandit" -r webapp 2>&1) | save bandit_report
+}
+
+s_valgrind_memcheck() {
+  needs valgrind || return
+  fresh valgrind_memcheck
+  cat > queue.c <<'EOF'
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct { int *items; int cap; } queue;
+
+queue *queue_new(int cap) {
+    queue *q = malloc(sizeof *q);
+    q->items = malloc(cap * sizeof(int));
+    q->cap = cap;
+    return q;
+}
+
+void queue_fill(queue *q) {
+    for (int i = 0; i <= q->cap; i++) q->items[i] = i;
+}
+
+int main(void) {
+    queue *q = queue_new(10);
+    queue_fill(q);
+    char *label = malloc(64);
+    strcpy(label, "orders");
+    printf("queue %s filled, first=%d\n", label, q->items[0]);
+    free(q);
+    return 0;
+}
+EOF
+  gcc -g -O0 -o queue queue.c
+  valgrind --leak-check=full ./queue 2>&1 | save valgrind_memcheck
+}
+
+s_cppcheck_report() {
+  needs cppcheck || return
+  fresh cppcheck_report
+  mkdir -p src
+  cat > src/packet.c <<'EOF'
+#include <stdlib.h>
+#include <string.h>
+
+int checksum(const unsigned char *p, int n) {
+    unsigned char buf[16];
+    int sum = 0;
+    for (int i = 0; i <= 16; i++) buf[i] = p[i % n];
+    for (int i = 0; i < 16; i++) sum += buf[i];
+    return sum;
+}
+
+char *dup_header(const char *h) {
+    char *copy = malloc(strlen(h) + 1);
+    if (strlen(h) > 256)
+        return NULL;
+    strcpy(copy, h);
+    return copy;
+}
+
+int parse_len(const char *s) {
+    int *len = NULL;
+    if (s[0] == 'L')
+        len = malloc(sizeof *len);
+    *len = atoi(s + 1);
+    return *len;
+}
+EOF
+  cppcheck --enable=warning,style,performance,portability --inconclusive src 2>&1 | save cppcheck_report
+}
+
+s_shellcheck_report() {
+  needs shellcheck || return
+  fresh shellcheck_report
+  mkdir -p scripts
+  cat > scripts/backup.sh <<'EOF'
+#!/bin/bash
+BACKUP_DIR=$1
+for f in $(ls /var/lib/app/*.db); do
+  cp $f $BACKUP_DIR
+done
+cd /var/lib/app/tmp
+rm -rf $BACKUP_DIR/old/*
+if [ $? == 0 ]; then
+  echo "backup done at `date`"
+fi
+read name
+echo "user: $name" >> $LOGFILE
+EOF
+  shellcheck scripts/backup.sh 2>&1 | save shellcheck_report
+}
+
 #@@NEW@@
 
 ALL=$(declare -F | awk '{print $3}' | grep '^s_' | sed 's/^s_//')
