@@ -1912,6 +1912,275 @@ EOF
   shellcheck scripts/backup.sh 2>&1 | save shellcheck_report
 }
 
+# ---------------------------------------------------------------- new: coverage, deprecations, linters
+s_coverage_fail_under() {
+  tools_setup; needs "$TPY/coverage" || return
+  fresh coverage_fail_under
+  mkdir -p pricing
+  : > pricing/__init__.py
+  cat > pricing/rules.py <<'EOF'
+def discount(total, code):
+    if code == "TEN":
+        return total * 0.9
+    if code == "HALF":
+        return total * 0.5
+    if code == "VIP":
+        if total > 1000:
+            return total * 0.7
+        return total * 0.8
+    return total
+
+
+def shipping(weight, country):
+    if country == "DE":
+        return 4.9
+    if weight > 20:
+        return 29.0
+    if weight > 5:
+        return 14.0
+    return 9.0
+EOF
+  cat > pricing/tax.py <<'EOF'
+RATES = {"DE": 0.19, "FR": 0.20, "UK": 0.20}
+
+
+def vat(amount, country):
+    return round(amount * RATES[country], 2)
+
+
+def reverse_charge(amount, country, b2b):
+    if b2b and country != "DE":
+        return 0.0
+    return vat(amount, country)
+EOF
+  cat > test_pricing.py <<'EOF'
+import unittest
+
+from pricing.rules import discount, shipping
+from pricing.tax import vat
+
+
+class PricingTest(unittest.TestCase):
+    def test_ten(self):
+        self.assertEqual(discount(100, "TEN"), 90)
+
+    def test_de_shipping(self):
+        self.assertEqual(shipping(3, "DE"), 4.9)
+
+    def test_vat(self):
+        self.assertEqual(vat(100, "DE"), 19.0)
+
+
+if __name__ == "__main__":
+    unittest.main()
+EOF
+  { "$TPY/coverage" run --branch -m unittest -v test_pricing 2>&1
+    "$TPY/coverage" report -m --fail-under=85 2>&1; echo "coverage exit status: $?"; } | save coverage_fail_under
+}
+
+s_c8_coverage_threshold() {
+  tools_setup; needs node "$TNODE/c8" || return
+  fresh c8_coverage_threshold
+  mkdir -p lib test
+  cat > lib/slug.js <<'EOF'
+function slugify(title) {
+  return title.toLowerCase().trim().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "");
+}
+
+function truncate(slug, max) {
+  if (slug.length <= max) return slug;
+  const cut = slug.slice(0, max);
+  const dash = cut.lastIndexOf("-");
+  return dash > 0 ? cut.slice(0, dash) : cut;
+}
+
+function unique(slug, taken) {
+  let n = 1;
+  let candidate = slug;
+  while (taken.has(candidate)) {
+    n += 1;
+    candidate = `${slug}-${n}`;
+  }
+  return candidate;
+}
+
+module.exports = { slugify, truncate, unique };
+EOF
+  cat > test/slug.test.js <<'EOF'
+const test = require("node:test");
+const assert = require("node:assert");
+const { slugify } = require("../lib/slug");
+
+test("slugify lowercases and dashes", () => {
+  assert.strictEqual(slugify("Hello World!"), "hello-world");
+});
+EOF
+  "$TNODE/c8" --check-coverage --lines 90 --functions 90 --branches 80 node --test test/ 2>&1 | save c8_coverage_threshold
+}
+
+s_node_trace_deprecation() {
+  needs node || return
+  fresh node_trace_deprecation
+  cat > legacy.js <<'EOF'
+const url = require("url");
+const util = require("util");
+const punycode = require("punycode");
+
+function parseTarget(raw) {
+  return url.parse(raw);
+}
+
+function tokenFrom(s) {
+  return new Buffer(s, "utf8").toString("base64");
+}
+
+console.log("target host:", parseTarget("http://api.internal:8080/v1/orders").host);
+console.log("token:", tokenFrom("svc-orders"));
+console.log("is array:", util.isArray([1, 2]));
+console.log("idn:", punycode.toASCII("bücher.example"));
+console.log("done");
+EOF
+  node --trace-deprecation --pending-deprecation legacy.js 2>&1 | save node_trace_deprecation
+}
+
+s_php_errors() {
+  needs php || return
+  fresh php_errors
+  cat > invoice.php <<'EOF'
+<?php
+declare(strict_types=1);
+
+function line_total(array $line): float {
+    return $line['qty'] * $line['price'];
+}
+
+function render(array $lines, ?string $currency): string {
+    $sum = 0.0;
+    foreach ($lines as $l) {
+        $sum += line_total($l);
+    }
+    return strtoupper($currency) . ' ' . number_format($sum, 2);
+}
+
+$lines = [['qty' => 2, 'price' => 9.5], ['qty' => 1]];
+echo render($lines, null), PHP_EOL;
+echo str_repeat('=', 20), PHP_EOL;
+echo render([['qty' => 1, 'price' => 3.0]], 'eur'), PHP_EOL;
+echo line_total('oops'), PHP_EOL;
+EOF
+  php -d display_errors=stderr -d error_reporting=-1 invoice.php 2>&1 | save php_errors
+}
+
+s_pylint_report() {
+  tools_setup; needs "$TPY/pylint" || return
+  fresh pylint_report
+  mkdir -p inventory
+  : > inventory/__init__.py
+  cat > inventory/stock.py <<'EOF'
+import os
+import json
+
+
+class stock_item:
+    def __init__(self, sku, qty=[]):
+        self.sku = sku
+        self.qty = qty
+
+    def reserve(self, n):
+        try:
+            self.qty.append(-n)
+        except:
+            pass
+        return self.qty
+
+
+def load(path):
+    f = open(path)
+    data = json.load(f)
+    unused = 3
+    return [stock_item(d["sku"]) for d in data]
+
+
+def total(items):
+    t = 0
+    for i in range(len(items)):
+        t = t + sum(items[i].qty)
+    return t
+EOF
+  "$TPY/pylint" --score=y inventory 2>&1 | save pylint_report
+}
+
+s_mypy_report() {
+  tools_setup; needs "$TPY/mypy" || return
+  fresh mypy_report
+  mkdir -p orders
+  : > orders/__init__.py
+  cat > orders/service.py <<'EOF'
+from dataclasses import dataclass
+from typing import Optional
+
+
+@dataclass
+class Order:
+    id: int
+    total: float
+    coupon: Optional[str] = None
+
+
+def find(orders: list[Order], order_id: int) -> Optional[Order]:
+    for o in orders:
+        if o.id == order_id:
+            return o
+    return None
+
+
+def coupon_code(order: Order) -> str:
+    return order.coupon.upper()
+
+
+def grand_total(orders: list[Order]) -> int:
+    return sum(o.total for o in orders)
+
+
+def label(order_id: int) -> str:
+    order = find([], str(order_id))
+    return "order " + order.id
+EOF
+  (cd "$W/mypy_report" && "$TPY/mypy" --no-incremental --cache-dir=/dev/null orders 2>&1) | save mypy_report
+}
+
+s_eslint_report() {
+  tools_setup; needs "$TNODE/eslint" || return
+  fresh eslint_report
+  mkdir -p src
+  cat > eslint.config.js <<EOF
+const js = require("$TOOLS/node/node_modules/@eslint/js");
+module.exports = [js.configs.recommended, { rules: { eqeqeq: "error", "no-var": "error" }, languageOptions: { sourceType: "commonjs", globals: { require: "readonly", module: "writable", console: "readonly" } } }];
+EOF
+  cat > src/cart.js <<'EOF'
+const fs = require("fs");
+
+var total = 0;
+
+function addItem(cart, item) {
+  if (item.qty == 0) {
+    return cart;
+  }
+  cart.push(item);
+  total += item.price * item.qty;
+  return cart;
+}
+
+function checkout(cart) {
+  console.log("checking out", cart.length, "items for", customer);
+  return total;
+}
+
+module.exports = { addItem, checkout };
+EOF
+  (cd "$W/eslint_report" && "$TNODE/eslint" src 2>&1) | save eslint_report
+}
+
 #@@NEW@@
 
 ALL=$(declare -F | awk '{print $3}' | grep '^s_' | sed 's/^s_//')
