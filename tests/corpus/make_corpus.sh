@@ -2181,6 +2181,159 @@ EOF
   (cd "$W/eslint_report" && "$TNODE/eslint" src 2>&1) | save eslint_report
 }
 
+# ---------------------------------------------------------------- new: database, app and process servers
+pg_up() {  # pg_up NAME PORT AUTH [EXTRA -c OPTIONS]: initdb + start a postgres as nobody in $W/NAME
+  local n=$1 port=$2 auth=$3; shift 3
+  mkdir -p data && chmod 777 . && chown nobody data
+  echo 'Secr3t-billing' > pw && chmod 644 pw
+  su -s /bin/sh nobody -c "initdb -D $W/$n/data -A $auth -U billing --pwfile=$W/$n/pw >/dev/null"
+  su -s /bin/sh nobody -c "pg_ctl -D $W/$n/data -l $W/$n/pg.log -o '-k $W/$n -p $port -c listen_addresses=127.0.0.1 -c log_line_prefix=\"%m [%p] %u@%d \" $*' -w start >/dev/null"
+}
+pg_down() { su -s /bin/sh nobody -c "pg_ctl -D $W/$1/data -w stop >/dev/null"; }
+
+s_postgres_deadlock() {
+  needs initdb psql || return
+  fresh postgres_deadlock
+  pg_up postgres_deadlock 18450 trust "-c deadlock_timeout=300ms -c log_lock_waits=on"
+  local P="psql -h 127.0.0.1 -p 18450 -U billing -d postgres -q"
+  $P -c "CREATE TABLE accounts(id int primary key, balance numeric); INSERT INTO accounts VALUES (1, 100), (2, 100);"
+  $P -c "BEGIN; UPDATE accounts SET balance = balance - 10 WHERE id = 1; SELECT pg_sleep(1); UPDATE accounts SET balance = balance + 10 WHERE id = 2; COMMIT;" >/dev/null 2>&1 &
+  sleep 0.3
+  $P -c "BEGIN; UPDATE accounts SET balance = balance - 5 WHERE id = 2; SELECT pg_sleep(0.2); UPDATE accounts SET balance = balance + 5 WHERE id = 1; COMMIT;" >/dev/null 2>&1
+  wait; pg_down postgres_deadlock
+  save postgres_deadlock < pg.log
+}
+
+s_postgres_auth_failed() {
+  needs initdb psql || return
+  fresh postgres_auth_failed
+  pg_up postgres_auth_failed 18451 scram-sha-256 "-c log_connections=on"
+  local u pw
+  for pw in billing123 Billing2024 password letmein 'Secr3t!' Secr3t-billing; do
+    PGPASSWORD=$pw psql -h 127.0.0.1 -p 18451 -U billing -d postgres -Atqc "SELECT 1" >/dev/null 2>&1
+  done
+  for u in admin postgres root; do
+    PGPASSWORD=admin psql -h 127.0.0.1 -p 18451 -U "$u" -d postgres -Atqc "SELECT 1" >/dev/null 2>&1
+  done
+  pg_down postgres_auth_failed
+  save postgres_auth_failed < pg.log
+}
+
+s_gunicorn_worker_timeout() {
+  tools_setup; needs "$TPY/gunicorn" curl || return
+  fresh gunicorn_worker_timeout
+  cat > app.py <<'EOF'
+import time
+
+from flask import Flask
+
+app = Flask(__name__)
+
+
+@app.get("/health")
+def health():
+    return "ok"
+
+
+@app.get("/reports/monthly")
+def monthly_report():
+    time.sleep(6)
+    return "report"
+EOF
+  "$TPY/gunicorn" --chdir "$W/gunicorn_worker_timeout" -b 127.0.0.1:18452 -w 2 --timeout 2 --access-logfile - app:app > gunicorn.log 2>&1 &
+  local pid=$!; sleep 1.5
+  curl -s -o /dev/null http://127.0.0.1:18452/health
+  curl -s -o /dev/null -m 8 http://127.0.0.1:18452/reports/monthly
+  curl -s -o /dev/null http://127.0.0.1:18452/health
+  curl -s -o /dev/null -m 8 http://127.0.0.1:18452/reports/monthly
+  sleep 1; kill "$pid"; wait "$pid" 2>/dev/null
+  save gunicorn_worker_timeout < gunicorn.log
+}
+
+maria_up() {  # maria_up NAME PORT [OPTIONS]
+  local n=$1 port=$2; shift 2
+  mariadb-install-db --user=root --datadir="$W/$n/data" --auth-root-authentication-method=normal >/dev/null 2>&1
+  mariadbd --user=root --datadir="$W/$n/data" --socket="$W/$n/sock" --port="$port" --bind-address=127.0.0.1 \
+    --pid-file="$W/$n/pid" --log-error="$W/$n/error.log" --skip-log-bin "$@" >/dev/null 2>&1 &
+  for _ in $(seq 50); do [ -S "$W/$n/sock" ] && break; sleep 0.2; done
+}
+maria_down() { mariadb-admin --socket="$W/$1/sock" -uroot shutdown 2>/dev/null; sleep 1; }
+
+s_mariadb_slow_query() {
+  needs mariadbd mariadb || return
+  fresh mariadb_slow_query
+  maria_up mariadb_slow_query 18453 --slow-query-log=1 --long-query-time=0.2 --slow-query-log-file="$W/mariadb_slow_query/slow.log" --log-slow-verbosity=query_plan
+  mariadb --socket="$W/mariadb_slow_query/sock" -uroot >/dev/null <<'EOF'
+CREATE DATABASE shop;
+USE shop;
+CREATE TABLE orders(id INT PRIMARY KEY AUTO_INCREMENT, customer_id INT, status VARCHAR(16), total DECIMAL(10,2), note VARCHAR(64));
+INSERT INTO orders(customer_id, status, total, note) SELECT seq % 5000, ELT(1 + seq % 3, 'new', 'paid', 'shipped'), seq % 977, MD5(seq) FROM seq_1_to_300000;
+SELECT customer_id, SUM(total) FROM orders WHERE note LIKE '%abc%' GROUP BY customer_id ORDER BY 2 DESC LIMIT 5;
+SELECT COUNT(*) FROM orders o1 JOIN orders o2 ON o1.customer_id = o2.customer_id WHERE o1.id < 2000 AND o2.status = 'paid';
+SELECT SLEEP(0.5);
+SELECT id FROM orders WHERE id = 42;
+EOF
+  maria_down mariadb_slow_query
+  save mariadb_slow_query < slow.log
+}
+
+s_mariadb_access_denied() {
+  needs mariadbd mariadb || return
+  fresh mariadb_access_denied
+  maria_up mariadb_access_denied 18454 --log-warnings=4
+  mariadb --socket="$W/mariadb_access_denied/sock" -uroot -e "CREATE DATABASE crm; CREATE USER 'crm_app'@'127.0.0.1' IDENTIFIED BY 'Crm-pass-1'; GRANT ALL ON crm.* TO 'crm_app'@'127.0.0.1';"
+  local pw u
+  for pw in crm crm123 Crm2024 password; do mariadb -h 127.0.0.1 -P 18454 -ucrm_app -p"$pw" -e "SELECT 1" crm >/dev/null 2>&1; done
+  for u in root admin backup; do mariadb -h 127.0.0.1 -P 18454 -u"$u" -ptoor -e "SELECT 1" >/dev/null 2>&1; done
+  mariadb -h 127.0.0.1 -P 18454 -ucrm_app -pCrm-pass-1 -e "SELECT * FROM mysql.user" crm >/dev/null 2>&1
+  mariadb -h 127.0.0.1 -P 18454 -ucrm_app -pCrm-pass-1 -e "SELECT 1" crm >/dev/null 2>&1
+  maria_down mariadb_access_denied
+  save mariadb_access_denied < error.log
+}
+
+s_redis_rdb_save_failed() {
+  needs redis-server redis-cli || return
+  fresh redis_rdb_save_failed
+  mkdir -p data && chmod 755 data && chmod 777 .
+  su -s /bin/sh nobody -c "redis-server --port 18455 --bind 127.0.0.1 --dir $W/redis_rdb_save_failed/data --logfile $W/redis_rdb_save_failed/redis.log --daemonize yes --pidfile $W/redis_rdb_save_failed/redis.pid --save '' "
+  sleep 0.5
+  for i in $(seq 1 50); do redis-cli -p 18455 SET "session:$i" "v$i" >/dev/null; done
+  redis-cli -p 18455 BGSAVE >/dev/null; sleep 1
+  redis-cli -p 18455 SAVE >/dev/null 2>&1
+  redis-cli -p 18455 SHUTDOWN >/dev/null 2>&1; sleep 0.5
+  redis-cli -p 18455 SHUTDOWN NOSAVE >/dev/null 2>&1; sleep 0.5
+  save redis_rdb_save_failed < redis.log
+}
+
+s_supervisord_fatal() {
+  needs supervisord || return
+  fresh supervisord_fatal
+  chmod 777 .
+  cat > worker.py <<'EOF'
+import sys
+print("connecting to amqp://127.0.0.1:5672 ...", flush=True)
+print("error: [Errno 111] Connection refused", file=sys.stderr)
+sys.exit(3)
+EOF
+  cat > supervisord.conf <<EOF
+[supervisord]
+logfile=$W/supervisord_fatal/supervisord.log
+pidfile=$W/supervisord_fatal/supervisord.pid
+nodaemon=true
+[program:web]
+command=python3 -m http.server 18456 --bind 127.0.0.1
+directory=$W/supervisord_fatal
+startsecs=1
+[program:queue-worker]
+command=python3 $W/supervisord_fatal/worker.py
+startsecs=2
+startretries=3
+autorestart=true
+EOF
+  su -s /bin/sh nobody -c "timeout 12 supervisord -c $W/supervisord_fatal/supervisord.conf" >/dev/null 2>&1
+  save supervisord_fatal < supervisord.log
+}
+
 #@@NEW@@
 
 ALL=$(declare -F | awk '{print $3}' | grep '^s_' | sed 's/^s_//')
