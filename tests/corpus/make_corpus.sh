@@ -2334,6 +2334,241 @@ EOF
   save supervisord_fatal < supervisord.log
 }
 
+# ---------------------------------------------------------------- new: web servers, TLS, privileges, deploy tools
+s_nginx_error_log_attacks() {
+  needs nginx htpasswd curl || return
+  fresh nginx_error_log_attacks
+  local D="$W/nginx_error_log_attacks"
+  mkdir -p logs html/admin html/private html/files html/api html/static
+  echo ok > html/index.html; echo admin > html/admin/index.html; echo secret > html/private/keys.txt
+  echo '{"ok":true}' > html/api/orders; echo 'x' > html/static/app.js; echo f > html/files/report.pdf
+  htpasswd -cb htpasswd ops 'S3cure-ops' 2>/dev/null
+  cat > nginx.conf <<EOF
+pid $D/nginx.pid;
+error_log $D/logs/error.log info;
+events {}
+http {
+  access_log $D/logs/access.log combined;
+  limit_req_zone \$binary_remote_addr zone=api:1m rate=2r/s;
+  server {
+    listen 127.0.0.1:18460;
+    root $D/html;
+    location /admin/ { auth_basic "ops"; auth_basic_user_file $D/htpasswd; }
+    location /private/ { deny all; }
+    location /api/ { limit_req zone=api burst=2 nodelay; }
+  }
+}
+EOF
+  nginx -p "$D" -c nginx.conf; sleep 0.3
+  local b=http://127.0.0.1:18460 u
+  curl -s -o /dev/null $b/; curl -s -o /dev/null $b/static/app.js
+  for u in admin root ops; do curl -s -o /dev/null -u "$u:admin123" $b/admin/; done
+  curl -s -o /dev/null -u "ops:S3cure-ops" $b/admin/
+  curl -s -o /dev/null $b/private/keys.txt; curl -s -o /dev/null $b/files/
+  curl -s -o /dev/null --path-as-is "$b/static/..%2f..%2f..%2f..%2fetc%2fpasswd"
+  curl -s -o /dev/null --path-as-is "$b/static/../../../../etc/passwd"
+  curl -s -o /dev/null "$b/.env"; curl -s -o /dev/null "$b/.git/config"
+  for i in $(seq 1 12); do curl -s -o /dev/null $b/api/orders; done
+  nginx -p "$D" -c nginx.conf -s quit 2>/dev/null; sleep 0.5
+  save nginx_error_log_attacks < logs/error.log
+}
+
+s_nginx_upstream_errors() {
+  needs nginx curl || return
+  fresh nginx_upstream_errors
+  local D="$W/nginx_upstream_errors"
+  mkdir -p logs
+  cat > slow.py <<'EOF'
+import time
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+
+class H(BaseHTTPRequestHandler):
+    def do_GET(self):
+        if self.path.startswith("/search"):
+            time.sleep(3)
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *a):
+        pass
+
+
+HTTPServer(("127.0.0.1", 18462), H).serve_forever()
+EOF
+  python3 slow.py 2>/dev/null & local app=$!
+  cat > nginx.conf <<EOF
+pid $D/nginx.pid;
+error_log $D/logs/error.log warn;
+events {}
+http {
+  access_log $D/logs/access.log combined;
+  upstream catalog { server 127.0.0.1:18462; }
+  upstream payments { server 127.0.0.1:18463; }
+  server {
+    listen 127.0.0.1:18461;
+    location /catalog/ { proxy_pass http://catalog/; proxy_read_timeout 1s; }
+    location /pay/ { proxy_pass http://payments/; }
+  }
+}
+EOF
+  sleep 0.3; nginx -p "$D" -c nginx.conf; sleep 0.3
+  local b=http://127.0.0.1:18461
+  curl -s -o /dev/null $b/catalog/items/1
+  curl -s -o /dev/null "$b/catalog/search?q=red+shoes"; curl -s -o /dev/null "$b/catalog/search?q=boots"
+  curl -s -o /dev/null $b/catalog/items/2
+  curl -s -o /dev/null -X POST $b/pay/charge; curl -s -o /dev/null -X POST $b/pay/charge
+  nginx -p "$D" -c nginx.conf -s quit 2>/dev/null; sleep 0.5; kill $app
+  save nginx_upstream_errors < logs/error.log
+}
+
+s_apache_error_log_attacks() {
+  needs apache2 htpasswd curl || return
+  fresh apache_error_log_attacks
+  local D="$W/apache_error_log_attacks" M=/usr/lib/apache2/modules
+  mkdir -p logs htdocs/admin htdocs/backup htdocs/app; chmod 755 . htdocs
+  echo ok > htdocs/index.html; echo admin > htdocs/admin/index.html; echo dump > htdocs/backup/db.sql
+  echo 'deny' > htdocs/app/.htaccess; echo app > htdocs/app/index.html
+  htpasswd -cb htpasswd ops 'S3cure-ops' 2>/dev/null
+  cat > httpd.conf <<EOF
+ServerRoot "$D"
+ServerName localhost
+Listen 127.0.0.1:18464
+PidFile $D/httpd.pid
+LoadModule mpm_event_module $M/mod_mpm_event.so
+LoadModule authn_core_module $M/mod_authn_core.so
+LoadModule authn_file_module $M/mod_authn_file.so
+LoadModule authz_core_module $M/mod_authz_core.so
+LoadModule authz_user_module $M/mod_authz_user.so
+LoadModule authz_host_module $M/mod_authz_host.so
+LoadModule auth_basic_module $M/mod_auth_basic.so
+LoadModule dir_module $M/mod_dir.so
+LoadModule mime_module $M/mod_mime.so
+LoadModule alias_module $M/mod_alias.so
+User nobody
+Group nogroup
+ErrorLog $D/logs/error.log
+LogLevel warn authz_core:info auth_basic:info core:info
+DocumentRoot "$D/htdocs"
+TypesConfig /etc/mime.types
+<Directory "$D/htdocs">
+  Require all granted
+  AllowOverride None
+</Directory>
+<Location "/admin/">
+  AuthType Basic
+  AuthName "ops"
+  AuthUserFile "$D/htpasswd"
+  Require valid-user
+</Location>
+<Location "/backup/">
+  Require ip 10.0.0.0/8
+</Location>
+<Files ".ht*">
+  Require all denied
+</Files>
+EOF
+  chown nobody htpasswd
+  apache2 -d "$D" -f "$D/httpd.conf" -k start; sleep 1
+  local b=http://127.0.0.1:18464 u
+  curl -s -o /dev/null $b/
+  for u in admin root ops guest; do curl -s -o /dev/null -u "$u:password1" $b/admin/; done
+  curl -s -o /dev/null -u "ops:S3cure-ops" $b/admin/
+  curl -s -o /dev/null $b/backup/db.sql; curl -s -o /dev/null $b/app/.htaccess
+  curl -s -o /dev/null --path-as-is "$b/cgi-bin/.%2e/.%2e/.%2e/.%2e/etc/passwd"
+  curl -s -o /dev/null --path-as-is "$b/icons/.%%32%65/.%%32%65/.%%32%65/etc/passwd"
+  curl -s -o /dev/null "$b/wp-login.php"
+  apache2 -d "$D" -f "$D/httpd.conf" -k stop; sleep 1
+  save apache_error_log_attacks < logs/error.log
+}
+
+s_openssl_cert_expired() {
+  needs openssl curl || return
+  fresh openssl_cert_expired
+  mkdir -p ca/newcerts && : > ca/index.txt && echo 1000 > ca/serial
+  cat > ca.cnf <<'EOF'
+[ ca ]
+default_ca = local
+[ local ]
+dir = ./ca
+database = $dir/index.txt
+new_certs_dir = $dir/newcerts
+serial = $dir/serial
+default_md = sha256
+policy = any
+copy_extensions = copy
+[ any ]
+commonName = supplied
+[ srv ]
+subjectAltName = DNS:api.shop.internal,DNS:localhost,IP:127.0.0.1
+EOF
+  openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 3650 -subj "/CN=Shop Internal CA" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -keyout srv.key -out srv.csr -subj "/CN=api.shop.internal" 2>/dev/null
+  openssl ca -batch -config ca.cnf -cert ca.pem -keyfile ca.key -in srv.csr -out srv.pem -extensions srv \
+    -startdate 20250101000000Z -enddate 20251101000000Z >/dev/null 2>&1
+  openssl s_server -accept 127.0.0.1:18465 -cert srv.pem -key srv.key -www > s_server.log 2>&1 &
+  local pid=$!; sleep 0.7
+  { curl -sS -v --cacert ca.pem https://localhost:18465/ -o /dev/null 2>&1
+    openssl s_client -connect 127.0.0.1:18465 -servername api.shop.internal -CAfile ca.pem -verify_return_error </dev/null 2>&1
+  } | save openssl_cert_expired
+  sleep 0.3; kill $pid
+  cat s_server.log >> "$OUT/openssl_cert_expired.log"
+}
+
+s_sudo_logfile() {
+  needs sudo useradd chpasswd || return
+  fresh sudo_logfile
+  local D="$W/sudo_logfile"
+  chmod 755 "$D"; cp /usr/bin/find "$D/find"
+  id deploy >/dev/null 2>&1 || useradd -M -s /bin/sh deploy; id intern >/dev/null 2>&1 || useradd -M -s /bin/sh intern
+  echo 'deploy:Deploy-pass-1' | chpasswd; echo 'intern:Intern-pass-1' | chpasswd
+  printf 'Defaults logfile=%s/sudo.log\nDefaults log_year\ndeploy ALL=(ALL:ALL) ALL\n' "$D" > /etc/sudoers.d/lmcorpus
+  chmod 440 /etc/sudoers.d/lmcorpus
+  cd /
+  su deploy -c "echo Deploy-pass-1 | sudo -S -p '' systemctl --version" >/dev/null 2>&1
+  su intern -c "echo Intern-pass-1 | sudo -S -p '' cat /etc/shadow" >/dev/null 2>&1
+  su intern -c "echo Intern-pass-1 | sudo -S -p '' -u deploy id" >/dev/null 2>&1
+  su deploy -c "printf 'deploy\ndeploy123\nDeploy2024\n' | sudo -S -p '' true" >/dev/null 2>&1
+  su deploy -c "echo Deploy-pass-1 | sudo -S -p '' chmod u+s $D/find" >/dev/null 2>&1
+  su deploy -c "echo Deploy-pass-1 | sudo -S -p '' chown root:root $D/find" >/dev/null 2>&1
+  su deploy -c "echo Deploy-pass-1 | sudo -S -p '' su -c id root" >/dev/null 2>&1
+  rm -f /etc/sudoers.d/lmcorpus; userdel deploy; userdel intern
+  save sudo_logfile < "$D/sudo.log"
+}
+
+s_ansible_ignored_failure() {
+  needs ansible-playbook || return
+  fresh ansible_ignored_failure
+  mkdir -p release
+  cat > deploy.yml <<'EOF'
+- name: Deploy shop-api
+  hosts: localhost
+  connection: local
+  gather_facts: false
+  vars:
+    release_dir: "{{ playbook_dir }}/release"
+  tasks:
+    - name: Render application config
+      ansible.builtin.copy:
+        dest: "{{ release_dir }}/app.ini"
+        content: "[app]\nport = 8080\n"
+    - name: Run database migrations
+      ansible.builtin.command:
+        argv: [python3, -c, "import sys; sys.exit('migration 0042_add_invoice_index failed: relation invoices does not exist')"]
+      ignore_errors: true
+    - name: Switch current symlink
+      ansible.builtin.file:
+        src: "{{ release_dir }}"
+        dest: "{{ playbook_dir }}/current"
+        state: link
+    - name: Report release
+      ansible.builtin.debug:
+        msg: "shop-api release deployed"
+EOF
+  ANSIBLE_NOCOLOR=1 ANSIBLE_LOCALHOST_WARNING=0 ANSIBLE_INVENTORY_UNPARSED_WARNING=0 ansible-playbook -i localhost, deploy.yml 2>&1 | save ansible_ignored_failure
+}
+
 #@@NEW@@
 
 ALL=$(declare -F | awk '{print $3}' | grep '^s_' | sed 's/^s_//')
