@@ -2569,6 +2569,90 @@ EOF
   ANSIBLE_NOCOLOR=1 ANSIBLE_LOCALHOST_WARNING=0 ANSIBLE_INVENTORY_UNPARSED_WARNING=0 ansible-playbook -i localhost, deploy.yml 2>&1 | save ansible_ignored_failure
 }
 
+# ---------------------------------------------------------------- new: full disks, archives, sync, vcs
+s_python_logging_disk_full() {
+  [ -c /dev/full ] || { echo "skip python_logging_disk_full: no /dev/full"; return; }
+  fresh python_logging_disk_full
+  cat > exporter.py <<'EOF'
+import logging
+import sys
+
+console = logging.StreamHandler(sys.stdout)
+audit = logging.FileHandler("/dev/full")
+logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", handlers=[console, audit])
+log = logging.getLogger("exporter")
+for batch in range(1, 4):
+    log.info("exported batch %d (500 rows) to s3://reports/daily/", batch)
+log.info("export finished")
+EOF
+  python3 exporter.py 2>&1 | save python_logging_disk_full
+}
+
+s_tmpfs_disk_full() {
+  needs mount dd sqlite3 tar || return
+  fresh tmpfs_disk_full
+  local D="$W/tmpfs_disk_full"
+  mkdir -p mnt src && mount -t tmpfs -o size=2m tmpfs mnt || { echo "skip tmpfs_disk_full: cannot mount tmpfs"; return; }
+  head -c 1500000 /dev/urandom > src/media.bin; seq 1 200000 > src/ids.txt
+  {
+    dd if=/dev/zero of=mnt/cache.img bs=256k count=6 2>&1
+    tar -C src -cf - media.bin ids.txt | tar -C mnt -xvf - 2>&1
+    sqlite3 mnt/app.db "CREATE TABLE events(id INTEGER PRIMARY KEY, payload TEXT); WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 50000) INSERT INTO events(payload) SELECT hex(randomblob(64)) FROM c;" 2>&1
+    df -h mnt 2>&1
+  } | save tmpfs_disk_full
+  umount mnt
+}
+
+s_rsync_errors() {
+  needs rsync || return
+  fresh rsync_errors
+  mkdir -p site/assets site/private backup
+  for f in index.html app.css app.js; do echo "$f" > site/$f; done
+  echo k > site/private/tls.key; chmod 000 site/private
+  ln -s /nonexistent/shared site/assets/shared
+  chmod 777 . backup; chown -R nobody site backup
+  su -s /bin/sh nobody -c "rsync -av --copy-links $W/rsync_errors/site/ $W/rsync_errors/site-missing/ $W/rsync_errors/backup/" 2>&1 | save rsync_errors
+}
+
+s_tar_corrupt_archive() {
+  needs tar gzip || return
+  fresh tar_corrupt_archive
+  mkdir -p release/bin release/conf
+  head -c 300000 /dev/urandom > release/bin/server; echo 'port=8080' > release/conf/app.ini
+  tar -czf release.tar.gz release
+  head -c 120000 release.tar.gz > release-partial.tar.gz
+  mkdir -p out
+  { tar -tzvf release.tar.gz 2>&1; tar -xzvf release-partial.tar.gz -C out 2>&1; echo "tar exit status: $?"; } | save tar_corrupt_archive
+}
+
+s_git_merge_conflict() {
+  needs git || return
+  fresh git_merge_conflict
+  export GIT_AUTHOR_NAME=dev GIT_AUTHOR_EMAIL=dev@example.org GIT_COMMITTER_NAME=dev GIT_COMMITTER_EMAIL=dev@example.org
+  git init -q -b main repo && cd repo
+  printf 'TIMEOUT = 30\nRETRIES = 3\n' > settings.py; printf 'def price(x):\n    return x\n' > pricing.py
+  git add . && git commit -qm "initial"
+  git checkout -qb feature/retries
+  printf 'TIMEOUT = 30\nRETRIES = 5\n' > settings.py; printf 'def price(x):\n    return round(x, 2)\n' > pricing.py
+  git commit -qam "more retries, rounding"
+  git checkout -q main
+  printf 'TIMEOUT = 60\nRETRIES = 1\n' > settings.py; printf 'def price(x):\n    return int(x)\n' > pricing.py
+  git commit -qam "faster failover"
+  { git merge feature/retries 2>&1; git status 2>&1; } | save git_merge_conflict
+}
+
+s_git_push_rejected() {
+  needs git || return
+  fresh git_push_rejected
+  export GIT_AUTHOR_NAME=dev GIT_AUTHOR_EMAIL=dev@example.org GIT_COMMITTER_NAME=dev GIT_COMMITTER_EMAIL=dev@example.org
+  git init -q --bare -b main origin.git
+  git clone -q origin.git alice 2>/dev/null && (cd alice && echo a > README && git add README && git commit -qm init && git push -q origin main 2>/dev/null)
+  git clone -q origin.git bob 2>/dev/null
+  (cd alice && echo b >> README && git commit -qam "alice: docs" && git push -q origin main 2>/dev/null)
+  cd bob && echo c > CHANGELOG && git add CHANGELOG && git commit -qm "bob: changelog"
+  { git push origin main 2>&1; git push origin HEAD:refs/tags/v1.0 2>&1; git push origin v2.0 2>&1; } | save git_push_rejected
+}
+
 #@@NEW@@
 
 ALL=$(declare -F | awk '{print $3}' | grep '^s_' | sed 's/^s_//')
