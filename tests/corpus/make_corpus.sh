@@ -2653,6 +2653,211 @@ s_git_push_rejected() {
   { git push origin main 2>&1; git push origin HEAD:refs/tags/v1.0 2>&1; git push origin v2.0 2>&1; } | save git_push_rejected
 }
 
+# ---------------------------------------------------------------- new: interpreters, migrations, infra tools
+s_perl_die() {
+  needs perl || return
+  fresh perl_die
+  mkdir -p conf
+  printf 'host=db.internal\nport=5432\n' > conf/app.conf
+  cat > rotate.pl <<'EOF'
+#!/usr/bin/perl
+use strict;
+use warnings;
+
+sub read_conf {
+    my ($path) = @_;
+    open(my $fh, '<', $path) or die "Can't open config $path: $!";
+    my %c = map { chomp; split /=/, $_, 2 } <$fh>;
+    return \%c;
+}
+
+my $conf = read_conf('conf/app.conf');
+my $retention = $conf->{retention_days};
+print "rotating logs on $conf->{host}, keeping " . $retention . " days\n";
+my $archive = read_conf('conf/archive.conf');
+print "archive target: $archive->{bucket}\n";
+EOF
+  { perl rotate.pl 2>&1; echo "exit status: $?"; } | save perl_die
+}
+
+s_ruby_exception() {
+  needs ruby || return
+  fresh ruby_exception
+  mkdir -p lib
+  cat > lib/invoice.rb <<'EOF'
+class Invoice
+  attr_reader :lines
+
+  def initialize(lines)
+    @lines = lines
+  end
+
+  def total
+    lines.sum { |l| l[:qty] * l[:unit_price] }
+  end
+end
+EOF
+  cat > billing_job.rb <<'EOF'
+require_relative "lib/invoice"
+require "logger"
+
+log = Logger.new($stdout)
+batches = [[{ qty: 2, unit_price: 5 }], [{ qty: 1, unit_price: nil }]]
+batches.each_with_index do |lines, i|
+  log.info("billing batch #{i}")
+  log.info("batch #{i} total=#{Invoice.new(lines).total}")
+end
+EOF
+  ruby billing_job.rb 2>&1 | save ruby_exception
+}
+
+s_alembic_migration_fail() {
+  tools_setup; needs "$TPY/alembic" || return
+  fresh alembic_migration_fail
+  "$TPY/alembic" init migrations >/dev/null 2>&1
+  sed -i 's|^sqlalchemy.url = .*|sqlalchemy.url = sqlite:///shop.db|' alembic.ini
+  cat > migrations/versions/a1_create_users.py <<'EOF'
+"""create users"""
+import sqlalchemy as sa
+from alembic import op
+
+revision = "a1f0c2d3e4b5"
+down_revision = None
+
+
+def upgrade():
+    op.create_table("users", sa.Column("id", sa.Integer, primary_key=True), sa.Column("email", sa.String(200)))
+
+
+def downgrade():
+    op.drop_table("users")
+EOF
+  cat > migrations/versions/b2_add_orders.py <<'EOF'
+"""add orders with a foreign key to customers"""
+import sqlalchemy as sa
+from alembic import op
+
+revision = "b2c3d4e5f6a7"
+down_revision = "a1f0c2d3e4b5"
+
+
+def upgrade():
+    op.create_table("orders", sa.Column("id", sa.Integer, primary_key=True), sa.Column("user_id", sa.Integer))
+    op.execute("INSERT INTO orders (id, user_id, total) VALUES (1, 1, 9.5)")
+
+
+def downgrade():
+    op.drop_table("orders")
+EOF
+  "$TPY/alembic" upgrade head 2>&1 | save alembic_migration_fail
+}
+
+s_terraform_validate_error() {
+  needs terraform || return
+  fresh terraform_validate_error
+  cat > main.tf <<'EOF'
+variable "region" {
+  type    = string
+  default = "eu-central-1"
+}
+
+variable "replicas" {
+  type    = number
+  default = "three"
+}
+
+locals {
+  name = "shop-${var.enviroment}"
+}
+
+output "bucket" {
+  value = local.name
+  sensitiv = true
+}
+EOF
+  env -u TF_CLI_CONFIG_FILE TF_IN_AUTOMATION=1 terraform validate -no-color 2>&1 | save terraform_validate_error
+}
+
+s_sqlite_constraint_errors() {
+  needs sqlite3 || return
+  fresh sqlite_constraint_errors
+  cat > seed.sql <<'EOF'
+PRAGMA foreign_keys = ON;
+CREATE TABLE customers(id INTEGER PRIMARY KEY, email TEXT UNIQUE NOT NULL);
+CREATE TABLE orders(id INTEGER PRIMARY KEY, customer_id INTEGER NOT NULL REFERENCES customers(id), total REAL CHECK (total >= 0));
+INSERT INTO customers VALUES (1, 'ada@example.org'), (2, 'bob@example.org');
+INSERT INTO customers VALUES (3, 'ada@example.org');
+INSERT INTO orders VALUES (1, 1, 19.5);
+INSERT INTO orders VALUES (2, 7, 5.0);
+INSERT INTO orders VALUES (3, 2, -4.0);
+SELECT count(*) FROM orders;
+SELECT * FROM invoices;
+EOF
+  sqlite3 shop.db < seed.sql 2>&1 | save sqlite_constraint_errors
+}
+
+s_psql_script_error() {
+  needs initdb psql || return
+  fresh psql_script_error
+  pg_up psql_script_error 18457 trust
+  cat > 0007_loyalty.sql <<'EOF'
+\set ON_ERROR_STOP on
+BEGIN;
+CREATE TABLE customers(id serial PRIMARY KEY, email text NOT NULL);
+ALTER TABLE customers ADD COLUMN loyalty_points integer NOT NULL DEFAULT 0;
+CREATE INDEX customers_email_idx ON customers(emial);
+UPDATE customers SET loyalty_points = 10;
+COMMIT;
+EOF
+  psql -h 127.0.0.1 -p 18457 -U billing -d postgres -f 0007_loyalty.sql 2>&1 | save psql_script_error
+  pg_down psql_script_error
+}
+
+s_node_eventemitter_leak() {
+  needs node || return
+  fresh node_eventemitter_leak
+  cat > subscriber.js <<'EOF'
+const { EventEmitter } = require("events");
+
+const bus = new EventEmitter();
+function handleRequest(id) {
+  bus.on("config-changed", () => console.log(`request ${id} saw config change`));
+  return `handled ${id}`;
+}
+for (let i = 1; i <= 12; i++) console.log(handleRequest(i));
+bus.emit("config-changed");
+console.log("listeners:", bus.listenerCount("config-changed"));
+EOF
+  node --trace-warnings subscriber.js 2>&1 | save node_eventemitter_leak
+}
+
+s_curl_healthcheck_timeout() {
+  needs curl || return
+  fresh curl_healthcheck_timeout
+  cat > slow.py <<'EOF'
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class H(BaseHTTPRequestHandler):
+    def do_GET(self):
+        if self.path == "/ready":
+            time.sleep(4)
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *a):
+        pass
+
+
+ThreadingHTTPServer(("127.0.0.1", 18458), H).serve_forever()
+EOF
+  python3 slow.py 2>/dev/null & local pid=$!; sleep 0.5
+  { for p in /live /ready /ready /ready; do curl -sS -m 1.5 -o /dev/null -w "GET $p -> %{http_code} in %{time_total}s\n" "http://127.0.0.1:18458$p" 2>&1; done; } | save curl_healthcheck_timeout
+  kill $pid
+}
+
 #@@NEW@@
 
 ALL=$(declare -F | awk '{print $3}' | grep '^s_' | sed 's/^s_//')
