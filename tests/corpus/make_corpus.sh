@@ -2858,6 +2858,174 @@ EOF
   kill $pid
 }
 
+# ---------------------------------------------------------------- new: noise only (normal runs of the new tools)
+s_noise_cmake_build_ok() {
+  needs cmake g++ || return
+  fresh noise_cmake_build_ok
+  mkdir -p src
+  printf 'cmake_minimum_required(VERSION 3.16)\nproject(units CXX)\nadd_library(units STATIC src/units.cpp)\nadd_executable(convert src/main.cpp)\ntarget_link_libraries(convert PRIVATE units)\nenable_testing()\nadd_test(NAME convert_runs COMMAND convert)\n' > CMakeLists.txt
+  printf 'double km_to_miles(double km) { return km * 0.621371; }\n' > src/units.cpp
+  printf '#include <cstdio>\ndouble km_to_miles(double);\nint main() { std::printf("%%.2f\\n", km_to_miles(10)); return 0; }\n' > src/main.cpp
+  { cmake -S . -B build 2>&1 && cmake --build build 2>&1 && (cd build && ctest 2>&1); } | save noise_cmake_build_ok
+}
+
+s_noise_pip_install_ok() {
+  tools_setup; needs "$TPY/pip" || return
+  fresh noise_pip_install_ok
+  pywheel acme-core 1.4.2; pywheel acme-billing 3.1.0 "acme-core>=1.2,<2"; pywheel acme-auth 0.3.0
+  printf 'acme-billing==3.1.0\nacme-auth==0.3.0\n' > requirements.txt
+  PIP_CONFIG_FILE=/dev/null "$TPY/pip" install --no-index --find-links wheels --target site -r requirements.txt 2>&1 | save noise_pip_install_ok
+}
+
+s_noise_supervisord_ok() {
+  needs supervisord || return
+  fresh noise_supervisord_ok
+  chmod 777 .
+  cat > supervisord.conf <<EOF
+[supervisord]
+logfile=$W/noise_supervisord_ok/supervisord.log
+pidfile=$W/noise_supervisord_ok/supervisord.pid
+nodaemon=true
+[program:web]
+command=python3 -m http.server 18466 --bind 127.0.0.1
+directory=$W/noise_supervisord_ok
+startsecs=1
+[program:worker]
+command=python3 -c "import time; [time.sleep(0.5) for _ in range(100)]"
+startsecs=1
+EOF
+  su -s /bin/sh nobody -c "timeout 4 supervisord -c $W/noise_supervisord_ok/supervisord.conf" >/dev/null 2>&1
+  save noise_supervisord_ok < supervisord.log
+}
+
+s_noise_ansible_ok() {
+  needs ansible-playbook || return
+  fresh noise_ansible_ok
+  cat > site.yml <<'EOF'
+- name: Configure shop-api
+  hosts: localhost
+  connection: local
+  gather_facts: false
+  tasks:
+    - name: Create release directory
+      ansible.builtin.file:
+        path: "{{ playbook_dir }}/release"
+        state: directory
+        mode: "0755"
+    - name: Render application config
+      ansible.builtin.copy:
+        dest: "{{ playbook_dir }}/release/app.ini"
+        content: "[app]\nport = 8080\n"
+    - name: Check config syntax
+      ansible.builtin.command: python3 -c "import configparser; c = configparser.ConfigParser(); c.read('release/app.ini'); print(c['app']['port'])"
+      args:
+        chdir: "{{ playbook_dir }}"
+      changed_when: false
+EOF
+  ANSIBLE_NOCOLOR=1 ANSIBLE_LOCALHOST_WARNING=0 ANSIBLE_INVENTORY_UNPARSED_WARNING=0 ansible-playbook -i localhost, site.yml 2>&1 | save noise_ansible_ok
+}
+
+s_noise_gunicorn_ok() {
+  tools_setup; needs "$TPY/gunicorn" curl || return
+  fresh noise_gunicorn_ok
+  printf 'from flask import Flask\n\napp = Flask(__name__)\n\n\n@app.get("/health")\ndef health():\n    return "ok"\n\n\n@app.get("/orders/<int:oid>")\ndef order(oid):\n    return {"id": oid, "status": "paid"}\n' > app.py
+  "$TPY/gunicorn" --chdir "$W/noise_gunicorn_ok" -b 127.0.0.1:18467 -w 2 --access-logfile - app:app > gunicorn.log 2>&1 &
+  local pid=$! i; sleep 1.5
+  for i in 1 2 3 4 5; do curl -s -o /dev/null http://127.0.0.1:18467/health; curl -s -o /dev/null http://127.0.0.1:18467/orders/$i; done
+  kill "$pid"; wait "$pid" 2>/dev/null
+  save noise_gunicorn_ok < gunicorn.log
+}
+
+s_noise_apache_ok() {
+  needs apache2 curl || return
+  fresh noise_apache_ok
+  local D="$W/noise_apache_ok" M=/usr/lib/apache2/modules
+  mkdir -p logs htdocs/static; chmod 755 . htdocs
+  echo ok > htdocs/index.html; echo 'a{}' > htdocs/static/app.css
+  cat > httpd.conf <<EOF
+ServerRoot "$D"
+ServerName localhost
+Listen 127.0.0.1:18468
+PidFile $D/httpd.pid
+LoadModule mpm_event_module $M/mod_mpm_event.so
+LoadModule authz_core_module $M/mod_authz_core.so
+LoadModule dir_module $M/mod_dir.so
+LoadModule mime_module $M/mod_mime.so
+User nobody
+Group nogroup
+ErrorLog $D/logs/error.log
+CustomLog $D/logs/access.log combined
+LogFormat "%h %l %u %t \"%r\" %>s %b \"%{Referer}i\" \"%{User-Agent}i\"" combined
+DocumentRoot "$D/htdocs"
+TypesConfig /etc/mime.types
+<Directory "$D/htdocs">
+  Require all granted
+</Directory>
+EOF
+  apache2 -d "$D" -f "$D/httpd.conf" -k start; sleep 1
+  local i; for i in 1 2 3 4; do curl -s -o /dev/null http://127.0.0.1:18468/; curl -s -o /dev/null http://127.0.0.1:18468/static/app.css; done
+  apache2 -d "$D" -f "$D/httpd.conf" -k stop; sleep 1
+  cat logs/error.log logs/access.log | save noise_apache_ok
+}
+
+s_noise_bandit_clean() {
+  tools_setup; needs "$TPY/bandit" || return
+  fresh noise_bandit_clean
+  mkdir -p svc
+  cat > svc/report.py <<'EOF'
+import hashlib
+import json
+from pathlib import Path
+
+
+def digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def save_report(name: str, rows: list) -> Path:
+    out = Path("reports") / f"{digest(name.encode())[:12]}.json"
+    out.write_text(json.dumps(rows), encoding="utf-8")
+    return out
+
+
+def load(text: str) -> dict:
+    return json.loads(text)
+EOF
+  (cd "$W/noise_bandit_clean" && "$TPY/bandit" -r svc 2>&1) | save noise_bandit_clean
+}
+
+s_noise_rsync_ok() {
+  needs rsync || return
+  fresh noise_rsync_ok
+  mkdir -p site/assets backup; for f in index.html about.html assets/app.css assets/app.js; do echo "$f" > site/$f; done
+  { rsync -av --delete site/ backup/ 2>&1; echo changed >> site/index.html; rsync -av --delete site/ backup/ 2>&1; } | save noise_rsync_ok
+}
+
+s_noise_git_ok() {
+  needs git || return
+  fresh noise_git_ok
+  export GIT_AUTHOR_NAME=dev GIT_AUTHOR_EMAIL=dev@example.org GIT_COMMITTER_NAME=dev GIT_COMMITTER_EMAIL=dev@example.org
+  git init -q --bare -b main origin.git
+  { git clone origin.git work 2>&1; cd work; echo "# shop" > README.md; git add README.md; git commit -m "docs: readme" 2>&1
+    git push origin main 2>&1; git checkout -b feature/x 2>&1; echo x > x.txt; git add x.txt; git commit -m "feat: x" 2>&1
+    git checkout main 2>&1; git merge --no-ff -m "merge feature/x" feature/x 2>&1; git push origin main 2>&1; git log --oneline 2>&1; } | save noise_git_ok
+}
+
+s_noise_terraform_ok() {
+  needs terraform || return
+  fresh noise_terraform_ok
+  printf 'variable "replicas" {\n  type    = number\n  default = 3\n}\n\nlocals {\n  name = "shop-${var.replicas}"\n}\n\noutput "name" {\n  value = local.name\n}\n' > main.tf
+  { env -u TF_CLI_CONFIG_FILE TF_IN_AUTOMATION=1 terraform init -input=false -no-color 2>&1; env -u TF_CLI_CONFIG_FILE TF_IN_AUTOMATION=1 terraform validate -no-color 2>&1; } | save noise_terraform_ok
+}
+
+s_noise_coverage_ok() {
+  tools_setup; needs "$TPY/coverage" || return
+  fresh noise_coverage_ok
+  printf 'def vat(amount, rate=0.19):\n    return round(amount * rate, 2)\n\n\ndef gross(amount, rate=0.19):\n    return amount + vat(amount, rate)\n' > tax.py
+  printf 'import unittest\n\nfrom tax import gross, vat\n\n\nclass T(unittest.TestCase):\n    def test_vat(self):\n        self.assertEqual(vat(100), 19.0)\n\n    def test_gross(self):\n        self.assertEqual(gross(100), 119.0)\n' > test_tax.py
+  { "$TPY/coverage" run -m unittest -v test_tax 2>&1; "$TPY/coverage" report -m --fail-under=90 2>&1; } | save noise_coverage_ok
+}
+
 #@@NEW@@
 
 ALL=$(declare -F | awk '{print $3}' | grep '^s_' | sed 's/^s_//')
