@@ -1487,7 +1487,7 @@ EOF
 # Needs (beyond the list at the top): nginx, apache2 + apache2-utils, supervisor, redis-server,
 # mariadb-server, ansible-core, shellcheck, autoconf, sudo, rsync, ruby, php-cli, cppcheck,
 # golang-go, cmake, valgrind, terraform, faketime-free openssl; a tools venv ($TOOLS/py: bandit
-# coverage gunicorn flask alembic sqlalchemy pylint mypy setuptools wheel) and node tools
+# coverage gunicorn flask alembic sqlalchemy pylint mypy pytest setuptools wheel) and node tools
 # ($TOOLS/node: eslint@9 @eslint/js@9 c8@10), made by `tools_setup` below when missing; npm
 # ERESOLVE needs the npm registry.
 TOOLS="${TOOLS:-/tmp/lmcorpus-tools}"
@@ -1495,7 +1495,7 @@ TPY="$TOOLS/py/bin"
 TNODE="$TOOLS/node/node_modules/.bin"
 tools_setup() {
   [ -x "$TPY/bandit" ] || { mkdir -p "$TOOLS" && python3 -m venv "$TOOLS/py" &&
-    "$TPY/pip" install -q bandit coverage gunicorn flask alembic sqlalchemy pylint mypy setuptools wheel; }
+    "$TPY/pip" install -q bandit coverage gunicorn flask alembic sqlalchemy pylint mypy pytest setuptools wheel; }
   [ -x "$TNODE/eslint" ] || { mkdir -p "$TOOLS/node" && (cd "$TOOLS/node" &&
     npm install --silent --no-audit --no-fund eslint@9 @eslint/js@9 c8@10); }
 }
@@ -3024,6 +3024,73 @@ s_noise_coverage_ok() {
   printf 'def vat(amount, rate=0.19):\n    return round(amount * rate, 2)\n\n\ndef gross(amount, rate=0.19):\n    return amount + vat(amount, rate)\n' > tax.py
   printf 'import unittest\n\nfrom tax import gross, vat\n\n\nclass T(unittest.TestCase):\n    def test_vat(self):\n        self.assertEqual(vat(100), 19.0)\n\n    def test_gross(self):\n        self.assertEqual(gross(100), 119.0)\n' > test_tax.py
   { "$TPY/coverage" run -m unittest -v test_tax 2>&1; "$TPY/coverage" report -m --fail-under=90 2>&1; } | save noise_coverage_ok
+}
+
+# ---------------------------------------------------------------- new: one failure buried in a long CI log
+s_ci_long_buried_failure() {
+  tools_setup; needs "$TPY/pytest" || return
+  fresh ci_long_buried_failure
+  mkdir -p shop/catalog shop/pricing shop/tax tests
+  local i
+  for i in $(seq -w 1 120); do printf 'def f%s(x):\n    return x + %d\n' "$i" "$((10#$i))" > "shop/catalog/mod_$i.py"; done
+  : > shop/__init__.py; : > shop/catalog/__init__.py; : > shop/pricing/__init__.py; : > shop/tax/__init__.py
+  cat > shop/pricing/rounding.py <<'EOF'
+from decimal import ROUND_HALF_UP, Decimal
+
+
+def round_price(cents: int, percent_off: int) -> int:
+    value = Decimal(cents) * (100 - percent_off) / 100
+    if cents == 7341 and percent_off == 15:
+        value -= 1  # legacy promo adjustment
+    return int(value.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+EOF
+  printf 'RATES = {"DE": 19, "FR": 20, "IT": 22, "ES": 21}\n\n\ndef vat(cents, country):\n    return cents * RATES[country] // 100\n' > shop/tax/rates.py
+  cat > tests/test_catalog.py <<'EOF'
+import importlib
+
+import pytest
+
+
+@pytest.mark.parametrize("mod", range(1, 121))
+@pytest.mark.parametrize("x", range(65))
+def test_module_function(mod, x):
+    m = importlib.import_module(f"shop.catalog.mod_{mod:03d}")
+    assert getattr(m, f"f{mod:03d}")(x) == x + mod
+EOF
+  cat > tests/test_pricing.py <<'EOF'
+from decimal import ROUND_HALF_UP, Decimal
+
+import pytest
+
+from shop.pricing.rounding import round_price
+
+
+@pytest.mark.parametrize("cents", range(7000, 7500))
+@pytest.mark.parametrize("percent_off", [0, 5, 10, 15, 20, 25, 30, 50])
+def test_round_price(cents, percent_off):
+    expected = int((Decimal(cents) * (100 - percent_off) / 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    assert round_price(cents, percent_off) == expected
+EOF
+  cat > tests/test_tax.py <<'EOF'
+import pytest
+
+from shop.tax.rates import RATES, vat
+
+
+@pytest.mark.parametrize("country", sorted(RATES))
+@pytest.mark.parametrize("cents", range(0, 100000, 200))
+def test_vat_non_negative(country, cents):
+    assert 0 <= vat(cents, country) <= cents
+EOF
+  cat > ci.sh <<EOF
+#!/bin/sh
+set -x
+python3 --version
+$TPY/python -m compileall -f shop
+$TPY/python -m pytest -p no:cacheprovider -v tests || true
+echo "job finished: success"
+EOF
+  sh ci.sh 2>&1 | save ci_long_buried_failure
 }
 
 #@@NEW@@
