@@ -1487,7 +1487,7 @@ EOF
 # Needs (beyond the list at the top): nginx, apache2 + apache2-utils, supervisor, redis-server,
 # mariadb-server, ansible-core, shellcheck, autoconf, sudo, rsync, ruby, php-cli, cppcheck,
 # golang-go, cmake, valgrind, terraform, faketime-free openssl; a tools venv ($TOOLS/py: bandit
-# coverage gunicorn flask alembic sqlalchemy pylint mypy pytest setuptools wheel) and node tools
+# coverage gunicorn flask alembic sqlalchemy pylint mypy pytest yamllint setuptools wheel) and node tools
 # ($TOOLS/node: eslint@9 @eslint/js@9 c8@10), made by `tools_setup` below when missing; npm
 # ERESOLVE needs the npm registry.
 TOOLS="${TOOLS:-/tmp/lmcorpus-tools}"
@@ -1495,7 +1495,7 @@ TPY="$TOOLS/py/bin"
 TNODE="$TOOLS/node/node_modules/.bin"
 tools_setup() {
   [ -x "$TPY/bandit" ] || { mkdir -p "$TOOLS" && python3 -m venv "$TOOLS/py" &&
-    "$TPY/pip" install -q bandit coverage gunicorn flask alembic sqlalchemy pylint mypy pytest setuptools wheel; }
+    "$TPY/pip" install -q bandit coverage gunicorn flask alembic sqlalchemy pylint mypy pytest yamllint setuptools wheel; }
   [ -x "$TNODE/eslint" ] || { mkdir -p "$TOOLS/node" && (cd "$TOOLS/node" &&
     npm install --silent --no-audit --no-fund eslint@9 @eslint/js@9 c8@10); }
 }
@@ -3091,6 +3091,177 @@ $TPY/python -m pytest -p no:cacheprovider -v tests || true
 echo "job finished: success"
 EOF
   sh ci.sh 2>&1 | save ci_long_buried_failure
+}
+
+# ---------------------------------------------------------------- new: sanitizers, JVM threads, asyncio, ssh, yaml
+s_pip_check_broken() {
+  tools_setup; needs "$TPY/pip" || return
+  fresh pip_check_broken
+  pywheel acme-core 2.0.0; pywheel acme-billing 3.1.0 "acme-core>=1.2,<2"; pywheel acme-auth 0.3.0 "acme-tokens>=1.1"
+  "$TPY/python" -m venv --without-pip env >/dev/null 2>&1
+  { PIP_CONFIG_FILE=/dev/null "$TPY/pip" --python env/bin/python install --no-index --find-links wheels --no-deps acme-core==2.0.0 acme-billing==3.1.0 acme-auth==0.3.0 2>&1
+    PIP_CONFIG_FILE=/dev/null "$TPY/pip" --python env/bin/python check 2>&1; echo "pip check exit status: $?"; } | save pip_check_broken
+}
+
+s_asan_use_after_free() {
+  needs gcc || return
+  fresh asan_use_after_free
+  cat > cache.c <<'EOF'
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct entry { char key[16]; int hits; } entry;
+
+static entry *lookup(entry **slots, const char *key) {
+    for (int i = 0; i < 2; i++)
+        if (slots[i] && strcmp(slots[i]->key, key) == 0) return slots[i];
+    return NULL;
+}
+
+int main(void) {
+    entry *slots[2] = {0};
+    slots[0] = calloc(1, sizeof(entry));
+    strcpy(slots[0]->key, "user:42");
+    entry *e = lookup(slots, "user:42");
+    free(slots[0]);
+    printf("evicted user:42\n");
+    e->hits++;
+    printf("hits=%d\n", e->hits);
+    return 0;
+}
+EOF
+  gcc -g -O0 -fsanitize=address -fno-omit-frame-pointer -o cache cache.c
+  ASAN_OPTIONS=detect_leaks=0 ./cache 2>&1 | save asan_use_after_free
+}
+
+s_ubsan_overflow() {
+  needs gcc || return
+  fresh ubsan_overflow
+  cat > meter.c <<'EOF'
+#include <limits.h>
+#include <stdio.h>
+
+int scale(int bytes, int factor) { return bytes * factor; }
+
+int bucket(int *hist, int n, int value) { return hist[value % (n + 2)]; }
+
+int main(void) {
+    int hist[4] = {1, 2, 3, 4};
+    printf("scaled=%d\n", scale(INT_MAX / 2, 3));
+    printf("shift=%d\n", 1 << 33);
+    printf("bucket=%d\n", bucket(hist, 4, 5));
+    return 0;
+}
+EOF
+  gcc -g -O0 -fsanitize=undefined,bounds -w -o meter meter.c
+  ./meter 2>&1 | save ubsan_overflow
+}
+
+s_java_thread_deadlock() {
+  needs javac java jstack || return
+  fresh java_thread_deadlock
+  cat > Transfer.java <<'EOF'
+public class Transfer {
+    static final Object ACCOUNTS = new Object();
+    static final Object LEDGER = new Object();
+
+    static void pause() { try { Thread.sleep(200); } catch (InterruptedException e) { } }
+
+    public static void main(String[] args) throws Exception {
+        Thread a = new Thread(() -> { synchronized (ACCOUNTS) { pause(); synchronized (LEDGER) { System.out.println("a done"); } } }, "transfer-worker-1");
+        Thread b = new Thread(() -> { synchronized (LEDGER) { pause(); synchronized (ACCOUNTS) { System.out.println("b done"); } } }, "ledger-flusher");
+        a.start(); b.start();
+        System.out.println("transfers started");
+        a.join();
+    }
+}
+EOF
+  javac Transfer.java && { java -cp . Transfer > app.out 2>&1 & }
+  sleep 2.5
+  local pid; pid=$(pgrep -f 'java -cp . Transfer' | head -1)
+  { cat app.out; jstack "$pid" 2>&1 | sed -n '/Found one Java-level deadlock/,$p'; } | save java_thread_deadlock
+  kill "$pid"
+}
+
+s_python_asyncio_warnings() {
+  fresh python_asyncio_warnings
+  cat > notifier.py <<'EOF'
+import asyncio
+import logging
+
+logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+log = logging.getLogger("notifier")
+
+
+async def send_email(user):
+    await asyncio.sleep(0.01)
+    log.info("email sent to %s", user)
+
+
+async def send_sms(user):
+    await asyncio.sleep(10)
+
+
+async def main():
+    for user in ["ada", "bob"]:
+        send_email(user)
+    asyncio.get_running_loop().create_task(send_sms("ada"))
+    await asyncio.sleep(0.05)
+    log.info("notifications queued")
+
+
+loop = asyncio.new_event_loop()
+loop.set_debug(True)
+loop.slow_callback_duration = 0.01
+loop.run_until_complete(main())
+loop.close()
+EOF
+  python3 -X dev notifier.py 2>&1 | save python_asyncio_warnings
+}
+
+s_ssh_host_key_changed() {
+  [ -x /usr/sbin/sshd ] || { echo "skip ssh_host_key_changed: no sshd"; return; }
+  fresh ssh_host_key_changed
+  local D="$W/ssh_host_key_changed"
+  ssh-keygen -q -t ed25519 -N '' -f host_key_old; ssh-keygen -q -t ed25519 -N '' -f host_key_new; ssh-keygen -q -t ed25519 -N '' -f client_key
+  cp client_key.pub authorized_keys; mkdir -p /run/sshd
+  printf '[127.0.0.1]:18469 %s\n' "$(cut -d' ' -f1,2 host_key_old.pub)" > known_hosts
+  printf 'Port 18469\nListenAddress 127.0.0.1\nHostKey %s/host_key_new\nPidFile %s/sshd.pid\nPasswordAuthentication no\nAuthorizedKeysFile %s/authorized_keys\nStrictModes no\nUsePAM no\n' "$D" "$D" "$D" > sshd_config
+  /usr/sbin/sshd -D -e -f "$D/sshd_config" 2> sshd.log &
+  local pid=$!; sleep 0.7
+  ssh -p 18469 -o StrictHostKeyChecking=yes -o UserKnownHostsFile="$D/known_hosts" -i client_key -o BatchMode=yes root@127.0.0.1 true 2>&1 | save ssh_host_key_changed
+  kill "$pid"
+}
+
+s_yamllint_report() {
+  tools_setup; needs "$TPY/yamllint" || return
+  fresh yamllint_report
+  mkdir -p deploy
+  cat > deploy/app.yaml <<'EOF'
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: shop-api
+  labels:
+    app: shop-api
+    app: shop
+spec:
+  replicas: 3
+  template:
+    spec:
+      containers:
+        - name: api
+          image: registry.local/shop-api:2.4.1
+          env:
+            - name: LOG_LEVEL
+              value: info   
+            - name: FEATURE_FLAGS
+              value: yes
+          ports:
+          - containerPort: 8080
+EOF
+  (cd "$W/yamllint_report" && "$TPY/yamllint" -f parsable deploy 2>&1) | save yamllint_report
 }
 
 #@@NEW@@
