@@ -1487,7 +1487,7 @@ EOF
 # Needs (beyond the list at the top): nginx, apache2 + apache2-utils, supervisor, redis-server,
 # mariadb-server, ansible-core, shellcheck, autoconf, sudo, rsync, ruby, php-cli, cppcheck,
 # golang-go, cmake, valgrind, terraform, faketime-free openssl; a tools venv ($TOOLS/py: bandit
-# coverage gunicorn flask alembic sqlalchemy pylint mypy pytest yamllint setuptools wheel) and node tools
+# coverage gunicorn flask alembic sqlalchemy pylint mypy pytest yamllint requests setuptools wheel) and node tools
 # ($TOOLS/node: eslint@9 @eslint/js@9 c8@10), made by `tools_setup` below when missing; npm
 # ERESOLVE needs the npm registry.
 TOOLS="${TOOLS:-/tmp/lmcorpus-tools}"
@@ -1495,7 +1495,7 @@ TPY="$TOOLS/py/bin"
 TNODE="$TOOLS/node/node_modules/.bin"
 tools_setup() {
   [ -x "$TPY/bandit" ] || { mkdir -p "$TOOLS" && python3 -m venv "$TOOLS/py" &&
-    "$TPY/pip" install -q bandit coverage gunicorn flask alembic sqlalchemy pylint mypy pytest yamllint setuptools wheel; }
+    "$TPY/pip" install -q bandit coverage gunicorn flask alembic sqlalchemy pylint mypy pytest yamllint requests setuptools wheel; }
   [ -x "$TNODE/eslint" ] || { mkdir -p "$TOOLS/node" && (cd "$TOOLS/node" &&
     npm install --silent --no-audit --no-fund eslint@9 @eslint/js@9 c8@10); }
 }
@@ -3262,6 +3262,126 @@ spec:
           - containerPort: 8080
 EOF
   (cd "$W/yamllint_report" && "$TPY/yamllint" -f parsable deploy 2>&1) | save yamllint_report
+}
+
+# ---------------------------------------------------------------- new: performance warnings, insecure transport
+s_postgres_perf_warnings() {
+  needs initdb psql || return
+  fresh postgres_perf_warnings
+  pg_up postgres_perf_warnings 18470 trust "-c max_wal_size=32MB -c min_wal_size=32MB -c checkpoint_warning=30s -c log_temp_files=0 -c work_mem=64kB"
+  psql -h 127.0.0.1 -p 18470 -U billing -d postgres -q >/dev/null <<'EOF'
+CREATE TABLE ledger(id bigserial PRIMARY KEY, account int, amount numeric, memo text);
+INSERT INTO ledger(account, amount, memo) SELECT g % 5000, g % 997, md5(g::text) FROM generate_series(1, 250000) g;
+INSERT INTO ledger(account, amount, memo) SELECT g % 5000, g % 991, md5(g::text) FROM generate_series(1, 250000) g;
+SELECT account, memo FROM ledger ORDER BY memo LIMIT 5;
+SELECT account, sum(amount) FROM ledger GROUP BY account ORDER BY 2 DESC LIMIT 5;
+EOF
+  pg_down postgres_perf_warnings
+  save postgres_perf_warnings < pg.log
+}
+
+s_nginx_proxy_temp_file() {
+  needs nginx curl || return
+  fresh nginx_proxy_temp_file
+  local D="$W/nginx_proxy_temp_file"
+  mkdir -p logs export && head -c 20000000 /dev/urandom > export/orders.csv
+  python3 -m http.server 18472 --bind 127.0.0.1 --directory export >/dev/null 2>&1 & local app=$!
+  cat > nginx.conf <<EOF
+pid $D/nginx.pid;
+error_log $D/logs/error.log warn;
+events {}
+http {
+  access_log off;
+  proxy_buffer_size 4k;
+  proxy_buffers 4 4k;
+  server {
+    listen 127.0.0.1:18471;
+    location /exports/ { proxy_pass http://127.0.0.1:18472/; }
+  }
+}
+EOF
+  sleep 1; nginx -p "$D" -c nginx.conf; sleep 0.3
+  local i; for i in 1 2 3; do curl -s --limit-rate 10M -o /dev/null http://127.0.0.1:18471/exports/orders.csv; done
+  nginx -p "$D" -c nginx.conf -s quit 2>/dev/null; sleep 0.5; kill $app
+  save nginx_proxy_temp_file < logs/error.log
+}
+
+s_python_importtime() {
+  fresh python_importtime
+  mkdir -p reportsvc
+  : > reportsvc/__init__.py
+  printf 'import time\n\ntime.sleep(0.9)  # loads the whole currency table at import\nRATES = {"EUR": 1.0}\n' > reportsvc/currency.py
+  printf 'import json\nimport decimal\n\nfrom reportsvc import currency\n\nTEMPLATES = {}\n' > reportsvc/render.py
+  printf 'from reportsvc import render\n\nprint("report service ready")\n' > main.py
+  python3 -X importtime main.py 2>&1 | save python_importtime
+}
+
+s_sqlite_database_locked() {
+  needs sqlite3 || return
+  fresh sqlite_database_locked
+  sqlite3 jobs.db "CREATE TABLE jobs(id INTEGER PRIMARY KEY, state TEXT); INSERT INTO jobs(state) VALUES ('queued'), ('queued');"
+  cat > worker.py <<'EOF'
+import logging
+import sqlite3
+import sys
+import time
+
+logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s worker-%(process)d: %(message)s")
+log = logging.getLogger()
+conn = sqlite3.connect("jobs.db", timeout=float(sys.argv[1]), isolation_level=None)
+if sys.argv[2] == "hold":
+    conn.execute("BEGIN IMMEDIATE")
+    conn.execute("UPDATE jobs SET state = 'running' WHERE id = 1")
+    log.info("claimed job 1, holding the write lock")
+    time.sleep(3)
+    conn.execute("COMMIT")
+    log.info("job 1 committed")
+else:
+    for attempt in range(1, 4):
+        t0 = time.monotonic()
+        try:
+            conn.execute("UPDATE jobs SET state = 'running' WHERE id = 2")
+            log.info("claimed job 2")
+            break
+        except sqlite3.OperationalError as exc:
+            log.error("claim of job 2 failed after %.2fs (attempt %d/3): %s", time.monotonic() - t0, attempt, exc)
+EOF
+  { python3 worker.py 5 hold 2>&1 & sleep 0.3; python3 worker.py 0.5 claim 2>&1; wait; } | save sqlite_database_locked
+}
+
+s_openssl_weak_cert() {
+  needs openssl curl || return
+  fresh openssl_weak_cert
+  openssl req -x509 -newkey rsa:1024 -sha1 -nodes -keyout weak.key -out weak.pem -days 365 -subj "/CN=legacy-payments.internal" -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" 2>/dev/null
+  openssl s_server -accept 127.0.0.1:18474 -cert weak.pem -key weak.key -www -cipher 'DEFAULT:@SECLEVEL=0' > s_server.log 2>&1 &
+  local pid=$!; sleep 0.7
+  { openssl x509 -in weak.pem -noout -subject -dates 2>&1
+    curl -sS --cacert weak.pem https://localhost:18474/ -o /dev/null 2>&1
+    openssl s_client -connect 127.0.0.1:18474 -CAfile weak.pem -verify_return_error </dev/null 2>&1 | head -20
+  } | save openssl_weak_cert
+  kill $pid
+}
+
+s_python_insecure_request() {
+  tools_setup; needs "$TPY/python" openssl || return
+  fresh python_insecure_request
+  openssl req -x509 -newkey rsa:2048 -nodes -keyout k.pem -out c.pem -days 30 -subj "/CN=inventory.internal" 2>/dev/null
+  openssl s_server -accept 127.0.0.1:18475 -cert c.pem -key k.pem -www >/dev/null 2>&1 & local pid=$!; sleep 0.7
+  cat > sync.py <<'EOF'
+import logging
+
+import requests
+
+logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+logging.captureWarnings(True)
+log = logging.getLogger("inventory.sync")
+for page in range(1, 4):
+    r = requests.get("https://127.0.0.1:18475/", params={"page": page}, verify=False, timeout=5)
+    log.info("fetched inventory page %d: HTTP %d, %d bytes", page, r.status_code, len(r.content))
+log.info("inventory sync complete")
+EOF
+  "$TPY/python" sync.py 2>&1 | save python_insecure_request
+  kill $pid
 }
 
 #@@NEW@@
