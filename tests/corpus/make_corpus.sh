@@ -3384,6 +3384,49 @@ EOF
   kill $pid
 }
 
+s_git_remote_token_leak() {
+  needs git || return
+  fresh git_remote_token_leak
+  git init -q -b main repo && cd repo
+  git remote add origin "https://ci-deploy:ghp_R7xTq2LmZ9vB4nK8sW1yE6uJ3pH5aD0cF2gQ@127.0.0.1:18490/shop/api.git"
+  { set -x; git --version; git remote -v; git fetch --depth 1 origin main; } 2>&1 | save git_remote_token_leak
+}
+
+s_python_w_default_deprecations() {
+  fresh python_w_default_deprecations
+  cat > legacy_tool.py <<'EOF'
+import cgi
+import locale
+import ssl
+import telnetlib
+import unittest
+
+
+def form_value(env):
+    return cgi.FieldStorage(environ=env).getfirst("q")
+
+
+def language():
+    return locale.getdefaultlocale()[0]
+
+
+def context():
+    return ssl.SSLContext(ssl.PROTOCOL_TLS)
+
+
+class T(unittest.TestCase):
+    def test_lang(self):
+        self.assertEquals(language() is None or len(language()) > 1, True)
+
+
+print("lang:", language())
+print("ctx:", type(context()).__name__)
+print("telnet:", telnetlib.Telnet.__name__)
+unittest.main(argv=["legacy_tool"], exit=False)
+EOF
+  python3 -W default legacy_tool.py 2>&1 | save python_w_default_deprecations
+}
+
 #@@NEW@@
 
 ALL=$(declare -F | awk '{print $3}' | grep '^s_' | sed 's/^s_//')
