@@ -3,8 +3,9 @@
 # this machine (compilers, test runners, interpreters, servers attacked over 127.0.0.1).
 # Usage: tests/corpus/make_corpus.sh [NAME...]   (no names: all samples)
 # Needs: python3, gcc, g++, cargo, javac/java, mvn (offline repo), node/npm, go, make, sqlite3,
-# postgres (initdb/pg_ctl), nginx, sshd/ssh, openssl, curl. A sample whose tool is missing is
-# skipped with a message; its labels stay, so the scorer reports it as missing.
+# postgres (initdb/pg_ctl), nginx, sshd/ssh, openssl, curl; the "new tools" section lists more.
+# A sample whose tool is missing is skipped with a message; its labels stay, so the scorer
+# reports it as missing.
 set -u
 HERE="$(cd "$(dirname "$0")" && pwd)"
 VENV="${VENV:-$HERE/../../.venv}"  # the project's own environment (make test creates it)
@@ -1484,12 +1485,14 @@ EOF
 # before any rule was written for them: they measure how the engine generalises.
 # Split (fixed rule, not chosen): a sample NAME is "new-tune" when the first hex digit of
 # sha256(NAME) (`printf %s NAME | sha256sum`) is even (0,2,4,...,e), else "new-held".
-# Needs (beyond the list at the top): nginx, apache2 + apache2-utils, supervisor, redis-server,
-# mariadb-server, ansible-core, shellcheck, autoconf, sudo, rsync, ruby, php-cli, cppcheck,
-# golang-go, cmake, valgrind, terraform, faketime-free openssl; a tools venv ($TOOLS/py: bandit
-# coverage gunicorn flask alembic sqlalchemy pylint mypy pytest yamllint requests setuptools wheel) and node tools
-# ($TOOLS/node: eslint@9 @eslint/js@9 c8@10), made by `tools_setup` below when missing; npm
-# ERESOLVE needs the npm registry.
+# Needs (beyond the list at the top; Debian packages): nginx, apache2, apache2-utils, supervisor,
+# redis-server, mariadb-server, ansible-core, shellcheck, autoconf, sudo, rsync, ruby, php-cli,
+# cppcheck, golang-go, cmake, valgrind, openssh-server, openssh-client, terraform; root (tmpfs
+# mount, postgres/redis/supervisord run as nobody, sudo_logfile adds two users and a sudoers.d
+# file and removes them); a tools venv ($TOOLS/py: bandit coverage gunicorn flask alembic
+# sqlalchemy pylint mypy pytest yamllint requests setuptools wheel) and node tools ($TOOLS/node:
+# eslint@9 @eslint/js@9 c8@10), made by `tools_setup` below when missing; npm_eresolve needs the
+# npm registry.
 TOOLS="${TOOLS:-/tmp/lmcorpus-tools}"
 TPY="$TOOLS/py/bin"
 TNODE="$TOOLS/node/node_modules/.bin"
@@ -3426,8 +3429,6 @@ unittest.main(argv=["legacy_tool"], exit=False)
 EOF
   python3 -W default legacy_tool.py 2>&1 | save python_w_default_deprecations
 }
-
-#@@NEW@@
 
 ALL=$(declare -F | awk '{print $3}' | grep '^s_' | sed 's/^s_//')
 for name in ${@:-$ALL}; do
