@@ -1491,7 +1491,7 @@ EOF
 # mount, postgres/redis/supervisord run as nobody, sudo_logfile adds two users and a sudoers.d
 # file and removes them); a tools venv ($TOOLS/py: bandit coverage gunicorn flask alembic
 # sqlalchemy pylint mypy pytest yamllint requests setuptools wheel) and node tools ($TOOLS/node:
-# eslint@9 @eslint/js@9 c8@10), made by `tools_setup` below when missing; npm_eresolve needs the
+# eslint@9 @eslint/js@9 c8@10 typescript@5), made by `tools_setup` below when missing; npm_eresolve needs the
 # npm registry.
 TOOLS="${TOOLS:-/tmp/lmcorpus-tools}"
 TPY="$TOOLS/py/bin"
@@ -1500,7 +1500,7 @@ tools_setup() {
   [ -x "$TPY/bandit" ] || { mkdir -p "$TOOLS" && python3 -m venv "$TOOLS/py" &&
     "$TPY/pip" install -q bandit coverage gunicorn flask alembic sqlalchemy pylint mypy pytest yamllint requests setuptools wheel; }
   [ -x "$TNODE/eslint" ] || { mkdir -p "$TOOLS/node" && (cd "$TOOLS/node" &&
-    npm install --silent --no-audit --no-fund eslint@9 @eslint/js@9 c8@10); }
+    npm install --silent --no-audit --no-fund eslint@9 @eslint/js@9 c8@10 typescript@5); }
 }
 needs() { for t in "$@"; do have "$t" || [ -x "$t" ] || { echo "skip ${FUNCNAME[1]#s_}: no $t"; return 1; }; done; }
 
@@ -3428,6 +3428,123 @@ print("telnet:", telnetlib.Telnet.__name__)
 unittest.main(argv=["legacy_tool"], exit=False)
 EOF
   python3 -W default legacy_tool.py 2>&1 | save python_w_default_deprecations
+}
+
+# ---------------------------------------------------------------- new: more compilers' location formats
+s_mvn_compile_error() {
+  needs mvn || return
+  fresh mvn_compile_error
+  mkdir -p src/main/java/com/acme/stock
+  cat > pom.xml <<'EOF'
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>com.acme</groupId>
+  <artifactId>stock</artifactId>
+  <version>1.3.0</version>
+  <properties>
+    <maven.compiler.source>17</maven.compiler.source>
+    <maven.compiler.target>17</maven.compiler.target>
+    <project.build.sourceEncoding>UTF-8</project.build.sourceEncoding>
+  </properties>
+  <build><plugins>
+    <plugin><groupId>org.apache.maven.plugins</groupId><artifactId>maven-compiler-plugin</artifactId><version>3.11.0</version></plugin>
+    <plugin><groupId>org.apache.maven.plugins</groupId><artifactId>maven-resources-plugin</artifactId><version>3.3.1</version></plugin>
+  </plugins></build>
+</project>
+EOF
+  cat > src/main/java/com/acme/stock/Warehouse.java <<'EOF'
+package com.acme.stock;
+
+import java.util.HashMap;
+import java.util.Map;
+
+public class Warehouse {
+    private final Map<String, Integer> levels = new HashMap<>();
+
+    public int reserve(String sku, int qty) {
+        int have = levels.getOrDefault(sku, 0);
+        if (have < qty) {
+            throw new InsufficientStockException(sku, have, qty);
+        }
+        levels.put(sku, have - qty);
+        return have - qty;
+    }
+}
+EOF
+  cat > src/main/java/com/acme/stock/Report.java <<'EOF'
+package com.acme.stock;
+
+public class Report {
+    public String line(Warehouse w, String sku) {
+        String level = w.reserve(sku, 0);
+        return sku + ": " + level;
+    }
+}
+EOF
+  mvn -o -B compile 2>&1 | save mvn_compile_error
+}
+
+s_tsc_type_errors() {
+  tools_setup; needs "$TNODE/tsc" || return
+  fresh tsc_type_errors
+  mkdir -p src
+  cat > tsconfig.json <<'EOF'
+{ "compilerOptions": { "strict": true, "target": "es2020", "module": "commonjs", "noEmit": true, "pretty": false }, "include": ["src"] }
+EOF
+  cat > src/checkout.ts <<'EOF'
+interface LineItem {
+  sku: string;
+  qty: number;
+  unitPrice: number;
+}
+
+interface Order {
+  id: string;
+  items: LineItem[];
+  coupon?: string;
+}
+
+export function total(order: Order): number {
+  return order.items.reduce((sum, i) => sum + i.qty * i.unitPrice, "0");
+}
+
+export function couponCode(order: Order): string {
+  return order.coupon.toUpperCase();
+}
+
+export function makeOrder(id: number): Order {
+  return { id, items: [], discount: 5 };
+}
+EOF
+  (cd "$W/tsc_type_errors" && "$TNODE/tsc" -p . 2>&1) | save tsc_type_errors
+}
+
+s_cargo_clippy_warnings() {
+  needs cargo || return
+  fresh cargo_clippy_warnings
+  cargo new -q --vcs none ratecalc >/dev/null 2>&1
+  cat > ratecalc/src/main.rs <<'EOF'
+fn average(values: &Vec<f64>) -> f64 {
+    let mut sum = 0.0;
+    for i in 0..values.len() {
+        sum = sum + values[i];
+    }
+    return sum / values.len() as f64;
+}
+
+fn is_empty_name(name: &String) -> bool {
+    name.len() == 0
+}
+
+fn main() {
+    let rates = vec![1.5, 2.5, 3.0];
+    let name = String::from("eur");
+    if is_empty_name(&name) == false {
+        println!("{} average {}", name, average(&rates));
+    }
+}
+EOF
+  (cd ratecalc && cargo clippy --offline 2>&1) | save cargo_clippy_warnings
 }
 
 ALL=$(declare -F | awk '{print $3}' | grep '^s_' | sed 's/^s_//')
