@@ -3216,7 +3216,6 @@ async def main():
 
 loop = asyncio.new_event_loop()
 loop.set_debug(True)
-loop.slow_callback_duration = 0.01
 loop.run_until_complete(main())
 loop.close()
 EOF
