@@ -3546,6 +3546,85 @@ EOF
   (cd ratecalc && cargo clippy --offline 2>&1) | save cargo_clippy_warnings
 }
 
+# ---------------------------------------------------------------- new: capacity and GC pressure
+s_java_gc_full_pauses() {
+  needs javac java || return
+  fresh java_gc_full_pauses
+  cat > Cache.java <<'EOF'
+import java.util.ArrayList;
+import java.util.List;
+
+public class Cache {
+    public static void main(String[] args) {
+        List<byte[]> retained = new ArrayList<>();
+        long t0 = System.currentTimeMillis();
+        for (int i = 0; i < 4000; i++) {
+            retained.add(new byte[16 * 1024]);
+            if (retained.size() > 2900) retained.remove(0);
+            byte[] scratch = new byte[64 * 1024];
+            scratch[0] = (byte) i;
+        }
+        System.out.println("cache warmed: " + retained.size() + " entries in " + (System.currentTimeMillis() - t0) + " ms");
+    }
+}
+EOF
+  javac Cache.java && java -Xmx56m -Xms56m -XX:+UseSerialGC -Xlog:gc -cp . Cache 2>&1 | save java_gc_full_pauses
+}
+
+s_nginx_worker_connections() {
+  needs nginx curl || return
+  fresh nginx_worker_connections
+  local D="$W/nginx_worker_connections"
+  mkdir -p logs
+  cat > slow.py <<'EOF'
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class H(BaseHTTPRequestHandler):
+    def do_GET(self):
+        time.sleep(1.5)
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *a):
+        pass
+
+
+ThreadingHTTPServer(("127.0.0.1", 18477), H).serve_forever()
+EOF
+  python3 slow.py 2>/dev/null & local app=$!
+  cat > nginx.conf <<EOF
+pid $D/nginx.pid;
+error_log $D/logs/error.log warn;
+worker_processes 1;
+events { worker_connections 12; }
+http {
+  access_log off;
+  server {
+    listen 127.0.0.1:18476;
+    location / { proxy_pass http://127.0.0.1:18477; }
+  }
+}
+EOF
+  sleep 1; nginx -p "$D" -c nginx.conf; sleep 0.3
+  local i pids=""; for i in $(seq 1 14); do curl -s -o /dev/null -m 5 "http://127.0.0.1:18476/search?q=$i" & pids="$pids $!"; done
+  wait $pids
+  nginx -p "$D" -c nginx.conf -s quit 2>/dev/null; sleep 0.5; kill $app
+  save nginx_worker_connections < logs/error.log
+}
+
+s_postgres_too_many_clients() {
+  needs initdb psql || return
+  fresh postgres_too_many_clients
+  pg_up postgres_too_many_clients 18478 trust "-c max_connections=6 -c superuser_reserved_connections=1"
+  local i
+  for i in $(seq 1 8); do psql -h 127.0.0.1 -p 18478 -U billing -d postgres -qAtc "SELECT pg_sleep(1.5)" >/dev/null 2>&1 & done
+  wait; pg_down postgres_too_many_clients
+  save postgres_too_many_clients < pg.log
+}
+
 ALL=$(declare -F | awk '{print $3}' | grep '^s_' | sed 's/^s_//')
 for name in ${@:-$ALL}; do
   ( "s_$name" ) || echo "sample $name failed"
