@@ -3,8 +3,9 @@
 # this machine (compilers, test runners, interpreters, servers attacked over 127.0.0.1).
 # Usage: tests/corpus/make_corpus.sh [NAME...]   (no names: all samples)
 # Needs: python3, gcc, g++, cargo, javac/java, mvn (offline repo), node/npm, go, make, sqlite3,
-# postgres (initdb/pg_ctl), nginx, sshd/ssh, openssl, curl. A sample whose tool is missing is
-# skipped with a message; its labels stay, so the scorer reports it as missing.
+# postgres (initdb/pg_ctl), nginx, sshd/ssh, openssl, curl; the "new tools" section lists more.
+# A sample whose tool is missing is skipped with a message; its labels stay, so the scorer
+# reports it as missing.
 set -u
 HERE="$(cd "$(dirname "$0")" && pwd)"
 VENV="${VENV:-$HERE/../../.venv}"  # the project's own environment (make test creates it)
@@ -1477,6 +1478,2151 @@ public class App {
 }
 EOF
   javac App.java && java -Xlog:gc -cp . App 2>&1 | sed -E 's/in [0-9]+ ms/in 3 ms/' | save noise_java_app_ok
+}
+
+# ================================================================ new tools and failure kinds
+# Logs of tools and failure kinds the samples above do not have, labelled from the log alone
+# before any rule was written for them: they measure how the engine generalises.
+# Split (fixed rule, not chosen): a sample NAME is "new-tune" when the first hex digit of
+# sha256(NAME) (`printf %s NAME | sha256sum`) is even (0,2,4,...,e), else "new-held".
+# Needs (beyond the list at the top; Debian packages): nginx, apache2, apache2-utils, supervisor,
+# redis-server, mariadb-server, ansible-core, shellcheck, autoconf, sudo, rsync, ruby, php-cli,
+# cppcheck, golang-go, cmake, valgrind, openssh-server, openssh-client, terraform; root (tmpfs
+# mount, postgres/redis/supervisord run as nobody, sudo_logfile adds two users and a sudoers.d
+# file and removes them); a tools venv ($TOOLS/py: bandit coverage gunicorn flask alembic
+# sqlalchemy pylint mypy pytest yamllint requests setuptools wheel) and node tools ($TOOLS/node:
+# eslint@9 @eslint/js@9 c8@10 typescript@5), made by `tools_setup` below when missing; npm_eresolve needs the
+# npm registry.
+TOOLS="${TOOLS:-/tmp/lmcorpus-tools}"
+TPY="$TOOLS/py/bin"
+TNODE="$TOOLS/node/node_modules/.bin"
+tools_setup() {
+  [ -x "$TPY/bandit" ] || { mkdir -p "$TOOLS" && python3 -m venv "$TOOLS/py" &&
+    "$TPY/pip" install -q bandit coverage gunicorn flask alembic sqlalchemy pylint mypy pytest yamllint requests setuptools wheel; }
+  [ -x "$TNODE/eslint" ] || { mkdir -p "$TOOLS/node" && (cd "$TOOLS/node" &&
+    npm install --silent --no-audit --no-fund eslint@9 @eslint/js@9 c8@10 typescript@5); }
+}
+needs() { for t in "$@"; do have "$t" || [ -x "$t" ] || { echo "skip ${FUNCNAME[1]#s_}: no $t"; return 1; }; done; }
+
+# ---------------------------------------------------------------- new: linkers and build tools
+s_ld_multiple_definition() {
+  fresh ld_multiple_definition
+  cat > config.h <<'EOF'
+#ifndef CONFIG_H
+#define CONFIG_H
+int retry_limit = 3;
+int load_config(const char *path);
+#endif
+EOF
+  cat > config.c <<'EOF'
+#include "config.h"
+int load_config(const char *path) { (void)path; return retry_limit; }
+EOF
+  cat > main.c <<'EOF'
+#include <stdio.h>
+#include "config.h"
+int main(void) { printf("%d\n", load_config("app.conf") + retry_limit); return 0; }
+EOF
+  printf 'CFLAGS = -Wall -O2\napp: main.o config.o\n\t$(CC) -o $@ $^\nclean:\n\trm -f app *.o\n' > Makefile
+  make 2>&1 | save ld_multiple_definition
+}
+
+s_cmake_undefined_reference() {
+  needs cmake g++ || return
+  fresh cmake_undefined_reference
+  mkdir -p src
+  cat > CMakeLists.txt <<'EOF'
+cmake_minimum_required(VERSION 3.16)
+project(shapes CXX)
+set(CMAKE_CXX_STANDARD 17)
+add_library(geometry STATIC src/circle.cpp)
+add_executable(shapes src/main.cpp)
+target_link_libraries(shapes PRIVATE geometry)
+EOF
+  cat > src/shape.hpp <<'EOF'
+#pragma once
+namespace geo {
+class Circle {
+ public:
+  explicit Circle(double r) : r_(r) {}
+  double area() const;
+  double perimeter() const;
+ private:
+  double r_;
+};
+}  // namespace geo
+EOF
+  cat > src/circle.cpp <<'EOF'
+#include "shape.hpp"
+namespace geo {
+double Circle::area() const { return 3.14159 * r_ * r_; }
+}  // namespace geo
+EOF
+  cat > src/main.cpp <<'EOF'
+#include <iostream>
+#include "shape.hpp"
+int main() {
+  geo::Circle c(2.0);
+  std::cout << c.area() << " " << c.perimeter() << "\n";
+}
+EOF
+  { cmake -S . -B build 2>&1 && cmake --build build 2>&1; } | save cmake_undefined_reference
+}
+
+s_ld_missing_library() {
+  fresh ld_missing_library
+  cat > compress.c <<'EOF'
+#include <stdio.h>
+#include <stddef.h>
+size_t snappy_max_compressed_length(size_t source_length);
+int main(void) { printf("%zu\n", snappy_max_compressed_length(4096)); return 0; }
+EOF
+  printf 'LDLIBS = -lsnappy -lm\ncompress: compress.c\n\t$(CC) -O2 -o $@ $< $(LDLIBS)\n' > Makefile
+  make 2>&1 | save ld_missing_library
+}
+
+s_make_tool_missing() {
+  fresh make_tool_missing
+  mkdir -p proto src
+  printf 'syntax = "proto3";\nmessage Order { int64 id = 1; }\n' > proto/order.proto
+  printf 'int main(void) { return 0; }\n' > src/main.c
+  cat > Makefile <<'EOF'
+PROTOC ?= protoc
+all: gen/order.pb.c server
+
+gen/order.pb.c: proto/order.proto
+	@mkdir -p gen
+	$(PROTOC) --c_out=gen proto/order.proto
+
+server: src/main.c gen/order.pb.c
+	$(CC) -O2 -o $@ src/main.c
+EOF
+  { make 2>&1; echo "exit status: $?"; } | save make_tool_missing
+}
+
+s_autoconf_configure_fail() {
+  needs autoconf || return
+  fresh autoconf_configure_fail
+  cat > configure.ac <<'EOF'
+AC_INIT([mediatool], [2.3.1], [dev@example.org])
+AC_PROG_CC
+AC_CHECK_HEADERS([stdint.h unistd.h])
+AC_CHECK_LIB([m], [cos])
+AC_CHECK_LIB([sodium], [sodium_init], [], [AC_MSG_ERROR([libsodium is required for encrypted exports (install libsodium-dev)])])
+AC_CONFIG_FILES([Makefile])
+AC_OUTPUT
+EOF
+  printf 'all:\n\t@echo built\n' > Makefile.in
+  autoconf 2>&1 && ./configure --prefix=/opt/mediatool 2>&1 | save autoconf_configure_fail
+}
+
+s_cmake_could_not_find() {
+  needs cmake || return
+  fresh cmake_could_not_find
+  cat > CMakeLists.txt <<'EOF'
+cmake_minimum_required(VERSION 3.16)
+project(orderd C CXX)
+find_package(Threads REQUIRED)
+find_package(Protobuf 3.21 REQUIRED)
+add_executable(orderd main.cpp)
+EOF
+  printf 'int main() { return 0; }\n' > main.cpp
+  cmake -S . -B build 2>&1 | save cmake_could_not_find
+}
+
+# ---------------------------------------------------------------- new: dependency resolvers
+pywheel() {  # pywheel NAME VERSION [REQUIREMENT...]: build a tiny local wheel into ./wheels
+  local n=$1 v=$2; shift 2; local d="pkgsrc/$n-$v" deps=""
+  for r in "$@"; do deps="$deps\"$r\", "; done
+  mkdir -p "$d/${n//-/_}" wheels; : > "$d/${n//-/_}/__init__.py"
+  printf '[build-system]\nrequires = ["setuptools"]\nbuild-backend = "setuptools.build_meta"\n[project]\nname = "%s"\nversion = "%s"\ndependencies = [%s]\n' "$n" "$v" "$deps" > "$d/pyproject.toml"
+  PIP_CONFIG_FILE=/dev/null "$TPY/pip" wheel -q --no-deps --no-build-isolation -w wheels "$d" >/dev/null 2>&1
+}
+
+s_pip_resolution_impossible() {
+  tools_setup; needs "$TPY/pip" || return
+  fresh pip_resolution_impossible
+  pywheel acme-core 1.4.2; pywheel acme-core 2.0.0
+  pywheel acme-billing 3.1.0 "acme-core>=1.2,<2"; pywheel acme-reports 0.9.0 "acme-core>=2.0"
+  printf 'acme-billing==3.1.0\nacme-reports==0.9.0\n' > requirements.txt
+  PIP_CONFIG_FILE=/dev/null "$TPY/pip" install --no-index --find-links wheels --target site -r requirements.txt 2>&1 | save pip_resolution_impossible
+}
+
+s_pip_version_not_found() {
+  tools_setup; needs "$TPY/pip" || return
+  fresh pip_version_not_found
+  pywheel acme-core 1.4.2; pywheel acme-core 2.0.0; pywheel acme-auth 0.3.0
+  printf 'acme-auth==0.3.0\nacme-core==2.4.0\n' > requirements.txt
+  PIP_CONFIG_FILE=/dev/null "$TPY/pip" install --no-index --find-links wheels --target site -r requirements.txt 2>&1 | save pip_version_not_found
+}
+
+s_npm_eresolve() {
+  needs npm || return
+  fresh npm_eresolve
+  printf '{\n  "name": "storefront",\n  "version": "1.0.0",\n  "private": true,\n  "dependencies": {\n    "react": "17.0.2",\n    "react-dom": "18.2.0"\n  }\n}\n' > package.json
+  npm install --no-audit --no-fund --cache "$W/npm_eresolve/.npm" 2>&1 | save npm_eresolve
+}
+
+s_cargo_offline_no_package() {
+  needs cargo || return
+  fresh cargo_offline_no_package
+  cargo new -q --vcs none ratelimit >/dev/null 2>&1
+  echo 'tokio-governor = "0.8"' >> ratelimit/Cargo.toml
+  (cd ratelimit && cargo build --offline 2>&1) | save cargo_offline_no_package
+}
+
+s_go_module_missing() {
+  needs go || return
+  fresh go_module_missing
+  printf 'module example.com/gateway\n\ngo 1.19\n\nrequire github.com/acme/ratelimit v1.4.0\n' > go.mod
+  printf 'package main\n\nimport (\n\t"fmt"\n\n\t"github.com/acme/ratelimit"\n)\n\nfunc main() { fmt.Println(ratelimit.New(10)) }\n' > main.go
+  GOPROXY=off GOFLAGS=-mod=mod GOPATH="$W/go_module_missing/gopath" go build ./... 2>&1 | save go_module_missing
+}
+
+s_mvn_offline_missing_artifact() {
+  needs mvn || return
+  fresh mvn_offline_missing_artifact
+  mkdir -p src/main/java/com/acme/feed
+  cat > pom.xml <<'EOF'
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>com.acme</groupId>
+  <artifactId>feed-importer</artifactId>
+  <version>2.7.0-SNAPSHOT</version>
+  <properties>
+    <maven.compiler.source>17</maven.compiler.source>
+    <maven.compiler.target>17</maven.compiler.target>
+    <project.build.sourceEncoding>UTF-8</project.build.sourceEncoding>
+  </properties>
+  <dependencies>
+    <dependency><groupId>com.fasterxml.jackson.core</groupId><artifactId>jackson-databind</artifactId><version>2.17.1</version></dependency>
+  </dependencies>
+  <build><plugins>
+    <plugin><groupId>org.apache.maven.plugins</groupId><artifactId>maven-compiler-plugin</artifactId><version>3.11.0</version></plugin>
+    <plugin><groupId>org.apache.maven.plugins</groupId><artifactId>maven-resources-plugin</artifactId><version>3.3.1</version></plugin>
+  </plugins></build>
+</project>
+EOF
+  printf 'package com.acme.feed;\n\npublic class Importer {\n    public static void main(String[] a) { System.out.println("import"); }\n}\n' > src/main/java/com/acme/feed/Importer.java
+  mvn -o -B compile 2>&1 | save mvn_offline_missing_artifact
+}
+
+# ---------------------------------------------------------------- new: security in builds and scanners
+s_gcc_security_warnings() {
+  fresh gcc_security_warnings
+  cat > audit.c <<'EOF'
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int slots[8];
+
+void log_user_message(const char *msg) {
+    printf(msg);
+}
+
+void copy_name(char *dst) {
+    strcpy(dst, "administrator-account");
+}
+
+int last_slot(void) {
+    return slots[8];
+}
+
+char *pin_buffer(void) {
+    char *pin = malloc(4);
+    strcpy(pin, "1234-5678");
+    return pin;
+}
+
+int main(int argc, char **argv) {
+    char name[8];
+    copy_name(name);
+    if (argc > 1) log_user_message(argv[1]);
+    printf("%s %d\n", name, last_slot());
+    return 0;
+}
+EOF
+  gcc -O2 -Wall -Wformat -Wformat-security -Warray-bounds -Wstringop-overflow -c audit.c -o audit.o 2>&1 | save gcc_security_warnings
+}
+
+s_fortify_abort() {
+  fresh fortify_abort
+  cat > session.c <<'EOF'
+#include <stdio.h>
+#include <string.h>
+
+struct session { char token[16]; int uid; };
+
+int main(int argc, char **argv) {
+    struct session s = { .uid = 1000 };
+    const char *tok = argc > 1 ? argv[1] : "";
+    printf("session start uid=%d token_len=%zu\n", s.uid, strlen(tok));
+    fflush(stdout);
+    strcpy(s.token, tok);
+    printf("session token stored for uid=%d\n", s.uid);
+    return 0;
+}
+EOF
+  gcc -O2 -D_FORTIFY_SOURCE=2 -o session session.c
+  { ./session short-token; ./session "eyJhbGciOiJIUzI1NiJ9-this-token-is-longer-than-sixteen"; echo "exit status: $?"; } 2>&1 | save fortify_abort
+}
+
+s_bandit_report() {
+  tools_setup; needs "$TPY/bandit" || return
+  fresh bandit_report
+  mkdir -p webapp
+  cat > webapp/views.py <<'EOF'
+import hashlib
+import pickle
+import subprocess
+
+import requests
+import yaml
+
+API_PASSWORD = "hunter2-prod"
+
+
+def run_report(name):
+    return subprocess.check_output("generate-report --name " + name, shell=True)
+
+
+def load_session(blob):
+    return pickle.loads(blob)
+
+
+def load_settings(text):
+    return yaml.load(text)
+
+
+def user_lookup(cursor, user_id):
+    cursor.execute("SELECT * FROM users WHERE id = '%s'" % user_id)
+    return cursor.fetchone()
+
+
+def fingerprint(data):
+    return hashlib.md5(data).hexdigest()
+
+
+def fetch_avatar(url):
+    return requests.get(url, verify=False, timeout=5).content
+EOF
+  cat > webapp/app.py <<'EOF'
+from flask import Flask
+
+app = Flask(__name__)
+
+
+def check(value):
+    assert value > 0, "must be positive"
+    return value
+
+
+if __name__ == "__main__":
+    app.run(host="0.0.0.0", debug=True)
+EOF
+  (cd "$W/bandit_report" && "$TPY/bandit" -r webapp 2>&1) | save bandit_report
+}
+
+s_valgrind_memcheck() {
+  needs valgrind || return
+  fresh valgrind_memcheck
+  cat > queue.c <<'EOF'
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct { int *items; int cap; } queue;
+
+queue *queue_new(int cap) {
+    queue *q = malloc(sizeof *q);
+    q->items = malloc(cap * sizeof(int));
+    q->cap = cap;
+    return q;
+}
+
+void queue_fill(queue *q) {
+    for (int i = 0; i <= q->cap; i++) q->items[i] = i;
+}
+
+int main(void) {
+    queue *q = queue_new(10);
+    queue_fill(q);
+    char *label = malloc(64);
+    strcpy(label, "orders");
+    printf("queue %s filled, first=%d\n", label, q->items[0]);
+    free(q);
+    return 0;
+}
+EOF
+  gcc -g -O0 -o queue queue.c
+  valgrind --leak-check=full ./queue 2>&1 | save valgrind_memcheck
+}
+
+s_cppcheck_report() {
+  needs cppcheck || return
+  fresh cppcheck_report
+  mkdir -p src
+  cat > src/packet.c <<'EOF'
+#include <stdlib.h>
+#include <string.h>
+
+int checksum(const unsigned char *p, int n) {
+    unsigned char buf[16];
+    int sum = 0;
+    for (int i = 0; i <= 16; i++) buf[i] = p[i % n];
+    for (int i = 0; i < 16; i++) sum += buf[i];
+    return sum;
+}
+
+char *dup_header(const char *h) {
+    char *copy = malloc(strlen(h) + 1);
+    if (strlen(h) > 256)
+        return NULL;
+    strcpy(copy, h);
+    return copy;
+}
+
+int parse_len(const char *s) {
+    int *len = NULL;
+    if (s[0] == 'L')
+        len = malloc(sizeof *len);
+    *len = atoi(s + 1);
+    return *len;
+}
+EOF
+  cppcheck --enable=warning,style,performance,portability --inconclusive src 2>&1 | save cppcheck_report
+}
+
+s_shellcheck_report() {
+  needs shellcheck || return
+  fresh shellcheck_report
+  mkdir -p scripts
+  cat > scripts/backup.sh <<'EOF'
+#!/bin/bash
+BACKUP_DIR=$1
+for f in $(ls /var/lib/app/*.db); do
+  cp $f $BACKUP_DIR
+done
+cd /var/lib/app/tmp
+rm -rf $BACKUP_DIR/old/*
+if [ $? == 0 ]; then
+  echo "backup done at `date`"
+fi
+read name
+echo "user: $name" >> $LOGFILE
+EOF
+  shellcheck scripts/backup.sh 2>&1 | save shellcheck_report
+}
+
+# ---------------------------------------------------------------- new: coverage, deprecations, linters
+s_coverage_fail_under() {
+  tools_setup; needs "$TPY/coverage" || return
+  fresh coverage_fail_under
+  mkdir -p pricing
+  : > pricing/__init__.py
+  cat > pricing/rules.py <<'EOF'
+def discount(total, code):
+    if code == "TEN":
+        return total * 0.9
+    if code == "HALF":
+        return total * 0.5
+    if code == "VIP":
+        if total > 1000:
+            return total * 0.7
+        return total * 0.8
+    return total
+
+
+def shipping(weight, country):
+    if country == "DE":
+        return 4.9
+    if weight > 20:
+        return 29.0
+    if weight > 5:
+        return 14.0
+    return 9.0
+EOF
+  cat > pricing/tax.py <<'EOF'
+RATES = {"DE": 0.19, "FR": 0.20, "UK": 0.20}
+
+
+def vat(amount, country):
+    return round(amount * RATES[country], 2)
+
+
+def reverse_charge(amount, country, b2b):
+    if b2b and country != "DE":
+        return 0.0
+    return vat(amount, country)
+EOF
+  cat > test_pricing.py <<'EOF'
+import unittest
+
+from pricing.rules import discount, shipping
+from pricing.tax import vat
+
+
+class PricingTest(unittest.TestCase):
+    def test_ten(self):
+        self.assertEqual(discount(100, "TEN"), 90)
+
+    def test_de_shipping(self):
+        self.assertEqual(shipping(3, "DE"), 4.9)
+
+    def test_vat(self):
+        self.assertEqual(vat(100, "DE"), 19.0)
+
+
+if __name__ == "__main__":
+    unittest.main()
+EOF
+  { "$TPY/coverage" run --branch -m unittest -v test_pricing 2>&1
+    "$TPY/coverage" report -m --fail-under=85 2>&1; echo "coverage exit status: $?"; } | save coverage_fail_under
+}
+
+s_c8_coverage_threshold() {
+  tools_setup; needs node "$TNODE/c8" || return
+  fresh c8_coverage_threshold
+  mkdir -p lib test
+  cat > lib/slug.js <<'EOF'
+function slugify(title) {
+  return title.toLowerCase().trim().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "");
+}
+
+function truncate(slug, max) {
+  if (slug.length <= max) return slug;
+  const cut = slug.slice(0, max);
+  const dash = cut.lastIndexOf("-");
+  return dash > 0 ? cut.slice(0, dash) : cut;
+}
+
+function unique(slug, taken) {
+  let n = 1;
+  let candidate = slug;
+  while (taken.has(candidate)) {
+    n += 1;
+    candidate = `${slug}-${n}`;
+  }
+  return candidate;
+}
+
+module.exports = { slugify, truncate, unique };
+EOF
+  cat > test/slug.test.js <<'EOF'
+const test = require("node:test");
+const assert = require("node:assert");
+const { slugify } = require("../lib/slug");
+
+test("slugify lowercases and dashes", () => {
+  assert.strictEqual(slugify("Hello World!"), "hello-world");
+});
+EOF
+  "$TNODE/c8" --check-coverage --lines 90 --functions 90 --branches 80 node --test test/ 2>&1 | save c8_coverage_threshold
+}
+
+s_node_trace_deprecation() {
+  needs node || return
+  fresh node_trace_deprecation
+  cat > legacy.js <<'EOF'
+const url = require("url");
+const util = require("util");
+const punycode = require("punycode");
+
+function parseTarget(raw) {
+  return url.parse(raw);
+}
+
+function tokenFrom(s) {
+  return new Buffer(s, "utf8").toString("base64");
+}
+
+console.log("target host:", parseTarget("http://api.internal:8080/v1/orders").host);
+console.log("token:", tokenFrom("svc-orders"));
+console.log("is array:", util.isArray([1, 2]));
+console.log("idn:", punycode.toASCII("bücher.example"));
+console.log("done");
+EOF
+  node --trace-deprecation --pending-deprecation legacy.js 2>&1 | save node_trace_deprecation
+}
+
+s_php_errors() {
+  needs php || return
+  fresh php_errors
+  cat > invoice.php <<'EOF'
+<?php
+declare(strict_types=1);
+
+function line_total(array $line): float {
+    return $line['qty'] * $line['price'];
+}
+
+function render(array $lines, ?string $currency): string {
+    $sum = 0.0;
+    foreach ($lines as $l) {
+        $sum += line_total($l);
+    }
+    return strtoupper($currency) . ' ' . number_format($sum, 2);
+}
+
+$lines = [['qty' => 2, 'price' => 9.5], ['qty' => 1]];
+echo render($lines, null), PHP_EOL;
+echo str_repeat('=', 20), PHP_EOL;
+echo render([['qty' => 1, 'price' => 3.0]], 'eur'), PHP_EOL;
+echo line_total('oops'), PHP_EOL;
+EOF
+  php -d display_errors=stderr -d error_reporting=-1 invoice.php 2>&1 | save php_errors
+}
+
+s_pylint_report() {
+  tools_setup; needs "$TPY/pylint" || return
+  fresh pylint_report
+  mkdir -p inventory
+  : > inventory/__init__.py
+  cat > inventory/stock.py <<'EOF'
+import os
+import json
+
+
+class stock_item:
+    def __init__(self, sku, qty=[]):
+        self.sku = sku
+        self.qty = qty
+
+    def reserve(self, n):
+        try:
+            self.qty.append(-n)
+        except:
+            pass
+        return self.qty
+
+
+def load(path):
+    f = open(path)
+    data = json.load(f)
+    unused = 3
+    return [stock_item(d["sku"]) for d in data]
+
+
+def total(items):
+    t = 0
+    for i in range(len(items)):
+        t = t + sum(items[i].qty)
+    return t
+EOF
+  "$TPY/pylint" --score=y inventory 2>&1 | save pylint_report
+}
+
+s_mypy_report() {
+  tools_setup; needs "$TPY/mypy" || return
+  fresh mypy_report
+  mkdir -p orders
+  : > orders/__init__.py
+  cat > orders/service.py <<'EOF'
+from dataclasses import dataclass
+from typing import Optional
+
+
+@dataclass
+class Order:
+    id: int
+    total: float
+    coupon: Optional[str] = None
+
+
+def find(orders: list[Order], order_id: int) -> Optional[Order]:
+    for o in orders:
+        if o.id == order_id:
+            return o
+    return None
+
+
+def coupon_code(order: Order) -> str:
+    return order.coupon.upper()
+
+
+def grand_total(orders: list[Order]) -> int:
+    return sum(o.total for o in orders)
+
+
+def label(order_id: int) -> str:
+    order = find([], str(order_id))
+    return "order " + order.id
+EOF
+  (cd "$W/mypy_report" && "$TPY/mypy" --no-incremental --cache-dir=/dev/null orders 2>&1) | save mypy_report
+}
+
+s_eslint_report() {
+  tools_setup; needs "$TNODE/eslint" || return
+  fresh eslint_report
+  mkdir -p src
+  cat > eslint.config.js <<EOF
+const js = require("$TOOLS/node/node_modules/@eslint/js");
+module.exports = [js.configs.recommended, { rules: { eqeqeq: "error", "no-var": "error" }, languageOptions: { sourceType: "commonjs", globals: { require: "readonly", module: "writable", console: "readonly" } } }];
+EOF
+  cat > src/cart.js <<'EOF'
+const fs = require("fs");
+
+var total = 0;
+
+function addItem(cart, item) {
+  if (item.qty == 0) {
+    return cart;
+  }
+  cart.push(item);
+  total += item.price * item.qty;
+  return cart;
+}
+
+function checkout(cart) {
+  console.log("checking out", cart.length, "items for", customer);
+  return total;
+}
+
+module.exports = { addItem, checkout };
+EOF
+  (cd "$W/eslint_report" && "$TNODE/eslint" src 2>&1) | save eslint_report
+}
+
+# ---------------------------------------------------------------- new: database, app and process servers
+pg_up() {  # pg_up NAME PORT AUTH [EXTRA -c OPTIONS]: initdb + start a postgres as nobody in $W/NAME
+  local n=$1 port=$2 auth=$3; shift 3
+  mkdir -p data && chmod 777 . && chown nobody data
+  echo 'Secr3t-billing' > pw && chmod 644 pw
+  su -s /bin/sh nobody -c "initdb -D $W/$n/data -A $auth -U billing --pwfile=$W/$n/pw >/dev/null"
+  su -s /bin/sh nobody -c "pg_ctl -D $W/$n/data -l $W/$n/pg.log -o '-k $W/$n -p $port -c listen_addresses=127.0.0.1 -c log_line_prefix=\"%m [%p] %u@%d \" $*' -w start >/dev/null"
+}
+pg_down() { su -s /bin/sh nobody -c "pg_ctl -D $W/$1/data -w stop >/dev/null"; }
+
+s_postgres_deadlock() {
+  needs initdb psql || return
+  fresh postgres_deadlock
+  pg_up postgres_deadlock 18450 trust "-c deadlock_timeout=300ms -c log_lock_waits=on"
+  local P="psql -h 127.0.0.1 -p 18450 -U billing -d postgres -q"
+  $P -c "CREATE TABLE accounts(id int primary key, balance numeric); INSERT INTO accounts VALUES (1, 100), (2, 100);"
+  $P -c "BEGIN; UPDATE accounts SET balance = balance - 10 WHERE id = 1; SELECT pg_sleep(1); UPDATE accounts SET balance = balance + 10 WHERE id = 2; COMMIT;" >/dev/null 2>&1 &
+  sleep 0.3
+  $P -c "BEGIN; UPDATE accounts SET balance = balance - 5 WHERE id = 2; SELECT pg_sleep(0.2); UPDATE accounts SET balance = balance + 5 WHERE id = 1; COMMIT;" >/dev/null 2>&1
+  wait; pg_down postgres_deadlock
+  save postgres_deadlock < pg.log
+}
+
+s_postgres_auth_failed() {
+  needs initdb psql || return
+  fresh postgres_auth_failed
+  pg_up postgres_auth_failed 18451 scram-sha-256 "-c log_connections=on"
+  local u pw
+  for pw in billing123 Billing2024 password letmein 'Secr3t!' Secr3t-billing; do
+    PGPASSWORD=$pw psql -h 127.0.0.1 -p 18451 -U billing -d postgres -Atqc "SELECT 1" >/dev/null 2>&1
+  done
+  for u in admin postgres root; do
+    PGPASSWORD=admin psql -h 127.0.0.1 -p 18451 -U "$u" -d postgres -Atqc "SELECT 1" >/dev/null 2>&1
+  done
+  pg_down postgres_auth_failed
+  save postgres_auth_failed < pg.log
+}
+
+s_gunicorn_worker_timeout() {
+  tools_setup; needs "$TPY/gunicorn" curl || return
+  fresh gunicorn_worker_timeout
+  cat > app.py <<'EOF'
+import time
+
+from flask import Flask
+
+app = Flask(__name__)
+
+
+@app.get("/health")
+def health():
+    return "ok"
+
+
+@app.get("/reports/monthly")
+def monthly_report():
+    time.sleep(6)
+    return "report"
+EOF
+  "$TPY/gunicorn" --chdir "$W/gunicorn_worker_timeout" -b 127.0.0.1:18452 -w 2 --timeout 2 --access-logfile - app:app > gunicorn.log 2>&1 &
+  local pid=$!; sleep 1.5
+  curl -s -o /dev/null http://127.0.0.1:18452/health
+  curl -s -o /dev/null -m 8 http://127.0.0.1:18452/reports/monthly
+  curl -s -o /dev/null http://127.0.0.1:18452/health
+  curl -s -o /dev/null -m 8 http://127.0.0.1:18452/reports/monthly
+  sleep 1; kill "$pid"; wait "$pid" 2>/dev/null
+  save gunicorn_worker_timeout < gunicorn.log
+}
+
+maria_up() {  # maria_up NAME PORT [OPTIONS]
+  local n=$1 port=$2; shift 2
+  mariadb-install-db --user=root --datadir="$W/$n/data" --auth-root-authentication-method=normal >/dev/null 2>&1
+  mariadbd --user=root --datadir="$W/$n/data" --socket="$W/$n/sock" --port="$port" --bind-address=127.0.0.1 \
+    --pid-file="$W/$n/pid" --log-error="$W/$n/error.log" --skip-log-bin "$@" >/dev/null 2>&1 &
+  for _ in $(seq 50); do [ -S "$W/$n/sock" ] && break; sleep 0.2; done
+}
+maria_down() { mariadb-admin --socket="$W/$1/sock" -uroot shutdown 2>/dev/null; sleep 1; }
+
+s_mariadb_slow_query() {
+  needs mariadbd mariadb || return
+  fresh mariadb_slow_query
+  maria_up mariadb_slow_query 18453 --slow-query-log=1 --long-query-time=0.2 --slow-query-log-file="$W/mariadb_slow_query/slow.log" --log-slow-verbosity=query_plan
+  mariadb --socket="$W/mariadb_slow_query/sock" -uroot >/dev/null <<'EOF'
+CREATE DATABASE shop;
+USE shop;
+CREATE TABLE orders(id INT PRIMARY KEY AUTO_INCREMENT, customer_id INT, status VARCHAR(16), total DECIMAL(10,2), note VARCHAR(64));
+INSERT INTO orders(customer_id, status, total, note) SELECT seq % 5000, ELT(1 + seq % 3, 'new', 'paid', 'shipped'), seq % 977, MD5(seq) FROM seq_1_to_300000;
+SELECT customer_id, SUM(total) FROM orders WHERE note LIKE '%abc%' GROUP BY customer_id ORDER BY 2 DESC LIMIT 5;
+SELECT COUNT(*) FROM orders o1 JOIN orders o2 ON o1.customer_id = o2.customer_id WHERE o1.id < 2000 AND o2.status = 'paid';
+SELECT SLEEP(0.5);
+SELECT id FROM orders WHERE id = 42;
+EOF
+  maria_down mariadb_slow_query
+  save mariadb_slow_query < slow.log
+}
+
+s_mariadb_access_denied() {
+  needs mariadbd mariadb || return
+  fresh mariadb_access_denied
+  maria_up mariadb_access_denied 18454 --log-warnings=4
+  mariadb --socket="$W/mariadb_access_denied/sock" -uroot -e "CREATE DATABASE crm; CREATE USER 'crm_app'@'127.0.0.1' IDENTIFIED BY 'Crm-pass-1'; GRANT ALL ON crm.* TO 'crm_app'@'127.0.0.1';"
+  local pw u
+  for pw in crm crm123 Crm2024 password; do mariadb -h 127.0.0.1 -P 18454 -ucrm_app -p"$pw" -e "SELECT 1" crm >/dev/null 2>&1; done
+  for u in root admin backup; do mariadb -h 127.0.0.1 -P 18454 -u"$u" -ptoor -e "SELECT 1" >/dev/null 2>&1; done
+  mariadb -h 127.0.0.1 -P 18454 -ucrm_app -pCrm-pass-1 -e "SELECT * FROM mysql.user" crm >/dev/null 2>&1
+  mariadb -h 127.0.0.1 -P 18454 -ucrm_app -pCrm-pass-1 -e "SELECT 1" crm >/dev/null 2>&1
+  maria_down mariadb_access_denied
+  save mariadb_access_denied < error.log
+}
+
+s_redis_rdb_save_failed() {
+  needs redis-server redis-cli || return
+  fresh redis_rdb_save_failed
+  mkdir -p data && chmod 755 data && chmod 777 .
+  su -s /bin/sh nobody -c "redis-server --port 18455 --bind 127.0.0.1 --dir $W/redis_rdb_save_failed/data --logfile $W/redis_rdb_save_failed/redis.log --daemonize yes --pidfile $W/redis_rdb_save_failed/redis.pid --save '' "
+  sleep 0.5
+  for i in $(seq 1 50); do redis-cli -p 18455 SET "session:$i" "v$i" >/dev/null; done
+  redis-cli -p 18455 BGSAVE >/dev/null; sleep 1
+  redis-cli -p 18455 SAVE >/dev/null 2>&1
+  redis-cli -p 18455 SHUTDOWN >/dev/null 2>&1; sleep 0.5
+  redis-cli -p 18455 SHUTDOWN NOSAVE >/dev/null 2>&1; sleep 0.5
+  save redis_rdb_save_failed < redis.log
+}
+
+s_supervisord_fatal() {
+  needs supervisord || return
+  fresh supervisord_fatal
+  chmod 777 .
+  cat > worker.py <<'EOF'
+import sys
+print("connecting to amqp://127.0.0.1:5672 ...", flush=True)
+print("error: [Errno 111] Connection refused", file=sys.stderr)
+sys.exit(3)
+EOF
+  cat > supervisord.conf <<EOF
+[supervisord]
+logfile=$W/supervisord_fatal/supervisord.log
+pidfile=$W/supervisord_fatal/supervisord.pid
+nodaemon=true
+[program:web]
+command=python3 -m http.server 18456 --bind 127.0.0.1
+directory=$W/supervisord_fatal
+startsecs=1
+[program:queue-worker]
+command=python3 $W/supervisord_fatal/worker.py
+startsecs=2
+startretries=3
+autorestart=true
+EOF
+  su -s /bin/sh nobody -c "timeout 12 supervisord -c $W/supervisord_fatal/supervisord.conf" >/dev/null 2>&1
+  save supervisord_fatal < supervisord.log
+}
+
+# ---------------------------------------------------------------- new: web servers, TLS, privileges, deploy tools
+s_nginx_error_log_attacks() {
+  needs nginx htpasswd curl || return
+  fresh nginx_error_log_attacks
+  local D="$W/nginx_error_log_attacks"
+  mkdir -p logs html/admin html/private html/files html/api html/static
+  echo ok > html/index.html; echo admin > html/admin/index.html; echo secret > html/private/keys.txt
+  echo '{"ok":true}' > html/api/orders; echo 'x' > html/static/app.js; echo f > html/files/report.pdf
+  htpasswd -cb htpasswd ops 'S3cure-ops' 2>/dev/null
+  cat > nginx.conf <<EOF
+pid $D/nginx.pid;
+error_log $D/logs/error.log info;
+events {}
+http {
+  access_log $D/logs/access.log combined;
+  limit_req_zone \$binary_remote_addr zone=api:1m rate=2r/s;
+  server {
+    listen 127.0.0.1:18460;
+    root $D/html;
+    location /admin/ { auth_basic "ops"; auth_basic_user_file $D/htpasswd; }
+    location /private/ { deny all; }
+    location /api/ { limit_req zone=api burst=2 nodelay; }
+  }
+}
+EOF
+  nginx -p "$D" -c nginx.conf; sleep 0.3
+  local b=http://127.0.0.1:18460 u
+  curl -s -o /dev/null $b/; curl -s -o /dev/null $b/static/app.js
+  for u in admin root ops; do curl -s -o /dev/null -u "$u:admin123" $b/admin/; done
+  curl -s -o /dev/null -u "ops:S3cure-ops" $b/admin/
+  curl -s -o /dev/null $b/private/keys.txt; curl -s -o /dev/null $b/files/
+  curl -s -o /dev/null --path-as-is "$b/static/..%2f..%2f..%2f..%2fetc%2fpasswd"
+  curl -s -o /dev/null --path-as-is "$b/static/../../../../etc/passwd"
+  curl -s -o /dev/null "$b/.env"; curl -s -o /dev/null "$b/.git/config"
+  for i in $(seq 1 12); do curl -s -o /dev/null $b/api/orders; done
+  nginx -p "$D" -c nginx.conf -s quit 2>/dev/null; sleep 0.5
+  save nginx_error_log_attacks < logs/error.log
+}
+
+s_nginx_upstream_errors() {
+  needs nginx curl || return
+  fresh nginx_upstream_errors
+  local D="$W/nginx_upstream_errors"
+  mkdir -p logs
+  cat > slow.py <<'EOF'
+import time
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+
+class H(BaseHTTPRequestHandler):
+    def do_GET(self):
+        if self.path.startswith("/search"):
+            time.sleep(3)
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *a):
+        pass
+
+
+HTTPServer(("127.0.0.1", 18462), H).serve_forever()
+EOF
+  python3 slow.py 2>/dev/null & local app=$!
+  cat > nginx.conf <<EOF
+pid $D/nginx.pid;
+error_log $D/logs/error.log warn;
+events {}
+http {
+  access_log $D/logs/access.log combined;
+  upstream catalog { server 127.0.0.1:18462; }
+  upstream payments { server 127.0.0.1:18463; }
+  server {
+    listen 127.0.0.1:18461;
+    location /catalog/ { proxy_pass http://catalog/; proxy_read_timeout 1s; }
+    location /pay/ { proxy_pass http://payments/; }
+  }
+}
+EOF
+  sleep 0.3; nginx -p "$D" -c nginx.conf; sleep 0.3
+  local b=http://127.0.0.1:18461
+  curl -s -o /dev/null $b/catalog/items/1
+  curl -s -o /dev/null "$b/catalog/search?q=red+shoes"; curl -s -o /dev/null "$b/catalog/search?q=boots"
+  curl -s -o /dev/null $b/catalog/items/2
+  curl -s -o /dev/null -X POST $b/pay/charge; curl -s -o /dev/null -X POST $b/pay/charge
+  nginx -p "$D" -c nginx.conf -s quit 2>/dev/null; sleep 0.5; kill $app
+  save nginx_upstream_errors < logs/error.log
+}
+
+s_apache_error_log_attacks() {
+  needs apache2 htpasswd curl || return
+  fresh apache_error_log_attacks
+  local D="$W/apache_error_log_attacks" M=/usr/lib/apache2/modules
+  mkdir -p logs htdocs/admin htdocs/backup htdocs/app; chmod 755 . htdocs
+  echo ok > htdocs/index.html; echo admin > htdocs/admin/index.html; echo dump > htdocs/backup/db.sql
+  echo 'deny' > htdocs/app/.htaccess; echo app > htdocs/app/index.html
+  htpasswd -cb htpasswd ops 'S3cure-ops' 2>/dev/null
+  cat > httpd.conf <<EOF
+ServerRoot "$D"
+ServerName localhost
+Listen 127.0.0.1:18464
+PidFile $D/httpd.pid
+LoadModule mpm_event_module $M/mod_mpm_event.so
+LoadModule authn_core_module $M/mod_authn_core.so
+LoadModule authn_file_module $M/mod_authn_file.so
+LoadModule authz_core_module $M/mod_authz_core.so
+LoadModule authz_user_module $M/mod_authz_user.so
+LoadModule authz_host_module $M/mod_authz_host.so
+LoadModule auth_basic_module $M/mod_auth_basic.so
+LoadModule dir_module $M/mod_dir.so
+LoadModule mime_module $M/mod_mime.so
+LoadModule alias_module $M/mod_alias.so
+User nobody
+Group nogroup
+ErrorLog $D/logs/error.log
+LogLevel warn authz_core:info auth_basic:info core:info
+DocumentRoot "$D/htdocs"
+TypesConfig /etc/mime.types
+<Directory "$D/htdocs">
+  Require all granted
+  AllowOverride None
+</Directory>
+<Location "/admin/">
+  AuthType Basic
+  AuthName "ops"
+  AuthUserFile "$D/htpasswd"
+  Require valid-user
+</Location>
+<Location "/backup/">
+  Require ip 10.0.0.0/8
+</Location>
+<Files ".ht*">
+  Require all denied
+</Files>
+EOF
+  chown nobody htpasswd
+  apache2 -d "$D" -f "$D/httpd.conf" -k start; sleep 1
+  local b=http://127.0.0.1:18464 u
+  curl -s -o /dev/null $b/
+  for u in admin root ops guest; do curl -s -o /dev/null -u "$u:password1" $b/admin/; done
+  curl -s -o /dev/null -u "ops:S3cure-ops" $b/admin/
+  curl -s -o /dev/null $b/backup/db.sql; curl -s -o /dev/null $b/app/.htaccess
+  curl -s -o /dev/null --path-as-is "$b/cgi-bin/.%2e/.%2e/.%2e/.%2e/etc/passwd"
+  curl -s -o /dev/null --path-as-is "$b/icons/.%%32%65/.%%32%65/.%%32%65/etc/passwd"
+  curl -s -o /dev/null "$b/wp-login.php"
+  apache2 -d "$D" -f "$D/httpd.conf" -k stop; sleep 1
+  save apache_error_log_attacks < logs/error.log
+}
+
+s_openssl_cert_expired() {
+  needs openssl curl || return
+  fresh openssl_cert_expired
+  mkdir -p ca/newcerts && : > ca/index.txt && echo 1000 > ca/serial
+  cat > ca.cnf <<'EOF'
+[ ca ]
+default_ca = local
+[ local ]
+dir = ./ca
+database = $dir/index.txt
+new_certs_dir = $dir/newcerts
+serial = $dir/serial
+default_md = sha256
+policy = any
+copy_extensions = copy
+[ any ]
+commonName = supplied
+[ srv ]
+subjectAltName = DNS:api.shop.internal,DNS:localhost,IP:127.0.0.1
+EOF
+  openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 3650 -subj "/CN=Shop Internal CA" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -keyout srv.key -out srv.csr -subj "/CN=api.shop.internal" 2>/dev/null
+  openssl ca -batch -config ca.cnf -cert ca.pem -keyfile ca.key -in srv.csr -out srv.pem -extensions srv \
+    -startdate 20250101000000Z -enddate 20251101000000Z >/dev/null 2>&1
+  openssl s_server -accept 127.0.0.1:18465 -cert srv.pem -key srv.key -www > s_server.log 2>&1 &
+  local pid=$!; sleep 0.7
+  { curl -sS -v --cacert ca.pem https://localhost:18465/ -o /dev/null 2>&1
+    openssl s_client -connect 127.0.0.1:18465 -servername api.shop.internal -CAfile ca.pem -verify_return_error </dev/null 2>&1
+  } | save openssl_cert_expired
+  sleep 0.3; kill $pid
+  cat s_server.log >> "$OUT/openssl_cert_expired.log"
+}
+
+s_sudo_logfile() {
+  needs sudo useradd chpasswd || return
+  fresh sudo_logfile
+  local D="$W/sudo_logfile"
+  chmod 755 "$D"; cp /usr/bin/find "$D/find"
+  id deploy >/dev/null 2>&1 || useradd -M -s /bin/sh deploy; id intern >/dev/null 2>&1 || useradd -M -s /bin/sh intern
+  echo 'deploy:Deploy-pass-1' | chpasswd; echo 'intern:Intern-pass-1' | chpasswd
+  printf 'Defaults logfile=%s/sudo.log\nDefaults log_year\ndeploy ALL=(ALL:ALL) ALL\n' "$D" > /etc/sudoers.d/lmcorpus
+  chmod 440 /etc/sudoers.d/lmcorpus
+  cd /
+  su deploy -c "echo Deploy-pass-1 | sudo -S -p '' systemctl --version" >/dev/null 2>&1
+  su intern -c "echo Intern-pass-1 | sudo -S -p '' cat /etc/shadow" >/dev/null 2>&1
+  su intern -c "echo Intern-pass-1 | sudo -S -p '' -u deploy id" >/dev/null 2>&1
+  su deploy -c "printf 'deploy\ndeploy123\nDeploy2024\n' | sudo -S -p '' true" >/dev/null 2>&1
+  su deploy -c "echo Deploy-pass-1 | sudo -S -p '' chmod u+s $D/find" >/dev/null 2>&1
+  su deploy -c "echo Deploy-pass-1 | sudo -S -p '' chown root:root $D/find" >/dev/null 2>&1
+  su deploy -c "echo Deploy-pass-1 | sudo -S -p '' su -c id root" >/dev/null 2>&1
+  rm -f /etc/sudoers.d/lmcorpus; userdel deploy; userdel intern
+  save sudo_logfile < "$D/sudo.log"
+}
+
+s_ansible_ignored_failure() {
+  needs ansible-playbook || return
+  fresh ansible_ignored_failure
+  mkdir -p release
+  cat > deploy.yml <<'EOF'
+- name: Deploy shop-api
+  hosts: localhost
+  connection: local
+  gather_facts: false
+  vars:
+    release_dir: "{{ playbook_dir }}/release"
+  tasks:
+    - name: Render application config
+      ansible.builtin.copy:
+        dest: "{{ release_dir }}/app.ini"
+        content: "[app]\nport = 8080\n"
+    - name: Run database migrations
+      ansible.builtin.command:
+        argv: [python3, -c, "import sys; sys.exit('migration 0042_add_invoice_index failed: relation invoices does not exist')"]
+      ignore_errors: true
+    - name: Switch current symlink
+      ansible.builtin.file:
+        src: "{{ release_dir }}"
+        dest: "{{ playbook_dir }}/current"
+        state: link
+    - name: Report release
+      ansible.builtin.debug:
+        msg: "shop-api release deployed"
+EOF
+  ANSIBLE_NOCOLOR=1 ANSIBLE_LOCALHOST_WARNING=0 ANSIBLE_INVENTORY_UNPARSED_WARNING=0 ansible-playbook -i localhost, deploy.yml 2>&1 | save ansible_ignored_failure
+}
+
+# ---------------------------------------------------------------- new: full disks, archives, sync, vcs
+s_python_logging_disk_full() {
+  [ -c /dev/full ] || { echo "skip python_logging_disk_full: no /dev/full"; return; }
+  fresh python_logging_disk_full
+  cat > exporter.py <<'EOF'
+import logging
+import sys
+
+console = logging.StreamHandler(sys.stdout)
+audit = logging.FileHandler("/dev/full")
+logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", handlers=[console, audit])
+log = logging.getLogger("exporter")
+for batch in range(1, 4):
+    log.info("exported batch %d (500 rows) to s3://reports/daily/", batch)
+log.info("export finished")
+EOF
+  python3 exporter.py 2>&1 | save python_logging_disk_full
+}
+
+s_tmpfs_disk_full() {
+  needs mount dd sqlite3 tar || return
+  fresh tmpfs_disk_full
+  local D="$W/tmpfs_disk_full"
+  mkdir -p mnt src && mount -t tmpfs -o size=2m tmpfs mnt || { echo "skip tmpfs_disk_full: cannot mount tmpfs"; return; }
+  head -c 1500000 /dev/urandom > src/media.bin; seq 1 200000 > src/ids.txt
+  {
+    dd if=/dev/zero of=mnt/cache.img bs=256k count=6 2>&1
+    tar -C src -cf - media.bin ids.txt | tar -C mnt -xvf - 2>&1
+    sqlite3 mnt/app.db "CREATE TABLE events(id INTEGER PRIMARY KEY, payload TEXT); WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 50000) INSERT INTO events(payload) SELECT hex(randomblob(64)) FROM c;" 2>&1
+    df -h mnt 2>&1
+  } | save tmpfs_disk_full
+  umount mnt
+}
+
+s_rsync_errors() {
+  needs rsync || return
+  fresh rsync_errors
+  mkdir -p site/assets site/private backup
+  for f in index.html app.css app.js; do echo "$f" > site/$f; done
+  echo k > site/private/tls.key; chmod 000 site/private
+  ln -s /nonexistent/shared site/assets/shared
+  chmod 777 . backup; chown -R nobody site backup
+  su -s /bin/sh nobody -c "rsync -av --copy-links $W/rsync_errors/site/ $W/rsync_errors/site-missing/ $W/rsync_errors/backup/" 2>&1 | save rsync_errors
+}
+
+s_tar_corrupt_archive() {
+  needs tar gzip || return
+  fresh tar_corrupt_archive
+  mkdir -p release/bin release/conf
+  head -c 300000 /dev/urandom > release/bin/server; echo 'port=8080' > release/conf/app.ini
+  tar -czf release.tar.gz release
+  head -c 120000 release.tar.gz > release-partial.tar.gz
+  mkdir -p out
+  { tar -tzvf release.tar.gz 2>&1; tar -xzvf release-partial.tar.gz -C out 2>&1; echo "tar exit status: $?"; } | save tar_corrupt_archive
+}
+
+s_git_merge_conflict() {
+  needs git || return
+  fresh git_merge_conflict
+  export GIT_AUTHOR_NAME=dev GIT_AUTHOR_EMAIL=dev@example.org GIT_COMMITTER_NAME=dev GIT_COMMITTER_EMAIL=dev@example.org
+  git init -q -b main repo && cd repo
+  printf 'TIMEOUT = 30\nRETRIES = 3\n' > settings.py; printf 'def price(x):\n    return x\n' > pricing.py
+  git add . && git commit -qm "initial"
+  git checkout -qb feature/retries
+  printf 'TIMEOUT = 30\nRETRIES = 5\n' > settings.py; printf 'def price(x):\n    return round(x, 2)\n' > pricing.py
+  git commit -qam "more retries, rounding"
+  git checkout -q main
+  printf 'TIMEOUT = 60\nRETRIES = 1\n' > settings.py; printf 'def price(x):\n    return int(x)\n' > pricing.py
+  git commit -qam "faster failover"
+  { git merge feature/retries 2>&1; git status 2>&1; } | save git_merge_conflict
+}
+
+s_git_push_rejected() {
+  needs git || return
+  fresh git_push_rejected
+  export GIT_AUTHOR_NAME=dev GIT_AUTHOR_EMAIL=dev@example.org GIT_COMMITTER_NAME=dev GIT_COMMITTER_EMAIL=dev@example.org
+  git init -q --bare -b main origin.git
+  git clone -q origin.git alice 2>/dev/null && (cd alice && echo a > README && git add README && git commit -qm init && git push -q origin main 2>/dev/null)
+  git clone -q origin.git bob 2>/dev/null
+  (cd alice && echo b >> README && git commit -qam "alice: docs" && git push -q origin main 2>/dev/null)
+  cd bob && echo c > CHANGELOG && git add CHANGELOG && git commit -qm "bob: changelog"
+  { git push origin main 2>&1; git push origin HEAD:refs/tags/v1.0 2>&1; git push origin v2.0 2>&1; } | save git_push_rejected
+}
+
+# ---------------------------------------------------------------- new: interpreters, migrations, infra tools
+s_perl_die() {
+  needs perl || return
+  fresh perl_die
+  mkdir -p conf
+  printf 'host=db.internal\nport=5432\n' > conf/app.conf
+  cat > rotate.pl <<'EOF'
+#!/usr/bin/perl
+use strict;
+use warnings;
+
+sub read_conf {
+    my ($path) = @_;
+    open(my $fh, '<', $path) or die "Can't open config $path: $!";
+    my %c = map { chomp; split /=/, $_, 2 } <$fh>;
+    return \%c;
+}
+
+my $conf = read_conf('conf/app.conf');
+my $retention = $conf->{retention_days};
+print "rotating logs on $conf->{host}, keeping " . $retention . " days\n";
+my $archive = read_conf('conf/archive.conf');
+print "archive target: $archive->{bucket}\n";
+EOF
+  { perl rotate.pl 2>&1; echo "exit status: $?"; } | save perl_die
+}
+
+s_ruby_exception() {
+  needs ruby || return
+  fresh ruby_exception
+  mkdir -p lib
+  cat > lib/invoice.rb <<'EOF'
+class Invoice
+  attr_reader :lines
+
+  def initialize(lines)
+    @lines = lines
+  end
+
+  def total
+    lines.sum { |l| l[:qty] * l[:unit_price] }
+  end
+end
+EOF
+  cat > billing_job.rb <<'EOF'
+require_relative "lib/invoice"
+require "logger"
+
+log = Logger.new($stdout)
+batches = [[{ qty: 2, unit_price: 5 }], [{ qty: 1, unit_price: nil }]]
+batches.each_with_index do |lines, i|
+  log.info("billing batch #{i}")
+  log.info("batch #{i} total=#{Invoice.new(lines).total}")
+end
+EOF
+  ruby billing_job.rb 2>&1 | save ruby_exception
+}
+
+s_alembic_migration_fail() {
+  tools_setup; needs "$TPY/alembic" || return
+  fresh alembic_migration_fail
+  "$TPY/alembic" init migrations >/dev/null 2>&1
+  sed -i 's|^sqlalchemy.url = .*|sqlalchemy.url = sqlite:///shop.db|' alembic.ini
+  cat > migrations/versions/a1_create_users.py <<'EOF'
+"""create users"""
+import sqlalchemy as sa
+from alembic import op
+
+revision = "a1f0c2d3e4b5"
+down_revision = None
+
+
+def upgrade():
+    op.create_table("users", sa.Column("id", sa.Integer, primary_key=True), sa.Column("email", sa.String(200)))
+
+
+def downgrade():
+    op.drop_table("users")
+EOF
+  cat > migrations/versions/b2_add_orders.py <<'EOF'
+"""add orders with a foreign key to customers"""
+import sqlalchemy as sa
+from alembic import op
+
+revision = "b2c3d4e5f6a7"
+down_revision = "a1f0c2d3e4b5"
+
+
+def upgrade():
+    op.create_table("orders", sa.Column("id", sa.Integer, primary_key=True), sa.Column("user_id", sa.Integer))
+    op.execute("INSERT INTO orders (id, user_id, total) VALUES (1, 1, 9.5)")
+
+
+def downgrade():
+    op.drop_table("orders")
+EOF
+  "$TPY/alembic" upgrade head 2>&1 | save alembic_migration_fail
+}
+
+s_terraform_validate_error() {
+  needs terraform || return
+  fresh terraform_validate_error
+  cat > main.tf <<'EOF'
+variable "region" {
+  type    = string
+  default = "eu-central-1"
+}
+
+variable "replicas" {
+  type    = number
+  default = "three"
+}
+
+locals {
+  name = "shop-${var.enviroment}"
+}
+
+output "bucket" {
+  value = local.name
+  sensitiv = true
+}
+EOF
+  env -u TF_CLI_CONFIG_FILE TF_IN_AUTOMATION=1 terraform validate -no-color 2>&1 | save terraform_validate_error
+}
+
+s_sqlite_constraint_errors() {
+  needs sqlite3 || return
+  fresh sqlite_constraint_errors
+  cat > seed.sql <<'EOF'
+PRAGMA foreign_keys = ON;
+CREATE TABLE customers(id INTEGER PRIMARY KEY, email TEXT UNIQUE NOT NULL);
+CREATE TABLE orders(id INTEGER PRIMARY KEY, customer_id INTEGER NOT NULL REFERENCES customers(id), total REAL CHECK (total >= 0));
+INSERT INTO customers VALUES (1, 'ada@example.org'), (2, 'bob@example.org');
+INSERT INTO customers VALUES (3, 'ada@example.org');
+INSERT INTO orders VALUES (1, 1, 19.5);
+INSERT INTO orders VALUES (2, 7, 5.0);
+INSERT INTO orders VALUES (3, 2, -4.0);
+SELECT count(*) FROM orders;
+SELECT * FROM invoices;
+EOF
+  sqlite3 shop.db < seed.sql 2>&1 | save sqlite_constraint_errors
+}
+
+s_psql_script_error() {
+  needs initdb psql || return
+  fresh psql_script_error
+  pg_up psql_script_error 18457 trust
+  cat > 0007_loyalty.sql <<'EOF'
+\set ON_ERROR_STOP on
+BEGIN;
+CREATE TABLE customers(id serial PRIMARY KEY, email text NOT NULL);
+ALTER TABLE customers ADD COLUMN loyalty_points integer NOT NULL DEFAULT 0;
+CREATE INDEX customers_email_idx ON customers(emial);
+UPDATE customers SET loyalty_points = 10;
+COMMIT;
+EOF
+  psql -h 127.0.0.1 -p 18457 -U billing -d postgres -f 0007_loyalty.sql 2>&1 | save psql_script_error
+  pg_down psql_script_error
+}
+
+s_node_eventemitter_leak() {
+  needs node || return
+  fresh node_eventemitter_leak
+  cat > subscriber.js <<'EOF'
+const { EventEmitter } = require("events");
+
+const bus = new EventEmitter();
+function handleRequest(id) {
+  bus.on("config-changed", () => console.log(`request ${id} saw config change`));
+  return `handled ${id}`;
+}
+for (let i = 1; i <= 12; i++) console.log(handleRequest(i));
+bus.emit("config-changed");
+console.log("listeners:", bus.listenerCount("config-changed"));
+EOF
+  node --trace-warnings subscriber.js 2>&1 | save node_eventemitter_leak
+}
+
+s_curl_healthcheck_timeout() {
+  needs curl || return
+  fresh curl_healthcheck_timeout
+  cat > slow.py <<'EOF'
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class H(BaseHTTPRequestHandler):
+    def do_GET(self):
+        if self.path == "/ready":
+            time.sleep(4)
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *a):
+        pass
+
+
+ThreadingHTTPServer(("127.0.0.1", 18458), H).serve_forever()
+EOF
+  python3 slow.py 2>/dev/null & local pid=$!; sleep 0.5
+  { for p in /live /ready /ready /ready; do curl -sS -m 1.5 -o /dev/null -w "GET $p -> %{http_code} in %{time_total}s\n" "http://127.0.0.1:18458$p" 2>&1; done; } | save curl_healthcheck_timeout
+  kill $pid
+}
+
+# ---------------------------------------------------------------- new: noise only (normal runs of the new tools)
+s_noise_cmake_build_ok() {
+  needs cmake g++ || return
+  fresh noise_cmake_build_ok
+  mkdir -p src
+  printf 'cmake_minimum_required(VERSION 3.16)\nproject(units CXX)\nadd_library(units STATIC src/units.cpp)\nadd_executable(convert src/main.cpp)\ntarget_link_libraries(convert PRIVATE units)\nenable_testing()\nadd_test(NAME convert_runs COMMAND convert)\n' > CMakeLists.txt
+  printf 'double km_to_miles(double km) { return km * 0.621371; }\n' > src/units.cpp
+  printf '#include <cstdio>\ndouble km_to_miles(double);\nint main() { std::printf("%%.2f\\n", km_to_miles(10)); return 0; }\n' > src/main.cpp
+  { cmake -S . -B build 2>&1 && cmake --build build 2>&1 && (cd build && ctest 2>&1); } | save noise_cmake_build_ok
+}
+
+s_noise_pip_install_ok() {
+  tools_setup; needs "$TPY/pip" || return
+  fresh noise_pip_install_ok
+  pywheel acme-core 1.4.2; pywheel acme-billing 3.1.0 "acme-core>=1.2,<2"; pywheel acme-auth 0.3.0
+  printf 'acme-billing==3.1.0\nacme-auth==0.3.0\n' > requirements.txt
+  PIP_CONFIG_FILE=/dev/null "$TPY/pip" install --no-index --find-links wheels --target site -r requirements.txt 2>&1 | save noise_pip_install_ok
+}
+
+s_noise_supervisord_ok() {
+  needs supervisord || return
+  fresh noise_supervisord_ok
+  chmod 777 .
+  cat > supervisord.conf <<EOF
+[supervisord]
+logfile=$W/noise_supervisord_ok/supervisord.log
+pidfile=$W/noise_supervisord_ok/supervisord.pid
+nodaemon=true
+[program:web]
+command=python3 -m http.server 18466 --bind 127.0.0.1
+directory=$W/noise_supervisord_ok
+startsecs=1
+[program:worker]
+command=python3 -c "import time; [time.sleep(0.5) for _ in range(100)]"
+startsecs=1
+EOF
+  su -s /bin/sh nobody -c "timeout 4 supervisord -c $W/noise_supervisord_ok/supervisord.conf" >/dev/null 2>&1
+  save noise_supervisord_ok < supervisord.log
+}
+
+s_noise_ansible_ok() {
+  needs ansible-playbook || return
+  fresh noise_ansible_ok
+  cat > site.yml <<'EOF'
+- name: Configure shop-api
+  hosts: localhost
+  connection: local
+  gather_facts: false
+  tasks:
+    - name: Create release directory
+      ansible.builtin.file:
+        path: "{{ playbook_dir }}/release"
+        state: directory
+        mode: "0755"
+    - name: Render application config
+      ansible.builtin.copy:
+        dest: "{{ playbook_dir }}/release/app.ini"
+        content: "[app]\nport = 8080\n"
+    - name: Check config syntax
+      ansible.builtin.command: python3 -c "import configparser; c = configparser.ConfigParser(); c.read('release/app.ini'); print(c['app']['port'])"
+      args:
+        chdir: "{{ playbook_dir }}"
+      changed_when: false
+EOF
+  ANSIBLE_NOCOLOR=1 ANSIBLE_LOCALHOST_WARNING=0 ANSIBLE_INVENTORY_UNPARSED_WARNING=0 ansible-playbook -i localhost, site.yml 2>&1 | save noise_ansible_ok
+}
+
+s_noise_gunicorn_ok() {
+  tools_setup; needs "$TPY/gunicorn" curl || return
+  fresh noise_gunicorn_ok
+  printf 'from flask import Flask\n\napp = Flask(__name__)\n\n\n@app.get("/health")\ndef health():\n    return "ok"\n\n\n@app.get("/orders/<int:oid>")\ndef order(oid):\n    return {"id": oid, "status": "paid"}\n' > app.py
+  "$TPY/gunicorn" --chdir "$W/noise_gunicorn_ok" -b 127.0.0.1:18467 -w 2 --access-logfile - app:app > gunicorn.log 2>&1 &
+  local pid=$! i; sleep 1.5
+  for i in 1 2 3 4 5; do curl -s -o /dev/null http://127.0.0.1:18467/health; curl -s -o /dev/null http://127.0.0.1:18467/orders/$i; done
+  kill "$pid"; wait "$pid" 2>/dev/null
+  save noise_gunicorn_ok < gunicorn.log
+}
+
+s_noise_apache_ok() {
+  needs apache2 curl || return
+  fresh noise_apache_ok
+  local D="$W/noise_apache_ok" M=/usr/lib/apache2/modules
+  mkdir -p logs htdocs/static; chmod 755 . htdocs
+  echo ok > htdocs/index.html; echo 'a{}' > htdocs/static/app.css
+  cat > httpd.conf <<EOF
+ServerRoot "$D"
+ServerName localhost
+Listen 127.0.0.1:18468
+PidFile $D/httpd.pid
+LoadModule mpm_event_module $M/mod_mpm_event.so
+LoadModule authz_core_module $M/mod_authz_core.so
+LoadModule dir_module $M/mod_dir.so
+LoadModule mime_module $M/mod_mime.so
+User nobody
+Group nogroup
+ErrorLog $D/logs/error.log
+CustomLog $D/logs/access.log combined
+LogFormat "%h %l %u %t \"%r\" %>s %b \"%{Referer}i\" \"%{User-Agent}i\"" combined
+DocumentRoot "$D/htdocs"
+TypesConfig /etc/mime.types
+<Directory "$D/htdocs">
+  Require all granted
+</Directory>
+EOF
+  apache2 -d "$D" -f "$D/httpd.conf" -k start; sleep 1
+  local i; for i in 1 2 3 4; do curl -s -o /dev/null http://127.0.0.1:18468/; curl -s -o /dev/null http://127.0.0.1:18468/static/app.css; done
+  apache2 -d "$D" -f "$D/httpd.conf" -k stop; sleep 1
+  cat logs/error.log logs/access.log | save noise_apache_ok
+}
+
+s_noise_bandit_clean() {
+  tools_setup; needs "$TPY/bandit" || return
+  fresh noise_bandit_clean
+  mkdir -p svc
+  cat > svc/report.py <<'EOF'
+import hashlib
+import json
+from pathlib import Path
+
+
+def digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def save_report(name: str, rows: list) -> Path:
+    out = Path("reports") / f"{digest(name.encode())[:12]}.json"
+    out.write_text(json.dumps(rows), encoding="utf-8")
+    return out
+
+
+def load(text: str) -> dict:
+    return json.loads(text)
+EOF
+  (cd "$W/noise_bandit_clean" && "$TPY/bandit" -r svc 2>&1) | save noise_bandit_clean
+}
+
+s_noise_rsync_ok() {
+  needs rsync || return
+  fresh noise_rsync_ok
+  mkdir -p site/assets backup; for f in index.html about.html assets/app.css assets/app.js; do echo "$f" > site/$f; done
+  { rsync -av --delete site/ backup/ 2>&1; echo changed >> site/index.html; rsync -av --delete site/ backup/ 2>&1; } | save noise_rsync_ok
+}
+
+s_noise_git_ok() {
+  needs git || return
+  fresh noise_git_ok
+  export GIT_AUTHOR_NAME=dev GIT_AUTHOR_EMAIL=dev@example.org GIT_COMMITTER_NAME=dev GIT_COMMITTER_EMAIL=dev@example.org
+  git init -q --bare -b main origin.git
+  { git clone origin.git work 2>&1; cd work; echo "# shop" > README.md; git add README.md; git commit -m "docs: readme" 2>&1
+    git push origin main 2>&1; git checkout -b feature/x 2>&1; echo x > x.txt; git add x.txt; git commit -m "feat: x" 2>&1
+    git checkout main 2>&1; git merge --no-ff -m "merge feature/x" feature/x 2>&1; git push origin main 2>&1; git log --oneline 2>&1; } | save noise_git_ok
+}
+
+s_noise_terraform_ok() {
+  needs terraform || return
+  fresh noise_terraform_ok
+  printf 'variable "replicas" {\n  type    = number\n  default = 3\n}\n\nlocals {\n  name = "shop-${var.replicas}"\n}\n\noutput "name" {\n  value = local.name\n}\n' > main.tf
+  { env -u TF_CLI_CONFIG_FILE TF_IN_AUTOMATION=1 terraform init -input=false -no-color 2>&1; env -u TF_CLI_CONFIG_FILE TF_IN_AUTOMATION=1 terraform validate -no-color 2>&1; } | save noise_terraform_ok
+}
+
+s_noise_coverage_ok() {
+  tools_setup; needs "$TPY/coverage" || return
+  fresh noise_coverage_ok
+  printf 'def vat(amount, rate=0.19):\n    return round(amount * rate, 2)\n\n\ndef gross(amount, rate=0.19):\n    return amount + vat(amount, rate)\n' > tax.py
+  printf 'import unittest\n\nfrom tax import gross, vat\n\n\nclass T(unittest.TestCase):\n    def test_vat(self):\n        self.assertEqual(vat(100), 19.0)\n\n    def test_gross(self):\n        self.assertEqual(gross(100), 119.0)\n' > test_tax.py
+  { "$TPY/coverage" run -m unittest -v test_tax 2>&1; "$TPY/coverage" report -m --fail-under=90 2>&1; } | save noise_coverage_ok
+}
+
+# ---------------------------------------------------------------- new: one failure buried in a long CI log
+s_ci_long_buried_failure() {
+  tools_setup; needs "$TPY/pytest" || return
+  fresh ci_long_buried_failure
+  mkdir -p shop/catalog shop/pricing shop/tax tests
+  local i
+  for i in $(seq -w 1 120); do printf 'def f%s(x):\n    return x + %d\n' "$i" "$((10#$i))" > "shop/catalog/mod_$i.py"; done
+  : > shop/__init__.py; : > shop/catalog/__init__.py; : > shop/pricing/__init__.py; : > shop/tax/__init__.py
+  cat > shop/pricing/rounding.py <<'EOF'
+from decimal import ROUND_HALF_UP, Decimal
+
+
+def round_price(cents: int, percent_off: int) -> int:
+    value = Decimal(cents) * (100 - percent_off) / 100
+    if cents == 7341 and percent_off == 15:
+        value -= 1  # legacy promo adjustment
+    return int(value.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+EOF
+  printf 'RATES = {"DE": 19, "FR": 20, "IT": 22, "ES": 21}\n\n\ndef vat(cents, country):\n    return cents * RATES[country] // 100\n' > shop/tax/rates.py
+  cat > tests/test_catalog.py <<'EOF'
+import importlib
+
+import pytest
+
+
+@pytest.mark.parametrize("mod", range(1, 121))
+@pytest.mark.parametrize("x", range(65))
+def test_module_function(mod, x):
+    m = importlib.import_module(f"shop.catalog.mod_{mod:03d}")
+    assert getattr(m, f"f{mod:03d}")(x) == x + mod
+EOF
+  cat > tests/test_pricing.py <<'EOF'
+from decimal import ROUND_HALF_UP, Decimal
+
+import pytest
+
+from shop.pricing.rounding import round_price
+
+
+@pytest.mark.parametrize("cents", range(7000, 7500))
+@pytest.mark.parametrize("percent_off", [0, 5, 10, 15, 20, 25, 30, 50])
+def test_round_price(cents, percent_off):
+    expected = int((Decimal(cents) * (100 - percent_off) / 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    assert round_price(cents, percent_off) == expected
+EOF
+  cat > tests/test_tax.py <<'EOF'
+import pytest
+
+from shop.tax.rates import RATES, vat
+
+
+@pytest.mark.parametrize("country", sorted(RATES))
+@pytest.mark.parametrize("cents", range(0, 100000, 200))
+def test_vat_non_negative(country, cents):
+    assert 0 <= vat(cents, country) <= cents
+EOF
+  cat > ci.sh <<EOF
+#!/bin/sh
+set -x
+python3 --version
+$TPY/python -m compileall -f shop
+$TPY/python -m pytest -p no:cacheprovider -v tests || true
+echo "job finished: success"
+EOF
+  sh ci.sh 2>&1 | save ci_long_buried_failure
+}
+
+# ---------------------------------------------------------------- new: sanitizers, JVM threads, asyncio, ssh, yaml
+s_pip_check_broken() {
+  tools_setup; needs "$TPY/pip" || return
+  fresh pip_check_broken
+  pywheel acme-core 2.0.0; pywheel acme-billing 3.1.0 "acme-core>=1.2,<2"; pywheel acme-auth 0.3.0 "acme-tokens>=1.1"
+  "$TPY/python" -m venv --without-pip env >/dev/null 2>&1
+  { PIP_CONFIG_FILE=/dev/null "$TPY/pip" --python env/bin/python install --no-index --find-links wheels --no-deps acme-core==2.0.0 acme-billing==3.1.0 acme-auth==0.3.0 2>&1
+    PIP_CONFIG_FILE=/dev/null "$TPY/pip" --python env/bin/python check 2>&1; echo "pip check exit status: $?"; } | save pip_check_broken
+}
+
+s_asan_use_after_free() {
+  needs gcc || return
+  fresh asan_use_after_free
+  cat > cache.c <<'EOF'
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct entry { char key[16]; int hits; } entry;
+
+static entry *lookup(entry **slots, const char *key) {
+    for (int i = 0; i < 2; i++)
+        if (slots[i] && strcmp(slots[i]->key, key) == 0) return slots[i];
+    return NULL;
+}
+
+int main(void) {
+    entry *slots[2] = {0};
+    slots[0] = calloc(1, sizeof(entry));
+    strcpy(slots[0]->key, "user:42");
+    entry *e = lookup(slots, "user:42");
+    free(slots[0]);
+    printf("evicted user:42\n");
+    e->hits++;
+    printf("hits=%d\n", e->hits);
+    return 0;
+}
+EOF
+  gcc -g -O0 -fsanitize=address -fno-omit-frame-pointer -o cache cache.c
+  ASAN_OPTIONS=detect_leaks=0 ./cache 2>&1 | save asan_use_after_free
+}
+
+s_ubsan_overflow() {
+  needs gcc || return
+  fresh ubsan_overflow
+  cat > meter.c <<'EOF'
+#include <limits.h>
+#include <stdio.h>
+
+int scale(int bytes, int factor) { return bytes * factor; }
+
+int bucket(int *hist, int n, int value) { return hist[value % (n + 2)]; }
+
+int main(void) {
+    int hist[4] = {1, 2, 3, 4};
+    printf("scaled=%d\n", scale(INT_MAX / 2, 3));
+    printf("shift=%d\n", 1 << 33);
+    printf("bucket=%d\n", bucket(hist, 4, 5));
+    return 0;
+}
+EOF
+  gcc -g -O0 -fsanitize=undefined,bounds -w -o meter meter.c
+  ./meter 2>&1 | save ubsan_overflow
+}
+
+s_java_thread_deadlock() {
+  needs javac java jstack || return
+  fresh java_thread_deadlock
+  cat > Transfer.java <<'EOF'
+public class Transfer {
+    static final Object ACCOUNTS = new Object();
+    static final Object LEDGER = new Object();
+
+    static void pause() { try { Thread.sleep(200); } catch (InterruptedException e) { } }
+
+    public static void main(String[] args) throws Exception {
+        Thread a = new Thread(() -> { synchronized (ACCOUNTS) { pause(); synchronized (LEDGER) { System.out.println("a done"); } } }, "transfer-worker-1");
+        Thread b = new Thread(() -> { synchronized (LEDGER) { pause(); synchronized (ACCOUNTS) { System.out.println("b done"); } } }, "ledger-flusher");
+        a.start(); b.start();
+        System.out.println("transfers started");
+        a.join();
+    }
+}
+EOF
+  javac Transfer.java && { java -cp . Transfer > app.out 2>&1 & }
+  sleep 2.5
+  local pid; pid=$(pgrep -f 'java -cp . Transfer' | head -1)
+  { cat app.out; jstack "$pid" 2>&1 | sed -n '/Found one Java-level deadlock/,$p'; } | save java_thread_deadlock
+  kill "$pid"
+}
+
+s_python_asyncio_warnings() {
+  fresh python_asyncio_warnings
+  cat > notifier.py <<'EOF'
+import asyncio
+import logging
+
+logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+log = logging.getLogger("notifier")
+
+
+async def send_email(user):
+    await asyncio.sleep(0.01)
+    log.info("email sent to %s", user)
+
+
+async def send_sms(user):
+    await asyncio.sleep(10)
+
+
+async def main():
+    for user in ["ada", "bob"]:
+        send_email(user)
+    asyncio.get_running_loop().create_task(send_sms("ada"))
+    await asyncio.sleep(0.05)
+    log.info("notifications queued")
+
+
+loop = asyncio.new_event_loop()
+loop.set_debug(True)
+loop.run_until_complete(main())
+loop.close()
+EOF
+  python3 -X dev notifier.py 2>&1 | save python_asyncio_warnings
+}
+
+s_ssh_host_key_changed() {
+  [ -x /usr/sbin/sshd ] || { echo "skip ssh_host_key_changed: no sshd"; return; }
+  fresh ssh_host_key_changed
+  local D="$W/ssh_host_key_changed"
+  ssh-keygen -q -t ed25519 -N '' -f host_key_old; ssh-keygen -q -t ed25519 -N '' -f host_key_new; ssh-keygen -q -t ed25519 -N '' -f client_key
+  cp client_key.pub authorized_keys; mkdir -p /run/sshd
+  printf '[127.0.0.1]:18469 %s\n' "$(cut -d' ' -f1,2 host_key_old.pub)" > known_hosts
+  printf 'Port 18469\nListenAddress 127.0.0.1\nHostKey %s/host_key_new\nPidFile %s/sshd.pid\nPasswordAuthentication no\nAuthorizedKeysFile %s/authorized_keys\nStrictModes no\nUsePAM no\n' "$D" "$D" "$D" > sshd_config
+  /usr/sbin/sshd -D -e -f "$D/sshd_config" 2> sshd.log &
+  local pid=$!; sleep 0.7
+  ssh -p 18469 -o StrictHostKeyChecking=yes -o UserKnownHostsFile="$D/known_hosts" -i client_key -o BatchMode=yes root@127.0.0.1 true 2>&1 | save ssh_host_key_changed
+  kill "$pid"
+}
+
+s_yamllint_report() {
+  tools_setup; needs "$TPY/yamllint" || return
+  fresh yamllint_report
+  mkdir -p deploy
+  cat > deploy/app.yaml <<'EOF'
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: shop-api
+  labels:
+    app: shop-api
+    app: shop
+spec:
+  replicas: 3
+  template:
+    spec:
+      containers:
+        - name: api
+          image: registry.local/shop-api:2.4.1
+          env:
+            - name: LOG_LEVEL
+              value: info   
+            - name: FEATURE_FLAGS
+              value: yes
+          ports:
+          - containerPort: 8080
+EOF
+  (cd "$W/yamllint_report" && "$TPY/yamllint" -f parsable deploy 2>&1) | save yamllint_report
+}
+
+# ---------------------------------------------------------------- new: performance warnings, insecure transport
+s_postgres_perf_warnings() {
+  needs initdb psql || return
+  fresh postgres_perf_warnings
+  pg_up postgres_perf_warnings 18470 trust "-c max_wal_size=32MB -c min_wal_size=32MB -c checkpoint_warning=30s -c log_temp_files=0 -c work_mem=64kB"
+  psql -h 127.0.0.1 -p 18470 -U billing -d postgres -q >/dev/null <<'EOF'
+CREATE TABLE ledger(id bigserial PRIMARY KEY, account int, amount numeric, memo text);
+INSERT INTO ledger(account, amount, memo) SELECT g % 5000, g % 997, md5(g::text) FROM generate_series(1, 250000) g;
+INSERT INTO ledger(account, amount, memo) SELECT g % 5000, g % 991, md5(g::text) FROM generate_series(1, 250000) g;
+SELECT account, memo FROM ledger ORDER BY memo LIMIT 5;
+SELECT account, sum(amount) FROM ledger GROUP BY account ORDER BY 2 DESC LIMIT 5;
+EOF
+  pg_down postgres_perf_warnings
+  save postgres_perf_warnings < pg.log
+}
+
+s_nginx_proxy_temp_file() {
+  needs nginx curl || return
+  fresh nginx_proxy_temp_file
+  local D="$W/nginx_proxy_temp_file"
+  mkdir -p logs export && head -c 20000000 /dev/urandom > export/orders.csv
+  python3 -m http.server 18472 --bind 127.0.0.1 --directory export >/dev/null 2>&1 & local app=$!
+  cat > nginx.conf <<EOF
+pid $D/nginx.pid;
+error_log $D/logs/error.log warn;
+events {}
+http {
+  access_log off;
+  proxy_buffer_size 4k;
+  proxy_buffers 4 4k;
+  server {
+    listen 127.0.0.1:18471;
+    location /exports/ { proxy_pass http://127.0.0.1:18472/; }
+  }
+}
+EOF
+  sleep 1; nginx -p "$D" -c nginx.conf; sleep 0.3
+  local i; for i in 1 2 3; do curl -s --limit-rate 10M -o /dev/null http://127.0.0.1:18471/exports/orders.csv; done
+  nginx -p "$D" -c nginx.conf -s quit 2>/dev/null; sleep 0.5; kill $app
+  save nginx_proxy_temp_file < logs/error.log
+}
+
+s_python_importtime() {
+  fresh python_importtime
+  mkdir -p reportsvc
+  : > reportsvc/__init__.py
+  printf 'import time\n\ntime.sleep(0.9)  # loads the whole currency table at import\nRATES = {"EUR": 1.0}\n' > reportsvc/currency.py
+  printf 'import json\nimport decimal\n\nfrom reportsvc import currency\n\nTEMPLATES = {}\n' > reportsvc/render.py
+  printf 'from reportsvc import render\n\nprint("report service ready")\n' > main.py
+  python3 -X importtime main.py 2>&1 | save python_importtime
+}
+
+s_sqlite_database_locked() {
+  needs sqlite3 || return
+  fresh sqlite_database_locked
+  sqlite3 jobs.db "CREATE TABLE jobs(id INTEGER PRIMARY KEY, state TEXT); INSERT INTO jobs(state) VALUES ('queued'), ('queued');"
+  cat > worker.py <<'EOF'
+import logging
+import sqlite3
+import sys
+import time
+
+logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s worker-%(process)d: %(message)s")
+log = logging.getLogger()
+conn = sqlite3.connect("jobs.db", timeout=float(sys.argv[1]), isolation_level=None)
+if sys.argv[2] == "hold":
+    conn.execute("BEGIN IMMEDIATE")
+    conn.execute("UPDATE jobs SET state = 'running' WHERE id = 1")
+    log.info("claimed job 1, holding the write lock")
+    time.sleep(3)
+    conn.execute("COMMIT")
+    log.info("job 1 committed")
+else:
+    for attempt in range(1, 4):
+        t0 = time.monotonic()
+        try:
+            conn.execute("UPDATE jobs SET state = 'running' WHERE id = 2")
+            log.info("claimed job 2")
+            break
+        except sqlite3.OperationalError as exc:
+            log.error("claim of job 2 failed after %.2fs (attempt %d/3): %s", time.monotonic() - t0, attempt, exc)
+EOF
+  { python3 worker.py 5 hold 2>&1 & sleep 0.3; python3 worker.py 0.5 claim 2>&1; wait; } | save sqlite_database_locked
+}
+
+s_openssl_weak_cert() {
+  needs openssl curl || return
+  fresh openssl_weak_cert
+  openssl req -x509 -newkey rsa:1024 -sha1 -nodes -keyout weak.key -out weak.pem -days 365 -subj "/CN=legacy-payments.internal" -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" 2>/dev/null
+  openssl s_server -accept 127.0.0.1:18474 -cert weak.pem -key weak.key -www -cipher 'DEFAULT:@SECLEVEL=0' > s_server.log 2>&1 &
+  local pid=$!; sleep 0.7
+  { openssl x509 -in weak.pem -noout -subject -dates 2>&1
+    curl -sS --cacert weak.pem https://localhost:18474/ -o /dev/null 2>&1
+    openssl s_client -connect 127.0.0.1:18474 -CAfile weak.pem -verify_return_error </dev/null 2>&1 | head -20
+  } | save openssl_weak_cert
+  kill $pid
+}
+
+s_python_insecure_request() {
+  tools_setup; needs "$TPY/python" openssl || return
+  fresh python_insecure_request
+  openssl req -x509 -newkey rsa:2048 -nodes -keyout k.pem -out c.pem -days 30 -subj "/CN=inventory.internal" 2>/dev/null
+  openssl s_server -accept 127.0.0.1:18475 -cert c.pem -key k.pem -www >/dev/null 2>&1 & local pid=$!; sleep 0.7
+  cat > sync.py <<'EOF'
+import logging
+
+import requests
+
+logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+logging.captureWarnings(True)
+log = logging.getLogger("inventory.sync")
+for page in range(1, 4):
+    r = requests.get("https://127.0.0.1:18475/", params={"page": page}, verify=False, timeout=5)
+    log.info("fetched inventory page %d: HTTP %d, %d bytes", page, r.status_code, len(r.content))
+log.info("inventory sync complete")
+EOF
+  "$TPY/python" sync.py 2>&1 | save python_insecure_request
+  kill $pid
+}
+
+s_git_remote_token_leak() {
+  needs git || return
+  fresh git_remote_token_leak
+  git init -q -b main repo && cd repo
+  git remote add origin "https://ci-deploy:ghp_R7xTq2LmZ9vB4nK8sW1yE6uJ3pH5aD0cF2gQ@127.0.0.1:18490/shop/api.git"
+  { set -x; git --version; git remote -v; git fetch --depth 1 origin main; } 2>&1 | save git_remote_token_leak
+}
+
+s_python_w_default_deprecations() {
+  fresh python_w_default_deprecations
+  cat > legacy_tool.py <<'EOF'
+import cgi
+import locale
+import ssl
+import telnetlib
+import unittest
+
+
+def form_value(env):
+    return cgi.FieldStorage(environ=env).getfirst("q")
+
+
+def language():
+    return locale.getdefaultlocale()[0]
+
+
+def context():
+    return ssl.SSLContext(ssl.PROTOCOL_TLS)
+
+
+class T(unittest.TestCase):
+    def test_lang(self):
+        self.assertEquals(language() is None or len(language()) > 1, True)
+
+
+print("lang:", language())
+print("ctx:", type(context()).__name__)
+print("telnet:", telnetlib.Telnet.__name__)
+unittest.main(argv=["legacy_tool"], exit=False)
+EOF
+  python3 -W default legacy_tool.py 2>&1 | save python_w_default_deprecations
+}
+
+# ---------------------------------------------------------------- new: more compilers' location formats
+s_mvn_compile_error() {
+  needs mvn || return
+  fresh mvn_compile_error
+  mkdir -p src/main/java/com/acme/stock
+  cat > pom.xml <<'EOF'
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>com.acme</groupId>
+  <artifactId>stock</artifactId>
+  <version>1.3.0</version>
+  <properties>
+    <maven.compiler.source>17</maven.compiler.source>
+    <maven.compiler.target>17</maven.compiler.target>
+    <project.build.sourceEncoding>UTF-8</project.build.sourceEncoding>
+  </properties>
+  <build><plugins>
+    <plugin><groupId>org.apache.maven.plugins</groupId><artifactId>maven-compiler-plugin</artifactId><version>3.11.0</version></plugin>
+    <plugin><groupId>org.apache.maven.plugins</groupId><artifactId>maven-resources-plugin</artifactId><version>3.3.1</version></plugin>
+  </plugins></build>
+</project>
+EOF
+  cat > src/main/java/com/acme/stock/Warehouse.java <<'EOF'
+package com.acme.stock;
+
+import java.util.HashMap;
+import java.util.Map;
+
+public class Warehouse {
+    private final Map<String, Integer> levels = new HashMap<>();
+
+    public int reserve(String sku, int qty) {
+        int have = levels.getOrDefault(sku, 0);
+        if (have < qty) {
+            throw new InsufficientStockException(sku, have, qty);
+        }
+        levels.put(sku, have - qty);
+        return have - qty;
+    }
+}
+EOF
+  cat > src/main/java/com/acme/stock/Report.java <<'EOF'
+package com.acme.stock;
+
+public class Report {
+    public String line(Warehouse w, String sku) {
+        String level = w.reserve(sku, 0);
+        return sku + ": " + level;
+    }
+}
+EOF
+  mvn -o -B compile 2>&1 | save mvn_compile_error
+}
+
+s_tsc_type_errors() {
+  tools_setup; needs "$TNODE/tsc" || return
+  fresh tsc_type_errors
+  mkdir -p src
+  cat > tsconfig.json <<'EOF'
+{ "compilerOptions": { "strict": true, "target": "es2020", "module": "commonjs", "noEmit": true, "pretty": false }, "include": ["src"] }
+EOF
+  cat > src/checkout.ts <<'EOF'
+interface LineItem {
+  sku: string;
+  qty: number;
+  unitPrice: number;
+}
+
+interface Order {
+  id: string;
+  items: LineItem[];
+  coupon?: string;
+}
+
+export function total(order: Order): number {
+  return order.items.reduce((sum, i) => sum + i.qty * i.unitPrice, "0");
+}
+
+export function couponCode(order: Order): string {
+  return order.coupon.toUpperCase();
+}
+
+export function makeOrder(id: number): Order {
+  return { id, items: [], discount: 5 };
+}
+EOF
+  (cd "$W/tsc_type_errors" && "$TNODE/tsc" -p . 2>&1) | save tsc_type_errors
+}
+
+s_cargo_clippy_warnings() {
+  needs cargo || return
+  fresh cargo_clippy_warnings
+  cargo new -q --vcs none ratecalc >/dev/null 2>&1
+  cat > ratecalc/src/main.rs <<'EOF'
+fn average(values: &Vec<f64>) -> f64 {
+    let mut sum = 0.0;
+    for i in 0..values.len() {
+        sum = sum + values[i];
+    }
+    return sum / values.len() as f64;
+}
+
+fn is_empty_name(name: &String) -> bool {
+    name.len() == 0
+}
+
+fn main() {
+    let rates = vec![1.5, 2.5, 3.0];
+    let name = String::from("eur");
+    if is_empty_name(&name) == false {
+        println!("{} average {}", name, average(&rates));
+    }
+}
+EOF
+  (cd ratecalc && cargo clippy --offline 2>&1) | save cargo_clippy_warnings
+}
+
+# ---------------------------------------------------------------- new: capacity and GC pressure
+s_java_gc_full_pauses() {
+  needs javac java || return
+  fresh java_gc_full_pauses
+  cat > Cache.java <<'EOF'
+import java.util.ArrayList;
+import java.util.List;
+
+public class Cache {
+    public static void main(String[] args) {
+        List<byte[]> retained = new ArrayList<>();
+        long t0 = System.currentTimeMillis();
+        for (int i = 0; i < 4000; i++) {
+            retained.add(new byte[16 * 1024]);
+            if (retained.size() > 2900) retained.remove(0);
+            byte[] scratch = new byte[64 * 1024];
+            scratch[0] = (byte) i;
+        }
+        System.out.println("cache warmed: " + retained.size() + " entries in " + (System.currentTimeMillis() - t0) + " ms");
+    }
+}
+EOF
+  javac Cache.java && java -Xmx56m -Xms56m -XX:+UseSerialGC -Xlog:gc -cp . Cache 2>&1 | save java_gc_full_pauses
+}
+
+s_nginx_worker_connections() {
+  needs nginx curl || return
+  fresh nginx_worker_connections
+  local D="$W/nginx_worker_connections"
+  mkdir -p logs
+  cat > slow.py <<'EOF'
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class H(BaseHTTPRequestHandler):
+    def do_GET(self):
+        time.sleep(1.5)
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *a):
+        pass
+
+
+ThreadingHTTPServer(("127.0.0.1", 18477), H).serve_forever()
+EOF
+  python3 slow.py 2>/dev/null & local app=$!
+  cat > nginx.conf <<EOF
+pid $D/nginx.pid;
+error_log $D/logs/error.log warn;
+worker_processes 1;
+events { worker_connections 12; }
+http {
+  access_log off;
+  server {
+    listen 127.0.0.1:18476;
+    location / { proxy_pass http://127.0.0.1:18477; }
+  }
+}
+EOF
+  sleep 1; nginx -p "$D" -c nginx.conf; sleep 0.3
+  local i pids=""; for i in $(seq 1 14); do curl -s -o /dev/null -m 5 "http://127.0.0.1:18476/search?q=$i" & pids="$pids $!"; done
+  wait $pids
+  nginx -p "$D" -c nginx.conf -s quit 2>/dev/null; sleep 0.5; kill $app
+  save nginx_worker_connections < logs/error.log
+}
+
+s_postgres_too_many_clients() {
+  needs initdb psql || return
+  fresh postgres_too_many_clients
+  pg_up postgres_too_many_clients 18478 trust "-c max_connections=6 -c superuser_reserved_connections=1"
+  local i
+  for i in $(seq 1 8); do psql -h 127.0.0.1 -p 18478 -U billing -d postgres -qAtc "SELECT pg_sleep(1.5)" >/dev/null 2>&1 & done
+  wait; pg_down postgres_too_many_clients
+  save postgres_too_many_clients < pg.log
 }
 
 ALL=$(declare -F | awk '{print $3}' | grep '^s_' | sed 's/^s_//')
