@@ -10,6 +10,7 @@ from collections import defaultdict
 
 from logmarketd.analysis.agents.access import endpoint, requests
 from logmarketd.analysis.agents.base import Context, Finding, mask, seen_again, shape
+from logmarketd.analysis.agents.quality import lint_entry
 from logmarketd.analysis.agents.structured import structured_error
 
 __all__ = ["crashes", "http_5xx", "leveled_errors"]
@@ -277,6 +278,8 @@ def leveled_errors(ctx: Context) -> list[Finding]:
                 continue
             if _CLIENT_REFUSED.search(line, m.end()) and _CLIENT.search(line, m.end()):
                 continue  # a web server refused a client: the Security Guardian's, no failure
+            if lint_entry(line) is not None:
+                continue  # a linter's report entry: the Quality Inspector's, no failure
             if _MILD.search(line, 0, m.start()):
                 continue  # "INFO ... no ERROR found": the line's own level comes first
             level = next(g for g in m.groups() if g).upper()

@@ -25,9 +25,11 @@ __all__ = [
 class _Groups:
     def __init__(self) -> None:
         self.items: dict[str, Finding] = {}
+        self.seen: set[int] = set()  # lines already part of a finding
 
     def add(self, key: str, n: list[int], title: str, loc: str | None, suggestion: str, detail: str = "",
             effort: str = "low", impact: str = "medium") -> None:  # fmt: skip
+        self.seen.update(n)
         f = self.items.get(key)
         if f is not None:
             f.count += 1
@@ -52,6 +54,21 @@ _CCW = re.compile(r"^(\S+?):(\d+)(?::(\d+))?: warning: (?:\[(\w+)\] )?(.+?)(?: \
 _RUSTW = re.compile(r"^warning: (.+)$")
 _RUST_AT = re.compile(r"^\s*--> (\S+?):(\d+):(\d+)$")
 _TICKS = re.compile(r"`[^`]*`|\u2018[^\u2019]*\u2019|'[^']*'|\"[^\"]*\"")
+
+
+# the lint a rustc/clippy warning block names: its help link's anchor or its #[warn(...)] note
+_RUST_LINT = re.compile(r"index\.html#(\w+)|#\[(?:warn|deny)\((\w+(?:::\w+)?)\)\]")
+
+
+def _rust_lint(ctx: Context, k: int) -> str | None:
+    """The lint named in the warning block below line ``k`` (up to its next blank line)."""
+    for j in range(k + 1, min(k + 14, len(ctx.lines))):
+        line = ctx.lines[j]
+        if not line.strip() or line.startswith(("warning", "error")):
+            return None
+        if m := _RUST_LINT.search(line):
+            return m.group(1) or m.group(2)
+    return None
 
 
 def compiler_warnings(ctx: Context) -> list[Finding]:
@@ -80,7 +97,9 @@ def compiler_warnings(ctx: Context) -> list[Finding]:
                     loc = f"{a.group(1)}:{a.group(2)}:{a.group(3)}"
                     if "deprecat" in cat:
                         break
-                    g.add(f"warn:rust:{cat}", [n, k], f"rustc warning: {r.group(1)}", loc,
+                    lint = _rust_lint(ctx, k)
+                    title = f"rustc warning: {r.group(1)}" + (f" ({lint})" if lint else "")
+                    g.add(f"warn:rust:{lint or cat}", [n, k], title, loc,
                           f"Fix the warning at {loc} (cargo fix / cargo clippy).", impact="low")  # fmt: skip
                     break
     return g.done()
@@ -134,6 +153,34 @@ GOLINT = re.compile(r"^(\S+\.go):(\d+):(\d+): (.+) \((" + "|".join(GO_LINTERS) +
 _ESLINT = re.compile(r"^\s+(\d+):(\d+)\s+(error|warning)\s+(.+?)\s{2,}(@?[\w/-]+)$")
 
 
+# A linter's report entry, whatever the tool: "path:line[:col]: [level] message (rule-id)"
+# (yamllint's parsable form, and any tool that names its rule last in parentheses)
+LINT_ENTRY = re.compile(
+    r"^(?P<file>[\w./@~+-]+\.\w{1,8}):(?P<line>\d+)(?::\d+)?:?\s+"
+    r"(?:(?P<level>\[?(?:error|warning|info|style|note|convention|refactor)\]?):?\s+)?"
+    r"(?P<msg>\S.*?)\s+\((?P<code>[a-z][a-z0-9]*(?:[-_/][a-z0-9]+)*|[A-Z]{1,4}\d{2,5})\)\s*$"
+)
+
+
+def lint_entry(line: str) -> re.Match[str] | None:
+    """The line as a linter's report entry, or None; a one-word rule id counts only beside a
+    level ("[error] ... (indentation)"), since "(here)" ends many a message."""
+    m = LINT_ENTRY.match(line) if line.rstrip().endswith(")") else None
+    if m is None or not (m.group("level") or re.search(r"[-_/\d]", m.group("code"))):
+        return None
+    return m
+# ShellCheck's default output: a caret line naming the code, under "In FILE line N:"
+_SHELLCHECK = re.compile(r"\^-*\^? (SC\d{4}) \((error|warning|info|style)\): (.+)$")
+_SC_WHERE = re.compile(r"^In (\S+) line (\d+):$")
+
+
+def _shellcheck_where(ctx: Context, n: int) -> str | None:
+    for k in range(n - 1, max(-1, n - 20), -1):
+        if m := _SC_WHERE.match(ctx.lines[k]):
+            return f"{m.group(1)}:{m.group(2)}"
+    return None
+
+
 def lint(ctx: Context) -> list[Finding]:
     """Linter findings (ruff, flake8, pylint, eslint, golangci-lint) per rule."""
     g = _Groups()
@@ -169,6 +216,13 @@ def lint(ctx: Context) -> list[Finding]:
             and "error" not in line.split(":", 4)[-1][:8]
         ):
             add(m.group(4), m.group(5), f"{m.group(1)}:{m.group(2)}:{m.group(3)}", [n])
+    for n in ctx.lines_with(" SC"):
+        if (m := _SHELLCHECK.search(ctx.lines[n])) is not None:
+            add(m.group(1), m.group(3), _shellcheck_where(ctx, n) or "script", [n])
+    for n in ctx.lines_with(")"):
+        line = ctx.lines[n]
+        if n not in g.seen and (m := lint_entry(line)) is not None:
+            add(m.group("code"), m.group("msg"), f"{m.group('file')}:{m.group('line')}", [n])
     header = None
     for n in ctx.lines_with("  error  ", "  warning  "):
         m = _ESLINT.match(ctx.lines[n])
