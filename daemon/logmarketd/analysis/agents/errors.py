@@ -313,3 +313,52 @@ def leveled_errors(ctx: Context) -> list[Finding]:
             summary=ctx.source in ("build", "test") or bool(_CASCADE.search(msg)),
         )  # fmt: skip
     return list(groups.values())
+
+
+# A tool's own failure line, whatever the tool: "rsync: [sender] change_dir "x" failed: No such
+# file or directory (2)", "tar: ids.txt: Cannot write: No space left on device", "cp: cannot
+# stat 'a': ...". The tool names itself first; the words say what failed.
+_TOOL_FAIL = re.compile(
+    r"^(?P<tool>[A-Za-z][\w.+-]{1,30})(?:\[\d+\])?: (?:\[[\w ]{1,20}\] )?"
+    r"(?P<msg>.{0,200}?\b(?:failed|[Cc]annot|[Cc]an't|[Cc]ould not|[Uu]nable to|not installed|"
+    r"[Nn]o such file or directory|[Pp]ermission denied|is full|[Nn]o space left|"
+    r"[Cc]onnection refused|[Nn]ot a directory|[Ii]nput/output error)\b.{0,200})$"
+)
+# a tool's line that only repeats that something failed before it
+_ECHO = re.compile(
+    r"previous errors|due to previous|see previous|[Ee]xiting with failure status|\b0 failed\b"
+)
+_FAIL_KEYS = ("failed", "annot", "an't", "ould not", "nable to", "not installed", "o such file",
+              "ermission denied", "is full", "o space left", "onnection refused", "ot a directory",
+              "nput/output error")  # fmt: skip
+
+
+def tool_failures(ctx: Context) -> list[Finding]:
+    """Failure lines a tool printed under its own name that nothing more specific explained,
+    one finding per tool and message shape."""
+    groups: dict[str, Finding] = {}
+    for n in ctx.lines_with(*_FAIL_KEYS):
+        if n in ctx.claimed:
+            continue
+        line = ctx.lines[n]
+        m = _TOOL_FAIL.match(line)
+        if m is None or _ECHO.search(line) or _MILD.match(m.group("msg")):
+            continue
+        tool, msg = m.group("tool"), m.group("msg").strip()
+        key = f"tool-fail:{tool}:{shape(msg, ids=True)[:160]}"
+        if seen_again(groups, key, [n]):
+            continue
+        groups[key] = Finding(
+            kind="error", title=f"{tool}: {msg[:200]}", severity="medium", key=key, lines=[n],
+            location=_quoted_path(msg), detail=f"{tool} reported a failure.",
+            evidence_lines=[n],
+        )  # fmt: skip
+    return list(groups.values())
+
+
+_QUOTED_PATH = re.compile(r"[\"'‘`]((?:/|\.{1,2}/|[\w.-]+/)[^\"'’`\s]+|[\w.-]+\.\w{1,8})[\"'’`]")
+
+
+def _quoted_path(msg: str) -> str | None:
+    m = _QUOTED_PATH.search(msg)
+    return m.group(1) if m else None

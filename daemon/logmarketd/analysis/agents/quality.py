@@ -169,6 +169,8 @@ def lint_entry(line: str) -> re.Match[str] | None:
     if m is None or not (m.group("level") or re.search(r"[-_/\d]", m.group("code"))):
         return None
     return m
+
+
 # ShellCheck's default output: a caret line naming the code, under "In FILE line N:"
 _SHELLCHECK = re.compile(r"\^-*\^? (SC\d{4}) \((error|warning|info|style)\): (.+)$")
 _SC_WHERE = re.compile(r"^In (\S+) line (\d+):$")

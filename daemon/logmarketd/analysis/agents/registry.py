@@ -101,6 +101,7 @@ ERROR_DETECTIVE = Agent(
         data_rules("error-detective", "error"),
         builds.build_summaries,
         errors.leveled_errors,
+        errors.tool_failures,
     ),
 )
 

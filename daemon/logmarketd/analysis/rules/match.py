@@ -59,9 +59,17 @@ def run_rule(rule: Rule, ctx: Context) -> list[Finding]:
     return list(found.values())
 
 
+class _Fields(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
 def _finding(rule: Rule, key: str, lines: list[int], caps: dict[str, str]) -> Finding:
-    fields = {"count": "1", "line": str(lines[0] + 1), **caps}
+    # a capture of an alternative that did not match fills its {name} with nothing
+    fields = _Fields({"count": "1", "line": str(lines[0] + 1), **caps})
     location = caps.get("location") or (caps.get("key") if rule.match == "count" else None)
+    if location is None and caps.get("file") and caps.get("lineno"):
+        location = f"{caps['file']}:{caps['lineno']}"  # "at rotate.pl line 7": rotate.pl:7
     return Finding(
         kind=rule.kind, title=rule.title.format_map(fields)[:300], severity=rule.severity,  # type: ignore[arg-type]
         key=key, lines=lines, location=location,
