@@ -134,6 +134,9 @@ _TRIGGER_CHARS = re.compile(r"[:/\"'@=\\-]")
 _RUN = re.compile(r"<\*>(?:[ \t]+<\*>)+")
 _ID = r"[\w.-]*<\*>[\w.-]*"
 _ID_RUN = re.compile(rf"(?<!\S){_ID}(?:[ \t]+{_ID}){{2,}}(?!\S)")
+_GLUED = re.compile(r"\S<\*>|<\*>\S")
+_ADJACENT = re.compile(r"<\*>(?:<\*>)+")  # two values with nothing between are one
+_MAX_PASSES = 4
 
 
 class Masker:
@@ -177,7 +180,22 @@ class Masker:
         """Return ``text`` with every variable part replaced by ``<*>`` (typed: ``<name>``)."""
         if self._typed:
             return self._regex_for(text).sub(_typed, text)
+        out = self._once(text)
+        # Idempotent: a placeholder glued to other characters changes what its neighbours
+        # look like (``1//`` gives ``<*>//``, whose ``//`` is now a path), so masking runs
+        # again until nothing changes. A placeholder between blanks changes no neighbour.
+        for _ in range(_MAX_PASSES):
+            if not _GLUED.search(out):
+                break
+            again = self._once(out)
+            if again == out:
+                break
+            out = again
+        return out
+
+    def _once(self, text: str) -> str:
         out = self._regex_for(text).sub(_replace, text)
+        out = _ADJACENT.sub(PLACEHOLDER, out)
         if "<*> " in out or "<*>\t" in out:
             out = _RUN.sub(PLACEHOLDER, out)
             if out.count(PLACEHOLDER) >= 3:
