@@ -84,8 +84,8 @@ DEFAULT_PATTERNS: Sequence[tuple[str, str]] = (
     ("duration", rf"(?<![\w.])[<>~]?{_NUM} ?{_UNIT_TIME}(?![\w])"),
     (
         "quoted",
-        rf"(?<![\w\\])\"(?!(?:{'|'.join(_METHODS)}) )[^\"\n]*\"(?![\w])"
-        r"|(?<![\w\\])'[^'\n]*'(?![\w])",
+        rf"(?<![\w\\])\"(?!(?:{'|'.join(_METHODS)}) |\s)[^\"\n]*\"(?![\w])"
+        r"|(?<![\w\\])'(?!\s)[^'\n]*'(?![\w])",
     ),
     ("bool", r"(?<![\w-])(?i:true|false|null)(?![\w-])"),
     # A value directly followed by "(" names a constructor (bounds=Rect(0, 0)): kept.
