@@ -21,6 +21,7 @@ from logmarketd.errors import LogmarketdError
 
 __all__ = [
     "KNOWN_FORMATS",
+    "HeaderCutter",
     "HeaderParser",
     "LogFormatError",
     "ParsedLine",
@@ -358,3 +359,47 @@ def _format_of(kinds: list[str]) -> str:
         else:
             parts.append(field("Field"))
     return " ".join([*parts, "<Content>"])
+
+
+class HeaderCutter:
+    """Cuts the headers of one stream's raw lines, batch after batch (the pipeline keeps one
+    per stream): the format is detected as ``logmarket templates`` detects it, on the
+    stream's first ``sample`` lines, and kept once that many were seen; it is detected again
+    while the sample is still filling, and when a batch mostly does not fit it (the stream
+    changed its shape). Pure: no I/O.
+    """
+
+    __slots__ = ("_parser", "_sample", "log_format", "sample_size")
+
+    def __init__(self, sample_size: int = 200) -> None:
+        self.sample_size = sample_size
+        self._sample: list[str] = []
+        self.log_format = "<Content>"
+        self._parser: HeaderParser | None = None
+
+    def contents(self, lines: Sequence[str]) -> list[str]:
+        """The message of each line (a line that does not fit the header stays whole)."""
+        if len(self._sample) < self.sample_size:
+            self._sample.extend(lines[: self.sample_size - len(self._sample)])
+            self._use(detect_format(self._sample))
+            out = self._cut(lines)
+        else:
+            out = self._cut(lines)
+            if self._parser is not None and sum(o is not None for o in out) * 2 <= len(lines):
+                self._sample = list(lines[: self.sample_size])
+                self._use(detect_format(self._sample))
+                out = self._cut(lines)
+        return [o if o is not None else line for o, line in zip(out, lines, strict=True)]
+
+    def _use(self, log_format: str) -> None:
+        if log_format != self.log_format:
+            self.log_format = log_format
+            plain = log_format.strip() == "<Content>"
+            self._parser = None if plain else HeaderParser(log_format, strict=True)
+
+    def _cut(self, lines: Sequence[str]) -> list[str | None]:
+        """Each line's message, ``None`` for a line that does not fit (the caller keeps it)."""
+        if self._parser is None:
+            return list(lines)
+        parsed = (self._parser.parse(line) for line in lines)
+        return [p.content if p.matched else None for p in parsed]
