@@ -156,3 +156,29 @@ def test_a_word_filling_a_masked_slot_is_the_same_event() -> None:
     c = m.add("icache prefetch depth......0", 0.0)
     d = m.add("icache prefetch threshold....0", 0.0)
     assert c.template_id != d.template_id
+
+
+def test_optional_fields_and_empty_values_give_one_template() -> None:
+    """A field that is sometimes empty is one event, not two (``()`` / ``(host)``,
+    ``logname=`` / ``logname=bob``)."""
+    lines = [
+        "connection from 10.0.0.1 () at noon",
+        "connection from 10.0.0.2 (a.example) at noon",
+        "connection from 10.0.0.3 (b.example) at noon",
+        "connection from 10.0.0.4 (c.example) at noon",
+        "connection from 10.0.0.5 () at noon",
+    ]
+    assert len({t for t, _ in Miner().label(lines)}) == 1
+    kv = ["auth failure; logname= uid=0", "auth failure; logname=bob uid=7"]
+    assert len({t for t, _ in Miner().label(kv)}) == 1
+
+
+def test_a_value_glued_to_a_word_groups_by_that_word() -> None:
+    """``BIOS-e820:`` lines are not compared with every line that starts with a value."""
+    lines = [
+        "BIOS-e820: 0000000000000000 - 000000000009f800 (usable)",
+        "BIOS-e820: 00000000000f0000 - 0000000000100000 (reserved)",
+        "12345 - 67890 (usable)",
+    ]
+    labels = [text for _, text in Miner().label(lines)]
+    assert labels[0].startswith("BIOS-e<*>:") and labels[0] != labels[2]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from logmarketd.transform.mining import Miner, TemplateRow
+from logmarketd.transform.mining import Miner, TemplateRow, template_id
 from logmarketd.transform.mining.persistence import MemoryTemplateStore, SqliteTemplateStore
 
 LINES = [
@@ -98,3 +98,25 @@ def test_known_hook_makes_stored_templates_not_new(
     store.save([TemplateRow(first.add(LINES[3], 1.0).template_id, "x", 1, 1.0, 1.0)])
     again = Miner(known=store.contains).add(LINES[3], 2.0)
     assert (again.event, again.is_new_template) == ("new", False)
+
+
+def test_a_template_stored_with_older_masking_maps_to_its_new_id(
+    store: MemoryTemplateStore | SqliteTemplateStore,
+) -> None:
+    """A row whose text older masking wrote (``logname=`` kept, now ``logname=<*>``) is read
+    in its current form: its old id is superseded by the new one, which the next lines get
+    as a known template, and a restart after that changes nothing more."""
+    old_text = "authentication failure; logname= uid=<*> rhost=<*>"
+    old = TemplateRow(template_id(old_text), old_text, 5, 1.0, 2.0)
+    store.save([old])
+    miner = Miner.from_rows(store.load())
+    rows = {r.template_id: r for r in miner.export_rows()}
+    new_id = template_id("authentication failure; logname=<*> uid=<*> rhost=<*>")
+    assert rows[old.template_id].superseded_by == new_id
+    assert rows[new_id].count == 5 and rows[new_id].superseded_by is None
+    store.save(rows.values())
+    match = miner.add("authentication failure; logname= uid=0 rhost=10.0.0.1", 3.0)
+    assert (match.template_id, match.event) == (new_id, "seen")
+    again = Miner.from_rows(store.load())
+    assert again.export_rows() == []
+    assert again.add("authentication failure; logname=x uid=0 rhost=h", 4.0).template_id == new_id

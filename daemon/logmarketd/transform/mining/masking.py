@@ -21,7 +21,7 @@ import functools
 import re
 from collections.abc import Sequence
 
-__all__ = ["DEFAULT_PATTERNS", "DISPLAY_PATTERNS", "PLACEHOLDER", "Masker", "shape"]
+__all__ = ["DEFAULT_PATTERNS", "DISPLAY_PATTERNS", "EMPTY_VALUE", "PLACEHOLDER", "Masker", "shape"]
 
 PLACEHOLDER = "<*>"
 
@@ -100,6 +100,15 @@ DEFAULT_PATTERNS: Sequence[tuple[str, str]] = (
     ("digits", r"(?<![A-Za-z0-9])-\d+|\d+"),
 )
 
+# Optional fields: a value that is sometimes empty (``logname=``, ``()``, ``""``) is an
+# empty value, not a different event: with ``Masker(empty_values=True)`` the empty slot
+# gets its placeholder (``logname=<*>``, ``(<*>)``) as a filled one does. Zero-width: the
+# text keeps every character. A pair glued to a word (``init()``) is a call, not a field.
+EMPTY_VALUE = (
+    "empty",
+    r"(?<=[\w\]]=)(?=[\s,;]|$)|(?:(?<=^[(\[\"'])|(?<=\s[(\[\"']))(?=[)\]\"'](?:[\s,;:.]|$))",
+)
+
 # A shown template (the analysis agents' finding titles and keys): only timestamps, ids,
 # addresses and numbers vary, each as a typed placeholder (``<ts>``, ``<uuid>``, ``<hex>``,
 # ``<ip>``, ``<n>``); paths, quoted names and key=values stay, since they tell findings apart.
@@ -126,8 +135,9 @@ _NEEDS: dict[str, tuple[frozenset[str], ...]] = {
     "quoted": (frozenset('"'), frozenset("'")),
     "kv": (frozenset("="),),
     "mac": (frozenset(":"), frozenset("-")),
+    "empty": (frozenset("="), frozenset("("), frozenset("["), frozenset('"'), frozenset("'")),
 }
-_TRIGGER_CHARS = re.compile(r"[:/\"'@=\\-]")
+_TRIGGER_CHARS = re.compile(r"[:/\"'@=\\(\[-]")
 
 # Placeholders separated only by blanks are one variable of varying width; so is a list of
 # three or more ids with masked parts (``an123 an124 an125``: host lists of any length).
@@ -137,6 +147,7 @@ _ID_RUN = re.compile(rf"(?<!\S){_ID}(?:[ \t]+{_ID}){{2,}}(?!\S)")
 _GLUED = re.compile(r"\S<\*>|<\*>\S")
 _ADJACENT = re.compile(r"<\*>(?:<\*>)+")  # two values with nothing between are one
 _MAX_PASSES = 4
+_SETTLED_SIZE = 4096
 
 
 class Masker:
@@ -148,14 +159,19 @@ class Masker:
     ``<ts>``), and adjacent parts are not merged (``DISPLAY_PATTERNS`` are meant for this).
     """
 
-    __slots__ = ("_by_chars", "_patterns", "_typed")
+    __slots__ = ("_by_chars", "_patterns", "_settled", "_typed")
 
     def __init__(
-        self, patterns: Sequence[tuple[str, str]] = DEFAULT_PATTERNS, *, typed: bool = False
+        self,
+        patterns: Sequence[tuple[str, str]] = DEFAULT_PATTERNS,
+        *,
+        typed: bool = False,
+        empty_values: bool = False,
     ) -> None:
-        self._patterns = tuple(patterns)
+        self._patterns = (*patterns, EMPTY_VALUE) if empty_values else tuple(patterns)
         self._typed = typed
         self._by_chars: dict[frozenset[str], re.Pattern[str]] = {}
+        self._settled: dict[str, str] = {}
 
     def _regex_for(self, text: str) -> re.Pattern[str]:
         """The alternation without the patterns whose required characters ``text`` lacks.
@@ -184,14 +200,22 @@ class Masker:
         # Idempotent: a placeholder glued to other characters changes what its neighbours
         # look like (``1//`` gives ``<*>//``, whose ``//`` is now a path), so masking runs
         # again until nothing changes. A placeholder between blanks changes no neighbour.
-        for _ in range(_MAX_PASSES):
-            if not _GLUED.search(out):
-                break
-            again = self._once(out)
-            if again == out:
-                break
-            out = again
-        return out
+        # What a masked text settles to depends on that text alone: kept (bounded), since
+        # masked texts repeat far more than lines do.
+        if not _GLUED.search(out):
+            return out
+        settled = self._settled.get(out)
+        if settled is None:
+            settled = first = out
+            for _ in range(_MAX_PASSES):
+                again = self._once(settled)
+                if again == settled:
+                    break
+                settled = again
+            if len(self._settled) >= _SETTLED_SIZE:
+                self._settled.clear()
+            self._settled[first] = settled
+        return settled
 
     def _once(self, text: str) -> str:
         out = self._regex_for(text).sub(_replace, text)
