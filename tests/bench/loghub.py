@@ -261,8 +261,8 @@ def leave_one_out(
 
 def loso_table(data: dict[str, tuple[list[str], list[str]]]) -> None:
     """Print the leave-one-system-out table: ours and drain3, each choosing with 11."""
-    ours_scores = _grid(data, [lambda c, o=o: ours(c, **o) for o in OUR_CHOICES])
-    drain_scores = _grid(data, [drain3_labeller(False, **o) for o in DRAIN3_CHOICES])
+    ours_scores = grid(data, [lambda c, o=o: ours(c, **o) for o in OUR_CHOICES])
+    drain_scores = grid(data, [drain3_labeller(False, **o) for o in DRAIN3_CHOICES])
     mine = leave_one_out(ours_scores, OUR_CHOICES)
     theirs = leave_one_out(drain_scores, DRAIN3_CHOICES)
     print(f"\nleave-one-system-out: each system scored with the choice made on the other "
@@ -281,7 +281,7 @@ def loso_table(data: dict[str, tuple[list[str], list[str]]]) -> None:
     print(f"ours: leave-one-system-out mean GA {mean:.3f}, lowest {low:.3f}")
 
 
-def _grid(
+def grid(
     data: dict[str, tuple[list[str], list[str]]], labellers: Sequence[Labeller]
 ) -> list[dict[str, tuple[float, float]]]:
     out = []
