@@ -182,3 +182,16 @@ def test_a_value_glued_to_a_word_groups_by_that_word() -> None:
     ]
     labels = [text for _, text in Miner().label(lines)]
     assert labels[0].startswith("BIOS-e<*>:") and labels[0] != labels[2]
+
+
+def test_value_lists_of_any_length_collapse_when_asked() -> None:
+    """``collapse_lists``: the same event with a longer list of values has one template."""
+    from logmarketd.transform.mining.miner import collapse_lists
+
+    def collapsed(text: str) -> str:
+        return " ".join(collapse_lists(text.split(" ")))
+
+    assert collapsed("sets node-<*> <ok> node-<*> <ok> node-<*> <ok>") == "sets node-<*> <ok> <*>"
+    assert collapsed("a b a b") == "a b a b"  # no value: constants
+    lines = ["sets n1 ok n2 ok", "sets n1 ok n2 ok n3 ok n4 ok"]
+    assert len({t for t, _ in Miner(collapse_lists=True).label(lines)}) == 1

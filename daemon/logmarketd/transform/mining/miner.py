@@ -41,7 +41,7 @@ from logmarketd.transform.mining.tree import (
     key_of,
 )
 
-__all__ = ["Match", "Miner"]
+__all__ = ["Match", "Miner", "collapse_lists"]
 
 
 class Match:
@@ -110,7 +110,10 @@ class Miner:
     that template already (for ``Match.is_new_template``); ``empty_values`` — an empty
     value is a value (``logname=`` masks as ``logname=<*>``, a blank-led ``()`` as
     ``(<*>)``); ``prefix_keys`` — a first token whose value is glued to a word
-    (``BIOS-e<*>:``) is grouped by that word, not with every line starting with a value.
+    (``BIOS-e<*>:``) is grouped by that word, not with every line starting with a value;
+    ``collapse_lists`` — a repeated unit holding a value becomes the unit and one ``<*>``
+    (:func:`collapse_lists`: lists of any length as one shape; off by default, as it buys
+    no grouping on the benchmark and costs template text).
     The defaults are those chosen on the 12 Loghub-2k systems (``tests.bench.loghub``,
     which also chooses them leaving each system out and scores it).
     """
@@ -127,6 +130,7 @@ class Miner:
         known: Callable[[str], bool] | None = None,
         empty_values: bool = True,
         prefix_keys: bool = True,
+        collapse_lists: bool = False,
     ) -> None:
         if not 0.0 < similarity <= 1.0:
             raise ValueError("similarity must be in (0, 1]")
@@ -140,6 +144,7 @@ class Miner:
         self._variants: dict[str, set[str]] = {}
         self._masker = masker or Masker(empty_values=empty_values)
         self.prefix_keys = prefix_keys
+        self.collapse_lists = collapse_lists
         self._known = known
         self._tree = Tree()
         self._cold = Tree()  # evicted templates, kept (bounded) to revive them by id
@@ -171,7 +176,7 @@ class Miner:
         masked = self._masker.mask(content)
         tpl = self._masked.get(masked)
         if tpl is None or not tpl.alive:
-            match, tpl = self._search(masked.split(), content, now)
+            match, tpl = self._search(self._tokens(masked), content, now)
         else:
             tpl.count += 1
             tpl.last_seen = now
@@ -183,12 +188,15 @@ class Miner:
 
     def match(self, content: str) -> Match | None:
         """The template ``content`` would get, without learning anything; ``None`` if none."""
-        masked = self._masker.mask(content)
-        tokens = masked.split()
+        tokens = self._tokens(self._masker.mask(content))
         tpl = self._tree.best(key_of(tokens, prefix=self.prefix_keys), tokens, self.similarity)
         if tpl is None or (tpl.tokens != tokens and generalise(tpl.tokens, tokens) != tpl.tokens):
             return None
         return Match(tpl.template_id, tpl.text, content, "seen", False)
+
+    def _tokens(self, masked: str) -> list[str]:
+        tokens = masked.split()
+        return collapse_lists(tokens) if self.collapse_lists else tokens
 
     def _remember(self, digits: str, masked: str, tpl: Template) -> None:
         if len(self._shapes) >= self.cache_size:
@@ -395,3 +403,32 @@ class Miner:
     def templates(self) -> list[TemplateRow]:
         """Every live template as a row, least recently seen first."""
         return [tpl.row() for tpl in self._lru]
+
+
+def collapse_lists(tokens: list[str]) -> list[str]:
+    """A list of values of any length as one shape: a unit of one to three tokens holding a
+    ``<*>`` and repeated right after itself becomes that unit and one ``<*>`` for the rest
+    (``node-<*> <ok> node-<*> <ok> node-<*> <ok>`` is ``node-<*> <ok> <*>``), so the same
+    event with a longer or shorter list has one token count."""
+    if len(tokens) < 2:
+        return tokens
+    out: list[str] = []
+    i, n = 0, len(tokens)
+    while i < n:
+        for size in (1, 2, 3):
+            unit = tokens[i : i + size]
+            if len(unit) < size or not any(PLACEHOLDER in t for t in unit):
+                continue
+            end = i + size
+            while tokens[end : end + size] == unit:
+                end += size
+            if end > i + size:
+                out.extend(unit)
+                if out[-1] != PLACEHOLDER:
+                    out.append(PLACEHOLDER)
+                i = end
+                break
+        else:
+            out.append(tokens[i])
+            i += 1
+    return out
