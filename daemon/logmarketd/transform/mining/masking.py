@@ -148,6 +148,7 @@ _GLUED = re.compile(r"\S<\*>|<\*>\S")
 _ADJACENT = re.compile(r"<\*>(?:<\*>)+")  # two values with nothing between are one
 _MAX_PASSES = 4
 _SETTLED_SIZE = 4096
+_SETTLED: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
 
 
 class Masker:
@@ -171,7 +172,8 @@ class Masker:
         self._patterns = (*patterns, EMPTY_VALUE) if empty_values else tuple(patterns)
         self._typed = typed
         self._by_chars: dict[frozenset[str], re.Pattern[str]] = {}
-        self._settled: dict[str, str] = {}
+        # shared by the maskers of one pattern list: what a masked text settles to is theirs
+        self._settled = _SETTLED.setdefault(self._patterns, {})
 
     def _regex_for(self, text: str) -> re.Pattern[str]:
         """The alternation without the patterns whose required characters ``text`` lacks.
@@ -219,7 +221,8 @@ class Masker:
 
     def _once(self, text: str) -> str:
         out = self._regex_for(text).sub(_replace, text)
-        out = _ADJACENT.sub(PLACEHOLDER, out)
+        if "<*><*>" in out:
+            out = _ADJACENT.sub(PLACEHOLDER, out)
         if "<*> " in out or "<*>\t" in out:
             out = _RUN.sub(PLACEHOLDER, out)
             if out.count(PLACEHOLDER) >= 3:
