@@ -5,9 +5,11 @@ A *log format* is written in the Loghub style, ``'<Date> <Time> <Level> <Compone
 fragment (``\\[`` is a literal bracket, ``(...)?`` an optional part) and any run of spaces
 matches any run of whitespace. The last field takes the rest of the line.
 
-Without a format, :func:`detect_format` picks one of the common shapes (ISO timestamps,
-syslog, Apache/nginx access and error logs, Python logging's default, JSON lines) from a
-sample of lines; a line that does not fit its format is kept whole as its own message.
+Without a format, :func:`detect_format` picks, from a sample of lines, one of the common
+shapes (ISO timestamps, syslog, Apache/nginx access and error logs, Python logging's default,
+JSON lines) or the header :func:`learn_format` reads off the sample's columns, whichever cuts
+most header text while leaving a message; a line that does not fit its format is kept whole
+as its own message. :class:`HeaderCutter` does the same for a stream, batch after batch.
 """
 
 from __future__ import annotations
