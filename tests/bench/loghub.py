@@ -222,11 +222,15 @@ def peak_rss_mb() -> float:
 # the choice with the best mean GA on the other 11 (GA to three decimals: a difference under
 # one line in a thousand is a tie; then PA, then the generalisation rules on, then the
 # earlier in the list) is scored on it. The defaults come first. Rules: "on" (empty values,
-# prefix keys), "off", "lists" (on, and value lists of any length collapsed).
+# prefix keys), "off", "lists" (on, and value lists of any length collapsed), "names" (on,
+# and a few digits ending a word kept as part of the name: eth0, BIOS-e820).
+_OFF = {"empty_values": False, "prefix_keys": False, "collapse_lists": False, "glued_names": False}
+_ON = {**_OFF, "empty_values": True, "prefix_keys": True}
 _RULES: dict[str, dict[str, bool]] = {
-    "on": {"empty_values": True, "prefix_keys": True, "collapse_lists": False},
-    "off": {"empty_values": False, "prefix_keys": False, "collapse_lists": False},
-    "lists": {"empty_values": True, "prefix_keys": True, "collapse_lists": True},
+    "on": _ON,
+    "off": _OFF,
+    "lists": {**_ON, "collapse_lists": True},
+    "names": {**_ON, "glued_names": True},
 }
 OUR_CHOICES: list[dict[str, Any]] = [
     {"similarity": sim, "min_variants": mv, **_RULES[rules]}

@@ -106,3 +106,11 @@ def test_display_patterns_give_typed_placeholders() -> None:
 def test_an_empty_value_is_a_value(text: str, masked: str) -> None:
     """With empty values on (the miner's default) an empty field gets its placeholder."""
     assert Masker(empty_values=True).mask(text) == masked
+
+
+def test_glued_names_keep_a_few_trailing_digits() -> None:
+    """``glued_names``: eth0 and BIOS-e820 are names; long runs and inner digits are values."""
+    masker = Masker(glued_names=True)
+    assert masker.mask("BIOS-e820: up via eth0 ssh2") == "BIOS-e820: up via eth0 ssh2"
+    assert masker.mask("host dn2281 id a1b2") == "host dn<*> id a<*>b2"
+    assert Masker().mask("via eth0") == "via eth<*>"

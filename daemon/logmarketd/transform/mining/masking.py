@@ -21,7 +21,15 @@ import functools
 import re
 from collections.abc import Sequence
 
-__all__ = ["DEFAULT_PATTERNS", "DISPLAY_PATTERNS", "EMPTY_VALUE", "PLACEHOLDER", "Masker", "shape"]
+__all__ = [
+    "DEFAULT_PATTERNS",
+    "DISPLAY_PATTERNS",
+    "EMPTY_VALUE",
+    "GLUED_NAMES_DIGITS",
+    "PLACEHOLDER",
+    "Masker",
+    "shape",
+]
 
 PLACEHOLDER = "<*>"
 
@@ -109,6 +117,14 @@ EMPTY_VALUE = (
     r"(?<=[\w\]]=)(?=[\s,;]|$)|(?:(?<=^[(\[\"'])|(?<=\s[(\[\"']))(?=[)\]\"'](?:[\s,;:.]|$))",
 )
 
+# Names ending in a few digits (``eth0``, ``ssh2``, ``BIOS-e820``): with
+# ``Masker(glued_names=True)`` a run of at most three digits glued after a letter, ending its
+# word, is part of the name; longer runs and runs inside a word (``a1b2``) are values.
+GLUED_NAMES_DIGITS = (
+    "digits",
+    r"(?<![A-Za-z0-9])-\d+|(?<![A-Za-z\d])\d+|(?<!\d)\d{4,}|(?<!\d)\d+(?=[A-Za-z_])",
+)
+
 # A shown template (the analysis agents' finding titles and keys): only timestamps, ids,
 # addresses and numbers vary, each as a typed placeholder (``<ts>``, ``<uuid>``, ``<hex>``,
 # ``<ip>``, ``<n>``); paths, quoted names and key=values stay, since they tell findings apart.
@@ -168,7 +184,10 @@ class Masker:
         *,
         typed: bool = False,
         empty_values: bool = False,
+        glued_names: bool = False,
     ) -> None:
+        if glued_names:
+            patterns = [GLUED_NAMES_DIGITS if n == "digits" else (n, p) for n, p in patterns]
         self._patterns = (*patterns, EMPTY_VALUE) if empty_values else tuple(patterns)
         self._typed = typed
         self._by_chars: dict[frozenset[str], re.Pattern[str]] = {}

@@ -113,7 +113,9 @@ class Miner:
     (``BIOS-e<*>:``) is grouped by that word, not with every line starting with a value;
     ``collapse_lists`` — a repeated unit holding a value becomes the unit and one ``<*>``
     (:func:`collapse_lists`: lists of any length as one shape; off by default, as it buys
-    no grouping on the benchmark and costs template text).
+    no grouping on the benchmark and costs template text); ``glued_names`` — up to three
+    digits ending a word after a letter are part of the name (``eth0``, ``BIOS-e820``; off:
+    better template text on the benchmark, worse grouping).
     The defaults are those chosen on the 12 Loghub-2k systems (``tests.bench.loghub``,
     which also chooses them leaving each system out and scores it).
     """
@@ -131,6 +133,7 @@ class Miner:
         empty_values: bool = True,
         prefix_keys: bool = True,
         collapse_lists: bool = False,
+        glued_names: bool = False,
     ) -> None:
         if not 0.0 < similarity <= 1.0:
             raise ValueError("similarity must be in (0, 1]")
@@ -142,7 +145,7 @@ class Miner:
         self.min_variants = min_variants
         self.min_variants_upper = min_variants_upper
         self._variants: dict[str, set[str]] = {}
-        self._masker = masker or Masker(empty_values=empty_values)
+        self._masker = masker or Masker(empty_values=empty_values, glued_names=glued_names)
         self.prefix_keys = prefix_keys
         self.collapse_lists = collapse_lists
         self._known = known
