@@ -234,9 +234,9 @@ _RULES: dict[str, dict[str, bool]] = {
 }
 OUR_CHOICES: list[dict[str, Any]] = [
     {"similarity": sim, "min_variants": mv, **_RULES[rules]}
-    for rules in _RULES
+    for rules in ("names", "on", "off", "lists")
     for sim in (0.6, 0.5, 0.4)
-    for mv in (3, 2, 4)
+    for mv in (4, 3, 2)
 ]
 DRAIN3_CHOICES: list[dict[str, Any]] = [{"sim_th": sim} for sim in (0.4, 0.3, 0.5, 0.6)]
 

@@ -12,6 +12,7 @@ LINES = [
     "Accepted password for root from 10.0.0.1 port 22 ssh2",
     "Accepted password for bob from 10.0.0.2 port 22 ssh2",
     "Accepted password for eve from 10.0.0.3 port 22 ssh2",
+    "Accepted password for amy from 10.0.0.5 port 22 ssh2",
     "Connection closed by 10.0.0.9 [preauth]",
     "Received disconnect from 10.0.0.4: 11: Bye Bye [preauth]",
     "session opened for user root by (uid=0)",
@@ -67,7 +68,7 @@ def test_save_is_idempotent_and_exports_only_changes(
         rows, key=lambda r: r.template_id
     )
     assert m.export_rows() == []
-    m.add(LINES[3], 5.0)
+    m.add(LINES[4], 5.0)
     (changed,) = m.export_rows()
     assert changed.template == "Connection closed by <*> [preauth]"
     assert (changed.count, changed.last_seen) == (2, 5.0)
@@ -78,12 +79,12 @@ def test_generalised_template_keeps_its_old_id_as_superseded(
 ) -> None:
     """The id a template had before generalisation is stored, pointing to its successor."""
     m = Miner()
-    for line in LINES[:3]:
+    for line in LINES[:4]:
         m.add(line, 1.0)
     store.save(m.export_rows())
     rows = {r.template_id: r for r in store.load()}
     live = [r for r in rows.values() if r.superseded_by is None]
-    assert [r.template for r in live] == ["Accepted password for <*> from <*> port <*> ssh<*>"]
+    assert [r.template for r in live] == ["Accepted password for <*> from <*> port <*> ssh2"]
     old = [r for r in rows.values() if r.superseded_by is not None]
     assert old and all(r.superseded_by == live[0].template_id for r in old)
     assert store.contains(live[0].template_id)
@@ -95,8 +96,8 @@ def test_known_hook_makes_stored_templates_not_new(
 ) -> None:
     """With the store as ``known`` hook, a template already in the store is not new."""
     first = Miner()
-    store.save([TemplateRow(first.add(LINES[3], 1.0).template_id, "x", 1, 1.0, 1.0)])
-    again = Miner(known=store.contains).add(LINES[3], 2.0)
+    store.save([TemplateRow(first.add(LINES[4], 1.0).template_id, "x", 1, 1.0, 1.0)])
+    again = Miner(known=store.contains).add(LINES[4], 2.0)
     assert (again.event, again.is_new_template) == ("new", False)
 
 

@@ -24,6 +24,7 @@ only) so that when its event comes back it is revived under the same id.
 
 from __future__ import annotations
 
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
@@ -42,6 +43,8 @@ from logmarketd.transform.mining.tree import (
 )
 
 __all__ = ["Match", "Miner", "collapse_lists"]
+
+_DIGIT = re.compile(r"\d")
 
 
 class Match:
@@ -114,8 +117,7 @@ class Miner:
     ``collapse_lists`` — a repeated unit holding a value becomes the unit and one ``<*>``
     (:func:`collapse_lists`: lists of any length as one shape; off by default, as it buys
     no grouping on the benchmark and costs template text); ``glued_names`` — up to three
-    digits ending a word after a letter are part of the name (``eth0``, ``BIOS-e820``; off:
-    better template text on the benchmark, worse grouping).
+    digits ending a word after a letter are part of the name (``eth0``, ``BIOS-e820``).
     The defaults are those chosen on the 12 Loghub-2k systems (``tests.bench.loghub``,
     which also chooses them leaving each system out and scores it).
     """
@@ -126,14 +128,14 @@ class Miner:
         similarity: float = 0.6,
         max_templates: int = 20_000,
         cache_size: int = 20_000,
-        min_variants: int = 3,
+        min_variants: int = 4,
         min_variants_upper: int = 6,
         masker: Masker | None = None,
         known: Callable[[str], bool] | None = None,
         empty_values: bool = True,
         prefix_keys: bool = True,
         collapse_lists: bool = False,
-        glued_names: bool = False,
+        glued_names: bool = True,
     ) -> None:
         if not 0.0 < similarity <= 1.0:
             raise ValueError("similarity must be in (0, 1]")
@@ -202,9 +204,12 @@ class Miner:
         return collapse_lists(tokens) if self.collapse_lists else tokens
 
     def _remember(self, digits: str, masked: str, tpl: Template) -> None:
-        if len(self._shapes) >= self.cache_size:
-            self._shapes.clear()  # bounded: cheaper than LRU, refilled by the next repeats
-        self._shapes[digits] = tpl
+        # One shape, one masked text, only while masking keeps no digit (``eth0`` kept as a
+        # name: ``eth1`` has the same shape and another text).
+        if not _DIGIT.search(masked):
+            if len(self._shapes) >= self.cache_size:
+                self._shapes.clear()  # bounded: cheaper than LRU, refilled by the next repeats
+            self._shapes[digits] = tpl
         if len(self._masked) >= self.cache_size:
             self._masked.clear()
         self._masked[masked] = tpl
