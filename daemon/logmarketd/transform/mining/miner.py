@@ -6,7 +6,8 @@ A message meets three stages, cheapest first:
    turned into ``0``) is looked up in a dictionary.
    Masking depends only on this shape (lengths and positions of digits, never their values),
    so two messages with one shape have one masked text and one template: a repeat costs
-   one translation and one dictionary lookup.
+   one translation and one dictionary lookup. The digits masking keeps (a name's: ``eth0``,
+   with ``glued_names``) are added to the key.
 2. **masked-line lookup** — the masked text (see :mod:`.masking`) is looked up, so repeats
    whose numbers changed width still skip the tree search.
 3. **tree search** — Drain-style: templates are grouped by (token count, first token), and
@@ -44,7 +45,9 @@ from logmarketd.transform.mining.tree import (
 
 __all__ = ["Match", "Miner", "collapse_lists"]
 
-_DIGIT = re.compile(r"\d")
+# Where ``glued_names`` may keep digits (a short run after a letter, ending its word): the
+# shape key holds their values, since ``eth0`` and ``eth1`` have one shape, two masked texts.
+_NAME_RUN = re.compile(r"(?<=[A-Za-z])\d{1,3}(?![\dA-Za-z_])")
 
 
 class Match:
@@ -150,6 +153,7 @@ class Miner:
         self._masker = masker or Masker(empty_values=empty_values, glued_names=glued_names)
         self.prefix_keys = prefix_keys
         self.collapse_lists = collapse_lists
+        self._names = glued_names
         self._known = known
         self._tree = Tree()
         self._cold = Tree()  # evicted templates, kept (bounded) to revive them by id
@@ -171,6 +175,10 @@ class Miner:
     def _learn(self, content: str, now: float) -> tuple[Match, Template]:
         self.lines += 1
         digits = shape(content)
+        if self._names:  # the digits masking keeps are part of the shape's key
+            runs = _NAME_RUN.findall(content)
+            if runs:
+                digits = "\0".join([digits, *runs])
         tpl = self._shapes.get(digits)
         if tpl is not None and tpl.alive:
             tpl.count += 1
@@ -204,12 +212,9 @@ class Miner:
         return collapse_lists(tokens) if self.collapse_lists else tokens
 
     def _remember(self, digits: str, masked: str, tpl: Template) -> None:
-        # One shape, one masked text, only while masking keeps no digit (``eth0`` kept as a
-        # name: ``eth1`` has the same shape and another text).
-        if not _DIGIT.search(masked):
-            if len(self._shapes) >= self.cache_size:
-                self._shapes.clear()  # bounded: cheaper than LRU, refilled by the next repeats
-            self._shapes[digits] = tpl
+        if len(self._shapes) >= self.cache_size:
+            self._shapes.clear()  # bounded: cheaper than LRU, refilled by the next repeats
+        self._shapes[digits] = tpl
         if len(self._masked) >= self.cache_size:
             self._masked.clear()
         self._masked[masked] = tpl
