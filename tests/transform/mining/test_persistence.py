@@ -121,3 +121,13 @@ def test_a_template_stored_with_older_masking_maps_to_its_new_id(
     again = Miner.from_rows(store.load())
     assert again.export_rows() == []
     assert again.add("authentication failure; logname=x uid=0 rhost=h", 4.0).template_id == new_id
+
+
+def test_a_template_stored_before_names_were_kept_keeps_taking_its_lines() -> None:
+    """``ssh<*>`` stored by an earlier version still takes ``ssh2`` lines under its own id
+    (a kept name fits the stored slot): no new template, no new id after the upgrade."""
+    text = "Accepted password for <*> from <*> port <*> ssh<*>"
+    miner = Miner.from_rows([TemplateRow(template_id(text), text, 9, 1.0, 2.0)])
+    assert miner.export_rows() == []
+    match = miner.add("Accepted password for ann from 10.0.0.7 port 2200 ssh2", 3.0)
+    assert (match.template_id, match.event) == (template_id(text), "seen")

@@ -174,6 +174,9 @@ class Masker:
     ``mask_with_values(text)`` also returns the masked-out substrings in order.
     ``typed``: each part becomes ``<name>`` after its pattern's name instead (``<n>``,
     ``<ts>``), and adjacent parts are not merged (``DISPLAY_PATTERNS`` are meant for this).
+    ``empty_values`` adds :data:`EMPTY_VALUE` (an empty field gets its placeholder);
+    ``glued_names`` uses :data:`GLUED_NAMES_DIGITS` for the last rule (``eth0`` is a name).
+    Untyped masking is idempotent: ``mask(mask(x)) == mask(x)``.
     """
 
     __slots__ = ("_by_chars", "_patterns", "_settled", "_typed")
