@@ -82,3 +82,17 @@ def test_db_keeps_template_ids_across_runs(tmp_path: Path) -> None:
     a = [json.loads(line)["templateId"] for line in first.stdout.splitlines()]
     b = [json.loads(line)["templateId"] for line in second.stdout.splitlines()]
     assert a == b
+
+
+def test_the_nginx_sample_mines_to_requests_not_an_empty_template() -> None:
+    """Auto-detection cuts an access log's header before the request: no line of the shipped
+    nginx sample (SQL injection and Log4Shell included) gets an empty template."""
+    sample = (
+        Path(__file__).resolve().parents[2] / "daemon/logmarketd/samples/runtime-nginx-attacks.log"
+    )
+    proc = cli(str(sample), "--json")
+    assert proc.returncode == 0, proc.stderr
+    objs = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert len(objs) == 7
+    assert all(o["template"].strip() for o in objs), objs
+    assert all(o["template"].startswith('"GET <*>"') for o in objs), objs

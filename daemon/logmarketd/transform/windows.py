@@ -15,8 +15,12 @@ inbox rows below every open window are deleted in that transaction too (raw reco
 kept after analysis). After a crash the pipeline re-reads the inbox and skips what each key
 already consumed, so no record is analysed twice and none is lost.
 
-Each record also goes through the template miner: the window keeps a digest (template,
-count, first/last time, a few example values; the "new" templates never seen in this store),
+Each record also goes through the template miner when its window closes: a raw line (a
+record with neither level nor logger: tailed files, ``logmarket send``) is mined without its
+header, cut with the format auto-detected on its stream's first lines (as ``logmarket
+templates`` does); a logging record's message is mined as it is. The window keeps a digest
+(template, count, first/last time, a few example values; the "new" templates never seen in
+this store) and each record's template id (:attr:`ClosedWindow.line_templates`),
 stored with the window, and the templates with their counts are saved in the same
 transaction. The stored example values have PII (IP and e-mail addresses, ...) replaced by the
 redactor's keyed placeholders whether or not ``redact_pii`` is on: examples only illustrate a
@@ -47,6 +51,7 @@ from logmarketd.store.db import Store, Write
 from logmarketd.transform.mining import (
     TEMPLATES_SELECT,
     TEMPLATES_UPSERT,
+    HeaderCutter,
     Miner,
     TemplateRow,
     WindowDigest,
@@ -62,18 +67,25 @@ Pos = tuple[int, int]  # (inbox row id, record index in the row)
 
 
 def render_record(rec: dict[str, Any]) -> str:
-    """A record as log text: app records get a header line, raw lines stay as they were."""
+    """A record as log text: its time, level and logger (those it has) before its message;
+    a raw line (none of them) stays as it was. A record with a logger and no time gets
+    ``-`` for the time, as before."""
     message = str(rec.get("message", ""))
-    if "level" in rec and "logger" in rec:
-        ts = rec.get("ts")
-        stamp = (
-            datetime.fromtimestamp(float(ts), UTC).strftime("%Y-%m-%d %H:%M:%S,%f")[:-3]
-            if isinstance(ts, int | float)
-            else "-"
-        )
-        line = f"{stamp} {rec['level']} {rec['logger']}: {message}"
-    else:
-        line = message
+    head = []
+    ts = rec.get("ts")
+    level, logger = rec.get("level"), rec.get("logger")
+    if level is not None or logger is not None:
+        if isinstance(ts, int | float):
+            head.append(
+                datetime.fromtimestamp(float(ts), UTC).strftime("%Y-%m-%d %H:%M:%S,%f")[:-3]
+            )
+        elif logger is not None and level is not None:
+            head.append("-")
+        if level is not None:
+            head.append(str(level))
+        if logger is not None:
+            head.append(f"{logger}:")
+    line = " ".join([*head, message]) if head else message
     parts = [line]
     for extra in ("exc", "stack"):
         if rec.get(extra):
@@ -108,6 +120,9 @@ class _Window:
     lines: list[str] = field(default_factory=list)
     chars: int = 0
     digest: WindowDigest = field(default_factory=WindowDigest)
+    # (message, time, whether it is a raw line whose header is still on), mined at close
+    messages: list[tuple[str, float, bool]] = field(default_factory=list)
+    mined: bool = False
     closing: str | None = None  # why it is due to close, when it could not close yet
     retry_at: float = 0.0
     failures: int = 0
@@ -139,6 +154,7 @@ class ClosedWindow:
     content: str
     reason: str
     writes: tuple[Write, ...]
+    line_templates: tuple[str, ...] = ()  # each record's template id (its form at the close)
 
 
 # Takes a closed window on (analysis, price, settlement); when it raises, the window stays
@@ -181,6 +197,7 @@ class Pipeline:
         self.analysed = 0
         self.failures = 0
         self.miner = Miner()
+        self._cutters: dict[Key, HeaderCutter] = {}
         self._unsaved: list[TemplateRow] = []
         self._stop = asyncio.Event()
 
@@ -249,7 +266,8 @@ class Pipeline:
             window = self.windows[key] = _Window(key, now, pos)
         ts = rec.get("ts")
         stamp = float(ts) if isinstance(ts, int | float) else now
-        window.digest.add(self.miner.add(str(rec.get("message", "")), stamp), stamp)
+        raw = "level" not in rec and "logger" not in rec
+        window.messages.append((str(rec.get("message", "")), stamp, raw))
         text = render_record(rec)
         window.lines.append(text)
         window.chars += len(text) + 1
@@ -287,6 +305,23 @@ class Pipeline:
             log.exception("window analysis failed; kept and retried", sub_pkp=window.key[0],
                           failures=window.failures)  # fmt: skip
 
+    def _mine(self, window: _Window) -> None:
+        """Mine the window's messages, once: a raw line is mined without its header (cut
+        with the format its stream's first lines showed, as ``logmarket templates`` cuts
+        a file), a record's message as it is."""
+        if window.mined:
+            return
+        cutter = self._cutters.get(window.key)
+        if cutter is None:
+            cutter = self._cutters[window.key] = HeaderCutter()
+        raw = [m for m, _, is_raw in window.messages if is_raw]
+        cut = iter(cutter.contents(raw))
+        for message, stamp, is_raw in window.messages:
+            content = next(cut) if is_raw else message
+            window.digest.add(self.miner.add(content, stamp), stamp)
+        window.messages.clear()
+        window.mined = True
+
     def _writes(
         self, window: _Window, reason: str, log_id: str, low_water: int
     ) -> tuple[Write, ...]:
@@ -322,9 +357,10 @@ class Pipeline:
         )  # committed rows below low_water never change: counted now, deleted by the sink
         log_id = f"la_{uuid.uuid4().hex}"
         sub, source, stream = window.key
+        self._mine(window)
         closed = ClosedWindow(
             sub, source, stream, log_id, "\n".join(window.lines), reason,  # type: ignore[arg-type]
-            self._writes(window, reason, log_id, low_water),
+            self._writes(window, reason, log_id, low_water), tuple(window.digest.line_templates()),
         )  # fmt: skip
         await self.sink(closed)
         self._unsaved.clear()

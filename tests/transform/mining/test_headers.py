@@ -76,3 +76,55 @@ def test_json_lines_take_the_message_field() -> None:
     assert parsed.content == "started"
     assert parsed.fields == {"level": "info", "n": "3"}
     assert not HeaderParser("json").parse("[1, 2]").matched
+
+
+def test_a_format_that_swallows_the_message_is_rejected() -> None:
+    """A header pattern leaving every line an empty message does not fit those lines."""
+    swallowing = r'<Host> <Ident> <User> \[<Timestamp>\] "<Request>" <Status> <Size><Content>'
+    lines = ['1.2.3.4 - - [10/Oct/2000:13:55:36 -0700] "GET /a.gif HTTP/1.0" 200 2326'] * 3
+    assert detect_format(lines, [swallowing]) == "<Content>"
+    assert (
+        HeaderParser(detect_format(lines), strict=True)
+        .parse(lines[0])
+        .content.startswith('"GET /a.gif')
+    )
+
+
+def _numbered(template: str, n: int = 30) -> list[str]:
+    return [template.format(i=i, t=1000 + 7 * i, w=("alpha", "beta", "gamma")[i % 3])
+            for i in range(n)]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("template", "message"),
+    [
+        # values, a level and a component ending in ':'
+        ("0811{i:02d} 2036{i:02d} {t} INFO dfs.DataNode: Receiving {w} block", "Receiving"),
+        # a '-', values, upper-case words, a level
+        ("- {t} 2005.06.03 R02-M1-N{i} RAS KERNEL INFO {w} cache parity error", "{w}"),
+        # words between two value columns (host, facility, state) are header too
+        (
+            "{t} node-{i} unix.hw state_change.unavailable 10778{t} 1 Component {w} down",
+            "Component",
+        ),
+        # a program of one or two words before ' - '
+        ("[10.30 16:49:{i:02d}] chrome.exe{s} - {w}.example.com:80 open through proxy", "{w}"),
+    ],
+)
+def test_learned_header_ends_where_the_message_starts(template: str, message: str) -> None:
+    """Without a known shape, the header is learned from the sample's columns."""
+    lines = [line.replace("{s}", " *64" if i % 2 else "") for i, line in
+             enumerate(_numbered(template.replace("{s}", "{{s}}")))]  # fmt: skip
+    fmt = detect_format(lines)
+    parser = HeaderParser(fmt, strict=True)
+    for line in lines:
+        parsed = parser.parse(line)
+        word = message.replace("{w}", parsed.content.split()[0])
+        assert parsed.matched and parsed.content.split()[0] == word, (fmt, line, parsed)
+
+
+def test_a_few_lines_learn_only_their_leading_header_columns() -> None:
+    """On a tiny sample a value inside the message does not pull words into the header."""
+    lines = ["2024-05-01 10:00:00 Started server on port 8080 in 3 ms"]
+    parsed = HeaderParser(detect_format(lines), strict=True).parse(lines[0])
+    assert parsed.content == "Started server on port 8080 in 3 ms"

@@ -5,9 +5,19 @@ from __future__ import annotations
 import hashlib
 import os
 
+import pytest
 from logmarketd.transform.mining import Miner, extract_variables
 
-from tests.bench.loghub import DATA, FORMATS, grouping_accuracy, load_system, ours
+from tests.bench.loghub import (
+    DATA,
+    FORMATS,
+    OUR_CHOICES,
+    grid,
+    grouping_accuracy,
+    leave_one_out,
+    load_system,
+    ours,
+)
 from tests.conftest import REPO
 
 
@@ -25,13 +35,24 @@ def test_the_data_is_in_the_repository_and_unchanged() -> None:
 
 
 def test_grouping_accuracy_meets_the_targets() -> None:
-    """Mean GA over the 12 systems is at least 0.95 and no system is below 0.85."""
+    """Mean GA over the 12 systems is at least 0.97 and no system is below 0.93."""
     scores = {}
     for name in FORMATS:
         contents, truth = load_system(name)
         scores[name] = grouping_accuracy(ours(contents), truth)
-    assert min(scores.values()) >= 0.85, scores
-    assert sum(scores.values()) / len(scores) >= 0.95, scores
+    assert min(scores.values()) >= 0.93, scores
+    assert sum(scores.values()) / len(scores) >= 0.97, scores
+
+
+@pytest.mark.slow
+def test_leave_one_system_out_grouping_accuracy() -> None:
+    """Choosing the miner's parameters and rules on 11 systems, the 12th scores a mean GA of
+    at least 0.95 over the 12 (generalisation to a system nothing was chosen on)."""
+    data = {name: load_system(name) for name in FORMATS}
+    scores = grid(data, [lambda c, o=o: ours(c, **o) for o in OUR_CHOICES])
+    held = leave_one_out(scores, OUR_CHOICES)
+    mean = sum(ga for _, ga in held.values()) / len(held)
+    assert mean >= 0.95, held
 
 
 def test_grouping_accuracy_metric() -> None:

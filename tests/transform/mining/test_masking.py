@@ -92,3 +92,25 @@ def test_display_patterns_give_typed_placeholders() -> None:
         "block BP-<n>-<ip>-<n> blk_-<hex>"
     )
     assert m.mask_with_values("took 5 ms") == ("took <n> ms", ["5"])
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("authentication failure; logname= uid=0", "authentication failure; logname=<*> uid=<*>"),
+        ("connection from 10.0.0.1 () at noon", "connection from <*> (<*>) at noon"),
+        ("connection from 10.0.0.1 (h.example) at noon", "connection from <*> (h.example) at noon"),
+        ("workerEnv.init() ok", "workerEnv.init() ok"),
+    ],
+)
+def test_an_empty_value_is_a_value(text: str, masked: str) -> None:
+    """With empty values on (the miner's default) an empty field gets its placeholder."""
+    assert Masker(empty_values=True).mask(text) == masked
+
+
+def test_glued_names_keep_a_few_trailing_digits() -> None:
+    """``glued_names``: eth0 and BIOS-e820 are names; long runs and inner digits are values."""
+    masker = Masker(glued_names=True)
+    assert masker.mask("BIOS-e820: up via eth0 ssh2") == "BIOS-e820: up via eth0 ssh2"
+    assert masker.mask("host dn2281 id a1b2") == "host dn<*> id a<*>b2"
+    assert Masker().mask("via eth0") == "via eth<*>"

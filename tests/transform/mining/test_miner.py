@@ -36,7 +36,7 @@ def test_new_then_seen_and_counts() -> None:
 
 def test_two_words_stay_two_events_many_words_become_a_variable() -> None:
     """``Link ok``/``Link error`` stay apart; a position with many values generalises."""
-    m = Miner()
+    m = Miner(min_variants=3)
     a = m.add("Link ok", 0.0).template_id
     b = m.add("Link error", 0.0).template_id
     assert a != b
@@ -59,7 +59,7 @@ def test_label_reports_final_templates() -> None:
 
 def test_generalising_keeps_shared_punctuation() -> None:
     """Differing values in brackets generalise to ``[<*>]``, keeping the brackets."""
-    m = Miner()
+    m = Miner(glued_names=False)
     for host in ("Thunderbird_A8", "Thunderbird_B8", "Thunderbird_C7"):
         last = m.add(f"data_thread() got not answer from any [{host}] datasource", 0.0)
     assert last.template == "data_thread() got not answer from any [<*>] datasource"
@@ -127,7 +127,7 @@ def test_window_digest_collapses_repeats() -> None:
 
 def test_window_digest_folds_a_generalised_template() -> None:
     """A template generalised inside the window is reported once, under its new id."""
-    m = Miner()
+    m = Miner(min_variants=3)
     digest = WindowDigest()
     for u in ("root", "bob", "eve"):
         digest.add(m.add(f"login by {u}", 0.0), 0.0)
@@ -156,3 +156,43 @@ def test_a_word_filling_a_masked_slot_is_the_same_event() -> None:
     c = m.add("icache prefetch depth......0", 0.0)
     d = m.add("icache prefetch threshold....0", 0.0)
     assert c.template_id != d.template_id
+
+
+def test_optional_fields_and_empty_values_give_one_template() -> None:
+    """A field that is sometimes empty is one event, not two (``()`` / ``(host)``,
+    ``logname=`` / ``logname=bob``)."""
+    lines = [
+        "connection from 10.0.0.1 () at noon",
+        "connection from 10.0.0.2 (a.example) at noon",
+        "connection from 10.0.0.3 (b.example) at noon",
+        "connection from 10.0.0.4 (c.example) at noon",
+        "connection from 10.0.0.5 () at noon",
+    ]
+    assert len({t for t, _ in Miner().label(lines)}) == 1
+    kv = ["auth failure; logname= uid=0", "auth failure; logname=bob uid=7"]
+    assert len({t for t, _ in Miner().label(kv)}) == 1
+
+
+def test_a_value_glued_to_a_word_groups_by_that_word() -> None:
+    """``BIOS-e820:`` lines are not compared with every line that starts with a value."""
+    lines = [
+        "BIOS-e820: 0000000000000000 - 000000000009f800 (usable)",
+        "BIOS-e820: 00000000000f0000 - 0000000000100000 (reserved)",
+        "12345 - 67890 (usable)",
+    ]
+    labels = [text for _, text in Miner(glued_names=False).label(lines)]
+    assert labels[0].startswith("BIOS-e<*>:") and labels[0] != labels[2]
+    assert Miner().label(lines)[0][1].startswith("BIOS-e820:")  # a name, by default
+
+
+def test_value_lists_of_any_length_collapse_when_asked() -> None:
+    """``collapse_lists``: the same event with a longer list of values has one template."""
+    from logmarketd.transform.mining.miner import collapse_lists
+
+    def collapsed(text: str) -> str:
+        return " ".join(collapse_lists(text.split(" ")))
+
+    assert collapsed("sets node-<*> <ok> node-<*> <ok> node-<*> <ok>") == "sets node-<*> <ok> <*>"
+    assert collapsed("a b a b") == "a b a b"  # no value: constants
+    lines = ["sets n1001 ok n1002 ok", "sets n1001 ok n1002 ok n1003 ok n1004 ok"]
+    assert len({t for t, _ in Miner(collapse_lists=True).label(lines)}) == 1

@@ -28,3 +28,17 @@ def test_masking_is_idempotent(line: str) -> None:
     masker = Masker()
     once = masker.mask(line)
     assert masker.mask(once) == once
+
+
+# Short strings over the characters the masking patterns turn on: digits glued to slashes,
+# words, keys and placeholders (``1//``, ``1true``, ``//=a``).
+PUNCTUATION = st.text(alphabet="01a/=.:-_ ()[]\"'<*>truefx@,", max_size=16)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.one_of(PUNCTUATION, st.sampled_from(["1//", "1true", "//=a"])))
+def test_masking_is_idempotent_on_punctuation(line: str) -> None:
+    """mask(mask(x)) == mask(x), also where a placeholder lands next to a path, a word or a key."""
+    for masker in (Masker(), Masker(empty_values=True, glued_names=True)):  # the miner's
+        once = masker.mask(line)
+        assert masker.mask(once) == once, (line, once)

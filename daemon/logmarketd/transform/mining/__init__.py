@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from logmarketd.transform.mining.digest import DigestEntry, WindowDigest
 from logmarketd.transform.mining.headers import (
+    HeaderCutter,
     HeaderParser,
     LogFormatError,
     ParsedLine,
@@ -32,6 +33,7 @@ __all__ = [
     "TEMPLATES_SELECT",
     "TEMPLATES_UPSERT",
     "DigestEntry",
+    "HeaderCutter",
     "HeaderParser",
     "LogFormatError",
     "Masker",

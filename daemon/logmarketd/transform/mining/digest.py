@@ -39,13 +39,18 @@ class WindowDigest:
     def __init__(self, max_examples: int = 3) -> None:
         self.max_examples = max_examples
         self._entries: dict[str, DigestEntry] = {}
+        self._line_ids: list[str] = []
+        self._renamed: dict[str, str] = {}
         self.lines = 0
 
     def add(self, match: Match, ts: float) -> DigestEntry:
         """Count one match at time ``ts``; returns the template's entry."""
         self.lines += 1
+        self._line_ids.append(match.template_id)
         entry = self._entries.get(match.template_id)
         for old_id in (match.previous_id, *match.merged_ids):
+            if old_id and old_id != match.template_id:
+                self._renamed[old_id] = match.template_id
             old = self._entries.pop(old_id, None) if old_id else None
             if old is None:
                 continue
@@ -73,12 +78,29 @@ class WindowDigest:
         """The window's entries, most frequent first."""
         return sorted(self._entries.values(), key=lambda e: (-e.count, e.first_ts))
 
+    def line_templates(self) -> list[str]:
+        """Each line's template id, in the order added, in its form at the window's end (a
+        template generalised later in the window is reported generalised)."""
+        final: dict[str, str] = {}
+        out = []
+        for tid in self._line_ids:
+            end = final.get(tid)
+            if end is None:
+                end, steps = tid, 0
+                while end in self._renamed and steps <= len(self._renamed):
+                    end, steps = self._renamed[end], steps + 1
+                final[tid] = end
+            out.append(end)
+        return out
+
     def __len__(self) -> int:
         return len(self._entries)
 
     def clear(self) -> None:
         """Start a new window."""
         self._entries.clear()
+        self._line_ids.clear()
+        self._renamed.clear()
         self.lines = 0
 
 

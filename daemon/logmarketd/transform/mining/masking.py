@@ -21,7 +21,15 @@ import functools
 import re
 from collections.abc import Sequence
 
-__all__ = ["DEFAULT_PATTERNS", "DISPLAY_PATTERNS", "PLACEHOLDER", "Masker", "shape"]
+__all__ = [
+    "DEFAULT_PATTERNS",
+    "DISPLAY_PATTERNS",
+    "EMPTY_VALUE",
+    "GLUED_NAMES_DIGITS",
+    "PLACEHOLDER",
+    "Masker",
+    "shape",
+]
 
 PLACEHOLDER = "<*>"
 
@@ -84,8 +92,8 @@ DEFAULT_PATTERNS: Sequence[tuple[str, str]] = (
     ("duration", rf"(?<![\w.])[<>~]?{_NUM} ?{_UNIT_TIME}(?![\w])"),
     (
         "quoted",
-        rf"(?<![\w\\])\"(?!(?:{'|'.join(_METHODS)}) )[^\"\n]*\"(?![\w])"
-        r"|(?<![\w\\])'[^'\n]*'(?![\w])",
+        rf"(?<![\w\\])\"(?!(?:{'|'.join(_METHODS)}) |\s)[^\"\n]*\"(?![\w])"
+        r"|(?<![\w\\])'(?!\s)[^'\n]*'(?![\w])",
     ),
     ("bool", r"(?<![\w-])(?i:true|false|null)(?![\w-])"),
     # A value directly followed by "(" names a constructor (bounds=Rect(0, 0)): kept.
@@ -98,6 +106,23 @@ DEFAULT_PATTERNS: Sequence[tuple[str, str]] = (
     ("ident", r"(?<![\w-])(?=[\w-]*_-?\d)[\w-]*\w"),
     ("number", r"(?<![\w.])[-+]?\d+(?:\.\d+)*(?![\w])"),
     ("digits", r"(?<![A-Za-z0-9])-\d+|\d+"),
+)
+
+# Optional fields: a value that is sometimes empty (``logname=``, ``()``, ``""``) is an
+# empty value, not a different event: with ``Masker(empty_values=True)`` the empty slot
+# gets its placeholder (``logname=<*>``, ``(<*>)``) as a filled one does. Zero-width: the
+# text keeps every character. A pair glued to a word (``init()``) is a call, not a field.
+EMPTY_VALUE = (
+    "empty",
+    r"(?<=[\w\]]=)(?=[\s,;]|$)|(?:(?<=^[(\[\"'])|(?<=\s[(\[\"']))(?=[)\]\"'](?:[\s,;:.]|$))",
+)
+
+# Names ending in a few digits (``eth0``, ``ssh2``, ``BIOS-e820``): with
+# ``Masker(glued_names=True)`` a run of at most three digits glued after a letter, ending its
+# word, is part of the name; longer runs and runs inside a word (``a1b2``) are values.
+GLUED_NAMES_DIGITS = (
+    "digits",
+    r"(?<![A-Za-z0-9])-\d+|(?<![A-Za-z\d])\d+|(?<!\d)\d{4,}|(?<!\d)\d+(?=[A-Za-z_])",
 )
 
 # A shown template (the analysis agents' finding titles and keys): only timestamps, ids,
@@ -126,14 +151,20 @@ _NEEDS: dict[str, tuple[frozenset[str], ...]] = {
     "quoted": (frozenset('"'), frozenset("'")),
     "kv": (frozenset("="),),
     "mac": (frozenset(":"), frozenset("-")),
+    "empty": (frozenset("="), frozenset("("), frozenset("["), frozenset('"'), frozenset("'")),
 }
-_TRIGGER_CHARS = re.compile(r"[:/\"'@=\\-]")
+_TRIGGER_CHARS = re.compile(r"[:/\"'@=\\(\[-]")
 
 # Placeholders separated only by blanks are one variable of varying width; so is a list of
 # three or more ids with masked parts (``an123 an124 an125``: host lists of any length).
 _RUN = re.compile(r"<\*>(?:[ \t]+<\*>)+")
 _ID = r"[\w.-]*<\*>[\w.-]*"
 _ID_RUN = re.compile(rf"(?<!\S){_ID}(?:[ \t]+{_ID}){{2,}}(?!\S)")
+_GLUED = re.compile(r"\S<\*>|<\*>\S")
+_ADJACENT = re.compile(r"<\*>(?:<\*>)+")  # two values with nothing between are one
+_MAX_PASSES = 4
+_SETTLED_SIZE = 4096
+_SETTLED: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
 
 
 class Masker:
@@ -143,16 +174,28 @@ class Masker:
     ``mask_with_values(text)`` also returns the masked-out substrings in order.
     ``typed``: each part becomes ``<name>`` after its pattern's name instead (``<n>``,
     ``<ts>``), and adjacent parts are not merged (``DISPLAY_PATTERNS`` are meant for this).
+    ``empty_values`` adds :data:`EMPTY_VALUE` (an empty field gets its placeholder);
+    ``glued_names`` uses :data:`GLUED_NAMES_DIGITS` for the last rule (``eth0`` is a name).
+    Untyped masking is idempotent: ``mask(mask(x)) == mask(x)``.
     """
 
-    __slots__ = ("_by_chars", "_patterns", "_typed")
+    __slots__ = ("_by_chars", "_patterns", "_settled", "_typed")
 
     def __init__(
-        self, patterns: Sequence[tuple[str, str]] = DEFAULT_PATTERNS, *, typed: bool = False
+        self,
+        patterns: Sequence[tuple[str, str]] = DEFAULT_PATTERNS,
+        *,
+        typed: bool = False,
+        empty_values: bool = False,
+        glued_names: bool = False,
     ) -> None:
-        self._patterns = tuple(patterns)
+        if glued_names:
+            patterns = [GLUED_NAMES_DIGITS if n == "digits" else (n, p) for n, p in patterns]
+        self._patterns = (*patterns, EMPTY_VALUE) if empty_values else tuple(patterns)
         self._typed = typed
         self._by_chars: dict[frozenset[str], re.Pattern[str]] = {}
+        # shared by the maskers of one pattern list: what a masked text settles to is theirs
+        self._settled = _SETTLED.setdefault(self._patterns, {})
 
     def _regex_for(self, text: str) -> re.Pattern[str]:
         """The alternation without the patterns whose required characters ``text`` lacks.
@@ -177,7 +220,31 @@ class Masker:
         """Return ``text`` with every variable part replaced by ``<*>`` (typed: ``<name>``)."""
         if self._typed:
             return self._regex_for(text).sub(_typed, text)
+        out = self._once(text)
+        # Idempotent: a placeholder glued to other characters changes what its neighbours
+        # look like (``1//`` gives ``<*>//``, whose ``//`` is now a path), so masking runs
+        # again until nothing changes. A placeholder between blanks changes no neighbour.
+        # What a masked text settles to depends on that text alone: kept (bounded), since
+        # masked texts repeat far more than lines do.
+        if not _GLUED.search(out):
+            return out
+        settled = self._settled.get(out)
+        if settled is None:
+            settled = first = out
+            for _ in range(_MAX_PASSES):
+                again = self._once(settled)
+                if again == settled:
+                    break
+                settled = again
+            if len(self._settled) >= _SETTLED_SIZE:
+                self._settled.clear()
+            self._settled[first] = settled
+        return settled
+
+    def _once(self, text: str) -> str:
         out = self._regex_for(text).sub(_replace, text)
+        if "<*><*>" in out:
+            out = _ADJACENT.sub(PLACEHOLDER, out)
         if "<*> " in out or "<*>\t" in out:
             out = _RUN.sub(PLACEHOLDER, out)
             if out.count(PLACEHOLDER) >= 3:

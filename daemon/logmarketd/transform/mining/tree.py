@@ -16,10 +16,19 @@ ANY = ""  # the group key of templates whose first token is variable
 Key = tuple[int, str]
 
 
-def key_of(tokens: list[str]) -> Key:
-    """The group of a token sequence: its length and first token (``ANY`` if variable)."""
+def key_of(tokens: list[str], *, prefix: bool = False) -> Key:
+    """The group of a token sequence: its length and first token (``ANY`` if variable).
+
+    ``prefix``: a first token whose value is glued to a word (``BIOS-e<*>:``, ``node-<*>``)
+    is grouped by that word (``BIOS-e<*>``), not with every line that starts with a value.
+    """
     first = tokens[0] if tokens else ""
-    return (len(tokens), ANY if PLACEHOLDER in first else first)
+    k = first.find(PLACEHOLDER)
+    if k < 0:
+        return (len(tokens), first)
+    if prefix and sum(c.isalpha() for c in first[:k]) >= 2:
+        return (len(tokens), first[:k] + PLACEHOLDER)
+    return (len(tokens), ANY)
 
 
 def _similarity(tpl: list[str], toks: list[str]) -> float:
