@@ -33,11 +33,12 @@ def credited(d: DaemonProcess, sub: str) -> float:
 
 
 def failing_corpus_logs() -> list[tuple[str, str, str]]:
-    """(name, source, text) of the corpus logs labelled with an error finding."""
+    """(name, source, text) of the base corpus logs labelled with an error finding."""
     out = []
     for label in sorted((CORPUS / "labels").glob("*.json")):
         spec = json.loads(label.read_text())
-        if any(e["agent"] == "error-detective" for e in spec["expect"]):
+        # the logs the rules were written against (the newer splits measure what they miss)
+        if "split" not in spec and any(e["agent"] == "error-detective" for e in spec["expect"]):
             text = (CORPUS / "logs" / f"{label.stem}.log").read_text(errors="replace")
             out.append((label.stem, spec["source"], text))
     return out
