@@ -176,7 +176,8 @@ def _tool_timings(ctx: Context, add: _Add, used: set[int]) -> None:
             if m:
                 kind, tmpl, ms = conv(m)
                 if rx is _MYSQL:  # the statement follows the "# ..." header lines
-                    stmt = next((ctx.lines[k] for k in range(n + 1, min(n + 4, len(ctx.lines)))
+                    # (MariaDB writes more "# ..." lines than MySQL: up to five)
+                    stmt = next((ctx.lines[k] for k in range(n + 1, min(n + 9, len(ctx.lines)))
                                  if not ctx.lines[k].startswith(("#", "SET timestamp", "use "))), "")  # fmt: skip
                     tmpl = mask(stmt.strip())[:200] or tmpl
                 add(kind, tmpl, n, ms, False)

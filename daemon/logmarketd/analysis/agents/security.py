@@ -203,7 +203,8 @@ def privilege_escalation(ctx: Context) -> list[Finding]:
 _TLS = re.compile(
     r"(SSL certificate problem: [^.\n]+|CERTIFICATE_VERIFY_FAILED[^\n]*?(?:: (?P<why>[^(\n>]+))?|certificate has expired|"
     r"x509: certificate[^\n]*|PKIX path building failed|unable to get local issuer certificate|SSL routines:[^\n]*|"
-    r"handshake failure|tls: [\w ]*(?:bad certificate|handshake failure|unknown certificate authority)|self[- ]signed certificate)",
+    r"handshake failure|tls: [\w ]*(?:bad certificate|handshake failure|unknown certificate authority)|self[- ]signed certificate|"
+    r"verify error:num=\d+:[^\n]+|InsecureRequestWarning|Unverified HTTPS request)",
     re.I,
 )
 
@@ -219,20 +220,40 @@ _TLS_KINDS = (
         re.compile(r"hostname mismatch|doesn't match|not valid for|does not match", re.I),
         "certificate name mismatch",
     ),
+    (
+        re.compile(r"(?:key|md|digest) too (?:weak|small)", re.I),
+        "weak certificate key or signature",
+    ),
+    (
+        re.compile(r"InsecureRequestWarning|Unverified HTTPS", re.I),
+        "certificate verification turned off (unverified HTTPS)",
+    ),
 )
+_GENERIC_TLS = "certificate verification failed"
 
 
 def tls_errors(ctx: Context) -> list[Finding]:
     """TLS/certificate verification failures per kind, with the host when known."""
     groups: dict[str, list[int]] = defaultdict(list)
-    for n in ctx.lines_with_ci("ssl", "certificate", "x509", "pkix", "handshake", "tls: "):
+    for n in ctx.lines_with_ci(
+        "ssl",
+        "certificate",
+        "x509",
+        "pkix",
+        "handshake",
+        "tls: ",
+        "verify error",
+        "unverified https",
+        "insecurerequest",
+    ):
         line = ctx.lines[n]
         if _TLS.search(line):
-            kind = next(
-                (name for rx, name in _TLS_KINDS if rx.search(line)),
-                "certificate verification failed",
-            )
+            kind = next((name for rx, name in _TLS_KINDS if rx.search(line)), _GENERIC_TLS)
             groups[kind].append(n)
+    if len(groups) > 1 and _GENERIC_TLS in groups:
+        # the same failure, said without its reason (curl's and OpenSSL's echo lines)
+        rest = groups.pop(_GENERIC_TLS)
+        next(iter(groups.values())).extend(rest)
     out = []
     for kind, idx in groups.items():
         host = None

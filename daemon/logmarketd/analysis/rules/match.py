@@ -48,7 +48,7 @@ def run_rule(rule: Rule, ctx: Context) -> list[Finding]:
             continue  # an address the deployment allows (its own scanner): never reported
         ctx.claimed.update(lines)
         key = f"rule:{rule.id}" + "".join(
-            f":{mask(v)}" for k, v in sorted(caps.items()) if k not in ("location", "count", "line")
+            f":{mask(v)}" for k, v in sorted(caps.items()) if k not in ("count", "line")
         )
         same = found.get(key)
         if same is not None:
