@@ -516,7 +516,7 @@ class Ledger:
         )
         await conn.executemany(
             "INSERT INTO balances (account, balance_micros) VALUES (?, ?) ON CONFLICT(account)"
-            " DO UPDATE SET balance_micros = balance_micros + excluded.balance_micros",
+            " DO UPDATE SET balance_micros = balances.balance_micros + excluded.balance_micros",
             moves,
         )
         if self.signer is not None:
