@@ -24,6 +24,7 @@ import os
 import signal
 import socket
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,7 +42,13 @@ from logmarketd.ingest.inbox import InboxWriter
 from logmarketd.ingest.redact import Redactor, load_or_create_key
 from logmarketd.ingest.server import IngestServer, bind_unix_socket
 from logmarketd.ingest.watch import WatchHandle, start_watchers
-from logmarketd.market.events import Event, EventBus, OutboxReader, prune_events
+from logmarketd.market.events import (
+    Event,
+    EventBus,
+    OutboxReader,
+    StoreOutboxReader,
+    prune_events,
+)
 from logmarketd.market.game import GameRules
 from logmarketd.market.ledger import Ledger
 from logmarketd.market.marketplace import Marketplace
@@ -53,6 +60,7 @@ from logmarketd.serve.auth import ensure_admin_token
 from logmarketd.serve.http import make_app
 from logmarketd.settings import Settings
 from logmarketd.store.db import Store
+from logmarketd.store.engine import redacted
 from logmarketd.store.retention import Prune, Retention
 from logmarketd.transform.windows import Pipeline
 
@@ -191,30 +199,33 @@ class Daemon:
         ledger_key = self._ledger_key()
         store = self.store = await Store.open(s.db_path, sync=s.sync)
         stack.push_async_callback(store.close)
+        shared = await self._shared_store(stack, store)
         inbox = await self._inbox(stack, store)
         webhooks = WebhookDeliverer(
             s.db_path, s.webhook_url, s.webhook_secret, max_backoff=s.webhook_max_backoff
         )
         await webhooks.start()
         stack.push_async_callback(webhooks.stop)  # undelivered events stay in the outbox
-        market = self._marketplace(store, webhooks, ledger_key)
+        market = self._marketplace(shared, webhooks, ledger_key)
         await market.ledger.seal()  # rows from before the ledger was signed, chained once
-        flow = Flow(store, await self._analyser(stack, store, redactor), market, self.metrics)
+        analyser = await self._analyser(stack, shared, redactor)
+        flow = Flow(store, analyser, market, self.metrics, instance=self._instance_id(shared))
         pipeline = None
         if s.log_marketplace_enabled:
             pipeline = self._pipeline(stack, store, inbox, flow, redactor)
         ingest = IngestServer(inbox, self.metrics, max_frame_bytes=s.max_frame_bytes,
-                              redactor=redactor, peer_credits=s.peer_credits)  # fmt: skip
+                              redactor=redactor, peer_credits=s.peer_credits,
+                              keys=shared)  # fmt: skip
         await ingest.start(sock)
         stack.push_async_callback(lambda: ingest.stop(self._drain_time()))
         if s.http_host_port is not None:
-            await self._serve_http(stack, s.http_host_port, store, flow)
+            await self._serve_http(stack, s.http_host_port, shared, flow)
         if s.watch:
             await self._watch(stack)
         # The periodic jobs last: a start that fails above has nothing of theirs to unwind.
         if s.log_marketplace_enabled:
             self._settlement(stack, market)
-        self._retention(stack, store, pipeline)
+        self._retention(stack, store, shared, pipeline)
         return notifier
 
     def _notify(self, stack: Stack, notifier: systemd.Notifier) -> None:
@@ -323,6 +334,39 @@ class Daemon:
             raise StartupError(f"cannot read or create the redaction key {path}: {exc}") from exc
         return Redactor(key, pii=s.redact_pii, allowlist=s.redact_allowlist)
 
+    async def _shared_store(self, stack: Stack, store: Store) -> Any:
+        """The marketplace's store: this daemon's own (the embedded SQLite), or with
+        ``--store postgresql://…`` the one a fleet of daemons shares (migrated at the first
+        start; the inbox and windows stay here)."""
+        s = self.settings
+        if s.store is None:
+            return store
+        if s.webhook_url is not None:
+            raise ConfigError(
+                "--webhook-url with a shared --store is not supported yet: the webhook reads "
+                "this daemon's outbox, and the fleet's events are in the shared store"
+            )
+        from logmarketd.store.pg import PgStore  # the fleet extra, only when asked for
+
+        shared = await PgStore.open(s.store)
+        shared.local = store
+        stack.push_async_callback(shared.close)
+        log.info("marketplace store shared", engine="postgresql", store=redacted(s.store))
+        return shared
+
+    def _instance_id(self, shared: Any) -> str:
+        """A name for this daemon's windows in a shared store, made once in the state
+        directory (its inbox positions are its own); "local" with the embedded store."""
+        if shared is self.store:
+            return "local"
+        path = self.settings.state_dir / "instance.id"
+        try:
+            if not path.exists():
+                path.write_text(uuid.uuid4().hex + "\n")
+            return path.read_text().strip()
+        except OSError as exc:
+            raise StartupError(f"cannot read or create {path}: {exc}") from exc
+
     async def _inbox(self, stack: Stack, store: Store) -> InboxWriter:
         inbox = InboxWriter(store, self.metrics, max_records=self.settings.commit_max_records)
         await inbox.start()
@@ -350,7 +394,7 @@ class Daemon:
         return key
 
     def _marketplace(
-        self, store: Store, webhooks: WebhookDeliverer, ledger_key: LedgerKey
+        self, store: Any, webhooks: WebhookDeliverer, ledger_key: LedgerKey
     ) -> Marketplace:
         """The marketplace: ledger, pricing, game, events; the admin token for its API."""
         s = self.settings
@@ -373,7 +417,7 @@ class Daemon:
 
         return Marketplace(store, ledger, s, published, metrics=self.metrics)
 
-    async def _analyser(self, stack: Stack, store: Store, redactor: Redactor) -> Analyser:
+    async def _analyser(self, stack: Stack, store: Any, redactor: Redactor) -> Analyser:
         """The agents, with a model to enrich their findings when one is configured; the
         shipped rule packs and ``rules_dir``'s are loaded here, so a bad pack stops the start."""
         try:
@@ -455,7 +499,9 @@ class Daemon:
         self._supervised(stack, "settlement", market.run_settlement(stop, every), stopped,
                          late="settlement cancelled mid-round; the next start goes on")  # fmt: skip
 
-    def _retention(self, stack: Stack, store: Store, pipeline: Pipeline | None) -> None:
+    def _retention(
+        self, stack: Stack, store: Store, shared: Any, pipeline: Pipeline | None
+    ) -> None:
         """Log text past ``retention_days`` taken out, now and hourly; the event outbox and
         the inbox rows the windows consumed are pruned with it. Undelivered events are kept
         while a webhook may still deliver them."""
@@ -467,7 +513,11 @@ class Daemon:
         also: dict[str, Prune] = {"events": events}
         if pipeline is not None:
             also["inbox"] = pipeline.prune_consumed
-        job = Retention(store, days=self.settings.retention_days, also=also, metrics=self.metrics)
+        shared_also: dict[str, Prune] = {}
+        if shared is not store:  # the outbox is the fleet's; the inbox stays this daemon's
+            shared_also["events"] = also.pop("events")
+        job = Retention(store, days=self.settings.retention_days, also=also, shared=shared,
+                        shared_also=shared_also, metrics=self.metrics)  # fmt: skip
 
         async def stop() -> None:
             job.stop()
@@ -475,7 +525,9 @@ class Daemon:
         self._supervised(stack, "retention", job.run(), stop,
                          late="retention cancelled mid-batch; the next run goes on")  # fmt: skip
 
-    def _api_app(self, store: Store, flow: Flow, outbox: OutboxReader) -> web.Application:
+    def _api_app(
+        self, store: Any, flow: Flow, outbox: OutboxReader | StoreOutboxReader
+    ) -> web.Application:
         """The HTTP app: health, metrics and the marketplace API."""
         s = self.settings
         assert self.admin_token is not None
@@ -487,9 +539,13 @@ class Daemon:
         return app
 
     async def _serve_http(
-        self, stack: Stack, address: tuple[str, int], store: Store, flow: Flow
+        self, stack: Stack, address: tuple[str, int], store: Any, flow: Flow
     ) -> None:
-        outbox = await OutboxReader.open(self.settings.db_path)
+        outbox: OutboxReader | StoreOutboxReader
+        if store is self.store:
+            outbox = await OutboxReader.open(self.settings.db_path)
+        else:  # the fleet's outbox: every daemon's events
+            outbox = StoreOutboxReader(store)
         stack.push_async_callback(outbox.close)
         app = self._api_app(store, flow, outbox)
         runner = web.AppRunner(app, access_log=None, handle_signals=False)

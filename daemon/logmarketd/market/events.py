@@ -48,6 +48,7 @@ __all__ = [
     "EventError",
     "Gap",
     "OutboxReader",
+    "StoreOutboxReader",
     "Subscription",
     "append_event",
     "encode_payload",
@@ -193,6 +194,26 @@ class OutboxReader:
 
     async def close(self) -> None:
         await self.db.close()
+
+
+class StoreOutboxReader:
+    """The SSE backlog read through a store's own queries (the shared store of a fleet: its
+    outbox holds every daemon's events)."""
+
+    def __init__(self, store: Any, *, page: int = _BACKLOG_PAGE) -> None:
+        self.store = store
+        self.page = page
+
+    async def after(self, after_id: int) -> list[Event]:
+        """Up to ``page`` events with id above ``after_id``, in id order."""
+        rows = await self.store.fetchall(
+            "SELECT id, type, payload, created FROM events WHERE id > ? ORDER BY id LIMIT ?",
+            (after_id, self.page),
+        )
+        return [_event(r) for r in rows]
+
+    async def close(self) -> None:
+        """Nothing of its own to close: the store is closed by its owner."""
 
 
 class Subscription:

@@ -18,9 +18,22 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
-__all__ = ["POSTGRES_SCHEMES", "Conn", "MarketStore", "is_postgres_dsn", "redacted", "to_postgres"]
+__all__ = [
+    "POSTGRES_SCHEMES",
+    "Conn",
+    "MarketStore",
+    "StoreUnavailableError",
+    "is_postgres_dsn",
+    "redacted",
+    "to_postgres",
+]
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+
+class StoreUnavailableError(ConnectionError):
+    """The shared store cannot be reached now (an OSError, as a SQLite file that cannot be
+    read is): what waits on it waits, ingest goes on."""
 
 
 def is_postgres_dsn(value: str | None) -> bool:

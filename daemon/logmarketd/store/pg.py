@@ -28,7 +28,7 @@ from typing import Any
 import structlog
 
 from logmarketd.errors import StartupError
-from logmarketd.store.engine import redacted, to_postgres
+from logmarketd.store.engine import StoreUnavailableError, redacted, to_postgres
 from logmarketd.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 try:  # the optional ``fleet`` extra
@@ -183,6 +183,9 @@ class PgStore:
     def __init__(self, dsn: str, pool: AsyncConnectionPool[Any]) -> None:
         self.dsn = dsn
         self.pool = pool
+        # This daemon's own SQLite store (inbox, ingest counters), for what a daemon's views
+        # show of it beside the fleet's: see :meth:`counters` and :meth:`inbox_depth`.
+        self.local: Any = None
 
     @classmethod
     async def open(cls, dsn: str, *, max_size: int = 8, timeout: float = 10.0) -> PgStore:
@@ -212,34 +215,51 @@ class PgStore:
         await self.pool.close()
 
     @contextlib.asynccontextmanager
+    async def _connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        """A connection of the pool; :class:`StoreUnavailableError` while the server cannot
+        be reached (the pool reconnects when it is back)."""
+        try:
+            async with self.pool.connection() as conn:
+                yield conn
+        except (PoolTimeout, psycopg.OperationalError) as exc:
+            raise StoreUnavailableError(f"the shared store is unreachable: {exc}") from exc
+
+    @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[PgConn]:
         """A write transaction, writers fleet-wide in turn; rolled back if the body raises."""
-        async with self.pool.connection() as conn, conn.transaction():
+        async with self._connection() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_LOCK_SPACE, _WRITE_LOCK))
             yield PgConn(conn)
 
     async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> tuple[Any, ...] | None:
         """One row of a read-only query (committed data only)."""
-        async with self.pool.connection() as conn, conn.cursor() as cur:
+        async with self._connection() as conn, conn.cursor() as cur:
             await cur.execute(to_postgres(sql), tuple(params))
             row = await cur.fetchone()
         return tuple(row) if row is not None else None
 
     async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
         """All rows of a read-only query (committed data only)."""
-        async with self.pool.connection() as conn, conn.cursor() as cur:
+        async with self._connection() as conn, conn.cursor() as cur:
             await cur.execute(to_postgres(sql), tuple(params))
             rows = await cur.fetchall()
         return [tuple(r) for r in rows]
 
     async def counters(self) -> dict[str, int]:
-        return {name: int(value) for name, value in await self.fetchall("SELECT * FROM counters")}
+        """This daemon's counters (ingest) and the fleet's (the market's), summed by name."""
+        shared = {n: int(v) for n, v in await self.fetchall("SELECT name, value FROM counters")}
+        local = await self.local.counters() if self.local is not None else {}
+        return {n: shared.get(n, 0) + local.get(n, 0) for n in sorted(set(shared) | set(local))}
+
+    async def inbox_depth(self) -> int:
+        """This daemon's inbox: the inbox is never shared."""
+        return int(await self.local.inbox_depth()) if self.local is not None else 0
 
     async def ping(self) -> bool:
         """Whether the store answers now."""
         try:
             await self.fetchone("SELECT 1")
-        except (psycopg.Error, PoolTimeout):
+        except (psycopg.Error, StoreUnavailableError):
             return False
         return True
 
