@@ -94,6 +94,7 @@ class Daemon:
         self.store: Store | None = None  # opened at startup, closed when run() returns
         self.stages: dict[str, asyncio.Task[None]] = {}  # the supervised tasks, by name
         self.failure: tuple[str, str] | None = None  # (stage, reason) of the first to die
+        self.store_down: str | None = None  # why the shared store is unreachable, if it is
         self._stopping = False
         self._stop_counts: dict[str, float] | None = None  # the totals when the stop began
 
@@ -352,7 +353,29 @@ class Daemon:
         shared.local = store
         stack.push_async_callback(shared.close)
         log.info("marketplace store shared", engine="postgresql", store=redacted(s.store))
+        self._probe_store(stack, shared)
         return shared
+
+    def _probe_store(self, stack: Stack, shared: Any, every: float = 2.0) -> None:
+        """``/healthz`` fails while the shared store cannot be reached and recovers when it
+        is back; ingest goes on meanwhile (the inbox fills, windows wait)."""
+        stop = asyncio.Event()
+
+        async def probe() -> None:
+            while not stop.is_set():
+                down = await shared.ping(timeout=every)
+                if down is not None and self.store_down is None:
+                    log.warning("shared store unreachable; /healthz fails", error=down)
+                elif down is None and self.store_down is not None:
+                    log.info("shared store reachable again")
+                self.store_down = down
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), every)
+
+        async def stopped() -> None:
+            stop.set()
+
+        self._supervised(stack, "store-probe", probe(), stopped)
 
     def _instance_id(self, shared: Any) -> str:
         """A name for this daemon's windows in a shared store, made once in the state
@@ -525,13 +548,18 @@ class Daemon:
         self._supervised(stack, "retention", job.run(), stop,
                          late="retention cancelled mid-batch; the next run goes on")  # fmt: skip
 
+    def _health(self) -> tuple[str, str] | None:
+        if self.failure is None and self.store_down is not None:
+            return ("store", self.store_down)
+        return self.failure
+
     def _api_app(
         self, store: Any, flow: Flow, outbox: OutboxReader | StoreOutboxReader
     ) -> web.Application:
         """The HTTP app: health, metrics and the marketplace API."""
         s = self.settings
         assert self.admin_token is not None
-        app = make_app(self.metrics, max_body_bytes=s.max_body_bytes, health=lambda: self.failure)
+        app = make_app(self.metrics, max_body_bytes=s.max_body_bytes, health=self._health)
         add_routes(app, ApiContext(
             store, flow.market, flow.submit, self.admin_token,
             requests_per_minute=s.requests_per_minute, bus=self.bus, backlog=outbox.after,

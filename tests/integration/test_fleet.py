@@ -25,8 +25,8 @@ from logmarketd.market.signing import load_public_key
 from logmarketd.samples import SAMPLES
 from logmarketd.store.keys import create_key
 
-from tests.conftest import REPO, DaemonProcess, http, wait_for
-from tests.store.pgserver import PgServer, pg_server  # noqa: F401
+from tests.conftest import REPO, DaemonProcess, http, http_get, wait_for
+from tests.store.pgserver import PgServer, pg_server, running_postgres  # noqa: F401
 
 API = "/npe/log-marketplace"
 SAMPLE = {name: content for name, _, content in SAMPLES}
@@ -201,3 +201,36 @@ def test_a_window_from_a_daemons_socket_is_recorded_once_in_the_shared_store(
             "SELECT response FROM idempotency_keys WHERE key LIKE 'window:%%'"
         ).fetchall()
     assert kept == [(json.dumps(found["id"]),)]
+
+
+def test_healthz_fails_while_the_store_is_down_and_ingest_goes_on(short_tmp: Path) -> None:
+    """PostgreSQL stopped under a running daemon: /healthz answers 503 naming the store, a
+    file sent to the socket is still acknowledged (the inbox keeps it); PostgreSQL back:
+    /healthz recovers and the window is analysed into the shared store."""
+    with running_postgres() as server:
+        dsn = server.create_database()
+        d = DaemonProcess(short_tmp, "--store", dsn, "--window-seconds", "1",
+                          marketplace=True).start()  # fmt: skip
+        try:
+            server.stop()
+            assert wait_for(lambda: http_get(d.url + "/healthz")[0] == 503, 30)
+            status, body = http("GET", d.url + "/healthz")
+            assert status == 503 and body["stage"] == "store" and "unreachable" in body["error"]
+            log = REPO / "daemon" / "logmarketd" / "samples" / "runtime-traceback.log"
+            sent = subprocess.run(
+                [sys.executable, "-m", "logmarket.cli", "send", str(log), "--source",
+                 "runtime", "--socket", str(d.socket)],
+                capture_output=True, text=True, timeout=60,
+            )  # fmt: skip
+            assert sent.returncode == 0, sent.stderr  # acknowledged while the store is down
+            server.start()
+            assert wait_for(lambda: http_get(d.url + "/healthz")[0] == 200, 30)
+
+            def analysed() -> int:
+                with psycopg.connect(dsn) as conn:
+                    row = conn.execute("SELECT COUNT(*) FROM analyses").fetchone()
+                return int(row[0]) if row else 0
+
+            assert wait_for(lambda: analysed() == 1, 60)
+        finally:
+            d.stop()

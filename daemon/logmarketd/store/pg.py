@@ -192,11 +192,13 @@ class PgStore:
         """Connect and migrate; ``StartupError`` when the store cannot be reached or used."""
         if psycopg is None:
             raise StartupError(
-                "a PostgreSQL store needs the fleet extra: pip install 'logmarket[fleet]'"
+                "a PostgreSQL store needs the fleet extra (psycopg): install logmarket with [fleet]"
             )
         pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
             dsn, min_size=1, max_size=max_size, open=False, timeout=timeout,
             kwargs={"autocommit": True}, name="logmarket-store",
+            # A connection broken by a server restart is replaced when taken, not used.
+            check=AsyncConnectionPool.check_connection,
         )  # fmt: skip
         try:
             await pool.open(wait=True, timeout=timeout)
@@ -255,13 +257,14 @@ class PgStore:
         """This daemon's inbox: the inbox is never shared."""
         return int(await self.local.inbox_depth()) if self.local is not None else 0
 
-    async def ping(self) -> bool:
-        """Whether the store answers now."""
+    async def ping(self, timeout: float = 2.0) -> str | None:
+        """None when the store answers within ``timeout`` seconds, else why not."""
         try:
-            await self.fetchone("SELECT 1")
-        except (psycopg.Error, StoreUnavailableError):
-            return False
-        return True
+            async with self.pool.connection(timeout=timeout) as conn:
+                await conn.execute("SELECT 1")
+        except (PoolTimeout, psycopg.Error) as exc:
+            return f"the shared store is unreachable: {exc}"
+        return None
 
 
 async def _migrate(conn: psycopg.AsyncConnection[Any]) -> None:
