@@ -47,6 +47,7 @@ from logmarketd.market.events import (
     EventBus,
     OutboxReader,
     StoreOutboxReader,
+    follow_outbox,
     prune_events,
 )
 from logmarketd.market.game import GameRules
@@ -354,7 +355,18 @@ class Daemon:
         stack.push_async_callback(shared.close)
         log.info("marketplace store shared", engine="postgresql", store=redacted(s.store))
         self._probe_store(stack, shared)
+        self._follow_outbox(stack, shared)
         return shared
+
+    def _follow_outbox(self, stack: Stack, shared: Any) -> None:
+        """Every event of the fleet to this daemon's live listeners (SSE), as it commits."""
+        stop = asyncio.Event()
+
+        async def stopped() -> None:
+            stop.set()
+
+        self._supervised(stack, "outbox-follower",
+                         follow_outbox(shared, self.bus.publish, stop), stopped)  # fmt: skip
 
     def _probe_store(self, stack: Stack, shared: Any, every: float = 2.0) -> None:
         """``/healthz`` fails while the shared store cannot be reached and recovers when it
@@ -433,9 +445,14 @@ class Daemon:
         )
         self._watch_events(webhooks)
 
+        fleet = store is not self.store
+
         def published(events: list[Event]) -> None:
-            """Committed events: to live listeners now, to the webhook as soon as it can."""
-            self.bus.publish(events)
+            """Committed events: to live listeners now, to the webhook as soon as it can.
+            In a fleet the listeners get them from the shared outbox instead (every daemon's,
+            once each: :meth:`_follow_outbox`)."""
+            if not fleet:
+                self.bus.publish(events)
             webhooks.wake()
 
         return Marketplace(store, ledger, s, published, metrics=self.metrics)

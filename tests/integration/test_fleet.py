@@ -10,10 +10,12 @@ import json
 import os
 import random
 import shutil
+import socket
 import sqlite3
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -201,6 +203,34 @@ def test_a_window_from_a_daemons_socket_is_recorded_once_in_the_shared_store(
             "SELECT response FROM idempotency_keys WHERE key LIKE 'window:%%'"
         ).fetchall()
     assert kept == [(json.dumps(found["id"]),)]
+
+
+def test_every_daemons_event_stream_sees_a_payment_made_through_another(
+    fleet: list[DaemonProcess],
+) -> None:
+    """A payment made through one daemon reaches the live /events of the other two (the
+    shared outbox, LISTEN/NOTIFY), once each."""
+    streams = []
+    for d in fleet[1:]:
+        sock = socket.create_connection(("127.0.0.1", d.port), timeout=20)
+        sock.sendall(f"GET /events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {d.admin_token}"
+                     "\r\nAccept: text/event-stream\r\n\r\n".encode())  # fmt: skip
+        streams.append(sock)
+    try:
+        heads = [sock.recv(4096).decode() for sock in streams]
+        assert all(" 200 " in h.splitlines()[0] for h in heads), heads
+        a = analyze(fleet[0], distinct_traceback(77), "sse-sub")
+        assert a["paymentAmount"] > 0 and a["paid"], a["pricing"]
+        for sock, head in zip(streams, heads, strict=True):
+            buf, deadline = head, time.monotonic() + 20
+            while time.monotonic() < deadline and a["id"] not in buf:
+                buf += sock.recv(65536).decode()
+            assert a["id"] in buf and "event: log.payment.executed" in buf, buf[-2000:]
+            executed = [b for b in buf.split("\n\n") if "log.payment.executed" in b]
+            assert sum(a["id"] in b for b in executed) == 1
+    finally:
+        for sock in streams:
+            sock.close()
 
 
 def test_healthz_fails_while_the_store_is_down_and_ingest_goes_on(short_tmp: Path) -> None:

@@ -5,6 +5,7 @@ database at once."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 from logmarketd.errors import StartupError
 from logmarketd.market.chain import verify_ledger
+from logmarketd.market.events import StoreOutboxReader, append_event
 from logmarketd.market.game import GameRules
 from logmarketd.market.ledger import CapReachedError, Ledger, pending_account
 from logmarketd.market.signing import load_or_create_ledger_key
@@ -131,3 +133,20 @@ async def test_concurrent_payers_across_stores_never_cross_the_cap(fleet: list[P
         "SELECT balance_micros FROM balances WHERE account = ?", (pending_account("alice"),)
     ) or (0,)
     assert pending == 10_000_000
+
+
+async def test_a_commit_that_appends_events_wakes_the_listeners(fleet: list[PgStore]) -> None:
+    """LISTEN/NOTIFY: a store waiting for events is woken by another store's commit (long
+    before its own timeout); a rolled-back append leaves no event to read."""
+    listener, writer = fleet[0], fleet[1]
+    await listener.wait_for_events(0.1)  # listening from here on
+    waiting = asyncio.create_task(listener.wait_for_events(120))
+    await asyncio.sleep(0.2)
+    with contextlib.suppress(RuntimeError):
+        async with writer.transaction() as tx:
+            await append_event(tx, "log.payment.refused", {"n": 0}, 1.0)
+            raise RuntimeError("rolled back")
+    async with writer.transaction() as tx:
+        await append_event(tx, "log.payment.refused", {"n": 1}, 1.0)
+    await asyncio.wait_for(waiting, 60)
+    assert [e.payload for e in await StoreOutboxReader(listener).after(0)] == [{"n": 1}]

@@ -37,6 +37,7 @@ from types import TracebackType
 from typing import Any
 
 import aiosqlite
+import structlog
 from aiohttp import web
 
 from logmarketd.errors import LogmarketdError
@@ -52,9 +53,12 @@ __all__ = [
     "Subscription",
     "append_event",
     "encode_payload",
+    "follow_outbox",
     "prune_events",
     "sse_response",
 ]
+
+log = structlog.get_logger("logmarketd.events")
 
 EVENT_TYPES = frozenset(
     {
@@ -214,6 +218,30 @@ class StoreOutboxReader:
 
     async def close(self) -> None:
         """Nothing of its own to close: the store is closed by its owner."""
+
+
+async def follow_outbox(
+    store: Any, publish: Callable[[list[Event]], None], stop: asyncio.Event, *, every: float = 5.0
+) -> None:
+    """Publish every event of a shared outbox (the whole fleet's) in id order as it commits,
+    until ``stop``: woken by the store's notification, and every ``every`` seconds anyway.
+    The ids are in commit order (writers take turns), so reading above the last one published
+    misses none; it starts above the newest at the time it starts."""
+    reader = StoreOutboxReader(store)
+    last: int | None = None
+    while not stop.is_set():
+        try:
+            if last is None:
+                row = await store.fetchone("SELECT COALESCE(MAX(id), 0) FROM events")
+                last = int(row[0]) if row else 0
+            while events := await reader.after(last):
+                publish(events)
+                last = events[-1].id
+            await store.wait_for_events(every)
+        except OSError as exc:  # the store unreachable: tried again
+            log.warning("cannot read the shared outbox; trying again", error=str(exc))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), min(every, 1.0))
 
 
 class Subscription:

@@ -19,6 +19,7 @@ do with one daemon — with the unique indexes behind them. Readers do not wait.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
 import sqlite3
@@ -56,6 +57,8 @@ _ROWID_TABLES = frozenset({"transactions", "idempotency_keys", "events"})
 _LOCK_SPACE = 0x6C6D6B74
 _MIGRATE_LOCK = 1
 _WRITE_LOCK = 2
+# Notified when a transaction that appended events commits.
+EVENTS_CHANNEL = "logmarket_events"
 
 _SUBJECT = re.compile(
     r"^\s*(?:CREATE\s+TABLE\s+(\w+)|CREATE\s+(?:UNIQUE\s+)?INDEX\s+(\w+)\s+ON\s+(\w+)"
@@ -155,6 +158,7 @@ class PgConn:
 
     def __init__(self, conn: psycopg.AsyncConnection[Any]) -> None:
         self.raw = conn
+        self.appended_events = False  # the commit then notifies the fleet's listeners
 
     def execute(self, sql: str, parameters: Iterable[Any] | None = None) -> _Result:
         return _Result(self.raw, to_postgres(sql), tuple(parameters or ()))
@@ -169,6 +173,8 @@ class PgConn:
         self, sql: str, parameters: Iterable[Any] | None = None
     ) -> tuple[Any, ...] | None:
         """Insert one row; its ``id`` (as aiosqlite's ``execute_insert`` gives the rowid)."""
+        if re.match(r"\s*INSERT\s+INTO\s+events\b", sql, re.IGNORECASE):
+            self.appended_events = True
         async with self.raw.cursor() as cur:
             await cur.execute(to_postgres(sql) + " RETURNING id", tuple(parameters or ()))
             row = await cur.fetchone()
@@ -186,6 +192,7 @@ class PgStore:
         # This daemon's own SQLite store (inbox, ingest counters), for what a daemon's views
         # show of it beside the fleet's: see :meth:`counters` and :meth:`inbox_depth`.
         self.local: Any = None
+        self._listener: psycopg.AsyncConnection[Any] | None = None
 
     @classmethod
     async def open(cls, dsn: str, *, max_size: int = 8, timeout: float = 10.0) -> PgStore:
@@ -214,6 +221,7 @@ class PgStore:
         return cls(dsn, pool)
 
     async def close(self) -> None:
+        await self._drop_listener()
         await self.pool.close()
 
     @contextlib.asynccontextmanager
@@ -231,7 +239,32 @@ class PgStore:
         """A write transaction, writers fleet-wide in turn; rolled back if the body raises."""
         async with self._connection() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_LOCK_SPACE, _WRITE_LOCK))
-            yield PgConn(conn)
+            tx = PgConn(conn)
+            yield tx
+            if tx.appended_events:  # delivered to the listeners when this commits
+                await conn.execute("SELECT pg_notify(%s, '')", (EVENTS_CHANNEL,))
+
+    async def wait_for_events(self, timeout: float) -> None:
+        """Return when a transaction that appended events commits (anywhere in the fleet:
+        ``LISTEN`` on a connection of its own), or after ``timeout`` seconds. A broken
+        connection is dropped and made again at the next call."""
+        try:
+            if self._listener is None or self._listener.closed:
+                self._listener = await psycopg.AsyncConnection.connect(
+                    self.dsn, autocommit=True, connect_timeout=max(1, int(timeout))
+                )
+                await self._listener.execute(f"LISTEN {EVENTS_CHANNEL}")
+            async for _ in self._listener.notifies(timeout=timeout, stop_after=1):
+                pass
+        except (psycopg.Error, OSError):
+            await self._drop_listener()
+            await asyncio.sleep(min(timeout, 1.0))
+
+    async def _drop_listener(self) -> None:
+        if self._listener is not None:
+            with contextlib.suppress(psycopg.Error, OSError):
+                await self._listener.close()
+            self._listener = None
 
     async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> tuple[Any, ...] | None:
         """One row of a read-only query (committed data only)."""
