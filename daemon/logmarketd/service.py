@@ -42,6 +42,7 @@ from logmarketd.ingest.inbox import InboxWriter
 from logmarketd.ingest.redact import Redactor, load_or_create_key
 from logmarketd.ingest.server import IngestServer, bind_unix_socket
 from logmarketd.ingest.watch import WatchHandle, start_watchers
+from logmarketd.market.chain import head_signed_by
 from logmarketd.market.events import (
     Event,
     EventBus,
@@ -204,12 +205,20 @@ class Daemon:
         shared = await self._shared_store(stack, store)
         inbox = await self._inbox(stack, store)
         webhooks = WebhookDeliverer(
-            s.db_path, s.webhook_url, s.webhook_secret, max_backoff=s.webhook_max_backoff
-        )
+            s.db_path, s.webhook_url, s.webhook_secret, max_backoff=s.webhook_max_backoff,
+            store=None if shared is store else shared,
+        )  # fmt: skip
         await webhooks.start()
         stack.push_async_callback(webhooks.stop)  # undelivered events stay in the outbox
+        if shared is not store:
+            self._follow_outbox(stack, shared, webhooks)
         market = self._marketplace(shared, webhooks, ledger_key)
         await market.ledger.seal()  # rows from before the ledger was signed, chained once
+        if shared is not store and await head_signed_by(shared, ledger_key.public_key) is False:
+            raise StartupError(
+                "this daemon's ledger.key is not the one the shared store's ledger is signed "
+                "with: copy the fleet's ledger.key into the state directory (see docs/fleet.md)"
+            )
         analyser = await self._analyser(stack, shared, redactor)
         flow = Flow(store, analyser, market, self.metrics, instance=self._instance_id(shared))
         pipeline = None
@@ -343,11 +352,6 @@ class Daemon:
         s = self.settings
         if s.store is None:
             return store
-        if s.webhook_url is not None:
-            raise ConfigError(
-                "--webhook-url with a shared --store is not supported yet: the webhook reads "
-                "this daemon's outbox, and the fleet's events are in the shared store"
-            )
         from logmarketd.store.pg import PgStore  # the fleet extra, only when asked for
 
         shared = await PgStore.open(s.store)
@@ -355,18 +359,22 @@ class Daemon:
         stack.push_async_callback(shared.close)
         log.info("marketplace store shared", engine="postgresql", store=redacted(s.store))
         self._probe_store(stack, shared)
-        self._follow_outbox(stack, shared)
         return shared
 
-    def _follow_outbox(self, stack: Stack, shared: Any) -> None:
-        """Every event of the fleet to this daemon's live listeners (SSE), as it commits."""
+    def _follow_outbox(self, stack: Stack, shared: Any, webhooks: WebhookDeliverer) -> None:
+        """Every event of the fleet to this daemon's live listeners (SSE) as it commits, and
+        a wake-up for the webhook (delivered by whichever daemon holds its lock)."""
         stop = asyncio.Event()
 
         async def stopped() -> None:
             stop.set()
 
+        def publish(events: list[Event]) -> None:
+            self.bus.publish(events)
+            webhooks.wake()
+
         self._supervised(stack, "outbox-follower",
-                         follow_outbox(shared, self.bus.publish, stop), stopped)  # fmt: skip
+                         follow_outbox(shared, publish, stop), stopped)  # fmt: skip
 
     def _probe_store(self, stack: Stack, shared: Any, every: float = 2.0) -> None:
         """``/healthz`` fails while the shared store cannot be reached and recovers when it

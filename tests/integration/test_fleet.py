@@ -233,6 +233,19 @@ def test_every_daemons_event_stream_sees_a_payment_made_through_another(
             sock.close()
 
 
+def test_a_daemon_with_another_signing_key_is_refused(
+    fleet: list[DaemonProcess], short_tmp: Path
+) -> None:
+    """A daemon whose ledger.key is not the fleet's would break the one chain: it stops at
+    start, saying what to do."""
+    assert fleet[0].proc is not None
+    d = DaemonProcess(short_tmp, "--store", dsn_of(fleet[0]), marketplace=True).start(wait=False)
+    assert d.proc is not None
+    assert d.proc.wait(60) == 1
+    d.proc = None
+    assert "copy the fleet's ledger.key" in d.log.read_text()
+
+
 def test_healthz_fails_while_the_store_is_down_and_ingest_goes_on(short_tmp: Path) -> None:
     """PostgreSQL stopped under a running daemon: /healthz answers 503 naming the store, a
     file sent to the socket is still acknowledged (the inbox keeps it); PostgreSQL back:
@@ -264,3 +277,44 @@ def test_healthz_fails_while_the_store_is_down_and_ingest_goes_on(short_tmp: Pat
             assert wait_for(lambda: analysed() == 1, 60)
         finally:
             d.stop()
+
+
+def test_webhooks_deliver_each_fleet_event_once(
+    pg_server: PgServer,  # noqa: F811
+) -> None:
+    """Two daemons with the same webhook: payments made through each reach the receiver,
+    every event once (one daemon delivers the fleet's outbox at a time)."""
+    from tests.integration.test_webhook_delivery import SECRET, Receiver
+
+    receiver = Receiver()
+    receiver.accepting = True
+    dsn = pg_server.create_database()
+    roots = [Path(tempfile.mkdtemp(prefix=f"lmw{i}", dir="/tmp")) for i in range(2)]
+    args = ("--store", dsn, "--webhook-url", receiver.url, "--webhook-secret", SECRET,
+            "--webhook-max-backoff", "0.5")  # fmt: skip
+    daemons: list[DaemonProcess] = []
+    try:
+        for i, root in enumerate(roots):
+            if i:
+                (root / "state").mkdir(parents=True)
+                shutil.copy(roots[0] / "state" / "ledger.key", root / "state" / "ledger.key")
+            daemons.append(DaemonProcess(root, *args, marketplace=True).start())
+        paid = [analyze(d, distinct_traceback(90 + i), f"hook{i}") for i, d in enumerate(daemons)]
+        assert all(a["paid"] for a in paid), [a["pricing"] for a in paid]
+
+        def executed() -> set[str]:
+            return {e["body"]["data"]["analysisId"] for e in receiver.accepted
+                    if e["body"]["type"] == "log.payment.executed"}  # fmt: skip
+
+        assert wait_for(lambda: executed() == {a["id"] for a in paid}, 60), receiver.accepted
+        wait_for(lambda: False, 2.0)  # time for any duplicate to show up
+    finally:
+        for d in daemons:
+            d.stop()
+        receiver.server.shutdown()
+        receiver.server.server_close()
+        for root in roots:
+            shutil.rmtree(root, ignore_errors=True)
+    ids = [e["id"] for e in receiver.accepted]
+    assert len(ids) == len(set(ids)), "an event was delivered twice"
+    assert all(e["ok"] for e in receiver.accepted), "bad signature"

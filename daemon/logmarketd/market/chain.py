@@ -39,6 +39,7 @@ __all__ = [
     "LedgerUnreadableError",
     "append_link",
     "canonical",
+    "head_signed_by",
     "seal_genesis",
     "verify_ledger",
 ]
@@ -127,6 +128,15 @@ async def seal_genesis(conn: aiosqlite.Connection, key: LedgerKey) -> int:
         await append_link(conn, key, tx_id, genesis=True)
     await conn.execute("UPDATE ledger_meta SET value = 'done' WHERE name = 'genesis'")
     return len(ids)
+
+
+async def head_signed_by(store: Any, public_key: Ed25519PublicKey) -> bool | None:
+    """Whether the chain's head was signed with ``public_key``'s key (None: no head yet).
+    A fleet's daemons must all sign with one key."""
+    row = await store.fetchone("SELECT seq, hash, signature FROM ledger_head WHERE id = 1")
+    if row is None:
+        return None
+    return _signed(public_key, row[2], _head_message, int(row[0]), str(row[1]))
 
 
 # -- verifying (offline, from the file) -----------------------------------------------------

@@ -57,6 +57,7 @@ _ROWID_TABLES = frozenset({"transactions", "idempotency_keys", "events"})
 _LOCK_SPACE = 0x6C6D6B74
 _MIGRATE_LOCK = 1
 _WRITE_LOCK = 2
+_NAMED_LOCKS = {"webhooks": 3}  # held by one daemon of the fleet at a time
 # Notified when a transaction that appended events commits.
 EVENTS_CHANNEL = "logmarket_events"
 
@@ -193,6 +194,7 @@ class PgStore:
         # show of it beside the fleet's: see :meth:`counters` and :meth:`inbox_depth`.
         self.local: Any = None
         self._listener: psycopg.AsyncConnection[Any] | None = None
+        self._locks: dict[str, psycopg.AsyncConnection[Any]] = {}
 
     @classmethod
     async def open(cls, dsn: str, *, max_size: int = 8, timeout: float = 10.0) -> PgStore:
@@ -222,6 +224,8 @@ class PgStore:
 
     async def close(self) -> None:
         await self._drop_listener()
+        for name in list(self._locks):
+            await self.release_lock(name)
         await self.pool.close()
 
     @contextlib.asynccontextmanager
@@ -259,6 +263,36 @@ class PgStore:
         except (psycopg.Error, OSError):
             await self._drop_listener()
             await asyncio.sleep(min(timeout, 1.0))
+
+    async def hold_lock(self, name: str) -> bool:
+        """Whether this store holds the fleet-wide lock ``name`` now (taking it when free):
+        a session advisory lock on a connection of its own, so it is let go when this daemon
+        stops or dies, and another takes it."""
+        key = _NAMED_LOCKS[name]
+        conn = self._locks.get(name)
+        try:
+            if conn is not None and not conn.closed:
+                await conn.execute("SELECT 1")  # the session, and so the lock, still there
+                return True
+            conn = await psycopg.AsyncConnection.connect(self.dsn, autocommit=True,
+                                                         connect_timeout=5)  # fmt: skip
+            cur = await conn.execute("SELECT pg_try_advisory_lock(%s, %s)", (_LOCK_SPACE, key))
+            row = await cur.fetchone()
+            if row is None or not row[0]:
+                await conn.close()
+                return False
+            self._locks[name] = conn
+            log.info("fleet lock taken", lock=name)
+            return True
+        except (psycopg.Error, OSError):
+            await self.release_lock(name)
+            return False
+
+    async def release_lock(self, name: str) -> None:
+        conn = self._locks.pop(name, None)
+        if conn is not None:
+            with contextlib.suppress(psycopg.Error, OSError):
+                await conn.close()
 
     async def _drop_listener(self) -> None:
         if self._listener is not None:
