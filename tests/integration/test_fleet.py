@@ -10,6 +10,7 @@ import json
 import os
 import random
 import shutil
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -318,3 +319,49 @@ def test_webhooks_deliver_each_fleet_event_once(
     ids = [e["id"] for e in receiver.accepted]
     assert len(ids) == len(set(ids)), "an event was delivered twice"
     assert all(e["ok"] for e in receiver.accepted), "bad signature"
+
+
+def test_sigkill_of_a_daemon_and_a_restart_of_postgresql_lose_nothing(short_tmp: Path) -> None:
+    """A payment made through one daemon; a log acknowledged by the other, which is then
+    SIGKILLed; PostgreSQL restarted; the killed daemon started again: the payment is there,
+    and the log is analysed, recorded and paid once."""
+    with running_postgres() as server:
+        dsn = server.create_database()
+        a = DaemonProcess(short_tmp / "a", "--store", dsn, "--window-seconds", "1",
+                          "--auto-pay-threshold", "0", marketplace=True).start()  # fmt: skip
+        (short_tmp / "b" / "state").mkdir(parents=True)
+        shutil.copy(a.state_dir / "ledger.key", short_tmp / "b" / "state" / "ledger.key")
+        b = DaemonProcess(short_tmp / "b", "--store", dsn, marketplace=True).start()
+        try:
+            before = analyze(b, distinct_traceback(60), "before")
+            assert before["paid"], before["pricing"]
+            log = short_tmp / "app.log"
+            log.write_text(distinct_traceback(61))
+            subprocess.run(
+                [sys.executable, "-m", "logmarket.cli", "send", str(log), "--source", "runtime",
+                 "--socket", str(a.socket), "--key", create_key(dsn, "kept")],
+                capture_output=True, text=True, timeout=60, check=True,
+            )  # fmt: skip
+            a.kill(signal.SIGKILL)  # acknowledged; analysed or not, we do not know
+            server.stop()
+            server.start()
+            a.start()
+            assert wait_for(lambda: b.healthy(), 30)
+
+            def kept() -> list[tuple[str, int]]:
+                with psycopg.connect(dsn) as conn:
+                    return [(str(r[0]), int(r[1])) for r in conn.execute(
+                        "SELECT id, paid FROM analyses WHERE sub_pkp_id = 'kept'")]  # fmt: skip
+
+            assert wait_for(lambda: len(kept()) == 1 and kept()[0][1] == 1, 60), kept()
+            wait_for(lambda: False, 2.0)  # time for a second analysis to show up
+            with psycopg.connect(dsn) as conn:
+                payments = conn.execute(
+                    "SELECT analysis_id FROM transactions WHERE reverses IS NULL"
+                    " AND settles IS NULL ORDER BY analysis_id"
+                ).fetchall()
+            assert len(kept()) == 1
+            assert sorted(payments) == sorted([(before["id"],), (kept()[0][0],)])
+        finally:
+            a.stop()
+            b.stop()
