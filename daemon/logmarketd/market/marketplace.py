@@ -46,7 +46,7 @@ from logmarketd.market.pricing import (
 from logmarketd.metrics import Metrics
 from logmarketd.models import AIInsights, LogAnalysis
 from logmarketd.settings import Settings
-from logmarketd.store.db import Store
+from logmarketd.store.engine import MarketStore
 
 __all__ = [
     "Idempotency",
@@ -111,7 +111,7 @@ class SubmitResult:
 class Marketplace:
     def __init__(
         self,
-        store: Store,
+        store: MarketStore,
         ledger: Ledger,
         settings: Settings,
         publish: Callable[[list[Any]], None],
