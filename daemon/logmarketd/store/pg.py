@@ -203,6 +203,12 @@ class PgStore:
             raise StartupError(
                 "a PostgreSQL store needs the fleet extra (psycopg): install logmarket with [fleet]"
             )
+        try:  # one connection first: a clear reason at once, not the pool's retries
+            first = await psycopg.AsyncConnection.connect(dsn, connect_timeout=int(timeout))
+            await first.close()
+        except psycopg.Error as exc:
+            reason = " ".join(str(exc).split())
+            raise StartupError(f"cannot reach the store at {redacted(dsn)}: {reason}") from exc
         pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
             dsn, min_size=1, max_size=max_size, open=False, timeout=timeout,
             kwargs={"autocommit": True}, name="logmarket-store",
