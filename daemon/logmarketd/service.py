@@ -24,6 +24,7 @@ import os
 import signal
 import socket
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,7 +42,15 @@ from logmarketd.ingest.inbox import InboxWriter
 from logmarketd.ingest.redact import Redactor, load_or_create_key
 from logmarketd.ingest.server import IngestServer, bind_unix_socket
 from logmarketd.ingest.watch import WatchHandle, start_watchers
-from logmarketd.market.events import Event, EventBus, OutboxReader, prune_events
+from logmarketd.market.chain import head_signed_by
+from logmarketd.market.events import (
+    Event,
+    EventBus,
+    OutboxReader,
+    StoreOutboxReader,
+    follow_outbox,
+    prune_events,
+)
 from logmarketd.market.game import GameRules
 from logmarketd.market.ledger import Ledger
 from logmarketd.market.marketplace import Marketplace
@@ -53,6 +62,7 @@ from logmarketd.serve.auth import ensure_admin_token
 from logmarketd.serve.http import make_app
 from logmarketd.settings import Settings
 from logmarketd.store.db import Store
+from logmarketd.store.engine import redacted
 from logmarketd.store.retention import Prune, Retention
 from logmarketd.transform.windows import Pipeline
 
@@ -86,6 +96,7 @@ class Daemon:
         self.store: Store | None = None  # opened at startup, closed when run() returns
         self.stages: dict[str, asyncio.Task[None]] = {}  # the supervised tasks, by name
         self.failure: tuple[str, str] | None = None  # (stage, reason) of the first to die
+        self.store_down: str | None = None  # why the shared store is unreachable, if it is
         self._stopping = False
         self._stop_counts: dict[str, float] | None = None  # the totals when the stop began
 
@@ -191,30 +202,41 @@ class Daemon:
         ledger_key = self._ledger_key()
         store = self.store = await Store.open(s.db_path, sync=s.sync)
         stack.push_async_callback(store.close)
+        shared = await self._shared_store(stack, store)
         inbox = await self._inbox(stack, store)
         webhooks = WebhookDeliverer(
-            s.db_path, s.webhook_url, s.webhook_secret, max_backoff=s.webhook_max_backoff
-        )
+            s.db_path, s.webhook_url, s.webhook_secret, max_backoff=s.webhook_max_backoff,
+            store=None if shared is store else shared,
+        )  # fmt: skip
         await webhooks.start()
         stack.push_async_callback(webhooks.stop)  # undelivered events stay in the outbox
-        market = self._marketplace(store, webhooks, ledger_key)
+        if shared is not store:
+            self._follow_outbox(stack, shared, webhooks)
+        market = self._marketplace(shared, webhooks, ledger_key)
         await market.ledger.seal()  # rows from before the ledger was signed, chained once
-        flow = Flow(store, await self._analyser(stack, store, redactor), market, self.metrics)
+        if shared is not store and await head_signed_by(shared, ledger_key.public_key) is False:
+            raise StartupError(
+                "this daemon's ledger.key is not the one the shared store's ledger is signed "
+                "with: copy the fleet's ledger.key into the state directory (see docs/fleet.md)"
+            )
+        analyser = await self._analyser(stack, shared, redactor)
+        flow = Flow(store, analyser, market, self.metrics, instance=self._instance_id(shared))
         pipeline = None
         if s.log_marketplace_enabled:
             pipeline = self._pipeline(stack, store, inbox, flow, redactor)
         ingest = IngestServer(inbox, self.metrics, max_frame_bytes=s.max_frame_bytes,
-                              redactor=redactor, peer_credits=s.peer_credits)  # fmt: skip
+                              redactor=redactor, peer_credits=s.peer_credits,
+                              keys=shared)  # fmt: skip
         await ingest.start(sock)
         stack.push_async_callback(lambda: ingest.stop(self._drain_time()))
         if s.http_host_port is not None:
-            await self._serve_http(stack, s.http_host_port, store, flow)
+            await self._serve_http(stack, s.http_host_port, shared, flow)
         if s.watch:
             await self._watch(stack)
         # The periodic jobs last: a start that fails above has nothing of theirs to unwind.
         if s.log_marketplace_enabled:
             self._settlement(stack, market)
-        self._retention(stack, store, pipeline)
+        self._retention(stack, store, shared, pipeline)
         return notifier
 
     def _notify(self, stack: Stack, notifier: systemd.Notifier) -> None:
@@ -323,6 +345,71 @@ class Daemon:
             raise StartupError(f"cannot read or create the redaction key {path}: {exc}") from exc
         return Redactor(key, pii=s.redact_pii, allowlist=s.redact_allowlist)
 
+    async def _shared_store(self, stack: Stack, store: Store) -> Any:
+        """The marketplace's store: this daemon's own (the embedded SQLite), or with
+        ``--store postgresql://…`` the one a fleet of daemons shares (migrated at the first
+        start; the inbox and windows stay here)."""
+        s = self.settings
+        if s.store is None:
+            return store
+        from logmarketd.store.pg import PgStore  # the fleet extra, only when asked for
+
+        shared = await PgStore.open(s.store)
+        shared.local = store
+        stack.push_async_callback(shared.close)
+        log.info("marketplace store shared", engine="postgresql", store=redacted(s.store))
+        self._probe_store(stack, shared)
+        return shared
+
+    def _follow_outbox(self, stack: Stack, shared: Any, webhooks: WebhookDeliverer) -> None:
+        """Every event of the fleet to this daemon's live listeners (SSE) as it commits, and
+        a wake-up for the webhook (delivered by whichever daemon holds its lock)."""
+        stop = asyncio.Event()
+
+        async def stopped() -> None:
+            stop.set()
+
+        def publish(events: list[Event]) -> None:
+            self.bus.publish(events)
+            webhooks.wake()
+
+        self._supervised(stack, "outbox-follower",
+                         follow_outbox(shared, publish, stop), stopped)  # fmt: skip
+
+    def _probe_store(self, stack: Stack, shared: Any, every: float = 2.0) -> None:
+        """``/healthz`` fails while the shared store cannot be reached and recovers when it
+        is back; ingest goes on meanwhile (the inbox fills, windows wait)."""
+        stop = asyncio.Event()
+
+        async def probe() -> None:
+            while not stop.is_set():
+                down = await shared.ping(timeout=every)
+                if down is not None and self.store_down is None:
+                    log.warning("shared store unreachable; /healthz fails", error=down)
+                elif down is None and self.store_down is not None:
+                    log.info("shared store reachable again")
+                self.store_down = down
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), every)
+
+        async def stopped() -> None:
+            stop.set()
+
+        self._supervised(stack, "store-probe", probe(), stopped)
+
+    def _instance_id(self, shared: Any) -> str:
+        """A name for this daemon's windows in a shared store, made once in the state
+        directory (its inbox positions are its own); "local" with the embedded store."""
+        if shared is self.store:
+            return "local"
+        path = self.settings.state_dir / "instance.id"
+        try:
+            if not path.exists():
+                path.write_text(uuid.uuid4().hex + "\n")
+            return path.read_text().strip()
+        except OSError as exc:
+            raise StartupError(f"cannot read or create {path}: {exc}") from exc
+
     async def _inbox(self, stack: Stack, store: Store) -> InboxWriter:
         inbox = InboxWriter(store, self.metrics, max_records=self.settings.commit_max_records)
         await inbox.start()
@@ -350,7 +437,7 @@ class Daemon:
         return key
 
     def _marketplace(
-        self, store: Store, webhooks: WebhookDeliverer, ledger_key: LedgerKey
+        self, store: Any, webhooks: WebhookDeliverer, ledger_key: LedgerKey
     ) -> Marketplace:
         """The marketplace: ledger, pricing, game, events; the admin token for its API."""
         s = self.settings
@@ -366,14 +453,19 @@ class Daemon:
         )
         self._watch_events(webhooks)
 
+        fleet = store is not self.store
+
         def published(events: list[Event]) -> None:
-            """Committed events: to live listeners now, to the webhook as soon as it can."""
-            self.bus.publish(events)
+            """Committed events: to live listeners now, to the webhook as soon as it can.
+            In a fleet the listeners get them from the shared outbox instead (every daemon's,
+            once each: :meth:`_follow_outbox`)."""
+            if not fleet:
+                self.bus.publish(events)
             webhooks.wake()
 
         return Marketplace(store, ledger, s, published, metrics=self.metrics)
 
-    async def _analyser(self, stack: Stack, store: Store, redactor: Redactor) -> Analyser:
+    async def _analyser(self, stack: Stack, store: Any, redactor: Redactor) -> Analyser:
         """The agents, with a model to enrich their findings when one is configured; the
         shipped rule packs and ``rules_dir``'s are loaded here, so a bad pack stops the start."""
         try:
@@ -455,7 +547,9 @@ class Daemon:
         self._supervised(stack, "settlement", market.run_settlement(stop, every), stopped,
                          late="settlement cancelled mid-round; the next start goes on")  # fmt: skip
 
-    def _retention(self, stack: Stack, store: Store, pipeline: Pipeline | None) -> None:
+    def _retention(
+        self, stack: Stack, store: Store, shared: Any, pipeline: Pipeline | None
+    ) -> None:
         """Log text past ``retention_days`` taken out, now and hourly; the event outbox and
         the inbox rows the windows consumed are pruned with it. Undelivered events are kept
         while a webhook may still deliver them."""
@@ -467,7 +561,11 @@ class Daemon:
         also: dict[str, Prune] = {"events": events}
         if pipeline is not None:
             also["inbox"] = pipeline.prune_consumed
-        job = Retention(store, days=self.settings.retention_days, also=also, metrics=self.metrics)
+        shared_also: dict[str, Prune] = {}
+        if shared is not store:  # the outbox is the fleet's; the inbox stays this daemon's
+            shared_also["events"] = also.pop("events")
+        job = Retention(store, days=self.settings.retention_days, also=also, shared=shared,
+                        shared_also=shared_also, metrics=self.metrics)  # fmt: skip
 
         async def stop() -> None:
             job.stop()
@@ -475,11 +573,18 @@ class Daemon:
         self._supervised(stack, "retention", job.run(), stop,
                          late="retention cancelled mid-batch; the next run goes on")  # fmt: skip
 
-    def _api_app(self, store: Store, flow: Flow, outbox: OutboxReader) -> web.Application:
+    def _health(self) -> tuple[str, str] | None:
+        if self.failure is None and self.store_down is not None:
+            return ("store", self.store_down)
+        return self.failure
+
+    def _api_app(
+        self, store: Any, flow: Flow, outbox: OutboxReader | StoreOutboxReader
+    ) -> web.Application:
         """The HTTP app: health, metrics and the marketplace API."""
         s = self.settings
         assert self.admin_token is not None
-        app = make_app(self.metrics, max_body_bytes=s.max_body_bytes, health=lambda: self.failure)
+        app = make_app(self.metrics, max_body_bytes=s.max_body_bytes, health=self._health)
         add_routes(app, ApiContext(
             store, flow.market, flow.submit, self.admin_token,
             requests_per_minute=s.requests_per_minute, bus=self.bus, backlog=outbox.after,
@@ -487,9 +592,13 @@ class Daemon:
         return app
 
     async def _serve_http(
-        self, stack: Stack, address: tuple[str, int], store: Store, flow: Flow
+        self, stack: Stack, address: tuple[str, int], store: Any, flow: Flow
     ) -> None:
-        outbox = await OutboxReader.open(self.settings.db_path)
+        outbox: OutboxReader | StoreOutboxReader
+        if store is self.store:
+            outbox = await OutboxReader.open(self.settings.db_path)
+        else:  # the fleet's outbox: every daemon's events
+            outbox = StoreOutboxReader(store)
         stack.push_async_callback(outbox.close)
         app = self._api_app(store, flow, outbox)
         runner = web.AppRunner(app, access_log=None, handle_signals=False)

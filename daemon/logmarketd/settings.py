@@ -83,6 +83,12 @@ class Settings(BaseSettings):
     state_dir: Path = Field(
         Path(".logmarket"), description="directory for the SQLite store and the admin token"
     )
+    store: str | None = Field(
+        None,
+        description="the marketplace's store shared by a fleet of daemons, "
+        "postgresql://USER@HOST:PORT/DB (its password from PGPASSWORD or ~/.pgpass); each "
+        "daemon's inbox and windows stay in STATE_DIR (default: all in STATE_DIR's SQLite)",
+    )
     socket: Path | None = Field(
         None, description="Unix socket path for clients (default: STATE_DIR/logmarketd.sock)"
     )
@@ -366,6 +372,18 @@ class Settings(BaseSettings):
                     "must be seconds, or a duration like 90s, 30m, 24h or 2d"
                 ) from None
         return value
+
+    @field_validator("store")
+    @classmethod
+    def _store(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if not value.strip().startswith(("postgresql://", "postgres://")):
+            raise ValueError(
+                "must be a PostgreSQL DSN, postgresql://USER@HOST:PORT/DB, or empty for the "
+                "embedded SQLite store in STATE_DIR"
+            )
+        return value.strip()
 
     @field_validator("http")
     @classmethod

@@ -19,6 +19,7 @@ from logmarketd.store.db import Store
 from logmarketd.store.schema import MIGRATIONS
 
 from tests.market.test_ledger import analysis, record
+from tests.store.pgserver import location
 
 
 async def three_payments(store: Store, key: LedgerKey) -> tuple[Ledger, list[str]]:
@@ -30,6 +31,11 @@ async def three_payments(store: Store, key: LedgerKey) -> tuple[Ledger, list[str
         ids.append((await ledger.pay(f"a{i}")).transaction.id)
     await ledger.reverse(ids[1], "duplicate submission")
     return ledger, ids
+
+
+# Tampering edits the SQLite file directly (the marks on these tests): the other checks run
+# on both engines.
+SQLITE_FILE = pytest.mark.parametrize("store", ["sqlite"], indirect=True)
 
 
 @contextlib.contextmanager
@@ -47,20 +53,20 @@ def edit(db: Path) -> Iterator[sqlite3.Connection]:
 
 async def test_an_untouched_ledger_verifies(store: Store, key: LedgerKey) -> None:
     await three_payments(store, key)
-    report = verify_ledger(store.path, key.public_key)
+    report = verify_ledger(location(store), key.public_key)
     assert report.ok, report.problems
     assert (report.transactions, report.entries) == (4, 8)
     assert "intact" in report.summary() and "4 transactions" in report.summary()
 
 
 async def test_an_empty_ledger_verifies(store: Store, key: LedgerKey) -> None:
-    assert verify_ledger(store.path, key.public_key).ok
+    assert verify_ledger(location(store), key.public_key).ok
 
 
 async def test_another_key_does_not_verify(store: Store, key: LedgerKey, tmp_path: Path) -> None:
     await three_payments(store, key)
     other = load_or_create_ledger_key(tmp_path / "other.key")
-    report = verify_ledger(store.path, other.public_key)
+    report = verify_ledger(location(store), other.public_key)
     assert not report.ok and "signature" in report.problems[0]
 
 
@@ -75,23 +81,26 @@ async def test_another_key_does_not_verify(store: Store, key: LedgerKey, tmp_pat
         ("UPDATE ledger_chain SET hash = '00' || substr(hash, 3) WHERE seq = 2", "link 2"),
     ],
 )  # fmt: skip
+@SQLITE_FILE
 async def test_an_edited_entry_is_named(store: Store, key: LedgerKey, sql: str, named: str) -> None:
     await three_payments(store, key)
     with edit(store.path) as conn:
         conn.execute(sql)
-    report = verify_ledger(store.path, key.public_key)
+    report = verify_ledger(location(store), key.public_key)
     assert not report.ok
     assert named in report.problems[0]
 
 
+@SQLITE_FILE
 async def test_a_deleted_entry_is_named(store: Store, key: LedgerKey) -> None:
     await three_payments(store, key)
     with edit(store.path) as conn:
         conn.execute("DELETE FROM ledger_entries WHERE id = 4")
-    report = verify_ledger(store.path, key.public_key)
+    report = verify_ledger(location(store), key.public_key)
     assert not report.ok and "link 2" in report.problems[0]
 
 
+@SQLITE_FILE
 async def test_a_deleted_transaction_and_its_link_is_named(store: Store, key: LedgerKey) -> None:
     """The chain has a gap: the next link's predecessor is missing."""
     await three_payments(store, key)
@@ -100,10 +109,11 @@ async def test_a_deleted_transaction_and_its_link_is_named(store: Store, key: Le
         conn.execute("DELETE FROM ledger_entries WHERE tx_id = ?", (tx,))
         conn.execute("DELETE FROM transactions WHERE id = ?", (tx,))
         conn.execute("DELETE FROM ledger_chain WHERE seq = 2")
-    report = verify_ledger(store.path, key.public_key)
+    report = verify_ledger(location(store), key.public_key)
     assert not report.ok and "link 2" in report.problems[0]
 
 
+@SQLITE_FILE
 async def test_the_last_transaction_cut_off_is_named(store: Store, key: LedgerKey) -> None:
     """The signed head names the last link: cutting the tail does not go unnoticed."""
     await three_payments(store, key)
@@ -112,10 +122,11 @@ async def test_the_last_transaction_cut_off_is_named(store: Store, key: LedgerKe
         conn.execute("DELETE FROM ledger_entries WHERE tx_id = ?", (tx,))
         conn.execute("DELETE FROM transactions WHERE id = ?", (tx,))
         conn.execute("DELETE FROM ledger_chain WHERE seq = 4")
-    report = verify_ledger(store.path, key.public_key)
+    report = verify_ledger(location(store), key.public_key)
     assert not report.ok and "head" in report.problems[0]
 
 
+@SQLITE_FILE
 async def test_an_inserted_entry_is_named(store: Store, key: LedgerKey) -> None:
     await three_payments(store, key)
     with edit(store.path) as conn:
@@ -124,10 +135,11 @@ async def test_an_inserted_entry_is_named(store: Store, key: LedgerKey) -> None:
             "INSERT INTO ledger_entries (tx_id, account, amount_micros, created)"
             " VALUES (?, 'sub-pkp:s', 5000000, 0)", (tx,)
         )  # fmt: skip
-    report = verify_ledger(store.path, key.public_key)
+    report = verify_ledger(location(store), key.public_key)
     assert not report.ok and "link 3" in report.problems[0]
 
 
+@SQLITE_FILE
 async def test_an_inserted_transaction_is_named(store: Store, key: LedgerKey) -> None:
     await three_payments(store, key)
     with edit(store.path) as conn:
@@ -139,10 +151,11 @@ async def test_an_inserted_transaction_is_named(store: Store, key: LedgerKey) ->
             "INSERT INTO ledger_entries (tx_id, account, amount_micros, created)"
             " VALUES ('tx_forged', 'sub-pkp:s', 9000000, 0)"
         )
-    report = verify_ledger(store.path, key.public_key)
+    report = verify_ledger(location(store), key.public_key)
     assert not report.ok and "tx_forged" in report.problems[0]
 
 
+@SQLITE_FILE
 async def test_an_inserted_link_is_named(store: Store, key: LedgerKey) -> None:
     """A forged link in the middle: its signature (and its successor's back link) fail."""
     await three_payments(store, key)
@@ -153,15 +166,16 @@ async def test_an_inserted_link_is_named(store: Store, key: LedgerKey) -> None:
             "INSERT INTO ledger_chain (seq, tx_id, prev_hash, hash, signature, genesis)"
             " SELECT 2, 'tx_forged', hash, hash, signature, 0 FROM ledger_chain WHERE seq = 1"
         )
-    report = verify_ledger(store.path, key.public_key)
+    report = verify_ledger(location(store), key.public_key)
     assert not report.ok and "link 2" in report.problems[0]
 
 
+@SQLITE_FILE
 async def test_an_edited_balance_is_named(store: Store, key: LedgerKey) -> None:
     await three_payments(store, key)
     with edit(store.path) as conn:
         conn.execute("UPDATE balances SET balance_micros = 0 WHERE account = 'sub-pkp:s'")
-    report = verify_ledger(store.path, key.public_key)
+    report = verify_ledger(location(store), key.public_key)
     assert not report.ok and "sub-pkp:s" in report.problems[0]
 
 
@@ -185,7 +199,7 @@ async def test_reversing_takes_back_the_points_once(store: Store, key: LedgerKey
     assert n == 2
     events = [r[0] for r in await store.fetchall("SELECT type FROM events ORDER BY id")]
     assert events.count("log.payment.reversed") == 1
-    assert verify_ledger(store.path, key.public_key).ok
+    assert verify_ledger(location(store), key.public_key).ok
 
 
 async def test_rows_written_before_signing_are_sealed_once(
@@ -196,14 +210,14 @@ async def test_rows_written_before_signing_are_sealed_once(
     unsigned = Ledger(store, GameRules())
     await record(unsigned, analysis("old", "s", "1.00"))
     await unsigned.pay("old")
-    assert not verify_ledger(store.path, key.public_key).ok
+    assert not verify_ledger(location(store), key.public_key).ok
     signed = Ledger(store, GameRules(), signer=key)
     await signed.seal()
-    report = verify_ledger(store.path, key.public_key)
+    report = verify_ledger(location(store), key.public_key)
     assert report.ok and report.sealed == 1
     await record(unsigned, analysis("late", "s", "1.00"))
     await unsigned.pay("late")
-    report = verify_ledger(store.path, key.public_key)
+    report = verify_ledger(location(store), key.public_key)
     assert not report.ok and "is in no signed link" in report.problems[0]
 
 

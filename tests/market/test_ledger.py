@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import sqlite3
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -21,6 +20,8 @@ from logmarketd.models import (
     Quality,
 )
 from logmarketd.store.db import Store
+
+from tests.store.pgserver import REFUSED
 
 PM = PotentialMetric(current=1, potential=2, improvement="x")
 
@@ -104,7 +105,7 @@ async def test_entries_are_immutable(store: Store) -> None:
     await record(ledger, analysis("a", "s", "2.00"))
     await ledger.pay("a")
     for sql in ("UPDATE ledger_entries SET amount_micros = 0", "DELETE FROM ledger_entries"):
-        with pytest.raises(sqlite3.IntegrityError, match="immutable"):
+        with pytest.raises(REFUSED, match="immutable"):
             async with store.transaction() as conn:
                 await conn.execute(sql)
 

@@ -24,6 +24,7 @@ from logmarketd.market.signing import LedgerKey
 from logmarketd.store.db import Store
 
 from tests.market.test_ledger import analysis, record
+from tests.store.pgserver import location
 
 DAY = 86400.0
 
@@ -63,7 +64,7 @@ async def test_a_held_payment_is_pending_until_the_hold_is_over(
     assert await balance(store, account("alice")) == Decimal("3.25")
     assert await balance(store, POOL) == Decimal("-3.25")
     assert await ledger.settle_due() == []  # once
-    report = verify_ledger(tmp_path / "ledger.db", key.public_key)
+    report = verify_ledger(location(store), key.public_key)
     assert report.ok, report.problems
     assert report.transactions == 2
 
@@ -109,7 +110,7 @@ async def test_the_admin_pays_holds_and_reverses_pending_payouts(
     assert await balance(store, account("alice")) == Decimal("5.00")
     assert await balance(store, pending_account("alice")) == 0
     assert await balance(store, POOL) == Decimal("-5.00")
-    report = verify_ledger(tmp_path / "ledger.db", key.public_key)
+    report = verify_ledger(location(store), key.public_key)
     assert report.ok, report.problems
 
 

@@ -128,8 +128,11 @@ class IngestServer:
         max_frame_bytes: int,
         redactor: Redactor | None = None,
         peer_credits: Mapping[int, str] | None = None,
+        keys: Any = None,
     ) -> None:
         self.inbox = inbox
+        # Where the Sub-PKPs' keys are: the inbox's store, or a fleet's shared one.
+        self.keys = keys if keys is not None else inbox.store
         self.peer_credits = dict(peer_credits or {})
         self.redactor = redactor
         self.metrics = metrics
@@ -338,7 +341,7 @@ class IngestServer:
         if key is None:
             return None, None
         try:
-            owner = await key_owner(self.inbox.store, key)
+            owner = await key_owner(self.keys, key)
         except (sqlite3.Error, OSError) as exc:
             log.error("cannot check a hello's key; the connection is uncredited", error=str(exc))
             owner = None
@@ -355,7 +358,7 @@ class IngestServer:
         if session.key_id is None:
             return
         try:
-            live = await load_key(self.inbox.store, session.key_id) is not None
+            live = await load_key(self.keys, session.key_id) is not None
         except (sqlite3.Error, OSError):
             return  # the inbox commit will meet the same store; keep what the hello proved
         if not live:

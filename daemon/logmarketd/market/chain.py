@@ -32,12 +32,14 @@ import aiosqlite
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from logmarketd.market.signing import LedgerKey, signature_ok
+from logmarketd.store.engine import is_postgres_dsn, redacted, to_postgres
 
 __all__ = [
     "ChainReport",
     "LedgerUnreadableError",
     "append_link",
     "canonical",
+    "head_signed_by",
     "seal_genesis",
     "verify_ledger",
 ]
@@ -128,6 +130,15 @@ async def seal_genesis(conn: aiosqlite.Connection, key: LedgerKey) -> int:
     return len(ids)
 
 
+async def head_signed_by(store: Any, public_key: Ed25519PublicKey) -> bool | None:
+    """Whether the chain's head was signed with ``public_key``'s key (None: no head yet).
+    A fleet's daemons must all sign with one key."""
+    row = await store.fetchone("SELECT seq, hash, signature FROM ledger_head WHERE id = 1")
+    if row is None:
+        return None
+    return _signed(public_key, row[2], _head_message, int(row[0]), str(row[1]))
+
+
 # -- verifying (offline, from the file) -----------------------------------------------------
 
 
@@ -168,9 +179,13 @@ class ChainReport:
         }  # fmt: skip
 
 
-def verify_ledger(db: Path, public_key: Ed25519PublicKey) -> ChainReport:
-    """Check the ledger in the SQLite file ``db`` (opened read-only) against ``public_key``;
-    ``LedgerUnreadableError`` when the file holds no signed ledger to check."""
+def verify_ledger(db: Path | str, public_key: Ed25519PublicKey) -> ChainReport:
+    """Check the ledger in the SQLite file ``db`` (opened read-only), or in the PostgreSQL
+    store a ``postgresql://`` DSN names (in one read-only transaction), against
+    ``public_key``; ``LedgerUnreadableError`` when it holds no signed ledger to check."""
+    if isinstance(db, str) and is_postgres_dsn(db):
+        return _verify_postgres(db, public_key)
+    db = Path(db)
     if not db.is_file():
         raise LedgerUnreadableError(f"no store at {db}")
     try:
@@ -178,6 +193,12 @@ def verify_ledger(db: Path, public_key: Ed25519PublicKey) -> ChainReport:
     except sqlite3.Error as exc:
         raise LedgerUnreadableError(f"cannot open {db}: {exc}") from None
     try:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        columns = {r[1] for r in conn.execute("PRAGMA table_info(transactions)")}
+        if "ledger_chain" not in tables or "settles" not in columns:
+            raise LedgerUnreadableError(
+                "this store has no signed ledger yet: start the daemon once to upgrade it"
+            )
         return _verify(conn, public_key)
     except sqlite3.Error as exc:
         raise LedgerUnreadableError(f"cannot read the ledger in {db}: {exc}") from None
@@ -185,13 +206,37 @@ def verify_ledger(db: Path, public_key: Ed25519PublicKey) -> ChainReport:
         conn.close()
 
 
-def _verify(conn: sqlite3.Connection, public_key: Ed25519PublicKey) -> ChainReport:
-    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    columns = {r[1] for r in conn.execute("PRAGMA table_info(transactions)")}
-    if "ledger_chain" not in tables or "settles" not in columns:
-        raise LedgerUnreadableError(
-            "this store has no signed ledger yet: start the daemon once to upgrade it"
-        )
+class _PgReader:
+    """A read-only PostgreSQL connection with sqlite3's ``execute`` (common-dialect SQL)."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self.conn.execute(to_postgres(sql), tuple(params))
+
+
+def _verify_postgres(dsn: str, public_key: Ed25519PublicKey) -> ChainReport:
+    try:
+        import psycopg
+    except ImportError:
+        raise LedgerUnreadableError("reading a PostgreSQL store needs the fleet extra") from None
+    try:
+        with psycopg.connect(dsn) as conn:
+            conn.read_only = True
+            conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ  # one snapshot
+            found = conn.execute(
+                "SELECT count(*) FROM information_schema.columns WHERE table_schema ="
+                " current_schema() AND table_name = 'transactions' AND column_name = 'settles'"
+            ).fetchone()
+            if not found or not found[0]:
+                raise LedgerUnreadableError("this store has no signed ledger yet")
+            return _verify(_PgReader(conn), public_key)
+    except psycopg.Error as exc:
+        raise LedgerUnreadableError(f"cannot read the ledger in {redacted(dsn)}: {exc}") from None
+
+
+def _verify(conn: Any, public_key: Ed25519PublicKey) -> ChainReport:
     txs = {str(r[0]): r for r in conn.execute(_TX + " ORDER BY rowid")}
     entries: dict[str, list[tuple[Any, ...]]] = {}
     for eid, tx_id, account, micros, created in conn.execute(_ENTRIES + " ORDER BY id"):
@@ -287,7 +332,7 @@ def _check_unchained(
             )
 
 
-def _check_balances(report: ChainReport, conn: sqlite3.Connection) -> None:
+def _check_balances(report: ChainReport, conn: Any) -> None:
     """Balances are kept for speed; each must be the sum of its account's entries."""
     sums = dict(
         conn.execute("SELECT account, SUM(amount_micros) FROM ledger_entries GROUP BY account")

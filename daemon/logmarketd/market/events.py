@@ -37,6 +37,7 @@ from types import TracebackType
 from typing import Any
 
 import aiosqlite
+import structlog
 from aiohttp import web
 
 from logmarketd.errors import LogmarketdError
@@ -48,12 +49,16 @@ __all__ = [
     "EventError",
     "Gap",
     "OutboxReader",
+    "StoreOutboxReader",
     "Subscription",
     "append_event",
     "encode_payload",
+    "follow_outbox",
     "prune_events",
     "sse_response",
 ]
+
+log = structlog.get_logger("logmarketd.events")
 
 EVENT_TYPES = frozenset(
     {
@@ -193,6 +198,50 @@ class OutboxReader:
 
     async def close(self) -> None:
         await self.db.close()
+
+
+class StoreOutboxReader:
+    """The SSE backlog read through a store's own queries (the shared store of a fleet: its
+    outbox holds every daemon's events)."""
+
+    def __init__(self, store: Any, *, page: int = _BACKLOG_PAGE) -> None:
+        self.store = store
+        self.page = page
+
+    async def after(self, after_id: int) -> list[Event]:
+        """Up to ``page`` events with id above ``after_id``, in id order."""
+        rows = await self.store.fetchall(
+            "SELECT id, type, payload, created FROM events WHERE id > ? ORDER BY id LIMIT ?",
+            (after_id, self.page),
+        )
+        return [_event(r) for r in rows]
+
+    async def close(self) -> None:
+        """Nothing of its own to close: the store is closed by its owner."""
+
+
+async def follow_outbox(
+    store: Any, publish: Callable[[list[Event]], None], stop: asyncio.Event, *, every: float = 5.0
+) -> None:
+    """Publish every event of a shared outbox (the whole fleet's) in id order as it commits,
+    until ``stop``: woken by the store's notification, and every ``every`` seconds anyway.
+    The ids are in commit order (writers take turns), so reading above the last one published
+    misses none; it starts above the newest at the time it starts."""
+    reader = StoreOutboxReader(store)
+    last: int | None = None
+    while not stop.is_set():
+        try:
+            if last is None:
+                row = await store.fetchone("SELECT COALESCE(MAX(id), 0) FROM events")
+                last = int(row[0]) if row else 0
+            while events := await reader.after(last):
+                publish(events)
+                last = events[-1].id
+            await store.wait_for_events(every)
+        except OSError as exc:  # the store unreachable: tried again
+            log.warning("cannot read the shared outbox; trying again", error=str(exc))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), min(every, 1.0))
 
 
 class Subscription:

@@ -55,7 +55,7 @@ from logmarketd.market.game import (
 )
 from logmarketd.market.signing import LedgerKey
 from logmarketd.models import DataTransaction, LogAnalysis, TransactionMetadata
-from logmarketd.store.db import Store
+from logmarketd.store.engine import MarketStore
 
 __all__ = [
     "POOL",
@@ -175,7 +175,7 @@ class LinkedResult:
 class Ledger:
     def __init__(
         self,
-        store: Store,
+        store: MarketStore,
         game_rules: GameRules,
         *,
         events: EventSink = outbox_sink,
@@ -516,7 +516,7 @@ class Ledger:
         )
         await conn.executemany(
             "INSERT INTO balances (account, balance_micros) VALUES (?, ?) ON CONFLICT(account)"
-            " DO UPDATE SET balance_micros = balance_micros + excluded.balance_micros",
+            " DO UPDATE SET balance_micros = balances.balance_micros + excluded.balance_micros",
             moves,
         )
         if self.signer is not None:

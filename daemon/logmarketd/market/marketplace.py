@@ -46,7 +46,7 @@ from logmarketd.market.pricing import (
 from logmarketd.metrics import Metrics
 from logmarketd.models import AIInsights, LogAnalysis
 from logmarketd.settings import Settings
-from logmarketd.store.db import Store
+from logmarketd.store.engine import MarketStore
 
 __all__ = [
     "Idempotency",
@@ -111,7 +111,7 @@ class SubmitResult:
 class Marketplace:
     def __init__(
         self,
-        store: Store,
+        store: MarketStore,
         ledger: Ledger,
         settings: Settings,
         publish: Callable[[list[Any]], None],
@@ -238,7 +238,7 @@ class Marketplace:
         later day)."""
         await tx.execute(
             "INSERT INTO counters (name, value) VALUES (?, 1)"
-            " ON CONFLICT(name) DO UPDATE SET value = value + 1",
+            " ON CONFLICT(name) DO UPDATE SET value = counters.value + 1",
             (f"payouts_refused:{exc.reason}",),
         )
         payload = {"analysisId": analysis.id, "subPKPId": analysis.sub_pkp_id,
@@ -365,7 +365,8 @@ class Marketplace:
         await conn.executemany(
             "INSERT INTO agent_stats (agent_id, logs_analyzed, insights, money_micros)"
             " VALUES (?, 1, ?, 0) ON CONFLICT(agent_id) DO UPDATE SET"
-            " logs_analyzed = logs_analyzed + 1, insights = insights + excluded.insights",
+            " logs_analyzed = agent_stats.logs_analyzed + 1,"
+            " insights = agent_stats.insights + excluded.insights",
             [(agent, counts.get(agent, 0)) for agent in sorted(ran | set(counts))],
         )
 

@@ -151,6 +151,7 @@ class WebhookDeliverer:
         stop_grace: float = 2.0,
         idle_poll: float = 30.0,
         rng: random.Random | None = None,
+        store: Any = None,
     ) -> None:
         if url is not None:
             parts = urlsplit(url)
@@ -163,6 +164,9 @@ class WebhookDeliverer:
         if timeout <= 0 or batch < 1:
             raise ConfigError("webhook timeout must be positive and batch at least 1")
         self.db_path = Path(db_path)
+        # A fleet's shared store: its outbox is delivered by one daemon at a time (the one
+        # holding the store's webhook lock), so each event goes out once for the fleet.
+        self.store = store
         self.url = url
         self._secret = _key(secret) if secret is not None else b""
         self.max_backoff = max_backoff
@@ -189,6 +193,10 @@ class WebhookDeliverer:
         """Open the connection and start delivering; does nothing without a URL."""
         if self.url is None or self._task is not None:
             return
+        if self.store is not None:
+            self._db = _StoreDb(self.store)  # type: ignore[assignment]
+            self._begin()
+            return
         try:
             db = await aiosqlite.connect(self.db_path, isolation_level=None)
         except (OSError, sqlite3.Error) as exc:
@@ -208,6 +216,9 @@ class WebhookDeliverer:
             await db.close()
             raise
         self._db = db
+        self._begin()
+
+    def _begin(self) -> None:
         self._session = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=self.timeout),
             headers={"User-Agent": "logmarketd-webhooks"},
@@ -279,6 +290,9 @@ class WebhookDeliverer:
         """Deliver the due head of the outbox, in order, until one fails or none is left."""
         assert self._db is not None
         self._wake.clear()  # before reading: a wake() during the read is not lost
+        if self.store is not None and not await self.store.hold_lock("webhooks"):
+            await self._sleep(self.idle_poll)  # another daemon delivers; take over if it goes
+            return
         async with self._db.execute(
             "SELECT id, type, payload, created, attempts, next_attempt FROM events "
             "WHERE delivered_at IS NULL ORDER BY id LIMIT ?",
@@ -364,3 +378,47 @@ class WebhookDeliverer:
             "failures": self.failures,
             "lastError": self.last_error,
         }
+
+
+class _Rows:
+    def __init__(self, rows: list[tuple[Any, ...]]) -> None:
+        self.rows = rows
+
+    async def fetchall(self) -> list[tuple[Any, ...]]:
+        return self.rows
+
+    async def fetchone(self) -> tuple[Any, ...] | None:
+        return self.rows[0] if self.rows else None
+
+
+class _StoreQuery:
+    """``async with``: a query's rows; ``await``: a write in a transaction of its own."""
+
+    def __init__(self, store: Any, sql: str, params: Any) -> None:
+        self.store, self.sql, self.params = store, sql, params
+
+    async def _write(self) -> None:
+        async with self.store.transaction() as tx:
+            await tx.execute(self.sql, self.params)
+
+    def __await__(self) -> Any:
+        return self._write().__await__()
+
+    async def __aenter__(self) -> _Rows:
+        return _Rows(await self.store.fetchall(self.sql, self.params))
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
+class _StoreDb:
+    """The shared store in the shape of the connection the deliverer uses."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+
+    def execute(self, sql: str, params: Any = ()) -> _StoreQuery:
+        return _StoreQuery(self.store, sql, params)
+
+    async def close(self) -> None:
+        await self.store.release_lock("webhooks")  # the store itself is closed by its owner

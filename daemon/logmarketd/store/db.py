@@ -45,6 +45,8 @@ class Store:
     transactions); ``reader`` serves queries, and under WAL it sees only committed data.
     """
 
+    engine = "sqlite"
+
     def __init__(self, path: Path, db: aiosqlite.Connection, reader: aiosqlite.Connection) -> None:
         self.path = path
         self.db = db

@@ -10,15 +10,19 @@ another process or by the admin endpoint — holds from the very next check.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import secrets
 import sqlite3
 import time
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from logmarketd.store.db import Store
+from logmarketd.store.engine import is_postgres_dsn, to_postgres
 
 __all__ = [
     "RevokedKey",
@@ -49,21 +53,51 @@ def parse_key(key: str) -> tuple[str, str] | None:
     return parts[1], parts[2]
 
 
-def create_key(db_path: Path, sub_pkp_id: str) -> str:
-    """Create an API key for a Sub-PKP directly in the store; returns the key (shown once)."""
+class _Translated:
+    """A PostgreSQL connection with sqlite3's ``execute``/``executemany`` (common dialect)."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self.conn.execute(to_postgres(sql), tuple(params))
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        rows = [tuple(r) for r in rows]
+        if rows:
+            self.conn.cursor().executemany(to_postgres(sql), rows)
+
+
+@contextlib.contextmanager
+def _writing(where: Path | str) -> Iterator[Any]:
+    """One transaction on the store at ``where``: the SQLite file, or the shared store a
+    ``postgresql://`` DSN names; committed when the block ends, rolled back if it raises."""
+    if isinstance(where, str) and is_postgres_dsn(where):
+        import psycopg  # the fleet extra
+
+        with psycopg.connect(where) as pg:
+            yield _Translated(pg)
+        return
+    conn = sqlite3.connect(where, timeout=10)
+    try:
+        with conn:
+            yield conn
+    finally:
+        conn.close()
+
+
+def create_key(db_path: Path | str, sub_pkp_id: str) -> str:
+    """Create an API key for a Sub-PKP directly in the store (the SQLite file, or a shared
+    store's DSN); returns the key (shown once)."""
     if not sub_pkp_id or len(sub_pkp_id) > 256:
         raise ValueError("a Sub-PKP id is 1 to 256 characters")
     key_id = secrets.token_hex(8)
     secret = secrets.token_urlsafe(32)
-    conn = sqlite3.connect(db_path, timeout=10)
-    try:
-        with conn:
-            conn.execute(
-                "INSERT INTO api_keys VALUES (?, ?, ?, ?, NULL)",
-                (key_id, sub_pkp_id, hash_secret(secret), time.time()),
-            )
-    finally:
-        conn.close()
+    with _writing(db_path) as conn:
+        conn.execute(
+            "INSERT INTO api_keys VALUES (?, ?, ?, ?, NULL)",
+            (key_id, sub_pkp_id, hash_secret(secret), time.time()),
+        )
     return f"lmk_{key_id}_{secret}"
 
 
@@ -78,25 +112,21 @@ _REVOKE = "UPDATE api_keys SET revoked = ? WHERE key_id = ? AND revoked IS NULL"
 _REVOKED_ROW = "SELECT key_id, sub_pkp_id, revoked FROM api_keys WHERE key_id = ?"
 
 
-def revoke_keys(db_path: Path, key_or_sub: str) -> list[RevokedKey]:
+def revoke_keys(db_path: Path | str, key_or_sub: str) -> list[RevokedKey]:
     """Revoke a key (by its key id, or the whole key) or, when no key has that id, every key
     of the Sub-PKP of that id. Revoking again changes nothing; returns what is now revoked
     (empty: no such key or Sub-PKP)."""
     parsed = parse_key(key_or_sub)
     key_id = parsed[0] if parsed else key_or_sub
-    conn = sqlite3.connect(db_path, timeout=10)
-    try:
-        with conn:
-            ids = [r[0] for r in conn.execute("SELECT key_id FROM api_keys WHERE key_id = ?",
-                                              (key_id,))]  # fmt: skip
-            if not ids:
-                ids = [r[0] for r in conn.execute(
-                    "SELECT key_id FROM api_keys WHERE sub_pkp_id = ?", (key_or_sub,))]  # fmt: skip
-            now = time.time()
-            conn.executemany(_REVOKE, [(now, i) for i in ids])
-            rows = [conn.execute(_REVOKED_ROW, (i,)).fetchone() for i in ids]
-    finally:
-        conn.close()
+    with _writing(db_path) as conn:
+        ids = [r[0] for r in conn.execute("SELECT key_id FROM api_keys WHERE key_id = ?",
+                                          (key_id,))]  # fmt: skip
+        if not ids:
+            ids = [r[0] for r in conn.execute(
+                "SELECT key_id FROM api_keys WHERE sub_pkp_id = ?", (key_or_sub,))]  # fmt: skip
+        now = time.time()
+        conn.executemany(_REVOKE, [(now, i) for i in ids])
+        rows = [conn.execute(_REVOKED_ROW, (i,)).fetchone() for i in ids]
     return [RevokedKey(*row) for row in rows]
 
 

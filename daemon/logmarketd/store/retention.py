@@ -73,6 +73,8 @@ class Retention:
         *,
         days: int,
         also: Mapping[str, Prune] | None = None,
+        shared: Any = None,
+        shared_also: Mapping[str, Prune] | None = None,
         metrics: Metrics | None = None,
         interval: float = 3600.0,
         batch: int = 200,
@@ -81,8 +83,12 @@ class Retention:
         if days < 1:
             raise ValueError(f"the retention must be at least 1 day, got {days}")
         self.store = store
+        # The marketplace's store when it is not this one (a fleet's, on PostgreSQL): the
+        # analyses, idempotency keys and ``shared_also`` are pruned there.
+        self.shared = shared if shared is not None else store
         self.days = days
         self.also = dict(also or {})
+        self.shared_also = dict(shared_also or {})
         self.metrics = metrics
         self.interval = interval
         self.batch = batch
@@ -95,18 +101,21 @@ class Retention:
     @property
     def tables(self) -> list[str]:
         """What a run reports a count for, in the order it prunes them."""
-        return ["analyses", "windows", "idempotency_keys", *self.also]
+        return ["analyses", "windows", "idempotency_keys", *self.also, *self.shared_also]
 
     async def prune(self) -> dict[str, int]:
         """Take out everything older than the retention; how many rows, per table."""
         before = self.clock() - self.days * DAY
         counts = {
             "analyses": await self._strip_analyses(before),
-            "windows": await self._delete("windows", before),
-            "idempotency_keys": await self._delete("idempotency_keys", before),
+            "windows": await self._delete(self.store, "windows", before),
+            "idempotency_keys": await self._delete(self.shared, "idempotency_keys", before),
         }
         for name, step in self.also.items():
             async with self.store.transaction() as tx:
+                counts[name] = await step(tx, before)
+        for name, step in self.shared_also.items():
+            async with self.shared.transaction() as tx:
                 counts[name] = await step(tx, before)
         if any(counts.values()):
             await asyncio.to_thread(_checkpoint, self.store.path)
@@ -137,7 +146,7 @@ class Retention:
     async def _strip_analyses(self, before: float) -> int:
         total = 0
         while not self._stop.is_set():
-            rows = await self.store.fetchall(
+            rows = await self.shared.fetchall(
                 "SELECT id, body FROM analyses WHERE text_pruned IS NULL AND created < ?"
                 " ORDER BY created LIMIT ?",
                 (before, self.batch),
@@ -147,7 +156,7 @@ class Retention:
             now = self.clock()
             stripped = [(json.dumps(without_log_text(json.loads(body)), separators=(",", ":")),
                          now, analysis_id) for analysis_id, body in rows]  # fmt: skip
-            async with self.store.transaction() as tx:
+            async with self.shared.transaction() as tx:
                 await tx.executemany(
                     "UPDATE analyses SET body = ?, text_pruned = ?"
                     " WHERE id = ? AND text_pruned IS NULL",
@@ -156,10 +165,10 @@ class Retention:
             total += len(rows)
         return total
 
-    async def _delete(self, table: str, before: float) -> int:
+    async def _delete(self, store: Any, table: str, before: float) -> int:
         total = 0
         while not self._stop.is_set():
-            async with self.store.transaction() as tx:
+            async with store.transaction() as tx:
                 cursor = await tx.execute(
                     f"DELETE FROM {table} WHERE rowid IN"
                     f" (SELECT rowid FROM {table} WHERE created < ? LIMIT ?)",
