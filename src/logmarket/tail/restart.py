@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -134,29 +133,12 @@ def _same_head(fd: int, mark: FileMark) -> bool:
 
 
 def order_by_age(files: Iterable[TrackedFile], base: float) -> None:
-    """Rank each log's readable files by age, all after ``base``: by their rotation number
-    when every one has one (``app.log.3.gz`` before ``app.log.2`` before ``app.log``: a
-    compressed copy's mtime is when it was compressed, later than a newer rotation's), else
-    by when their content was last written (ties: a rotated file before the live one)."""
+    """Rank each log's readable files by when their content was last written (ties: a
+    rotated file before the live one), all after ``base``."""
     for group in by_stream(files).values():
-        numbers = [_rotation(t) for t in group]
-        if None in numbers:
-            group.sort(key=_age)
-        else:
-            group.sort(key=lambda t: (-(_rotation(t) or 0), _age(t)))
+        group.sort(key=_age)
         for i, t in enumerate(group):
             t.mark.rank = base + (i + 1) / (len(group) + 1)
-
-
-def _rotation(t: TrackedFile) -> int | None:
-    """0 for the live file, N for ``<live>.N`` or ``<live>.N.gz``, None for any other name."""
-    if t.mark.path == t.mark.stream:
-        return 0
-    m = _NUMBERED.fullmatch(t.mark.path.removesuffix(".gz").removeprefix(t.mark.stream))
-    return int(m.group(1)) if m else None
-
-
-_NUMBERED = re.compile(r"\.(\d{1,6})")
 
 
 def _age(t: TrackedFile) -> tuple[int, bool, float]:

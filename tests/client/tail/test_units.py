@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -281,41 +280,3 @@ def test_a_compressed_copy_holding_the_freed_inode_is_found_as_the_copy(tmp: str
     assert (path, is_gz) == (gz, True)
     assert os.pread(fd, 33, 0) == content[:33]
     os.close(fd)
-
-
-def test_rotations_are_read_oldest_number_first_whatever_their_mtimes(tmp_path: Path) -> None:
-    """A daemon down across two rotations finds r.log.2.gz (compressed after r.log.1 was made,
-    so its mtime is the newest) and r.log.1 and r.log: they are read .2.gz, .1, live, as
-    written; by mtime the .gz came last and its lines were stored after newer ones."""
-    import gzip
-
-    from logmarket.tail.checkpoint import FileMark
-    from logmarket.tail.files import TrackedFile
-    from logmarket.tail.multiline import Assembler
-    from logmarket.tail.restart import order_by_age
-
-    live = tmp_path / "r.log"
-    paths = {"live": live, "one": tmp_path / "r.log.1", "two": tmp_path / "r.log.2.gz"}
-    paths["one"].write_text("b\n")
-    live.write_text("c\n")
-    with gzip.open(paths["two"], "wt") as f:
-        f.write("a\n")
-    os.utime(paths["one"], (1_000, 1_000))
-    os.utime(live, (2_000, 2_000))  # the .gz keeps its newest mtime: compressed last
-    files = []
-    for name, p in paths.items():
-        st = p.stat()
-        mark = FileMark(id=name, path=str(p), dev=st.st_dev, ino=st.st_ino, head_len=0, head="",
-                        offset=0, stream=str(live))  # fmt: skip
-        files.append(TrackedFile(mark, os.open(p, os.O_RDONLY), Assembler(), (str(live), None)))
-    try:
-        order_by_age(files, 0.0)
-        assert [t.mark.id for t in sorted(files, key=lambda t: t.mark.rank)] == [
-            "two",
-            "one",
-            "live",
-        ]
-    finally:
-        for t in files:
-            assert t.fd is not None
-            os.close(t.fd)
