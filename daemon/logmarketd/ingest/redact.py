@@ -27,7 +27,6 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from functools import partial
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -87,37 +86,14 @@ def _value_span(match: re.Match[str]) -> tuple[int, int]:
     return match.span()
 
 
-# From this size on, a rule's regex runs only around its keywords: on each line holding one,
-# with the line before and the line after it (a secret is on its keyword's line; the
-# neighbours keep a value wrapped onto the next line).
+# From this size on, a caller that gives ``windows`` (the Security Guardian reporting a large
+# log) has a rule's regex run only on the spans it gives for the rule's keywords. Redaction
+# for storage never does: it searches the whole text, so a secret several lines below its
+# keyword is still found.
 WINDOWED_CHARS = 64 * 1024
-# keywords -> those spans of the text, sorted and disjoint (``keyword_windows``; a caller that
-# has already found the keywords' lines may give its own)
+# keywords -> spans of the text, sorted and disjoint (``Context.windows``: each line holding
+# one of them, with the line before and after it)
 Windows = Callable[[Sequence[str]], list[tuple[int, int]]]
-
-
-def keyword_windows(lowered: str, keywords: Sequence[str]) -> list[tuple[int, int]]:
-    """Sorted, disjoint (start, end) spans of ``lowered``: each line holding a keyword, with
-    the line before and the line after it."""
-    spans: list[tuple[int, int]] = []
-    for keyword in keywords:
-        i = lowered.find(keyword)
-        while i >= 0:
-            line_start = lowered.rfind("\n", 0, i) + 1
-            start = lowered.rfind("\n", 0, max(line_start - 1, 0)) + 1 if line_start else 0
-            line_end = lowered.find("\n", i + len(keyword))
-            end = -1 if line_end < 0 else lowered.find("\n", line_end + 1)
-            end = len(lowered) if end < 0 else end
-            spans.append((start, end))
-            i = lowered.find(keyword, line_end + 1) if line_end >= 0 else -1
-    spans.sort()
-    merged: list[tuple[int, int]] = []
-    for start, end in spans:
-        if merged and start <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
-        else:
-            merged.append((start, end))
-    return merged
 
 
 class Redactor:
@@ -270,8 +246,6 @@ class Redactor:
         same_length = len(lowered) == len(text)
         if not same_length or len(text) < WINDOWED_CHARS:
             windows = None
-        elif windows is None:
-            windows = partial(keyword_windows, lowered)
         for priority, rule in enumerate(self._rules):
             for keyword in rule.keywords:
                 if keyword in lowered:
