@@ -12,25 +12,31 @@ tailer had not finished, and what was written while it was down.
   ``Tracker.classify``).
 * Then each log's files are put in the order their content was written (their mtimes; the
   live file last), so that its lines reach the daemon in order.
+
+All of this judges names and first bytes, so it is done while no rotation is moving them:
+the tailer waits until the watched directories are still (:func:`settle`), and does it again
+if they moved before it finished (:func:`snapshot` differs), since a copy compressed or
+renamed halfway through the judging would be judged twice, or not at all.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from logmarket.tail.checkpoint import FileMark
 from logmarket.tail.files import TrackedFile
 from logmarket.tail.identity import Head, read_head
 from logmarket.tail.order import by_stream
-from logmarket.tail.sources import gz_head, is_gz, open_source, unrotated
+from logmarket.tail.sources import gz_head, is_gz, list_roots, open_source, unrotated
 
 if TYPE_CHECKING:
     from logmarket.tail.tracker import Tracker
 
-__all__ = ["adopt_unseen", "find_copy", "locate", "order_by_age"]
+__all__ = ["adopt_unseen", "find_copy", "locate", "order_by_age", "settle", "snapshot"]
 
 log = logging.getLogger("logmarket.tail")
 
@@ -144,3 +150,37 @@ def order_by_age(files: Iterable[TrackedFile], base: float) -> None:
 def _age(t: TrackedFile) -> tuple[int, bool, float]:
     assert t.fd is not None
     return (os.fstat(t.fd).st_mtime_ns, t.mark.path == t.mark.stream, t.mark.rank)
+
+
+Snapshot = dict[str, tuple[int, int, int]]
+
+
+def snapshot(roots: list[tuple[str, bool]]) -> Snapshot:
+    """What a rotation changes in the watched directories: each file's name and inode, and
+    the size of each rotated one (``app.log.1`` still being copied, ``app.log.2.gz`` still
+    being compressed). A live log's size is left out: it grows all the time."""
+    return {
+        path: (st.st_dev, st.st_ino, -1 if unrotated(path) == path else st.st_size)
+        for path, st in list_roots(roots).items()
+    }
+
+
+def settle(
+    roots: list[tuple[str, bool]],
+    *,
+    quiet: float = 0.15,
+    limit: float = 5.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Snapshot:
+    """Wait until no rotation is moving files in ``roots``: two snapshots ``quiet`` seconds
+    apart are the same (at most ``limit`` seconds; then the last one is taken as it is)."""
+    deadline = time.monotonic() + limit
+    last = snapshot(roots)
+    while time.monotonic() < deadline:
+        sleep(quiet)
+        now = snapshot(roots)
+        if now == last:
+            return now
+        last = now
+    log.warning("watched files still moving after %.0f s; reading them as they are", limit)
+    return last

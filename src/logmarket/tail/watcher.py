@@ -38,7 +38,7 @@ from logmarket.tail.order import (
     read_order,
 )
 from logmarket.tail.recovery import rebuild_window
-from logmarket.tail.restart import order_by_age
+from logmarket.tail.restart import order_by_age, settle, snapshot
 from logmarket.tail.rules import Rules
 from logmarket.tail.tracker import Tracker
 
@@ -47,6 +47,7 @@ __all__ = ["Tailer"]
 log = logging.getLogger("logmarket.tail")
 
 _SCAN_TRIES = 4  # scans in a row while names move under them (a rotation in progress)
+_RESTART_TRIES = 5  # restart scans, when a rotation moved files during one
 _FRAME_OVERHEAD = 128  # bytes of a batch frame around its records
 _FLAG_STATS = (
     (INVALID, "records_invalid_utf8"),
@@ -118,16 +119,13 @@ class Tailer:
 
     def run(self) -> None:
         """Tail until stopped. Raises ``CheckpointError`` if the checkpoint is unreadable."""
-        loaded = self._open()
         events: Events | None = None
         if self.cfg.mode == "events" or (self.cfg.mode == "auto" and watchdog_available()):
             events = Events(self.finder.roots, self.wake)
             events.start()
             self.using_events = True
         try:
-            if loaded:
-                self._restart_scan()
-            else:
+            if not self._recover():
                 self._scan(start_at_end=not self.cfg.from_beginning)
             self._save(time.monotonic())
             self.ready.set()
@@ -139,6 +137,24 @@ class Tailer:
             self.shipper.disconnect()
             for tf in self.tracker.files.values():
                 tf.close()
+
+    def _recover(self) -> bool:
+        """Open the checkpoint and, if there was one, find again what it left unfinished -
+        while no rotation moves the files, else again (see ``tail.restart``). Nothing is
+        saved until this is done, so a try that is thrown away leaves no trace."""
+        for _ in range(_RESTART_TRIES):
+            before = settle(self.finder.roots) if os.path.exists(self.store.path) else {}
+            if not self._open():
+                return False
+            self._restart_scan()
+            if snapshot(self.finder.roots) == before:
+                break
+            self.stats["restart_scans_repeated"] += 1
+            log.debug("files moved during the restart scan: scanning again")
+            for tf in self.tracker.files.values():
+                tf.close()
+            self._dirty, self._replaced, self._later = set(), [], set()
+        return True
 
     def _open(self) -> bool:
         """Load the checkpoint, rebuild its window; True if there was a checkpoint."""
