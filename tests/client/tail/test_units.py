@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +17,7 @@ from logmarket.tail.errors import CheckpointError, TargetError
 from logmarket.tail.identity import FP_BYTES, head_of
 from logmarket.tail.lines import INVALID, PARTIAL, SPLIT, split_lines
 from logmarket.tail.multiline import Assembler
+from logmarket.tail.restart import settle, snapshot
 from logmarket.tail.rules import Rules, detect_source, parse_rule
 from tests.integration.tail.test_harness import ROOT, tmp
 
@@ -280,3 +282,28 @@ def test_a_compressed_copy_holding_the_freed_inode_is_found_as_the_copy(tmp: str
     assert (path, is_gz) == (gz, True)
     assert os.pread(fd, 33, 0) == content[:33]
     os.close(fd)
+
+
+def test_settle_waits_for_a_rotation_to_finish_but_not_for_a_live_log(tmp_path: Path) -> None:
+    """After a restart the tailer judges names and first bytes only once no rotation moves
+    them: a rotated copy still growing (a ``.gz`` being compressed) or a name changing keeps
+    it waiting; the live log growing does not."""
+    live, rotated = tmp_path / "app.log", tmp_path / "app.log.2.gz"
+    live.write_text("a\n")
+    rotated.write_bytes(b"x")
+    roots = [(str(tmp_path), False)]
+    steps = iter(range(100))
+
+    def rotate_for_three_looks(_: float) -> None:
+        n = next(steps)
+        with open(live, "a") as f:
+            f.write("more\n")  # always: the app writes on
+        if n < 3:
+            with open(rotated, "ab") as f:
+                f.write(b"x")  # compressing still
+        if n == 3:
+            os.rename(rotated, tmp_path / "app.log.3.gz")  # the next rotation shifts it
+
+    got = settle(roots, quiet=0, limit=5, sleep=rotate_for_three_looks)
+    assert next(steps) == 5  # looked 5 times: 3 growing, 1 renamed, then 1 still
+    assert got == snapshot(roots) and str(tmp_path / "app.log.3.gz") in got
