@@ -328,6 +328,67 @@ EOF
 }
 
 # ---------------------------------------------------------------- errors: test runners
+s_junit_xml_report() {
+  # A CI step that prints the test report file (pytest --junitxml), not pytest's own output.
+  fresh junit_xml_report
+  mkdir -p tests
+  cat > pricing.py <<'EOF'
+def apply_discount(price, percent):
+    return round(price - price * percent / 10, 2)
+
+
+def parse_price(text):
+    return float(text.replace("$", ""))
+EOF
+  cat > tests/test_pricing.py <<'EOF'
+from pricing import apply_discount, parse_price
+
+
+def test_discount_ten_percent():
+    assert apply_discount(100.0, 10) == 90.0
+
+
+def test_discount_zero():
+    assert apply_discount(100.0, 0) == 100.0
+
+
+def test_parse_price_with_comma():
+    assert parse_price("$1,200.00") == 1200.0
+EOF
+  PYTHONPATH=. "$VENV"/bin/python -m pytest -q -p no:cacheprovider -o junit_family=xunit1 \
+    -o asyncio_default_fixture_loop_scope=function --junitxml=report.xml tests >/dev/null 2>&1
+  { echo "+ cat report.xml"; cat report.xml; echo; } \
+    | sed -e 's/time="[0-9.]*"/time="0.001"/g' -e 's/timestamp="[^"]*"/timestamp="2026-12-04T02:31:10"/' \
+      -e 's/hostname="[^"]*"/hostname="ci"/' | save junit_xml_report
+}
+
+s_ruff_sarif_report() {
+  # A lint step writing SARIF (ruff's bandit-derived S rules and pyflakes) to the log.
+  fresh ruff_sarif_report
+  cat > app.py <<'EOF'
+import os
+import subprocess
+import sqlite3
+
+PASSWORD = "hunter2"
+
+
+def run(cmd):
+    return subprocess.call(cmd, shell=True)
+
+
+def find(db, name):
+    return db.execute("SELECT * FROM users WHERE name = '%s'" % name)
+
+
+def calc(expr):
+    return eval(expr)
+EOF
+  { echo "+ ruff check --select S,F --output-format sarif app.py"
+    "$VENV"/bin/ruff check --no-cache --isolated --select S,F --output-format sarif app.py; } 2>&1 \
+    | save ruff_sarif_report
+}
+
 s_pytest_fail() {
   fresh pytest_fail
   mkdir -p tests
