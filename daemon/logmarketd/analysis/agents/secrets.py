@@ -19,6 +19,7 @@ import hashlib
 import re
 
 from logmarketd.analysis.agents.base import Context, Finding, declare_keywords, seen_again
+from logmarketd.analysis.agents.reports import report_lines
 from logmarketd.ingest.redact import Redactor
 from logmarketd.ingest.redact_rules import SECRET_RULES, Rule
 
@@ -52,9 +53,10 @@ def leaked_secrets(ctx: Context) -> list[Finding]:
     """
     found: dict[str, Finding] = {}
     text = ctx.text
+    in_report = report_lines(ctx)  # a scanner's report quotes code; it reports it itself
     for hit in _SCANNER.find(text, ctx.windows):
         value = text[hit.start : hit.end]
-        if value in ctx.config.allow_secret_values:
+        if value in ctx.config.allow_secret_values or hit.line - 1 in in_report:
             continue
         rule = _RULES[hit.rule]
         n = hit.line - 1
