@@ -38,7 +38,7 @@ try:  # the optional ``fleet`` extra
 except ImportError:  # pragma: no cover - checked at open
     psycopg = None  # type: ignore[assignment]
 
-__all__ = ["SHARED_TABLES", "PgConn", "PgStore", "postgres_migration"]
+__all__ = ["SHARED_TABLES", "PgConn", "PgStore", "postgres_migration", "take_write_turn"]
 
 log = structlog.get_logger("logmarketd.store")
 
@@ -125,6 +125,12 @@ def _translate(statement: str, table: str) -> list[str]:
         head, _, _ = statement.rstrip().rpartition(")")
         statement = head.rstrip() + ",\n    rowid BIGINT GENERATED ALWAYS AS IDENTITY UNIQUE\n)"
     return [statement]
+
+
+def take_write_turn(conn: Any) -> None:
+    """In a synchronous psycopg connection's transaction (a command's), the fleet's write
+    lock every daemon's write transaction takes first."""
+    conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_LOCK_SPACE, _WRITE_LOCK))
 
 
 class _Result:
