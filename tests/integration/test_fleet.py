@@ -426,3 +426,63 @@ def test_ledger_verify_checks_the_fleets_shared_ledger(fleet: list[DaemonProcess
     wrong = cli("ledger", "verify", "--store", dsn, "--public-key", pub.replace(
         str(fleet[0].state_dir), str(fleet[0].root)))  # fmt: skip
     assert wrong.returncode == 2 and "public key" in wrong.stderr
+
+
+def settled_by(d: DaemonProcess) -> float:
+    """How many payouts this daemon's settlement job settled (its own metric)."""
+    return sum(v for k, v in d.metrics().items() if k.startswith("logmarket_payouts_settled"))
+
+
+def test_settlement_runs_in_one_daemon_of_the_fleet(
+    pg_server: PgServer,  # noqa: F811
+    short_tmp: Path,
+) -> None:
+    """Two daemons with a one-second hold: the fleet's due payouts are settled by the daemon
+    holding the fleet's settlement lock, each once; the other skips its rounds — even while
+    the holder is frozen (SIGSTOP: its session, and so its lock, stay) — and takes over when
+    the holder stops."""
+    dsn = pg_server.create_database()
+    args = ("--store", dsn, "--settle-after", "1s", "--auto-pay-threshold", "0",
+            "--requests-per-minute", "100000")  # fmt: skip
+    a = DaemonProcess(short_tmp / "a", *args, marketplace=True).start()
+    (short_tmp / "b" / "state").mkdir(parents=True)
+    shutil.copy(a.state_dir / "ledger.key", short_tmp / "b" / "state" / "ledger.key")
+    b: DaemonProcess | None = None
+    try:
+        # The first daemon's first round takes the lock (said in its log).
+        wait_for(lambda: "settlement" in a.log.read_text() and "fleet lock taken" in
+                 a.log.read_text(), 20)  # fmt: skip
+        b = DaemonProcess(short_tmp / "b", *args, marketplace=True).start()
+        assert a.proc is not None
+        a.proc.send_signal(signal.SIGSTOP)
+        try:
+            paid = [analyze(b, distinct_traceback(40 + i), f"settle{i}") for i in range(4)]
+            assert all(p["paid"] for p in paid), [p["pricing"] for p in paid]
+            wait_for(lambda: False, 4.0)  # four of b's rounds, the payouts due after one
+            with psycopg.connect(dsn) as conn:
+                states = conn.execute("SELECT state FROM payouts").fetchall()
+            assert states == [("pending",)] * 4, "a daemon without the lock settled"
+        finally:
+            a.proc.send_signal(signal.SIGCONT)
+
+        def pending() -> int:
+            with psycopg.connect(dsn) as conn:
+                row = conn.execute("SELECT COUNT(*) FROM payouts WHERE state <> 'settled'")
+                return int((row.fetchone() or (0,))[0])
+
+        assert wait_for(lambda: pending() == 0, 30)
+        assert (settled_by(a), settled_by(b)) == (4, 0)
+        a.stop()  # the lock goes with its session: b takes over at its next round
+        late = analyze(b, distinct_traceback(45), "settle-late")
+        assert late["paid"], late["pricing"]
+        assert wait_for(lambda: pending() == 0, 30)
+        assert settled_by(b) == 1
+        with psycopg.connect(dsn) as conn:
+            per_payout = conn.execute(
+                "SELECT COUNT(*) FROM transactions WHERE settles IS NOT NULL GROUP BY settles"
+            ).fetchall()
+        assert per_payout == [(1,)] * 5
+    finally:
+        a.stop()
+        if b is not None:
+            b.stop()

@@ -57,7 +57,9 @@ _ROWID_TABLES = frozenset({"transactions", "idempotency_keys", "events"})
 _LOCK_SPACE = 0x6C6D6B74
 _MIGRATE_LOCK = 1
 _WRITE_LOCK = 2
-_NAMED_LOCKS = {"webhooks": 3}  # held by one daemon of the fleet at a time
+# Held by one daemon of the fleet at a time: the webhook deliverer, and the jobs that run
+# once per fleet (settling due payouts, the shared part of the retention).
+_NAMED_LOCKS = {"webhooks": 3, "settlement": 4, "retention": 5}
 # Notified when a transaction that appended events commits.
 EVENTS_CHANNEL = "logmarket_events"
 
