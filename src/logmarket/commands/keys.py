@@ -63,7 +63,9 @@ def _shared(dsn: str, action: str, run: Any) -> Any:
         from logmarketd.errors import StartupError
     try:
         return run()
-    except (StartupError, psycopg.Error, OSError) as exc:
+    except StartupError as exc:  # already names the store and says why
+        raise CommandError(" ".join(str(exc).split())) from None
+    except (psycopg.Error, OSError) as exc:
         raise _cannot_shared(dsn, action, exc) from None
 
 
