@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import signal
 import socket
@@ -235,7 +236,7 @@ class Daemon:
             await self._watch(stack)
         # The periodic jobs last: a start that fails above has nothing of theirs to unwind.
         if s.log_marketplace_enabled:
-            self._settlement(stack, market)
+            self._settlement(stack, market, shared)
         self._retention(stack, store, shared, pipeline)
         return notifier
 
@@ -535,17 +536,26 @@ class Daemon:
                          late="pipeline cancelled mid-window; it resumes from the inbox")  # fmt: skip
         return pipeline
 
-    def _settlement(self, stack: Stack, market: Marketplace) -> None:
+    def _settlement(self, stack: Stack, market: Marketplace, shared: Any) -> None:
         """Held payouts settle into the balances when their hold is over: looked for every
-        minute, or as often as the hold if it is shorter."""
+        minute, or as often as the hold if it is shorter. In a fleet, by one daemon at a
+        time: the one holding the store's settlement lock; the others skip their rounds."""
         stop = asyncio.Event()
         every = min(60.0, max(1.0, self.settings.settle_after))
 
         async def stopped() -> None:
             stop.set()
 
-        self._supervised(stack, "settlement", market.run_settlement(stop, every), stopped,
+        job = market.run_settlement(stop, every, turn=self._fleet_turn(shared, "settlement"))
+        self._supervised(stack, "settlement", job, stopped,
                          late="settlement cancelled mid-round; the next start goes on")  # fmt: skip
+
+    def _fleet_turn(self, shared: Any, job: str) -> Callable[[], Awaitable[bool]] | None:
+        """For a job that runs once per fleet: whether this daemon runs it now (it holds the
+        shared store's lock for ``job``, taken when free); None with the embedded store."""
+        if shared is self.store:
+            return None
+        return functools.partial(shared.hold_lock, job)
 
     def _retention(
         self, stack: Stack, store: Store, shared: Any, pipeline: Pipeline | None
@@ -565,7 +575,8 @@ class Daemon:
         if shared is not store:  # the outbox is the fleet's; the inbox stays this daemon's
             shared_also["events"] = also.pop("events")
         job = Retention(store, days=self.settings.retention_days, also=also, shared=shared,
-                        shared_also=shared_also, metrics=self.metrics)  # fmt: skip
+                        shared_also=shared_also, metrics=self.metrics,
+                        shared_turn=self._fleet_turn(shared, "retention"))  # fmt: skip
 
         async def stop() -> None:
             job.stop()

@@ -365,3 +365,124 @@ def test_sigkill_of_a_daemon_and_a_restart_of_postgresql_lose_nothing(short_tmp:
         finally:
             a.stop()
             b.stop()
+
+
+def cli(*argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The real ``logmarket`` CLI, with ``env`` added to this process's environment."""
+    return subprocess.run(
+        [sys.executable, "-m", "logmarket.cli", *argv], capture_output=True, text=True,
+        timeout=60, env={**os.environ, **(env or {})},
+    )  # fmt: skip
+
+
+def test_keys_made_and_revoked_by_the_cli_in_the_shared_store_hold_on_every_daemon(
+    fleet: list[DaemonProcess],
+) -> None:
+    """``logmarket keys create --store DSN``: the key is good on every daemon of the fleet;
+    ``logmarket keys revoke`` with ``LOGMARKET_STORE``: refused on every daemon."""
+    dsn = dsn_of(fleet[0])
+    made = cli("keys", "create", "frank", "--store", dsn)
+    assert made.returncode == 0, made.stderr
+    key = made.stdout.strip()
+    for d in fleet:
+        status, body = http("GET", d.url + API + "/sub-pkp/frank", token=key)
+        assert status == 200, body
+    revoked = cli("keys", "revoke", key.split("_")[1], env={"LOGMARKET_STORE": dsn})
+    assert revoked.returncode == 0, revoked.stderr
+    assert "revoked key" in revoked.stdout and "'frank'" in revoked.stdout
+    for d in fleet:
+        assert http("GET", d.url + API + "/sub-pkp/frank", token=key)[0] == 401
+
+
+def test_keys_create_on_a_new_shared_store_makes_its_schema_first(
+    pg_server: PgServer,  # noqa: F811
+) -> None:
+    """A key made before any daemon has started on the database (as with the embedded store)."""
+    dsn = pg_server.create_database()
+    made = cli("keys", "create", "early", env={"LOGMARKET_STORE": dsn})
+    assert made.returncode == 0, made.stderr
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute("SELECT key_id, sub_pkp_id FROM api_keys").fetchall()
+    assert rows == [(made.stdout.strip().split("_")[1], "early")]
+    none = cli("keys", "revoke", "nobody", "--store", dsn)
+    assert none.returncode == 1 and "no key and no Sub-PKP" in none.stderr, none.stderr
+
+
+def test_ledger_verify_checks_the_fleets_shared_ledger(fleet: list[DaemonProcess]) -> None:
+    """``logmarket ledger verify --store DSN``: the fleet's one chain, against the fleet's
+    ``ledger.pub``, from the CLI."""
+    paid = analyze(fleet[1], distinct_traceback(81), "verify-sub")
+    assert paid["paid"], paid["pricing"]
+    dsn = dsn_of(fleet[0])
+    pub = str(fleet[0].state_dir / "ledger.pub")
+    out = cli("ledger", "verify", "--store", dsn, "--public-key", pub, "--json")
+    assert out.returncode == 0, out.stdout + out.stderr
+    report = json.loads(out.stdout)
+    with psycopg.connect(dsn) as conn:
+        (txs,) = conn.execute("SELECT COUNT(*) FROM transactions").fetchone() or (0,)
+    assert report["ok"] and report["transactions"] == txs >= 1
+    by_env = cli("ledger", "verify", "--public-key", pub, env={"LOGMARKET_STORE": dsn})
+    assert by_env.returncode == 0 and by_env.stdout.startswith("ledger intact:"), by_env.stderr
+    wrong = cli("ledger", "verify", "--store", dsn, "--public-key", pub.replace(
+        str(fleet[0].state_dir), str(fleet[0].root)))  # fmt: skip
+    assert wrong.returncode == 2 and "public key" in wrong.stderr
+
+
+def settled_by(d: DaemonProcess) -> float:
+    """How many payouts this daemon's settlement job settled (its own metric)."""
+    return sum(v for k, v in d.metrics().items() if k.startswith("logmarket_payouts_settled"))
+
+
+def test_settlement_runs_in_one_daemon_of_the_fleet(
+    pg_server: PgServer,  # noqa: F811
+    short_tmp: Path,
+) -> None:
+    """Two daemons with a one-second hold: the fleet's due payouts are settled by the daemon
+    holding the fleet's settlement lock, each once; the other skips its rounds — even while
+    the holder is frozen (SIGSTOP: its session, and so its lock, stay) — and takes over when
+    the holder stops."""
+    dsn = pg_server.create_database()
+    args = ("--store", dsn, "--settle-after", "1s", "--auto-pay-threshold", "0",
+            "--requests-per-minute", "100000")  # fmt: skip
+    a = DaemonProcess(short_tmp / "a", *args, marketplace=True).start()
+    (short_tmp / "b" / "state").mkdir(parents=True)
+    shutil.copy(a.state_dir / "ledger.key", short_tmp / "b" / "state" / "ledger.key")
+    b: DaemonProcess | None = None
+    try:
+        # The first daemon's first round takes the lock (said in its log).
+        wait_for(lambda: "settlement" in a.log.read_text() and "fleet lock taken" in
+                 a.log.read_text(), 20)  # fmt: skip
+        b = DaemonProcess(short_tmp / "b", *args, marketplace=True).start()
+        assert a.proc is not None
+        a.proc.send_signal(signal.SIGSTOP)
+        try:
+            paid = [analyze(b, distinct_traceback(40 + i), f"settle{i}") for i in range(4)]
+            assert all(p["paid"] for p in paid), [p["pricing"] for p in paid]
+            wait_for(lambda: False, 4.0)  # four of b's rounds, the payouts due after one
+            with psycopg.connect(dsn) as conn:
+                states = conn.execute("SELECT state FROM payouts").fetchall()
+            assert states == [("pending",)] * 4, "a daemon without the lock settled"
+        finally:
+            a.proc.send_signal(signal.SIGCONT)
+
+        def pending() -> int:
+            with psycopg.connect(dsn) as conn:
+                row = conn.execute("SELECT COUNT(*) FROM payouts WHERE state <> 'settled'")
+                return int((row.fetchone() or (0,))[0])
+
+        assert wait_for(lambda: pending() == 0, 30)
+        assert (settled_by(a), settled_by(b)) == (4, 0)
+        a.stop()  # the lock goes with its session: b takes over at its next round
+        late = analyze(b, distinct_traceback(45), "settle-late")
+        assert late["paid"], late["pricing"]
+        assert wait_for(lambda: pending() == 0, 30)
+        assert settled_by(b) == 1
+        with psycopg.connect(dsn) as conn:
+            per_payout = conn.execute(
+                "SELECT COUNT(*) FROM transactions WHERE settles IS NOT NULL GROUP BY settles"
+            ).fetchall()
+        assert per_payout == [(1,)] * 5
+    finally:
+        a.stop()
+        if b is not None:
+            b.stop()

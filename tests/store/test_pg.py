@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import random
+import time
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
@@ -18,8 +20,10 @@ from logmarketd.market.events import StoreOutboxReader, append_event
 from logmarketd.market.game import GameRules
 from logmarketd.market.ledger import CapReachedError, Ledger, pending_account
 from logmarketd.market.signing import load_or_create_ledger_key
+from logmarketd.store.db import Store
 from logmarketd.store.engine import redacted, to_postgres
 from logmarketd.store.pg import PgStore
+from logmarketd.store.retention import Retention
 from logmarketd.store.schema import SCHEMA_VERSION
 
 from tests.market.test_ledger import analysis, reconcile, record
@@ -150,3 +154,50 @@ async def test_a_commit_that_appends_events_wakes_the_listeners(fleet: list[PgSt
         await append_event(tx, "log.payment.refused", {"n": 1}, 1.0)
     await asyncio.wait_for(waiting, 60)
     assert [e.payload for e in await StoreOutboxReader(listener).after(0)] == [{"n": 1}]
+
+
+async def test_the_shared_retention_runs_in_one_daemon_of_the_fleet(
+    fleet: list[PgStore], tmp_path: Path
+) -> None:
+    """Two daemons' retention jobs (each its own SQLite file and pool), wired as the daemon
+    wires them: the shared store's old rows are pruned by the job holding the fleet's
+    retention lock only; the other's runs prune its own file and skip the shared store,
+    until the holder stops and it takes over."""
+    now = time.time()
+    old = now - 40 * DAY
+    holder = await PgStore.open(fleet[0].dsn)  # daemon a's pool; a stops midway
+    locals_ = [await Store.open(tmp_path / f"{n}.db") for n in "ab"]
+    try:
+        jobs = [
+            Retention(local, days=30, shared=shared, clock=lambda: now,
+                      shared_turn=functools.partial(shared.hold_lock, "retention"))
+            for local, shared in zip(locals_, [holder, fleet[1]], strict=True)
+        ]  # fmt: skip
+
+        async def old_keys(*names: str) -> None:
+            async with fleet[2].transaction() as tx:
+                await tx.executemany("INSERT INTO idempotency_keys VALUES (?, 'h', 200, '{}', ?)",
+                                     [(n, old) for n in names])  # fmt: skip
+
+        async def left() -> list[str]:
+            rows = await fleet[2].fetchall("SELECT key FROM idempotency_keys ORDER BY key")
+            return [str(r[0]) for r in rows]
+
+        await old_keys("k1", "k2", "k3")
+        assert (await jobs[0].prune())["idempotency_keys"] == 3
+        await old_keys("k4", "k5")
+        async with locals_[1].transaction() as tx:  # an old window in b's own file
+            await tx.execute("INSERT INTO windows VALUES ('an', 'w', 1, 0, 1, 0, 1, 'eof', ?,"
+                             " 0, 0, '{}')", (old,))  # fmt: skip
+        b = await jobs[1].prune()
+        assert (b["idempotency_keys"], b["windows"]) == (0, 1)
+        assert await left() == ["k4", "k5"]  # a's turn, not b's
+        assert (await jobs[0].prune())["idempotency_keys"] == 2
+        await holder.close()  # a stops: its lock goes with its session
+        await old_keys("k6")
+        assert (await jobs[1].prune())["idempotency_keys"] == 1
+        assert await left() == []
+    finally:
+        for local in locals_:
+            await local.close()
+        await holder.close()

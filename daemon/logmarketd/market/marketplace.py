@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -245,15 +245,22 @@ class Marketplace:
                    "amount": float(amount), "reason": exc.reason, "detail": str(exc)}  # fmt: skip
         return await append_event(tx, "log.payment.refused", payload, self.clock())
 
-    async def run_settlement(self, stop: asyncio.Event, interval: float = 60.0) -> None:
+    async def run_settlement(
+        self,
+        stop: asyncio.Event,
+        interval: float = 60.0,
+        turn: Callable[[], Awaitable[bool]] | None = None,
+    ) -> None:
         """Settle the payouts whose hold is over, now and every ``interval`` seconds until
-        ``stop``; a failed round is logged and tried again at the next."""
+        ``stop``; a failed round is logged and tried again at the next. With ``turn`` (a
+        fleet's job lock), a round runs only when it answers true, else it is skipped."""
         while not stop.is_set():
             try:
-                while settled := await self.ledger.settle_due():
-                    self.publish([e for s in settled for e in s.events])
-                    if self.metrics is not None:
-                        self.metrics.payouts_settled.inc(len(settled))
+                if turn is None or await turn():
+                    while settled := await self.ledger.settle_due():
+                        self.publish([e for s in settled for e in s.events])
+                        if self.metrics is not None:
+                            self.metrics.payouts_settled.inc(len(settled))
             except Exception:
                 log.exception("settling due payouts failed; tried again at the next round")
             with contextlib.suppress(TimeoutError):

@@ -75,7 +75,10 @@ def _writing(where: Path | str) -> Iterator[Any]:
     if isinstance(where, str) and is_postgres_dsn(where):
         import psycopg  # the fleet extra
 
-        with psycopg.connect(where) as pg:
+        from logmarketd.store.pg import take_write_turn
+
+        with psycopg.connect(where, connect_timeout=10) as pg:
+            take_write_turn(pg)  # writers take turns fleet-wide, as the daemons' do
             yield _Translated(pg)
         return
     conn = sqlite3.connect(where, timeout=10)

@@ -38,7 +38,7 @@ try:  # the optional ``fleet`` extra
 except ImportError:  # pragma: no cover - checked at open
     psycopg = None  # type: ignore[assignment]
 
-__all__ = ["SHARED_TABLES", "PgConn", "PgStore", "postgres_migration"]
+__all__ = ["SHARED_TABLES", "PgConn", "PgStore", "postgres_migration", "take_write_turn"]
 
 log = structlog.get_logger("logmarketd.store")
 
@@ -57,7 +57,9 @@ _ROWID_TABLES = frozenset({"transactions", "idempotency_keys", "events"})
 _LOCK_SPACE = 0x6C6D6B74
 _MIGRATE_LOCK = 1
 _WRITE_LOCK = 2
-_NAMED_LOCKS = {"webhooks": 3}  # held by one daemon of the fleet at a time
+# Held by one daemon of the fleet at a time: the webhook deliverer, and the jobs that run
+# once per fleet (settling due payouts, the shared part of the retention).
+_NAMED_LOCKS = {"webhooks": 3, "settlement": 4, "retention": 5}
 # Notified when a transaction that appended events commits.
 EVENTS_CHANNEL = "logmarket_events"
 
@@ -125,6 +127,12 @@ def _translate(statement: str, table: str) -> list[str]:
         head, _, _ = statement.rstrip().rpartition(")")
         statement = head.rstrip() + ",\n    rowid BIGINT GENERATED ALWAYS AS IDENTITY UNIQUE\n)"
     return [statement]
+
+
+def take_write_turn(conn: Any) -> None:
+    """In a synchronous psycopg connection's transaction (a command's), the fleet's write
+    lock every daemon's write transaction takes first."""
+    conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_LOCK_SPACE, _WRITE_LOCK))
 
 
 class _Result:

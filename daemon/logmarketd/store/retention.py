@@ -17,6 +17,10 @@ Never touched: transactions, ledger entries and the chain (immutable, and they h
 text), balances, ``findings_seen`` (novelty needs every fingerprint for good) and templates
 (masked text and counts).
 
+In a fleet (the marketplace's store shared on PostgreSQL), the shared store's part (analyses,
+idempotency answers, the outbox) is pruned by one daemon at a time, the one ``shared_turn``
+says holds the fleet's retention lock; every daemon prunes its own file.
+
 Each batch of rows is its own short transaction, so the inbox writer never waits long. The
 store deletes with ``secure_delete`` on, and after a run that took anything out the
 write-ahead log is checkpointed and truncated: the text is not left in free pages or in old
@@ -76,6 +80,7 @@ class Retention:
         shared: Any = None,
         shared_also: Mapping[str, Prune] | None = None,
         metrics: Metrics | None = None,
+        shared_turn: Callable[[], Awaitable[bool]] | None = None,
         interval: float = 3600.0,
         batch: int = 200,
         clock: Callable[[], float] = time.time,
@@ -89,6 +94,9 @@ class Retention:
         self.days = days
         self.also = dict(also or {})
         self.shared_also = dict(shared_also or {})
+        # In a fleet, whether this daemon prunes the shared store in this run (it holds the
+        # fleet's retention lock): the shared part runs once per fleet, the rest in each.
+        self.shared_turn = shared_turn
         self.metrics = metrics
         self.interval = interval
         self.batch = batch
@@ -106,17 +114,24 @@ class Retention:
     async def prune(self) -> dict[str, int]:
         """Take out everything older than the retention; how many rows, per table."""
         before = self.clock() - self.days * DAY
+        ours = self.shared_turn is None or await self.shared_turn()
         counts = {
-            "analyses": await self._strip_analyses(before),
+            "analyses": await self._strip_analyses(before) if ours else 0,
             "windows": await self._delete(self.store, "windows", before),
-            "idempotency_keys": await self._delete(self.shared, "idempotency_keys", before),
+            "idempotency_keys": (
+                await self._delete(self.shared, "idempotency_keys", before) if ours else 0
+            ),
         }
         for name, step in self.also.items():
             async with self.store.transaction() as tx:
                 counts[name] = await step(tx, before)
         for name, step in self.shared_also.items():
-            async with self.shared.transaction() as tx:
-                counts[name] = await step(tx, before)
+            counts[name] = 0
+            if ours:
+                async with self.shared.transaction() as tx:
+                    counts[name] = await step(tx, before)
+        if not ours:
+            log.debug("the shared store's retention is another daemon's turn")
         if any(counts.values()):
             await asyncio.to_thread(_checkpoint, self.store.path)
         if self.metrics is not None:

@@ -1,6 +1,7 @@
 """``logmarket ledger``: check the signed ledger offline, or reverse a payment.
 
-``verify`` reads the daemon's SQLite file and the public key only (``ledger.pub`` in the
+``verify`` reads the daemon's SQLite file (or, with ``--store DSN``/``LOGMARKET_STORE``, a
+fleet's shared PostgreSQL store, in one read-only transaction) and the public key only (``ledger.pub`` in the
 state directory, or ``--public-key`` with a copy kept elsewhere, as the daemon serves it at
 ``/npe/log-marketplace/ledger/public-key``): exit 0 and one line when every transaction is
 as signed, exit 1 naming the first bad entry otherwise. It runs the daemon's code on this
@@ -18,6 +19,7 @@ from typing import Any
 
 from logmarket.commands._daemon import daemon_code
 from logmarket.commands._http import API, add_api_args, call
+from logmarket.commands._store import add_store_arg, store_dsn
 from logmarket.errors import CommandError, UsageError
 
 
@@ -30,6 +32,7 @@ def register(sub: Any) -> None:
     verify.add_argument("--state-dir", default=os.environ.get("LOGMARKET_STATE_DIR", ".logmarket"),
                         help="the daemon's state directory [env: LOGMARKET_STATE_DIR]")  # fmt: skip
     verify.add_argument("--db", default=None, help="the store (default: logmarket.db there)")
+    add_store_arg(verify)
     verify.add_argument("--public-key", default=None, metavar="FILE",
                         help="the ledger's public key, PEM or base64 (default: ledger.pub in "
                              "--state-dir)")  # fmt: skip
@@ -48,7 +51,8 @@ def run_verify(args: argparse.Namespace) -> int:
         from logmarketd.market.signing import load_public_key
 
     state = Path(args.state_dir)
-    db = Path(args.db) if args.db else state / "logmarket.db"
+    dsn = None if args.db else store_dsn(args)
+    db: Path | str = dsn or (Path(args.db) if args.db else state / "logmarket.db")
     key_path = Path(args.public_key) if args.public_key else state / "ledger.pub"
     try:
         public_key = load_public_key(key_path.read_text(encoding="ascii"))
