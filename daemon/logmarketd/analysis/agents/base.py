@@ -176,6 +176,10 @@ class Context:
         # lines already explained by a more specific finding of the running agent
         self.claimed: set[int] = set()
 
+    def folded(self) -> str | None:
+        """The text lowercased (computed once), or None when lowering changes its length."""
+        return self._folded() or None
+
     def _folded(self) -> str:
         """The text lowercased, or "" when lowering changes its length (offsets would drift:
         U+0130), in which case case-folded scans fall back to case variants."""

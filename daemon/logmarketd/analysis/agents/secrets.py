@@ -52,7 +52,7 @@ def leaked_secrets(ctx: Context) -> list[Finding]:
     """
     found: dict[str, Finding] = {}
     text = ctx.text
-    for hit in _SCANNER.find(text, ctx.windows):
+    for hit in _SCANNER.find(text, ctx.windows, ctx.folded()):
         value = text[hit.start : hit.end]
         if value in ctx.config.allow_secret_values:
             continue
