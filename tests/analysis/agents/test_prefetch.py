@@ -11,9 +11,13 @@ from logmarketd.analysis.analyse import inspect_log
 
 from tests.bench.agents import mixed_log
 
-KEYWORDS = ["err", "ERR", "Error", "time", "x", "a\nb", "ms ", "İ", "timeout"]
+# multi-byte characters too: the passes run over UTF-8, where "é" takes two bytes and the
+# Kelvin sign (K, three bytes) lowercases to a one-byte "k"
+KEYWORDS = ["err", "ERR", "Error", "time", "x", "a\nb", "ms ", "İ", "timeout", "é", "k", "ék"]
 TEXT = st.lists(
-    st.sampled_from(["err", "ERROR", "Err", "time", "x", "a", "b", "\n", " ", "ms ", "İ", "z"]),
+    st.sampled_from(
+        ["err", "ERROR", "Err", "time", "x", "a", "b", "\n", " ", "ms ", "İ", "z", "é", "\u212a"]
+    ),
     max_size=60,
 ).map("".join)
 
