@@ -96,15 +96,12 @@ def template_fingerprints(lines: list[str]) -> frozenset[str]:
     return frozenset(hashlib.blake2b(s.encode(), digest_size=8).hexdigest() for s in shapes)
 
 
-_BLANK = re.compile(r"^[^\S\n]*$", re.M)
-
-
 def _log_facts(ctx: Context, findings: list[Finding], unscored: Collection[int] = ()) -> LogFacts:
     """What the log's own scores rest on; the shapes of lines in ``unscored`` (text
     addressed to an AI analyser) make nothing new."""
     skip = set(unscored)
-    # blank lines counted in one pass of re over the text, not one strip() per line
-    blank = len(_BLANK.findall(ctx.text)) - (1 if ctx.text.endswith("\n") else 0)
+    # blank lines: empty or whitespace only (str.isspace is re's \s), counted in C
+    blank = ctx.lines.count("") + sum(map(str.isspace, ctx.lines))
     # the first non-blank lines: what the structure shares and the template sample read
     head = list(islice((line for line in ctx.lines if line.strip()), _TEMPLATE_SAMPLE))
     sample = head[:_SAMPLE]

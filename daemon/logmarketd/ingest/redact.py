@@ -27,7 +27,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
@@ -235,22 +235,6 @@ class Redactor:
         for start, end in spans:
             yield from regex.finditer(target, start, end)
 
-    @staticmethod
-    def _spans(
-        rule: Rule, lowered: str, windows: Windows | None
-    ) -> list[tuple[int, int]] | Literal[False] | None:
-        """False when none of the rule's keywords occurs in the text (the rule cannot match);
-        else the spans ``windows`` gives for them (None: no windows, search everywhere).
-        With windows, a keyword occurs exactly when it gives a span: its line is one (no
-        keyword holds a newline), and the scans it comes from are cached, where an ``in``
-        test is one pass over the text per keyword."""
-        if not rule.keywords:
-            return None
-        if windows is not None:
-            spans = windows(rule.keywords)
-            return spans or False
-        return None if any(k in lowered for k in rule.keywords) else False
-
     def _find(
         self, text: str, windows: Windows | None = None, lowered: str | None = None
     ) -> list[tuple[int, int, str]]:
@@ -258,19 +242,19 @@ class Redactor:
         if lowered is None or len(lowered) != len(text):
             lowered = text.lower()
         candidates: list[tuple[int, int, int, str]] = []  # start, priority, end, rule
-        # Placeholders already present block any overlapping candidate (idempotence).
-        blocked_starts: list[int] = []
-        blocked_ends: list[int] = []
-        if "<redacted:" in lowered:
-            for m in PLACEHOLDER.finditer(text):
-                blocked_starts.append(m.start())
-                blocked_ends.append(m.end())
+        blocked_starts, blocked_ends = _placeholder_spans(text, lowered)
         same_length = len(lowered) == len(text)
         if not same_length or len(text) < WINDOWED_CHARS:
             windows = None
         for priority, rule in enumerate(self._rules):
-            where = self._spans(rule, lowered, windows)
-            if where is False:
+            where: list[tuple[int, int]] | None = None
+            if windows is not None and rule.keywords:
+                # a keyword occurs exactly when it gives a window (none holds a newline);
+                # windows come from cached scans, where each ``in`` below is a text pass
+                where = windows(rule.keywords)
+                if not where:
+                    continue
+            elif rule.keywords and not any(k in lowered for k in rule.keywords):
                 continue
             regex, target = rule.regex, text
             if rule.lowercase:
@@ -318,6 +302,18 @@ class Redactor:
         if rule.entropy and shannon_entropy(value) < rule.entropy:
             return False
         return not any(a.fullmatch(value) for a in self._allow)
+
+
+def _placeholder_spans(text: str, lowered: str) -> tuple[list[int], list[int]]:
+    """Starts and ends of the placeholders already in ``text``: they block any overlapping
+    candidate (idempotence)."""
+    starts: list[int] = []
+    ends: list[int] = []
+    if "<redacted:" in lowered:
+        for m in PLACEHOLDER.finditer(text):
+            starts.append(m.start())
+            ends.append(m.end())
+    return starts, ends
 
 
 _default: Redactor | None = None

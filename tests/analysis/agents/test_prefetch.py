@@ -50,3 +50,24 @@ def test_a_large_log_finds_the_same_with_and_without_the_single_pass(monkeypatch
     assert with_pass.findings == without.findings
     assert with_pass.explanation == without.explanation
     assert with_pass.analysis.ai_insights == without.analysis.ai_insights
+
+
+def _windows_reference(ctx: Context, keywords: tuple[str, ...]) -> list[tuple[int, int]]:
+    """One window per line holding a keyword (the line before to the line after), merged
+    while they overlap: what ``Context.windows`` gives, written as the plain loop."""
+    starts, last = ctx._starts, len(ctx._starts) - 1
+    spans: list[tuple[int, int]] = []
+    for n in ctx.lines_with_ci(*keywords):
+        start, end = starts[max(n - 1, 0)], starts[min(n + 2, last)] - 1
+        if spans and start <= spans[-1][1]:
+            spans[-1] = (spans[-1][0], end)
+        else:
+            spans.append((start, end))
+    return spans
+
+
+@given(TEXT)
+def test_windows_are_the_merged_line_windows(text: str) -> None:
+    ctx = Context(text, "runtime")
+    for keywords in (("err",), ("err", "x", "ms "), ("z",), ("nowhere",)):
+        assert ctx.windows(keywords) == _windows_reference(ctx, keywords)

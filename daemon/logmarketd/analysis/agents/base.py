@@ -16,8 +16,8 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from itertools import accumulate, groupby, repeat
-from operator import itemgetter
+from itertools import accumulate, compress, groupby, islice, repeat
+from operator import itemgetter, sub
 from typing import Literal
 
 import ahocorasick_rs
@@ -242,15 +242,20 @@ class Context:
         """Sorted, disjoint (start, end) offsets of the text: each line holding one of the
         lowercase ``keywords`` (any case), with the line before and the line after it. What
         ``Redactor.find`` searches on a large text, from the scans the context has cached."""
+        found = self.lines_with_ci(*keywords)
+        if not found:
+            return []
+        # the windows of two lines n < m overlap exactly when m <= n + 2 (the line starts
+        # rise strictly): a run of lines with gaps of at most 2 is one span
+        gaps = map(sub, islice(found, 1, None), found)
+        breaks = list(compress(range(1, len(found)), map((2).__lt__, gaps)))
+        firsts = [found[0], *(found[i] for i in breaks)]
+        lasts = [*(found[i - 1] for i in breaks), found[-1]]
         starts, last = self._starts, len(self._starts) - 1
-        spans: list[tuple[int, int]] = []
-        for n in self.lines_with_ci(*keywords):
-            start, end = starts[max(n - 1, 0)], starts[min(n + 2, last)] - 1
-            if spans and start <= spans[-1][1]:
-                spans[-1] = (spans[-1][0], end)
-            else:
-                spans.append((start, end))
-        return spans
+        return [
+            (starts[max(a - 1, 0)], starts[min(b + 2, last)] - 1)
+            for a, b in zip(firsts, lasts, strict=True)
+        ]
 
     def prefetch(self, keys: Iterable[str] | None = None) -> None:
         """Fill the scan cache, in one pass over the text, for ``keys`` (scan-cache keys: a
