@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from hypothesis import given
 from hypothesis import strategies as st
-from logmarketd.analysis.agents import durations, errors, performance, quality
+from logmarketd.analysis.agents import durations, errors, performance, quality, scripting
 
 from tests.bench.agents import _samples
 
@@ -37,6 +37,7 @@ GATES: list[tuple[str, Callable[[str], object], Callable[[str], bool]]] = [
     ("skipped", quality._SKIP.search, quality._may_skip),
     ("flaky", quality._FLAKY.search, quality._may_flake),
     ("skip count", quality._SUMMARY.search, quality._may_count),
+    ("php", scripting._PHP.search, lambda line: ".php" in line),
 ]
 
 
@@ -59,7 +60,8 @@ PARTS = ["ERROR", "error", "Error: ", "fatal", "[crit]", 'level="error"', "level
          "TimeoutError", "ETIMEDOUT", "deadline exceeded", "Gateway Time-out", "took_ms=", "latency: 5",
          "duration=", "elapsed", "12", "ms", "\u212a", "\u017f", "\u0130", "x", "=", "a.py:3:1: ", "E501 ",
          "W0612: ", "(unused)", "(errcheck)", "m.go:", "SKIPPED [1] ", "--- SKIP: ", " skipped", "3 xfailed",
-         "Skipped: 2", "flaky", "FLAKY", "RERUN", "rerun failed", "Flakes:", "test t ... ignored", "'"]  # fmt: skip
+         "Skipped: 2", "flaky", "FLAKY", "RERUN", "rerun failed", "Flakes:", "test t ... ignored", "'",
+         "PHP Fatal error:  x", " in /a/b.php", " on line 3"]  # fmt: skip
 
 
 @given(st.lists(st.sampled_from(PARTS), max_size=10).map("".join))
