@@ -3,6 +3,9 @@ the whole engine finds the same on a large log with and without it."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 from hypothesis import given
 from hypothesis import strategies as st
 from logmarketd.analysis import agents as agents_pkg
@@ -10,6 +13,7 @@ from logmarketd.analysis.agents.base import Context
 from logmarketd.analysis.analyse import inspect_log
 
 from tests.bench.agents import mixed_log
+from tests.conftest import REPO
 
 # multi-byte characters too: the passes run over UTF-8, where "é" takes two bytes and the
 # Kelvin sign (K, three bytes) lowercases to a one-byte "k"
@@ -71,3 +75,34 @@ def test_windows_are_the_merged_line_windows(text: str) -> None:
     ctx = Context(text, "runtime")
     for keywords in (("err",), ("err", "x", "ms "), ("z",), ("nowhere",)):
         assert ctx.windows(keywords) == _windows_reference(ctx, keywords)
+
+
+_MISSES = """
+import sys
+from logmarketd.analysis.agents import base
+from logmarketd.analysis.analyse import inspect_log
+from tests.bench.agents import mixed_log
+from tests.conftest import REPO
+
+text = mixed_log(20_000)
+scan, missed = base.Context._scan, set()
+def counted(self, keyword, folded=False):
+    if ((chr(0) + keyword) if folded else keyword) not in self._cache and len(self.text) > 10**6:
+        missed.add(keyword)
+    return scan(self, keyword, folded)
+base.Context._scan = counted
+for source in ("runtime", "build", "test", "deploy"):
+    inspect_log(text, source).report()
+print(sorted(missed))
+"""
+
+
+def test_a_large_log_is_scanned_only_through_the_prefetch() -> None:
+    """In a fresh process (the keywords asked so far are per process), the first large log
+    of every source finds every keyword it is scanned for in the prefetch's cache: a scan
+    asked only under a condition the empty log never meets must be declared."""
+    out = subprocess.run(
+        [sys.executable, "-c", _MISSES], cwd=REPO, capture_output=True, text=True, check=True,
+        timeout=300,
+    )  # fmt: skip
+    assert out.stdout.strip() == "[]"
