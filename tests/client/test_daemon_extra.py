@@ -23,7 +23,7 @@ from tests.conftest import REPO
 SAMPLE = REPO / "daemon" / "logmarketd" / "samples" / "build-gcc-error.log"
 # What the daemon extra brings, as modules: none may be importable in the runs below.
 EXTRA_MODULES = [
-    "ahocorasick",
+    "ahocorasick_rs",
     "aiohttp",
     "aiosqlite",
     "pydantic",

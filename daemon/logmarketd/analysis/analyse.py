@@ -20,7 +20,7 @@ from itertools import islice
 from typing import Any
 
 from logmarketd.analysis.agents import AgentConfig, Context, Finding, agents_for, run_agents
-from logmarketd.analysis.agents.base import KIND_TO_FIELD
+from logmarketd.analysis.agents.base import KIND_TO_FIELD, declare_keywords
 from logmarketd.analysis.agents.places import real_location
 from logmarketd.analysis.agents.publish import to_insights
 from logmarketd.analysis.agents.registry import enabled_agents
@@ -96,15 +96,16 @@ def template_fingerprints(lines: list[str]) -> frozenset[str]:
     return frozenset(hashlib.blake2b(s.encode(), digest_size=8).hexdigest() for s in shapes)
 
 
-_BLANK = re.compile(r"^[^\S\n]*$", re.M)
+_WARN_ERR = ("warn", "err", "fatal", "crit", "severe")
+declare_keywords(_WARN_ERR, folded=True)  # scanned after the agents: prefetched with theirs
 
 
 def _log_facts(ctx: Context, findings: list[Finding], unscored: Collection[int] = ()) -> LogFacts:
     """What the log's own scores rest on; the shapes of lines in ``unscored`` (text
     addressed to an AI analyser) make nothing new."""
     skip = set(unscored)
-    # blank lines counted in one pass of re over the text, not one strip() per line
-    blank = len(_BLANK.findall(ctx.text)) - (1 if ctx.text.endswith("\n") else 0)
+    # blank lines: empty or whitespace only (str.isspace is re's \s), counted in C
+    blank = ctx.lines.count("") + sum(map(str.isspace, ctx.lines))
     # the first non-blank lines: what the structure shares and the template sample read
     head = list(islice((line for line in ctx.lines if line.strip()), _TEMPLATE_SAMPLE))
     sample = head[:_SAMPLE]
@@ -120,7 +121,7 @@ def _log_facts(ctx: Context, findings: list[Finding], unscored: Collection[int] 
         lines=max(len(ctx.lines) - blank, 0),
         signal_lines=len(covered),
         # case-folded scans the level detector made already (cached): no pass of our own
-        warn_error_lines=len(ctx.lines_with_ci("warn", "err", "fatal", "crit", "severe")),
+        warn_error_lines=len(ctx.lines_with_ci(*_WARN_ERR)),
         timestamp_share=sum(1 for s in sample if _TS.search(s[:40])) / k,
         level_share=sum(1 for s in sample if _LVL.search(s[:80])) / k,
         templates=template_fingerprints(shaped),

@@ -161,14 +161,17 @@ class Redactor:
         out.append(text[pos:])
         return "".join(out), hits
 
-    def find(self, text: str, windows: Windows | None = None) -> list[Hit]:
+    def find(
+        self, text: str, windows: Windows | None = None, lowered: str | None = None
+    ) -> list[Hit]:
         """One :class:`Hit` per span :meth:`redact` would replace, in text order; the text
         is not changed. ``text[hit.start:hit.end]`` is the secret; ``hit.rule`` names a rule of
-        :attr:`rules` (its label and severity say what leaked)."""
+        :attr:`rules` (its label and severity say what leaked). ``lowered`` is
+        ``text.lower()`` when the caller has it already (a large log: one copy less)."""
         hits: list[Hit] = []
         pos = 0
         line = 1
-        for start, end, rule_id in self._find(text, windows):
+        for start, end, rule_id in self._find(text, windows, lowered):
             line += text.count("\n", pos, start)
             hits.append(Hit(rule_id, start, end, line, self.placeholder(rule_id, text[start:end])))
             line += text.count("\n", start, end)
@@ -221,45 +224,45 @@ class Redactor:
 
     @staticmethod
     def _matches(
-        rule: Rule, regex: re.Pattern[str], target: str, windows: Windows | None
+        rule: Rule, regex: re.Pattern[str], target: str, spans: list[tuple[int, int]] | None
     ) -> Iterator[re.Match[str]]:
-        """The rule's matches in ``target``; given ``windows`` (a large text), searched only in
-        the spans it gives for the rule's keywords. A rule without keywords, or one whose
+        """The rule's matches in ``target``; given ``spans`` (of a large text: around the
+        rule's keywords), searched only in them. A rule without keywords, or one whose
         matches span lines (a PEM block), is searched in the whole text."""
-        if windows is None or not rule.keywords or rule.multiline:
+        if spans is None or not rule.keywords or rule.multiline:
             yield from regex.finditer(target)
             return
-        for start, end in windows(rule.keywords):
+        for start, end in spans:
             yield from regex.finditer(target, start, end)
 
-    def _find(self, text: str, windows: Windows | None = None) -> list[tuple[int, int, str]]:
+    def _find(
+        self, text: str, windows: Windows | None = None, lowered: str | None = None
+    ) -> list[tuple[int, int, str]]:
         """Non-overlapping (start, end, rule id) spans to replace, in text order."""
-        lowered = text.lower()
+        if lowered is None or len(lowered) != len(text):
+            lowered = text.lower()
         candidates: list[tuple[int, int, int, str]] = []  # start, priority, end, rule
-        # Placeholders already present block any overlapping candidate (idempotence).
-        blocked_starts: list[int] = []
-        blocked_ends: list[int] = []
-        if "<redacted:" in lowered:
-            for m in PLACEHOLDER.finditer(text):
-                blocked_starts.append(m.start())
-                blocked_ends.append(m.end())
+        blocked_starts, blocked_ends = _placeholder_spans(text, lowered)
         same_length = len(lowered) == len(text)
         if not same_length or len(text) < WINDOWED_CHARS:
             windows = None
         for priority, rule in enumerate(self._rules):
-            for keyword in rule.keywords:
-                if keyword in lowered:
-                    break
-            else:
-                if rule.keywords:
+            where: list[tuple[int, int]] | None = None
+            if windows is not None and rule.keywords:
+                # a keyword occurs exactly when it gives a window (none holds a newline);
+                # windows come from cached scans, where each ``in`` below is a text pass
+                where = windows(rule.keywords)
+                if not where:
                     continue
+            elif rule.keywords and not any(k in lowered for k in rule.keywords):
+                continue
             regex, target = rule.regex, text
             if rule.lowercase:
                 if same_length:
                     target = lowered
                 else:  # lower() changed the length (e.g. "İ"): offsets would not map back
                     regex = self._folded[priority]
-            for match in self._matches(rule, regex, target, windows):
+            for match in self._matches(rule, regex, target, where):
                 if rule.word_start and match.start() and _is_word(text[match.start() - 1]):
                     continue
                 start, end = _value_span(match)
@@ -299,6 +302,18 @@ class Redactor:
         if rule.entropy and shannon_entropy(value) < rule.entropy:
             return False
         return not any(a.fullmatch(value) for a in self._allow)
+
+
+def _placeholder_spans(text: str, lowered: str) -> tuple[list[int], list[int]]:
+    """Starts and ends of the placeholders already in ``text``: they block any overlapping
+    candidate (idempotence)."""
+    starts: list[int] = []
+    ends: list[int] = []
+    if "<redacted:" in lowered:
+        for m in PLACEHOLDER.finditer(text):
+            starts.append(m.start())
+            ends.append(m.end())
+    return starts, ends
 
 
 _default: Redactor | None = None

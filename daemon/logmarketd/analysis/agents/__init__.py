@@ -59,16 +59,17 @@ def run_agents(
 # From this size on, the keywords the detectors will ask for are found in one pass over the
 # log (``Context.prefetch``) rather than one ``str.find`` pass each.
 PREFETCH_CHARS = 256 * 1024
-_learned: set[tuple[str, ...]] = set()
+_learned: set[tuple[tuple[str, ...], str]] = set()
 
 
 def _learn_keywords(chosen: Sequence[Agent], source: str) -> None:
-    """Once per process and set of agents: run them over an empty log, so that the context
-    has seen every keyword their detectors scan the whole log for (the first scan of each)."""
-    ids = tuple(a.id for a in chosen)
-    if ids in _learned:
+    """Once per process, set of agents and source (some detectors scan for more in build
+    and test logs): run them over an empty log, so that the context has seen every keyword
+    their detectors scan the whole log for (the first scan of each)."""
+    learnt = (tuple(a.id for a in chosen), source)
+    if learnt in _learned:
         return
     empty = Context("\n", source)
     for agent in chosen:
         agent.run(empty)
-    _learned.add(ids)
+    _learned.add(learnt)

@@ -16,10 +16,11 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from itertools import accumulate
+from itertools import accumulate, compress, groupby, islice, repeat
+from operator import itemgetter, sub
 from typing import Literal
 
-import ahocorasick
+import ahocorasick_rs
 
 from logmarketd.models import SOURCES
 from logmarketd.transform.mining.masking import DISPLAY_PATTERNS, Masker, shape
@@ -176,6 +177,10 @@ class Context:
         # lines already explained by a more specific finding of the running agent
         self.claimed: set[int] = set()
 
+    def folded(self) -> str | None:
+        """The text lowercased (computed once), or None when lowering changes its length."""
+        return self._folded() or None
+
     def _folded(self) -> str:
         """The text lowercased, or "" when lowering changes its length (offsets would drift:
         U+0130), in which case case-folded scans fall back to case variants."""
@@ -237,22 +242,31 @@ class Context:
         """Sorted, disjoint (start, end) offsets of the text: each line holding one of the
         lowercase ``keywords`` (any case), with the line before and the line after it. What
         ``Redactor.find`` searches on a large text, from the scans the context has cached."""
+        found = self.lines_with_ci(*keywords)
+        if not found:
+            return []
+        # the windows of two lines n < m overlap exactly when m <= n + 2 (the line starts
+        # rise strictly): a run of lines with gaps of at most 2 is one span
+        gaps = map(sub, islice(found, 1, None), found)
+        breaks = list(compress(range(1, len(found)), map((2).__lt__, gaps)))
+        firsts = [found[0], *(found[i] for i in breaks)]
+        lasts = [*(found[i - 1] for i in breaks), found[-1]]
         starts, last = self._starts, len(self._starts) - 1
-        spans: list[tuple[int, int]] = []
-        for n in self.lines_with_ci(*keywords):
-            start, end = starts[max(n - 1, 0)], starts[min(n + 2, last)] - 1
-            if spans and start <= spans[-1][1]:
-                spans[-1] = (spans[-1][0], end)
-            else:
-                spans.append((start, end))
-        return spans
+        return [
+            (starts[max(a - 1, 0)], starts[min(b + 2, last)] - 1)
+            for a, b in zip(firsts, lasts, strict=True)
+        ]
 
     def prefetch(self, keys: Iterable[str] | None = None) -> None:
         """Fill the scan cache, in one pass over the text, for ``keys`` (scan-cache keys: a
         keyword, or NUL + a lowercase keyword for a case-folded scan; default: every key any
-        context of this process has scanned). Gives exactly what the scans would give."""
-        folded = self._folded()
-        if not folded:
+        context of this process has scanned). Gives exactly what the scans would give.
+
+        Two Aho-Corasick passes in fact, each over UTF-8 bytes (where the automaton runs
+        several times faster than over str): the case-folded keys over the lowercased text,
+        the case-sensitive ones over the text itself; a hit's line is found from the byte
+        offsets of the line starts, and the hits are grouped per key in C (sort, groupby)."""
+        if not self._folded():
             return
         wanted = tuple(
             k
@@ -261,23 +275,31 @@ class Context:
         )
         if not wanted:
             return
-        automaton, keys, words = _automaton(frozenset(wanted))
-        out: list[list[int]] = [[] for _ in keys]
-        starts, text = self._starts, self.text
-        line, line_start, line_end = -1, 0, 0  # the line of the last hit: most hits share one
-        for end, i in automaton.iter(folded):
-            size, slots = words[i]
-            start = end - size + 1
-            if not line_start <= start < line_end:
-                line = bisect_right(starts, start) - 1
-                line_start, line_end = starts[line], starts[line + 1]
-            for slot, exact in slots:
-                if exact is not None and not text.startswith(exact, start):
-                    continue
-                lines = out[slot]
-                if not lines or lines[-1] != line:
-                    lines.append(line)
-        self._cache.update(zip(keys, out, strict=True))
+        folded, exact = _automata(frozenset(wanted))
+        for (automaton, slots), text in ((folded, self._lower), (exact, self.text)):
+            if slots:
+                self._cache.update(_lines_per_key(automaton, slots, text or ""))
+
+
+def _lines_per_key(
+    automaton: ahocorasick_rs.BytesAhoCorasick, slots: list[str], text: str
+) -> dict[str, list[int]]:
+    """For each key of ``slots`` (the automaton's patterns, in order): the sorted lines of
+    ``text`` where one of its matches starts."""
+    data = text.encode("utf-8", "surrogatepass")
+    # byte offset of the start of line 1, 2, ...: bisect_right gives a byte's line directly
+    after = list(accumulate(map((1).__add__, map(len, data.split(b"\n")))))
+    hits = automaton.find_matches_as_indexes(data, overlapping=True)
+    # in end order, so each pattern's hits are in text order; a stable sort keeps that
+    hits.sort(key=_PATTERN)
+    out: dict[str, list[int]] = {k: [] for k in slots}
+    for pattern, group in groupby(hits, _PATTERN):
+        lines = map(bisect_right, repeat(after), map(_START, group))
+        out[slots[pattern]] = list(dict.fromkeys(lines))
+    return out
+
+
+_PATTERN, _START = itemgetter(0), itemgetter(1)
 
 
 # Scan-cache keys asked for by any context in this process, in order: what ``prefetch`` finds.
@@ -291,29 +313,25 @@ def declare_keywords(keywords: Iterable[str], folded: bool = False) -> None:
         _ASKED[("\x00" + keyword) if folded else keyword] = None
 
 
-# what an automaton's value stands for: the word's length and, per key it serves, the key's
-# slot and the exact text a case-sensitive key must show (None: any case)
-_Word = tuple[int, list[tuple[int, str | None]]]
+_Automaton = tuple[ahocorasick_rs.BytesAhoCorasick, list[str]]
 
 
 @lru_cache(maxsize=8)
-def _automaton(keys: frozenset[str]) -> tuple[ahocorasick.Automaton, list[str], list[_Word]]:
-    """An automaton over the lowercased keywords of ``keys``, the keys in slot order, and
-    what each of its values stands for (a case-sensitive keyword and its folded twin share
-    one lowercased word)."""
-    order = sorted(keys)
-    by_word: dict[str, list[tuple[int, str | None]]] = {}
-    for slot, key in enumerate(order):
-        folded = key[0] == "\x00"
-        word = key[1:] if folded else key.lower()
-        by_word.setdefault(word, []).append((slot, None if folded else key))
-    automaton = ahocorasick.Automaton()
-    words: list[_Word] = []
-    for word, slots in by_word.items():
-        automaton.add_word(word, len(words))
-        words.append((len(word), slots))
-    automaton.make_automaton()
-    return automaton, order, words
+def _automata(keys: frozenset[str]) -> tuple[_Automaton, _Automaton]:
+    """Automata over the UTF-8 keywords of ``keys``: the case-folded keys' (lowercase words,
+    searched in the lowercased text) and the case-sensitive keys', each with its keys in
+    pattern order (empty: no automaton needed)."""
+    folded = sorted(k for k in keys if k[0] == "\x00")
+    exact = sorted(k for k in keys if k[0] != "\x00")
+
+    def build(words: list[str]) -> ahocorasick_rs.BytesAhoCorasick:
+        data = [w.encode("utf-8", "surrogatepass") for w in words] or [b"\x00"]
+        return ahocorasick_rs.BytesAhoCorasick(data, implementation=_DFA)
+
+    return (build([k[1:] for k in folded]), folded), (build(exact), exact)
+
+
+_DFA = ahocorasick_rs.Implementation.DFA
 
 
 Detector = Callable[[Context], list[Finding]]

@@ -71,6 +71,9 @@ _KV = re.compile(
     r"\b(\w*(?:time|duration|latency|elapsed|took)\w*)\"?\s*[=:]\s*\"?(\d+(?:\.\d+)?)(ms|s|us)?\b",
     re.I,
 )
+# _KV matches only on a line holding one of these in some case (or a non-ASCII line: re.I
+# folds K to k); the scans of them are cached
+_KV_WORDS = ("time", "duration", "latency", "elapsed", "took")
 # key names that hold a duration (not eventTime=<epoch> or uptime=): explicit words or a unit suffix
 _DURATION_KEY = re.compile(
     r"^(?:\w*(?:duration|latency|elapsed|took)\w*|\w*(?:_ms|Ms|_us|_sec|_secs|_seconds)|rt|rtt|"
@@ -185,13 +188,14 @@ def _tool_timings(ctx: Context, add: _Add, used: set[int]) -> None:
 
 def _generic_durations(ctx: Context, add: _Add, used: set[int]) -> None:
     """Any "took 1.2 s" / "duration_ms=340" line, grouped by its message's shape."""
+    keyed = set(ctx.lines_with_ci(*_KV_WORDS))
     for n in ctx.lines_with_ci(*_KEYS):
         if n in used:
             continue
         line = ctx.lines[n]
         if line.startswith("=") or line.startswith("Ran ") or not _NUM_UNIT.search(line):
             continue  # a test session's total time, not one operation; or no number at all
-        value = _generic_value(line)
+        value = _generic_value(line, n in keyed or not line.isascii())
         if value is None:
             continue
         msg = _message(line)
@@ -222,12 +226,13 @@ def word_duration(line: str) -> float | None:
     return None
 
 
-def _generic_value(line: str) -> float | None:
-    """The duration a line reports, in ms: "took 1.2 s", or a duration key=value."""
+def _generic_value(line: str, keyed: bool = True) -> float | None:
+    """The duration a line reports, in ms: "took 1.2 s", or a duration key=value (looked for
+    only when ``keyed``: the line holds one of ``_KV_WORDS``, or may match otherwise)."""
     worded = word_duration(line)
     if worded is not None:
         return worded
-    k = _KV.search(line)
+    k = _KV.search(line) if keyed else None
     if not (k and _DURATION_KEY.search(k.group(1))):
         return None
     name, unit = k.group(1).lower(), k.group(3)

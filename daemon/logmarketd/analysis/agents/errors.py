@@ -192,6 +192,11 @@ _LEVEL = re.compile(
     r"|\blevel=(error|fatal|crit)\b|\"level\": ?\"(error|fatal|critical)\""
     r"|\[(error|crit|alert|emerg)\]"
 )
+# _LEVEL can match only on a line holding one of these (case-sensitive) or starting with one
+# of _LEVEL_HEADS: the lines it need not be tried on are found from the cached scans
+_LEVEL_WORDS = ("ERR", "FATAL", "CRIT", "SEVERE", "EMERG", "ALERT", "PANIC", "level=", '"level":',
+                "[error]", "[crit]", "[alert]", "[emerg]")  # fmt: skip
+_LEVEL_HEADS = ("error", "fatal", "Error", "Fatal")
 _LEVEL_KEYS = (
     "err",
     "fatal",
@@ -253,10 +258,27 @@ def _component(line: str, start: int, end: int) -> str | None:
     return None
 
 
+def _plain_level(line: str) -> tuple[str, str, str | None] | None:
+    """(LEVEL, message, component) of a plain-text ERROR/FATAL line, None when it is none
+    (no level word, boilerplate, a refused client, a linter entry, a milder level first)."""
+    m = _LEVEL.search(line)
+    if not m or _BOILERPLATE.search(line) or line.lstrip().startswith("{"):
+        return None
+    if _CLIENT_REFUSED.search(line, m.end()) and _CLIENT.search(line, m.end()):
+        return None  # a web server refused a client: the Security Guardian's, no failure
+    if lint_entry(line) is not None:
+        return None  # a linter's report entry: the Quality Inspector's, no failure
+    if _MILD.search(line, 0, m.start()):
+        return None  # "INFO ... no ERROR found": the line's own level comes first
+    level = next(g for g in m.groups() if g).upper()
+    return level, line[m.end() :].strip(" :-|]"), _component(line, m.start(), m.end())
+
+
 def leveled_errors(ctx: Context) -> list[Finding]:
     """ERROR/FATAL lines that no specific detector explained, one finding per message template."""
     groups: dict[str, Finding] = {}
     letter = {n for n in ctx.lines_with(" E ", " F ", "E0", "E1") if _LETTER.match(ctx.lines[n])}
+    leveled = set(ctx.lines_with(*_LEVEL_WORDS))
     for n in sorted(letter.union(ctx.lines_with_ci(*_LEVEL_KEYS))):
         if n in ctx.claimed:
             continue
@@ -272,19 +294,13 @@ def leveled_errors(ctx: Context) -> list[Finding]:
             )
         elif parsed is not None:
             level, msg, comp, stacked = parsed
-        else:
-            m = _LEVEL.search(line)
-            if not m or _BOILERPLATE.search(line) or line.lstrip().startswith("{"):
+        elif n in leveled or line.startswith(_LEVEL_HEADS):
+            plain = _plain_level(line)
+            if plain is None:
                 continue
-            if _CLIENT_REFUSED.search(line, m.end()) and _CLIENT.search(line, m.end()):
-                continue  # a web server refused a client: the Security Guardian's, no failure
-            if lint_entry(line) is not None:
-                continue  # a linter's report entry: the Quality Inspector's, no failure
-            if _MILD.search(line, 0, m.start()):
-                continue  # "INFO ... no ERROR found": the line's own level comes first
-            level = next(g for g in m.groups() if g).upper()
-            msg = line[m.end() :].strip(" :-|]")
-            comp = _component(line, m.start(), m.end())
+            level, msg, comp = plain
+        else:
+            continue  # _LEVEL cannot match
         if not msg:
             continue
         key = f"level:{shape(comp or '', ids=True)}:{shape(msg, ids=True)[:160]}"

@@ -263,9 +263,17 @@ _TR_WORDS = (
 )
 
 
+# _RETRY and _TIMEOUT match only on a line holding one of these words in some case (a
+# non-ASCII line may match otherwise: re.I folds K and ſ to k and s): the lines they need not
+# be tried on are found from the cached scans
+_RETRY_WORDS = ("retr", "attempt", "backing off", "backoff")
+_TIMEOUT_WORDS = ("timed out", "timeout", "time-out", "timedout", "deadline")
+
+
 def timeouts_retries(ctx: Context) -> list[Finding]:
     """Timeouts and retry storms per message shape."""
     groups: dict[tuple[str, str], list[int]] = defaultdict(list)
+    retry, timeout = set(ctx.lines_with_ci(*_RETRY_WORDS)), set(ctx.lines_with_ci(*_TIMEOUT_WORDS))
     for n in ctx.lines_with_ci(*_TR_WORDS):
         line = ctx.lines[n]
         if (
@@ -274,7 +282,14 @@ def timeouts_retries(ctx: Context) -> list[Finding]:
             and not _TIMEOUT.search(line.split("=", 1)[0])
         ):
             continue  # a configuration value, not an event
-        what = "retry" if _RETRY.search(line) else "timeout" if _TIMEOUT.search(line) else None
+        other = not line.isascii()
+        what = (
+            "retry"
+            if (n in retry or other) and _RETRY.search(line)
+            else "timeout"
+            if (n in timeout or other) and _TIMEOUT.search(line)
+            else None
+        )
         if what:
             groups[(what, shape(durations._message(line), ids=True))].append(n)
     out = []

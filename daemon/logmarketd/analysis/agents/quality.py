@@ -150,6 +150,8 @@ GO_LINTERS = (
     "stylecheck", "misspell", "goconst", "gocyclo", "dupl", "unparam", "prealloc", "nakedret", "gofmt", "goimports",
 )  # fmt: skip
 GOLINT = re.compile(r"^(\S+\.go):(\d+):(\d+): (.+) \((" + "|".join(GO_LINTERS) + r")\)$")
+# what GOLINT, _PYLINT and _FLAKE all begin with: one regex tried where three would fail
+_PATH_LINE_COL = re.compile(r"\S+?:\d+:\d+: ")
 _ESLINT = re.compile(r"^\s+(\d+):(\d+)\s+(error|warning)\s+(.+?)\s{2,}(@?[\w/-]+)$")
 
 
@@ -203,6 +205,8 @@ def lint(ctx: Context) -> list[Finding]:
                 f"{a.group(1)}:{a.group(2)}:{a.group(3)}", [n - 1, n])  # fmt: skip
     for n in ctx.lines_with(".py:", ".js:", ".ts:", ".go:", ".rb:", ".jsx:", ".tsx:", ".sh:"):
         line = ctx.lines[n]
+        if _PATH_LINE_COL.match(line) is None:
+            continue  # none of the three below can match: each begins so
         if (m := GOLINT.match(line)) is not None:
             add(m.group(5), m.group(4), f"{m.group(1)}:{m.group(2)}:{m.group(3)}", [n])
         elif (m := _PYLINT.match(line)) is not None:
@@ -250,6 +254,20 @@ _SUMMARY = re.compile(
 )
 
 
+# Words without which _SKIP, _FLAKY and _SUMMARY cannot match (``in`` tests are far cheaper
+# than the regexes' alternations on the many lines that only say "retry")
+def _may_skip(line: str) -> bool:
+    return "SKIP" in line or "ignored" in line or "skipped '" in line
+
+
+def _may_flake(line: str) -> bool:
+    return any(w in line for w in ("laky", "LAKY", "RERUN", "passed on retry", "Flake", "rerun"))
+
+
+def _may_count(line: str) -> bool:
+    return any(w in line for w in ("skipped", "xfailed", "deselected", "Skipped: "))
+
+
 @dataclass
 class _Hygiene:
     """What the test output says about skipped, xfail and flaky tests."""
@@ -277,7 +295,7 @@ def _scan_hygiene(ctx: Context) -> _Hygiene:
         "retry",
     ):
         line = ctx.lines[n]
-        if m := _SKIP.search(line):
+        if _may_skip(line) and (m := _SKIP.search(line)):
             if m.group(1):
                 skipped.append((n, m.group(4), f"{m.group(2)}:{m.group(3)}"))
             else:
@@ -285,9 +303,9 @@ def _scan_hygiene(ctx: Context) -> _Hygiene:
         elif m := _XFAIL.match(line.strip()):
             xfail.append((n, m.group(2) or m.group(1)))
             h.xfail_loc.append(m.group(1))
-        elif _FLAKY.search(line):
+        elif _may_flake(line) and _FLAKY.search(line):
             flaky.append(n)
-        for sm in _SUMMARY.finditer(line):
+        for sm in _SUMMARY.finditer(line) if _may_count(line) else ():
             if sm.group(2) in ("skipped", "xfailed"):
                 summary_counts[sm.group(2)] = max(summary_counts[sm.group(2)], int(sm.group(1)))
             elif sm.group(3) or sm.group(4) or sm.group(5):

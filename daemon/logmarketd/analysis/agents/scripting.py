@@ -26,7 +26,8 @@ def php_errors(ctx: Context) -> list[Finding]:
     """PHP fatal/parse errors and warnings at file:line."""
     found: dict[str, Finding] = {}
     for n in ctx.lines_with_ci("err"):
-        m = _PHP.search(ctx.lines[n])
+        line = ctx.lines[n]
+        m = _PHP.search(line) if ".php" in line else None  # a literal of _PHP: far cheaper
         if not m or n in ctx.claimed:
             continue
         kind, msg, file, line = m.group(1), m.group(2).strip(), m.group(3), m.group(4) or m.group(5)

@@ -54,7 +54,7 @@ def leaked_secrets(ctx: Context) -> list[Finding]:
     found: dict[str, Finding] = {}
     text = ctx.text
     in_report = report_lines(ctx)  # a scanner's report quotes code; it reports it itself
-    for hit in _SCANNER.find(text, ctx.windows):
+    for hit in _SCANNER.find(text, ctx.windows, ctx.folded()):
         value = text[hit.start : hit.end]
         if value in ctx.config.allow_secret_values or hit.line - 1 in in_report:
             continue

@@ -159,7 +159,7 @@ def auth_attacks(ctx: Context) -> list[Finding]:
                        "disable password logins and add fail2ban.", count=len(before) + 1)
                 )  # fmt: skip
                 out[-1].evidence_lines = [before[0], before[-1], n]
-    for ip in set(fails) | set(pam):
+    for ip in dict.fromkeys([*fails, *pam]):  # in log order: a set's order changes per process
         idx = max(fails[ip], pam[ip], key=len)
         if len(idx) >= ctx.config.brute_force_failures:
             out.append(

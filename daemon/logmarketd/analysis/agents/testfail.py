@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from logmarketd.analysis.agents.base import Context, Finding
+from logmarketd.analysis.agents.base import Context, Finding, declare_keywords
 from logmarketd.analysis.agents.blocks import block_end, claim, heads
 
 __all__ = [
@@ -253,6 +253,10 @@ def _junit_ends(line: str) -> bool:
     return not s or s.startswith(("[INFO]", "[ERROR]", "[WARNING]")) or bool(_GRADLE.match(line))
 
 
+_MAVEN_SUMMARY = ("[ERROR]   ", "Tests run:", "<<< FAILURE!")
+declare_keywords(_MAVEN_SUMMARY)  # asked only once a failure is found: prefetched all the same
+
+
 def junit_failures(ctx: Context) -> list[Finding]:
     """JUnit failures from Maven surefire and Gradle with the test class's frame."""
     out = []
@@ -283,6 +287,6 @@ def junit_failures(ctx: Context) -> list[Finding]:
         out.append(_fail(f"{cls}.{meth}", "JUnit", loc, msg, lines, [n, n + 1]))
     if out:
         # Maven repeats each failure in its "Results:" summary: claim those lines too
-        for n in ctx.lines_with("[ERROR]   ", "Tests run:", "<<< FAILURE!"):
+        for n in ctx.lines_with(*_MAVEN_SUMMARY):
             ctx.claimed.add(n)
     return out
