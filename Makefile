@@ -47,7 +47,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 test: system-deps $(STAMP) lint typecheck
-	$(BIN)/python -m pytest -n auto --maxprocesses=4 --dist loadscope --durations=25 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest --durations=25 $(PYTEST_ARGS)
 
 # The quick loop while editing: the tests not marked slow (everything under tests/integration/
 # and the few long unit tests are), without lint, types or the system packages.
