@@ -7,11 +7,10 @@ from __future__ import annotations
 import argparse
 import os
 
+from logmarket.commands._daemon import daemon_code
 from logmarket.errors import UsageError
 
 __all__ = ["add_store_arg", "store_dsn"]
-
-_SCHEMES = ("postgresql://", "postgres://")
 
 
 def add_store_arg(parser: argparse.ArgumentParser) -> None:
@@ -28,7 +27,10 @@ def store_dsn(args: argparse.Namespace) -> str | None:
     value = (getattr(args, "store", None) or "").strip()
     if not value:
         return None
-    if not value.startswith(_SCHEMES):
+    with daemon_code():
+        from logmarketd.store.engine import is_postgres_dsn  # the daemon's own test of it
+
+    if not is_postgres_dsn(value):
         raise UsageError(
             "--store (LOGMARKET_STORE) must be a PostgreSQL DSN, postgresql://USER@HOST:PORT/DB"
         )
