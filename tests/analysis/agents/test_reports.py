@@ -55,7 +55,9 @@ def test_each_sarif_result_is_one_finding_of_the_right_agent() -> None:
     found = run_all("$ scan --format sarif src\n" + SEMGREP_LIKE + "\nscan: done\n")
     by_agent = {(f.agent_id, f.location): f for f in found}
     sqli = by_agent[("security-guardian", "src/db.py:41")]
-    assert sqli.severity == "critical"  # its security-severity 9.8, not a guess
+    # its level (error) says high; the 9.8 the report claims is the contributor's text and
+    # raises nothing, while a low score lowers (below)
+    assert sqli.severity == "high"
     assert "User input reaches a SQL query" in sqli.title
     naming = by_agent[("quality-inspector", "src/db.py:7")]
     assert naming.severity == "low" and naming.kind == "improvement"
@@ -68,6 +70,15 @@ def test_each_sarif_result_is_one_finding_of_the_right_agent() -> None:
     # the finding cites the line its message is written on
     lines = ("$ scan --format sarif src\n" + SEMGREP_LIKE).split("\n")
     assert "User input reaches a SQL query" in lines[sqli.lines[0]]
+
+
+def test_a_security_score_in_the_report_lowers_its_severity_and_never_raises_it() -> None:
+    rules = [{"id": "x", "properties": {"tags": ["security"], "security-severity": "2.0"}}]
+    low = sarif([result("x", 0, "weak hash", "a.py", 3, "error")], rules, "scanner")
+    assert [f.severity for f in run_all(low) if f.agent_id == "security-guardian"] == ["low"]
+    rules[0]["properties"]["security-severity"] = "10.0"
+    note = sarif([result("x", 0, "weak hash", "a.py", 3, "note")], rules, "scanner")
+    assert [f.severity for f in run_all(note) if f.agent_id == "security-guardian"] == ["low"]
 
 
 def test_a_broken_or_foreign_json_object_is_no_report() -> None:
@@ -101,3 +112,25 @@ def test_each_failed_junit_case_is_one_finding_at_its_test_line() -> None:
     assert tax.location == "CartTest.java:21"  # the test's frame, not the assertion library's
     assert "test failed: com.acme.CartTest.loads - boom" in found
     assert len(found) == 2  # the passing case is none, and no line of the XML is reported again
+
+
+def test_a_log_of_report_openings_that_never_close_is_read_in_one_pass(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The contributor writes the text: thousands of ``"runs"`` objects and ``<testcase>``
+    elements that never close must not make the reader go over the rest of the log once per
+    opening (that would stall the pipeline on one crafted log). Counted, not timed: the JSON
+    decodes per log are bounded (each may read to the end of the text)."""
+    from logmarketd.analysis.agents import reports
+
+    decodes = 0
+    real = reports.json.JSONDecoder.raw_decode
+
+    def counting(self, s, idx=0):  # type: ignore[no-untyped-def]
+        nonlocal decodes
+        decodes += 1
+        return real(self, s, idx)
+
+    monkeypatch.setattr(reports.json.JSONDecoder, "raw_decode", counting)
+    text = '{"runs": [{"results": [\n' * 2000 + "<testcase name='x'><failure>\n" * 2000
+    ctx = Context(text, "test")
+    assert reports.junit_xml_failures(ctx) == [] and reports.sarif_security(ctx) == []
+    assert decodes <= 20, decodes

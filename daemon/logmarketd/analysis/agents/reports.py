@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from itertools import accumulate
 from typing import Any
 
-from logmarketd.analysis.agents.base import Context, Finding, Sev
+from logmarketd.analysis.agents.base import SEVERITY_RANK, Context, Finding, Sev
 
 __all__ = ["junit_xml_failures", "report_lines", "sarif_quality", "sarif_security"]
 
@@ -76,22 +76,30 @@ def _fill(ctx: Context, starts: list[int]) -> list[int]:
 # ------------------------------------------------------------------------------- SARIF
 
 
+# JSON objects tried per log: each try may read to the end of the text, and the text is the
+# contributor's (a log of unclosed objects would otherwise be read once per opening).
+MAX_DECODES = 16
+
+
 def _sarif(ctx: Context, starts: list[int]) -> list[_Report]:
     out: list[_Report] = []
     decoder = json.JSONDecoder()
-    end_of_last = -1
+    end_of_last, tries = -1, 0
     for n in ctx.lines_with('"runs"'):
         if n <= end_of_last:
             continue
+        if tries >= MAX_DECODES:
+            break
         for k in range(n, max(-1, n - 4), -1):  # the object opens on this line or just above
             line = ctx.lines[k]
             brace = line.find("{")
             if brace < 0 or (k < n and line[:brace].strip()):
                 continue
             offset = _fill(ctx, starts)[k] + brace
+            tries += 1
             try:
                 doc, end = decoder.raw_decode(ctx.text, offset)
-            except ValueError:
+            except (ValueError, RecursionError):  # not JSON, or nested past Python's stack
                 continue
             entries = _sarif_results(doc)
             if entries is not None:
@@ -222,19 +230,25 @@ def _sarif_finding(report: _Report, entry: dict[str, Any], message: str, securit
 
 
 def _severity(result: dict[str, Any], rule: dict[str, Any], security: bool) -> Sev:
+    """From the result's level; a security score the report gives (SARIF's
+    ``security-severity``, GitHub code scanning's bands) may lower it, never raise it: the
+    report is the contributor's text, and a score written into it is no evidence."""
+    level = str(result.get("level") or _get(rule, "defaultConfiguration", "level") or "warning")
+    if security:
+        sev: Sev = "high" if level == "error" else "medium" if level == "warning" else "low"
+    else:
+        sev = "medium" if level == "error" else "low"
     score = _get(rule, "properties", "security-severity")
     try:
         cvss = float(score) if score is not None else None
     except (TypeError, ValueError):
         cvss = None
-    if cvss is not None:  # SARIF's CVSS-like score (GitHub code scanning's bands)
-        return (
-            "critical" if cvss >= 9 else "high" if cvss >= 7 else "medium" if cvss >= 4 else "low"
-        )
-    level = str(result.get("level") or _get(rule, "defaultConfiguration", "level") or "warning")
-    if security:
-        return "high" if level == "error" else "medium" if level == "warning" else "low"
-    return "medium" if level == "error" else "low"
+    if cvss is None:
+        return sev
+    banded: Sev = (
+        "critical" if cvss >= 9 else "high" if cvss >= 7 else "medium" if cvss >= 4 else "low"
+    )
+    return min(sev, banded, key=SEVERITY_RANK.__getitem__)
 
 
 def sarif_security(ctx: Context) -> list[Finding]:
@@ -249,28 +263,36 @@ def sarif_quality(ctx: Context) -> list[Finding]:
 
 # ------------------------------------------------------------------------------- JUnit
 
-_CASE = re.compile(r"<testcase\b([^>]*?)(/>|>(.*?)</testcase>)", re.S)
-_FAILED = re.compile(r"<(failure|error)\b([^>]*?)(?:/>|>(.*?)</\1>)", re.S)
+_FAILED = re.compile(r"<(failure|error)\b([^>]*)")
 _ATTR = re.compile(r'([\w:.-]+)\s*=\s*"([^"]*)"')
 # a frame of the failure text: ``tests/test_x.py:12: AssertionError``, ``at a.BTest.x(BTest.java:12)``
 _FRAME = re.compile(r"(?:^|\()([\w./$-]+?\.\w+):(\d+)(?=[:) ]|$)", re.M)
 
 
 def _junit(ctx: Context, starts: list[int]) -> list[tuple[int, int, dict[str, str]]]:
+    """The failed cases, read in one pass: each case's search stops at the next case's
+    opening (str.find, no backtracking regex over the rest of the text)."""
     if not ctx.lines_with("<testcase"):
         return []
-    out: list[tuple[int, int, dict[str, str]]] = []
-    for m in _CASE.finditer(ctx.text):
-        body = m.group(3) or ""
-        failed = _FAILED.search(body)
+    text, out = ctx.text, []
+    opens = [m.start() for m in re.finditer(r"<testcase\b", text)]
+    for start, nxt in zip(opens, [*opens[1:], len(text)], strict=True):
+        head_end = text.find(">", start, nxt)
+        if head_end < 0 or text[head_end - 1] == "/":
+            continue  # cut short, or a passed case (<testcase .../>)
+        close = text.find("</testcase>", head_end, nxt)
+        failed = _FAILED.search(text, head_end, close) if close >= 0 else None
         if failed is None:
             continue
-        case = {k: html.unescape(v) for k, v in _ATTR.findall(m.group(1))}
+        body_end = text.find(f"</{failed.group(1)}>", failed.end(), close)
+        case = {k: html.unescape(v) for k, v in _ATTR.findall(text, start, head_end)}
         fail = {k: html.unescape(v) for k, v in _ATTR.findall(failed.group(2))}
         case["kind"] = failed.group(1)
         case["message"] = fail.get("message", "") or fail.get("type", "")
-        case["text"] = html.unescape(failed.group(3) or "")
-        first, last = _line_of(ctx, starts, m.start()), _line_of(ctx, starts, m.end() - 1)
+        self_closed = failed.group(2).endswith("/")
+        body = "" if self_closed or body_end < 0 else text[failed.end() + 1 : body_end]
+        case["text"] = html.unescape(body)
+        first, last = _line_of(ctx, starts, start), _line_of(ctx, starts, close)
         out.append((first, last, case))
     return out
 
