@@ -176,6 +176,8 @@ class Context:
         self._lower: str | None = None
         # lines already explained by a more specific finding of the running agent
         self.claimed: set[int] = set()
+        # lines a finding of an agent that ran before reported (generic layers skip them)
+        self.reported: set[int] = set()
 
     def folded(self) -> str | None:
         """The text lowercased (computed once), or None when lowering changes its length."""
@@ -393,4 +395,6 @@ class Agent:
         if len(out) > MAX_FINDINGS:
             out.sort(key=lambda f: (-SEVERITY_RANK[f.severity], -f.count, min(f.lines or [0])))
             out = out[:MAX_FINDINGS]
+        for f in out:
+            ctx.reported.update(f.lines)
         return out

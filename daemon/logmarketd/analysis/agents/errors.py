@@ -95,6 +95,19 @@ def _said_why(ctx: Context, n: int) -> bool:
     return any(_ABORT_CAUSE.search(ctx.lines[k]) for k in range(max(0, n - 3), n))
 
 
+def _echoes_crash(out: dict[str, Finding], n: int, status: int) -> bool:
+    """Whether exit status ``status`` at line ``n`` is a crash's own echo: a shell's 128 + the
+    signal ("exit status: 134" after "Aborted") within three lines after a crash found. The
+    line joins that crash's finding."""
+    if status <= 128:
+        return False
+    for f in out.values():
+        if f.key.startswith("crash:") and any(n - 3 <= k < n for k in f.lines):
+            f.lines.append(n)
+            return True
+    return False
+
+
 def crashes(ctx: Context) -> list[Finding]:
     """Crashes (signals, OOM kills, heap exhaustion, crash loops) and non-zero exits (cascade)."""
     out: dict[str, Finding] = {}
@@ -131,7 +144,7 @@ def crashes(ctx: Context) -> list[Finding]:
             continue
         title = f"process exited with status {m.group(1)}"
         key = f"exit:{m.group(1)}"
-        if seen_again(out, key, [n]):
+        if _echoes_crash(out, n, int(m.group(1))) or seen_again(out, key, [n]):
             continue
         out[key] = _finding(
             title, "medium", key, [n], None, "A step ended with a failure status.",

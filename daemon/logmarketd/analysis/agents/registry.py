@@ -22,6 +22,7 @@ from logmarketd.analysis.agents import (
     builds,
     deploy,
     errors,
+    leveled,
     panics,
     performance,
     quality,
@@ -121,6 +122,7 @@ PERFORMANCE_ANALYZER = Agent(
         performance.gc_pressure,
         performance.timeouts_retries,
         data_rules("performance-analyzer", "performance"),
+        leveled.slow_signals,
     ),
 )
 
@@ -161,6 +163,7 @@ QUALITY_INSPECTOR = Agent(
         quality.coverage,
         quality.noise,
         data_rules("quality-inspector", "improvement"),
+        leveled.leveled_warnings,
     ),
 )
 

@@ -1,0 +1,156 @@
+"""Generic layers over a line's own level: what any tool's WARN lines say, whatever the tool.
+
+Two detectors, each the last resort of its agent, read the lines that no earlier finding of
+any agent explained (``ctx.reported``):
+
+- ``slow_signals`` (Performance Analyzer): a WARN or ERROR line, or any line that says
+  "slow ...", whose words are about speed or capacity (slow, took too long, exceeded, backlog,
+  throttled, pool exhausted, out of memory, ...): one finding per message template.
+- ``leveled_warnings`` (Quality Inspector): every other WARN line (a level word, a structured
+  level field, a ``warning:`` head, a Python ``XWarning:`` category) that names a source
+  position: one finding per message template. A warning about the run that names no code
+  ("received SIGTERM", "cloned an empty repository") is no quality finding: measured on the
+  corpus, all of those were noise.
+
+Both group by the message's shape, so a warning printed 500 times is one finding with a count.
+"""
+
+from __future__ import annotations
+
+import re
+
+from logmarketd.analysis.agents.base import Context, Finding, shape
+
+__all__ = ["leveled_warnings", "locate", "slow_signals"]
+
+# A warning's level, as tools print it: a level word ("WARN", "[warning]", "W:"), a
+# structured field (level=warn, "level":"warning"), a "warning:" head, or a Python category
+_WARN = re.compile(
+    r"(?:^|[\s\[|<(\"=])(?P<w>WARNING|WARN|Warning)(?:[\]\s:|>)\",]|$)"
+    r"|^(?P<h>warning|W)(?:\[[\w-]+\])?: "
+    r"|\blevel=(?P<f>warn|warning)\b|\"level\": ?\"(?P<j>warn|warning)\""
+    r"|\[(?P<b>warn|warning)\]"
+    r"|\b(?P<c>(?:User|Runtime|Resource|Syntax|Bytes|Unicode|Import|Encoding)Warning): "
+)
+_WARN_KEYS = ("WARN", "Warn", "warn", "W: ", "level=", '"level":')
+# lines about warnings, not warnings: counts and summaries, switches, headers
+_ABOUT = re.compile(
+    r"\b\d+ warnings?\b|warnings? generated|warnings? summary|with warnings|no warnings|"
+    r"warnings? (?:as|are|were|treated)|-W\w|--warn|warn(?:ing)?s? (?:and|or) err|"
+    r"^\W*warnings?\W*$|Docs: https?://\S*warnings",
+    re.I,
+)
+
+# A location a line names, generically: path:line[:col], File "x", line N, at f (file:line),
+# file.ext(N), file.ext line N
+_FILE = r"[\w.@~+/-]*[\w-]\.[A-Za-z]\w{0,9}"
+_LOCATE = (
+    re.compile(r"File \"(?P<f>[^\"]+)\", line (?P<n>\d+)"),
+    re.compile(rf"\((?P<f>{_FILE}):(?P<n>\d+)(?::\d+)?\)"),
+    re.compile(rf"(?:^|[\s'\"(\[])(?P<f>{_FILE}):(?P<n>\d+)(?::\d+)?\b"),
+    re.compile(rf"(?:^|[\s'\"])(?P<f>{_FILE})\((?P<n>\d+)(?:,\d+)?\)"),
+    re.compile(rf"(?:^|[\s'\"])(?P<f>{_FILE}),? (?:at )?line (?P<n>\d+)\b"),
+)
+_NOT_FILE = re.compile(r"^\d+(?:\.\d+)+$|^[\d.]+[a-z]*$|\.(?:com|org|net|io)$")
+
+
+def locate(line: str) -> str | None:
+    """``file:line`` of the first source position ``line`` names, or None."""
+    for p in _LOCATE:
+        for m in p.finditer(line):
+            f = m.group("f")
+            if not _NOT_FILE.search(f) and not f.startswith(("http", "www.")):
+                return f"{f}:{m.group('n')}"
+    return None
+
+
+def _warning(line: str) -> str | None:
+    """The message of a WARN line (what follows its level), or None when it is none."""
+    m = _WARN.search(line)
+    if m is None or _ABOUT.search(line):
+        return None
+    if m.group("c"):
+        return f"{m.group('c')}: {line[m.end() :].strip()}"
+    return line[m.end() :].strip(" :-|]\"',") or None
+
+
+# Words about speed and capacity (lowercase; "slow" on any line, the rest on leveled lines)
+_SLOW = re.compile(
+    r"\bslow(?:est|er|ly)?\b|\btook (?:too )?long|\btaking (?:too )?long|\btoo long\b|"
+    r"\bexceed(?:s|ed|ing)?\b|\bbacklog\b|\bqueue (?:is )?full\b|\bthrottl|\boverload|"
+    r"\bhigh (?:load|latency|memory|cpu)\b|\blatency\b|\b(?:pool|connections?|workers?|threads?)\b.{0,30}\bexhausted\b|"
+    r"\bout of memory\b|\bmemory (?:pressure|usage|limit)\b|\bgc overhead\b|\bthrashing\b|"
+    r"\bblocked for (?:more than )?\d|\block wait\b|\bcontention\b|\bstarv|\bfell behind\b|\blagging\b|"
+    r"\bbuffer(?:ed)? (?:is )?full\b|\bqueue(?:d)? (?:size|length|depth)\b|\bcapacity\b"
+)
+_SLOW_KEYS = (
+    "slow", "long", "exceed", "backlog", "full", "throttl", "overload", "high ", "latency",
+    "exhausted", "memory", "overhead", "thrash", "blocked for", "lock wait", "contention", "starv",
+    "behind", "lagging", "queue", "capacity",
+)  # fmt: skip
+_HEADER = re.compile(r"^\W*=|slowest \d+|^\s*#")  # a report's heading, a comment
+_ERROR_LEVEL = re.compile(
+    r"(?:^|[\s\[|<(\"=])(?:ERROR|ERR|error|CRITICAL|FATAL)(?:[\]\s:|>)\",]|$)"
+)
+
+
+def _group(found: dict[str, Finding], key: str, n: int, make: Finding) -> None:
+    f = found.get(key)
+    if f is None:
+        found[key] = make
+        return
+    f.count += 1
+    f.lines.append(n)
+    if len(f.evidence_lines) < 3:
+        f.evidence_lines.append(n)
+
+
+def slow_signals(ctx: Context) -> list[Finding]:
+    """WARN/ERROR lines (and "slow ..." lines) about speed or capacity, per message template."""
+    found: dict[str, Finding] = {}
+    warned = set(ctx.lines_with(*_WARN_KEYS))
+    for n in ctx.lines_with_ci(*_SLOW_KEYS):
+        if n in ctx.claimed or n in ctx.reported:
+            continue
+        line = ctx.lines[n]
+        low = line.lower()
+        m = _SLOW.search(low)
+        if m is None:
+            continue
+        msg = _warning(line) if n in warned else None
+        if msg is None and (e := _ERROR_LEVEL.search(line)) is not None:
+            msg = line[e.end() :].strip(" :-|]")
+        if msg is None and m.group(0).startswith("slow") and not _HEADER.search(line):
+            msg = line.strip()
+        if not msg:
+            continue
+        key = f"slow:{shape(msg, ids=True)[:160]}"
+        loc = locate(line)
+        _group(found, key, n, Finding(
+            kind="performance", title=f"{msg[:200]}", severity="medium", key=key, lines=[n],
+            location=loc, detail=f"The log reports a speed or capacity problem ({m.group(0)}).",
+            fix="Find what makes this slow or full here (profile it, raise the limit, or shed load).",
+            evidence_lines=[n],
+        ))  # fmt: skip
+    return list(found.values())
+
+
+def leveled_warnings(ctx: Context) -> list[Finding]:
+    """WARN lines that no earlier finding explained, one finding per message template."""
+    found: dict[str, Finding] = {}
+    for n in ctx.lines_with(*_WARN_KEYS):
+        if n in ctx.claimed or n in ctx.reported:
+            continue
+        line = ctx.lines[n]
+        msg = _warning(line)
+        loc = locate(line)
+        if msg is None or len(msg) < 8 or loc is None:
+            continue  # a warning about the run, not about code ("received SIGTERM")
+        key = f"warn:{shape(msg, ids=True)[:160]}"
+        _group(found, key, n, Finding(
+            kind="improvement", title=f"warning: {msg[:200]}", severity="low", key=key, lines=[n],
+            location=loc, detail="A warning the run printed: it did not fail, but something is off.",
+            fix=f"Fix what the warning names{' at ' + loc if loc else ''}, so that warnings stay rare and read.",
+            evidence_lines=[n], effort="low", impact="low",
+        ))  # fmt: skip
+    return list(found.values())

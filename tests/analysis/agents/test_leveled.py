@@ -1,0 +1,101 @@
+"""The generic layers over a line's own level, through the real agents: WARN lines that name
+code become quality findings, speed and capacity words become performance findings, a run's
+own warnings and lines some agent already explained stay quiet; and a shell's exit status
+after a crash is that crash's echo."""
+
+from __future__ import annotations
+
+from logmarketd.analysis.agents import agents
+from logmarketd.analysis.agents.base import Context, Finding
+from logmarketd.analysis.agents.leveled import locate
+
+
+def run_all(text: str, source: str = "runtime") -> list[Finding]:
+    ctx = Context(text, source)
+    return [f for a in agents() for f in a.run(ctx)]
+
+
+def of(found: list[Finding], agent: str) -> list[Finding]:
+    return [f for f in found if f.agent_id == agent]
+
+
+def test_locate_reads_the_common_position_shapes() -> None:
+    assert locate('  File "app/models.py", line 12, in save') == "app/models.py:12"
+    assert locate("    at render (src/view.js:40:7)") == "src/view.js:40"
+    assert locate("lib/util.c:88:3: note: here") == "lib/util.c:88"
+    assert locate("Program.cs(17,5): warning CS0168") == "Program.cs:17"
+    assert locate("PHP Warning:  Undefined variable $x in /srv/index.php on line 9") is None
+    assert locate("config.yaml line 3 is odd") == "config.yaml:3"
+    assert locate("version 1.2.3:4 of example.com:443") is None
+
+
+def test_a_warning_naming_code_is_one_quality_finding_per_template() -> None:
+    text = "".join(
+        f"2026-01-01 10:00:0{i} WARN [render] template pages/home{i}.tpl:4{i} uses removed filter 'raw'\n"
+        for i in range(3)
+    )
+    found = of(run_all(text), "quality-inspector")
+    assert len(found) == 1
+    assert found[0].count == 3
+    assert found[0].location == "pages/home0.tpl:40"
+    assert "removed filter" in found[0].title
+
+
+def test_a_python_warning_category_is_read() -> None:
+    text = "/srv/app/io.py:31: ResourceWarning: unclosed file <_io.TextIOWrapper name='a.txt'>\n"
+    found = of(run_all(text, "test"), "quality-inspector")
+    assert [f.location for f in found] == ["/srv/app/io.py:31"]
+
+
+def test_warnings_about_the_run_or_about_warnings_are_no_finding() -> None:
+    text = (
+        "2026-01-01 10:00:00,001 WARN received SIGTERM indicating exit request\n"
+        "warning: You appear to have cloned an empty repository.\n"
+        "src/a.c: 3 warnings generated (see src/a.c:1)\n"
+        "=== warnings summary === tests/test_a.py:1\n"
+    )
+    assert of(run_all(text), "quality-inspector") == []
+
+
+def test_speed_and_capacity_words_on_a_leveled_line_are_a_performance_finding() -> None:
+    text = (
+        "2026-01-01 10:00:00 WARN [pool] connection pool exhausted, 40 requests waiting\n"
+        "2026-01-01 10:00:01 WARN [pool] connection pool exhausted, 41 requests waiting\n"
+        "2026-01-01 10:00:02 INFO [pool] latency is fine\n"
+        "slow request: GET /reports took 8123 ms\n"
+    )
+    found = of(run_all(text), "performance-analyzer")
+    titles = sorted(f.title for f in found)
+    assert any("pool exhausted" in t for t in titles)
+    assert any("GET /reports" in t for t in titles)
+    assert not any("latency is fine" in t for t in titles)  # INFO: no level, no "slow"
+    pool = next(f for f in found if "pool exhausted" in f.title)
+    assert pool.count == 2
+
+
+def test_a_report_heading_is_no_slow_finding() -> None:
+    text = "============================= slowest 5 durations ==============================\n"
+    assert of(run_all(text, "test"), "performance-analyzer") == []
+
+
+def test_a_line_another_agent_explained_is_not_reported_again() -> None:
+    text = (
+        "2026-01-01 10:00:00 ERROR [db] query exceeded statement timeout (10000 ms) in jobs.py:10\n"
+    )
+    found = run_all(text)
+    assert of(found, "error-detective")  # the generic error layer reports it first
+    assert of(found, "performance-analyzer") == []
+    assert of(found, "quality-inspector") == []
+
+
+def test_a_shells_exit_status_after_a_crash_is_that_crashs_echo() -> None:
+    text = (
+        "*** buffer overflow detected ***: terminated\n"
+        "run.sh: line 9: 19400 Aborted                 ./session token\n"
+        "exit status: 134\n"
+    )
+    found = of(run_all(text), "error-detective")
+    assert [f.title for f in found] == ["process crashed: Aborted"]
+    assert 2 in found[0].lines
+    alone = of(run_all("starting ./session\nexit status: 139\n"), "error-detective")
+    assert [f.title for f in alone] == ["process exited with status 139"]  # no crash before it
