@@ -34,12 +34,13 @@ _WARN = re.compile(
 )
 _WARN_KEYS = ("WARN", "Warn", "warn", "W: ", "level=", '"level":')
 # lines about warnings, not warnings: counts and summaries, switches, headers
+# (matched on the lowercased line, and only where it holds one of _ABOUT_KEYS)
 _ABOUT = re.compile(
     r"\b\d+ warnings?\b|warnings? generated|warnings? summary|with warnings|no warnings|"
-    r"warnings? (?:as|are|were|treated)|-W\w|--warn|warn(?:ing)?s? (?:and|or) err|"
-    r"^\W*warnings?\W*$|Docs: https?://\S*warnings",
-    re.I,
+    r"warnings? (?:as|are|were|treated)|-w\w|--warn|warn(?:ing)?s? (?:and|or) err|"
+    r"^\W*warnings?\W*$|docs: https?://\S*warnings"
 )
+_ABOUT_KEYS = ("warnings", "warning ", "warn ", "-w")
 
 # A location a line names, generically: path:line[:col], File "x", line N, at f (file:line),
 # file.ext(N), file.ext line N
@@ -67,7 +68,10 @@ def locate(line: str) -> str | None:
 def _warning(line: str) -> str | None:
     """The message of a WARN line (what follows its level), or None when it is none."""
     m = _WARN.search(line)
-    if m is None or _ABOUT.search(line):
+    if m is None:
+        return None
+    low = line.lower()
+    if any(k in low for k in _ABOUT_KEYS) and _ABOUT.search(low):
         return None
     if m.group("c"):
         return f"{m.group('c')}: {line[m.end() :].strip()}"
@@ -95,6 +99,7 @@ _ERROR_LEVEL = re.compile(
 
 
 def _group(found: dict[str, Finding], key: str, n: int, make: Finding) -> None:
+    """Count line ``n`` into the finding of ``key``, ``make`` being it when it is the first."""
     f = found.get(key)
     if f is None:
         found[key] = make
@@ -138,15 +143,22 @@ def slow_signals(ctx: Context) -> list[Finding]:
 def leveled_warnings(ctx: Context) -> list[Finding]:
     """WARN lines that no earlier finding explained, one finding per message template."""
     found: dict[str, Finding] = {}
+    about_the_run: set[str] = set()  # templates whose first line named no code
     for n in ctx.lines_with(*_WARN_KEYS):
         if n in ctx.claimed or n in ctx.reported:
             continue
         line = ctx.lines[n]
         msg = _warning(line)
-        loc = locate(line)
-        if msg is None or len(msg) < 8 or loc is None:
-            continue  # a warning about the run, not about code ("received SIGTERM")
+        if msg is None or len(msg) < 8:
+            continue
         key = f"warn:{shape(msg, ids=True)[:160]}"
+        if key in found:
+            _group(found, key, n, found[key])
+            continue
+        loc = None if key in about_the_run else locate(line)
+        if loc is None:
+            about_the_run.add(key)
+            continue  # a warning about the run, not about code ("received SIGTERM")
         _group(found, key, n, Finding(
             kind="improvement", title=f"warning: {msg[:200]}", severity="low", key=key, lines=[n],
             location=loc, detail="A warning the run printed: it did not fail, but something is off.",
