@@ -99,3 +99,28 @@ def test_a_shells_exit_status_after_a_crash_is_that_crashs_echo() -> None:
     assert 2 in found[0].lines
     alone = of(run_all("starting ./session\nexit status: 139\n"), "error-detective")
     assert [f.title for f in alone] == ["process exited with status 139"]  # no crash before it
+
+
+def test_a_generic_line_naming_what_a_specific_finding_names_beside_it_is_its_echo() -> None:
+    text = (
+        "2026-01-01 10:00:00 INFO starting\n"
+        "Traceback (most recent call last):\n"
+        '  File "/srv/app/jobs/export.py", line 12, in run\n'
+        "    write(rows)\n"
+        "OSError: [Errno 28] No space left on device\n"
+        "2026-01-01 10:00:01 ERROR scheduler: worker for /srv/app/jobs/export.py died, will respawn\n"
+    )
+    found = of(run_all(text), "error-detective")
+    assert [f.title for f in found] == ["OSError: [Errno 28] No space left on device"]
+    assert 5 in found[0].lines
+
+
+def test_two_failures_side_by_side_stay_two() -> None:
+    text = (
+        'rsync: [sender] change_dir "/data/site-missing" failed: No such file or directory (2)\n'
+        'rsync: [sender] opendir "/data/site/private" failed: Permission denied (13)\n'
+        "rsync error: some files/attrs were not transferred (see previous errors) (code 23)\n"
+    )
+    titles = [f.title.lower() for f in of(run_all(text), "error-detective")]
+    assert any("site-missing" in t for t in titles)
+    assert any("permission denied" in t for t in titles)

@@ -12,6 +12,7 @@ noise; the published evidence is a few of those lines, redacted.
 from __future__ import annotations
 
 import hashlib
+import re
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -105,6 +106,7 @@ class Finding:
     estimate: str | None = None
     evidence_lines: list[int] = field(default_factory=list)
     summary: bool = False  # a cascade line (make Error 2, BUILD FAILURE): dropped if others
+    generic: bool = False  # from a generic layer: joins a specific finding it stands beside
     secrets: list[str] = field(default_factory=list)  # values to mask in any published text
     effort: Level = "low"  # improvement opportunities only
     impact: Level = "medium"
@@ -152,6 +154,47 @@ def percentile(sorted_values: Sequence[float], p: float) -> float:
 
 MAX_LINE = 4096  # characters of a line the detectors look at
 MAX_FINDINGS = 100  # per agent and log: a report, not a copy of the log
+
+
+ECHO_LINES = 3  # a generic line this close to a specific finding's line may be its echo
+_NAME = re.compile(r"[\w.:/-]*[A-Za-z][\w:-]*[./_][\w./:-]*[\w]")  # a path, module, or dotted name
+
+
+def _names(text: str) -> set[str]:
+    return {m.group(0).strip(".:") for m in _NAME.finditer(text)}
+
+
+def _fold_echoes(ctx: Context, found: list[Finding]) -> list[Finding]:
+    """Fold each generic finding whose first line stands within ``ECHO_LINES`` of a line of a
+    specific finding, and names a path or dotted name that finding's lines name, into that
+    finding: one failure told twice ("ERROR job.py failed" under the traceback from job.py)
+    is one finding. Two failures side by side (two paths an rsync could not read) stay two."""
+    anchors = sorted((n, i) for i, f in enumerate(found) if not f.generic for n in f.lines)
+    if not anchors or not any(f.generic for f in found):
+        return found
+    starts = [n for n, _ in anchors]
+    out = []
+    for f in found:
+        first = min(f.lines) if f.lines else -1
+        if f.generic and (host := _echoed(ctx, found, anchors, starts, first)) is not None:
+            host.lines.extend(f.lines)
+            continue
+        out.append(f)
+    return out
+
+
+def _echoed(
+    ctx: Context, found: list[Finding], anchors: list[tuple[int, int]], starts: list[int], n: int
+) -> Finding | None:
+    """The specific finding that line ``n`` echoes, or None."""
+    names = _names(ctx.lines[n]) if 0 <= n < len(ctx.lines) else set()
+    lo = bisect_right(starts, n - ECHO_LINES - 1)
+    hi = bisect_right(starts, n + ECHO_LINES)
+    for k in range(lo, hi):
+        host = found[anchors[k][1]]
+        if names & _names(ctx.lines[anchors[k][0]]):
+            return host
+    return None
 
 
 class Context:
@@ -382,6 +425,7 @@ class Agent:
         specific = [f for f in found if not f.summary]
         if specific:
             found = specific
+        found = _fold_echoes(ctx, found)
         merged: dict[str, Finding] = {}
         for f in found:
             f.agent_id = self.id

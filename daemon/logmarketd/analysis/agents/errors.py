@@ -339,7 +339,7 @@ def leveled_errors(ctx: Context) -> list[Finding]:
             root_cause=msg[:200] if stacked else None,
             fix=f"Handle the exception raised at {comp}." if stacked and comp else None, evidence_lines=[n],
             # in build and test output, ERROR lines after a located error are that error's echo
-            summary=ctx.source in ("build", "test") or bool(_CASCADE.search(msg)),
+            summary=ctx.source in ("build", "test") or bool(_CASCADE.search(msg)), generic=True,
         )  # fmt: skip
     return list(groups.values())
 
@@ -380,7 +380,7 @@ def tool_failures(ctx: Context) -> list[Finding]:
         groups[key] = Finding(
             kind="error", title=f"{tool}: {msg[:200]}", severity="medium", key=key, lines=[n],
             location=_quoted_path(msg), detail=f"{tool} reported a failure.",
-            evidence_lines=[n],
+            evidence_lines=[n], generic=True,
         )  # fmt: skip
     return list(groups.values())
 

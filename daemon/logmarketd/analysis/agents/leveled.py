@@ -135,7 +135,7 @@ def slow_signals(ctx: Context) -> list[Finding]:
             kind="performance", title=f"{msg[:200]}", severity="medium", key=key, lines=[n],
             location=loc, detail=f"The log reports a speed or capacity problem ({m.group(0)}).",
             fix="Find what makes this slow or full here (profile it, raise the limit, or shed load).",
-            evidence_lines=[n],
+            evidence_lines=[n], generic=True,
         ))  # fmt: skip
     return list(found.values())
 
@@ -163,6 +163,6 @@ def leveled_warnings(ctx: Context) -> list[Finding]:
             kind="improvement", title=f"warning: {msg[:200]}", severity="low", key=key, lines=[n],
             location=loc, detail="A warning the run printed: it did not fail, but something is off.",
             fix=f"Fix what the warning names{' at ' + loc if loc else ''}, so that warnings stay rare and read.",
-            evidence_lines=[n], effort="low", impact="low",
+            evidence_lines=[n], effort="low", impact="low", generic=True,
         ))  # fmt: skip
     return list(found.values())
