@@ -7,6 +7,7 @@ from logmarketd.analysis.agents.base import AgentConfig, Context
 from logmarketd.analysis.agents.durations import collect, to_ms
 from logmarketd.analysis.agents.secrets import leaked_secrets
 from logmarketd.analysis.agents.webrules import RULES
+from logmarketd.analysis.analyse import inspect_log
 from logmarketd.ingest.redact_rules import SECRET_RULES
 
 _WEB_CASES = [(r, text, True) for r in RULES for text in r.positives] + [
@@ -117,7 +118,7 @@ def test_private_key_block_is_one_finding_with_its_body_masked() -> None:
     )
     (f,) = leaked_secrets(Context(log, "runtime"))
     assert (f.title, f.lines, f.severity) == (
-        "leaked secret: private key (RSA PRIVATE KEY)",
+        "leaked secret (private key), RSA PRIVATE KEY",
         [1],
         "critical",
     )
@@ -210,3 +211,19 @@ def test_a_secret_redacted_at_ingest_is_still_a_leak(rid: str) -> None:
 def test_a_placeholder_of_a_precautionary_rule_is_no_leak() -> None:
     line = "sessionid=<REDACTED:keyword-token:abc123> accepted"
     assert leaked_secrets(Context(line + "\n", "runtime")) == []
+
+
+def test_a_published_leak_names_what_the_secret_was_given_to_and_is_not_itself_redacted() -> None:
+    """The title once read "leaked secret: AWS secret access key (...)": the publisher's
+    redactor took the words after "secret:" for a secret and hid them, and the finding never
+    said which variable or header leaked."""
+    log = (
+        "+ export AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n"
+        "+ curl -H 'Authorization: Bearer ghp_R8x2Lq9VtY4mN7cK1pZ6wE3sJ0hA5dF8gU2b' http://127.0.0.1/\n"
+    )
+    report = inspect_log(log, "deploy").report()
+    threats = [s.threat for s in report.analysis.ai_insights.security_concerns]
+    assert any("AWS_SECRET_ACCESS_KEY" in t for t in threats), threats
+    assert any("Authorization" in t for t in threats), threats
+    assert not any("<REDACTED" in t for t in threats), threats
+    assert not any("wJalrXUtnFEMI" in t or "R8x2Lq9V" in t for t in threats), threats

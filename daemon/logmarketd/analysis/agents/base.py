@@ -252,6 +252,10 @@ class Context:
         self._cache[cache_key] = out
         return out
 
+    def line_start(self, n: int) -> int:
+        """Offset in ``text`` of line ``n``'s first character."""
+        return self._starts[n]
+
     def lines_any(self, cs: Sequence[str] = (), ci: Sequence[str] = ()) -> list[int]:
         """Lines holding any of ``cs`` (case-sensitive) or ``ci`` (lowercase, any case).
 

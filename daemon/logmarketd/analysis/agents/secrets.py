@@ -62,7 +62,8 @@ def leaked_secrets(ctx: Context) -> list[Finding]:
         n = hit.line - 1
         key = f"secret:{rule.id}:{hashlib.sha256(value.encode()).hexdigest()[:16]}"
         if not seen_again(found, key, [n]):
-            found[key] = _finding(rule, value, n, key)
+            at = hit.start - ctx.line_start(n)
+            found[key] = _finding(rule, value, n, key, _holder(ctx.lines[n][: max(at, 0)]))
     for n in ctx.lines_with("<REDACTED:"):
         for m in _PLACEHOLDER.finditer(ctx.lines[n]):
             redacted_by = _RULES.get(m.group(1))  # None: a precaution, or PII: no leak
@@ -72,7 +73,21 @@ def leaked_secrets(ctx: Context) -> list[Finding]:
     return list(found.values())
 
 
-def _finding(rule: Rule, value: str, n: int, key: str) -> Finding:
+# What a secret was given to, just before it: a variable or key ("AWS_SECRET_ACCESS_KEY=",
+# "password: "), a header ("Authorization: Bearer "), an option ("--token ")
+_HOLDER = re.compile(
+    r"(?:^|[\s'\"{(,;&?])(?:-{1,2})?(?P<name>[A-Za-z_][\w.-]{1,60})\"?\s*(?:=|:|\s)\s*"
+    r"(?:Bearer\s+|Basic\s+|Token\s+)?['\"]?$"
+)
+
+
+def _holder(before: str) -> str | None:
+    """The name the secret that follows ``before`` on its line was assigned to, if any."""
+    m = _HOLDER.search(before[-120:])
+    return m.group("name") if m else None
+
+
+def _finding(rule: Rule, value: str, n: int, key: str, holder: str | None = None) -> Finding:
     pem = _PEM_TYPE.match(value) if rule.id == "private-key" else None
     if pem is not None:
         # the header names the key's type and is no secret; the lines below it are
@@ -84,10 +99,12 @@ def _finding(rule: Rule, value: str, n: int, key: str) -> Finding:
     else:
         shown, secrets = mask_secret(value), [value]
     name = rule.label or rule.id
+    # (no ": " after the word "secret": a redactor reads what follows it as the secret)
+    given = f" given to {holder}" if holder else ""
     return Finding(
-        kind="security", title=f"{LEAK}: {name} ({shown})", severity=rule.severity, key=key,
-        lines=[n], location=f"line {n + 1}",
-        detail=f"A {name} is written in clear text to the log; anyone who can read logs can use it.",
+        kind="security", title=f"{LEAK} ({name}){given}, {shown}", severity=rule.severity,
+        key=key, lines=[n], location=f"{holder} (line {n + 1})" if holder else f"line {n + 1}",
+        detail=f"A {name} is written in clear text to the log{given}; anyone who can read logs can use it.",
         fix=f"Revoke and rotate this {name} now; stop logging it (mask secrets in the logging config).",
         evidence_lines=[n], secrets=secrets,
     )  # fmt: skip
