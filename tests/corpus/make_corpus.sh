@@ -3686,6 +3686,202 @@ s_postgres_too_many_clients() {
   save postgres_too_many_clients < pg.log
 }
 
+# ---------------------------------------------------------------- new2: crashes, runners and jobs without a level word
+s_c_assert_abort() {
+  needs gcc make || return
+  fresh c_assert_abort
+  cat > ledger.c <<'EOF'
+#include <assert.h>
+#include <stdio.h>
+
+static long apply(long balance, long amount) {
+    long next = balance - amount;
+    assert(next >= 0 && "ledger balance went negative");
+    return next;
+}
+
+int main(void) {
+    long balance = 120;
+    long withdrawals[] = {40, 50, 45};
+    for (int i = 0; i < 3; i++) {
+        balance = apply(balance, withdrawals[i]);
+        printf("after withdrawal %d: %ld\n", i + 1, balance);
+        fflush(stdout);
+    }
+    return 0;
+}
+EOF
+  printf 'CFLAGS = -g -O0 -Wall\n\nledger: ledger.c\n\t$(CC) $(CFLAGS) -o $@ $<\n\ncheck: ledger\n\t./ledger\n' > Makefile
+  make check 2>&1 | save c_assert_abort
+}
+
+s_gdb_segv_backtrace() {
+  needs gcc gdb || return
+  fresh gdb_segv_backtrace
+  cat > parser.c <<'EOF'
+#include <stdio.h>
+#include <string.h>
+
+struct header { const char *name; const char *value; };
+
+static size_t parse_header(const char *line, struct header *out) {
+    const char *colon = strchr(line, ':');
+    out->name = line;
+    out->value = colon + 2;
+    return strlen(out->value);
+}
+
+int main(void) {
+    const char *lines[] = {"Host: example.org", "Accept: */*", "X-Broken-Header"};
+    struct header h;
+    for (int i = 0; i < 3; i++) {
+        printf("header %d value length %zu\n", i, parse_header(lines[i], &h));
+    }
+    return 0;
+}
+EOF
+  gcc -g -O0 -o parser parser.c &&
+    gdb -q -batch -ex run -ex bt ./parser 2>&1 | sed -E "s/process [0-9]+/process 4242/" | save gdb_segv_backtrace
+}
+
+s_prove_test_fail() {
+  needs prove perl || return
+  fresh prove_test_fail
+  mkdir -p lib/Shop t
+  cat > lib/Shop/Money.pm <<'EOF'
+package Shop::Money;
+use strict;
+use warnings;
+
+sub round_cents { my ($x) = @_; return int($x * 100) / 100; }
+sub add_tax { my ($net, $rate) = @_; return round_cents($net * (1 + $rate)); }
+
+1;
+EOF
+  cat > t/money.t <<'EOF'
+use strict;
+use warnings;
+use Test::More tests => 4;
+use Shop::Money;
+
+is(Shop::Money::round_cents(2.50), 2.5, 'keeps exact cents');
+is(Shop::Money::round_cents(3), 3, 'integers pass through');
+is(Shop::Money::add_tax(10, 0.2), 12, 'adds 20% tax');
+is(Shop::Money::round_cents(2.675), 2.68, 'rounds half up');
+EOF
+  cat > t/basic.t <<'EOF'
+use strict;
+use warnings;
+use Test::More tests => 2;
+use_ok('Shop::Money');
+ok(Shop::Money->can('add_tax'), 'add_tax is defined');
+EOF
+  prove -l -v t/ 2>&1 | sed -E 's/wallclock secs.*/wallclock secs/' | save prove_test_fail
+}
+
+s_ctest_fail() {
+  needs cmake ctest gcc || return
+  fresh ctest_fail
+  cat > CMakeLists.txt <<'EOF'
+cmake_minimum_required(VERSION 3.16)
+project(textkit C)
+enable_testing()
+add_executable(textkit_tests tests.c)
+add_test(NAME trim_spaces COMMAND textkit_tests trim)
+add_test(NAME roundtrip_utf8 COMMAND textkit_tests utf8)
+add_test(NAME split_fields COMMAND textkit_tests split)
+EOF
+  cat > tests.c <<'EOF'
+#include <stdio.h>
+#include <string.h>
+
+static int utf8_len(const char *s) { return (int)strlen(s); }
+
+int main(int argc, char **argv) {
+    if (argc < 2) return 2;
+    if (strcmp(argv[1], "trim") == 0) { puts("trim: 4 cases ok"); return 0; }
+    if (strcmp(argv[1], "split") == 0) { puts("split: 6 cases ok"); return 0; }
+    if (strcmp(argv[1], "utf8") == 0) {
+        const char *word = "na\xc3\xafve";
+        int n = utf8_len(word);
+        if (n != 5) {
+            printf("tests.c:13: utf8_len(\"na\xc3\xafve\") returned %d, expected 5\n", n);
+            return 1;
+        }
+        return 0;
+    }
+    return 2;
+}
+EOF
+  { cmake -S . -B build >/dev/null && cmake --build build 2>&1 >/dev/null &&
+    cd build && ctest --output-on-failure 2>&1; } | sed -E 's/[0-9]+\.[0-9]+ sec/0.01 sec/g' | save ctest_fail
+}
+
+s_run_parts_cron_failure() {
+  needs run-parts gzip || return
+  fresh run_parts_cron_failure
+  local D="$W/run_parts_cron_failure"
+  mkdir -p cron.daily var/lib/shop var/backups
+  echo "id,total" > var/lib/shop/orders.csv
+  cat > cron.daily/10rotate-orders <<EOF
+#!/bin/sh
+cp $D/var/lib/shop/orders.csv $D/var/backups/orders-\$(date +%u).csv && echo "orders rotated"
+EOF
+  cat > cron.daily/20compress-export <<EOF
+#!/bin/sh
+set -e
+gzip -9 $D/var/lib/shop/export.csv
+mv $D/var/lib/shop/export.csv.gz $D/var/backups/
+EOF
+  cat > cron.daily/30prune-backups <<EOF
+#!/bin/sh
+find $D/var/backups -name '*.gz' -mtime +14 -delete
+echo "pruned old backups"
+EOF
+  chmod +x cron.daily/*
+  { echo "Subject: Cron <root@shop-web-1> cd / && run-parts --report /etc/cron.daily";
+    run-parts --report cron.daily 2>&1; } | sed "s|$D||g" | save run_parts_cron_failure
+}
+
+s_tcl_no_such_element() {
+  needs tclsh || return
+  fresh tcl_no_such_element
+  cat > notify.tcl <<'EOF'
+array set cfg {host mail.internal user notifier}
+
+proc connect {cfgName} {
+    upvar $cfgName cfg
+    set addr "$cfg(host):$cfg(port)"
+    return $addr
+}
+
+puts "notifier starting, user $cfg(user)"
+puts "connecting to [connect cfg]"
+puts "connected"
+EOF
+  tclsh notify.tcl 2>&1 | save tcl_no_such_element
+}
+
+s_systemd_unit_verify() {
+  needs systemd-analyze || return
+  fresh systemd_unit_verify
+  cat > shop-worker.service <<'EOF'
+[Unit]
+Description=Shop order worker
+After=network-online.target
+Restart=on-failure
+
+[Service]
+Type=simple
+ExecStart=/opt/shop/bin/shop-worker --queue orders
+User=shop
+
+[Install]
+WantedBy=multi-user.target
+EOF
+  SYSTEMD_LOG_COLOR=0 systemd-analyze verify ./shop-worker.service 2>&1 | save systemd_unit_verify
+}
+
 ALL=$(declare -F | awk '{print $3}' | grep '^s_' | sed 's/^s_//')
 for name in ${@:-$ALL}; do
   ( "s_$name" ) || echo "sample $name failed"
