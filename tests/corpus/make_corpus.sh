@@ -3882,6 +3882,203 @@ EOF
   SYSTEMD_LOG_COLOR=0 systemd-analyze verify ./shop-worker.service 2>&1 | save systemd_unit_verify
 }
 
+# ---------------------------------------------------------------- new2: warnings of compilers, interpreters and config checkers
+s_clang_weverything() {
+  needs clang || return
+  fresh clang_weverything
+  cat > ringbuf.c <<'EOF'
+#include <stdio.h>
+#include <stdlib.h>
+
+struct ring { int *data; int head; unsigned cap; };
+
+int ring_push(struct ring *r, int value, int flags) {
+    r->data[r->head % r->cap] = value;
+    r->head++;
+    return r->head;
+}
+
+int ring_kind(int code) {
+    switch (code) {
+    case 1:
+        puts("small");
+    case 2:
+        puts("medium");
+        break;
+    default:
+        break;
+    }
+    return code;
+}
+
+int main(void) {
+    struct ring r;
+    r.cap = 8;
+    r.head = 0;
+    r.data = malloc(r.cap * sizeof(int));
+    double ratio = r.cap / 3;
+    float f = ratio;
+    printf("%d %f\n", ring_push(&r, 4, 0), f);
+    ring_kind(1);
+    free(r.data);
+    return 0;
+}
+EOF
+  clang -Weverything -Wno-declaration-after-statement -c ringbuf.c -o ringbuf.o 2>&1 | save clang_weverything
+}
+
+s_javac_xlint_all() {
+  needs javac || return
+  fresh javac_xlint_all
+  mkdir -p src/com/acme/report
+  cat > src/com/acme/report/Summary.java <<'EOF'
+package com.acme.report;
+
+import java.util.ArrayList;
+import java.util.List;
+
+public class Summary {
+    static int rows;
+
+    static List names() {
+        List out = new ArrayList();
+        out.add("north");
+        return out;
+    }
+
+    static String band(int score) {
+        String label;
+        switch (score / 10) {
+            case 9:
+                label = "A";
+            case 8:
+                label = "B";
+                break;
+            default:
+                label = "C";
+        }
+        return label;
+    }
+
+    public static void main(String[] args) {
+        List<String> regions = names();
+        Summary s = new Summary();
+        s.rows = regions.size();
+        int perRow = 100 / 0;
+        String first = (String) regions.get(0);
+        System.out.println(first + band(95) + perRow);
+    }
+}
+EOF
+  javac -Xlint:all -d out src/com/acme/report/Summary.java 2>&1 | save javac_xlint_all
+}
+
+s_perl_warnings() {
+  needs perl || return
+  fresh perl_warnings
+  cat > pricing.pl <<'EOF'
+#!/usr/bin/perl -w
+use strict;
+
+my %discounts = (gold => 0.1, silver => 0.05);
+my @orders = ([ "gold", "100" ], [ "bronze", "80" ], [ "silver", "12abc" ]);
+for my $o (@orders) {
+    my ($tier, $amount) = @$o;
+    my $total = $amount - $amount * $discounts{$tier};
+    print "tier $tier total $total\n";
+}
+my $report = "done";
+$report eq "done";
+@main::legacy = (1);
+print "finished\n";
+EOF
+  perl pricing.pl 2>&1 | save perl_warnings
+}
+
+s_php_deprecations() {
+  needs php || return
+  fresh php_deprecations
+  cat > invoice.php <<'EOF'
+<?php
+class Invoice {
+    public $number;
+}
+
+function format_line($prefix = "INV", $number) {
+    return $prefix . "-" . $number;
+}
+
+$inv = new Invoice();
+$inv->number = 42;
+$inv->customer = "ACME";
+$note = null;
+echo format_line("INV", $inv->number), " ", strlen($note), "\n";
+echo utf8_encode("Gr\xfc\xdfe"), "\n";
+$items = ["a" => 1];
+echo "Total items: ${items['a']}\n";
+EOF
+  php -d error_reporting=E_ALL -d display_errors=stderr -d log_errors=0 invoice.php 2>&1 | save php_deprecations
+}
+
+s_ruby_w_warnings() {
+  needs ruby || return
+  fresh ruby_w_warnings
+  cat > cart.rb <<'EOF'
+class Cart
+  attr_reader :items
+
+  def initialize
+    @items = []
+  end
+
+  def add(sku, qty)
+    unused_total = qty * 2
+    @items << [sku, qty]
+  end
+
+  def size
+    @items.size
+  end
+
+  def size
+    @items.sum { |_, q| q }
+  end
+end
+
+cart = Cart.new
+cart.add("sku-1", 2)
+cart.size == 2
+puts "items: #{cart.size} #{@coupon.inspect}"
+EOF
+  ruby -w cart.rb 2>&1 | save ruby_w_warnings
+}
+
+s_haproxy_config_warnings() {
+  needs haproxy || return
+  fresh haproxy_config_warnings
+  cat > haproxy.cfg <<'EOF'
+global
+    maxconn 256
+
+defaults
+    mode http
+
+frontend www
+    bind 127.0.0.1:18601
+    use_backend api if { path_beg /api }
+    http-request deny if { path_beg /admin }
+    default_backend web
+
+backend api
+    option httpclose
+    server api1 127.0.0.1:18602
+
+backend web
+    server web1 127.0.0.1:18603
+EOF
+  haproxy -c -f haproxy.cfg 2>&1 | sed -E "s/\(([0-9]+)\)/(4242)/" | save haproxy_config_warnings
+}
+
 ALL=$(declare -F | awk '{print $3}' | grep '^s_' | sed 's/^s_//')
 for name in ${@:-$ALL}; do
   ( "s_$name" ) || echo "sample $name failed"
