@@ -4079,6 +4079,204 @@ EOF
   haproxy -c -f haproxy.cfg 2>&1 | sed -E "s/\(([0-9]+)\)/(4242)/" | save haproxy_config_warnings
 }
 
+# ---------------------------------------------------------------- new2: performance (proxy timeouts, profilers, cache memory, slow tests)
+s_haproxy_server_timeout() {
+  needs haproxy curl || return
+  fresh haproxy_server_timeout
+  cat > app.py <<'EOF'
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+DELAYS = {"/api/report": 3.0, "/api/search": 0.9}
+
+
+class H(BaseHTTPRequestHandler):
+    def do_GET(self):
+        time.sleep(DELAYS.get(self.path.split("?")[0], 0.0))
+        body = b'{"ok": true}'
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *a):
+        pass
+
+
+ThreadingHTTPServer(("127.0.0.1", 18612), H).serve_forever()
+EOF
+  python3 app.py 2>/dev/null & local app=$!
+  cat > haproxy.cfg <<'EOF'
+global
+    log stdout format raw local0
+
+defaults
+    mode http
+    log global
+    option httplog
+    timeout connect 2s
+    timeout client 10s
+    timeout server 1500ms
+
+frontend www
+    bind 127.0.0.1:18611
+    default_backend shop_api
+
+backend shop_api
+    server api1 127.0.0.1:18612
+EOF
+  haproxy -db -f haproxy.cfg > haproxy.out 2>&1 & local hp=$!
+  sleep 1
+  local p
+  for p in /api/items /api/search?q=lamp /api/items/7 /api/report?month=11 /api/items /api/search?q=desk \
+           /api/report?month=10 /api/cart /api/items/9 /api/report?month=12 /api/items; do
+    curl -s -o /dev/null -m 5 "http://127.0.0.1:18611$p"
+  done
+  kill $hp $app; wait $hp 2>/dev/null
+  sed -E 's/\[[0-9]+\]/[4242]/; s/:[0-9]{5} \[/:51000 [/; s/\[[0-9]{2}\/[A-Za-z]{3}\/[0-9]{4}:[0-9:.]+\]/[04\/Dec\/2026:04:20:00.000]/' haproxy.out | save haproxy_server_timeout
+}
+
+s_callgrind_hot_spot() {
+  needs gcc valgrind callgrind_annotate || return
+  fresh callgrind_hot_spot
+  cat > dedupe.c <<'EOF'
+#include <stdio.h>
+#include <string.h>
+
+#define N 1500
+
+static char ids[N][16];
+
+static int seen_before(int upto, const char *id) {
+    for (int j = 0; j < upto; j++)
+        if (strcmp(ids[j], id) == 0) return 1;
+    return 0;
+}
+
+static unsigned checksum(const char *s) {
+    unsigned h = 5381;
+    while (*s) h = h * 33 + (unsigned char)*s++;
+    return h;
+}
+
+int main(void) {
+    int unique = 0;
+    unsigned sum = 0;
+    for (int i = 0; i < N; i++) {
+        snprintf(ids[i], sizeof ids[i], "cust-%05d", (i * 7) % 1200);
+        if (!seen_before(i, ids[i])) unique++;
+        sum ^= checksum(ids[i]);
+    }
+    printf("%d unique of %d, checksum %u\n", unique, N, sum);
+    return 0;
+}
+EOF
+  gcc -g -O0 -o dedupe dedupe.c &&
+    valgrind --tool=callgrind --callgrind-out-file=callgrind.out ./dedupe 2>&1 | sed -E 's/==[0-9]+==/==4242==/' > run.txt
+  { cat run.txt; callgrind_annotate --inclusive=yes callgrind.out 2>&1 | sed -E "s|$W/callgrind_hot_spot/||g; s/PID [0-9]+/PID 4242/" | head -40; } | save callgrind_hot_spot
+}
+
+s_redis_maxmemory_oom() {
+  needs redis-server redis-cli || return
+  fresh redis_maxmemory_oom
+  redis-server --port 18613 --bind 127.0.0.1 --save "" --appendonly no --maxmemory 3mb \
+    --maxmemory-policy noeviction --daemonize no --logfile "$W/redis_maxmemory_oom/redis.log" & local rs=$!
+  sleep 1
+  local blob i; blob=$(head -c 3000 /dev/zero | tr '\0' 'x')
+  {
+    echo "session-cache warmup: writing 1200 sessions to 127.0.0.1:18613"
+    for i in $(seq 1 1200); do
+      printf 'SET session:%d %s\n' "$i" "$blob"
+    done | redis-cli -p 18613 | grep -v '^$' | uniq -c | sed -E 's/^ +//'
+    redis-cli -p 18613 INFO memory | grep -E '^(used_memory_human|maxmemory_human|maxmemory_policy|mem_fragmentation_ratio):' | tr -d '\r'
+    redis-cli -p 18613 INFO stats | grep -E '^(evicted_keys|rejected_connections):' | tr -d '\r'
+    echo "warmup finished: $(redis-cli -p 18613 DBSIZE) sessions cached"
+  } | save redis_maxmemory_oom
+  kill $rs; wait $rs 2>/dev/null
+}
+
+s_go_test_slow() {
+  needs go || return
+  fresh go_test_slow
+  cat > go.mod <<'EOF'
+module example.com/catalog
+
+go 1.19
+EOF
+  cat > catalog.go <<'EOF'
+package catalog
+
+import "strings"
+
+func Normalize(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+
+func Import(rows []string) map[string]int {
+	out := map[string]int{}
+	for _, r := range rows {
+		for _, existing := range rows {
+			if Normalize(existing) == Normalize(r) {
+				out[Normalize(r)]++
+			}
+		}
+	}
+	return out
+}
+EOF
+  cat > catalog_test.go <<'EOF'
+package catalog
+
+import (
+	"fmt"
+	"testing"
+	"time"
+)
+
+func TestNormalize(t *testing.T) {
+	if Normalize("  Lamp ") != "lamp" {
+		t.Fatal("normalize")
+	}
+}
+
+func TestImportCatalog(t *testing.T) {
+	rows := make([]string, 6000)
+	for i := range rows {
+		rows[i] = fmt.Sprintf(" Item-%d ", i%3000)
+	}
+	if got := Import(rows); len(got) != 3000 {
+		t.Fatalf("got %d", len(got))
+	}
+}
+
+func TestPriceFeedSync(t *testing.T) {
+	time.Sleep(2500 * time.Millisecond)
+}
+
+func TestEmptyImport(t *testing.T) {
+	if len(Import(nil)) != 0 {
+		t.Fatal("empty")
+	}
+}
+EOF
+  GOFLAGS=-mod=mod GOPROXY=off go test -v -count=1 ./... 2>&1 | save go_test_slow
+}
+
+s_strace_fsync_hot() {
+  needs strace python3 || return
+  fresh strace_fsync_hot
+  cat > journal.py <<'EOF'
+import os
+
+with open("events.journal", "ab") as f:
+    for i in range(400):
+        f.write(b"event %d order-created\n" % i)
+        f.flush()
+        os.fsync(f.fileno())
+print("wrote 400 events")
+EOF
+  local py; py=$(python3 -c "import sys; print(sys.executable)")
+  { echo "+ strace -f -c -o syscalls.txt python3 journal.py"; strace -f -c -o syscalls.txt "$py" journal.py 2>&1; head -12 syscalls.txt; } | save strace_fsync_hot
+}
+
 ALL=$(declare -F | awk '{print $3}' | grep '^s_' | sed 's/^s_//')
 for name in ${@:-$ALL}; do
   ( "s_$name" ) || echo "sample $name failed"
