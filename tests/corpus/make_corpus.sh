@@ -4277,6 +4277,114 @@ EOF
   { echo "+ strace -f -c -o syscalls.txt python3 journal.py"; strace -f -c -o syscalls.txt "$py" journal.py 2>&1; head -12 syscalls.txt; } | save strace_fsync_hot
 }
 
+s_urllib3_retry_backoff() {
+  tools_setup; needs "$TPY/python" || return
+  fresh urllib3_retry_backoff
+  cat > rates_server.py <<'EOF'
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+calls = {"n": 0}
+
+
+class H(BaseHTTPRequestHandler):
+    def do_GET(self):
+        calls["n"] += 1
+        if calls["n"] <= 4:
+            self.send_response(503)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        body = b'{"EUR": "1.08"}'
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *a):
+        pass
+
+
+HTTPServer(("127.0.0.1", 18621), H).serve_forever()
+EOF
+  cat > fetch_rates.py <<'EOF'
+import logging
+import time
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+logging.basicConfig(level=logging.DEBUG, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+log = logging.getLogger("pricing.rates")
+
+s = requests.Session()
+retry = Retry(total=6, connect=3, backoff_factor=0.4, status_forcelist=[502, 503, 504])
+s.mount("http://", HTTPAdapter(max_retries=retry))
+
+t0 = time.monotonic()
+try:
+    s.get("http://127.0.0.1:18629/v1/health", timeout=2)
+except requests.exceptions.ConnectionError as exc:
+    log.info("health endpoint unavailable: %s", exc.__class__.__name__)
+r = s.get("http://127.0.0.1:18621/v1/rates?base=USD", timeout=2)
+log.info("rates fetched: status %s in %.1fs", r.status_code, time.monotonic() - t0)
+EOF
+  "$TPY/python" rates_server.py & local srv=$!
+  sleep 0.7
+  "$TPY/python" fetch_rates.py 2>&1 | sed -E 's/^[0-9-]+ [0-9:,]+ /2026-12-04 04:20:00,000 /; s/0x[0-9a-f]+/0x7f00deadbeef/g' | save urllib3_retry_backoff
+  kill $srv
+}
+
+s_sqlalchemy_n_plus_one() {
+  tools_setup; needs "$TPY/python" || return
+  fresh sqlalchemy_n_plus_one
+  cat > report.py <<'EOF'
+import logging
+
+from sqlalchemy import ForeignKey, create_engine, select
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
+
+logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s %(message)s")
+logging.getLogger("sqlalchemy.engine").setLevel(logging.INFO)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Order(Base):
+    __tablename__ = "orders"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer: Mapped[str]
+    lines: Mapped[list["OrderLine"]] = relationship(back_populates="order")
+
+
+class OrderLine(Base):
+    __tablename__ = "order_lines"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
+    sku: Mapped[str]
+    qty: Mapped[int]
+    order: Mapped[Order] = relationship(back_populates="lines")
+
+
+engine = create_engine("sqlite:///shop.db")
+Base.metadata.create_all(engine)
+with Session(engine) as db:
+    for i in range(1, 41):
+        db.add(Order(id=i, customer=f"c{i}", lines=[OrderLine(sku=f"s{i}-{k}", qty=k) for k in range(1, 4)]))
+    db.commit()
+
+with Session(engine) as db:
+    total = 0
+    for order in db.scalars(select(Order)):
+        total += sum(line.qty for line in order.lines)
+    print("daily report: 40 orders, %d items" % total)
+EOF
+  "$TPY/python" report.py 2>&1 | sed -E 's/^[0-9-]+ [0-9:,]+ /2026-12-04 04:20:00,000 /; s/\[(generated|cached) in [0-9.]+s\]/[\1 in 0.00012s]/; s/cached since [0-9.]+s ago/cached since 0.0013s ago/' \
+    | awk '/INSERT INTO|COMMIT|BEGIN|PRAGMA|CREATE TABLE/ && !started {next} /SELECT orders/ {started=1} started' | save sqlalchemy_n_plus_one
+}
+
 ALL=$(declare -F | awk '{print $3}' | grep '^s_' | sed 's/^s_//')
 for name in ${@:-$ALL}; do
   ( "s_$name" ) || echo "sample $name failed"
