@@ -4385,6 +4385,126 @@ EOF
     | awk '/INSERT INTO|COMMIT|BEGIN|PRAGMA|CREATE TABLE/ && !started {next} /SELECT orders/ {started=1} started' | save sqlalchemy_n_plus_one
 }
 
+# ---------------------------------------------------------------- new2: security (lighttpd attacks, weak keystore, xtrace secrets, key permissions)
+lighty_conf() {  # lighty_conf DIR PORT EXTRA: a lighttpd config serving DIR/www on 127.0.0.1:PORT
+  mkdir -p "$1/www" "$1/logs"
+  cat > "$1/lighttpd.conf" <<EOF
+server.document-root = "$1/www"
+server.port = $2
+server.bind = "127.0.0.1"
+server.pid-file = "$1/lighttpd.pid"
+server.errorlog = "$1/logs/error.log"
+server.modules = ( "mod_access", "mod_accesslog", "mod_auth", "mod_authn_file" )
+accesslog.filename = "$1/logs/access.log"
+index-file.names = ( "index.html" )
+mimetype.assign = ( ".html" => "text/html", "" => "application/octet-stream" )
+$3
+EOF
+}
+
+s_lighttpd_access_attacks() {
+  needs lighttpd curl || return
+  fresh lighttpd_access_attacks
+  local D="$W/lighttpd_access_attacks" B=http://127.0.0.1:18631
+  lighty_conf "$D" 18631 ""
+  echo "<h1>shop</h1>" > www/index.html
+  mkdir -p www/static && echo "body{}" > www/static/site.css
+  printf 'DB_PASSWORD=s3cr3t-prod\nSTRIPE_KEY=sk_live_51Hx\n' > www/.env
+  lighttpd -f lighttpd.conf; sleep 0.5
+  curl -s -o /dev/null -A "Mozilla/5.0 (X11; Linux x86_64)" $B/
+  curl -s -o /dev/null -A "Mozilla/5.0 (X11; Linux x86_64)" $B/static/site.css
+  local p
+  for p in /wp-login.php /wp-admin/setup-config.php /phpmyadmin/index.php /.git/config /.env /backup.sql /config.php.bak /server-status; do
+    curl -s -o /dev/null -A "Mozilla/5.00 (Nikto/2.1.6) (Evasions:None) (Test:007623)" "$B$p"
+  done
+  curl -s -o /dev/null --path-as-is -A "curl/7.88.1" "$B/static/../../../../etc/passwd"
+  curl -s -o /dev/null -A "sqlmap/1.7.2#stable (https://sqlmap.org)" "$B/search?q=lamp%27%20UNION%20SELECT%20username,password%20FROM%20users--%20-"
+  curl -s -o /dev/null -A "sqlmap/1.7.2#stable (https://sqlmap.org)" "$B/product?id=1%20AND%20SLEEP(5)"
+  curl -s -o /dev/null -A "Mozilla/5.0 (X11; Linux x86_64)" "$B/static/site.css"
+  kill "$(cat lighttpd.pid)"; sleep 0.5
+  sed -E 's/\[[0-9]{2}\/[A-Za-z]{3}\/[0-9]{4}:[0-9:]+ [+-][0-9]{4}\]/[04\/Dec\/2026:04:20:00 +0000]/' logs/access.log | save lighttpd_access_attacks
+}
+
+s_lighttpd_auth_bruteforce() {
+  needs lighttpd curl || return
+  fresh lighttpd_auth_bruteforce
+  local D="$W/lighttpd_auth_bruteforce" B=http://127.0.0.1:18632
+  lighty_conf "$D" 18632 "auth.backend = \"plain\"
+auth.backend.plain.userfile = \"$D/users\"
+auth.require = ( \"/admin/\" => ( \"method\" => \"basic\", \"realm\" => \"shop admin\", \"require\" => \"valid-user\" ) )"
+  printf 'admin:Winter2026!\nops:correct-horse\n' > users
+  mkdir -p www/admin && echo "admin panel" > www/admin/index.html
+  lighttpd -f lighttpd.conf; sleep 0.5
+  local pw
+  curl -s -o /dev/null -u ops:correct-horse $B/admin/
+  for pw in admin 123456 password shop2026 Summer2026! letmein qwerty Winter2025! Winter2026!; do
+    curl -s -o /dev/null -u "admin:$pw" $B/admin/
+  done
+  curl -s -o /dev/null -u "root:toor" $B/admin/
+  kill "$(cat lighttpd.pid)"; sleep 0.5
+  sed -E 's/^[0-9-]+ [0-9:]+: /2026-12-04 04:20:00: /; s/PID = [0-9]+/PID = 4242/' logs/error.log | save lighttpd_auth_bruteforce
+}
+
+s_keytool_weak_cert() {
+  needs keytool || return
+  fresh keytool_weak_cert
+  {
+    echo "+ keytool -genkeypair -alias payments-api -keyalg RSA -keysize 1024 -sigalg SHA1withRSA -validity 3650 ..."
+    keytool -genkeypair -alias payments-api -keyalg RSA -keysize 1024 -sigalg SHA1withRSA -validity 3650 \
+      -dname "CN=payments.internal, O=Shop, C=DE" -keystore payments.p12 -storetype PKCS12 -storepass changeit 2>&1
+    echo "+ keytool -list -v -keystore payments.p12"
+    keytool -list -v -keystore payments.p12 -storepass changeit 2>&1
+  } | sed -E 's/(Serial number: ).*/\1 5f1c2a9b7d3e4a10/; s/(Valid from: ).*/\1Fri Dec 04 04:20:00 UTC 2026 until: Mon Dec 02 04:20:00 UTC 2036/; s/(Creation date: ).*/\1Dec 4, 2026/; s/(SHA1|SHA256): ([0-9A-F:]+)/\1: \2/' | save keytool_weak_cert
+}
+
+s_bash_xtrace_secret() {
+  needs bash curl || return
+  fresh bash_xtrace_secret
+  cat > deploy.sh <<'EOF'
+#!/bin/bash
+set -euxo pipefail
+RELEASE=2026.12.04-1
+export AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE
+export AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY
+DEPLOY_TOKEN=ghp_R8x2Lq9VtY4mN7cK1pZ6wE3sJ0hA5dF8gU2b
+echo "uploading release $RELEASE"
+tar czf "release-$RELEASE.tgz" deploy.sh
+curl -sf -m 2 -H "Authorization: Bearer $DEPLOY_TOKEN" -X POST "http://127.0.0.1:18633/api/deploys?release=$RELEASE" || echo "deploy API not reachable, will retry in the next run"
+echo "done"
+EOF
+  bash deploy.sh 2>&1 | save bash_xtrace_secret
+}
+
+s_ssh_unprotected_key() {
+  needs ssh ssh-keygen /usr/sbin/sshd || return
+  fresh ssh_unprotected_key
+  local D="$W/ssh_unprotected_key"
+  ssh-keygen -q -t ed25519 -N '' -f host_key
+  ssh-keygen -q -t ed25519 -N '' -C deploy@ci -f id_deploy
+  cp id_deploy.pub authorized_keys
+  cat > sshd_config <<EOF
+Port 18634
+ListenAddress 127.0.0.1
+HostKey $D/host_key
+PidFile $D/sshd.pid
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+AuthorizedKeysFile $D/authorized_keys
+StrictModes no
+UsePAM no
+EOF
+  mkdir -p /run/sshd
+  /usr/sbin/sshd -D -e -f "$D/sshd_config" 2> sshd.log & local pid=$!
+  sleep 0.7
+  chmod 0644 id_deploy
+  { echo "+ ssh -i id_deploy -o BatchMode=yes -p 18634 root@127.0.0.1 ./release.sh 2026.12.04-1";
+    ssh -i id_deploy -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR \
+      -p 18634 root@127.0.0.1 ./release.sh 2026.12.04-1 2>&1;
+    echo "release step exited with $?"; } | save ssh_unprotected_key
+  kill "$pid"; sleep 0.2
+}
+
 ALL=$(declare -F | awk '{print $3}' | grep '^s_' | sed 's/^s_//')
 for name in ${@:-$ALL}; do
   ( "s_$name" ) || echo "sample $name failed"
