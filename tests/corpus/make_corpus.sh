@@ -4505,6 +4505,103 @@ EOF
   kill "$pid"; sleep 0.2
 }
 
+# ---------------------------------------------------------------- new2: more runtimes' failures and package-manager deprecations
+s_go_deadlock_fatal() {
+  needs go || return
+  fresh go_deadlock_fatal
+  cat > go.mod <<'EOF'
+module example.com/exporter
+
+go 1.19
+EOF
+  cat > main.go <<'EOF'
+package main
+
+import (
+	"fmt"
+	"sync"
+)
+
+func export(rows []string, out chan<- string, wg *sync.WaitGroup) {
+	defer wg.Done()
+	for _, r := range rows {
+		out <- "csv:" + r
+	}
+}
+
+func main() {
+	out := make(chan string)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go export([]string{"a", "b"}, out, &wg)
+	go export([]string{"c"}, out, &wg)
+	wg.Wait()
+	close(out)
+	for line := range out {
+		fmt.Println(line)
+	}
+}
+EOF
+  GOFLAGS=-mod=mod GOPROXY=off go run . 2>&1 | save go_deadlock_fatal
+}
+
+s_ruby_minitest_fail() {
+  needs ruby || return
+  fresh ruby_minitest_fail
+  cat > slug.rb <<'EOF'
+module Slug
+  def self.make(title)
+    title.downcase.strip.gsub(/[^a-z0-9]+/, "-")
+  end
+end
+EOF
+  cat > test_slug.rb <<'EOF'
+require "minitest/autorun"
+require_relative "slug"
+
+class SlugTest < Minitest::Test
+  def test_lowercases
+    assert_equal "hello", Slug.make("Hello")
+  end
+
+  def test_strips_trailing_punctuation
+    assert_equal "sale-today", Slug.make("Sale today!")
+  end
+
+  def test_handles_nil_title
+    assert_equal "", Slug.make(nil)
+  end
+
+  def test_joins_words
+    assert_equal "big-red-lamp", Slug.make("Big red lamp")
+  end
+end
+EOF
+  ruby test_slug.rb --seed 4242 2>&1 | sed -E 's/in [0-9.]+s, [0-9.]+ runs\/s, [0-9.]+ assertions\/s/in 0.0041s, 975.6 runs\/s, 731.7 assertions\/s/' | save ruby_minitest_fail
+}
+
+s_cmake_deprecation_warnings() {
+  needs cmake gcc || return
+  fresh cmake_deprecation_warnings
+  cat > CMakeLists.txt <<'EOF'
+cmake_minimum_required(VERSION 2.8)
+project(imgtool C)
+find_package(PkgConfig QUIET)
+add_executable(imgtool main.c)
+if(UNIX)
+  add_definitions(-DIMGTOOL_UNIX)
+endif()
+set(IMGTOOL_VERSION 1.2)
+if(IMGTOOL_VERSION VERSION_GREATER 1.1)
+  message(STATUS "imgtool ${IMGTOOL_VERSION}")
+endif()
+exec_program(uname OUTPUT_VARIABLE SYSNAME)
+cmake_policy(SET CMP0011 OLD)
+EOF
+  echo 'int main(void) { return 0; }' > main.c
+  cmake -S . -B build 2>&1 | sed "s|$W/cmake_deprecation_warnings|/src/imgtool|g" | save cmake_deprecation_warnings
+}
+
 ALL=$(declare -F | awk '{print $3}' | grep '^s_' | sed 's/^s_//')
 for name in ${@:-$ALL}; do
   ( "s_$name" ) || echo "sample $name failed"
