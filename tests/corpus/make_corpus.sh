@@ -4602,6 +4602,108 @@ EOF
   cmake -S . -B build 2>&1 | sed "s|$W/cmake_deprecation_warnings|/src/imgtool|g" | save cmake_deprecation_warnings
 }
 
+# ---------------------------------------------------------------- new2: noise only (normal runs of the new2 tools)
+s_noise_ctest_ok() {
+  needs cmake ctest gcc || return
+  fresh noise_ctest_ok
+  cat > CMakeLists.txt <<'EOF'
+cmake_minimum_required(VERSION 3.16)
+project(csvkit C)
+enable_testing()
+add_executable(csv_tests tests.c)
+foreach(t quote unquote split join header)
+  add_test(NAME csv_${t} COMMAND csv_tests ${t})
+endforeach()
+EOF
+  cat > tests.c <<'EOF'
+#include <stdio.h>
+int main(int argc, char **argv) { printf("%s: all cases passed\n", argc > 1 ? argv[1] : "?"); return 0; }
+EOF
+  { cmake -S . -B build 2>&1 && cmake --build build 2>&1 && cd build && ctest 2>&1; } \
+    | sed -E "s|$W/noise_ctest_ok|/src/csvkit|g; s/[0-9]+\.[0-9]+ sec/0.01 sec/g" | save noise_ctest_ok
+}
+
+s_noise_haproxy_ok() {
+  needs haproxy curl || return
+  fresh noise_haproxy_ok
+  cat > app.py <<'EOF'
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class H(BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = b"ok"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *a):
+        pass
+
+
+ThreadingHTTPServer(("127.0.0.1", 18642), H).serve_forever()
+EOF
+  python3 app.py 2>/dev/null & local app=$!
+  cat > haproxy.cfg <<'EOF'
+global
+    log stdout format raw local0
+
+defaults
+    mode http
+    log global
+    option httplog
+    timeout connect 2s
+    timeout client 10s
+    timeout server 10s
+
+frontend www
+    bind 127.0.0.1:18641
+    default_backend shop_web
+
+backend shop_web
+    server web1 127.0.0.1:18642
+EOF
+  haproxy -db -f haproxy.cfg > haproxy.out 2>&1 & local hp=$!
+  sleep 1
+  local p
+  for p in / /products /products/12 /static/app.css /cart /products?page=2 / /healthz; do
+    curl -s -o /dev/null -m 5 -A "Mozilla/5.0 (X11; Linux x86_64)" "http://127.0.0.1:18641$p"
+  done
+  kill $hp $app; wait $hp 2>/dev/null
+  sed -E 's/\[[0-9]+\]/[4242]/; s/:[0-9]{5} \[/:51000 [/; s/\[[0-9]{2}\/[A-Za-z]{3}\/[0-9]{4}:[0-9:.]+\]/[04\/Dec\/2026:04:20:00.000]/' haproxy.out | save noise_haproxy_ok
+}
+
+s_noise_minitest_ok() {
+  needs ruby || return
+  fresh noise_minitest_ok
+  cat > money.rb <<'EOF'
+module Money
+  def self.cents(amount) = (amount * 100).round
+  def self.format(cents) = Kernel.format("%d.%02d", cents / 100, cents % 100)
+end
+EOF
+  cat > test_money.rb <<'EOF'
+require "minitest/autorun"
+require_relative "money"
+
+class MoneyTest < Minitest::Test
+  def test_cents
+    assert_equal 1999, Money.cents(19.99)
+  end
+
+  def test_format
+    assert_equal "19.99", Money.format(1999)
+  end
+
+  def test_format_small
+    assert_equal "0.05", Money.format(5)
+  end
+end
+EOF
+  ruby test_money.rb --seed 4242 2>&1 | sed -E 's/in [0-9.]+s, [0-9.]+ runs\/s, [0-9.]+ assertions\/s/in 0.0031s, 967.7 runs\/s, 967.7 assertions\/s/' | save noise_minitest_ok
+}
+
 ALL=$(declare -F | awk '{print $3}' | grep '^s_' | sed 's/^s_//')
 for name in ${@:-$ALL}; do
   ( "s_$name" ) || echo "sample $name failed"
