@@ -3686,6 +3686,11 @@ s_postgres_too_many_clients() {
   save postgres_too_many_clients < pg.log
 }
 
+# ================================================================ new2: a second batch of first-contact logs
+# Tools and failure kinds not in the samples above, labelled by hand from the log alone (split "new2").
+# Needs (Debian packages, beyond the lists above): clang, php-cli, ruby, golang-go, redis-server,
+# haproxy, lighttpd, openssh-server, valgrind, gdb, strace, systemd (systemd-analyze), default-jdk
+# (keytool); the tools venv of tools_setup (requests, sqlalchemy). Root for sshd (/run/sshd).
 # ---------------------------------------------------------------- new2: crashes, runners and jobs without a level word
 s_c_assert_abort() {
   needs gcc make || return
