@@ -3686,6 +3686,1029 @@ s_postgres_too_many_clients() {
   save postgres_too_many_clients < pg.log
 }
 
+# ================================================================ new2: a second batch of first-contact logs
+# Tools and failure kinds not in the samples above, labelled by hand from the log alone (split "new2").
+# Needs (Debian packages, beyond the lists above): clang, php-cli, ruby, golang-go, redis-server,
+# haproxy, lighttpd, openssh-server, valgrind, gdb, strace, systemd (systemd-analyze), default-jdk
+# (keytool); the tools venv of tools_setup (requests, sqlalchemy). Root for sshd (/run/sshd).
+# ---------------------------------------------------------------- new2: crashes, runners and jobs without a level word
+s_c_assert_abort() {
+  needs gcc make || return
+  fresh c_assert_abort
+  cat > ledger.c <<'EOF'
+#include <assert.h>
+#include <stdio.h>
+
+static long apply(long balance, long amount) {
+    long next = balance - amount;
+    assert(next >= 0 && "ledger balance went negative");
+    return next;
+}
+
+int main(void) {
+    long balance = 120;
+    long withdrawals[] = {40, 50, 45};
+    for (int i = 0; i < 3; i++) {
+        balance = apply(balance, withdrawals[i]);
+        printf("after withdrawal %d: %ld\n", i + 1, balance);
+        fflush(stdout);
+    }
+    return 0;
+}
+EOF
+  printf 'CFLAGS = -g -O0 -Wall\n\nledger: ledger.c\n\t$(CC) $(CFLAGS) -o $@ $<\n\ncheck: ledger\n\t./ledger\n' > Makefile
+  make check 2>&1 | save c_assert_abort
+}
+
+s_gdb_segv_backtrace() {
+  needs gcc gdb || return
+  fresh gdb_segv_backtrace
+  cat > parser.c <<'EOF'
+#include <stdio.h>
+#include <string.h>
+
+struct header { const char *name; const char *value; };
+
+static size_t parse_header(const char *line, struct header *out) {
+    const char *colon = strchr(line, ':');
+    out->name = line;
+    out->value = colon + 2;
+    return strlen(out->value);
+}
+
+int main(void) {
+    const char *lines[] = {"Host: example.org", "Accept: */*", "X-Broken-Header"};
+    struct header h;
+    for (int i = 0; i < 3; i++) {
+        printf("header %d value length %zu\n", i, parse_header(lines[i], &h));
+    }
+    return 0;
+}
+EOF
+  gcc -g -O0 -o parser parser.c &&
+    gdb -q -batch -ex run -ex bt ./parser 2>&1 | sed -E "s/process [0-9]+/process 4242/" | save gdb_segv_backtrace
+}
+
+s_prove_test_fail() {
+  needs prove perl || return
+  fresh prove_test_fail
+  mkdir -p lib/Shop t
+  cat > lib/Shop/Money.pm <<'EOF'
+package Shop::Money;
+use strict;
+use warnings;
+
+sub round_cents { my ($x) = @_; return int($x * 100) / 100; }
+sub add_tax { my ($net, $rate) = @_; return round_cents($net * (1 + $rate)); }
+
+1;
+EOF
+  cat > t/money.t <<'EOF'
+use strict;
+use warnings;
+use Test::More tests => 4;
+use Shop::Money;
+
+is(Shop::Money::round_cents(2.50), 2.5, 'keeps exact cents');
+is(Shop::Money::round_cents(3), 3, 'integers pass through');
+is(Shop::Money::add_tax(10, 0.2), 12, 'adds 20% tax');
+is(Shop::Money::round_cents(2.675), 2.68, 'rounds half up');
+EOF
+  cat > t/basic.t <<'EOF'
+use strict;
+use warnings;
+use Test::More tests => 2;
+use_ok('Shop::Money');
+ok(Shop::Money->can('add_tax'), 'add_tax is defined');
+EOF
+  prove -l -v t/ 2>&1 | sed -E 's/wallclock secs.*/wallclock secs/' | save prove_test_fail
+}
+
+s_ctest_fail() {
+  needs cmake ctest gcc || return
+  fresh ctest_fail
+  cat > CMakeLists.txt <<'EOF'
+cmake_minimum_required(VERSION 3.16)
+project(textkit C)
+enable_testing()
+add_executable(textkit_tests tests.c)
+add_test(NAME trim_spaces COMMAND textkit_tests trim)
+add_test(NAME roundtrip_utf8 COMMAND textkit_tests utf8)
+add_test(NAME split_fields COMMAND textkit_tests split)
+EOF
+  cat > tests.c <<'EOF'
+#include <stdio.h>
+#include <string.h>
+
+static int utf8_len(const char *s) { return (int)strlen(s); }
+
+int main(int argc, char **argv) {
+    if (argc < 2) return 2;
+    if (strcmp(argv[1], "trim") == 0) { puts("trim: 4 cases ok"); return 0; }
+    if (strcmp(argv[1], "split") == 0) { puts("split: 6 cases ok"); return 0; }
+    if (strcmp(argv[1], "utf8") == 0) {
+        const char *word = "na\xc3\xafve";
+        int n = utf8_len(word);
+        if (n != 5) {
+            printf("tests.c:13: utf8_len(\"na\xc3\xafve\") returned %d, expected 5\n", n);
+            return 1;
+        }
+        return 0;
+    }
+    return 2;
+}
+EOF
+  { cmake -S . -B build >/dev/null && cmake --build build 2>&1 >/dev/null &&
+    cd build && ctest --output-on-failure 2>&1; } | sed -E 's/[0-9]+\.[0-9]+ sec/0.01 sec/g' | save ctest_fail
+}
+
+s_run_parts_cron_failure() {
+  needs run-parts gzip || return
+  fresh run_parts_cron_failure
+  local D="$W/run_parts_cron_failure"
+  mkdir -p cron.daily var/lib/shop var/backups
+  echo "id,total" > var/lib/shop/orders.csv
+  cat > cron.daily/10rotate-orders <<EOF
+#!/bin/sh
+cp $D/var/lib/shop/orders.csv $D/var/backups/orders-\$(date +%u).csv && echo "orders rotated"
+EOF
+  cat > cron.daily/20compress-export <<EOF
+#!/bin/sh
+set -e
+gzip -9 $D/var/lib/shop/export.csv
+mv $D/var/lib/shop/export.csv.gz $D/var/backups/
+EOF
+  cat > cron.daily/30prune-backups <<EOF
+#!/bin/sh
+find $D/var/backups -name '*.gz' -mtime +14 -delete
+echo "pruned old backups"
+EOF
+  chmod +x cron.daily/*
+  { echo "Subject: Cron <root@shop-web-1> cd / && run-parts --report /etc/cron.daily";
+    run-parts --report cron.daily 2>&1; } | sed "s|$D||g" | save run_parts_cron_failure
+}
+
+s_tcl_no_such_element() {
+  needs tclsh || return
+  fresh tcl_no_such_element
+  cat > notify.tcl <<'EOF'
+array set cfg {host mail.internal user notifier}
+
+proc connect {cfgName} {
+    upvar $cfgName cfg
+    set addr "$cfg(host):$cfg(port)"
+    return $addr
+}
+
+puts "notifier starting, user $cfg(user)"
+puts "connecting to [connect cfg]"
+puts "connected"
+EOF
+  tclsh notify.tcl 2>&1 | save tcl_no_such_element
+}
+
+s_systemd_unit_verify() {
+  needs systemd-analyze || return
+  fresh systemd_unit_verify
+  cat > shop-worker.service <<'EOF'
+[Unit]
+Description=Shop order worker
+After=network-online.target
+Restart=on-failure
+
+[Service]
+Type=simple
+ExecStart=/opt/shop/bin/shop-worker --queue orders
+User=shop
+
+[Install]
+WantedBy=multi-user.target
+EOF
+  SYSTEMD_LOG_COLOR=0 systemd-analyze verify ./shop-worker.service 2>&1 | save systemd_unit_verify
+}
+
+# ---------------------------------------------------------------- new2: warnings of compilers, interpreters and config checkers
+s_clang_weverything() {
+  needs clang || return
+  fresh clang_weverything
+  cat > ringbuf.c <<'EOF'
+#include <stdio.h>
+#include <stdlib.h>
+
+struct ring { int *data; int head; unsigned cap; };
+
+int ring_push(struct ring *r, int value, int flags) {
+    r->data[r->head % r->cap] = value;
+    r->head++;
+    return r->head;
+}
+
+int ring_kind(int code) {
+    switch (code) {
+    case 1:
+        puts("small");
+    case 2:
+        puts("medium");
+        break;
+    default:
+        break;
+    }
+    return code;
+}
+
+int main(void) {
+    struct ring r;
+    r.cap = 8;
+    r.head = 0;
+    r.data = malloc(r.cap * sizeof(int));
+    double ratio = r.cap / 3;
+    float f = ratio;
+    printf("%d %f\n", ring_push(&r, 4, 0), f);
+    ring_kind(1);
+    free(r.data);
+    return 0;
+}
+EOF
+  clang -Weverything -Wno-declaration-after-statement -c ringbuf.c -o ringbuf.o 2>&1 | save clang_weverything
+}
+
+s_javac_xlint_all() {
+  needs javac || return
+  fresh javac_xlint_all
+  mkdir -p src/com/acme/report
+  cat > src/com/acme/report/Summary.java <<'EOF'
+package com.acme.report;
+
+import java.util.ArrayList;
+import java.util.List;
+
+public class Summary {
+    static int rows;
+
+    static List names() {
+        List out = new ArrayList();
+        out.add("north");
+        return out;
+    }
+
+    static String band(int score) {
+        String label;
+        switch (score / 10) {
+            case 9:
+                label = "A";
+            case 8:
+                label = "B";
+                break;
+            default:
+                label = "C";
+        }
+        return label;
+    }
+
+    public static void main(String[] args) {
+        List<String> regions = names();
+        Summary s = new Summary();
+        s.rows = regions.size();
+        int perRow = 100 / 0;
+        String first = (String) regions.get(0);
+        System.out.println(first + band(95) + perRow);
+    }
+}
+EOF
+  javac -Xlint:all -d out src/com/acme/report/Summary.java 2>&1 | save javac_xlint_all
+}
+
+s_perl_warnings() {
+  needs perl || return
+  fresh perl_warnings
+  cat > pricing.pl <<'EOF'
+#!/usr/bin/perl -w
+use strict;
+
+my %discounts = (gold => 0.1, silver => 0.05);
+my @orders = ([ "gold", "100" ], [ "bronze", "80" ], [ "silver", "12abc" ]);
+for my $o (@orders) {
+    my ($tier, $amount) = @$o;
+    my $total = $amount - $amount * $discounts{$tier};
+    print "tier $tier total $total\n";
+}
+my $report = "done";
+$report eq "done";
+@main::legacy = (1);
+print "finished\n";
+EOF
+  perl pricing.pl 2>&1 | save perl_warnings
+}
+
+s_php_deprecations() {
+  needs php || return
+  fresh php_deprecations
+  cat > invoice.php <<'EOF'
+<?php
+class Invoice {
+    public $number;
+}
+
+function format_line($prefix = "INV", $number) {
+    return $prefix . "-" . $number;
+}
+
+$inv = new Invoice();
+$inv->number = 42;
+$inv->customer = "ACME";
+$note = null;
+echo format_line("INV", $inv->number), " ", strlen($note), "\n";
+echo utf8_encode("Gr\xfc\xdfe"), "\n";
+$items = ["a" => 1];
+echo "Total items: ${items['a']}\n";
+EOF
+  php -d error_reporting=E_ALL -d display_errors=stderr -d log_errors=0 invoice.php 2>&1 | save php_deprecations
+}
+
+s_ruby_w_warnings() {
+  needs ruby || return
+  fresh ruby_w_warnings
+  cat > cart.rb <<'EOF'
+class Cart
+  attr_reader :items
+
+  def initialize
+    @items = []
+  end
+
+  def add(sku, qty)
+    unused_total = qty * 2
+    @items << [sku, qty]
+  end
+
+  def size
+    @items.size
+  end
+
+  def size
+    @items.sum { |_, q| q }
+  end
+end
+
+cart = Cart.new
+cart.add("sku-1", 2)
+cart.size == 2
+puts "items: #{cart.size} #{@coupon.inspect}"
+EOF
+  ruby -w cart.rb 2>&1 | save ruby_w_warnings
+}
+
+s_haproxy_config_warnings() {
+  needs haproxy || return
+  fresh haproxy_config_warnings
+  cat > haproxy.cfg <<'EOF'
+global
+    maxconn 256
+
+defaults
+    mode http
+
+frontend www
+    bind 127.0.0.1:18601
+    use_backend api if { path_beg /api }
+    http-request deny if { path_beg /admin }
+    default_backend web
+
+backend api
+    option httpclose
+    server api1 127.0.0.1:18602
+
+backend web
+    server web1 127.0.0.1:18603
+EOF
+  haproxy -c -f haproxy.cfg 2>&1 | sed -E "s/\(([0-9]+)\)/(4242)/" | save haproxy_config_warnings
+}
+
+# ---------------------------------------------------------------- new2: performance (proxy timeouts, profilers, cache memory, slow tests)
+s_haproxy_server_timeout() {
+  needs haproxy curl || return
+  fresh haproxy_server_timeout
+  cat > app.py <<'EOF'
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+DELAYS = {"/api/report": 3.0, "/api/search": 0.9}
+
+
+class H(BaseHTTPRequestHandler):
+    def do_GET(self):
+        time.sleep(DELAYS.get(self.path.split("?")[0], 0.0))
+        body = b'{"ok": true}'
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *a):
+        pass
+
+
+ThreadingHTTPServer(("127.0.0.1", 18612), H).serve_forever()
+EOF
+  python3 app.py 2>/dev/null & local app=$!
+  cat > haproxy.cfg <<'EOF'
+global
+    log stdout format raw local0
+
+defaults
+    mode http
+    log global
+    option httplog
+    timeout connect 2s
+    timeout client 10s
+    timeout server 1500ms
+
+frontend www
+    bind 127.0.0.1:18611
+    default_backend shop_api
+
+backend shop_api
+    server api1 127.0.0.1:18612
+EOF
+  haproxy -db -f haproxy.cfg > haproxy.out 2>&1 & local hp=$!
+  sleep 1
+  local p
+  for p in /api/items /api/search?q=lamp /api/items/7 /api/report?month=11 /api/items /api/search?q=desk \
+           /api/report?month=10 /api/cart /api/items/9 /api/report?month=12 /api/items; do
+    curl -s -o /dev/null -m 5 "http://127.0.0.1:18611$p"
+  done
+  kill $hp $app; wait $hp 2>/dev/null
+  sed -E 's/\[[0-9]+\]/[4242]/; s/:[0-9]{5} \[/:51000 [/; s/\[[0-9]{2}\/[A-Za-z]{3}\/[0-9]{4}:[0-9:.]+\]/[04\/Dec\/2026:04:20:00.000]/' haproxy.out | save haproxy_server_timeout
+}
+
+s_callgrind_hot_spot() {
+  needs gcc valgrind callgrind_annotate || return
+  fresh callgrind_hot_spot
+  cat > dedupe.c <<'EOF'
+#include <stdio.h>
+#include <string.h>
+
+#define N 1500
+
+static char ids[N][16];
+
+static int seen_before(int upto, const char *id) {
+    for (int j = 0; j < upto; j++)
+        if (strcmp(ids[j], id) == 0) return 1;
+    return 0;
+}
+
+static unsigned checksum(const char *s) {
+    unsigned h = 5381;
+    while (*s) h = h * 33 + (unsigned char)*s++;
+    return h;
+}
+
+int main(void) {
+    int unique = 0;
+    unsigned sum = 0;
+    for (int i = 0; i < N; i++) {
+        snprintf(ids[i], sizeof ids[i], "cust-%05d", (i * 7) % 1200);
+        if (!seen_before(i, ids[i])) unique++;
+        sum ^= checksum(ids[i]);
+    }
+    printf("%d unique of %d, checksum %u\n", unique, N, sum);
+    return 0;
+}
+EOF
+  gcc -g -O0 -o dedupe dedupe.c &&
+    valgrind --tool=callgrind --callgrind-out-file=callgrind.out ./dedupe 2>&1 | sed -E 's/==[0-9]+==/==4242==/' > run.txt
+  { cat run.txt; callgrind_annotate --inclusive=yes callgrind.out 2>&1 | sed -E "s|$W/callgrind_hot_spot/||g; s/PID [0-9]+/PID 4242/" | head -40; } | save callgrind_hot_spot
+}
+
+s_redis_maxmemory_oom() {
+  needs redis-server redis-cli || return
+  fresh redis_maxmemory_oom
+  redis-server --port 18613 --bind 127.0.0.1 --save "" --appendonly no --maxmemory 3mb \
+    --maxmemory-policy noeviction --daemonize no --logfile "$W/redis_maxmemory_oom/redis.log" & local rs=$!
+  sleep 1
+  local blob i; blob=$(head -c 3000 /dev/zero | tr '\0' 'x')
+  {
+    echo "session-cache warmup: writing 1200 sessions to 127.0.0.1:18613"
+    for i in $(seq 1 1200); do
+      printf 'SET session:%d %s\n' "$i" "$blob"
+    done | redis-cli -p 18613 | grep -v '^$' | uniq -c | sed -E 's/^ +//'
+    redis-cli -p 18613 INFO memory | grep -E '^(used_memory_human|maxmemory_human|maxmemory_policy|mem_fragmentation_ratio):' | tr -d '\r'
+    redis-cli -p 18613 INFO stats | grep -E '^(evicted_keys|rejected_connections):' | tr -d '\r'
+    echo "warmup finished: $(redis-cli -p 18613 DBSIZE) sessions cached"
+  } | save redis_maxmemory_oom
+  kill $rs; wait $rs 2>/dev/null
+}
+
+s_go_test_slow() {
+  needs go || return
+  fresh go_test_slow
+  cat > go.mod <<'EOF'
+module example.com/catalog
+
+go 1.19
+EOF
+  cat > catalog.go <<'EOF'
+package catalog
+
+import "strings"
+
+func Normalize(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+
+func Import(rows []string) map[string]int {
+	out := map[string]int{}
+	for _, r := range rows {
+		for _, existing := range rows {
+			if Normalize(existing) == Normalize(r) {
+				out[Normalize(r)]++
+			}
+		}
+	}
+	return out
+}
+EOF
+  cat > catalog_test.go <<'EOF'
+package catalog
+
+import (
+	"fmt"
+	"testing"
+	"time"
+)
+
+func TestNormalize(t *testing.T) {
+	if Normalize("  Lamp ") != "lamp" {
+		t.Fatal("normalize")
+	}
+}
+
+func TestImportCatalog(t *testing.T) {
+	rows := make([]string, 6000)
+	for i := range rows {
+		rows[i] = fmt.Sprintf(" Item-%d ", i%3000)
+	}
+	if got := Import(rows); len(got) != 3000 {
+		t.Fatalf("got %d", len(got))
+	}
+}
+
+func TestPriceFeedSync(t *testing.T) {
+	time.Sleep(2500 * time.Millisecond)
+}
+
+func TestEmptyImport(t *testing.T) {
+	if len(Import(nil)) != 0 {
+		t.Fatal("empty")
+	}
+}
+EOF
+  GOFLAGS=-mod=mod GOPROXY=off go test -v -count=1 ./... 2>&1 | save go_test_slow
+}
+
+s_strace_fsync_hot() {
+  needs strace python3 || return
+  fresh strace_fsync_hot
+  cat > journal.py <<'EOF'
+import os
+
+with open("events.journal", "ab") as f:
+    for i in range(400):
+        f.write(b"event %d order-created\n" % i)
+        f.flush()
+        os.fsync(f.fileno())
+print("wrote 400 events")
+EOF
+  local py; py=$(python3 -c "import sys; print(sys.executable)")
+  { echo "+ strace -f -c -o syscalls.txt python3 journal.py"; strace -f -c -o syscalls.txt "$py" journal.py 2>&1; head -12 syscalls.txt; } | save strace_fsync_hot
+}
+
+s_urllib3_retry_backoff() {
+  tools_setup; needs "$TPY/python" || return
+  fresh urllib3_retry_backoff
+  cat > rates_server.py <<'EOF'
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+calls = {"n": 0}
+
+
+class H(BaseHTTPRequestHandler):
+    def do_GET(self):
+        calls["n"] += 1
+        if calls["n"] <= 4:
+            self.send_response(503)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        body = b'{"EUR": "1.08"}'
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *a):
+        pass
+
+
+HTTPServer(("127.0.0.1", 18621), H).serve_forever()
+EOF
+  cat > fetch_rates.py <<'EOF'
+import logging
+import time
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+logging.basicConfig(level=logging.DEBUG, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+log = logging.getLogger("pricing.rates")
+
+s = requests.Session()
+retry = Retry(total=6, connect=3, backoff_factor=0.4, status_forcelist=[502, 503, 504])
+s.mount("http://", HTTPAdapter(max_retries=retry))
+
+t0 = time.monotonic()
+try:
+    s.get("http://127.0.0.1:18629/v1/health", timeout=2)
+except requests.exceptions.ConnectionError as exc:
+    log.info("health endpoint unavailable: %s", exc.__class__.__name__)
+r = s.get("http://127.0.0.1:18621/v1/rates?base=USD", timeout=2)
+log.info("rates fetched: status %s in %.1fs", r.status_code, time.monotonic() - t0)
+EOF
+  "$TPY/python" rates_server.py & local srv=$!
+  sleep 0.7
+  "$TPY/python" fetch_rates.py 2>&1 | sed -E 's/^[0-9-]+ [0-9:,]+ /2026-12-04 04:20:00,000 /; s/0x[0-9a-f]+/0x7f00deadbeef/g' | save urllib3_retry_backoff
+  kill $srv
+}
+
+s_sqlalchemy_n_plus_one() {
+  tools_setup; needs "$TPY/python" || return
+  fresh sqlalchemy_n_plus_one
+  cat > report.py <<'EOF'
+import logging
+
+from sqlalchemy import ForeignKey, create_engine, select
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
+
+logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s %(message)s")
+logging.getLogger("sqlalchemy.engine").setLevel(logging.INFO)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Order(Base):
+    __tablename__ = "orders"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer: Mapped[str]
+    lines: Mapped[list["OrderLine"]] = relationship(back_populates="order")
+
+
+class OrderLine(Base):
+    __tablename__ = "order_lines"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
+    sku: Mapped[str]
+    qty: Mapped[int]
+    order: Mapped[Order] = relationship(back_populates="lines")
+
+
+engine = create_engine("sqlite:///shop.db")
+Base.metadata.create_all(engine)
+with Session(engine) as db:
+    for i in range(1, 41):
+        db.add(Order(id=i, customer=f"c{i}", lines=[OrderLine(sku=f"s{i}-{k}", qty=k) for k in range(1, 4)]))
+    db.commit()
+
+with Session(engine) as db:
+    total = 0
+    for order in db.scalars(select(Order)):
+        total += sum(line.qty for line in order.lines)
+    print("daily report: 40 orders, %d items" % total)
+EOF
+  "$TPY/python" report.py 2>&1 | sed -E 's/^[0-9-]+ [0-9:,]+ /2026-12-04 04:20:00,000 /; s/\[(generated|cached) in [0-9.]+s\]/[\1 in 0.00012s]/; s/cached since [0-9.]+s ago/cached since 0.0013s ago/' \
+    | awk '/INSERT INTO|COMMIT|BEGIN|PRAGMA|CREATE TABLE/ && !started {next} /SELECT orders/ {started=1} started' | save sqlalchemy_n_plus_one
+}
+
+# ---------------------------------------------------------------- new2: security (lighttpd attacks, weak keystore, xtrace secrets, key permissions)
+lighty_conf() {  # lighty_conf DIR PORT EXTRA: a lighttpd config serving DIR/www on 127.0.0.1:PORT
+  mkdir -p "$1/www" "$1/logs"
+  cat > "$1/lighttpd.conf" <<EOF
+server.document-root = "$1/www"
+server.port = $2
+server.bind = "127.0.0.1"
+server.pid-file = "$1/lighttpd.pid"
+server.errorlog = "$1/logs/error.log"
+server.modules = ( "mod_access", "mod_accesslog", "mod_auth", "mod_authn_file" )
+accesslog.filename = "$1/logs/access.log"
+index-file.names = ( "index.html" )
+mimetype.assign = ( ".html" => "text/html", "" => "application/octet-stream" )
+$3
+EOF
+}
+
+s_lighttpd_access_attacks() {
+  needs lighttpd curl || return
+  fresh lighttpd_access_attacks
+  local D="$W/lighttpd_access_attacks" B=http://127.0.0.1:18631
+  lighty_conf "$D" 18631 ""
+  echo "<h1>shop</h1>" > www/index.html
+  mkdir -p www/static && echo "body{}" > www/static/site.css
+  printf 'DB_PASSWORD=s3cr3t-prod\nSTRIPE_KEY=sk_live_51Hx\n' > www/.env
+  lighttpd -f lighttpd.conf; sleep 0.5
+  curl -s -o /dev/null -A "Mozilla/5.0 (X11; Linux x86_64)" $B/
+  curl -s -o /dev/null -A "Mozilla/5.0 (X11; Linux x86_64)" $B/static/site.css
+  local p
+  for p in /wp-login.php /wp-admin/setup-config.php /phpmyadmin/index.php /.git/config /.env /backup.sql /config.php.bak /server-status; do
+    curl -s -o /dev/null -A "Mozilla/5.00 (Nikto/2.1.6) (Evasions:None) (Test:007623)" "$B$p"
+  done
+  curl -s -o /dev/null --path-as-is -A "curl/7.88.1" "$B/static/../../../../etc/passwd"
+  curl -s -o /dev/null -A "sqlmap/1.7.2#stable (https://sqlmap.org)" "$B/search?q=lamp%27%20UNION%20SELECT%20username,password%20FROM%20users--%20-"
+  curl -s -o /dev/null -A "sqlmap/1.7.2#stable (https://sqlmap.org)" "$B/product?id=1%20AND%20SLEEP(5)"
+  curl -s -o /dev/null -A "Mozilla/5.0 (X11; Linux x86_64)" "$B/static/site.css"
+  kill "$(cat lighttpd.pid)"; sleep 0.5
+  sed -E 's/\[[0-9]{2}\/[A-Za-z]{3}\/[0-9]{4}:[0-9:]+ [+-][0-9]{4}\]/[04\/Dec\/2026:04:20:00 +0000]/' logs/access.log | save lighttpd_access_attacks
+}
+
+s_lighttpd_auth_bruteforce() {
+  needs lighttpd curl || return
+  fresh lighttpd_auth_bruteforce
+  local D="$W/lighttpd_auth_bruteforce" B=http://127.0.0.1:18632
+  lighty_conf "$D" 18632 "auth.backend = \"plain\"
+auth.backend.plain.userfile = \"$D/users\"
+auth.require = ( \"/admin/\" => ( \"method\" => \"basic\", \"realm\" => \"shop admin\", \"require\" => \"valid-user\" ) )"
+  printf 'admin:Winter2026!\nops:correct-horse\n' > users
+  mkdir -p www/admin && echo "admin panel" > www/admin/index.html
+  lighttpd -f lighttpd.conf; sleep 0.5
+  local pw
+  curl -s -o /dev/null -u ops:correct-horse $B/admin/
+  for pw in admin 123456 password shop2026 Summer2026! letmein qwerty Winter2025! Winter2026!; do
+    curl -s -o /dev/null -u "admin:$pw" $B/admin/
+  done
+  curl -s -o /dev/null -u "root:toor" $B/admin/
+  kill "$(cat lighttpd.pid)"; sleep 0.5
+  sed -E 's/^[0-9-]+ [0-9:]+: /2026-12-04 04:20:00: /; s/PID = [0-9]+/PID = 4242/' logs/error.log | save lighttpd_auth_bruteforce
+}
+
+s_keytool_weak_cert() {
+  needs keytool || return
+  fresh keytool_weak_cert
+  {
+    echo "+ keytool -genkeypair -alias payments-api -keyalg RSA -keysize 1024 -sigalg SHA1withRSA -validity 3650 ..."
+    keytool -genkeypair -alias payments-api -keyalg RSA -keysize 1024 -sigalg SHA1withRSA -validity 3650 \
+      -dname "CN=payments.internal, O=Shop, C=DE" -keystore payments.p12 -storetype PKCS12 -storepass changeit 2>&1
+    echo "+ keytool -list -v -keystore payments.p12"
+    keytool -list -v -keystore payments.p12 -storepass changeit 2>&1
+  } | sed -E 's/(Serial number: ).*/\1 5f1c2a9b7d3e4a10/; s/(Valid from: ).*/\1Fri Dec 04 04:20:00 UTC 2026 until: Mon Dec 02 04:20:00 UTC 2036/; s/(Creation date: ).*/\1Dec 4, 2026/; s/(SHA1|SHA256): ([0-9A-F:]+)/\1: \2/' | save keytool_weak_cert
+}
+
+s_bash_xtrace_secret() {
+  needs bash curl || return
+  fresh bash_xtrace_secret
+  cat > deploy.sh <<'EOF'
+#!/bin/bash
+set -euxo pipefail
+RELEASE=2026.12.04-1
+export AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE
+export AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY
+DEPLOY_TOKEN=ghp_R8x2Lq9VtY4mN7cK1pZ6wE3sJ0hA5dF8gU2b
+echo "uploading release $RELEASE"
+tar czf "release-$RELEASE.tgz" deploy.sh
+curl -sf -m 2 -H "Authorization: Bearer $DEPLOY_TOKEN" -X POST "http://127.0.0.1:18633/api/deploys?release=$RELEASE" || echo "deploy API not reachable, will retry in the next run"
+echo "done"
+EOF
+  bash deploy.sh 2>&1 | save bash_xtrace_secret
+}
+
+s_ssh_unprotected_key() {
+  needs ssh ssh-keygen /usr/sbin/sshd || return
+  fresh ssh_unprotected_key
+  local D="$W/ssh_unprotected_key"
+  ssh-keygen -q -t ed25519 -N '' -f host_key
+  ssh-keygen -q -t ed25519 -N '' -C deploy@ci -f id_deploy
+  cp id_deploy.pub authorized_keys
+  cat > sshd_config <<EOF
+Port 18634
+ListenAddress 127.0.0.1
+HostKey $D/host_key
+PidFile $D/sshd.pid
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+AuthorizedKeysFile $D/authorized_keys
+StrictModes no
+UsePAM no
+EOF
+  mkdir -p /run/sshd
+  /usr/sbin/sshd -D -e -f "$D/sshd_config" 2> sshd.log & local pid=$!
+  sleep 0.7
+  chmod 0644 id_deploy
+  { echo "+ ssh -i id_deploy -o BatchMode=yes -p 18634 root@127.0.0.1 ./release.sh 2026.12.04-1";
+    ssh -i id_deploy -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR \
+      -p 18634 root@127.0.0.1 ./release.sh 2026.12.04-1 2>&1;
+    echo "release step exited with $?"; } | save ssh_unprotected_key
+  kill "$pid"; sleep 0.2
+}
+
+# ---------------------------------------------------------------- new2: more runtimes' failures and package-manager deprecations
+s_go_deadlock_fatal() {
+  needs go || return
+  fresh go_deadlock_fatal
+  cat > go.mod <<'EOF'
+module example.com/exporter
+
+go 1.19
+EOF
+  cat > main.go <<'EOF'
+package main
+
+import (
+	"fmt"
+	"sync"
+)
+
+func export(rows []string, out chan<- string, wg *sync.WaitGroup) {
+	defer wg.Done()
+	for _, r := range rows {
+		out <- "csv:" + r
+	}
+}
+
+func main() {
+	out := make(chan string)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go export([]string{"a", "b"}, out, &wg)
+	go export([]string{"c"}, out, &wg)
+	wg.Wait()
+	close(out)
+	for line := range out {
+		fmt.Println(line)
+	}
+}
+EOF
+  GOFLAGS=-mod=mod GOPROXY=off go run . 2>&1 | save go_deadlock_fatal
+}
+
+s_ruby_minitest_fail() {
+  needs ruby || return
+  fresh ruby_minitest_fail
+  cat > slug.rb <<'EOF'
+module Slug
+  def self.make(title)
+    title.downcase.strip.gsub(/[^a-z0-9]+/, "-")
+  end
+end
+EOF
+  cat > test_slug.rb <<'EOF'
+require "minitest/autorun"
+require_relative "slug"
+
+class SlugTest < Minitest::Test
+  def test_lowercases
+    assert_equal "hello", Slug.make("Hello")
+  end
+
+  def test_strips_trailing_punctuation
+    assert_equal "sale-today", Slug.make("Sale today!")
+  end
+
+  def test_handles_nil_title
+    assert_equal "", Slug.make(nil)
+  end
+
+  def test_joins_words
+    assert_equal "big-red-lamp", Slug.make("Big red lamp")
+  end
+end
+EOF
+  ruby test_slug.rb --seed 4242 2>&1 | sed -E 's/in [0-9.]+s, [0-9.]+ runs\/s, [0-9.]+ assertions\/s/in 0.0041s, 975.6 runs\/s, 731.7 assertions\/s/' | save ruby_minitest_fail
+}
+
+s_cmake_deprecation_warnings() {
+  needs cmake gcc || return
+  fresh cmake_deprecation_warnings
+  cat > CMakeLists.txt <<'EOF'
+cmake_minimum_required(VERSION 2.8)
+project(imgtool C)
+find_package(PkgConfig QUIET)
+add_executable(imgtool main.c)
+if(UNIX)
+  add_definitions(-DIMGTOOL_UNIX)
+endif()
+set(IMGTOOL_VERSION 1.2)
+if(IMGTOOL_VERSION VERSION_GREATER 1.1)
+  message(STATUS "imgtool ${IMGTOOL_VERSION}")
+endif()
+exec_program(uname OUTPUT_VARIABLE SYSNAME)
+cmake_policy(SET CMP0011 OLD)
+EOF
+  echo 'int main(void) { return 0; }' > main.c
+  cmake -S . -B build 2>&1 | sed "s|$W/cmake_deprecation_warnings|/src/imgtool|g" | save cmake_deprecation_warnings
+}
+
+# ---------------------------------------------------------------- new2: noise only (normal runs of the new2 tools)
+s_noise_ctest_ok() {
+  needs cmake ctest gcc || return
+  fresh noise_ctest_ok
+  cat > CMakeLists.txt <<'EOF'
+cmake_minimum_required(VERSION 3.16)
+project(csvkit C)
+enable_testing()
+add_executable(csv_tests tests.c)
+foreach(t quote unquote split join header)
+  add_test(NAME csv_${t} COMMAND csv_tests ${t})
+endforeach()
+EOF
+  cat > tests.c <<'EOF'
+#include <stdio.h>
+int main(int argc, char **argv) { printf("%s: all cases passed\n", argc > 1 ? argv[1] : "?"); return 0; }
+EOF
+  { cmake -S . -B build 2>&1 && cmake --build build 2>&1 && cd build && ctest 2>&1; } \
+    | sed -E "s|$W/noise_ctest_ok|/src/csvkit|g; s/[0-9]+\.[0-9]+ sec/0.01 sec/g" | save noise_ctest_ok
+}
+
+s_noise_haproxy_ok() {
+  needs haproxy curl || return
+  fresh noise_haproxy_ok
+  cat > app.py <<'EOF'
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class H(BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = b"ok"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *a):
+        pass
+
+
+ThreadingHTTPServer(("127.0.0.1", 18642), H).serve_forever()
+EOF
+  python3 app.py 2>/dev/null & local app=$!
+  cat > haproxy.cfg <<'EOF'
+global
+    log stdout format raw local0
+
+defaults
+    mode http
+    log global
+    option httplog
+    timeout connect 2s
+    timeout client 10s
+    timeout server 10s
+
+frontend www
+    bind 127.0.0.1:18641
+    default_backend shop_web
+
+backend shop_web
+    server web1 127.0.0.1:18642
+EOF
+  haproxy -db -f haproxy.cfg > haproxy.out 2>&1 & local hp=$!
+  sleep 1
+  local p
+  for p in / /products /products/12 /static/app.css /cart /products?page=2 / /healthz; do
+    curl -s -o /dev/null -m 5 -A "Mozilla/5.0 (X11; Linux x86_64)" "http://127.0.0.1:18641$p"
+  done
+  kill $hp $app; wait $hp 2>/dev/null
+  sed -E 's/\[[0-9]+\]/[4242]/; s/:[0-9]{5} \[/:51000 [/; s/\[[0-9]{2}\/[A-Za-z]{3}\/[0-9]{4}:[0-9:.]+\]/[04\/Dec\/2026:04:20:00.000]/' haproxy.out | save noise_haproxy_ok
+}
+
+s_noise_minitest_ok() {
+  needs ruby || return
+  fresh noise_minitest_ok
+  cat > money.rb <<'EOF'
+module Money
+  def self.cents(amount) = (amount * 100).round
+  def self.format(cents) = Kernel.format("%d.%02d", cents / 100, cents % 100)
+end
+EOF
+  cat > test_money.rb <<'EOF'
+require "minitest/autorun"
+require_relative "money"
+
+class MoneyTest < Minitest::Test
+  def test_cents
+    assert_equal 1999, Money.cents(19.99)
+  end
+
+  def test_format
+    assert_equal "19.99", Money.format(1999)
+  end
+
+  def test_format_small
+    assert_equal "0.05", Money.format(5)
+  end
+end
+EOF
+  ruby test_money.rb --seed 4242 2>&1 | sed -E 's/in [0-9.]+s, [0-9.]+ runs\/s, [0-9.]+ assertions\/s/in 0.0031s, 967.7 runs\/s, 967.7 assertions\/s/' | save noise_minitest_ok
+}
+
 ALL=$(declare -F | awk '{print $3}' | grep '^s_' | sed 's/^s_//')
 for name in ${@:-$ALL}; do
   ( "s_$name" ) || echo "sample $name failed"
