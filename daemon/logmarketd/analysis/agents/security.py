@@ -50,9 +50,8 @@ def _decode(target: str) -> str:
 
 def web_attacks(ctx: Context) -> list[Finding]:
     """Web attacks in access logs per (rule, address), escalated when answered 2xx."""
-    hits: dict[tuple[str, str], list[tuple[int, int]]] = defaultdict(
-        list
-    )  # (rule, ip) -> (line, status)
+    # (rule, ip) -> (line, status, what matched: the decoded target or the user agent)
+    hits: dict[tuple[str, str], list[tuple[int, int, str]]] = defaultdict(list)
     for r in requests(ctx):
         if r.ip in ctx.config.allow_addresses:
             continue
@@ -64,7 +63,7 @@ def web_attacks(ctx: Context) -> list[Finding]:
             text = fields[rule.field]
             low = lowered[rule.field]
             if text and any(nd in low for nd in rule.needles) and rule.pattern.search(text):
-                hits[(rule.id, r.ip)].append((r.index, r.status))
+                hits[(rule.id, r.ip)].append((r.index, r.status, text))
     by_id = {r.id: r for r in RULES}
     out = []
     for (rid, ip), events in hits.items():
@@ -77,6 +76,7 @@ def web_attacks(ctx: Context) -> list[Finding]:
             detail += (
                 f"; {len(ok)} answered with 2xx, so the attack may have reached the application"
             )
+        detail += ": " + _examples(ok + [e for e in events if e not in ok])
         out.append(
             _f(f"{rule.threat} from {ip}" + (" (answered 2xx)" if ok else ""), sev, f"web:{rid}:{ip}", idx, ip,
                detail + ".", rule.mitigation, count=len(events))
@@ -84,6 +84,20 @@ def web_attacks(ctx: Context) -> list[Finding]:
         if ok:
             out[-1].evidence_lines = [ok[0][0], *[i for i in idx if i != ok[0][0]][:2]]
     return out
+
+
+def _examples(events: list[tuple[int, int, str]], most: int = 3) -> str:
+    """The first distinct requests (or user agents) an attack finding stands on, with the
+    status each was answered with: what a reader checks first."""
+    shown: dict[str, int] = {}
+    for _, status, what in events:
+        if len(shown) == most:
+            break
+        shown.setdefault(what[:120], status)
+    more = len({e[2][:120] for e in events}) - len(shown)
+    return ", ".join(f"{w} ({st})" for w, st in shown.items()) + (
+        f" and {more} more" if more > 0 else ""
+    )
 
 
 def probing_bursts(ctx: Context) -> list[Finding]:
