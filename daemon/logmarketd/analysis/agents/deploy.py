@@ -149,6 +149,9 @@ def _bind_failures(ctx: Context, add: _Add) -> None:
         norm = re.sub(r"/\S+", "<path>", line)
         at = max(0, norm.find(m.group(1)))
         ident = addr if in_use else mask(norm[max(0, at - 60) : at])
-        add(f"{what}" + (f" on {addr}" if addr and in_use else f": {loc}" if loc else ""), f"bind:{what}:{ident}", lines, loc or addr,
+        said = (
+            f" on {addr}" if addr and in_use else f": {loc}" if loc else f" ({line.strip()[:160]})"
+        )
+        add(f"{what}{said}", f"bind:{what}:{ident}", lines, loc or addr,
             "The service cannot start.",
             "Stop the process holding the port (or change the port)." if in_use else "Fix the file or port permissions of the service user.")  # fmt: skip

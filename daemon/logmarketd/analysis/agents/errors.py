@@ -10,6 +10,7 @@ from collections import defaultdict
 
 from logmarketd.analysis.agents.access import endpoint, requests
 from logmarketd.analysis.agents.base import Context, Finding, mask, seen_again, shape
+from logmarketd.analysis.agents.leveled import locate
 from logmarketd.analysis.agents.quality import lint_entry
 from logmarketd.analysis.agents.structured import structured_error
 
@@ -95,6 +96,24 @@ def _said_why(ctx: Context, n: int) -> bool:
     return any(_ABORT_CAUSE.search(ctx.lines[k]) for k in range(max(0, n - 3), n))
 
 
+# A native stack frame (gdb, lldb, sanitizers): "#1 0x... in parse_header (line=...) at
+# parser.c:10", "#0 0x4f in main /src/app.c:17:5"
+_NATIVE_FRAME = re.compile(
+    r"^\s*#\d+\s+(?:0x[0-9a-f]+ in )?(?P<fn>[\w:~<>.]+) (?:\(.*\) at )?(?P<file>[^\s:()]+\.\w+):(?P<line>\d+)"
+)
+_SYSTEM_SOURCE = ("../sysdeps/", "../csu/", "/usr/", "/build/", "./nptl/", "../nptl/")
+
+
+def _native_frame(ctx: Context, n: int) -> tuple[str, str] | None:
+    """(function, file:line) of the first frame of the program's own code in the native
+    backtrace within 30 lines after the crash line ``n``, or None."""
+    for k in range(n + 1, min(n + 31, len(ctx.lines))):
+        m = _NATIVE_FRAME.match(ctx.lines[k])
+        if m and not m.group("file").startswith(_SYSTEM_SOURCE):
+            return m.group("fn"), f"{m.group('file')}:{m.group('line')}"
+    return None
+
+
 def _echoes_crash(out: dict[str, Finding], n: int, status: int) -> bool:
     """Whether exit status ``status`` at line ``n`` is a crash's own echo: a shell's 128 + the
     signal ("exit status: 134" after "Aborted") within three lines after a crash found. The
@@ -130,11 +149,15 @@ def crashes(ctx: Context) -> list[Finding]:
                         proc = cmd.group(
                             1
                         )  # bash: "line 1: 4242 Segmentation fault (core dumped) ./app"
+                    frame = _native_frame(ctx, n)
                     out[key] = _finding(
-                        title, sev, key, [n], proc, "The process died; work in flight is lost.",
+                        title, sev, key, [n], frame[1] if frame else proc,
+                        "The process died; work in flight is lost.",
                         "Find the allocation or fault that killed it (memory limit, leak, native bug).",
                         summary=_said_why(ctx, n),
                     )  # fmt: skip
+                    if frame:
+                        out[key].root_cause = f"{title} in {frame[0]} ({frame[1]})"
                 ctx.claimed.add(n)
                 break
     for n in ctx.lines_with("exit", "status="):
@@ -379,7 +402,7 @@ def tool_failures(ctx: Context) -> list[Finding]:
             continue
         groups[key] = Finding(
             kind="error", title=f"{tool}: {msg[:200]}", severity="medium", key=key, lines=[n],
-            location=_quoted_path(msg), detail=f"{tool} reported a failure.",
+            location=_quoted_path(msg) or locate(msg), detail=f"{tool} reported a failure.",
             evidence_lines=[n], generic=True,
         )  # fmt: skip
     return list(groups.values())

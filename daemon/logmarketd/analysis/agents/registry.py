@@ -33,6 +33,7 @@ from logmarketd.analysis.agents import (
     shell,
     testfail,
     testfail_js,
+    teststatus,
     traces,
 )
 from logmarketd.analysis.agents.base import KIND_TO_FIELD, Agent
@@ -87,6 +88,7 @@ ERROR_DETECTIVE = Agent(
         testfail.cargo_test_failures,
         testfail.junit_failures,
         reports.junit_xml_failures,
+        teststatus.status_failures,
         deploy.deploy_failures,
         errors.crashes,
         builds.package_errors,
@@ -99,6 +101,7 @@ ERROR_DETECTIVE = Agent(
         panics.rust_panics,
         scripting.php_errors,
         scripting.ruby_errors,
+        scripting.tcl_errors,
         shell.shell_errors,
         errors.http_5xx,
         data_rules("error-detective", "error"),

@@ -1,6 +1,6 @@
-"""Errors of PHP and Ruby programs: PHP's "Fatal error: ... in file.php on line N" and Ruby's
+"""Errors of PHP, Ruby and Tcl programs: PHP's "Fatal error: ... in file.php on line N", Ruby's
 "file.rb:12:in 'method': message (ErrorClass)" / Rails' "ErrorClass (message):" with its
-application backtrace.
+application backtrace, and Tcl's error with its errorInfo trace ("    while executing").
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import re
 from logmarketd.analysis.agents.base import Context, Finding, mask, seen_again
 from logmarketd.analysis.agents.blocks import block_end, claim
 
-__all__ = ["php_errors", "ruby_errors"]
+__all__ = ["php_errors", "ruby_errors", "tcl_errors"]
 
 _PHP = re.compile(
     r"(?:PHP )?(Fatal error|Parse error|Warning|Recoverable fatal error):\s+(.+) in (\S+?\.php)(?::(\d+)| on line (\d+))\s*$"
@@ -95,3 +95,39 @@ def ruby_errors(ctx: Context) -> list[Finding]:
             fix=f"Handle the nil/invalid value in {func} ({file}:{ln}).", evidence_lines=lines[:3],
         )  # fmt: skip
     return list(found.values())
+
+
+# Tcl's errorInfo: the message, then "    while executing" / "    invoked from within" lines
+# quoting each command, with "(procedure "p" line N)" and "(file "x.tcl" line N)" frames
+_TCL_TRACE = re.compile(r"^\s+(?:while executing|while evaluating|invoked from within)$")
+_TCL_FRAME = re.compile(
+    r'^\s+\((?:procedure "(?P<proc>[^"]+)"|file "(?P<file>[^"]+)") line (?P<line>\d+)\)$'
+)
+
+
+def _tcl_ends(line: str) -> bool:
+    return not (line.startswith((" ", "\t", '"')) or _TCL_TRACE.match(line))
+
+
+def tcl_errors(ctx: Context) -> list[Finding]:
+    """A Tcl error: the line above its errorInfo trace, at the trace's script file:line."""
+    out = []
+    for n in ctx.lines_with("while executing", "while evaluating"):
+        if n == 0 or n - 1 in ctx.claimed or not _TCL_TRACE.match(ctx.lines[n]):
+            continue
+        msg = ctx.lines[n - 1].strip()
+        lines = claim(ctx, n - 1, block_end(ctx.lines, n + 1, _tcl_ends, limit=n + 60))
+        proc = file = None
+        for k in lines:
+            if fm := _TCL_FRAME.match(ctx.lines[k]):
+                proc = proc or fm.group("proc")
+                file = f"{fm.group('file')}:{fm.group('line')}" if fm.group("file") else file
+        out.append(Finding(
+            kind="error", title=f"Tcl error: {msg[:200]}", severity="high",
+            key=f"tcl:{mask(msg)[:120]}", lines=lines, location=file,
+            detail="The Tcl script stopped with an error" + (f" in procedure {proc}." if proc else "."),
+            root_cause=msg[:200] + (f" (in {proc})" if proc else ""),
+            fix=f"Fix the command at {file}" + (f", procedure {proc}" if proc else "") + "." if file else None,
+            evidence_lines=lines[:3],
+        ))  # fmt: skip
+    return out

@@ -75,8 +75,27 @@ def node_tap_failures(ctx: Context) -> list[Finding]:
         if parent:
             continue
         lines = claim(ctx, n, j)
-        out.append(_fail(m.group(2), "node --test", loc, " ".join(msg), lines, lines[:5]))
+        runner = "node --test"
+        if loc is None and (said := _test_more(ctx, n, m.group(2))) is not None:
+            runner, loc, k = "TAP (Test::More)", said[0], said[1]
+            lines += claim(ctx, k, k + 2)
+        out.append(_fail(m.group(2), runner, loc, " ".join(msg), lines, lines[:5]))
     return out
+
+
+# Test::More's diagnostics of a failed test, printed to stderr (so anywhere near its "not ok"):
+# "#   Failed test 'name'" then "#   at t/file.t line 9."
+_TM_AT = re.compile(r"^#\s+at (\S+) line (\d+)\.?$")
+
+
+def _test_more(ctx: Context, n: int, name: str) -> tuple[str, int] | None:
+    """(file:line, index of its "Failed test" line) of the Test::More diagnostics of the test
+    ``name`` failed at line ``n``, looked for 40 lines around it."""
+    said = f"Failed test '{name}'"
+    for k in range(max(0, n - 40), min(len(ctx.lines) - 1, n + 40)):
+        if said in ctx.lines[k] and (at := _TM_AT.match(ctx.lines[k + 1].strip())):
+            return f"{at.group(1)}:{at.group(2)}", k
+    return None
 
 
 _JEST_HEAD = re.compile(r"^\s*● (.+)$")
