@@ -1,0 +1,182 @@
+"""A profiler's report printed into the log: the hot spot it measured is a performance finding.
+
+Read: ``strace -c`` (share of system-call time per call), gprof's flat profile (share of time
+per function), callgrind/cachegrind annotations (share of instructions per function, the
+program's own deepest hot function) and Python's cProfile/pstats tables (time per function).
+One finding per report: its hottest entry of the program's own, when it holds at least
+``HOT_SHARE`` of the measured total (cProfile: of the total time).
+"""
+
+from __future__ import annotations
+
+import re
+
+from logmarketd.analysis.agents.base import Context, Finding, shape
+
+__all__ = ["profile_hot_spots", "repeated_queries"]
+
+HOT_SHARE = 30.0  # percent of a profile's total that makes its top entry a hot spot
+
+_STRACE_HEAD = re.compile(r"^% time\s+seconds\s+usecs/call\s+calls\s+errors\s+syscall\s*$")
+_STRACE_ROW = re.compile(r"^\s*(\d+\.\d+)\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?(\w+)\s*$")
+_GPROF_HEAD = re.compile(r"^\s*%\s+cumulative\s+self\s+")
+_GPROF_ROW = re.compile(
+    r"^\s*(\d+\.\d+)\s+[\d.]+\s+[\d.]+\s+(?:(\d+)\s+[\d.]+\s+[\d.]+\s+)?(\S.*?)\s*$"
+)
+_GRIND_HEAD = re.compile(r"^(?:Ir|I\s+refs|Dr|Dw)\b.*\bfile:function\s*$")
+_GRIND_ROW = re.compile(
+    r"^\s*[\d,]+ \(\s*(\d+(?:\.\d+)?)%\)\s+(?P<file>[^:\s]+):(?P<fn>\S.*?)(?: \[(?P<obj>[^\]]+)\])?\s*$"
+)
+_PSTATS_HEAD = re.compile(
+    r"^\s*ncalls\s+tottime\s+percall\s+cumtime\s+percall\s+filename:lineno\(function\)"
+)
+_PSTATS_ROW = re.compile(
+    r"^\s*(?P<calls>[\d/]+)\s+(?P<tot>\d+\.\d+)\s+[\d.]+\s+(?P<cum>\d+\.\d+)\s+[\d.]+\s+(?P<where>\S+:\d+)\((?P<fn>[^)]+)\)\s*$"
+)
+_PSTATS_TOTAL = re.compile(r"function calls.*? in (\d+(?:\.\d+)?) seconds")
+# a program's scaffolding and the C library: never its hot spot
+_NOT_OURS = re.compile(
+    r"^(?:main|\(below main\)|_start|__libc_start\w*|0x[0-9a-f]+|<\w+>|\{built-in.*)$"
+)
+_SYSTEM_FILE = ("???", "./", "/usr/", "../sysdeps", "<frozen", "{built-in")
+
+
+def _rows(
+    ctx: Context, start: int, row: re.Pattern[str], limit: int = 60
+) -> list[tuple[int, re.Match[str]]]:
+    """The rows ``row`` matches in the table whose header is line ``start`` (separator lines
+    and blank lines skipped, until a line that is neither)."""
+    out = []
+    for k in range(start + 1, min(len(ctx.lines), start + 1 + limit)):
+        line = ctx.lines[k]
+        if m := row.match(line):
+            out.append((k, m))
+        elif line.strip() and not set(line.strip()) <= set("-= "):
+            break
+    return out
+
+
+def _finding(what: str, share: float, lines: list[int], tool: str, detail: str) -> Finding:
+    return Finding(
+        kind="performance", title=f"hot spot: {what} ({share:g}% of {tool})", severity="high" if share >= 60 else "medium",
+        key=f"profile:{tool}:{what}", lines=lines, location=what, detail=detail,
+        fix=f"Make {what} cheaper or call it less (batch, cache, or pick a better algorithm); measure again.",
+        metric=f"share of {tool} (%)", threshold=HOT_SHARE, actual=share, evidence_lines=lines[:2],
+    )  # fmt: skip
+
+
+def _strace(ctx: Context, n: int) -> Finding | None:
+    rows = _rows(ctx, n, _STRACE_ROW)
+    if not rows or (share := float(rows[0][1].group(1))) < HOT_SHARE:
+        return None
+    k, m = rows[0]
+    return _finding(m.group(3), share, [n, k], "system-call time",
+                    f"strace -c: {m.group(3)} takes {share:g}% of the system-call time in {m.group(2)} calls.")  # fmt: skip
+
+
+def _gprof(ctx: Context, n: int) -> Finding | None:
+    rows = [(k, m) for k, m in _rows(ctx, n + 1, _GPROF_ROW) if not _NOT_OURS.match(m.group(3))]
+    if not rows or (share := float(rows[0][1].group(1))) < HOT_SHARE:
+        return None
+    k, m = rows[0]
+    calls = f" in {m.group(2)} calls" if m.group(2) else ""
+    return _finding(
+        m.group(3),
+        share,
+        [n, k],
+        "run time",
+        f"gprof: {m.group(3)} takes {share:g}% of the time{calls}.",
+    )
+
+
+def _grind(ctx: Context, n: int) -> Finding | None:
+    own = [
+        (k, m) for k, m in _rows(ctx, n, _GRIND_ROW)
+        if not _NOT_OURS.match(m.group("fn")) and not m.group("file").startswith(_SYSTEM_FILE)
+    ]  # fmt: skip
+    if not own or (share := float(own[0][1].group(1))) < HOT_SHARE:
+        return None
+    k, m = own[0]
+    where = f"{m.group('file')}:{m.group('fn')}"
+    return _finding(m.group("fn"), share, [n, k], "instructions",
+                    f"callgrind: {where} and what it calls run {share:g}% of the program's instructions.")  # fmt: skip
+
+
+def _pstats(ctx: Context, n: int) -> Finding | None:
+    total = next(
+        (float(t.group(1)) for k in range(max(0, n - 6), n) if (t := _PSTATS_TOTAL.search(ctx.lines[k]))),
+        None,
+    )  # fmt: skip
+    rows = [
+        (k, m)
+        for k, m in _rows(ctx, n, _PSTATS_ROW)
+        if not m.group("where").startswith(_SYSTEM_FILE)
+    ]
+    if not rows or not total:
+        return None
+    k, m = max(rows, key=lambda r: float(r[1].group("tot")))
+    share = round(100 * float(m.group("tot")) / total, 1)
+    if share < HOT_SHARE:
+        return None
+    return _finding(m.group("fn"), share, [n, k], "run time",
+                    f"cProfile: {m.group('where')}({m.group('fn')}) spends {m.group('tot')} s of {total:g} s "
+                    f"in its own code over {m.group('calls')} calls.")  # fmt: skip
+
+
+_READERS = (
+    (_STRACE_HEAD, _strace),
+    (_GPROF_HEAD, _gprof),
+    (_GRIND_HEAD, _grind),
+    (_PSTATS_HEAD, _pstats),
+)
+
+
+def profile_hot_spots(ctx: Context) -> list[Finding]:
+    """The hot spot of each profiler report in the log (strace -c, gprof, callgrind, cProfile)."""
+    out = []
+    for n in ctx.lines_with("% time", "cumulative", "file:function", "tottime"):
+        for head, read in _READERS:
+            if head.match(ctx.lines[n]) and (f := read(ctx, n)) is not None:
+                out.append(f)
+                break
+    return out
+
+
+# N+1 queries: one SQL statement shape looking rows up (a WHERE on a named table) run again and
+# again, as an ORM's lazy loading does per row ("SELECT ... FROM order_lines WHERE ? =
+# order_lines.order_id" x 50)
+N_PLUS_ONE = 10  # runs of one statement shape that make it an N+1 pattern
+_SQL = re.compile(r"\b(SELECT|UPDATE|DELETE FROM|INSERT INTO)\b (.{0,400})")
+_TABLE = re.compile(r"\b(?:FROM|JOIN|UPDATE|INTO)\s+[\"`]?([A-Za-z_][\w.]*)")
+_COLUMN_TABLE = re.compile(r"^([A-Za-z_]\w*)\.\w+")
+
+
+def repeated_queries(ctx: Context) -> list[Finding]:
+    """SQL statement shapes run ``N_PLUS_ONE`` times or more: an N+1 query pattern each."""
+    runs: dict[str, list[int]] = {}
+    for n in ctx.lines_with("SELECT ", "UPDATE ", "DELETE FROM ", "INSERT INTO "):
+        m = _SQL.search(ctx.lines[n])
+        if m is not None:
+            runs.setdefault(shape(m.group(0), ids=True), []).append(n)
+    out = []
+    for stmt, idx in runs.items():
+        if len(idx) < N_PLUS_ONE:
+            continue
+        first = idx[0]
+        around = " ".join(ctx.lines[first : first + 3])
+        t = _TABLE.search(around[around.find(stmt[:6]) :]) or _COLUMN_TABLE.match(
+            stmt.split(" ", 1)[-1]
+        )
+        table = t.group(1) if t else None
+        if table is None or "WHERE" not in around:
+            continue  # a health check ("SELECT 1") or a poll of a whole table: no per-row lookup
+        what = f"on {table}"
+        out.append(Finding(
+            kind="performance", title=f"N+1 queries: the same {stmt.split(' ', 1)[0]} {what} ran {len(idx)} times",
+            severity="high" if len(idx) >= 100 else "medium", key=f"n+1:{table}", lines=idx,
+            location=table, detail=f"One statement shape ran {len(idx)} times with other parameters: {stmt[:160]}",
+            fix="Load the rows in one query (a join, an IN list, or the ORM's eager loading: selectinload/joinedload).",
+            metric="runs of one statement", threshold=float(N_PLUS_ONE), actual=float(len(idx)),
+            count=len(idx), evidence_lines=idx[:3],
+        ))  # fmt: skip
+    return out
