@@ -517,6 +517,20 @@ def test_uvicorn_access_lines() -> None:
     )
 
 
+def test_haproxy_http_log_lines() -> None:
+    """HAProxy's HTTP log counts for slow endpoints (its total time Ta) and 5xx bursts."""
+    log = "".join(
+        f"127.0.0.1:5100{i} [04/Dec/2026:04:20:00.000] www api/api1 0/0/0/-1/150{i} 504 198 - - sH-- "
+        f'1/1/0/0/0 0/0 "GET /api/report?month={i} HTTP/1.1"\n'
+        for i in range(4)
+    )
+    log += 'haproxy[77]: 127.0.0.1:51009 [04/Dec/2026:04:20:00.000] www api/api1 0/0/0/3/3 200 127 - - ---- 1/1/0/0/0 0/0 "GET /api/items HTTP/1.1"\n'
+    found = {f.agent_id: f for f in _find(log, "runtime")}
+    assert found["performance-analyzer"].location == "GET /api/report"
+    assert found["performance-analyzer"].actual == 1503.0
+    assert found["error-detective"].title.startswith("HTTP 504 burst on GET /api/report")
+
+
 MOCHA = """\
 
   Array

@@ -1,4 +1,4 @@
-"""Access-log lines (nginx/Apache common and combined, Python http.server, most proxies):
+"""Access-log lines (nginx/Apache common and combined, Python http.server, uvicorn, HAProxy):
 parsed once per analysis and shared by the Error, Performance and Security agents.
 """
 
@@ -22,6 +22,14 @@ _LINE = re.compile(
 _ASGI = re.compile(
     r'(?P<ip>\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-fA-F:]+\]):\d{1,5} - "(?P<method>[A-Z]{3,8}) (?P<target>\S+) HTTP/[\d.]+" '
     r"(?P<status>\d{3})\b(?P<rest>.*)$"
+)
+# HAProxy's HTTP log: 'client:port [date] frontend backend/server Tq/Tw/Tc/Tr/Ta status bytes
+# cookies cookies termination-state conns queues {headers} "GET /x HTTP/1.1"' (after a syslog
+# prefix "haproxy[123]: " when it comes through syslog); the total time Ta is in milliseconds
+_HAPROXY = re.compile(
+    r"(?:^|\]: )(?P<ip>[\d.]+|\[?[0-9a-fA-F:]+\]?):\d{1,5} \[[^\]]{1,40}\] \S+ \S+/\S+ "
+    r"-?\d+/-?\d+/-?\d+/-?\d+/\+?(?P<ta>-?\d+) (?P<status>\d{3}) \+?\d+ \S+ \S+ (?P<term>\S{4}) "
+    r'\S+ \S+ (?:\{[^}]*\} )*"(?P<method>[A-Z]{3,8}) (?P<target>\S+)(?: HTTP/[\d.]+)?"'
 )
 _RT = re.compile(r"\b(?:rt|request_time|urt|upstream_response_time|rtime)=(\d+(?:\.\d+)?)\b")
 _TRAIL = re.compile(r"^\s+(\d+\.\d{3})\s*$")  # nginx '... $request_time' appended as a bare float
@@ -48,6 +56,14 @@ def requests(ctx: Context) -> list[Request]:
         line = ctx.lines[n]
         m = _LINE.match(line)
         if not m:
+            h = _HAPROXY.search(line) if "/" in line[:200] else None
+            if h:
+                ta = int(h.group("ta"))
+                secs = ta / 1000 if ta >= 0 else None
+                out.append(
+                    Request(n, h.group("ip"), h.group("method"), h.group("target"), int(h.group("status")), "", secs)
+                )  # fmt: skip
+                continue
             a = _ASGI.search(line)
             if a:
                 out.append(
