@@ -124,3 +124,42 @@ def test_two_failures_side_by_side_stay_two() -> None:
     titles = [f.title.lower() for f in of(run_all(text), "error-detective")]
     assert any("site-missing" in t for t in titles)
     assert any("permission denied" in t for t in titles)
+
+
+def test_a_warning_about_configuration_counts_without_a_file_position() -> None:
+    text = (
+        "[WARNING]  (4242) : config : missing timeouts for frontend 'www'.\n"
+        "   | While not properly invalid, you will certainly encounter various problems\n"
+    )
+    (f,) = of(run_all(text), "quality-inspector")
+    assert "missing timeouts" in f.title
+
+
+def test_a_config_checkers_positioned_line_is_a_quality_finding() -> None:
+    text = (
+        "/etc/systemd/system/shop.service:4: Unknown key 'Restart' in section [Unit], ignoring.\n"
+    )
+    (f,) = of(run_all(text), "quality-inspector")
+    assert f.location == "/etc/systemd/system/shop.service:4" and "Restart" in f.title
+
+
+def test_a_header_warning_says_what_its_indented_lines_say() -> None:
+    text = (
+        "CMake Deprecation Warning at CMakeLists.txt:13 (cmake_policy):\n"
+        "  The OLD behavior for policy CMP0011 will be removed from a future version\n"
+        "  of CMake.\n\n-- Configuring done\n"
+    )
+    (f,) = of(run_all(text, "build"), "quality-inspector")
+    assert "CMP0011" in f.title and f.location == "CMakeLists.txt:13"
+
+
+def test_a_tool_calling_something_a_security_risk_is_a_security_finding_per_thing() -> None:
+    text = (
+        "The generated certificate uses the SHA1withRSA signature algorithm which is considered a security risk.\n"
+        "The generated certificate uses a 1024-bit RSA key which is considered a security risk.\n"
+        "<payments-api> uses the SHA1withRSA signature algorithm which is considered a security risk.\n"
+        "Generating 1,024 bit RSA key pair and self-signed certificate (SHA1withRSA)\n"
+    )
+    found = of(run_all(text, "deploy"), "security-guardian")
+    assert sorted(f.count for f in found) == [1, 2]  # SHA1withRSA twice, 1024-bit once
+    assert not any("self-signed" in f.title for f in found)  # generating one is no failure

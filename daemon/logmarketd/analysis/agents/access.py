@@ -59,9 +59,9 @@ def requests(ctx: Context) -> list[Request]:
             h = _HAPROXY.search(line) if "/" in line[:200] else None
             if h:
                 ta = int(h.group("ta"))
-                secs = ta / 1000 if ta >= 0 else None
                 out.append(
-                    Request(n, h.group("ip"), h.group("method"), h.group("target"), int(h.group("status")), "", secs)
+                    Request(n, h.group("ip"), h.group("method"), h.group("target"), int(h.group("status")), "",
+                            ta / 1000 if ta >= 0 else None)
                 )  # fmt: skip
                 continue
             a = _ASGI.search(line)

@@ -12,7 +12,11 @@ any agent explained (``ctx.reported``):
   ("received SIGTERM", "cloned an empty repository") is no quality finding: measured on the
   corpus, all of those were noise.
 
-Both group by the message's shape, so a warning printed 500 times is one finding with a count.
+- ``risk_warnings`` (Security Guardian): a line that calls something a security risk,
+  insecure, vulnerable or weak crypto (keytool's "uses the SHA1withRSA signature algorithm
+  which is considered a security risk"), whatever its level.
+
+All group by the message's shape, so a warning printed 500 times is one finding with a count.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import re
 
 from logmarketd.analysis.agents.base import Context, Finding, shape
 
-__all__ = ["leveled_warnings", "locate", "slow_signals"]
+__all__ = ["continued", "leveled_warnings", "locate", "risk_warnings", "slow_signals"]
 
 # A warning's level, as tools print it: a level word ("WARN", "[warning]", "W:"), a
 # structured field (level=warn, "level":"warning"), a "warning:" head, or a Python category
@@ -140,29 +144,121 @@ def slow_signals(ctx: Context) -> list[Finding]:
     return list(found.values())
 
 
+# A warning about configuration or code, even where it names no file position: "config :
+# missing timeouts for frontend 'www'", "option X is deprecated", "will be removed"
+_ABOUT_CODE = re.compile(
+    r"\bconfig(?:uration)?\b|\bdeprecat|\bobsolete\b|will be removed|no longer supported|"
+    r"\bunknown (?:key|option|directive|setting|parameter)\b",
+    re.I,
+)
+# A file position first, then what is wrong there, in the words config checkers and linters
+# use ("shop-worker.service:4: Unknown key 'Restart' in section [Unit], ignoring.")
+_POSITIONED = re.compile(
+    r"^(?P<f>[\w.@~+/-]*[\w-]\.[A-Za-z]\w{0,9}):(?P<n>\d+)(?::\d+)?:\s+(?P<m>.*\b(?:[Uu]nknown|ignoring|[Ii]nvalid|"
+    r"[Dd]eprecated|[Oo]bsolete|[Uu]nused|[Rr]edundant|[Dd]uplicate|[Uu]nsupported)\b.*)$"
+)
+
+
+def continued(ctx: Context, n: int, msg: str) -> str:
+    """``msg`` of line ``n`` with what its indented continuation lines say, when the line
+    only heads them ("CMake Deprecation Warning at CMakeLists.txt:13 (cmake_policy):")."""
+    if not msg.endswith(":"):
+        return msg
+    more = []
+    for k in range(n + 1, min(n + 4, len(ctx.lines))):
+        nxt = ctx.lines[k]
+        if not nxt.startswith((" ", "\t")) or not nxt.strip():
+            break
+        more.append(nxt.strip())
+    return f"{msg} {' '.join(more)}" if more else msg
+
+
+def _warning_finding(key: str, n: int, msg: str, loc: str | None) -> Finding:
+    return Finding(
+        kind="improvement", title=f"warning: {msg[:200]}", severity="low", key=key, lines=[n],
+        location=loc, detail="A warning the run printed: it did not fail, but something is off.",
+        fix=f"Fix what the warning names{' at ' + loc if loc else ''}, so that warnings stay rare and read.",
+        evidence_lines=[n], effort="low", impact="low", generic=True,
+    )  # fmt: skip
+
+
 def leveled_warnings(ctx: Context) -> list[Finding]:
-    """WARN lines that no earlier finding explained, one finding per message template."""
+    """WARN lines about code or configuration that no earlier finding explained, and the
+    config checkers' "file:line: unknown key ..., ignoring" lines: one finding per template."""
     found: dict[str, Finding] = {}
     about_the_run: set[str] = set()  # templates whose first line named no code
     for n in ctx.lines_with(*_WARN_KEYS):
         if n in ctx.claimed or n in ctx.reported:
             continue
-        line = ctx.lines[n]
-        msg = _warning(line)
+        msg = _warning(ctx.lines[n])
         if msg is None or len(msg) < 8:
             continue
         key = f"warn:{shape(msg, ids=True)[:160]}"
         if key in found:
             _group(found, key, n, found[key])
             continue
-        loc = None if key in about_the_run else locate(line)
-        if loc is None:
+        loc = None if key in about_the_run else locate(ctx.lines[n])
+        msg = continued(ctx, n, msg)
+        if loc is None and not _ABOUT_CODE.search(msg):
             about_the_run.add(key)
             continue  # a warning about the run, not about code ("received SIGTERM")
+        _group(found, key, n, _warning_finding(key, n, msg, loc))
+    for n in ctx.lines_with(*_POSITIONED_KEYS):
+        if (
+            n in ctx.claimed
+            or n in ctx.reported
+            or n in {k for f in found.values() for k in f.lines}
+        ):
+            continue
+        if (p := _POSITIONED.match(ctx.lines[n])) is not None:
+            key = f"warn:{shape(p.group('m'), ids=True)[:160]}"
+            _group(
+                found,
+                key,
+                n,
+                _warning_finding(key, n, p.group("m"), f"{p.group('f')}:{p.group('n')}"),
+            )
+    return list(found.values())
+
+
+_POSITIONED_KEYS = ("nknown", "ignoring", "nvalid", "eprecated", "bsolete", "nused", "edundant",
+                    "uplicate", "nsupported")  # fmt: skip
+
+
+# What a tool says when it judges something unsafe (lowercase)
+_RISK = re.compile(
+    r"considered a security risk|\bsecurity (?:risk|vulnerabilit\w+|hole)\b|\bis (?:not secure|insecure)\b|"
+    r"\binsecure (?:protocol|cipher|algorithm|connection|permissions|mode|hash|transport|option)\b|"
+    r"\bweak (?:cipher|key|hash|algorithm|signature|password|encryption|dh|diffie)\w*\b|\bvulnerable to\b"
+)
+_RISK_KEYS = (
+    "security risk",
+    "security vulnerab",
+    "security hole",
+    "insecure",
+    "not secure",
+    "weak ",
+    "vulnerable to",
+)
+_SUBJECT = re.compile(r"^.*?\b(?:uses|using|use of|with) (?:the |an? )?")
+
+
+def risk_warnings(ctx: Context) -> list[Finding]:
+    """Lines in which a tool calls something a security risk, one finding per what it names."""
+    found: dict[str, Finding] = {}
+    for n in ctx.lines_with_ci(*_RISK_KEYS):
+        if n in ctx.claimed or n in ctx.reported:
+            continue
+        line = ctx.lines[n].strip()
+        m = _RISK.search(line.lower())
+        if m is None or len(line) > 400:
+            continue
+        what = _SUBJECT.sub("", line[: m.start()]).strip(" ,.:;-") or line[: m.start()]
+        key = f"risk:{shape(re.sub(r'<[^>]+>', '<x>', what or line), ids=True)[:120]}"
         _group(found, key, n, Finding(
-            kind="improvement", title=f"warning: {msg[:200]}", severity="low", key=key, lines=[n],
-            location=loc, detail="A warning the run printed: it did not fail, but something is off.",
-            fix=f"Fix what the warning names{' at ' + loc if loc else ''}, so that warnings stay rare and read.",
-            evidence_lines=[n], effort="low", impact="low", generic=True,
+            kind="security", title=line[:200], severity="medium", key=key, lines=[n], location=locate(line),
+            detail=f"The tool itself judges this unsafe ({m.group(0)}).",
+            fix="Replace what it names with a current, safe choice (algorithm, key size, protocol, permissions).",
+            evidence_lines=[n], generic=True,
         ))  # fmt: skip
     return list(found.values())

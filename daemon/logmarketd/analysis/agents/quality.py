@@ -11,6 +11,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from logmarketd.analysis.agents.base import Context, Finding
+from logmarketd.analysis.agents.leveled import continued, locate
 
 __all__ = [
     "compiler_warnings",
@@ -136,9 +137,10 @@ def deprecations(ctx: Context) -> list[Finding]:
             and not line.lstrip().startswith(("#", "//"))
             and not re.match(r"^\s+\S", line)
         ):
-            text = line.strip()
-            g.add(f"dep:gen:{_TICKS.sub('<x>', re.sub(r'[0-9]+', 'N', text))[:100]}", [n], f"deprecation: {text[:160]}", None,
-                  "Move off the deprecated feature named here.", impact="low")  # fmt: skip
+            head = line.strip()
+            text = continued(ctx, n, head)  # a header line ending in ":" says it below
+            g.add(f"dep:gen:{_TICKS.sub('<x>', re.sub(r'[0-9]+', 'N', head))[:100]}", [n], f"deprecation: {text[:240]}",
+                  locate(head), "Move off the deprecated feature named here.", impact="low")  # fmt: skip
     return g.done()
 
 

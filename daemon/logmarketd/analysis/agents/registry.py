@@ -150,6 +150,7 @@ SECURITY_GUARDIAN = Agent(
         data_rules("security-guardian", "security"),
         security.privilege_escalation,
         security.ai_instructions,
+        leveled.risk_warnings,
     ),
 )
 

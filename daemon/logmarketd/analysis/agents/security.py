@@ -217,7 +217,11 @@ def privilege_escalation(ctx: Context) -> list[Finding]:
 _TLS = re.compile(
     r"(SSL certificate problem: [^.\n]+|CERTIFICATE_VERIFY_FAILED[^\n]*?(?:: (?P<why>[^(\n>]+))?|certificate has expired|"
     r"x509: certificate[^\n]*|PKIX path building failed|unable to get local issuer certificate|SSL routines:[^\n]*|"
-    r"handshake failure|tls: [\w ]*(?:bad certificate|handshake failure|unknown certificate authority)|self[- ]signed certificate|"
+    r"handshake failure|tls: [\w ]*(?:bad certificate|handshake failure|unknown certificate authority)|"
+    # (a self-signed certificate is a failure only where something refused it: "generating a
+    # key pair and self-signed certificate" is no finding)
+    r"(?:error|failed|rejected|problem)[:\s][^\n]{0,80}?self[- ]signed certificate|self[- ]signed certificate in certificate chain|"
+    r"DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|"
     r"verify error:num=\d+:[^\n]+|InsecureRequestWarning|Unverified HTTPS request)",
     re.I,
 )
