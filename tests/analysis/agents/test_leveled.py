@@ -163,3 +163,24 @@ def test_a_tool_calling_something_a_security_risk_is_a_security_finding_per_thin
     found = of(run_all(text, "deploy"), "security-guardian")
     assert sorted(f.count for f in found) == [1, 2]  # SHA1withRSA twice, 1024-bit once
     assert not any("self-signed" in f.title for f in found)  # generating one is no failure
+
+
+def test_each_deprecated_python_api_is_its_own_finding() -> None:
+    text = (
+        "/srv/tool.py:1: DeprecationWarning: 'cgi' is deprecated and slated for removal in Python 3.13\n"
+        "  import cgi\n"
+        "/srv/tool.py:4: DeprecationWarning: 'telnetlib' is deprecated and slated for removal in Python 3.13\n"
+        "  import telnetlib\n"
+    )
+    found = of(run_all(text, "test"), "quality-inspector")
+    assert sorted(f.location for f in found) == ["/srv/tool.py:1", "/srv/tool.py:4"]
+
+
+def test_a_node_deprecation_is_located_at_the_apps_own_frame() -> None:
+    text = (
+        "(node:21990) [DEP0169] DeprecationWarning: `url.parse()` behavior is not standardized.\n"
+        "    at Object.urlParse [as parse] (node:url:130:13)\n"
+        "    at parseTarget (/srv/app/legacy.js:6:14)\n"
+    )
+    (f,) = of(run_all(text), "quality-inspector")
+    assert "url.parse()" in f.title and f.location == "/srv/app/legacy.js:6:14"

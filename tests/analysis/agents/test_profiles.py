@@ -86,3 +86,14 @@ def test_a_health_check_or_a_few_lookups_are_not() -> None:
         perf(lookups(9, "SELECT order_lines.id FROM order_lines WHERE ? = order_lines.order_id"))
         == []
     )
+
+
+def test_python_importtime_names_the_module_that_imports_slowest() -> None:
+    text = (
+        "import time: self [us] | cumulative | imported package\n"
+        "import time:       366 |        366 |   _io\n"
+        "import time:    900556 |     900556 |   reportsvc.currency\n"
+        "import time:       505 |     906751 | reportsvc.render\n"
+    )
+    (f,) = perf(text)
+    assert f.title.startswith("hot spot: reportsvc.currency ")

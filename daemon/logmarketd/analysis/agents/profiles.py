@@ -4,7 +4,8 @@ Read: ``strace -c`` (share of system-call time per call), gprof's flat profile (
 per function), callgrind/cachegrind annotations (share of instructions per function, the
 program's own deepest hot function) and Python's cProfile/pstats tables (time per function).
 One finding per report: its hottest entry of the program's own, when it holds at least
-``HOT_SHARE`` of the measured total (cProfile: of the total time).
+``HOT_SHARE`` of the measured total (cProfile: of the total time). And ``python -X
+importtime``'s table: the module whose own import time is the largest share.
 """
 
 from __future__ import annotations
@@ -123,18 +124,37 @@ def _pstats(ctx: Context, n: int) -> Finding | None:
                     f"in its own code over {m.group('calls')} calls.")  # fmt: skip
 
 
+_IMPORT_HEAD = re.compile(r"^import time: self \[us\] \| cumulative \| imported package\s*$")
+_IMPORT_ROW = re.compile(r"^import time:\s+(\d+) \|\s+(\d+) \| (\s*)(\S+)\s*$")
+
+
+def _importtime(ctx: Context, n: int) -> Finding | None:
+    """python -X importtime: the module whose own import time is the largest share."""
+    rows = [(k, m) for k in range(n + 1, len(ctx.lines)) if (m := _IMPORT_ROW.match(ctx.lines[k]))]
+    total = sum(int(m.group(1)) for _, m in rows)
+    if not rows or not total:
+        return None
+    k, m = max(rows, key=lambda r: int(r[1].group(1)))
+    share = round(100 * int(m.group(1)) / total, 1)
+    if share < HOT_SHARE:
+        return None
+    return _finding(m.group(4), share, [n, k], "import time",
+                    f"python -X importtime: importing {m.group(4)} takes {int(m.group(1)) / 1000:g} ms of its own, "
+                    f"{share:g}% of all {total / 1000:g} ms of imports.")  # fmt: skip
+
+
 _READERS = (
-    (_STRACE_HEAD, _strace),
-    (_GPROF_HEAD, _gprof),
-    (_GRIND_HEAD, _grind),
-    (_PSTATS_HEAD, _pstats),
-)
+    (_STRACE_HEAD, _strace), (_GPROF_HEAD, _gprof), (_GRIND_HEAD, _grind), (_PSTATS_HEAD, _pstats),
+    (_IMPORT_HEAD, _importtime),
+)  # fmt: skip
 
 
 def profile_hot_spots(ctx: Context) -> list[Finding]:
     """The hot spot of each profiler report in the log (strace -c, gprof, callgrind, cProfile)."""
     out = []
-    for n in ctx.lines_with("% time", "cumulative", "file:function", "tottime"):
+    for n in ctx.lines_with(
+        "% time", "cumulative", "file:function", "tottime"
+    ):  # importtime: "cumulative"
         for head, read in _READERS:
             if head.match(ctx.lines[n]) and (f := read(ctx, n)) is not None:
                 out.append(f)

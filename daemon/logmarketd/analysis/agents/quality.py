@@ -108,6 +108,22 @@ def compiler_warnings(ctx: Context) -> list[Finding]:
 
 _PYDEP = re.compile(r"^(\S+?\.py):(\d+): (\w*(?:DeprecationWarning|FutureWarning)): (.+)$")
 _NPMDEP = re.compile(r"npm (?:WARN|warn) deprecated (\S+): (.+)$")
+_NODEDEP = re.compile(r"^\(node:\d+\) (?:\[(DEP\d+)\] )?DeprecationWarning: (.+)$")
+_JS_FRAME = re.compile(r"^\s+at (?:.*?\()?([^\s()]+?:\d+:\d+)\)?$")
+
+
+def _first_app_frame(ctx: Context, n: int) -> str | None:
+    """The first stack frame of the application's own code below line ``n`` (not node:'s
+    internals, not node_modules), when node printed the trace (--trace-deprecation)."""
+    for k in range(n + 1, min(n + 20, len(ctx.lines))):
+        fm = _JS_FRAME.match(ctx.lines[k])
+        if fm is None:
+            return None
+        if "node:" not in fm.group(1) and "node_modules" not in fm.group(1):
+            return fm.group(1)
+    return None
+
+
 _JDEP = re.compile(r"^(\S+?):(\d+): warning: \[(deprecation|removal)\] (.+)$")
 _GENDEP = re.compile(
     r"\b(?:is|are|has been|was) deprecated\b|\bDEPRECAT(?:ED|ION)\b|\[DEPRECATION\]|Deprecated \w+ features",
@@ -122,13 +138,18 @@ def deprecations(ctx: Context) -> list[Finding]:
         line = ctx.lines[n]
         if m := _PYDEP.match(line):
             loc = f"{m.group(1)}:{m.group(2)}"
-            g.add(f"dep:py:{m.group(3)}:{_TICKS.sub('<x>', m.group(4))[:100]}", [n, n + 1], f"{m.group(3)}: {m.group(4)}", loc,
+            # (the quoted name is the API: 'cgi' and 'telnetlib' are two migrations, not one)
+            g.add(f"dep:py:{m.group(3)}:{re.sub(r'[0-9]+', 'N', m.group(4))[:100]}", [n, n + 1], f"{m.group(3)}: {m.group(4)}", loc,
                   f"Replace the deprecated API used at {loc} before it is removed.", effort="low")  # fmt: skip
         elif m := _JDEP.match(line):
             loc = f"{m.group(1)}:{m.group(2)}"
             what = re.sub(r"\(.*?\)", "()", m.group(4))
             g.add(f"dep:java:{m.group(3)}:{what}", [n, n + 1], f"deprecated API ({m.group(3)}): {m.group(4)}", loc,
                   f"Replace the deprecated call at {loc}.", impact="high" if m.group(3) == "removal" else "medium")  # fmt: skip
+        elif m := _NODEDEP.match(line):
+            what = m.group(1) or _TICKS.sub("<x>", m.group(2))[:100]
+            g.add(f"dep:node:{what}", [n], f"node deprecation {m.group(1) or ''}: {m.group(2)}".replace("  ", " "),
+                  _first_app_frame(ctx, n), "Move off the deprecated Node.js API named here.")  # fmt: skip
         elif m := _NPMDEP.search(line):
             g.add(f"dep:npm:{m.group(1).rsplit('@', 1)[0]}", [n], f"deprecated npm package {m.group(1)}: {m.group(2)}",
                   f"dependency {m.group(1)}", f"Replace or upgrade {m.group(1)}.")  # fmt: skip
