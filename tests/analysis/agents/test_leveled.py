@@ -184,3 +184,12 @@ def test_a_node_deprecation_is_located_at_the_apps_own_frame() -> None:
     )
     (f,) = of(run_all(text), "quality-inspector")
     assert "url.parse()" in f.title and f.location == "/srv/app/legacy.js:6:14"
+
+
+def test_retries_of_one_request_path_are_one_finding() -> None:
+    text = (
+        "DEBUG urllib3.util.retry: Incremented Retry for (url='/v1/rates?base=USD'): Retry(total=4)\n"
+        "WARNING urllib3.connectionpool: Retrying (Retry(total=4)) after connection broken by 'ReadTimeout': /v1/rates?base=USD\n"
+    ) * 2
+    (f,) = of(run_all(text), "performance-analyzer")
+    assert f.count == 4 and "retries of /v1/rates" in f.title

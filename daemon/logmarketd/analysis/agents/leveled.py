@@ -25,7 +25,13 @@ import re
 
 from logmarketd.analysis.agents.base import Context, Finding, shape
 
-__all__ = ["continued", "leveled_warnings", "locate", "risk_warnings", "slow_signals"]
+__all__ = [
+    "continued",
+    "leveled_warnings",
+    "locate",
+    "risk_warnings",
+    "slow_signals",
+]
 
 # A warning's level, as tools print it: a level word ("WARN", "[warning]", "W:"), a
 # structured field (level=warn, "level":"warning"), a "warning:" head, or a Python category

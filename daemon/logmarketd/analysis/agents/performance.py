@@ -270,6 +270,15 @@ _RETRY_WORDS = ("retr", "attempt", "backing off", "backoff")
 _TIMEOUT_WORDS = ("timed out", "timeout", "time-out", "timedout", "deadline")
 
 
+_TARGET = re.compile(r"\burl='(/[^'?]*)|\"[A-Z]{3,7} (/[^\s?\"]*)|: (/[\w./-]+)(?:\?\S*)?\s*$")
+
+
+def _target(line: str) -> str | None:
+    """The request path a retry or timeout line names (url='/x', "GET /x", a trailing ': /x')."""
+    m = _TARGET.search(line)
+    return next((g for g in m.groups() if g), None) if m else None
+
+
 def timeouts_retries(ctx: Context) -> list[Finding]:
     """Timeouts and retry storms per message shape."""
     groups: dict[tuple[str, str], list[int]] = defaultdict(list)
@@ -291,16 +300,22 @@ def timeouts_retries(ctx: Context) -> list[Finding]:
             else None
         )
         if what:
-            groups[(what, shape(durations._message(line), ids=True))].append(n)
+            # the operation: the request path the line names, else the line's shape (a client
+            # logs one retry of /v1/health in two statements: one operation, one finding)
+            target = _target(line)
+            groups[(what, target or shape(durations._message(line), ids=True))].append(n)
     out = []
-    for (what, _), idx in groups.items():
+    for (what, op), idx in groups.items():
         tmpl = mask(durations._message(ctx.lines[idx[0]]))
         tmpl = re.sub(r"attempt <n> ?(?:/|of) ?<n>", "attempt <n>/<n>", tmpl)[:200]
         if what == "retry" and len(idx) < 2:
             continue
         timeout_too = what == "retry" and bool(_TIMEOUT.search(ctx.lines[idx[0]]))
+        of = f" of {op}" if op.startswith("/") else ""
         title = (
-            f"{len(idx)} retries: {tmpl}" if what == "retry" else f"{len(idx)} timeout(s): {tmpl}"
+            f"{len(idx)} retries{of}: {tmpl}"
+            if what == "retry"
+            else f"{len(idx)} timeout(s){of}: {tmpl}"
         )
         out.append(
             Finding(
