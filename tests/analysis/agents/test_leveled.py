@@ -193,3 +193,17 @@ def test_retries_of_one_request_path_are_one_finding() -> None:
     ) * 2
     (f,) = of(run_all(text), "performance-analyzer")
     assert f.count == 4 and "retries of /v1/rates" in f.title
+
+
+def test_real_runtime_logs_warnings_are_not_read_as_code(  # Loghub's ZooKeeper and Hadoop lines
+) -> None:
+    text = (
+        "2015-07-29 19:52:05,118 - WARN  [NIOServerCxn.Factory:0.0.0.0/0.0.0.0:2181:NIOServerCnxn@349] - "
+        "caught end of stream exception\n"
+        "2015-10-18 18:01:54,853 INFO [RMCommunicator Allocator] org.apache.hadoop.mapreduce.v2.app.rm."
+        "RMContainerAllocator: Reduce slow start threshold not met. completedMapsForReduceSlowstart 1\n"
+    )
+    found = run_all(text)
+    assert of(found, "quality-inspector") == []  # a Java class is no file position
+    assert of(found, "performance-analyzer") == []  # the tool's own INFO says all is well
+    assert locate("at NIOServerCxn.Factory:0 and Main.java:12") == "Main.java:12"

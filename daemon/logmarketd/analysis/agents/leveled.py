@@ -54,7 +54,16 @@ _ABOUT_KEYS = ("warnings", "warning ", "warn ", "-w")
 
 # A location a line names, generically: path:line[:col], File "x", line N, at f (file:line),
 # file.ext(N), file.ext line N
-_FILE = r"[\w.@~+/-]*[\w-]\.[A-Za-z]\w{0,9}"
+# a file of source, build or configuration: what a developer opens (a Java class such as
+# "NIOServerCxn.Factory:0" is no file)
+_EXT = (
+    r"(?:c|h|cc|cpp|cxx|hpp|hh|py|pyi|pyx|js|mjs|cjs|jsx|ts|tsx|vue|svelte|go|rs|java|kt|kts|scala|groovy|gradle|"
+    r"rb|erb|php|pl|pm|t|cs|fs|vb|swift|m|mm|sh|bash|zsh|ps1|lua|tcl|r|jl|sql|ex|exs|erl|hrl|hs|ml|clj|dart|"
+    r"yaml|yml|json|toml|ini|cfg|conf|xml|html|htm|css|scss|less|tf|hcl|proto|cmake|mk|service|socket|timer|"
+    r"txt|md|rst|tex|S|s|asm|f|f90|cu|zig|nim|v|sv|vhd|bzl|nix|lock|properties|env|dockerfile|"
+    r"tpl|j2|jinja|hbs|mustache|twig|ejs|pug|liquid)"
+)
+_FILE = rf"(?:[\w.@~+/-]*[\w-]\.{_EXT}|(?:[\w.@~+/-]*/)?(?:Makefile|Dockerfile|Jenkinsfile|Gemfile|Rakefile))(?![\w])"
 _LOCATE = (
     re.compile(r"File \"(?P<f>[^\"]+)\", line (?P<n>\d+)"),
     re.compile(rf"\((?P<f>{_FILE}):(?P<n>\d+)(?::\d+)?\)"),
@@ -102,6 +111,7 @@ _SLOW_KEYS = (
     "exhausted", "memory", "overhead", "thrash", "blocked for", "lock wait", "contention", "starv",
     "behind", "lagging", "queue", "capacity",
 )  # fmt: skip
+_FINE = re.compile(r"(?:^|[\s\[|(=\"])(?:INFO|DEBUG|TRACE|NOTICE|info|debug)(?:[\]\s:|)\",]|$)")
 _HEADER = re.compile(r"^\W*=|slowest \d+|^\s*#")  # a report's heading, a comment
 _ERROR_LEVEL = re.compile(
     r"(?:^|[\s\[|<(\"=])(?:ERROR|ERR|error|CRITICAL|FATAL)(?:[\]\s:|>)\",]|$)"
@@ -135,7 +145,12 @@ def slow_signals(ctx: Context) -> list[Finding]:
         msg = _warning(line) if n in warned else None
         if msg is None and (e := _ERROR_LEVEL.search(line)) is not None:
             msg = line[e.end() :].strip(" :-|]")
-        if msg is None and m.group(0).startswith("slow") and not _HEADER.search(line):
+        if (
+            msg is None
+            and m.group(0).startswith("slow")
+            and not _HEADER.search(line)
+            and not _FINE.search(line)  # the tool's own level says all is well
+        ):
             msg = line.strip()
         if not msg:
             continue
