@@ -207,3 +207,19 @@ def test_real_runtime_logs_warnings_are_not_read_as_code(  # Loghub's ZooKeeper 
     assert of(found, "quality-inspector") == []  # a Java class is no file position
     assert of(found, "performance-analyzer") == []  # the tool's own INFO says all is well
     assert locate("at NIOServerCxn.Factory:0 and Main.java:12") == "Main.java:12"
+
+
+def test_linters_that_name_their_rule_in_brackets_or_first_are_read() -> None:
+    text = (  # mypy (as it printed here), RuboCop, hadolint, markdownlint
+        'app.py:2: error: Incompatible return value type (got "int", expected "str")  [return-value]\n'
+        "Found 1 error in 1 file (checked 1 source file)\n"
+        "app.rb:3:1: C: [Correctable] Style/FrozenStringLiteralComment: Missing frozen string literal comment.\n"
+        "Dockerfile:3 DL3008 warning: Pin versions in apt get install.\n"
+        "README.md:3 MD022/blanks-around-headings Headings should be surrounded by blank lines [Expected: 1]\n"
+    )
+    found = run_all(text, "build")
+    codes = sorted(f.title.split(":")[0] for f in of(found, "quality-inspector"))
+    assert codes == [
+        "lint DL3008", "lint MD022/blanks-around-headings", "lint Style/FrozenStringLiteralComment", "lint return-value",
+    ]  # fmt: skip
+    assert of(found, "error-detective") == []  # a type checker's entry is not a compile error

@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable
 
 from logmarketd.analysis.agents.base import Context, Finding, mask, seen_again
-from logmarketd.analysis.agents.quality import GOLINT
+from logmarketd.analysis.agents.quality import GOLINT, LINT_BRACKET
 
 __all__ = ["build_summaries", "compiler_errors", "package_errors"]
 
@@ -81,7 +81,8 @@ def _error_lines(ctx: Context, add: _Add) -> None:
             "error:" in line or "error[" in line or "] " in line or " error " in line
         ):
             continue
-        if m := _CC.match(line):
+        if (m := _CC.match(line)) and LINT_BRACKET.match(line) is None:
+            # (a type checker's entry naming its rule in brackets is the Quality Inspector's)
             file = m.group(1)
             tool = (
                 "javac" if file.endswith(".java") else "go" if file.endswith(".go") else "compiler"

@@ -187,13 +187,30 @@ LINT_ENTRY = re.compile(
 )
 
 
+# The same, with the rule named in brackets last ("app.py:12: error: Incompatible return value
+# type  [return-value]": mypy), or first after the position ("app.rb:3:1: C:
+# Style/FrozenStringLiteralComment: Missing ...": RuboCop; "Dockerfile:3 DL3008 warning: Pin
+# versions": hadolint; "README.md:3 MD022/blanks-around-headings Headings should ...": markdownlint)
+LINT_BRACKET = re.compile(
+    r"^(?P<file>[\w./@~+-]+\.\w{1,8}):(?P<line>\d+)(?::\d+)?:\s+(?P<level>error|warning|note):\s+"
+    r"(?P<msg>\S.*?)\s+\[(?P<code>[a-z][a-z0-9]*(?:-[a-z0-9]+)+|[a-z]{3,}[a-z0-9-]*)\]\s*$"
+)
+LINT_CODE_FIRST = re.compile(
+    r"^(?P<file>(?:[\w./@~+-]*/)?(?:Dockerfile|Makefile)|[\w./@~+-]+\.\w{1,8}):(?P<line>\d+)(?::\d+)?:?\s+(?:(?P<level>[CWERF]|error|warning|info|style):\s+)?(?:\[Correctable\] )?"
+    r"(?P<code>[A-Z][a-z]+/[A-Z]\w+|[A-Z]{2,3}\d{3,4}(?:/[a-z][\w-]+)?)(?::\s+|\s+(?:(?:error|warning|info|style):\s+)?)(?P<msg>\S.+)$"
+)
+
+
 def lint_entry(line: str) -> re.Match[str] | None:
     """The line as a linter's report entry, or None; a one-word rule id counts only beside a
     level ("[error] ... (indentation)"), since "(here)" ends many a message."""
-    m = LINT_ENTRY.match(line) if line.rstrip().endswith(")") else None
-    if m is None or not (m.group("level") or re.search(r"[-_/\d]", m.group("code"))):
-        return None
-    return m
+    tail = line.rstrip()[-1:]
+    if tail == "]" and (b := LINT_BRACKET.match(line)) is not None:
+        return b
+    m = LINT_ENTRY.match(line) if tail == ")" else None
+    if m is not None and (m.group("level") or re.search(r"[-_/\d]", m.group("code"))):
+        return m
+    return LINT_CODE_FIRST.match(line) if ":" in line[:200] else None
 
 
 # ShellCheck's default output: a caret line naming the code, under "In FILE line N:"
@@ -248,7 +265,7 @@ def lint(ctx: Context) -> list[Finding]:
     for n in ctx.lines_with(" SC"):
         if (m := _SHELLCHECK.search(ctx.lines[n])) is not None:
             add(m.group(1), m.group(3), _shellcheck_where(ctx, n) or "script", [n])
-    for n in ctx.lines_with(")"):
+    for n in ctx.lines_with(")", "]", ".rb:", "Dockerfile:", ".md:"):
         line = ctx.lines[n]
         if n not in g.seen and (m := lint_entry(line)) is not None:
             add(m.group("code"), m.group("msg"), f"{m.group('file')}:{m.group('line')}", [n])
