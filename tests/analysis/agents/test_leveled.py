@@ -223,3 +223,29 @@ def test_linters_that_name_their_rule_in_brackets_or_first_are_read() -> None:
         "lint DL3008", "lint MD022/blanks-around-headings", "lint Style/FrozenStringLiteralComment", "lint return-value",
     ]  # fmt: skip
     assert of(found, "error-detective") == []  # a type checker's entry is not a compile error
+
+
+VERDICTS = {  # each coverage tool's own verdict line, and (measured, threshold) in it
+    "ERROR: Coverage for lines (45.45%) does not meet global threshold (80%)": (45.45, 80.0),
+    'Jest: "global" coverage threshold for lines (80%) not met: 45.45%': (45.45, 80.0),
+    "Line coverage (45.00%) is below the expected minimum coverage (80.00%).": (45.0, 80.0),
+    "FAIL Required test coverage of 90% not reached. Total coverage: 45.00%": (45.0, 90.0),
+    "Coverage failure: total of 45 is less than fail-under=90": (45.0, 90.0),
+    "(ERROR) failed minimum line coverage (got 45.5%, minimum 80.0%)": (45.5, 80.0),
+    "Rule violated for bundle app: lines covered ratio is 0.45, but expected minimum is 0.80": (
+        45.0,
+        80.0,
+    ),
+}
+
+
+def test_a_coverage_tools_verdict_is_read_with_its_own_threshold() -> None:
+    for line, (actual, limit) in VERDICTS.items():
+        (f,) = of(run_all(line + "\n", "test"), "quality-inspector")
+        assert (f.actual, f.threshold) == (actual, limit), line
+    for fine in (
+        "Coverage: 85% (threshold 80%)",
+        "branch coverage expected 80 got 90",
+        "coverage 100% of 3 files",
+    ):
+        assert of(run_all(fine + "\n", "test"), "quality-inspector") == [], fine

@@ -401,15 +401,90 @@ _COV = re.compile(
 _COV_ROW = re.compile(r"^(\S+\.\w+)\s+\d+\s+\d+\s+(?:\d+\s+\d+\s+)?(\d+)%\s*(.*)$")
 
 
+# A coverage tool's own verdict, whatever the tool: a line about coverage holding the measured
+# figure and the threshold it missed ("Coverage for lines (45.45%) does not meet global
+# threshold (80%)", "coverage threshold for lines (80%) not met: 45.45%", "Line coverage
+# (45.00%) is below the expected minimum coverage (80.00%)", "Required test coverage of 90% not
+# reached. Total coverage: 45.00%", "total of 45 is less than fail-under=90", "(got 45.5%,
+# minimum 80.0%)", "lines covered ratio is 0.45, but expected minimum is 0.80")
+_COV_VERDICT = re.compile(
+    r"\b(?:threshold|minimum|expected|required|fail[-_ ]under|less than|not met|not reached|below)\b",
+    re.I,
+)
+_COV_NUMBER = re.compile(r"(?<![\w.])(\d{1,3}(?:\.\d+)?)(%?)(?![\w.]*\d)")
+_COV_LIMIT = re.compile(
+    r"(?:threshold|minimum|required|fail[-_ ]under|expected minimum)\b[^\d]{0,30}?(\d{1,3}(?:\.\d+)?)",
+    re.I,
+)
+_COV_WORD = re.compile(r"threshold|minimum|required|fail[-_ ]under|expected minimum", re.I)
+_COV_METRIC = re.compile(
+    r"\b(lines?|statements?|branch(?:es)?|functions?|methods?|instructions?)\b", re.I
+)
+
+
+def _verdict(line: str) -> tuple[float, float, str] | None:
+    """(measured %, threshold %, metric) of a coverage tool's verdict line, or None."""
+    low = line.lower()
+    if ("coverage" not in low and "covered" not in low) or not _COV_VERDICT.search(line):
+        return None
+    # the threshold: the number nearest after a threshold word ("minimum line coverage (got
+    # 45.5%, minimum 80.0%)": 80)
+    limits = [m for w in _COV_WORD.finditer(line) if (m := _COV_LIMIT.match(line, w.start()))]
+    limit_m = min(limits, key=lambda m: m.start(1) - m.start(), default=None)
+    numbers = [(m.start(1), float(m.group(1))) for m in _COV_NUMBER.finditer(line)]
+    if limit_m is None or len(numbers) < 2:
+        return None
+    limit = float(limit_m.group(1))
+    rest = [v for at, v in numbers if at != limit_m.start(1)]
+    ratio = "ratio" in low and limit <= 1 and all(v <= 1 for v in rest)
+    actual = rest[0]
+    if ratio:
+        actual, limit = actual * 100, limit * 100
+    if not 0 <= actual < limit <= 100:
+        return None
+    metric = _COV_METRIC.search(line)
+    return actual, limit, metric.group(1).lower() if metric else "lines"
+
+
+def _verdicts(ctx: Context) -> list[Finding]:
+    found = [
+        (n, v) for n in ctx.lines_with_ci("coverage", "covered") if (v := _verdict(ctx.lines[n]))
+    ]
+    if not found:
+        return []
+    actual, limit, metric = min((v for _, v in found), key=lambda v: v[0] - v[1])
+    said = ", ".join(dict.fromkeys(f"{m} {a:g}% < {lim:g}%" for _, (a, lim, m) in found[:6]))
+    return [Finding(
+        kind="improvement", title=f"test coverage {actual:g}% is under its threshold {limit:g}% ({said})",
+        severity="medium", key="coverage", lines=[k for k, _ in found], location=None, threshold=limit, actual=actual,
+        detail=f"The coverage tool failed the run: {said}.",
+        fix=f"Add tests for the uncovered {metric}, or lower the threshold only knowingly.",
+        evidence_lines=[k for k, _ in found[:3]], effort="medium", impact="high",
+    )]  # fmt: skip
+
+
 def coverage(ctx: Context) -> list[Finding]:
-    """Test coverage under the configured minimum, with the worst file."""
+    """Test coverage under the tool's own threshold (its verdict line), else under the
+    configured minimum, with the worst file."""
+    verdicts = _verdicts(ctx)
+    table = _table_coverage(ctx, verdicts[0].threshold if verdicts else None)
+    if verdicts and table:  # the tool's verdict, with its report's total and worst files
+        v, t = verdicts[0], table[0]
+        v.detail = f"{v.detail} {t.detail}"
+        v.location, v.lines = t.location, sorted({*v.lines, *t.lines})
+    return verdicts or table
+
+
+def _table_coverage(ctx: Context, threshold: float | None) -> list[Finding]:
+    """Coverage under ``threshold`` (default: the configured minimum) from a report's total
+    line, with the files under it."""
     best: tuple[float, int] | None = None
     for n in ctx.lines_with("TOTAL", "overage", "All files", "lines..", "Statements"):
         m = _COV.search(ctx.lines[n])
         if m:
             pct = float(next(g for g in m.groups() if g))
             best = (pct, n) if best is None else best
-    limit = ctx.config.coverage_min_percent
+    limit = threshold if threshold is not None else ctx.config.coverage_min_percent
     if best is None or best[0] >= limit:
         return []
     pct, n = best
