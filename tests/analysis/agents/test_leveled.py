@@ -249,3 +249,21 @@ def test_a_coverage_tools_verdict_is_read_with_its_own_threshold() -> None:
         "coverage 100% of 3 files",
     ):
         assert of(run_all(fine + "\n", "test"), "quality-inspector") == [], fine
+
+
+def test_a_compiler_warning_about_memory_or_format_safety_is_a_security_finding() -> None:
+    text = (  # as gcc 12 printed it here
+        "/tmp/w.c: In function \u2018main\u2019:\n"
+        "/tmp/w.c:3:1: warning: format not a string literal and no format arguments [-Wformat-security]\n"
+        "    3 | int main(int c,char**v){char b[4];printf(v[1]);return 0;}\n"
+        "/tmp/w.c:5:3: warning: unused variable \u2018x\u2019 [-Wunused-variable]\n"
+    )
+    found = run_all(text, "build")
+    (sec,) = of(found, "security-guardian")
+    assert (
+        sec.title.startswith("compiler security warning -Wformat-security")
+        and sec.location == "/tmp/w.c:3"
+    )
+    assert [f.title.split(":")[0] for f in of(found, "quality-inspector")] == [
+        "compiler warning -Wunused-variable"
+    ]

@@ -14,6 +14,8 @@ from logmarketd.analysis.agents.base import Context, Finding
 from logmarketd.analysis.agents.leveled import continued, locate
 
 __all__ = [
+    "SECURITY_FLAG",
+    "compiler_warning",
     "compiler_warnings",
     "coverage",
     "deprecations",
@@ -72,12 +74,29 @@ def _rust_lint(ctx: Context, k: int) -> str | None:
     return None
 
 
+# Warnings of GCC and Clang that point at memory or format-string safety: the Security
+# Guardian's (``security.compiler_security_warnings``), not style
+SECURITY_FLAG = re.compile(
+    r"^-W(?:format-security|format-nonliteral|format-overflow|format-truncation|stringop-overflow|"
+    r"stringop-truncation|array-bounds|stack-protector|fortify-source|builtin-memcpy-chk-size|"
+    r"sizeof-pointer-memaccess|free-nonheap-object|use-after-free|dangling-pointer|return-local-addr|"
+    r"return-stack-address|alloc-size-larger-than|vla-larger-than|string-compare|unsafe-buffer-usage)(?:=\S*)?$"
+)
+
+
+def compiler_warning(line: str) -> re.Match[str] | None:
+    """The line as a C-family compiler's warning (file, line, col, category, message, flag)."""
+    return _CCW.match(line)
+
+
 def compiler_warnings(ctx: Context) -> list[Finding]:
     """Compiler warnings per flag/category with the first location."""
     g = _Groups()
     for n in ctx.lines_with("warning: "):
         line = ctx.lines[n]
         m = _CCW.match(line)
+        if m and m.group(6) and SECURITY_FLAG.match(m.group(6).split(",")[0]):
+            continue  # the Security Guardian's
         if m:
             file, ln, col, jcat, msg, flag = m.groups()
             if "deprecat" in (jcat or "") + msg or jcat == "removal":

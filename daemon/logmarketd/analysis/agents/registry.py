@@ -146,6 +146,7 @@ SECURITY_GUARDIAN = Agent(
         reports.sarif_security,
         secrets.leaked_secrets,
         security.vulnerable_dependencies,
+        security.compiler_security_warnings,
         security.tls_errors,
         data_rules("security-guardian", "security"),
         security.privilege_escalation,

@@ -12,11 +12,13 @@ from urllib.parse import unquote_plus
 
 from logmarketd.analysis.agents.access import requests
 from logmarketd.analysis.agents.base import Context, Finding
+from logmarketd.analysis.agents.quality import SECURITY_FLAG, compiler_warning
 from logmarketd.analysis.agents.webrules import RULES
 
 __all__ = [
     "ai_instructions",
     "auth_attacks",
+    "compiler_security_warnings",
     "privilege_escalation",
     "probing_bursts",
     "tls_errors",
@@ -248,6 +250,28 @@ _TLS_KINDS = (
     ),
 )
 _GENERIC_TLS = "certificate verification failed"
+
+
+def compiler_security_warnings(ctx: Context) -> list[Finding]:
+    """GCC/Clang warnings about memory or format-string safety (-Wformat-security,
+    -Wstringop-overflow, -Warray-bounds, ...), one finding per flag with the first place."""
+    out: dict[str, Finding] = {}
+    for n in ctx.lines_with("warning: "):
+        m = compiler_warning(ctx.lines[n])
+        flag = (m.group(6) or "").split(",")[0] if m else ""
+        if not SECURITY_FLAG.match(flag) or m is None:
+            continue
+        if flag in out:
+            out[flag].count += 1
+            out[flag].lines.append(n)
+            continue
+        loc = f"{m.group(1)}:{m.group(2)}"
+        out[flag] = _f(
+            f"compiler security warning {flag}: {m.group(5)}", "high", f"ccsec:{flag}", [n, n + 1], loc,
+            f"The compiler warns of a memory or format-string safety bug at {loc} ({flag}).",
+            f"Fix the code at {loc}; build with {flag} as an error (-Werror={flag[2:]}) and with _FORTIFY_SOURCE.",
+        )  # fmt: skip
+    return list(out.values())
 
 
 def tls_errors(ctx: Context) -> list[Finding]:
