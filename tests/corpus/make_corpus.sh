@@ -4709,6 +4709,34 @@ EOF
   ruby test_money.rb --seed 4242 2>&1 | sed -E 's/in [0-9.]+s, [0-9.]+ runs\/s, [0-9.]+ assertions\/s/in 0.0031s, 967.7 runs\/s, 967.7 assertions\/s/' | save noise_minitest_ok
 }
 
+# ================================================================ new3: a third batch of first-contact logs
+# Tools and failure kinds not in the samples above, labelled by hand from the log alone (split "new3").
+
+# ---------------------------------------------------------------- new3: failures without a level word
+s_json_tool_parse_error() {
+  needs python3 || return
+  fresh json_tool_parse_error
+  printf '{\n  "service": "billing",\n  "replicas": 3\n  "port": 8080\n}\n' > deploy.json
+  { echo "+ python3 -m json.tool deploy.json"; python3 -m json.tool deploy.json 2>&1; echo "exit status $?"; } | save json_tool_parse_error
+}
+
+s_php_lint_syntax() {
+  needs php || return
+  fresh php_lint_syntax
+  mkdir -p src
+  printf '<?php\nfunction total(array $items): int {\n    $sum = 0;\n    foreach ($items as $i) {\n        $sum += $i\n    }\n    return $sum;\n}\n' > src/Cart.php
+  printf '<?php\necho "ok\\n";\n' > src/Index.php
+  for f in src/Index.php src/Cart.php; do php -l "$f" 2>&1; done | save php_lint_syntax
+}
+
+# ---------------------------------------------------------------- new3: noise only
+s_noise_jq_ok() {
+  needs jq || return
+  fresh noise_jq_ok
+  printf '[{"id":1,"name":"alpha","ok":true},{"id":2,"name":"beta","ok":true}]\n' > items.json
+  { echo "+ jq -c '.[] | {id, name}' items.json"; jq -c '.[] | {id, name}' items.json; echo "+ jq length items.json"; jq length items.json; } 2>&1 | save noise_jq_ok
+}
+
 ALL=$(declare -F | awk '{print $3}' | grep '^s_' | sed 's/^s_//')
 for name in ${@:-$ALL}; do
   ( "s_$name" ) || echo "sample $name failed"
