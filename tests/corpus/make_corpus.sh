@@ -4729,6 +4729,26 @@ s_php_lint_syntax() {
   for f in src/Index.php src/Cart.php; do php -l "$f" 2>&1; done | save php_lint_syntax
 }
 
+# ---------------------------------------------------------------- new3: performance and weak crypto
+s_sqlite_query_plan_scan() {
+  needs sqlite3 || return
+  fresh sqlite_query_plan_scan
+  sqlite3 shop.db 'CREATE TABLE orders(id INTEGER PRIMARY KEY, customer_email TEXT, total INTEGER); CREATE TABLE customers(id INTEGER PRIMARY KEY, email TEXT);'
+  sqlite3 shop.db "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i<20000) INSERT INTO orders(customer_email,total) SELECT 'c'||(i%500)||'@x.test', i FROM n;"
+  { echo "+ sqlite3 shop.db 'EXPLAIN QUERY PLAN ...'"
+    sqlite3 shop.db "EXPLAIN QUERY PLAN SELECT orders.id, orders.total FROM orders JOIN customers ON customers.email = orders.customer_email WHERE orders.customer_email = 'c7@x.test';"
+    sqlite3 -cmd ".timer on" shop.db "SELECT count(*) FROM orders WHERE customer_email = 'c7@x.test';" | sed -E 's/Run Time: real [0-9.]+ user [0-9.]+ sys [0-9.]+/Run Time: real 0.004 user 0.003 sys 0.000/'
+  } 2>&1 | save sqlite_query_plan_scan
+}
+
+s_openssl_enc_deprecated_kdf() {
+  needs openssl || return
+  fresh openssl_enc_deprecated_kdf
+  printf 'db_password=example-not-real\n' > backup.env
+  { echo "+ openssl enc -des-ede3-cbc -md md5 -in backup.env -out backup.env.enc -pass pass:changeme"
+    openssl enc -des-ede3-cbc -md md5 -in backup.env -out backup.env.enc -pass pass:changeme; echo "exit status $?"; } 2>&1 | save openssl_enc_deprecated_kdf
+}
+
 # ---------------------------------------------------------------- new3: noise only
 s_noise_jq_ok() {
   needs jq || return
