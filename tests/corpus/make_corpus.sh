@@ -4749,6 +4749,58 @@ s_openssl_enc_deprecated_kdf() {
     openssl enc -des-ede3-cbc -md md5 -in backup.env -out backup.env.enc -pass pass:changeme; echo "exit status $?"; } 2>&1 | save openssl_enc_deprecated_kdf
 }
 
+# ---------------------------------------------------------------- new3: static analysis, shell syntax, heap profile
+s_gcc_fanalyzer() {
+  needs gcc || return
+  fresh gcc_fanalyzer
+  cat > cache.c <<'EOF'
+#include <stdlib.h>
+#include <string.h>
+
+char *dup_key(const char *key) {
+    char *copy = malloc(strlen(key) + 1);
+    strcpy(copy, key);
+    return copy;
+}
+
+void drop(char *p, int twice) {
+    free(p);
+    if (twice)
+        free(p);
+}
+EOF
+  gcc -c -fanalyzer -fdiagnostics-plain-output cache.c 2>&1 | save gcc_fanalyzer
+}
+
+s_dash_syntax_error() {
+  needs dash || return
+  fresh dash_syntax_error
+  printf '#!/bin/sh\nset -e\nif [ -f /etc/hostname ]; then\n  echo "host: $(cat /etc/hostname)"\n\necho "rotating logs"\n' > rotate.sh
+  { echo "+ sh -n rotate.sh"; dash -n rotate.sh; echo "exit status $?"; } 2>&1 | save dash_syntax_error
+}
+
+s_valgrind_massif_peak() {
+  needs gcc valgrind ms_print || return
+  fresh valgrind_massif_peak
+  cat > buffers.c <<'EOF'
+#include <stdlib.h>
+#include <string.h>
+static char *load_index(void) { char *p = malloc(8 * 1024 * 1024); memset(p, 1, 8 * 1024 * 1024); return p; }
+static char *small(void) { char *p = malloc(4096); memset(p, 2, 4096); return p; }
+int main(void) {
+    char *s[16];
+    for (int i = 0; i < 16; i++) s[i] = small();
+    char *idx = load_index();
+    free(idx);
+    for (int i = 0; i < 16; i++) free(s[i]);
+    return 0;
+}
+EOF
+  gcc -g -O0 -o buffers buffers.c
+  valgrind --tool=massif --massif-out-file=massif.out ./buffers >/dev/null 2>&1
+  ms_print massif.out 2>&1 | grep -v '^Command\|^Massif arguments\|^ms_print arguments' | head -80 | save valgrind_massif_peak
+}
+
 # ---------------------------------------------------------------- new3: noise only
 s_noise_jq_ok() {
   needs jq || return
