@@ -4801,6 +4801,42 @@ EOF
   ms_print massif.out 2>&1 | grep -v '^Command\|^Massif arguments\|^ms_print arguments' | head -80 | save valgrind_massif_peak
 }
 
+# ---------------------------------------------------------------- new3: C++ deprecations, curl retries, a secret in a commit
+s_gpp_deprecated_declarations() {
+  needs g++ || return
+  fresh gpp_deprecated_declarations
+  cat > shuffle.cpp <<'EOF'
+#include <cstdio>
+#include <memory>
+[[deprecated("use open_session_v2() with a timeout")]] int open_session(const char *host);
+int open_session(const char *host) { return host != nullptr; }
+int main() {
+    int ok = open_session("db.internal");
+    std::printf("%d\n", ok);
+    return 0;
+}
+EOF
+  g++ -std=c++17 -Wall -c shuffle.cpp -fdiagnostics-plain-output 2>&1 | save gpp_deprecated_declarations
+}
+
+s_curl_retry_refused() {
+  needs curl || return
+  fresh curl_retry_refused
+  { echo "+ curl --no-progress-meter --retry 3 --retry-connrefused --retry-delay 1 http://127.0.0.1:9/api/orders"
+    curl --no-progress-meter --retry 3 --retry-connrefused --retry-delay 1 http://127.0.0.1:9/api/orders; echo "exit status $?"; } 2>&1 \
+    | sed -E 's/after [0-9]+ ms/after 0 ms/' | save curl_retry_refused
+}
+
+s_git_show_committed_secret() {
+  needs git || return
+  fresh git_show_committed_secret
+  git init -q . && git config user.email ci@example.test && git config user.name ci
+  printf 'region = eu-west-1\n' > settings.ini && git add . && git commit -qm "settings"
+  printf 'aws_access_key_id = AKIAIOSFODNN7EXAMPLE\naws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n' >> settings.ini
+  git commit -qam "add credentials for the nightly export"
+  git show --stat --patch --format='commit %h%nAuthor: %an <%ae>%n%n    %s' HEAD 2>&1 | sed -E 's/^commit [0-9a-f]+/commit 5d1c2e9/; s/^index [0-9a-f]+\.\.[0-9a-f]+/index 4b1a2c3..9e8f7d6/' | save git_show_committed_secret
+}
+
 # ---------------------------------------------------------------- new3: noise only
 s_noise_jq_ok() {
   needs jq || return
