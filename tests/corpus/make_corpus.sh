@@ -4837,12 +4837,40 @@ s_git_show_committed_secret() {
   git show --stat --patch --format='commit %h%nAuthor: %an <%ae>%n%n    %s' HEAD 2>&1 | sed -E 's/^commit [0-9a-f]+/commit 5d1c2e9/; s/^index [0-9a-f]+\.\.[0-9a-f]+/index 4b1a2c3..9e8f7d6/' | save git_show_committed_secret
 }
 
+# ---------------------------------------------------------------- new3: a patch that does not apply
+s_patch_hunk_failed() {
+  needs patch diff || return
+  fresh patch_hunk_failed
+  printf 'HOST = "0.0.0.0"\nPORT = 8000\nWORKERS = 2\nTIMEOUT = 30\n' > config.py
+  cp config.py orig.py && sed -i 's/WORKERS = 2/WORKERS = 4/' config.py
+  diff -u orig.py config.py | sed 's/^--- orig.py.*/--- a\/config.py/; s/^+++ config.py.*/+++ b\/config.py/' > workers.patch
+  cp orig.py config.py && sed -i 's/WORKERS = 2/WORKERS = 3/' config.py
+  { echo "+ patch -p1 --no-backup-if-mismatch < workers.patch"; patch -p1 --no-backup-if-mismatch < workers.patch; echo "exit status $?"; } 2>&1 | save patch_hunk_failed
+}
+
 # ---------------------------------------------------------------- new3: noise only
 s_noise_jq_ok() {
   needs jq || return
   fresh noise_jq_ok
   printf '[{"id":1,"name":"alpha","ok":true},{"id":2,"name":"beta","ok":true}]\n' > items.json
   { echo "+ jq -c '.[] | {id, name}' items.json"; jq -c '.[] | {id, name}' items.json; echo "+ jq length items.json"; jq length items.json; } 2>&1 | save noise_jq_ok
+}
+
+s_noise_php_lint_ok() {
+  needs php || return
+  fresh noise_php_lint_ok
+  mkdir -p src
+  printf '<?php\nfunction total(array $items): int {\n    return array_sum($items);\n}\n' > src/Cart.php
+  printf '<?php\nrequire __DIR__ . "/Cart.php";\necho total([1, 2, 3]), "\\n";\n' > src/Index.php
+  { for f in src/Cart.php src/Index.php; do php -l "$f"; done; echo "+ php src/Index.php"; php src/Index.php; } 2>&1 | save noise_php_lint_ok
+}
+
+s_noise_sqlite_index_ok() {
+  needs sqlite3 || return
+  fresh noise_sqlite_index_ok
+  sqlite3 shop.db 'CREATE TABLE orders(id INTEGER PRIMARY KEY, customer_email TEXT, total INTEGER); CREATE INDEX orders_email ON orders(customer_email);'
+  { echo "+ sqlite3 shop.db 'EXPLAIN QUERY PLAN ...'"
+    sqlite3 shop.db "EXPLAIN QUERY PLAN SELECT id, total FROM orders WHERE customer_email = 'c7@x.test';"; } 2>&1 | save noise_sqlite_index_ok
 }
 
 ALL=$(declare -F | awk '{print $3}' | grep '^s_' | sed 's/^s_//')
