@@ -4848,6 +4848,48 @@ s_patch_hunk_failed() {
   { echo "+ patch -p1 --no-backup-if-mismatch < workers.patch"; patch -p1 --no-backup-if-mismatch < workers.patch; echo "exit status $?"; } 2>&1 | save patch_hunk_failed
 }
 
+# ---------------------------------------------------------------- new3: Python SyntaxWarning, tracemalloc hot spot, Perl missing module
+s_python_syntaxwarning_is_literal() {
+  needs python3 || return
+  fresh python_syntaxwarning_is_literal
+  printf 'def status_label(code):\n    if code is "ok":\n        return "green"\n    if code is 404:\n        return "missing"\n    return "red"\n' > status.py
+  { echo "+ python3 -m py_compile status.py"; python3 -m py_compile status.py; echo "exit status $?"; } 2>&1 | save python_syntaxwarning_is_literal
+}
+
+s_python_tracemalloc_top() {
+  needs python3 || return
+  fresh python_tracemalloc_top
+  cat > report.py <<'EOF'
+import tracemalloc
+
+tracemalloc.start()
+
+
+def load_rows():
+    return [("row-%06d" % i) * 4 for i in range(60000)]
+
+
+def small_index(rows):
+    return {r[:10]: n for n, r in enumerate(rows[:500])}
+
+
+rows = load_rows()
+index = small_index(rows)
+snapshot = tracemalloc.take_snapshot()
+print("[ Top 3 allocations by line ]")
+for stat in snapshot.statistics("lineno")[:3]:
+    print(stat)
+EOF
+  python3 report.py 2>&1 | sed -E "s/, average=[0-9]+ B//; s#$PWD/##" | save python_tracemalloc_top
+}
+
+s_perl_missing_module() {
+  needs perl || return
+  fresh perl_missing_module
+  printf 'use strict;\nuse warnings;\nuse Text::CSV_XS;\nprint "ok\\n";\n' > export.pl
+  { echo "+ perl export.pl"; perl export.pl; echo "exit status $?"; } 2>&1 | save perl_missing_module
+}
+
 # ---------------------------------------------------------------- new3: noise only
 s_noise_jq_ok() {
   needs jq || return
