@@ -4890,6 +4890,30 @@ s_perl_missing_module() {
   { echo "+ perl export.pl"; perl export.pl; echo "exit status $?"; } 2>&1 | save perl_missing_module
 }
 
+# ---------------------------------------------------------------- new3: PHP dev server probed, a truncated gzip
+s_php_server_probe() {
+  needs php curl || return
+  fresh php_server_probe
+  mkdir -p public && printf '<?php echo "hello";\n' > public/index.php
+  php -S 127.0.0.1:18471 -t public > server.log 2>&1 &
+  pid=$!
+  sleep 1
+  for p in / /index.php /.env /.git/config /wp-login.php "/index.php?id=1%27%20OR%20%271%27=%271" /phpmyadmin/ /backup.sql /admin/config.php; do
+    curl -s -o /dev/null "http://127.0.0.1:18471$p"
+  done
+  sleep 0.5
+  kill "$pid"; wait "$pid" 2>/dev/null
+  sed -E 's/^\[[^]]+\]/[Fri Dec  4 05:00:00 2026]/; s/127\.0\.0\.1:[0-9]+ (Accepted|Closing|\[)/127.0.0.1:40000 \1/' server.log | save php_server_probe
+}
+
+s_gzip_truncated() {
+  needs gzip || return
+  fresh gzip_truncated
+  seq 1 20000 | sed 's/^/INSERT INTO audit VALUES (/; s/$/);/' | gzip > backup.sql.gz
+  head -c 9000 backup.sql.gz > nightly.sql.gz
+  { echo "+ gzip -t nightly.sql.gz"; gzip -t nightly.sql.gz; echo "exit status $?"; } 2>&1 | save gzip_truncated
+}
+
 # ---------------------------------------------------------------- new3: noise only
 s_noise_jq_ok() {
   needs jq || return
