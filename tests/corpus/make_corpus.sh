@@ -4914,6 +4914,53 @@ s_gzip_truncated() {
   { echo "+ gzip -t nightly.sql.gz"; gzip -t nightly.sql.gz; echo "exit status $?"; } 2>&1 | save gzip_truncated
 }
 
+# ---------------------------------------------------------------- new3: asyncio slow callback, g++ style warnings
+s_python_asyncio_slow_callback() {
+  needs python3 || return
+  fresh python_asyncio_slow_callback
+  cat > worker.py <<'EOF'
+import asyncio
+import hashlib
+
+
+async def checksum_batch(n):
+    digest = b""
+    for i in range(n):
+        digest = hashlib.sha256(digest + str(i).encode()).digest()
+    return digest.hex()[:12]
+
+
+async def main():
+    loop = asyncio.get_running_loop()
+    loop.slow_callback_duration = 0.05
+    print("batch", await checksum_batch(400000))
+
+
+asyncio.run(main(), debug=True)
+EOF
+  python3 worker.py 2>&1 | sed -E "s/took [0-9.]+ seconds/took 0.412 seconds/; s/at 0x[0-9a-f]+/at 0x7f00deadbeef/g; s|$PWD/||" | save python_asyncio_slow_callback
+}
+
+s_gpp_style_warnings() {
+  needs g++ || return
+  fresh gpp_style_warnings
+  cat > rates.cpp <<'EOF'
+#include <cstdio>
+class Rate {
+    double value;
+public:
+    explicit Rate(double value) { this->value = value; }
+    int percent(double value) const { return (int)(value * 100); }
+};
+int main() {
+    Rate r(0.25);
+    std::printf("%d\n", r.percent(0.3));
+    return 0;
+}
+EOF
+  g++ -c -Wall -Wextra -Wshadow -Wold-style-cast -fdiagnostics-plain-output rates.cpp 2>&1 | save gpp_style_warnings
+}
+
 # ---------------------------------------------------------------- new3: noise only
 s_noise_jq_ok() {
   needs jq || return
