@@ -4961,6 +4961,26 @@ EOF
   g++ -c -Wall -Wextra -Wshadow -Wold-style-cast -fdiagnostics-plain-output rates.cpp 2>&1 | save gpp_style_warnings
 }
 
+# ---------------------------------------------------------------- new3: world-writable deploy files, a Ruby syntax check
+s_find_world_writable() {
+  needs find || return
+  fresh find_world_writable
+  mkdir -p release/bin release/conf
+  printf '#!/bin/sh\nexec ./server\n' > release/bin/start.sh
+  printf 'db_password = "example"\n' > release/conf/db.conf
+  printf 'hello\n' > release/README
+  chmod 755 release/bin/start.sh && chmod 644 release/README
+  chmod 777 release/bin/start.sh && chmod 666 release/conf/db.conf
+  { echo "+ find release -type f -perm -0002 -printf '%M %p\n'"; find release -type f -perm -0002 -printf '%M %p\n' | sort; } 2>&1 | save find_world_writable
+}
+
+s_ruby_syntax_check() {
+  needs ruby || return
+  fresh ruby_syntax_check
+  printf 'class Invoice\n  def total(lines)\n    lines.sum do |l|\n      l.qty * l.price\n  end\nend\n' > invoice.rb
+  { echo "+ ruby -c invoice.rb"; ruby -c invoice.rb; echo "exit status $?"; } 2>&1 | save ruby_syntax_check
+}
+
 # ---------------------------------------------------------------- new3: noise only
 s_noise_jq_ok() {
   needs jq || return
