@@ -4709,6 +4709,303 @@ EOF
   ruby test_money.rb --seed 4242 2>&1 | sed -E 's/in [0-9.]+s, [0-9.]+ runs\/s, [0-9.]+ assertions\/s/in 0.0031s, 967.7 runs\/s, 967.7 assertions\/s/' | save noise_minitest_ok
 }
 
+# ================================================================ new3: a third batch of first-contact logs
+# Tools and failure kinds not in the samples above, labelled by hand from the log alone (split "new3").
+
+# ---------------------------------------------------------------- new3: failures without a level word
+s_json_tool_parse_error() {
+  needs python3 || return
+  fresh json_tool_parse_error
+  printf '{\n  "service": "billing",\n  "replicas": 3\n  "port": 8080\n}\n' > deploy.json
+  { echo "+ python3 -m json.tool deploy.json"; python3 -m json.tool deploy.json 2>&1; echo "exit status $?"; } | save json_tool_parse_error
+}
+
+s_php_lint_syntax() {
+  needs php || return
+  fresh php_lint_syntax
+  mkdir -p src
+  printf '<?php\nfunction total(array $items): int {\n    $sum = 0;\n    foreach ($items as $i) {\n        $sum += $i\n    }\n    return $sum;\n}\n' > src/Cart.php
+  printf '<?php\necho "ok\\n";\n' > src/Index.php
+  for f in src/Index.php src/Cart.php; do php -l "$f" 2>&1; done | save php_lint_syntax
+}
+
+# ---------------------------------------------------------------- new3: performance and weak crypto
+s_sqlite_query_plan_scan() {
+  needs sqlite3 || return
+  fresh sqlite_query_plan_scan
+  sqlite3 shop.db 'CREATE TABLE orders(id INTEGER PRIMARY KEY, customer_email TEXT, total INTEGER); CREATE TABLE customers(id INTEGER PRIMARY KEY, email TEXT);'
+  sqlite3 shop.db "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i<20000) INSERT INTO orders(customer_email,total) SELECT 'c'||(i%500)||'@x.test', i FROM n;"
+  { echo "+ sqlite3 shop.db 'EXPLAIN QUERY PLAN ...'"
+    sqlite3 shop.db "EXPLAIN QUERY PLAN SELECT orders.id, orders.total FROM orders JOIN customers ON customers.email = orders.customer_email WHERE orders.customer_email = 'c7@x.test';"
+    sqlite3 -cmd ".timer on" shop.db "SELECT count(*) FROM orders WHERE customer_email = 'c7@x.test';" | sed -E 's/Run Time: real [0-9.]+ user [0-9.]+ sys [0-9.]+/Run Time: real 0.004 user 0.003 sys 0.000/'
+  } 2>&1 | save sqlite_query_plan_scan
+}
+
+s_openssl_enc_deprecated_kdf() {
+  needs openssl || return
+  fresh openssl_enc_deprecated_kdf
+  printf 'db_password=example-not-real\n' > backup.env
+  { echo "+ openssl enc -des-ede3-cbc -md md5 -in backup.env -out backup.env.enc -pass pass:changeme"
+    openssl enc -des-ede3-cbc -md md5 -in backup.env -out backup.env.enc -pass pass:changeme; echo "exit status $?"; } 2>&1 | save openssl_enc_deprecated_kdf
+}
+
+# ---------------------------------------------------------------- new3: static analysis, shell syntax, heap profile
+s_gcc_fanalyzer() {
+  needs gcc || return
+  fresh gcc_fanalyzer
+  cat > cache.c <<'EOF'
+#include <stdlib.h>
+#include <string.h>
+
+char *dup_key(const char *key) {
+    char *copy = malloc(strlen(key) + 1);
+    strcpy(copy, key);
+    return copy;
+}
+
+void drop(char *p, int twice) {
+    free(p);
+    if (twice)
+        free(p);
+}
+EOF
+  gcc -c -fanalyzer -fdiagnostics-plain-output cache.c 2>&1 | save gcc_fanalyzer
+}
+
+s_dash_syntax_error() {
+  needs dash || return
+  fresh dash_syntax_error
+  printf '#!/bin/sh\nset -e\nif [ -f /etc/hostname ]; then\n  echo "host: $(cat /etc/hostname)"\n\necho "rotating logs"\n' > rotate.sh
+  { echo "+ sh -n rotate.sh"; dash -n rotate.sh; echo "exit status $?"; } 2>&1 | save dash_syntax_error
+}
+
+s_valgrind_massif_peak() {
+  needs gcc valgrind ms_print || return
+  fresh valgrind_massif_peak
+  cat > buffers.c <<'EOF'
+#include <stdlib.h>
+#include <string.h>
+static char *load_index(void) { char *p = malloc(8 * 1024 * 1024); memset(p, 1, 8 * 1024 * 1024); return p; }
+static char *small(void) { char *p = malloc(4096); memset(p, 2, 4096); return p; }
+int main(void) {
+    char *s[16];
+    for (int i = 0; i < 16; i++) s[i] = small();
+    char *idx = load_index();
+    free(idx);
+    for (int i = 0; i < 16; i++) free(s[i]);
+    return 0;
+}
+EOF
+  gcc -g -O0 -o buffers buffers.c
+  valgrind --tool=massif --massif-out-file=massif.out ./buffers >/dev/null 2>&1
+  ms_print massif.out 2>&1 | grep -v '^Command\|^Massif arguments\|^ms_print arguments' | head -80 | save valgrind_massif_peak
+}
+
+# ---------------------------------------------------------------- new3: C++ deprecations, curl retries, a secret in a commit
+s_gpp_deprecated_declarations() {
+  needs g++ || return
+  fresh gpp_deprecated_declarations
+  cat > shuffle.cpp <<'EOF'
+#include <cstdio>
+#include <memory>
+[[deprecated("use open_session_v2() with a timeout")]] int open_session(const char *host);
+int open_session(const char *host) { return host != nullptr; }
+int main() {
+    int ok = open_session("db.internal");
+    std::printf("%d\n", ok);
+    return 0;
+}
+EOF
+  g++ -std=c++17 -Wall -c shuffle.cpp -fdiagnostics-plain-output 2>&1 | save gpp_deprecated_declarations
+}
+
+s_curl_retry_refused() {
+  needs curl || return
+  fresh curl_retry_refused
+  { echo "+ curl --no-progress-meter --retry 3 --retry-connrefused --retry-delay 1 http://127.0.0.1:9/api/orders"
+    curl --no-progress-meter --retry 3 --retry-connrefused --retry-delay 1 http://127.0.0.1:9/api/orders; echo "exit status $?"; } 2>&1 \
+    | sed -E 's/after [0-9]+ ms/after 0 ms/' | save curl_retry_refused
+}
+
+s_git_show_committed_secret() {
+  needs git || return
+  fresh git_show_committed_secret
+  git init -q . && git config user.email ci@example.test && git config user.name ci
+  printf 'region = eu-west-1\n' > settings.ini && git add . && git commit -qm "settings"
+  printf 'aws_access_key_id = AKIAIOSFODNN7EXAMPLE\naws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n' >> settings.ini
+  git commit -qam "add credentials for the nightly export"
+  git show --stat --patch --format='commit %h%nAuthor: %an <%ae>%n%n    %s' HEAD 2>&1 | sed -E 's/^commit [0-9a-f]+/commit 5d1c2e9/; s/^index [0-9a-f]+\.\.[0-9a-f]+/index 4b1a2c3..9e8f7d6/' | save git_show_committed_secret
+}
+
+# ---------------------------------------------------------------- new3: a patch that does not apply
+s_patch_hunk_failed() {
+  needs patch diff || return
+  fresh patch_hunk_failed
+  printf 'HOST = "0.0.0.0"\nPORT = 8000\nWORKERS = 2\nTIMEOUT = 30\n' > config.py
+  cp config.py orig.py && sed -i 's/WORKERS = 2/WORKERS = 4/' config.py
+  diff -u orig.py config.py | sed 's/^--- orig.py.*/--- a\/config.py/; s/^+++ config.py.*/+++ b\/config.py/' > workers.patch
+  cp orig.py config.py && sed -i 's/WORKERS = 2/WORKERS = 3/' config.py
+  { echo "+ patch -p1 --no-backup-if-mismatch < workers.patch"; patch -p1 --no-backup-if-mismatch < workers.patch; echo "exit status $?"; } 2>&1 | save patch_hunk_failed
+}
+
+# ---------------------------------------------------------------- new3: Python SyntaxWarning, tracemalloc hot spot, Perl missing module
+s_python_syntaxwarning_is_literal() {
+  needs python3 || return
+  fresh python_syntaxwarning_is_literal
+  printf 'def status_label(code):\n    if code is "ok":\n        return "green"\n    if code is 404:\n        return "missing"\n    return "red"\n' > status.py
+  { echo "+ python3 -m py_compile status.py"; python3 -m py_compile status.py; echo "exit status $?"; } 2>&1 | save python_syntaxwarning_is_literal
+}
+
+s_python_tracemalloc_top() {
+  needs python3 || return
+  fresh python_tracemalloc_top
+  cat > report.py <<'EOF'
+import tracemalloc
+
+tracemalloc.start()
+
+
+def load_rows():
+    return [("row-%06d" % i) * 4 for i in range(60000)]
+
+
+def small_index(rows):
+    return {r[:10]: n for n, r in enumerate(rows[:500])}
+
+
+rows = load_rows()
+index = small_index(rows)
+snapshot = tracemalloc.take_snapshot()
+print("[ Top 3 allocations by line ]")
+for stat in snapshot.statistics("lineno")[:3]:
+    print(stat)
+EOF
+  python3 report.py 2>&1 | sed -E "s/, average=[0-9]+ B//; s#$PWD/##" | save python_tracemalloc_top
+}
+
+s_perl_missing_module() {
+  needs perl || return
+  fresh perl_missing_module
+  printf 'use strict;\nuse warnings;\nuse Text::CSV_XS;\nprint "ok\\n";\n' > export.pl
+  { echo "+ perl export.pl"; perl export.pl; echo "exit status $?"; } 2>&1 | save perl_missing_module
+}
+
+# ---------------------------------------------------------------- new3: PHP dev server probed, a truncated gzip
+s_php_server_probe() {
+  needs php curl || return
+  fresh php_server_probe
+  mkdir -p public && printf '<?php echo "hello";\n' > public/index.php
+  php -S 127.0.0.1:18471 -t public > server.log 2>&1 &
+  pid=$!
+  sleep 1
+  for p in / /index.php /.env /.git/config /wp-login.php "/index.php?id=1%27%20OR%20%271%27=%271" /phpmyadmin/ /backup.sql /admin/config.php; do
+    curl -s -o /dev/null "http://127.0.0.1:18471$p"
+  done
+  sleep 0.5
+  kill "$pid"; wait "$pid" 2>/dev/null
+  sed -E 's/^\[[^]]+\]/[Fri Dec  4 05:00:00 2026]/; s/127\.0\.0\.1:[0-9]+ (Accepted|Closing|\[)/127.0.0.1:40000 \1/' server.log | save php_server_probe
+}
+
+s_gzip_truncated() {
+  needs gzip || return
+  fresh gzip_truncated
+  seq 1 20000 | sed 's/^/INSERT INTO audit VALUES (/; s/$/);/' | gzip > backup.sql.gz
+  head -c 9000 backup.sql.gz > nightly.sql.gz
+  { echo "+ gzip -t nightly.sql.gz"; gzip -t nightly.sql.gz; echo "exit status $?"; } 2>&1 | save gzip_truncated
+}
+
+# ---------------------------------------------------------------- new3: asyncio slow callback, g++ style warnings
+s_python_asyncio_slow_callback() {
+  needs python3 || return
+  fresh python_asyncio_slow_callback
+  cat > worker.py <<'EOF'
+import asyncio
+import hashlib
+
+
+async def checksum_batch(n):
+    digest = b""
+    for i in range(n):
+        digest = hashlib.sha256(digest + str(i).encode()).digest()
+    return digest.hex()[:12]
+
+
+async def main():
+    loop = asyncio.get_running_loop()
+    loop.slow_callback_duration = 0.05
+    print("batch", await checksum_batch(400000))
+
+
+asyncio.run(main(), debug=True)
+EOF
+  python3 worker.py 2>&1 | sed -E "s/took [0-9.]+ seconds/took 0.412 seconds/; s/at 0x[0-9a-f]+/at 0x7f00deadbeef/g; s|$PWD/||" | save python_asyncio_slow_callback
+}
+
+s_gpp_style_warnings() {
+  needs g++ || return
+  fresh gpp_style_warnings
+  cat > rates.cpp <<'EOF'
+#include <cstdio>
+class Rate {
+    double value;
+public:
+    explicit Rate(double value) { this->value = value; }
+    int percent(double value) const { return (int)(value * 100); }
+};
+int main() {
+    Rate r(0.25);
+    std::printf("%d\n", r.percent(0.3));
+    return 0;
+}
+EOF
+  g++ -c -Wall -Wextra -Wshadow -Wold-style-cast -fdiagnostics-plain-output rates.cpp 2>&1 | save gpp_style_warnings
+}
+
+# ---------------------------------------------------------------- new3: world-writable deploy files, a Ruby syntax check
+s_find_world_writable() {
+  needs find || return
+  fresh find_world_writable
+  mkdir -p release/bin release/conf
+  printf '#!/bin/sh\nexec ./server\n' > release/bin/start.sh
+  printf 'db_password = "example"\n' > release/conf/db.conf
+  printf 'hello\n' > release/README
+  chmod 755 release/bin/start.sh && chmod 644 release/README
+  chmod 777 release/bin/start.sh && chmod 666 release/conf/db.conf
+  { echo "+ find release -type f -perm -0002 -printf '%M %p\n'"; find release -type f -perm -0002 -printf '%M %p\n' | sort; } 2>&1 | save find_world_writable
+}
+
+s_ruby_syntax_check() {
+  needs ruby || return
+  fresh ruby_syntax_check
+  printf 'class Invoice\n  def total(lines)\n    lines.sum do |l|\n      l.qty * l.price\n  end\nend\n' > invoice.rb
+  { echo "+ ruby -c invoice.rb"; ruby -c invoice.rb; echo "exit status $?"; } 2>&1 | save ruby_syntax_check
+}
+
+# ---------------------------------------------------------------- new3: noise only
+s_noise_jq_ok() {
+  needs jq || return
+  fresh noise_jq_ok
+  printf '[{"id":1,"name":"alpha","ok":true},{"id":2,"name":"beta","ok":true}]\n' > items.json
+  { echo "+ jq -c '.[] | {id, name}' items.json"; jq -c '.[] | {id, name}' items.json; echo "+ jq length items.json"; jq length items.json; } 2>&1 | save noise_jq_ok
+}
+
+s_noise_php_lint_ok() {
+  needs php || return
+  fresh noise_php_lint_ok
+  mkdir -p src
+  printf '<?php\nfunction total(array $items): int {\n    return array_sum($items);\n}\n' > src/Cart.php
+  printf '<?php\nrequire __DIR__ . "/Cart.php";\necho total([1, 2, 3]), "\\n";\n' > src/Index.php
+  { for f in src/Cart.php src/Index.php; do php -l "$f"; done; echo "+ php src/Index.php"; php src/Index.php; } 2>&1 | save noise_php_lint_ok
+}
+
+s_noise_sqlite_index_ok() {
+  needs sqlite3 || return
+  fresh noise_sqlite_index_ok
+  sqlite3 shop.db 'CREATE TABLE orders(id INTEGER PRIMARY KEY, customer_email TEXT, total INTEGER); CREATE INDEX orders_email ON orders(customer_email);'
+  { echo "+ sqlite3 shop.db 'EXPLAIN QUERY PLAN ...'"
+    sqlite3 shop.db "EXPLAIN QUERY PLAN SELECT id, total FROM orders WHERE customer_email = 'c7@x.test';"; } 2>&1 | save noise_sqlite_index_ok
+}
+
 ALL=$(declare -F | awk '{print $3}' | grep '^s_' | sed 's/^s_//')
 for name in ${@:-$ALL}; do
   ( "s_$name" ) || echo "sample $name failed"
