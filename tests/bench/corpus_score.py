@@ -83,7 +83,7 @@ def _matches(label: dict[str, Any], f: dict[str, Any]) -> bool:
 # The corpus's splits: the logs the rules were written against ("base", labels without a
 # split), and the newer logs labelled before any rule was written for them, half of them to
 # tune on after their first contact ("new-tune") and half never tuned against ("new-held").
-SPLITS = ("base", "new-tune", "new-held", "new2")
+SPLITS = ("base", "new-tune", "new-held", "new2", "new3")
 
 
 def split_of(labels: dict[str, Any]) -> str:
