@@ -103,3 +103,24 @@ def test_a_crash_is_located_at_the_programs_own_frame() -> None:
     crash = next(f for f in errors(text, "runtime") if "Segmentation fault" in f.title)
     assert crash.location == "parser.c:10"
     assert "parse_header" in (crash.root_cause or "")
+
+
+def test_a_programs_last_words_before_its_exit_status_say_why_it_failed() -> None:
+    for text, said, where in (
+        ("+ python3 -m json.tool deploy.json\nExpecting ',' delimiter: line 4 column 3 (char 44)\nexit status 1\n",
+         "Expecting ',' delimiter", "python3 -m json.tool deploy.json"),
+        ("+ sh -n rotate.sh\nrotate.sh: 7: Syntax error: end of file unexpected (expecting \"fi\")\nexit status 2\n",
+         "end of file unexpected", "rotate.sh:7"),
+    ):  # fmt: skip
+        (f,) = errors(text, "deploy")
+        assert said in f.title and f.location == where, f
+
+
+def test_last_words_are_not_read_where_a_finding_explains_the_failure_or_a_signal_killed_it() -> (
+    None
+):
+    explained = "Traceback (most recent call last):\n  File \"a.py\", line 1, in <module>\nKeyError: 'x'\ndone\nexit status 1\n"
+    assert [f.title for f in errors(explained, "runtime")] == ["KeyError: 'x'"]
+    assert [f.title for f in errors("starting ./session\nexit status: 139\n", "runtime")] == [
+        "process exited with status 139"
+    ]

@@ -267,3 +267,29 @@ def test_a_compiler_warning_about_memory_or_format_safety_is_a_security_finding(
     assert [f.title.split(":")[0] for f in of(found, "quality-inspector")] == [
         "compiler warning -Wunused-variable"
     ]
+
+
+def test_a_deprecated_key_derivation_is_a_security_risk() -> None:
+    text = (
+        "*** WARNING : deprecated key derivation used.\nUsing -iter or -pbkdf2 would be better.\n"
+    )
+    (f,) = of(run_all(text, "deploy"), "security-guardian")
+    assert "deprecated key derivation" in f.title
+
+
+def test_a_secret_added_in_a_diff_names_its_key() -> None:
+    text = "+++ b/settings.ini\n+aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n"
+    (f,) = of(run_all(text, "build"), "security-guardian")
+    assert f.location == "aws_secret_access_key (line 2)"
+
+
+def test_phps_built_in_server_lines_are_requests() -> None:
+    text = (
+        "".join(
+            f"[Fri Dec  4 05:00:00 2026] 127.0.0.1:40000 [404]: GET {p} - No such file or directory\n"
+            for p in ("/.env", "/.git/config")
+        )
+        + "[Fri Dec  4 05:00:00 2026] 127.0.0.1:40000 [200]: GET /index.php?id=1%27%20OR%20%271%27=%271\n"
+    )
+    titles = " ".join(f.title + f.detail for f in of(run_all(text), "security-guardian"))
+    assert "/.env" in titles and "SQL injection" in titles

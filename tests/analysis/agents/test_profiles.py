@@ -97,3 +97,27 @@ def test_python_importtime_names_the_module_that_imports_slowest() -> None:
     )
     (f,) = perf(text)
     assert f.title.startswith("hot spot: reportsvc.currency ")
+
+
+MASSIF = """\
+--------------------------------------------------------------------------------
+  n        time(i)         total(B)   useful-heap(B) extra-heap(B)    stacks(B)
+--------------------------------------------------------------------------------
+ 12      1,234,567        8,462,336        8,454,144         8,192            0
+99.90% (8,454,144B) (heap allocation functions) malloc/new/new[], --alloc-fns, etc.
+->99.18% (8,388,608B) 0x10916A: load_index (buffers.c:3)
+| ->99.18% (8,388,608B) 0x1091F2: main (buffers.c:8)
+"""
+TRACEMALLOC = """\
+[ Top 3 allocations by line ]
+report.py:7: size=5703 KiB, count=60001
+report.py:11: size=48.1 KiB, count=744
+"""
+
+
+def test_the_heap_hot_spot_of_massif_and_tracemalloc() -> None:
+    (m,) = perf(MASSIF)
+    assert m.title.startswith("hot spot: load_index ") and m.location == "load_index (buffers.c:3)"
+    (t,) = perf(TRACEMALLOC)
+    assert t.title.startswith("hot spot: report.py:7 ")
+    assert perf(TRACEMALLOC.replace("5703 KiB", "57 KiB")) == []  # under a megabyte: no hot spot

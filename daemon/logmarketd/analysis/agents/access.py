@@ -1,4 +1,5 @@
-"""Access-log lines (nginx/Apache common and combined, Python http.server, uvicorn, HAProxy):
+"""Access-log lines (nginx/Apache common and combined, Python http.server, uvicorn, HAProxy,
+PHP's built-in server):
 parsed once per analysis and shared by the Error, Performance and Security agents.
 """
 
@@ -31,6 +32,10 @@ _HAPROXY = re.compile(
     r"-?\d+/-?\d+/-?\d+/-?\d+/\+?(?P<ta>-?\d+) (?P<status>\d{3}) \+?\d+ \S+ \S+ (?P<term>\S{4}) "
     r'\S+ \S+ (?:\{[^}]*\} )*"(?P<method>[A-Z]{3,8}) (?P<target>\S+)(?: HTTP/[\d.]+)?"'
 )
+# PHP's built-in server: '[Fri Dec  4 05:00:00 2026] 127.0.0.1:40000 [404]: GET /.env - No such file'
+_PHP_SERVER = re.compile(
+    r"^\[[^\]]{1,40}\] (?P<ip>[\d.]+|\[[0-9a-fA-F:]+\]):\d{1,5} \[(?P<status>\d{3})\]: (?P<method>[A-Z]{3,8}) (?P<target>\S+)"
+)
 _RT = re.compile(r"\b(?:rt|request_time|urt|upstream_response_time|rtime)=(\d+(?:\.\d+)?)\b")
 _TRAIL = re.compile(r"^\s+(\d+\.\d{3})\s*$")  # nginx '... $request_time' appended as a bare float
 
@@ -52,6 +57,19 @@ def requests(ctx: Context) -> list[Request]:
     if cached is not None:
         return cached  # type: ignore[no-any-return]
     out: list[Request] = []
+    for n in ctx.lines_with("]: "):
+        if (p := _PHP_SERVER.match(ctx.lines[n])) is not None:
+            out.append(
+                Request(
+                    n,
+                    p.group("ip"),
+                    p.group("method"),
+                    p.group("target"),
+                    int(p.group("status")),
+                    "",
+                    None,
+                )
+            )
     for n in ctx.lines_with("HTTP/"):
         line = ctx.lines[n]
         m = _LINE.match(line)
@@ -98,6 +116,7 @@ def requests(ctx: Context) -> list[Request]:
                 secs,
             )
         )
+    out.sort(key=lambda r: r.index)
     ctx._requests = out  # type: ignore[attr-defined]
     return out
 

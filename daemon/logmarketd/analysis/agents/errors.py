@@ -14,7 +14,7 @@ from logmarketd.analysis.agents.leveled import locate
 from logmarketd.analysis.agents.quality import lint_entry
 from logmarketd.analysis.agents.structured import structured_error
 
-__all__ = ["crashes", "http_5xx", "leveled_errors"]
+__all__ = ["crashes", "exit_context", "http_5xx", "leveled_errors", "tool_failures"]
 
 
 _CRASH = [
@@ -177,6 +177,57 @@ def crashes(ctx: Context) -> list[Finding]:
 
 
 _EXC_LINE = re.compile(r"^(?:[\w.]+\.)?[A-Z]\w*(?:Error|Exception)\b(?::.*)?$")
+
+
+def _last_words(ctx: Context, n: int) -> tuple[int, str | None] | None:
+    """(line, command) of what a program printed last before the exit status at line ``n``:
+    the nearest line above that is not blank, not a shell's trace of a command ("+ cmd") and
+    not another exit status, within six lines; with the traced command, when there is one."""
+    for k in range(n - 1, max(-1, n - 7), -1):
+        line = ctx.lines[k]
+        if not line.strip() or _EXIT.search(line):
+            continue
+        if line.startswith("+ "):
+            return None  # the command printed nothing
+        cmd = next(
+            (ctx.lines[j][2:].strip() for j in range(k - 1, max(-1, k - 8), -1) if ctx.lines[j].startswith("+ ")),
+            None,
+        )  # fmt: skip
+        return k, cmd
+    return None
+
+
+EXPLAINED_WITHIN = 30  # lines above an exit status in which a finding explains the failure
+
+
+def exit_context(ctx: Context) -> list[Finding]:
+    """A program's last words before a non-zero exit status, when no finding explained them:
+    whatever the tool, what it printed just before it failed says why ("Expecting ','
+    delimiter: line 4 column 3", "rotate.sh: 7: Syntax error: end of file unexpected")."""
+    out: dict[str, Finding] = {}
+    for n in ctx.lines_with("exit", "status="):
+        m = _EXIT.search(ctx.lines[n])
+        if (
+            not m
+            or m.group(1) == "0"
+            or int(m.group(1)) > 128
+            or any(b in ctx.lines[n] for b in _BENIGN_EXIT)
+        ):
+            continue  # (above 128: killed by a signal, which its last words do not explain)
+        said = _last_words(ctx, n)
+        if said is None or any(j in ctx.claimed for j in range(max(0, n - EXPLAINED_WITHIN), n)):
+            continue  # a failure a finding just above explains: the exit is its echo
+        k, cmd = said
+        msg = ctx.lines[k].strip()
+        key = f"exit-said:{shape(msg, ids=True)[:160]}"
+        if seen_again(out, key, [k, n]):
+            continue
+        out[key] = _finding(
+            msg[:200], "high", key, [k, n], locate(msg) or cmd,
+            f"{'`' + cmd + '`' if cmd else 'A command'} failed with exit status {m.group(1)}; its last words say why.",
+            f"Fix what it names{' (' + (locate(msg) or '') + ')' if locate(msg) else ''}, then run {cmd or 'it'} again.",
+        )  # fmt: skip
+    return list(out.values())
 
 
 def _exception_before(ctx: Context, n: int) -> str | None:

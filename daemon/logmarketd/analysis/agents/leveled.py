@@ -68,6 +68,7 @@ _LOCATE = (
     re.compile(r"File \"(?P<f>[^\"]+)\", line (?P<n>\d+)"),
     re.compile(rf"\((?P<f>{_FILE}):(?P<n>\d+)(?::\d+)?\)"),
     re.compile(rf"(?:^|[\s'\"(\[])(?P<f>{_FILE}):(?P<n>\d+)(?::\d+)?\b"),
+    re.compile(rf"^(?P<f>{_FILE}): (?P<n>\d+): "),  # dash, ash: "rotate.sh: 7: Syntax error"
     re.compile(rf"(?:^|[\s'\"])(?P<f>{_FILE})\((?P<n>\d+)(?:,\d+)?\)"),
     re.compile(rf"(?:^|[\s'\"])(?P<f>{_FILE}),? (?:at )?line (?P<n>\d+)\b"),
 )
@@ -250,17 +251,13 @@ _POSITIONED_KEYS = ("nknown", "ignoring", "nvalid", "eprecated", "bsolete", "nus
 _RISK = re.compile(
     r"considered a security risk|\bsecurity (?:risk|vulnerabilit\w+|hole)\b|\bis (?:not secure|insecure)\b|"
     r"\binsecure (?:protocol|cipher|algorithm|connection|permissions|mode|hash|transport|option)\b|"
-    r"\bweak (?:cipher|key|hash|algorithm|signature|password|encryption|dh|diffie)\w*\b|\bvulnerable to\b"
+    r"\bweak (?:cipher|key|hash|algorithm|signature|password|encryption|dh|diffie)\w*\b|\bvulnerable to\b|"
+    r"\bdeprecated (?:key derivation|cipher|algorithm|hash|digest|protocol|tls|ssl)\b"
 )
 _RISK_KEYS = (
-    "security risk",
-    "security vulnerab",
-    "security hole",
-    "insecure",
-    "not secure",
-    "weak ",
-    "vulnerable to",
-)
+    "security risk", "security vulnerab", "security hole", "insecure", "not secure", "weak ", "vulnerable to",
+    "deprecated ",
+)  # fmt: skip
 _SUBJECT = re.compile(r"^.*?\b(?:uses|using|use of|with) (?:the |an? )?")
 
 

@@ -143,23 +143,91 @@ def _importtime(ctx: Context, n: int) -> Finding | None:
                     f"{share:g}% of all {total / 1000:g} ms of imports.")  # fmt: skip
 
 
+# valgrind's massif through ms_print: a snapshot's heap tree, "->99.18% (8,388,608B) 0x1091F2:
+# load_index (buffers.c:3)"; tracemalloc's statistics, "report.py:7: size=5703 KiB, count=60001"
+_MASSIF_ROW = re.compile(
+    r"^[|\s]*->(\d+\.\d+)% \(([\d,]+)B\) 0x[0-9A-Fa-f]+: (?P<fn>[\w:~<>]+) \((?P<loc>[^)]+)\)\s*$"
+)
+_ALLOCATORS = re.compile(
+    r"^(?:main|malloc|calloc|realloc|operator new(?:\[\])?|__\w+|_Z\w+|g_\w*alloc\w*)$"
+)
+_TRACEMALLOC_ROW = re.compile(
+    r"^(?:#\d+: )?(?P<where>\S+:\d+): size=(?P<size>[\d.]+) (?P<unit>B|KiB|MiB|GiB)\b"
+)
+_UNIT = {"B": 1, "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3}
+BIG_HEAP = 1024 * 1024  # bytes: a heap hot spot smaller than this is no finding
+
+
+def _massif(ctx: Context, n: int) -> Finding | None:
+    """The function holding the most heap in the ms_print trees below the snapshot table
+    headed at ``n`` (not main, not the allocator)."""
+    rows = [
+        (k, m)
+        for k in range(n + 1, min(len(ctx.lines), n + 400))
+        if (m := _MASSIF_ROW.match(ctx.lines[k]))
+    ]
+    own = [(k, m) for k, m in rows if not _ALLOCATORS.match(m.group("fn"))]
+    if not own:
+        return None
+    k, m = max(own, key=lambda r: int(r[1].group(2).replace(",", "")))
+    size = int(m.group(2).replace(",", ""))
+    if size < BIG_HEAP:
+        return None
+    f = _finding(m.group("fn"), float(m.group(1)), [k], "heap",
+                 f"massif: {m.group('fn')} ({m.group('loc')}) holds {size / 1024 / 1024:.1f} MiB, {m.group(1)}% of the heap.")  # fmt: skip
+    f.location = f"{m.group('fn')} ({m.group('loc')})"
+    return f
+
+
+def _tracemalloc(ctx: Context, n: int) -> Finding | None:
+    """tracemalloc's top line, when it allocated a megabyte or more and most of what is listed."""
+    rows = [
+        (k, m)
+        for k in range(n + 1, min(len(ctx.lines), n + 40))
+        if (m := _TRACEMALLOC_ROW.match(ctx.lines[k]))
+    ]
+    if not rows:
+        return None
+    sizes = [float(m.group("size")) * _UNIT[m.group("unit")] for _, m in rows]
+    top = max(sizes)
+    k, m = rows[sizes.index(top)]
+    share = round(100 * top / sum(sizes), 1)
+    if top < BIG_HEAP or share < HOT_SHARE:
+        return None
+    return _finding(m.group("where"), share, [n, k], "traced memory",
+                    f"tracemalloc: {m.group('where')} allocated {m.group('size')} {m.group('unit')}, {share:g}% of the top lines.")  # fmt: skip
+
+
+_MASSIF_HEAD = re.compile(r"^\s*n\s+time\(\w+\)\s+total\(B\)\s+useful-heap\(B\)")
+_TRACEMALLOC_HEAD = re.compile(
+    r"^\[ Top \d+ (?:allocations|lines|differences)\b|^Top \d+ lines\s*$"
+)
 _READERS = (
     (_STRACE_HEAD, _strace), (_GPROF_HEAD, _gprof), (_GRIND_HEAD, _grind), (_PSTATS_HEAD, _pstats),
-    (_IMPORT_HEAD, _importtime),
+    (_IMPORT_HEAD, _importtime), (_MASSIF_HEAD, _massif), (_TRACEMALLOC_HEAD, _tracemalloc),
 )  # fmt: skip
 
 
 def profile_hot_spots(ctx: Context) -> list[Finding]:
-    """The hot spot of each profiler report in the log (strace -c, gprof, callgrind, cProfile)."""
+    """The hot spot of each profiler report in the log (strace -c, gprof, callgrind, cProfile,
+    importtime, massif, tracemalloc)."""
     out = []
     for n in ctx.lines_with(
-        "% time", "cumulative", "file:function", "tottime"
-    ):  # importtime: "cumulative"
+        "% time", "cumulative", "file:function", "tottime", "useful-heap", "Top "
+    ):
         for head, read in _READERS:
             if head.match(ctx.lines[n]) and (f := read(ctx, n)) is not None:
                 out.append(f)
                 break
-    return out
+    return _once(out)
+
+
+def _once(found: list[Finding]) -> list[Finding]:
+    """One finding per hot spot (ms_print repeats its table per snapshot)."""
+    seen: dict[str, Finding] = {}
+    for f in found:
+        seen.setdefault(f.key, f)
+    return list(seen.values())
 
 
 # N+1 queries: one SQL statement shape looking rows up (a WHERE on a named table) run again and

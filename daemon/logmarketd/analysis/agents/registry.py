@@ -109,6 +109,7 @@ ERROR_DETECTIVE = Agent(
         builds.build_summaries,
         errors.leveled_errors,
         errors.tool_failures,
+        errors.exit_context,
     ),
 )
 

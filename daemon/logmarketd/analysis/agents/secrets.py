@@ -74,9 +74,10 @@ def leaked_secrets(ctx: Context) -> list[Finding]:
 
 
 # What a secret was given to, just before it: a variable or key ("AWS_SECRET_ACCESS_KEY=",
-# "password: "), a header ("Authorization: Bearer "), an option ("--token ")
+# "password: ", "+aws_secret_access_key = " in a diff), a header ("Authorization: Bearer "),
+# an option ("--token ")
 _HOLDER = re.compile(
-    r"(?:^|[\s'\"{(,;&?])(?:-{1,2})?(?P<name>[A-Za-z_][\w.-]{1,60})\"?\s*(?:=|:|\s)\s*"
+    r"(?:^|[\s'\"{(,;&?+])(?:-{1,2})?(?P<name>[A-Za-z_][\w.-]{1,60})\"?\s*(?:=|:|\s)\s*"
     r"(?:Bearer\s+|Basic\s+|Token\s+)?['\"]?$"
 )
 
