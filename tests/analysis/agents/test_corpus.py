@@ -72,7 +72,10 @@ def test_the_newer_logs_keep_what_they_measured() -> None:
     recall, precision = _overall(_scorer().score_corpus(ROOT, split="new-tune"))
     assert recall >= 0.95 and precision >= 0.95, (recall, precision)
     recall, precision = _overall(_scorer().score_corpus(ROOT, split="new-held"))
-    assert recall >= 0.49 and precision >= 0.7, (recall, precision)
+    assert recall >= 0.62 and precision >= 0.75, (recall, precision)
+    for batch in ("new2", "new3"):  # tuned on after their first contact (0.483/0.702, 0.360/0.632)
+        recall, precision = _overall(_scorer().score_corpus(ROOT, split=batch))
+        assert recall >= 0.9 and precision >= 0.95, (batch, recall, precision)
 
 
 def test_error_locations(totals: object) -> None:
