@@ -51,8 +51,33 @@ class Request:
     seconds: float | None  # request time, when the format logs one
 
 
+def _seconds(rest: str) -> float | None:
+    """The request time a combined line carries after its fields (rt=, request_time=, a bare
+    trailing float), in seconds."""
+    if rt := _RT.search(rest):
+        return float(rt.group(1))
+    tr = _TRAIL.match(rest)
+    return float(tr.group(1)) if tr else None
+
+
+def _request(n: int, line: str) -> Request | None:
+    """The access-log request line ``n`` holds (a line with "HTTP/"), in any known format."""
+    if m := _LINE.match(line):
+        return Request(n, m.group("ip"), m.group("method"), m.group("target"), int(m.group("status")),
+                       m.group("ua") or "", _seconds(m.group("rest") or ""))  # fmt: skip
+    if "/" in line[:200] and (h := _HAPROXY.search(line)):
+        ta = int(h.group("ta"))
+        return Request(n, h.group("ip"), h.group("method"), h.group("target"), int(h.group("status")), "",
+                       ta / 1000 if ta >= 0 else None)  # fmt: skip
+    if a := _ASGI.search(line):
+        return Request(
+            n, a.group("ip"), a.group("method"), a.group("target"), int(a.group("status")), "", None
+        )
+    return None
+
+
 def requests(ctx: Context) -> list[Request]:
-    """Every parsed access-log line of the log (cached on the context)."""
+    """Every parsed access-log line of the log, in log order (cached on the context)."""
     cached = getattr(ctx, "_requests", None)
     if cached is not None:
         return cached  # type: ignore[no-any-return]
@@ -71,51 +96,8 @@ def requests(ctx: Context) -> list[Request]:
                 )
             )
     for n in ctx.lines_with("HTTP/"):
-        line = ctx.lines[n]
-        m = _LINE.match(line)
-        if not m:
-            h = _HAPROXY.search(line) if "/" in line[:200] else None
-            if h:
-                ta = int(h.group("ta"))
-                out.append(
-                    Request(n, h.group("ip"), h.group("method"), h.group("target"), int(h.group("status")), "",
-                            ta / 1000 if ta >= 0 else None)
-                )  # fmt: skip
-                continue
-            a = _ASGI.search(line)
-            if a:
-                out.append(
-                    Request(
-                        n,
-                        a.group("ip"),
-                        a.group("method"),
-                        a.group("target"),
-                        int(a.group("status")),
-                        "",
-                        None,
-                    )
-                )
-            continue
-        rest = m.group("rest") or ""
-        secs: float | None = None
-        rt = _RT.search(rest)
-        if rt:
-            secs = float(rt.group(1))
-        else:
-            tr = _TRAIL.match(rest)
-            if tr:
-                secs = float(tr.group(1))
-        out.append(
-            Request(
-                n,
-                m.group("ip"),
-                m.group("method"),
-                m.group("target"),
-                int(m.group("status")),
-                m.group("ua") or "",
-                secs,
-            )
-        )
+        if (r := _request(n, ctx.lines[n])) is not None:
+            out.append(r)
     out.sort(key=lambda r: r.index)
     ctx._requests = out  # type: ignore[attr-defined]
     return out
