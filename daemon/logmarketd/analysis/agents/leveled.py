@@ -87,10 +87,13 @@ def locate(line: str) -> str | None:
 
 def _warning(line: str) -> str | None:
     """The message of a WARN line (what follows its level), or None when it is none."""
-    m = _WARN.search(line)
+    low = line.lower()
+    at = low.find("warn")
+    # (searched from just before the word, where the regex can match: far cheaper than from
+    # the start of a long line; a "W: " head or a level= field starts the line's scan)
+    m = _WARN.search(line, at - 12 if at > 12 else 0) if at >= 0 else _WARN.match(line)
     if m is None:
         return None
-    low = line.lower()
     if any(k in low for k in _ABOUT_KEYS) and _ABOUT.search(low):
         return None
     if m.group("c"):
@@ -119,16 +122,17 @@ _ERROR_LEVEL = re.compile(
 )
 
 
-def _group(found: dict[str, Finding], key: str, n: int, make: Finding) -> None:
-    """Count line ``n`` into the finding of ``key``, ``make`` being it when it is the first."""
+def _seen(found: dict[str, Finding], key: str, n: int) -> bool:
+    """Count line ``n`` into the finding of ``key`` when there is one (and say so): the caller
+    makes the finding, and looks for its location, for a template's first line only."""
     f = found.get(key)
     if f is None:
-        found[key] = make
-        return
+        return False
     f.count += 1
     f.lines.append(n)
     if len(f.evidence_lines) < 3:
         f.evidence_lines.append(n)
+    return True
 
 
 def slow_signals(ctx: Context) -> list[Finding]:
@@ -156,13 +160,14 @@ def slow_signals(ctx: Context) -> list[Finding]:
         if not msg:
             continue
         key = f"slow:{shape(msg, ids=True)[:160]}"
-        loc = locate(line)
-        _group(found, key, n, Finding(
+        if _seen(found, key, n):
+            continue
+        found[key] = Finding(
             kind="performance", title=f"{msg[:200]}", severity="medium", key=key, lines=[n],
-            location=loc, detail=f"The log reports a speed or capacity problem ({m.group(0)}).",
+            location=locate(line), detail=f"The log reports a speed or capacity problem ({m.group(0)}).",
             fix="Find what makes this slow or full here (profile it, raise the limit, or shed load).",
             evidence_lines=[n], generic=True,
-        ))  # fmt: skip
+        )  # fmt: skip
     return list(found.values())
 
 
@@ -216,30 +221,24 @@ def leveled_warnings(ctx: Context) -> list[Finding]:
         if msg is None or len(msg) < 8:
             continue
         key = f"warn:{shape(msg, ids=True)[:160]}"
-        if key in found:
-            _group(found, key, n, found[key])
+        if _seen(found, key, n):
             continue
         loc = None if key in about_the_run else locate(ctx.lines[n])
         msg = continued(ctx, n, msg)
         if loc is None and not _ABOUT_CODE.search(msg):
             about_the_run.add(key)
             continue  # a warning about the run, not about code ("received SIGTERM")
-        _group(found, key, n, _warning_finding(key, n, msg, loc))
+        found[key] = _warning_finding(key, n, msg, loc)
+    warned = {k for f in found.values() for k in f.lines}
     for n in ctx.lines_with(*_POSITIONED_KEYS):
-        if (
-            n in ctx.claimed
-            or n in ctx.reported
-            or n in {k for f in found.values() for k in f.lines}
-        ):
+        if n in ctx.claimed or n in ctx.reported or n in warned:
             continue
         if (p := _POSITIONED.match(ctx.lines[n])) is not None:
             key = f"warn:{shape(p.group('m'), ids=True)[:160]}"
-            _group(
-                found,
-                key,
-                n,
-                _warning_finding(key, n, p.group("m"), f"{p.group('f')}:{p.group('n')}"),
-            )
+            if not _seen(found, key, n):
+                found[key] = _warning_finding(
+                    key, n, p.group("m"), f"{p.group('f')}:{p.group('n')}"
+                )
     return list(found.values())
 
 
@@ -273,10 +272,12 @@ def risk_warnings(ctx: Context) -> list[Finding]:
             continue
         what = _SUBJECT.sub("", line[: m.start()]).strip(" ,.:;-") or line[: m.start()]
         key = f"risk:{shape(re.sub(r'<[^>]+>', '<x>', what or line), ids=True)[:120]}"
-        _group(found, key, n, Finding(
+        if _seen(found, key, n):
+            continue
+        found[key] = Finding(
             kind="security", title=line[:200], severity="medium", key=key, lines=[n], location=locate(line),
             detail=f"The tool itself judges this unsafe ({m.group(0)}).",
             fix="Replace what it names with a current, safe choice (algorithm, key size, protocol, permissions).",
             evidence_lines=[n], generic=True,
-        ))  # fmt: skip
+        )  # fmt: skip
     return list(found.values())

@@ -130,7 +130,11 @@ _IMPORT_ROW = re.compile(r"^import time:\s+(\d+) \|\s+(\d+) \| (\s*)(\S+)\s*$")
 
 def _importtime(ctx: Context, n: int) -> Finding | None:
     """python -X importtime: the module whose own import time is the largest share."""
-    rows = [(k, m) for k in range(n + 1, len(ctx.lines)) if (m := _IMPORT_ROW.match(ctx.lines[k]))]
+    rows = []  # its rows follow the header, one per line
+    for k in range(n + 1, min(len(ctx.lines), n + 20_000)):
+        if (m := _IMPORT_ROW.match(ctx.lines[k])) is None:
+            break
+        rows.append((k, m))
     total = sum(int(m.group(1)) for _, m in rows)
     if not rows or not total:
         return None

@@ -220,6 +220,9 @@ LINT_CODE_FIRST = re.compile(
 )
 
 
+_POSITION_FIRST = re.compile(r"[\w./@~+-]+:\d")  # what every linter entry begins with
+
+
 def lint_entry(line: str) -> re.Match[str] | None:
     """The line as a linter's report entry, or None; a one-word rule id counts only beside a
     level ("[error] ... (indentation)"), since "(here)" ends many a message."""
@@ -286,7 +289,7 @@ def lint(ctx: Context) -> list[Finding]:
             add(m.group(1), m.group(3), _shellcheck_where(ctx, n) or "script", [n])
     for n in ctx.lines_with(")", "]", ".rb:", "Dockerfile:", ".md:"):
         line = ctx.lines[n]
-        if n not in g.seen and (m := lint_entry(line)) is not None:
+        if n not in g.seen and _POSITION_FIRST.match(line) and (m := lint_entry(line)) is not None:
             add(m.group("code"), m.group("msg"), f"{m.group('file')}:{m.group('line')}", [n])
     header = None
     for n in ctx.lines_with("  error  ", "  warning  "):
