@@ -221,9 +221,9 @@ def leveled_warnings(ctx: Context) -> list[Finding]:
         if msg is None or len(msg) < 8:
             continue
         key = f"warn:{shape(msg, ids=True)[:160]}"
-        if _seen(found, key, n):
+        if key in about_the_run or _seen(found, key, n):
             continue
-        loc = None if key in about_the_run else locate(ctx.lines[n])
+        loc = locate(ctx.lines[n])
         msg = continued(ctx, n, msg)
         if loc is None and not _ABOUT_CODE.search(msg):
             about_the_run.add(key)
