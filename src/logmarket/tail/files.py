@@ -61,6 +61,8 @@ class TrackedFile:
         self.last_growth = 0.0
         self.gone = False  # no longer at a watched path: read to its end, then close
         self.retired = False  # content replaced; kept only until its batches are acked
+        # Gone, read to its end and closed for good; kept only until its batches are acked.
+        self.closed = False
         self.inflight = 0  # intents that still cover some of its bytes
         self.seen_size = -1  # size when last classified (while fresh)
         source, sub = labels

@@ -97,6 +97,22 @@ class Tracker:
         if self.by_path.get(tf.mark.path) == tf.id:
             del self.by_path[tf.mark.path]
 
+    def close_for_good(self, tf: TrackedFile) -> None:
+        """Close a gone file read to its end (deleted, or quiet), and drop it unless batches of
+        it are still unacknowledged. Until they are, it is no longer known by its inode nor
+        looked for: once deleted its inode number is free, and the next file created may get
+        it - a new live log, say, which is a new file, not this one with its content replaced
+        (as that it would be read as the closed file's next generation, ranked with it:
+        before the unread lines of the generations rotated since)."""
+        tf.close()
+        tf.closed = True
+        if tf.inflight == 0:
+            self.drop(tf)
+            return
+        key = (tf.mark.dev, tf.mark.ino)
+        if self.by_inode.get(key) == tf.id:
+            del self.by_inode[key]
+
     # -- matching the disk ----------------------------------------------------------------
 
     def reconcile(
@@ -161,6 +177,8 @@ class Tracker:
         """A tracked file the scan did not find at any watched path: drop it (a held-back
         copy), count it replaced (gone while we were not running), or mark it gone (it is
         read to its end). True if it is to be read."""
+        if tf.closed:
+            return False  # waiting for its acks only (see close_for_good)
         if tf.mark.twin_of is not None:
             if tf.inflight == 0:
                 self.drop(tf)  # a held-back copy that is gone: nothing to do with it

@@ -489,10 +489,8 @@ class Tailer:
         assert tf.fd is not None
         deleted = os.fstat(tf.fd).st_nlink == 0
         if deleted or now - tf.last_growth >= self.cfg.linger:
-            tf.close()
+            self.tracker.close_for_good(tf)
             self.stats["files_closed"] += 1
-            if tf.inflight == 0:
-                self.tracker.drop(tf)
             self._ckpt_dirty = True
         else:
             self._timers.add(tf.id)
